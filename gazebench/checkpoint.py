@@ -1,0 +1,100 @@
+"""Checkpoints: written atomically after every epoch, read back with ``weights_only=True``.
+
+A checkpoint holds only tensors and plain Python values (no pickled objects), so loading one
+from an untrusted source cannot run code.
+"""
+
+from __future__ import annotations
+
+import os
+import random
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+
+@dataclass
+class FitState:
+    """Everything about a fit that is not a module or an optimiser."""
+
+    epoch: int = 0
+    best_value: float | None = None
+    best_epoch: int = 0
+    best_model: dict[str, torch.Tensor] | None = None
+    stop_value: float | None = None
+    bad_epochs: int = 0
+    history: list[dict[str, Any]] = field(default_factory=list)
+
+
+def atomic_save(obj: Any, path: Path) -> None:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    os.close(fd)
+    try:
+        torch.save(obj, tmp)
+        os.replace(tmp, path)
+    except BaseException:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+        raise
+
+
+def _rng_state() -> dict[str, Any]:
+    np_state = np.random.get_state()
+    return {
+        "torch": torch.get_rng_state(),
+        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
+                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "python": [list(random.getstate()[1]), random.getstate()[2]],
+        "python_version": random.getstate()[0],
+    }
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    n = state["numpy"]
+    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"], n["gauss"]))
+    random.setstate((state["python_version"], tuple(state["python"][0]), state["python"][1]))
+
+
+def save(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any, state: FitState) -> None:
+    atomic_save(
+        {
+            "format": "gazebench-checkpoint-1",
+            "model": model.state_dict(),
+            "optimizer": optimizer.state_dict(),
+            "scaler": scaler.state_dict() if scaler is not None else None,
+            "fit": {k: v for k, v in state.__dict__.items()},
+            "rng": _rng_state(),
+        },
+        path,
+    )
+
+
+def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimizer, scaler: Any) -> FitState | None:
+    """Restore a fit from ``path``; None when there is no checkpoint to resume from."""
+    path = Path(path)
+    if not path.exists():
+        return None
+    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    if not isinstance(ckpt, dict) or ckpt.get("format") != "gazebench-checkpoint-1":
+        raise ValueError(f"{path}: not a gazebench checkpoint")
+    model.load_state_dict(ckpt["model"])
+    optimizer.load_state_dict(ckpt["optimizer"])
+    if scaler is not None and ckpt.get("scaler"):
+        scaler.load_state_dict(ckpt["scaler"])
+    _set_rng_state(ckpt["rng"])
+    return FitState(**ckpt["fit"])
+
+
+def save_weights(path: Path, model: torch.nn.Module) -> None:
+    atomic_save(model.state_dict(), path)
+
+
+def load_weights(path: Path, model: torch.nn.Module) -> None:
+    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))

@@ -1,0 +1,124 @@
+"""``gazebench check-data``: scan a dataset's labels and images; sizes per split and fold, label
+ranges, and every problem found (exit status 1 when there is any)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+EXAMPLES = """\
+examples:
+  gazebench check-data --dataset gaze360 --root /data/gaze360
+  gazebench check-data --dataset gaze360 --root /data/gaze360 --set annotation=splitfiles
+  gazebench check-data --dataset rtgene --root /data/RT-GENE --set variant=original --json
+  gazebench check-data --dataset synthgaze --root data/synth --no-images
+"""
+
+#: columns of the text table, in order (absent ones are left out)
+COLUMNS = (
+    ("samples", "samples"), ("subjects", "subjects"), ("front180", "front180"), ("front20", "front20"),
+    ("back", "back"), ("windows_complete", "win7 complete"), ("yaw_mean_deg", "yaw mean"),
+    ("yaw_range_deg", "yaw range"), ("pitch_mean_deg", "pitch mean"), ("pitch_range_deg", "pitch range"),
+)
+MAX_LISTED = 50
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "check-data",
+        help="check a dataset's labels and images; sizes per split and fold, label ranges, problems",
+        epilog=EXAMPLES,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--dataset", default="synthgaze", help="registered dataset (default: synthgaze)")
+    p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
+    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
+                   help="adapter option, e.g. variant=original (repeatable)")
+    p.add_argument("--json", action="store_true", help="print the report as JSON")
+    p.add_argument("--no-images", action="store_true", help="skip opening every image (labels and splits only)")
+    p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
+    p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    p.set_defaults(func=main)
+
+
+def parse_options(dataset: str, sets: list[str]) -> dict[str, Any]:
+    import gazebench.datasets  # noqa: F401  (registers the adapters)
+    from gazebench.config import ConfigError, parse_sets
+    from gazebench.registry import DATASETS, closest
+
+    options = {}
+    known = list(DATASETS.get(dataset).option_choices)
+    for key, value in parse_sets(sets).items():
+        bare = key.split(".", 1)[1] if key.startswith("data.") else key
+        if bare not in known:
+            raise ConfigError(f"dataset {dataset!r} has no option {key!r}.{closest(bare, known)} "
+                              f"Options: {', '.join(known) or 'none'}")
+        options[bare] = value
+    return options
+
+
+def _cell(value: Any) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, list):
+        return "[" + ", ".join(f"{v:.1f}" for v in value) + "]"
+    if isinstance(value, float):
+        return f"{value:.2f}"
+    return str(value)
+
+
+def render_text(report: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    lines = [f"dataset {report['dataset']} at {report['root']}"
+             + (f" ({', '.join(f'{k}={v}' for k, v in report['options'].items())})" if report["options"] else "")]
+    def table(groups: dict[str, dict[str, dict]], with_fold: bool) -> str:
+        present = [(k, h) for k, h in COLUMNS if any(k in st for g in groups.values() for st in g.values())]
+        rows = []
+        for fold, splits in groups.items():
+            for split, stats in splits.items():
+                rows.append(([fold] if with_fold else []) + [split] + [_cell(stats.get(k)) for k, _ in present])
+        headers = (["fold"] if with_fold else []) + ["split"] + [h for _, h in present]
+        return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
+
+    if report["splits"]:
+        lines += ["", "splits (each frame once; angles in degrees, canonical convention):",
+                  table({"": report["splits"]}, with_fold=False)]
+    if len(report["folds"]) > 1:  # a fixed split's only fold repeats the table above
+        lines += ["", "per fold:", table(report["folds"], with_fold=True)]
+    for fold, splits in report["folds"].items():
+        test = splits.get("test", {}).get("subject_ids")
+        if test is not None and len(report["folds"]) > 1:
+            lines.append(f"fold {fold} test subjects: {', '.join(test)}")
+    if report.get("warnings"):
+        lines += ["", "warnings:"] + [f"  - {w}" for w in report["warnings"]]
+    problems = report["problems"]
+    lines.append("")
+    if problems:
+        lines.append(f"{len(problems)} problem(s):")
+        for p in problems[:MAX_LISTED]:
+            lines.append(f"  [{p['kind']}] {p['path']}: {p['message']}")
+        if len(problems) > MAX_LISTED:
+            lines.append(f"  ... and {len(problems) - MAX_LISTED} more (--json lists all)")
+    else:
+        lines.append("no problems found")
+    return "\n".join(lines)
+
+
+def main(args: argparse.Namespace) -> int:
+    from gazebench.datasets.checks import check_dataset
+
+    options = parse_options(args.dataset, args.sets)
+    report = check_dataset(args.dataset, args.root, options, images=not args.no_images,
+                           workers=args.workers, progress=not args.json)
+    if args.json:
+        print(json.dumps(report, indent=2))
+    else:
+        print(render_text(report))
+    if report["problems"]:
+        if not args.json:
+            print(f"gazebench check-data: {len(report['problems'])} problem(s) in {args.dataset}", file=sys.stderr)
+        return 1
+    return 0

@@ -1,0 +1,216 @@
+"""``check-data``: scan a dataset's labels and files and report sizes, label ranges and problems.
+
+Works for any registered adapter through the base contract alone: the adapter is built with
+``strict=False`` (bad lines are collected in ``dataset.problems`` instead of raised), every frame
+of the index is decoded with PIL through ``dataset.read_image``, and the protocol's splits (per
+fold) are checked for subjects shared between train / val / test.
+
+The report is a dict (the ``--json`` output)::
+
+    {"dataset": ..., "root": ..., "options": {...},
+     "splits": {"train": {...}, "val": {...}, "test": {...}},        # pooled over folds
+     "folds": {"0": {"train": {...}, "val": {...}, "test": {...}}, ...},  # "default" for a fixed split
+     "problems": [{"kind": ..., "path": ..., "message": ...}, ...],  # any -> exit status 1
+     "warnings": [...]}                                                # reported, not fatal
+
+Per split: ``samples`` (labelled centre frames), ``subjects``, the subset sizes of datasets that
+report subsets (``front180``, ``front20``, ``back``), ``yaw_mean_deg``, ``pitch_mean_deg``,
+``yaw_range_deg`` / ``pitch_range_deg`` ([min, max], canonical convention), for datasets with
+sequences ``windows_complete`` (how many samples have a complete 7-frame window f-3..f+3), and in
+``folds`` the ``subject_ids``.  The pooled ``splits`` count each frame once: for a k-fold protocol
+``test`` is every frame tested in some fold.
+"""
+
+from __future__ import annotations
+
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gazebench import geometry
+from gazebench.datasets.base import FROM_INDEX, SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
+from gazebench.datasets.cards import CardError
+
+#: window checked for datasets with sequences (the temporal models' f-3 ... f+3)
+CHECK_WINDOW = tuple(range(-3, 4))
+
+
+def _deg(value: float) -> float:
+    return round(float(value), 3) + 0.0  # + 0.0: no "-0.0" in reports
+
+
+def split_stats(dataset: GazeDataset, positions: np.ndarray, complete: np.ndarray | None,
+                subject_ids: bool = False) -> dict[str, Any]:
+    """Sizes and label ranges of the labelled frames at ``positions``."""
+    positions = np.asarray(positions, dtype=np.int64)
+    subjects = dataset.index["subject"].to_numpy()[positions]
+    out: dict[str, Any] = {"samples": int(len(positions)), "subjects": int(len(set(subjects.tolist())))}
+    gaze = dataset.gaze(positions)
+    if dataset.subsets:
+        masks = geometry.subset_masks(gaze) if len(gaze) else {s: np.zeros(0, bool) for s in dataset.subsets}
+        for name in dataset.subsets:
+            out[name] = int(masks[name].sum())
+    if len(gaze):
+        yp = np.degrees(geometry.vector_to_yawpitch(gaze))
+        out["yaw_mean_deg"] = _deg(yp[:, 0].mean())
+        out["pitch_mean_deg"] = _deg(yp[:, 1].mean())
+        out["yaw_range_deg"] = [_deg(yp[:, 0].min()), _deg(yp[:, 0].max())]
+        out["pitch_range_deg"] = [_deg(yp[:, 1].min()), _deg(yp[:, 1].max())]
+    else:
+        out.update(yaw_mean_deg=None, pitch_mean_deg=None, yaw_range_deg=None, pitch_range_deg=None)
+    if complete is not None:
+        out["windows_complete"] = int(complete[positions].sum())
+    if subject_ids:
+        out["subject_ids"] = sorted(set(subjects.tolist()))
+    return out
+
+
+def leakage_problems(subjects: dict[str, list[str]], fold: str, source: str) -> list[Problem]:
+    """One problem per subject found in more than one of train / val / test."""
+    where: dict[str, list[str]] = {}
+    for split in SPLITS:
+        for s in subjects.get(split, []):
+            where.setdefault(s, [])
+            if split not in where[s]:
+                where[s].append(split)
+    out = []
+    for s, splits in sorted(where.items()):
+        if len(splits) > 1:
+            fold_txt = "" if fold == "default" else f" in fold {fold}"
+            out.append(Problem("leakage", source, f"subject {s!r} is in {' and '.join(splits)}{fold_txt}; "
+                                                 "splits must be subject-disjoint"))
+    return out
+
+
+def protocol_subjects(dataset: GazeDataset, fold: str) -> dict[str, list[str]]:
+    """Subjects the card's protocol names for ``fold`` (before absent ones are dropped), or {}
+    when the splits come from the data."""
+    proto = dataset.card.protocol
+    named: dict[str, list[str]] = {}
+    if "folds" in proto:
+        folds = proto["folds"]
+        entry = folds[fold] if isinstance(folds, dict) else folds[int(fold)]
+        named["test"] = [str(s) for s in entry.get("test", [])]
+        named["val"] = [str(s) for s in dataset._val_subjects(proto)]
+        if isinstance(proto.get("train", "rest"), list):
+            named["train"] = [str(s) for s in proto["train"]]
+    elif isinstance(proto.get("splits"), dict):
+        for split in SPLITS:
+            value = proto["splits"].get(split)
+            if isinstance(value, list):
+                named[split] = [str(s) for s in value]
+    return named
+
+
+def verify_images(dataset: GazeDataset, workers: int = 4,
+                  update: Callable[[int], None] | None = None) -> list[Problem]:
+    """Decode every frame of the index (centre and context) with ``dataset.read_image``; one
+    problem per frame that is missing or unreadable."""
+    n = len(dataset.index)
+    paths = dataset.index["path"].astype(str).to_numpy()
+
+    def check(position: int) -> Problem | None:
+        try:
+            image = dataset.read_image(position)
+            if image.ndim != 3 or image.shape[-1] != 3 or image.size == 0:
+                raise ValueError(f"decoded to shape {image.shape}, expected [H, W, 3]")
+        except Exception as exc:  # noqa: BLE001 - every failure is a problem to list, not to stop at
+            cause = exc.__cause__ or exc
+            kind = "missing_image" if isinstance(cause, FileNotFoundError) else "bad_image"
+            try:
+                where = str(dataset.image_path(position))
+            except Exception:  # noqa: BLE001
+                where = str(paths[position])
+            text = "file not found" if kind == "missing_image" else f"cannot decode: {cause}"
+            return Problem(kind, where, f"sample {dataset.index['id'].iat[position]!r}: {text}")
+        return None
+
+    problems: list[Problem] = []
+    chunk = 256
+    with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+        for start in range(0, n, chunk):
+            for result in pool.map(check, range(start, min(n, start + chunk))):
+                if result is not None:
+                    problems.append(result)
+            if update is not None:
+                update(min(chunk, n - start))
+    return problems
+
+
+def check_dataset(
+    name: str,
+    root: str | Path | None,
+    options: dict[str, Any] | None = None,
+    images: bool = True,
+    workers: int = 4,
+    progress: bool = False,
+) -> dict[str, Any]:
+    """Scan dataset ``name`` at ``root`` and return the report described in the module docstring."""
+    from gazebench.datasets import DATASETS
+    from gazebench.progress import progress_bar
+
+    report: dict[str, Any] = {"dataset": name, "root": None if root is None else str(root), "options": dict(options or {}),
+                              "splits": {}, "folds": {}, "problems": [], "warnings": []}
+    problems: list[Problem] = []
+    try:
+        dataset = DATASETS.get(name)(root=root, strict=False, **(options or {}))
+    except DatasetNotFound as exc:
+        report["problems"] = [Problem("root", str(root or ""), str(exc)).as_dict()]
+        return report
+    report["root"] = str(dataset.root)
+    report["options"] = {k: v for k, v in dataset.options.items()}
+    try:
+        index = dataset.index
+    except (DatasetError, CardError, OSError, ValueError) as exc:
+        report["problems"] = [p.as_dict() for p in dataset.problems] + [Problem("annotation", str(dataset.root), str(exc)).as_dict()]
+        return report
+    problems += dataset.problems
+
+    complete = None
+    if dataset.has_sequences:
+        _, complete = dataset.windows(CHECK_WINDOW)
+
+    # where a split is defined: the card's subject lists, or the data itself (``splits: from_index``)
+    card_source = str(dataset.root if dataset.card.protocol.get("splits") == FROM_INDEX else dataset.card.path)
+    pooled: dict[str, set[int]] = {s: set() for s in SPLITS}
+    seen_problems: set[tuple[str, str, str]] = set()
+    folds = dataset.folds()
+    for fold in folds:
+        subjects = dataset.split_subjects(fold)
+        for p in leakage_problems(subjects, fold, card_source):
+            if (p.kind, p.path, p.message) not in seen_problems:
+                seen_problems.add((p.kind, p.path, p.message))
+                problems.append(p)
+        positions = dataset.split_positions(fold, check=False)
+        present = set(index["subject"].unique().tolist())
+        for split, named in protocol_subjects(dataset, fold).items():
+            absent = [s for s in named if s not in present]
+            if absent:
+                msg = f"the protocol's {split} subjects {', '.join(absent)} have no frames under {dataset.root}"
+                if msg not in report["warnings"]:
+                    report["warnings"].append(msg)
+        report["folds"][fold] = {}
+        for split in SPLITS:
+            report["folds"][fold][split] = split_stats(dataset, positions[split], complete, subject_ids=True)
+            pooled[split].update(positions[split].tolist())
+            if len(positions[split]) == 0:
+                fold_txt = "" if fold == "default" else f" of fold {fold}"
+                problems.append(Problem("empty_split", card_source,
+                                        f"the {split} split{fold_txt} has no labelled frames; a run would fail"))
+    for split in SPLITS:
+        report["splits"][split] = split_stats(dataset, np.array(sorted(pooled[split]), dtype=np.int64), complete)
+    in_any = set().union(*pooled.values())
+    centre = np.flatnonzero(index["centre"].to_numpy(bool))
+    outside = len(set(centre.tolist()) - in_any)
+    if outside:
+        report["warnings"].append(f"{outside} labelled frames belong to no split of any fold")
+
+    if images:
+        with progress_bar(len(index), "check images", progress) as bar:
+            problems += verify_images(dataset, workers, bar)
+    else:
+        report["warnings"].append("images were not opened (--no-images)")
+    report["problems"] = [p.as_dict() for p in problems]
+    return report

@@ -1,0 +1,157 @@
+"""RT-GENE adapter (Fischer et al., ECCV 2018): gaze from eye-tracking glasses, faces 224x224.
+
+The root holds ``s000_glasses ... s016_glasses``; each has ``label_combined.txt`` and the face
+crops.  (``sNNN_noglasses`` folders, recorded without the eye tracker to train the inpainting,
+carry no gaze labels and are ignored.)
+
+Options:
+  ``variant``     ``inpainted`` (``inpainted/face/face_%06d_rgb.png``, glasses removed; default),
+                  ``original`` (``original/face/...``), ``original_large``
+                  (``original/face_before_inpainting/...``, the larger crop).
+  ``validation``  ``default`` (s000, s014, s015, s016) or ``gazehub`` (s014, s015, s016); the
+                  lists are data in ``datasets/rtgene.yaml``.
+  ``max_gap``     seconds (default 0.5): consecutive frames further apart than this start a new
+                  temporal segment; windows never cross one.
+  ``missing_images``  ``error`` (default; a label without its image fails when it is read, and
+                  ``check-data`` lists them all) or ``skip`` (drop such labels while indexing, as
+                  the original training scripts do; the count is printed).
+
+Labels: ``label_combined.txt`` lines ``idx, [head_yaw, head_pitch], [gaze_yaw, gaze_pitch],
+timestamp`` (:func:`gazebench.datasets.parsing.parse_rtgene_labels`); gaze (yaw, pitch) ->
+canonical vector by :func:`gazebench.geometry.from_yaw_pitch`.
+
+Identity: subject ``sNNN``; id ``sNNN/<idx %06d>``; order = timestamp; sequence = the temporal
+segment ``sNNN/segKKK``.
+
+Windows: the frames were filtered (extreme poses and low-confidence frames dropped), so neighbours
+come from the timestamps: frames are sorted by time and cut into segments wherever two consecutive
+frames are more than ``max_gap`` apart.  The neighbour at offset o is the o-th next (previous)
+frame in time within the segment; past the segment's end the nearest frame within the gap (the
+segment's edge frame) is repeated, and the window is marked incomplete.
+"""
+
+from __future__ import annotations
+
+import re
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gazebench import geometry
+from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset, NumberRange
+from gazebench.datasets.parsing import parse_rtgene_labels
+from gazebench.registry import DATASETS
+
+LABEL_FILE = "label_combined.txt"
+VARIANT_DIRS = {
+    "inpainted": "inpainted/face",
+    "original": "original/face",
+    "original_large": "original/face_before_inpainting",
+}
+SUBJECT_DIR = re.compile(r"^(s\d{3})_glasses$")
+#: seconds between consecutive frames beyond which a temporal segment ends
+DEFAULT_MAX_GAP = 0.5
+
+
+def image_name(idx: int) -> str:
+    return f"face_{int(idx):06d}_rgb.png"
+
+
+def segment_ids(timestamps: np.ndarray, max_gap: float) -> np.ndarray:
+    """Segment number of each (time-sorted) frame: a new segment starts after a gap > ``max_gap``."""
+    if len(timestamps) == 0:
+        return np.zeros(0, dtype=np.int64)
+    breaks = np.diff(timestamps) > max_gap
+    return np.concatenate([[0], np.cumsum(breaks)]).astype(np.int64)
+
+
+@DATASETS.register("rtgene", "rt-gene")
+class RTGene(GazeDataset):
+    """RT-GENE (Fischer et al., ECCV 2018): eye-tracker labels, faces with the glasses inpainted."""
+
+    name = "rtgene"
+    subsets = ()
+    option_choices = {
+        "variant": tuple(VARIANT_DIRS),
+        "validation": ("default", "gazehub"),
+        "max_gap": NumberRange(DEFAULT_MAX_GAP, 0.0, 3600.0),
+        "missing_images": ("error", "skip"),
+    }
+
+    # -- root -------------------------------------------------------------------------------
+    def subject_dirs(self) -> dict[str, Path]:
+        """``{"s000": root/s000_glasses, ...}`` for the subject folders present, sorted."""
+        try:
+            entries = sorted(p for p in self.root.iterdir() if p.is_dir())
+        except OSError:
+            return {}
+        out = {}
+        for p in entries:
+            m = SUBJECT_DIR.match(p.name)
+            if m:
+                out[m.group(1)] = p
+        return out
+
+    def ensure_root(self) -> None:
+        super().ensure_root()  # the root exists and has the card's ``required`` paths
+        if not any((d / LABEL_FILE).is_file() for d in self.subject_dirs().values()):
+            raise DatasetNotFound(self.not_found_message(
+                f"{self.root} is incomplete: no sNNN_glasses/{LABEL_FILE} found"))
+
+    # -- index ------------------------------------------------------------------------------
+    def build_index(self) -> pd.DataFrame:
+        problems = None if self.strict else self.problems
+        image_dir = VARIANT_DIRS[self.options["variant"]]
+        max_gap = float(self.options["max_gap"])
+        parts, skipped = [], 0
+        for subject, folder in self.subject_dirs().items():
+            label_path = folder / LABEL_FILE
+            if not label_path.is_file():
+                self.report_problem("missing_file", label_path, f"subject folder {folder.name} has no {LABEL_FILE}")
+                continue
+            labels = parse_rtgene_labels(label_path, problems)
+            if len(labels) == 0:
+                continue  # a subject without frames; check-data warns when the protocol names it
+            order = np.lexsort((labels.idx, labels.timestamp))
+            idx, ts = labels.idx[order], labels.timestamp[order]
+            rel = [f"{folder.name}/{image_dir}/{image_name(i)}" for i in idx]
+            keep = np.ones(len(idx), dtype=bool)
+            if self.options["missing_images"] == "skip":
+                keep = np.array([(self.root / p).is_file() for p in rel], dtype=bool)
+                skipped += int((~keep).sum())
+            idx, ts = idx[keep], ts[keep]
+            gaze_yp, head_yp = labels.gaze[order][keep], labels.head[order][keep]
+            rel = [p for p, k in zip(rel, keep) if k]
+            if len(idx) == 0:
+                continue
+            segment = segment_ids(ts, max_gap)
+            g = geometry.from_yaw_pitch(gaze_yp)
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "id": [f"{subject}/{i:06d}" for i in idx],
+                        "subject": subject,
+                        "sequence": [f"{subject}/seg{s:03d}" for s in segment],
+                        "order": ts,
+                        "gaze_x": g[:, 0],
+                        "gaze_y": g[:, 1],
+                        "gaze_z": g[:, 2],
+                        "path": rel,
+                        "centre": True,
+                        "idx": idx,
+                        "timestamp": ts,
+                        "gaze_yaw": gaze_yp[:, 0],
+                        "gaze_pitch": gaze_yp[:, 1],
+                        "head_yaw": head_yp[:, 0],
+                        "head_pitch": head_yp[:, 1],
+                    }
+                )
+            )
+        if skipped:
+            print(f"rtgene: skipped {skipped} labels whose {self.options['variant']} image is missing "
+                  "(missing_images=skip)", file=sys.stderr)
+        if not parts:
+            raise DatasetError(f"dataset 'rtgene': no usable labels under {self.root}")
+        return pd.concat(parts, ignore_index=True)

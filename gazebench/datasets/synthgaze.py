@@ -1,0 +1,48 @@
+"""SynthGaze adapter: the embedded default, read from its own layout (labels.csv + JPEGs)."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from gazebench.datasets.base import DatasetError, GazeDataset
+from gazebench.registry import DATASETS
+
+DEFAULT_PRESET = "default"
+DEFAULT_SEED = 0
+
+
+@DATASETS.register("synthgaze")
+class SynthGaze(GazeDataset):
+    """Procedurally rendered heads with exact labels; no download (the default dataset)."""
+
+    name = "synthgaze"
+    subsets = ("front180", "front20", "back")
+    option_choices = {"variant": ("original", "inpainted")}
+
+    def ensure_root(self) -> None:
+        if not self.root_given and not (self.root / "labels.csv").exists():
+            from gazebench.synth import make_scene, write_layout
+
+            print(
+                f"SynthGaze: no data at the default root {self.root}; rendering the {DEFAULT_PRESET!r} "
+                f"preset (seed {DEFAULT_SEED}) there first.",
+                file=sys.stderr,
+            )
+            write_layout(make_scene(DEFAULT_PRESET, DEFAULT_SEED), self.root, layout="synthgaze")
+        super().ensure_root()
+
+    def build_index(self) -> pd.DataFrame:
+        path = self.root / "labels.csv"
+        try:
+            labels = pd.read_csv(path, dtype={"subject": str, "sequence": str, "id": str})
+        except (OSError, pd.errors.ParserError) as exc:
+            raise DatasetError(f"{path}: cannot parse: {exc}") from exc
+        index = labels.rename(columns={"frame": "order"})
+        if self.options["variant"] == "inpainted":
+            index["path"] = index["path"].str.replace(r"^images/", "inpainted/", regex=True)
+        index["centre"] = True
+        return index

@@ -1,0 +1,147 @@
+"""Training losses: plain functions, and the same registered by name for configs.
+
+A registered loss is ``fn(output, target) -> scalar`` where ``output`` is a model's output dict
+(``vector``, ``sigma``, ``yaw_pitch``, ``sincos``; see ``gazebench.models.base``) and ``target``
+the canonical unit gaze ``[B, 3]``; each loss converts the target to what it compares.
+
+Registered: ``pinball`` (yaw, pitch + sigma; Gaze360), ``sincos`` (regularised sin-cos pinball),
+``mse`` / ``l1`` (yaw, pitch; the yaw difference is wrapped to [-pi, pi) so a back-view gaze at
++179 deg vs -179 deg counts as 2 deg), ``angular`` (mean ``1 - cos`` of the angle between
+vectors: smooth everywhere, unlike the angle itself) and ``angle`` (mean angle in radians).
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Sequence
+
+import torch
+
+from gazebench.geometry import normalize, vector_to_yawpitch
+from gazebench.registry import LOSSES
+
+
+class MissingOutputError(KeyError):
+    """A loss needs a model output the model does not produce."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+# --- functional ---------------------------------------------------------------------------------
+
+
+def pinball(
+    pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, taus: Sequence[float] = (0.1, 0.9)
+) -> torch.Tensor:
+    """Gaze360's pinball loss: ``pred +- sigma`` regress the ``taus`` quantiles of the target.
+
+    ``q_lo = t - (pred - sigma)``, ``q_hi = t - (pred + sigma)``; each is scored by the quantile
+    loss ``max(tau*q, (tau-1)*q)`` at its own tau, averaged over every element, and the two means
+    are summed (as the seed does).  ``pred``/``target`` ``[B, K]``; ``sigma`` ``[B]`` is shared by
+    the K components (or ``[B, K]``).
+    """
+    tau_lo, tau_hi = taus
+    if sigma.dim() == pred.dim() - 1:
+        sigma = sigma.unsqueeze(-1)
+    q_lo = target - (pred - sigma)
+    q_hi = target - (pred + sigma)
+    loss_lo = torch.maximum(tau_lo * q_lo, (tau_lo - 1) * q_lo).mean()
+    loss_hi = torch.maximum(tau_hi * q_hi, (tau_hi - 1) * q_hi).mean()
+    return loss_lo + loss_hi
+
+
+def unit_circle_penalty(sin_cos: torch.Tensor) -> torch.Tensor:
+    """``mean((||(s, c)||_2 - 1)^2)`` over rows of ``[B, 2]``: keeps (sin yaw, cos yaw) on the circle."""
+    return ((sin_cos.norm(dim=-1) - 1.0) ** 2).mean()
+
+
+def sincos_regularised(
+    pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, weight: float = 0.1
+) -> torch.Tensor:
+    """``(1 - weight) * pinball(pred, target, sigma) + weight * unit_circle_penalty(pred[:, :2])``
+    on (sin yaw, cos yaw, sin pitch) ``[B, 3]``; weight 0.1 as the seed."""
+    return (1.0 - weight) * pinball(pred, target, sigma) + weight * unit_circle_penalty(pred[:, :2])
+
+
+def sincos_target(vector: torch.Tensor) -> torch.Tensor:
+    """Canonical gaze ``[B, 3]`` -> (sin yaw, cos yaw, sin pitch) ``[B, 3]``."""
+    yaw, pitch = vector_to_yawpitch(vector).unbind(-1)
+    return torch.stack([torch.sin(yaw), torch.cos(yaw), torch.sin(pitch)], dim=-1)
+
+
+def angle_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """(yaw, pitch) differences with the yaw part wrapped to [-pi, pi)."""
+    d = pred - target
+    yaw = torch.remainder(d[..., 0] + math.pi, 2 * math.pi) - math.pi
+    return torch.stack([yaw, d[..., 1]], dim=-1)
+
+
+def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """Per-sample ``1 - cos(angle)`` between gaze vectors (need not be unit)."""
+    return 1.0 - (normalize(pred) * normalize(target)).sum(-1)
+
+
+# --- registered: fn(output dict, target vector [B, 3]) -> scalar ---------------------------------
+
+
+def _need(output: dict[str, torch.Tensor], loss: str, *keys: str) -> list[torch.Tensor]:
+    missing = [k for k in keys if k not in output]
+    if missing:
+        raise MissingOutputError(
+            f"loss {loss!r} needs model output {', '.join(repr(k) for k in missing)}, which this model "
+            f"does not produce (it outputs {', '.join(sorted(output))}); choose another loss"
+        )
+    return [output[k] for k in keys]
+
+
+def _target_angles(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
+    return vector_to_yawpitch(target.to(like.dtype))
+
+
+@LOSSES.register("pinball")
+def pinball_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Pinball (tau 0.1/0.9) on yaw and pitch with the predicted sigma (Gaze360)."""
+    yaw_pitch, sigma = _need(output, "pinball", "yaw_pitch", "sigma")
+    return pinball(yaw_pitch, _target_angles(target, yaw_pitch), sigma)
+
+
+@LOSSES.register("sincos")
+def sincos_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Regularised sin-cos pinball: 0.9 pinball on (sin yaw, cos yaw, sin pitch) + 0.1 unit-circle penalty."""
+    sincos, sigma = _need(output, "sincos", "sincos", "sigma")
+    return sincos_regularised(sincos, sincos_target(target.to(sincos.dtype)), sigma)
+
+
+@LOSSES.register("mse")
+def mse_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error on (yaw, pitch) in radians, yaw difference wrapped."""
+    (yaw_pitch,) = _need(output, "mse", "yaw_pitch")
+    return (angle_difference(yaw_pitch, _target_angles(target, yaw_pitch)) ** 2).mean()
+
+
+@LOSSES.register("l1")
+def l1_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Mean absolute error on (yaw, pitch) in radians, yaw difference wrapped."""
+    (yaw_pitch,) = _need(output, "l1", "yaw_pitch")
+    return angle_difference(yaw_pitch, _target_angles(target, yaw_pitch)).abs().mean()
+
+
+@LOSSES.register("angular")
+def angular_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Cosine loss on gaze vectors: mean(1 - cos(angle)), smooth even at zero error."""
+    (vector,) = _need(output, "angular", "vector")
+    return cosine_distance(vector, target.to(vector.dtype)).mean()
+
+
+@LOSSES.register("angle")
+def angle_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Mean angle in radians between gaze vectors (the metric itself; clamped away from acos' poles)."""
+    (vector,) = _need(output, "angle", "vector")
+    cos = (normalize(vector) * normalize(target.to(vector.dtype))).sum(-1)
+    return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+
+
+def compute_loss(name: str, output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Look up a registered loss by name and apply it."""
+    return LOSSES.get(name)(output, target)

@@ -1,0 +1,10 @@
+"""Gaze models: the GazeModel contract, the parts (backbones, fusion, heads) and the named zoo.
+
+Importing this package registers every named model (``gazebench.registry.MODELS``).
+"""
+
+from gazebench.models import base, zoo  # noqa: F401  (importing registers the models)
+from gazebench.models.base import GazeModel, build_model, count_parameters, model_kwargs
+from gazebench.models.zoo import ComposedModel
+
+__all__ = ["ComposedModel", "GazeModel", "build_model", "count_parameters", "model_kwargs"]

@@ -1,0 +1,94 @@
+"""The model contract every registered model follows.
+
+A model is built by a registered factory (``@MODELS.register("name")``) and is a
+:class:`GazeModel`: it declares the :class:`~gazebench.datasets.views.ViewSpec` it needs and its
+default loss, and maps views ``[B, V, C, H, W]`` to a dict of outputs:
+
+``vector``  ``[B, 3]`` unit canonical gaze (geometry.py convention) -- required
+``sigma``   ``[B]`` angular uncertainty in radians (> 0) -- when the head predicts one
+plus head-specific raw outputs the losses use (``yaw_pitch`` ``[B, 2]``, ``sincos`` ``[B, 3]``).
+"""
+
+from __future__ import annotations
+
+import inspect
+from typing import Any
+
+import numpy as np
+import torch
+from torch import nn
+
+from gazebench.datasets.views import ViewSpec
+from gazebench.registry import MODELS, closest
+
+
+class GazeModel(nn.Module):
+    """Base class: subclasses set ``self.view`` and ``self.default_loss`` and implement forward."""
+
+    view: ViewSpec = ViewSpec()
+    default_loss: str = "angular"
+    #: False for baselines that are fitted, not trained by gradient descent
+    trainable: bool = True
+
+    def fit_prior(self, train_gaze: np.ndarray) -> None:
+        """Called once with the training set's gaze vectors ``[N, 3]`` before training."""
+
+    def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:  # pragma: no cover - abstract
+        raise NotImplementedError
+
+
+def model_kwargs(name: str) -> dict[str, inspect.Parameter]:
+    """The keyword arguments a registered model factory accepts."""
+    sig = inspect.signature(MODELS.get(name))
+    return {k: p for k, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def build_model(name: str, **kwargs: Any) -> GazeModel:
+    """Build a registered model; ``None`` kwargs are dropped (the factory default applies), and an
+    unknown kwarg is an error that lists what the model accepts."""
+    factory = MODELS.get(name)
+    kwargs = {k: v for k, v in kwargs.items() if v is not None}
+    accepted = model_kwargs(name)
+    takes_var = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
+    if not takes_var:
+        for key in kwargs:
+            if key not in accepted:
+                raise TypeError(
+                    f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
+                    f"Options: {', '.join(accepted)}"
+                )
+    model = factory(**kwargs)
+    if not isinstance(model, GazeModel):
+        raise TypeError(f"model factory {name!r} returned {type(model).__name__}, not a GazeModel")
+    return model
+
+
+def count_parameters(model: nn.Module) -> int:
+    return int(sum(p.numel() for p in model.parameters()))
+
+
+class MeanGaze(GazeModel):
+    """Predicts the training set's mean gaze direction for every sample: the leaderboard's floor."""
+
+    trainable = False
+    default_loss = "angular"
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.view = ViewSpec()
+        self.register_buffer("mean_vector", torch.tensor([0.0, 0.0, -1.0]))
+
+    def fit_prior(self, train_gaze: np.ndarray) -> None:
+        m = np.asarray(train_gaze, dtype=np.float64).mean(0)
+        norm = np.linalg.norm(m)
+        m = m / norm if norm > 1e-9 else np.array([0.0, 0.0, -1.0])
+        self.mean_vector.copy_(torch.as_tensor(m, dtype=self.mean_vector.dtype))
+
+    def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        return {"vector": self.mean_vector.to(views.device).expand(views.shape[0], 3)}
+
+
+@MODELS.register("mean")
+def mean() -> GazeModel:
+    """Baseline: the training set's mean gaze direction for every sample (the floor)."""
+    return MeanGaze()

@@ -1,0 +1,112 @@
+"""Output heads: a fused feature ``[B, D]`` -> the GazeModel output dict.
+
+Heads compute in float32 (also under autocast): acos/asin near +-1 need it.
+Every head returns ``vector`` ``[B, 3]`` (unit, canonical frame), ``sigma`` ``[B]`` (radians, > 0),
+``yaw_pitch`` ``[B, 2]`` (radians); the sin-cos head adds ``sincos`` ``[B, 3]``.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch import nn
+
+from gazebench.geometry import yawpitch_to_vector
+
+DECODES = ("atan2", "avg", "weighted")
+# keeps acos/asin away from +-1, where their gradients are infinite
+_EPS = 1e-7
+SIGMA_MIN = 1e-6
+
+
+def _sigma(o: torch.Tensor) -> torch.Tensor:
+    # pi * sigmoid(o); the floor keeps the contract's sigma > 0 when sigmoid underflows to 0
+    return (math.pi * torch.sigmoid(o)).clamp_min(SIGMA_MIN)
+
+
+def _outputs(yaw: torch.Tensor, pitch: torch.Tensor, sigma: torch.Tensor) -> dict[str, torch.Tensor]:
+    yaw_pitch = torch.stack([yaw, pitch], dim=-1)
+    return {"vector": yawpitch_to_vector(yaw_pitch), "sigma": sigma, "yaw_pitch": yaw_pitch}
+
+
+def wrap_angle(a: torch.Tensor) -> torch.Tensor:
+    """Radians -> (-pi, pi]."""
+    return a - 2 * math.pi * torch.ceil((a - math.pi) / (2 * math.pi))
+
+
+def _sign(x: torch.Tensor) -> torch.Tensor:
+    # +1 at 0, so both estimates pick the same half-plane when sin yaw is exactly 0
+    return torch.where(x < 0, -torch.ones_like(x), torch.ones_like(x))
+
+
+def yaw_from_cos(s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``acos(c)`` in [0, pi], signed by ``s``: yaw in [-pi, pi]; accurate near |yaw| = 90 deg."""
+    return _sign(s) * torch.acos(c.clamp(-1 + _EPS, 1 - _EPS))
+
+
+def yaw_from_sin(s: torch.Tensor, c: torch.Tensor) -> torch.Tensor:
+    """``asin(s)`` in [-pi/2, pi/2], mirrored to the back half (``sign(s)*pi - asin(s)``) when
+    ``c < 0``: yaw in [-pi, pi]; accurate near yaw 0 and 180 deg."""
+    a = torch.asin(s.clamp(-1 + _EPS, 1 - _EPS))
+    return torch.where(c < 0, _sign(s) * math.pi - a, a)
+
+
+def decode_yaw(s: torch.Tensor, c: torch.Tensor, method: str = "atan2") -> torch.Tensor:
+    """Yaw from predicted (sin yaw, cos yaw), which need not lie on the unit circle.
+
+    ``atan2``:    ``atan2(s, c)``.
+    ``avg``:      the circular mean ``atan2(sin a + sin b, cos a + cos b)`` of
+                  a = :func:`yaw_from_sin` and b = :func:`yaw_from_cos`.
+    ``weighted``: ``w = |cos(avg)|``, ``yaw = w * a + (1 - w) * b``: trust the asin estimate near
+                  0 / 180 deg and the acos estimate near +-90 deg, where each is well conditioned.
+                  Both estimates share the sign of ``s``, so ``|a - b| <= pi`` and the blend is
+                  computed as ``b + w * wrap(a - b)``, which is the same number but stays correct
+                  across the +-180 deg seam.
+    Result in (-pi, pi].
+    """
+    if method == "atan2":
+        return torch.atan2(s, c)
+    if method not in DECODES:
+        raise ValueError(f"unknown sin-cos decode {method!r}; choose one of {DECODES}")
+    a, b = yaw_from_sin(s, c), yaw_from_cos(s, c)
+    avg = torch.atan2(torch.sin(a) + torch.sin(b), torch.cos(a) + torch.cos(b))
+    if method == "avg":
+        return avg
+    w = torch.cos(avg).abs()
+    return wrap_angle(b + w * wrap_angle(a - b))
+
+
+class AngleHead(nn.Module):
+    """Gaze360's head: ``yaw = pi*tanh(o0)``, ``pitch = pi/2*tanh(o1)``, ``sigma = pi*sigmoid(o2)``."""
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, 3)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = self.fc(x).float()  # angles in float32 even under autocast
+        yaw = math.pi * torch.tanh(o[:, 0])
+        pitch = (math.pi / 2) * torch.tanh(o[:, 1])
+        return _outputs(yaw, pitch, _sigma(o[:, 2]))
+
+
+class SinCosHead(nn.Module):
+    """``tanh`` on three outputs -> (sin yaw, cos yaw, sin pitch), ``sigma = pi*sigmoid(o3)``;
+    yaw decoded by :func:`decode_yaw`, ``pitch = asin(sin pitch)``."""
+
+    def __init__(self, in_dim: int, decode: str = "atan2") -> None:
+        super().__init__()
+        if decode not in DECODES:
+            raise ValueError(f"unknown sin-cos decode {decode!r}; choose one of {DECODES}")
+        self.decode = decode
+        self.fc = nn.Linear(in_dim, 4)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = self.fc(x).float()  # angles in float32 even under autocast
+        sincos = torch.tanh(o[:, :3])
+        yaw = decode_yaw(sincos[:, 0], sincos[:, 1], self.decode)
+        pitch = torch.asin(sincos[:, 2].clamp(-1 + _EPS, 1 - _EPS))
+        out = _outputs(yaw, pitch, _sigma(o[:, 3]))
+        out["sincos"] = sincos
+        return out

@@ -1,0 +1,259 @@
+"""The named models: each is backbone -> fusion -> head, composed in a few lines.
+
+Every factory accepts the common options (:class:`Common`: ``backbone``, ``pretrained``,
+``weights_file``, ``feature_dim``, ``loss``) plus its own, all as keywords, so
+``build_model(name, **kwargs)`` and the CLI's ``--set key=value`` can reach them.  Values given as
+strings (from a command line) are converted to the type of the option's default.
+
+Crop lists are relative sizes (see ``gazebench.datasets.views``); the defaults below are the seed's
+pixel lists of 224.  ``crops`` also accepts ``"1.0,0.78"``, pixels ``"224,200"``, a single number,
+or ``"none"``.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import inspect
+from typing import Any, Callable, Sequence
+
+import torch
+from torch import nn
+
+from gazebench.datasets.views import ViewSpec, parse_floats
+import gazebench.losses  # noqa: F401  (registers the loss names models default to)
+from gazebench.models.backbones import Backbone
+from gazebench.models.base import GazeModel
+from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
+from gazebench.models.heads import AngleHead, SinCosHead
+from gazebench.registry import LOSSES, MODELS
+
+MONOTONE_PX = (224, 212, 199, 187, 174, 162, 150)
+SYMMETRIC_PX = (224, 200, 175, 150, 175, 200, 224)
+MSA_PX = (224, 200, 175, 150)
+
+
+class ComposedModel(GazeModel):
+    """``backbone`` (per view) -> ``fusion`` (over views) -> ``head``.
+
+    A fusion with ``on_maps`` runs on the backbone's unpooled feature maps, and the fused map is
+    then pooled and projected; any other fusion runs on the pooled, projected per-view features.
+    """
+
+    def __init__(self, backbone: Backbone, fusion: Fusion, head: nn.Module, view: ViewSpec, default_loss: str) -> None:
+        super().__init__()
+        self.backbone, self.fusion, self.head = backbone, fusion, head
+        self.view = view
+        self.default_loss = default_loss
+
+    def forward(self, views: torch.Tensor) -> dict[str, torch.Tensor]:
+        if views.dim() != 5 or views.shape[1] != self.view.num_views:
+            raise ValueError(
+                f"model needs views [B, {self.view.num_views}, C, H, W] ({self.view.describe()}); "
+                f"got shape {tuple(views.shape)}"
+            )
+        maps = self.backbone.feature_maps(views)
+        if self.fusion.on_maps:
+            feature = self.backbone.embed(self.fusion(maps))
+        else:
+            per_view = self.backbone.embed(maps.flatten(0, 1)).unflatten(0, maps.shape[:2])
+            feature = self.fusion(per_view)
+        return self.head(feature)
+
+
+@dataclasses.dataclass(frozen=True)
+class Common:
+    """Options every named model accepts.
+
+    backbone:     any timm model name (``num_classes=0``); tests use ``test_resnet``.
+    pretrained:   ImageNet weights from the hub.
+    weights_file: a local backbone checkpoint instead of the hub (offline machines).
+    feature_dim:  per-view feature size after the projection.
+    loss:         overrides the model's default loss (a registered loss name).
+    """
+
+    backbone: str = "resnet18"
+    pretrained: bool = False
+    weights_file: str | None = None
+    feature_dim: int = 256
+    loss: str | None = None
+
+    def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str) -> ComposedModel:
+        loss = self.loss or default_loss
+        LOSSES.get(loss)  # an unknown name fails here, with suggestions, not after an epoch
+        backbone = Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim)
+        return ComposedModel(backbone, fusion, head, view, loss)
+
+
+_COMMON = [
+    inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
+    for f in dataclasses.fields(Common)
+]
+
+
+def _coerce(value: Any, default: Any) -> Any:
+    """A string from a command line -> the type of the option's default (bool/int/float)."""
+    if not isinstance(value, str):
+        return value
+    if isinstance(default, bool):
+        low = value.strip().lower()
+        if low in ("1", "true", "yes", "on"):
+            return True
+        if low in ("0", "false", "no", "off"):
+            return False
+        raise ValueError(f"expected a boolean, got {value!r}")
+    if isinstance(default, (int, float)):
+        return type(default)(value)
+    return value
+
+
+def named_model(name: str, *aliases: str) -> Callable[[Callable[..., GazeModel]], Callable[..., GazeModel]]:
+    """Register ``factory(common: Common, **own_options)`` as model ``name``.
+
+    The registered function takes the common options and the factory's own as keywords, and its
+    signature lists both (``build_model`` checks kwargs against it; ``gazebench ls`` shows it).
+    """
+
+    def decorator(factory: Callable[..., GazeModel]) -> Callable[..., GazeModel]:
+        own = list(inspect.signature(factory).parameters.values())[1:]
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _COMMON
+        defaults = {p.name: p.default for p in params}
+
+        @functools.wraps(factory)
+        def build(**kwargs: Any) -> GazeModel:
+            unknown = sorted(set(kwargs) - set(defaults))
+            if unknown:
+                raise TypeError(f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(defaults)}")
+            try:
+                options = {k: _coerce(kwargs.get(k, d), d) for k, d in defaults.items()}
+                common = Common(**{p.name: options.pop(p.name) for p in _COMMON})
+                model = factory(common, **options)
+            except ValueError as err:
+                raise ValueError(f"model {name!r}: {err}") from err
+            model.name = name
+            if "crops" in options:
+                options["crops"] = model.view.crops  # relative sizes, as used
+            model.options = {**options, **dataclasses.asdict(common), "loss": model.default_loss}
+            return model
+
+        build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
+        MODELS.add(name, build, *aliases)
+        return build
+
+    return decorator
+
+
+def parse_crops(value: str | float | Sequence[float] | None) -> tuple[float, ...] | None:
+    """``crops`` option -> relative sizes or None (``None``, ``""`` and ``"none"`` mean no crop)."""
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    if isinstance(value, (int, float)):
+        value = [value]
+    return parse_floats(value) or None
+
+
+def one_view(crops: Any) -> ViewSpec:
+    """One frame, at most one zoom crop."""
+    crops = parse_crops(crops)
+    if crops is not None and len(crops) > 1:
+        raise ValueError(
+            f"a single-view model takes at most one crop; got {len(crops)} ({crops}). "
+            "Several zoom crops of one frame need a fusion: staticsclstm, staticsclstmsym or msa"
+        )
+    return ViewSpec((0,), crops)
+
+
+def zoom_views(crops: Any) -> ViewSpec:
+    """One frame expanded into one view per zoom crop (``"none"``: the frame as it is, one view)."""
+    return ViewSpec((0,), parse_crops(crops))
+
+
+def frame_window(frames: int, crops: Any) -> ViewSpec:
+    """A centred window of ``frames`` frames; with crops, frame i is zoomed by crop i."""
+    crops = parse_crops(crops)
+    if crops is not None and len(crops) != frames:
+        raise ValueError(f"frames={frames} needs {frames} crops (one per frame), got {len(crops)}: set crops too")
+    return ViewSpec.window(frames, crops)
+
+
+def lstm(c: Common, hidden: int, layers: int, bidirectional: bool, take: str) -> LSTMFusion:
+    return LSTMFusion(c.feature_dim, hidden, layers, bidirectional, take)
+
+
+# --- the named models ---------------------------------------------------------------------------
+
+
+@named_model("static")
+def static(c: Common, crops: Any = None) -> GazeModel:
+    """Gaze360 static: one frame, angle head with sigma, pinball loss."""
+    return c.compose(one_view(crops), SingleView(c.feature_dim), AngleHead(c.feature_dim), "pinball")
+
+
+@named_model("staticsc")
+def staticsc(c: Common, crops: Any = None, decode: str = "atan2") -> GazeModel:
+    """One frame (optional single zoom crop; seed: crops=175), sin-cos head, regularised sin-cos loss."""
+    return c.compose(one_view(crops), SingleView(c.feature_dim), SinCosHead(c.feature_dim, decode), "sincos")
+
+
+@named_model("staticsclstm")
+def staticsclstm(
+    c: Common, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
+    bidirectional: bool = False, take: str = "last", decode: str = "atan2",
+) -> GazeModel:
+    """7 zoom crops of one frame (224 -> 150), LSTM read at the last crop, sin-cos head."""
+    fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
+    return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+
+
+@named_model("staticsclstmsym")
+def staticsclstmsym(
+    c: Common, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
+    bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
+) -> GazeModel:
+    """7 zoom crops of one frame (224,200,175,150,175,200,224), BiLSTM read at the middle, sin-cos head."""
+    fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
+    return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+
+
+@named_model("seqlstm")
+def seqlstm(
+    c: Common, frames: int = 7, crops: Any = None, lstm_hidden: int = 256, lstm_layers: int = 2,
+    bidirectional: bool = True, take: str = "middle",
+) -> GazeModel:
+    """Gaze360 LSTM: 7 frames, bidirectional 2-layer LSTM read at the labelled frame, pinball."""
+    fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
+    return c.compose(frame_window(frames, crops), fusion, AngleHead(fusion.out_dim), "pinball")
+
+
+@named_model("seqsclstm")
+def seqsclstm(
+    c: Common, frames: int = 7, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
+    bidirectional: bool = False, take: str = "last", decode: str = "atan2",
+) -> GazeModel:
+    """7 frames, frame i zoomed by the monotone list's i-th size, LSTM read at the last step, sin-cos."""
+    fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
+    return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+
+
+@named_model("seqsclstmsym")
+def seqsclstmsym(
+    c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
+    bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
+) -> GazeModel:
+    """7 frames, frame i zoomed by the symmetric list's i-th size, BiLSTM read at the middle, sin-cos."""
+    fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
+    return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+
+
+@named_model("msa")
+def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2") -> GazeModel:
+    """MSA: zoom crops 224,200,175,150 of one frame, element-wise max of their feature maps, sin-cos."""
+    fusion = SpatialMaxFusion(c.feature_dim)
+    return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+
+
+@named_model("msaseq")
+def msaseq(c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, decode: str = "atan2") -> GazeModel:
+    """MSA over 7 frames zoomed by the symmetric list: max of the frames' feature maps, sin-cos."""
+    fusion = SpatialMaxFusion(c.feature_dim)
+    return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")

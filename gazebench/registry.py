@@ -1,0 +1,129 @@
+"""One generic name -> factory registry, used for datasets, models and losses."""
+
+from __future__ import annotations
+
+import difflib
+import inspect
+from dataclasses import dataclass, field
+from typing import Any, Callable, Generic, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+class RegistryError(KeyError):
+    """An unknown or duplicate registry name."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""
+
+
+@dataclass
+class Entry(Generic[T]):
+    name: str
+    obj: T
+    description: str
+    origin: str
+    aliases: tuple[str, ...] = ()
+
+
+def _first_line(obj: Any) -> str:
+    doc = inspect.getdoc(obj) or ""
+    return doc.strip().splitlines()[0] if doc.strip() else ""
+
+
+def _origin(obj: Any) -> str:
+    module = getattr(obj, "__module__", None) or "?"
+    try:
+        path = inspect.getsourcefile(obj)
+    except TypeError:
+        path = None
+    return f"{module} ({path})" if path else module
+
+
+@dataclass
+class Registry(Generic[T]):
+    """Names -> objects. ``@REG.register("name", "alias")`` registers; duplicates raise;
+    unknown names answer with close matches and the full list."""
+
+    kind: str
+    entry_point_group: str | None = None
+    _entries: dict[str, Entry[T]] = field(default_factory=dict)
+    _aliases: dict[str, str] = field(default_factory=dict)
+    _plugins_loaded: bool = False
+
+    def register(self, name: str, *aliases: str, description: str | None = None) -> Callable[[T], T]:
+        def decorator(obj: T) -> T:
+            self.add(name, obj, *aliases, description=description)
+            return obj
+
+        return decorator
+
+    def add(self, name: str, obj: T, *aliases: str, description: str | None = None) -> None:
+        origin = _origin(obj)
+        for key in (name, *aliases):
+            existing = self._lookup(key)
+            if existing is not None:
+                raise RegistryError(
+                    f"{self.kind} {key!r} is already registered by {existing.origin}; "
+                    f"cannot register it again from {origin}"
+                )
+        entry = Entry(name, obj, description or _first_line(obj), origin, tuple(aliases))
+        self._entries[name] = entry
+        for alias in aliases:
+            self._aliases[alias] = name
+
+    def _lookup(self, key: str) -> Entry[T] | None:
+        key = self._aliases.get(key, key)
+        return self._entries.get(key)
+
+    def load_plugins(self) -> None:
+        """Register everything advertised under this registry's entry-point group (once)."""
+        if self._plugins_loaded or not self.entry_point_group:
+            return
+        self._plugins_loaded = True
+        from importlib.metadata import entry_points
+
+        for ep in entry_points(group=self.entry_point_group):
+            ep.load()  # importing the module runs its @register decorators
+
+    def entry(self, name: str) -> Entry[T]:
+        found = self._lookup(name)
+        if found is None:
+            self.load_plugins()
+            found = self._lookup(name)
+        if found is None:
+            known = sorted(self._entries) + sorted(self._aliases)
+            close = difflib.get_close_matches(name, known, n=3, cutoff=0.5)
+            hint = f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+            raise RegistryError(
+                f"unknown {self.kind} {name!r}.{hint} Known {self.kind}s: {', '.join(sorted(self._entries))}"
+            )
+        return found
+
+    def get(self, name: str) -> T:
+        return self.entry(name).obj
+
+    def __contains__(self, name: object) -> bool:
+        return isinstance(name, str) and self._lookup(name) is not None
+
+    def names(self) -> list[str]:
+        self.load_plugins()
+        return sorted(self._entries)
+
+    def __iter__(self) -> Iterator[Entry[T]]:
+        self.load_plugins()
+        return iter(sorted(self._entries.values(), key=lambda e: e.name))
+
+    def __len__(self) -> int:
+        return len(self._entries)
+
+
+def closest(name: str, choices: list[str]) -> str:
+    """A " Did you mean ...?" hint for ``name`` among ``choices`` (empty when nothing is close)."""
+    close = difflib.get_close_matches(name, choices, n=3, cutoff=0.5)
+    return f" Did you mean {', '.join(repr(c) for c in close)}?" if close else ""
+
+
+DATASETS: Registry = Registry("dataset", "gazebench.datasets")
+MODELS: Registry = Registry("model", "gazebench.models")
+LOSSES: Registry = Registry("loss", "gazebench.losses")

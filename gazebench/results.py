@@ -1,0 +1,116 @@
+"""Run records: one small JSON per finished unit of work, written atomically and last.
+
+``load_results(dir)`` reads every record under ``dir`` into a flat pandas DataFrame, one row per
+run, skipping (and naming) files that cannot be read.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+import warnings
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+SCHEMA_VERSION = 1
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """Write ``text`` to ``path`` so readers see the old file or the whole new one, never a part."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with _suppress():
+            os.unlink(tmp)
+        raise
+
+
+class _suppress:
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, *exc: Any) -> bool:
+        return True
+
+
+def write_record(record: dict[str, Any], path: Path) -> Path:
+    record = {"schema_version": SCHEMA_VERSION, **record}
+    atomic_write_text(path, json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    return path
+
+
+def _jsonable(obj: Any) -> Any:
+    if hasattr(obj, "tolist"):
+        return obj.tolist()
+    if isinstance(obj, Path):
+        return str(obj)
+    if isinstance(obj, (set, tuple)):
+        return list(obj)
+    raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    with open(path) as f:
+        record = json.load(f)
+    if not isinstance(record, dict) or "metrics" not in record:
+        raise ValueError("not a gazebench result record (no 'metrics')")
+    version = record.get("schema_version")
+    if version != SCHEMA_VERSION:
+        raise ValueError(f"schema_version {version!r}; this gazebench reads {SCHEMA_VERSION}")
+    return record
+
+
+def iter_records(results_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+    out = []
+    for path in sorted(Path(results_dir).rglob("*.json")):
+        if path.name.startswith("."):
+            continue
+        try:
+            out.append((path, read_record(path)))
+        except (OSError, ValueError) as exc:
+            warnings.warn(f"skipping unreadable result {path}: {exc}", stacklevel=2)
+    return out
+
+
+def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
+    """One leaderboard row: identity columns plus ``metric.<subset>.<stat>`` columns."""
+    row = {
+        "dataset": record["dataset"]["name"],
+        "card_version": str(record["dataset"].get("card_version", "")),
+        "dataset_options": json.dumps(record["dataset"].get("options", {}), sort_keys=True),
+        "model": record["model"]["name"],
+        "label": record.get("label") or record["model"]["name"],
+        "fold": str(record.get("fold", "default")),
+        "seed": record.get("seed"),
+        "benchmark": record.get("benchmark"),
+        "unit_id": record.get("unit_id"),
+        "created_at": record.get("created_at"),
+        "chosen_epoch": record.get("selection", {}).get("chosen_epoch"),
+    }
+    for subset, stats in record["metrics"].items():
+        if isinstance(stats, dict):
+            for stat, value in stats.items():
+                row[f"{subset}.{stat}"] = value
+    for key, value in record.get("timings", {}).items():
+        row[f"timings.{key}"] = value
+    return row
+
+
+def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
+    """Every readable record under ``results_dir`` as one DataFrame row (see flatten_record)."""
+    rows = []
+    for path, record in iter_records(Path(results_dir)):
+        row = flatten_record(record)
+        row["path"] = str(path)
+        rows.append(row)
+    return pd.DataFrame(rows)

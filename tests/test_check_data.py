@@ -1,0 +1,290 @@
+"""``gazebench check-data``: counts per split and fold, label ranges, and every problem listed."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import yaml
+from PIL import Image
+
+from gazebench import geometry
+from tests.test_gaze360 import full_window, needs_synth, render_gaze360, run_cli, split_file_lines, write_gaze360
+from tests.test_rtgene import ALL_SUBJECTS, FOLD_TEST, render_rtgene, write_rtgene
+
+
+def check_cli(argv: list[str], capsys) -> tuple[int, str]:
+    from gazebench.commands import check_data
+
+    parser = argparse.ArgumentParser(prog="gazebench")
+    sub = parser.add_subparsers(dest="command")
+    check_data.add_parser(sub)
+    args = parser.parse_args(["check-data", *argv])
+    code = int(args.func(args) or 0)
+    return code, capsys.readouterr().out
+
+
+def expected_stats(gaze: np.ndarray) -> dict:
+    yp = np.degrees(geometry.vector_to_yawpitch(geometry.normalize(gaze)))
+    return {"yaw_mean_deg": yp[:, 0].mean(), "pitch_mean_deg": yp[:, 1].mean(),
+            "yaw_range_deg": [yp[:, 0].min(), yp[:, 0].max()], "pitch_range_deg": [yp[:, 1].min(), yp[:, 1].max()]}
+
+
+def assert_stats(got: dict, gaze: np.ndarray) -> None:
+    want = expected_stats(gaze)
+    assert got["yaw_mean_deg"] == pytest.approx(want["yaw_mean_deg"], abs=2e-3)
+    assert got["pitch_mean_deg"] == pytest.approx(want["pitch_mean_deg"], abs=2e-3)
+    assert got["yaw_range_deg"] == pytest.approx(want["yaw_range_deg"], abs=2e-3)
+    assert got["pitch_range_deg"] == pytest.approx(want["pitch_range_deg"], abs=2e-3)
+
+
+# -- RT-GENE -------------------------------------------------------------------------------------
+
+
+def test_rtgene_counts_per_fold_and_split(tmp_path, capsys):
+    root = tmp_path / "rt"
+    written = write_rtgene(root, frames=3)
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0 and report["problems"] == []
+    assert report["dataset"] == "rtgene" and report["root"] == str(root)
+    assert set(report["folds"]) == {"0", "1", "2"}
+    for fold, test in FOLD_TEST.items():
+        f = report["folds"][fold]
+        assert f["test"]["subject_ids"] == test
+        assert f["test"]["samples"] == 3 * len(test) and f["test"]["subjects"] == len(test)
+        assert f["val"]["subject_ids"] == ["s000", "s014", "s015", "s016"]
+        assert f["train"]["subjects"] == 17 - 4 - len(test)
+        yp = np.array([[r[1], r[2]] for s in test for r in written[s]])
+        assert_stats(f["test"], geometry.from_yaw_pitch(yp))
+        assert "front180" not in f["test"]  # RT-GENE reports no subsets
+    assert report["splits"]["test"]["samples"] == 3 * 13  # every non-validation subject is tested once
+    assert report["splits"]["val"]["samples"] == 12
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--set", "validation=gazehub", "--json"], capsys)
+    assert json.loads(out)["folds"]["0"]["val"]["subject_ids"] == ["s014", "s015", "s016"]
+
+
+def test_rtgene_problems_are_all_listed(tmp_path, capsys):
+    root = tmp_path / "rt"
+    write_rtgene(root, frames=4)
+    labels = root / "s003_glasses" / "label_combined.txt"
+    lines = labels.read_text().splitlines()
+    lines[1] = "2, [0.1, -0.2], [0.3], 1504190788.8"       # malformed
+    lines[2] = "1" + lines[2][1:]                          # duplicate idx 1
+    lines.append("9, [0.1, -0.2], [inf, 0.1], 1504190799")  # non-finite
+    labels.write_text("\n".join(lines) + "\n")
+    faces = root / "s005_glasses" / "inpainted" / "face"
+    (faces / "face_000002_rgb.png").unlink()                           # missing image
+    data = (faces / "face_000003_rgb.png").read_bytes()
+    (faces / "face_000003_rgb.png").write_bytes(data[: len(data) // 2])  # truncated image
+    (faces / "face_000004_rgb.png").write_bytes(b"not an image")         # undecodable
+
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
+    assert code == 1
+    problems = json.loads(out)["problems"]
+    kinds = sorted((p["kind"], Path(p["path"].split(":")[0]).name, p["path"].rsplit(":", 1)[-1]) for p in problems)
+    assert kinds == sorted([
+        ("malformed_line", "label_combined.txt", "2"),
+        ("duplicate", "label_combined.txt", "3"),
+        ("bad_label", "label_combined.txt", "5"),
+        ("missing_image", "face_000002_rgb.png", str(faces / "face_000002_rgb.png")),
+        ("bad_image", "face_000003_rgb.png", str(faces / "face_000003_rgb.png")),
+        ("bad_image", "face_000004_rgb.png", str(faces / "face_000004_rgb.png")),
+    ])
+    assert all(str(root) in p["path"] for p in problems)
+    # the text report lists them too, and a normal run stops at the first bad line
+    code, text = check_cli(["--dataset", "rtgene", "--root", str(root)], capsys)
+    assert code == 1 and "6 problem(s)" in text and "[missing_image]" in text
+    from gazebench.datasets import build_dataset
+    from gazebench.datasets.base import DatasetError
+
+    with pytest.raises(DatasetError, match=r"s003_glasses/label_combined\.txt:2: expected"):
+        build_dataset("rtgene", root).index
+
+
+def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
+    root = tmp_path / "rt"
+    write_rtgene(root, subjects=[s for s in ALL_SUBJECTS if s != "s016"], frames=2)
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    from gazebench.datasets.cards import load_card
+
+    card = yaml.safe_load(load_card("rtgene").path.read_text())
+    card["protocol"]["folds"]["1"]["test"].append("s014")  # s014 is a validation subject
+    (cards / "rtgene.yaml").write_text(yaml.safe_dump(card))
+    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json", "--no-images"], capsys)
+    report = json.loads(out)
+    assert code == 1
+    (leak,) = [p for p in report["problems"] if p["kind"] == "leakage"]
+    assert "subject 's014' is in val and test in fold 1" in leak["message"]
+    assert any("s016" in w for w in report["warnings"])  # absent protocol subjects: a warning
+
+
+# -- Gaze360 ---------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
+def test_gaze360_counts_subsets_and_windows(tmp_path, capsys, annotation):
+    root = tmp_path / "g360"
+    df = write_gaze360(root)
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}", "--json"],
+                          capsys)
+    report = json.loads(out)
+    assert code == 0, report["problems"]
+    assert list(report["folds"]) == ["default"]
+    centre = full_window(df) & (df["split"] <= 2).to_numpy()
+    for code_, split in ((0, "train"), (1, "val"), (2, "test")):
+        part = df[centre & (df["split"] == code_).to_numpy()]
+        gaze = part[["gx", "gy", "gz"]].to_numpy()
+        masks = geometry.subset_masks(geometry.normalize(gaze))
+        got = report["splits"][split]
+        assert got["samples"] == len(part) and got["subjects"] == part["subject"].nunique()
+        assert (got["front180"], got["front20"], got["back"]) == tuple(int(masks[k].sum()) for k in ("front180", "front20", "back"))
+        assert got["windows_complete"] == len(part)
+        assert_stats(got, gaze)
+        assert report["folds"]["default"][split]["subject_ids"] == sorted(part["subject"].unique())
+    assert report["splits"]["test"]["back"] > 0 and report["splits"]["test"]["front180"] > 0
+
+
+def test_gaze360_leakage_in_split_files(tmp_path, capsys):
+    root = tmp_path / "g360"
+    write_gaze360(root, metadata=False)
+    with open(root / "validation.txt", "a") as f:
+        f.write("rec_002/head/000002/000011.jpg\t0.1\t0.2\t-0.9\n")  # a test person listed for validation
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root)], capsys)
+    assert code == 1
+    assert "[leakage]" in out and "subject 'rec_002/p000002' is in val and test" in out
+
+
+def test_missing_root_reports_the_fix_it_message(tmp_path, capsys):
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "none"), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 1
+    (p,) = report["problems"]
+    assert p["kind"] == "root" and "gaze360.csail.mit.edu" in p["message"] and str(tmp_path / "none") in p["message"]
+
+
+def test_unknown_option_is_refused(tmp_path, capsys):
+    from gazebench.config import ConfigError
+
+    with pytest.raises(ConfigError, match="has no option 'varient'.*variant"):
+        check_cli(["--dataset", "rtgene", "--root", str(tmp_path), "--set", "varient=original"], capsys)
+
+
+# -- any adapter: SynthGaze through the base contract ----------------------------------------------
+
+
+def write_synthgaze(root: Path, subjects: int = 10, frames: int = 3) -> pd.DataFrame:
+    rows = []
+    rng = np.random.default_rng(3)
+    for s in range(subjects):
+        for f in range(frames):
+            g = geometry.yawpitch_to_vector(np.array([rng.uniform(-3, 3), rng.uniform(-0.5, 0.5)]))
+            path = f"images/s{s:03d}/q00/{f:04d}.jpg"
+            rows.append({"id": f"s{s:03d}_q00_f{f:04d}", "subject": f"s{s:03d}", "sequence": "q00", "frame": f,
+                         "path": path, "gaze_x": g[0], "gaze_y": g[1], "gaze_z": g[2]})
+            (root / path).parent.mkdir(parents=True, exist_ok=True)
+            Image.new("RGB", (8, 8), (s * 20, f * 40, 90)).save(root / path)
+    df = pd.DataFrame(rows)
+    df.to_csv(root / "labels.csv", index=False)
+    (root / "synthgaze.json").write_text("{}")
+    return df
+
+
+def test_synthgaze_through_the_base_contract(tmp_path, capsys):
+    root = tmp_path / "synth"
+    df = write_synthgaze(root)
+    Path(root / df["path"].iat[4]).unlink()
+    code, out = check_cli(["--dataset", "synthgaze", "--root", str(root), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 1
+    assert [p["kind"] for p in report["problems"]] == ["missing_image"]
+    assert report["folds"]["default"]["test"]["subject_ids"] == ["s000", "s004", "s008"]
+    assert report["splits"]["test"]["samples"] == 9 and report["splits"]["val"]["samples"] == 6
+    assert report["splits"]["train"]["samples"] == 15 and report["splits"]["train"]["subjects"] == 5
+    assert report["splits"]["test"]["windows_complete"] == 0  # 3-frame sequences: no 7-frame window
+
+
+def test_text_report_has_a_table(tmp_path, capsys):
+    root = tmp_path / "synth"
+    write_synthgaze(root)
+    code, out = check_cli(["--dataset", "synthgaze", "--root", str(root)], capsys)
+    assert code == 0
+    assert "samples" in out and "front180" in out and "yaw range" in out
+    assert out.rstrip().endswith("no problems found")
+
+
+# -- on SynthGaze's renderings of the real layouts --------------------------------------------------
+
+
+
+@needs_synth
+@pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
+def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotation):
+    root = tmp_path / "g360"
+    scene, source, origin = render_gaze360(root)
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}", "--json"],
+                          capsys)
+    report = json.loads(out)
+    assert code == 0 and report["problems"] == []
+    frames = scene.frames.set_index(["subject", "sequence", "frame"])
+    for split, images in split_file_lines(root).items():
+        keys, persons = [], set()
+        for image in images:
+            rec, _, person, frame = image[: -len(".jpg")].split("/")
+            persons.add((rec, int(person)))
+            keys.append((*origin[(rec, int(person))], int(frame)))
+        gaze = frames.loc[keys, ["gaze_x", "gaze_y", "gaze_z"]].to_numpy()
+        masks = geometry.subset_masks(gaze)
+        got = report["splits"][split]
+        assert got["samples"] == len(images) and got["subjects"] == len(persons)
+        assert [got[k] for k in ("front180", "front20", "back")] == [int(masks[k].sum()) for k in ("front180", "front20", "back")]
+        assert got["windows_complete"] == len(images)
+        assert_stats(got, gaze)
+
+
+@needs_synth
+def test_synth_rtgene_counts_match_what_was_written(tmp_path, capsys):
+    root = tmp_path / "rt"
+    _, source = render_rtgene(root)
+    per_subject = source["frames_per_subject"]
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 0, report["problems"]
+    for fold, test in FOLD_TEST.items():
+        f = report["folds"][fold]
+        present = [s for s in test if per_subject.get(s)]
+        assert f["test"]["subject_ids"] == present
+        assert f["test"]["samples"] == sum(per_subject.get(s, 0) for s in test)
+        assert f["val"]["samples"] == per_subject["s000"]
+        train = [s for s in per_subject if s not in test and s != "s000"]
+        assert f["train"]["samples"] == sum(per_subject[s] for s in train)
+    # the protocol's subjects beyond this tiny set are reported, not fatal
+    assert any("s016" in w for w in report["warnings"])
+
+
+@needs_synth
+def test_synth_gaze360_split_file_leakage_fails_check_data_and_run(tmp_path, capsys):
+    from gazebench.datasets.base import LeakageError
+
+    root = tmp_path / "g360"
+    render_gaze360(root)
+    (root / "metadata.mat").unlink()  # read the split files
+    lines = (root / "train.txt").read_text().splitlines()
+    person_of = [ln.split()[0].rsplit("/", 1)[0] for ln in lines]  # rec_XXX/head/PPPPPP
+    k = next(i for i, p in enumerate(person_of) if person_of.count(p) > 1)  # a person with several frames
+    (root / "train.txt").write_text("".join(ln + "\n" for i, ln in enumerate(lines) if i != k))
+    with open(root / "test.txt", "a") as fh:
+        fh.write(lines[k].replace(" ", "\t") + "\n")  # now that person is in train and in test
+    rec, _, person = person_of[k].split("/")
+    subject = f"{rec}/p{person}"
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root)], capsys)
+    assert code == 1 and f"subject '{subject}' is in train and test" in out
+    with pytest.raises(LeakageError, match=f"subject '{subject}' is in both train and test"):
+        run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", "mean", "--quiet", "--no-table",
+                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])

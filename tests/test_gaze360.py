@@ -1,0 +1,450 @@
+"""Gaze360 adapter: metadata.mat and split files, centre/context frames, windows by frame number."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import scipy.io
+from PIL import Image
+
+from gazebench import geometry
+from gazebench.datasets import build_dataset
+from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
+from gazebench.datasets.parsing import mat_strings, parse_gaze360_split_file
+
+RECORDINGS = ["rec_000", "rec_001", "rec_002"]
+SPLIT_NAMES = {0: "train", 1: "val", 2: "test", 3: "unused"}
+SPLIT_FILES = {0: "train.txt", 1: "validation.txt", 2: "test.txt"}
+
+
+def gaze360_frames() -> pd.DataFrame:
+    """A small Gaze360-like release: one row per frame (recording index, person, frame, split,
+    a non-unit eye-frame gaze vector).  rec_000 is train, rec_001 val, rec_002 test.
+
+    * rec_000/p000000 frames 0-9; rec_000/p000001 frames 0-4 and 6-9 (frame 5 missing)
+    * rec_001/p000000 frames 0-9, frames 8 and 9 marked unused (split 3)
+    * rec_002/p000000 frames 0-9; rec_002/p000002 frames 10-17
+    """
+    spec = [(0, 0, range(10), 0), (0, 1, [0, 1, 2, 3, 4, 6, 7, 8, 9], 0), (1, 0, range(10), 1),
+            (2, 0, range(10), 2), (2, 2, range(10, 18), 2)]
+    rows = []
+    rng = np.random.default_rng(1)
+    for rec, person, frames, split in spec:
+        for f in frames:
+            s = 3 if (rec == 1 and f >= 8) else split
+            rows.append((rec, person, f, s))
+    df = pd.DataFrame(rows, columns=["recording", "person", "frame", "split"])
+    yaw = np.radians(np.linspace(-175, 175, len(df)))
+    pitch = np.radians(rng.uniform(-40, 40, len(df)))
+    scale = rng.uniform(0.5, 3.0, len(df))[:, None]  # vectors are not unit in the release
+    gaze = geometry.yawpitch_to_vector(np.stack([yaw, pitch], 1)) * scale
+    df["gx"], df["gy"], df["gz"] = gaze[:, 0], gaze[:, 1], gaze[:, 2]
+    df["stem"] = [f"{RECORDINGS[r]}/head/{p:06d}/{f:06d}" for r, p, f in zip(df.recording, df.person, df.frame)]
+    df["subject"] = [f"{RECORDINGS[r]}/p{p:06d}" for r, p in zip(df.recording, df.person)]
+    return df
+
+
+def full_window(df: pd.DataFrame) -> np.ndarray:
+    present = set(zip(df.subject, df.frame))
+    return np.array([all((s, f + o) in present for o in range(-3, 4)) for s, f in zip(df.subject, df.frame)])
+
+
+def write_images(root: Path, df: pd.DataFrame, size: int = 12) -> None:
+    for i, stem in enumerate(df["stem"]):
+        path = root / "imgs" / f"{stem}.jpg"
+        path.parent.mkdir(parents=True, exist_ok=True)
+        value = np.full((size, size + 3, 3), (i * 37) % 255, dtype=np.uint8)  # head crops are not square
+        Image.fromarray(value).save(path, quality=90)
+
+
+def write_metadata(root: Path, df: pd.DataFrame) -> None:
+    n = len(df)
+    scipy.io.savemat(
+        root / "metadata.mat",
+        {
+            "recordings": np.array(RECORDINGS, dtype=object).reshape(1, -1),
+            "recording": df["recording"].to_numpy(np.int32).reshape(1, -1),
+            "frame": df["frame"].to_numpy(np.int32).reshape(1, -1),
+            "person_identity": df["person"].to_numpy(np.int32).reshape(1, -1),
+            "gaze_dir": df[["gx", "gy", "gz"]].to_numpy(np.float64),
+            "split": df["split"].to_numpy(np.int32).reshape(1, -1),
+            "splits": np.array(["train", "val", "test", "unused"], dtype=object).reshape(1, -1),
+            "person_head_bbox": np.tile([0.1, 0.1, 0.3, 0.3], (n, 1)),
+            "person_eye_left_bbox": np.tile([-1.0, -1.0, -1.0, -1.0], (n, 1)),
+        },
+    )
+
+
+def write_split_files(root: Path, df: pd.DataFrame) -> None:
+    """The original code's files: one line per centre frame (split 0/1/2 with a full window),
+    mixing the separators the files use (spaces, tabs, runs of both) and CRLF endings."""
+    centre = full_window(df) & (df["split"] <= 2).to_numpy()
+    seps = [" ", "\t", "  ", " \t "]
+    for code, name in SPLIT_FILES.items():
+        part = df[centre & (df["split"] == code).to_numpy()]
+        lines = []
+        for k, (_, r) in enumerate(part.iterrows()):
+            sep = seps[k % len(seps)]
+            lines.append(sep.join([f"{r.stem}.jpg", f"{r.gx:.8f}", f"{r.gy:.8f}", f"{r.gz:.8f}"]))
+        (root / name).write_bytes(("\r\n".join(lines) + "\r\n").encode())
+
+
+def write_gaze360(root: Path, metadata: bool = True, split_files: bool = True) -> pd.DataFrame:
+    df = gaze360_frames()
+    root.mkdir(parents=True, exist_ok=True)
+    write_images(root, df)
+    if metadata:
+        write_metadata(root, df)
+    if split_files:
+        write_split_files(root, df)
+    return df
+
+
+# -- parsing -----------------------------------------------------------------------------------
+
+
+def test_split_file_formats(tmp_path):
+    path = tmp_path / "test.txt"
+    path.write_bytes(
+        b"rec_005/head/000002/000123.jpg 0.1 0.2 -0.9\r\n"
+        b"rec_005/head/000002/000124.jpg\t-0.5\t0.0\t-1.5\r\n"
+        b"rec_005/head/000002/000125.jpg  0.3   -0.2 \t 2\r\n"
+        b"\r\n"
+        b"rec_010/head/000011/000007.jpg 1e-1 -2E-1 0.5"  # no newline at the end
+    )
+    lines = parse_gaze360_split_file(path)
+    assert lines.image[1] == "rec_005/head/000002/000124.jpg"
+    assert lines.recording == ["rec_005"] * 3 + ["rec_010"]
+    assert lines.person.tolist() == [2, 2, 2, 11] and lines.frame.tolist() == [123, 124, 125, 7]
+    np.testing.assert_allclose(lines.gaze[2], [0.3, -0.2, 2.0])
+    np.testing.assert_allclose(lines.gaze[3], [0.1, -0.2, 0.5])
+    assert lines.line.tolist() == [1, 2, 3, 5]
+
+
+@pytest.mark.parametrize(
+    "bad, kind",
+    [
+        ("rec_005/head/000002/000126.jpg 0.1 0.2", "expected 'rec_XXX/head/PPPPPP/FFFFFF.jpg gx gy gz'"),
+        ("rec_005/head/000002/000126.jpg 0.1 0.2 0.3 0.4", "4 fields"),
+        ("rec_005/000002/000126.jpg 0.1 0.2 0.3", "expected"),
+        ("rec_005/head/000002/000126.png 0.1 0.2 0.3", "expected"),
+        ("rec_005/head/000002/000126.jpg 0.1 zero 0.3", "expected"),
+        ("rec_005/head/000002/000126.jpg,0.1,0.2,0.3", "expected"),
+        ("rec_005/head/000002/000126.jpg nan 0.2 0.3", "not a finite non-zero vector"),
+        ("rec_005/head/000002/000126.jpg 0 0 0", "not a finite non-zero vector"),
+        ("rec_005/head/000002/000123.jpg 0.1 0.2 0.3", "listed twice (first on line 1)"),
+    ],
+)
+def test_bad_split_lines_name_file_and_line(tmp_path, bad, kind):
+    path = tmp_path / "train.txt"
+    path.write_text("rec_005/head/000002/000123.jpg 0.1 0.2 -0.9\n\n" + bad + "\n")
+    with pytest.raises(DatasetError) as err:
+        parse_gaze360_split_file(path)
+    assert f"{path}:3:" in str(err.value) and kind in str(err.value)
+    problems = []
+    assert len(parse_gaze360_split_file(path, problems)) == 1 and len(problems) == 1
+    assert problems[0].path == f"{path}:3"
+
+
+def test_mat_strings_reads_cell_arrays_and_char_matrices(tmp_path):
+    scipy.io.savemat(tmp_path / "m.mat", {"cells": np.array(["rec_000", "rec_01"], dtype=object).reshape(1, -1),
+                                          "chars": np.array(["rec_000", "rec_001"])})
+    m = scipy.io.loadmat(tmp_path / "m.mat")
+    assert mat_strings(m["cells"]) == ["rec_000", "rec_01"]
+    assert mat_strings(m["chars"]) == ["rec_000", "rec_001"]
+
+
+# -- the index ---------------------------------------------------------------------------------
+
+
+def test_metadata_index_splits_centres_and_context(tmp_path):
+    root = tmp_path / "g360"
+    df = write_gaze360(root, split_files=False)
+    ds = build_dataset("gaze360", root)
+    assert ds.annotation == "metadata"
+    idx = ds.index.set_index("id")
+    assert len(idx) == len(df)
+    assert idx.loc["rec_001/head/000000/000009", "split"] == "unused"
+    assert idx.loc["rec_002/head/000002/000014", "subject"] == "rec_002/p000002"
+    assert idx.loc["rec_002/head/000002/000014", "path"] == "imgs/rec_002/head/000002/000014.jpg"
+    expected_centre = full_window(df) & (df["split"] <= 2).to_numpy()
+    np.testing.assert_array_equal(idx.loc[df["stem"], "centre"].to_numpy(), expected_centre)
+    # rec_001 frame 6 needs frame 9, which is unused: unused frames serve as context
+    assert idx.loc["rec_001/head/000000/000006", "centre"]
+    assert not idx.loc["rec_001/head/000000/000007", "centre"]
+    # labels: normalised, direction unchanged (already the canonical eye frame)
+    g = idx.loc[df["stem"], ["gaze_x", "gaze_y", "gaze_z"]].to_numpy()
+    raw = df[["gx", "gy", "gz"]].to_numpy()
+    np.testing.assert_allclose(g, raw / np.linalg.norm(raw, axis=1, keepdims=True), atol=1e-12)
+
+    pos = ds.split_positions()
+    got = {s: sorted(ds.index["id"].iloc[p]) for s, p in pos.items()}
+    for code, split in SPLIT_NAMES.items():
+        if split in got:
+            assert got[split] == sorted(df["stem"][expected_centre & (df["split"] == code).to_numpy()])
+    assert [len(got[s]) for s in ("train", "val", "test")] == [4, 4, 6]
+    assert ds.split_subjects() == {"train": ["rec_000/p000000", "rec_000/p000001"], "val": ["rec_001/p000000"],
+                                   "test": ["rec_002/p000000", "rec_002/p000002"]}
+    every = build_dataset("gaze360", root, centres="all")
+    assert len(every.split_positions()["train"]) == 19
+
+
+def test_split_files_index_matches_metadata(tmp_path):
+    root = tmp_path / "g360"
+    df = write_gaze360(root)
+    meta = build_dataset("gaze360", root)
+    files = build_dataset("gaze360", root, annotation="splitfiles")
+    assert files.annotation == "splitfiles"
+    for split in ("train", "val", "test"):
+        a = meta.index.iloc[meta.split_positions()[split]].set_index("id")
+        b = files.index.iloc[files.split_positions()[split]].set_index("id")
+        assert sorted(a.index) == sorted(b.index)
+        np.testing.assert_allclose(a.loc[b.index, ["gaze_x", "gaze_y", "gaze_z"]], b[["gaze_x", "gaze_y", "gaze_z"]], atol=1e-7)
+    # frames on disk that no file lists are context rows (label unknown) of the listed persons
+    ctx = files.index[~files.index["centre"]]
+    assert (ctx["split"] == "unused").all() and not ctx["labelled"].any()
+    assert "rec_000/head/000000/000000" in set(ctx["id"])
+    assert not any(s == "rec_000/p000001" for s in files.index["subject"])  # no listed frame: not indexed
+    assert files.index["labelled"].sum() == 14
+
+
+def test_windows_by_frame_number(tmp_path):
+    root = tmp_path / "g360"
+    write_gaze360(root, split_files=False)
+    ds = build_dataset("gaze360", root, centres="all")
+    idx = ds.index
+    table, complete = ds.windows(range(-3, 4))
+    row = lambda i: int(np.flatnonzero(idx["id"] == i)[0])  # noqa: E731
+    frames = lambda r: idx["order"].to_numpy()[table[r]].astype(int).tolist()  # noqa: E731
+    # person rec_000/p000001 has no frame 5: the nearest number present stands in, ties toward the centre
+    r = row("rec_000/head/000001/000004")
+    assert frames(r) == [1, 2, 3, 4, 4, 6, 7] and not complete[r]
+    r = row("rec_000/head/000001/000008")
+    assert frames(r) == [6, 6, 7, 8, 9, 9, 9] and not complete[r]
+    r = row("rec_000/head/000000/000005")
+    assert frames(r) == [2, 3, 4, 5, 6, 7, 8] and complete[r]
+    assert set(idx["subject"].to_numpy()[table[r]]) == {"rec_000/p000000"}
+    # every metadata centre frame has a complete window
+    assert complete[ds.index["centre"].to_numpy() & (ds.index["split"] != "unused").to_numpy()].sum() >= 14
+    strict = build_dataset("gaze360", root)
+    _, c = strict.windows(range(-3, 4))
+    assert c[strict.index["centre"].to_numpy()].all()
+
+
+def test_split_file_windows_use_frames_on_disk(tmp_path):
+    root = tmp_path / "g360"
+    write_gaze360(root, metadata=False)
+    ds = build_dataset("gaze360", root)
+    assert ds.annotation == "splitfiles"
+    table, complete = ds.windows(range(-3, 4))
+    centre = ds.index["centre"].to_numpy()
+    assert complete[centre].all()
+    r = int(np.flatnonzero(ds.index["id"] == "rec_000/head/000000/000003")[0])
+    assert ds.index["order"].to_numpy()[table[r]].astype(int).tolist() == [0, 1, 2, 3, 4, 5, 6]
+
+
+def test_metadata_bad_labels_strict_and_lenient(tmp_path):
+    root = tmp_path / "g360"
+    df = gaze360_frames()
+    root.mkdir()
+    write_images(root, df)
+    df.loc[3, ["gx", "gy", "gz"]] = [np.nan, 0.0, 1.0]
+    df.loc[5, ["gx", "gy", "gz"]] = [0.0, 0.0, 0.0]
+    write_metadata(root, df)
+    with pytest.raises(DatasetError, match=r"metadata\.mat\[3\]: .*rec_000, person 0, frame 3.*not a finite"):
+        build_dataset("gaze360", root).index
+    lenient = build_dataset("gaze360", root, strict=False)
+    assert len(lenient.index) == len(df) - 2
+    assert [(p.kind, p.path.rsplit("/", 1)[-1]) for p in lenient.problems] == [
+        ("bad_label", "metadata.mat[3]"), ("bad_label", "metadata.mat[5]")]
+
+
+def test_frame_listed_in_two_split_files(tmp_path):
+    root = tmp_path / "g360"
+    write_gaze360(root, metadata=False)
+    line = "rec_000/head/000000/000004.jpg 0.1 0.2 -0.9\n"
+    with open(root / "test.txt", "a") as f:
+        f.write(line)
+    with pytest.raises(DatasetError, match=r"test\.txt:\d+: rec_000/head/000000/000004\.jpg is also listed at .*train\.txt:2"):
+        build_dataset("gaze360", root).index
+
+
+def test_subject_in_two_split_files_is_leakage(tmp_path):
+    root = tmp_path / "g360"
+    write_gaze360(root, metadata=False)
+    with open(root / "test.txt", "a") as f:
+        f.write("rec_000/head/000000/000008.jpg 0.1 0.2 -0.9\n")  # a train person's frame listed for test
+    ds = build_dataset("gaze360", root)
+    with pytest.raises(LeakageError, match=r"subject 'rec_000/p000000' is in both train and test"):
+        ds.split_positions()
+
+
+# -- root errors -------------------------------------------------------------------------------
+
+
+def test_missing_root_fix_it_message(tmp_path):
+    with pytest.raises(DatasetNotFound) as err:
+        build_dataset("gaze360", tmp_path / "nope")
+    msg = str(err.value)
+    assert str(tmp_path / "nope") in msg and "does not exist" in msg
+    assert "gaze360.csail.mit.edu" in msg
+    assert "imgs/<recording>/head/<person %06d>/<frame %06d>.jpg" in msg and "metadata.mat" in msg
+
+
+def test_root_without_annotation_fix_it_message(tmp_path):
+    root = tmp_path / "g360"
+    write_gaze360(root, metadata=False, split_files=False)
+    with pytest.raises(DatasetNotFound, match=r"incomplete: missing metadata\.mat \(or the split files"):
+        build_dataset("gaze360", root)
+    with pytest.raises(DatasetNotFound, match=r"missing train\.txt, validation\.txt, test\.txt"):
+        build_dataset("gaze360", root, annotation="splitfiles")
+    (root / "metadata.mat").write_bytes(b"")
+    shutil.rmtree(root / "imgs")
+    with pytest.raises(DatasetNotFound, match="incomplete: missing imgs"):
+        build_dataset("gaze360", root)
+
+
+def test_unreadable_metadata_is_a_dataset_error(tmp_path):
+    root = tmp_path / "g360"
+    (root / "imgs").mkdir(parents=True)
+    (root / "metadata.mat").write_bytes(b"not a mat file")
+    with pytest.raises(DatasetError, match=r"metadata\.mat: cannot read as a MATLAB file"):
+        build_dataset("gaze360", root).index
+    scipy.io.savemat(root / "metadata.mat", {"frame": np.arange(3)})
+    with pytest.raises(DatasetError, match=r"missing field\(s\) recordings, recording, person_identity"):
+        build_dataset("gaze360", root).index
+
+
+# -- end to end ----------------------------------------------------------------------------------
+
+
+def run_cli(argv: list[str]) -> int:
+    from gazebench.commands import check_data, run
+
+    parser = argparse.ArgumentParser(prog="gazebench")
+    sub = parser.add_subparsers(dest="command")
+    run.add_parser(sub)
+    check_data.add_parser(sub)
+    args = parser.parse_args(argv)
+    return int(args.func(args) or 0)
+
+
+@pytest.fixture(autouse=True)
+def one_torch_thread():
+    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
+    import torch
+
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+SMALL_RUN = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "batch_size=8",
+             "--set", "num_workers=0", "--quiet", "--no-table"]
+
+
+@pytest.mark.parametrize("model", ["static", "seqlstm"])
+def test_run_end_to_end(tmp_path, model):
+    import gazebench.models  # noqa: F401
+    from gazebench.registry import MODELS
+
+    if model not in MODELS:
+        pytest.skip(f"model {model} is not registered")
+    root = tmp_path / "g360"
+    write_gaze360(root)
+    results = tmp_path / "results"
+    assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,
+                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert record["fold"] == "default"
+    assert record["dataset"]["samples"] == {"train": 4, "val": 4, "test": 6}
+    assert set(record["metrics"]) >= {"all", "front180", "front20", "back"}
+    assert record["recipe"]["lr"] == 1e-4 and record["recipe"]["batch_size"] == 8
+    if model == "seqlstm":
+        assert record["dataset"]["windows_complete"] == {"train": 4, "val": 4, "test": 6}
+
+
+# -- on SynthGaze's rendering of the Gaze360 layout ------------------------------------------------
+
+
+def synth_available() -> bool:
+    try:
+        from gazebench.synth import make_scene, write_layout  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+needs_synth = pytest.mark.skipif(not synth_available(), reason="gazebench.synth.write_layout is not available")
+
+
+def render_gaze360(root: Path, seed: int = 0):
+    from gazebench.synth import make_scene, write_layout
+
+    scene = make_scene("tiny", seed)
+    write_layout(scene, root, layout="gaze360", workers=1, progress=False)
+    source = json.loads((root / "synthgaze_source.json").read_text())
+    # (recording, person) -> (SynthGaze subject, sequence)
+    origin = {(rec, int(person)): tuple(key.split(":")) for rec, pairs in source["recordings"].items()
+              for key, person in pairs}
+    return scene, source, origin
+
+
+def split_file_lines(root: Path) -> dict[str, list[str]]:
+    return {split: [ln.split()[0] for ln in (root / name).read_text().splitlines() if ln.strip()]
+            for split, name in (("train", "train.txt"), ("val", "validation.txt"), ("test", "test.txt"))}
+
+
+@needs_synth
+@pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
+def test_synth_gaze360_labels_and_splits_match_the_scene(tmp_path, annotation):
+    root = tmp_path / "g360"
+    scene, source, origin = render_gaze360(root)
+    ds = build_dataset("gaze360", root, annotation=annotation)
+    frames = scene.frames.set_index(["subject", "sequence", "frame"])
+    idx = ds.index[ds.index["labelled"]]
+    keys = [(*origin[(s.split("/")[0], int(s.split("/p")[1]))], int(f)) for s, f in zip(idx["subject"], idx["order"])]
+    want = frames.loc[keys, ["gaze_x", "gaze_y", "gaze_z"]].to_numpy()
+    np.testing.assert_allclose(idx[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(), want, atol=1e-6)
+    # the centre frames are exactly the split files' lines, split by split
+    lines = split_file_lines(root)
+    pos = ds.split_positions()
+    for split in ("train", "val", "test"):
+        assert sorted(ds.index["path"].iloc[pos[split]]) == sorted("imgs/" + p for p in lines[split])
+        assert len(pos[split]) > 0
+    # subjects keep the SynthGaze split of the person they come from
+    of = {"train": "train", "val": "validation", "test": "test"}
+    for split, subjects in ds.split_subjects().items():
+        for s in subjects:
+            sid, _ = origin[(s.split("/")[0], int(s.split("/p")[1]))]
+            assert source["subject_splits"][sid] == of[split]
+    _, complete = ds.windows(range(-3, 4))
+    assert complete[ds.index["centre"].to_numpy()].all()
+
+
+@needs_synth
+@pytest.mark.parametrize("model", ["static", "seqsclstmsym"])
+def test_synth_gaze360_run_end_to_end(tmp_path, model):
+    import gazebench.models  # noqa: F401
+    from gazebench.registry import MODELS
+
+    if model not in MODELS:
+        pytest.skip(f"model {model} is not registered")
+    root = tmp_path / "g360"
+    render_gaze360(root)
+    lines = split_file_lines(root)
+    results = tmp_path / "results"
+    assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,
+                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert record["dataset"]["samples"] == {s: len(v) for s, v in lines.items()}
+    assert record["metrics"]["all"]["n"] == len(lines["test"])
+    if model.startswith("seq"):
+        assert record["dataset"]["windows_complete"] == {s: len(v) for s, v in lines.items()}

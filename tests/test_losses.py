@@ -1,0 +1,163 @@
+"""Losses against numbers worked out by hand; sin-cos decodes; missing-output errors."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import torch
+
+from gazebench.geometry import yawpitch_to_vector
+from gazebench.losses import (
+    LOSSES,
+    MissingOutputError,
+    pinball,
+    sincos_regularised,
+    sincos_target,
+)
+from gazebench.models.heads import AngleHead, SinCosHead, decode_yaw, wrap_angle
+
+T = dict(dtype=torch.float64)
+
+
+def test_pinball_by_hand() -> None:
+    # yaw: t=1, y=0.5, s=0.25 -> q_lo = 0.75 -> 0.1*0.75 = 0.075 ; q_hi = 0.25 -> 0.9*0.25 = 0.225
+    # pitch: t=0, y=0, s=0.25 -> q_lo = 0.25 -> 0.025 ; q_hi = -0.25 -> (0.9-1)*(-0.25) = 0.025
+    # mean_lo = 0.05, mean_hi = 0.125 -> 0.175
+    pred = torch.tensor([[0.5, 0.0]], **T)
+    target = torch.tensor([[1.0, 0.0]], **T)
+    loss = pinball(pred, target, torch.tensor([0.25], **T))
+    assert loss.item() == pytest.approx(0.175, abs=1e-12)
+
+
+def test_pinball_with_zero_sigma() -> None:
+    # sigma = 0: both quantile terms score the same residual r: 0.1*r + 0.9*r = |r| for r > 0
+    pred = torch.tensor([[0.0], [0.0]], **T)
+    target = torch.tensor([[2.0], [-2.0]], **T)
+    # r=+2: 0.1*2 + 0.9*2 = 2 ; r=-2: 0.9*2 + 0.1*2 = 2  -> mean_lo = (0.2+1.8)/2, mean_hi = (1.8+0.2)/2
+    assert pinball(pred, target, torch.zeros(2, **T)).item() == pytest.approx(2.0)
+
+
+def test_regularised_sincos_by_hand() -> None:
+    # target gaze straight at the camera: yaw 0, pitch 0 -> (sin, cos, sin p) = (0, 1, 0)
+    # pred (0.6, 0.6, 0.0), sigma 0.1:
+    #   s: q_lo = 0-(0.5) = -0.5 -> 0.45 ; q_hi = 0-0.7 = -0.7 -> 0.07
+    #   c: q_lo = 1-0.5 = 0.5 -> 0.05    ; q_hi = 1-0.7 = 0.3 -> 0.27
+    #   p: q_lo = 0.1 -> 0.01            ; q_hi = -0.1 -> 0.01
+    #   pinball = (0.45+0.05+0.01)/3 + (0.07+0.27+0.01)/3 = 0.17 + 0.35/3
+    #   circle = (sqrt(0.72) - 1)^2
+    pinball_value = 0.17 + 0.35 / 3
+    expected = 0.9 * pinball_value + 0.1 * (math.sqrt(0.72) - 1) ** 2
+    pred = torch.tensor([[0.6, 0.6, 0.0]], **T)
+    sigma = torch.tensor([0.1], **T)
+    target = torch.tensor([[0.0, 0.0, -1.0]], **T)
+    assert sincos_target(target)[0].tolist() == pytest.approx([0.0, 1.0, 0.0])
+    assert sincos_regularised(pred, sincos_target(target), sigma).item() == pytest.approx(expected, abs=1e-12)
+    out = {"sincos": pred, "sigma": sigma, "vector": target}
+    assert LOSSES.get("sincos")(out, target).item() == pytest.approx(expected, abs=1e-12)
+
+
+def test_registered_pinball_converts_the_target_vector() -> None:
+    yp = torch.tensor([[0.3, -0.2]], **T)
+    target = yawpitch_to_vector(torch.tensor([[0.5, 0.1]], **T))
+    out = {"yaw_pitch": yp, "sigma": torch.tensor([0.05], **T), "vector": yawpitch_to_vector(yp)}
+    # yaw: q_lo = 0.5-0.25 = 0.25 -> 0.025 ; q_hi = 0.15 -> 0.135
+    # pitch: q_lo = 0.1-(-0.25) = 0.35 -> 0.035 ; q_hi = 0.25 -> 0.225
+    expected = (0.025 + 0.035) / 2 + (0.135 + 0.225) / 2
+    assert LOSSES.get("pinball")(out, target).item() == pytest.approx(expected, abs=1e-9)
+
+
+def test_angle_losses_by_hand_and_yaw_wraps() -> None:
+    target = yawpitch_to_vector(torch.tensor([[math.pi - 0.01, 0.0]], **T))
+    pred = torch.tensor([[-math.pi + 0.01, 0.1]], **T)  # 0.02 rad away in yaw across the seam
+    out = {"yaw_pitch": pred, "vector": yawpitch_to_vector(pred)}
+    assert LOSSES.get("l1")(out, target).item() == pytest.approx((0.02 + 0.1) / 2, abs=1e-9)
+    assert LOSSES.get("mse")(out, target).item() == pytest.approx((0.02**2 + 0.1**2) / 2, abs=1e-9)
+
+
+def test_vector_losses() -> None:
+    a = torch.tensor([[0.0, 0.0, -1.0]], **T)
+    b = torch.tensor([[1.0, 0.0, -1.0]], **T) / math.sqrt(2)  # 45 degrees away
+    assert LOSSES.get("angular")({"vector": b}, a).item() == pytest.approx(1 - math.cos(math.pi / 4))
+    assert LOSSES.get("angle")({"vector": b}, a).item() == pytest.approx(math.pi / 4)
+    assert LOSSES.get("angular")({"vector": a}, a).item() == pytest.approx(0.0)
+
+
+@pytest.mark.parametrize(
+    "loss, output_keys, missing",
+    [("pinball", ("vector", "yaw_pitch"), "sigma"), ("sincos", ("vector", "yaw_pitch", "sigma"), "sincos"),
+     ("mse", ("vector",), "yaw_pitch"), ("angular", ("sigma",), "vector")],
+)
+def test_missing_output_names_loss_and_key(loss: str, output_keys: tuple, missing: str) -> None:
+    out = {k: torch.zeros(2, 3) for k in output_keys}
+    with pytest.raises(MissingOutputError, match=rf"loss '{loss}' needs model output '{missing}'"):
+        LOSSES.get(loss)(out, torch.tensor([[0.0, 0.0, -1.0]] * 2))
+
+
+def test_angle_head_losses_reject_a_model_without_sincos() -> None:
+    out = AngleHead(4)(torch.randn(2, 4))
+    with pytest.raises(KeyError, match="sincos"):
+        LOSSES.get("sincos")(out, out["vector"].detach())
+
+
+# --- sin-cos decodes ------------------------------------------------------------------------------
+
+YAWS = [0.0, 0.3, -0.3, 1.2, -1.2, math.pi / 2, -math.pi / 2, 2.5, -2.5, math.pi - 1e-3, -math.pi + 1e-3, math.pi]
+
+
+@pytest.mark.parametrize("method", ["atan2", "avg", "weighted"])
+def test_decodes_recover_yaw_all_round(method: str) -> None:
+    yaw = torch.tensor(YAWS, **T)
+    decoded = decode_yaw(torch.sin(yaw), torch.cos(yaw), method)
+    assert (decoded > -math.pi).all() and (decoded <= math.pi).all()
+    err = wrap_angle(decoded - yaw).abs()
+    assert err.max().item() < 1e-3, (method, err)
+
+
+@pytest.mark.parametrize("method", ["avg", "weighted"])
+def test_decodes_at_the_back_seam_stay_on_their_side(method: str) -> None:
+    # +179.9 deg must not decode near 0 or -179.9 deg (the sign of sin picks the half-plane)
+    for yaw in (math.pi - 0.002, -math.pi + 0.002):
+        y = torch.tensor([yaw], **T)
+        got = decode_yaw(torch.sin(y), torch.cos(y), method).item()
+        assert math.copysign(1, got) == math.copysign(1, yaw) and abs(got - yaw) < 1e-3
+
+
+def test_decodes_of_off_circle_predictions_agree_roughly() -> None:
+    # a network's (s, c) need not be unit: all three decodes land near the same yaw
+    yaw = torch.linspace(-3.0, 3.0, 25, **T)
+    s, c = 0.9 * torch.sin(yaw), 0.95 * torch.cos(yaw)
+    ref = decode_yaw(s, c, "atan2")
+    for method in ("avg", "weighted"):
+        assert wrap_angle(decode_yaw(s, c, method) - ref).abs().max().item() < 0.2
+
+
+def test_weighted_decode_formula() -> None:
+    # s = 0.5, c = 0.8 (off the circle): asin estimate a = asin(0.5) = pi/6, acos estimate b = acos(0.8)
+    s, c = torch.tensor([0.5], **T), torch.tensor([0.8], **T)
+    a, b = math.pi / 6, math.acos(0.8)
+    avg = math.atan2(math.sin(a) + math.sin(b), math.cos(a) + math.cos(b))
+    w = abs(math.cos(avg))
+    assert decode_yaw(s, c, "avg").item() == pytest.approx(avg)
+    assert decode_yaw(s, c, "weighted").item() == pytest.approx(w * a + (1 - w) * b)
+    # the back half: s = 0.5, c = -0.8 -> a = pi - pi/6, b = acos(-0.8)
+    a, b = math.pi - math.pi / 6, math.acos(-0.8)
+    avg = math.atan2(math.sin(a) + math.sin(b), math.cos(a) + math.cos(b))
+    w = abs(math.cos(avg))
+    assert decode_yaw(s, -c, "weighted").item() == pytest.approx(w * a + (1 - w) * b)
+
+
+def test_unknown_decode() -> None:
+    with pytest.raises(ValueError, match="atan2"):
+        SinCosHead(4, decode="mean")
+
+
+def test_heads_ranges_and_gradients_at_saturation() -> None:
+    head = SinCosHead(2, decode="weighted")
+    with torch.no_grad():
+        head.fc.weight.fill_(50.0)  # tanh saturates to exactly +-1 in float32
+    x = torch.tensor([[1.0, 1.0], [-1.0, -1.0]], requires_grad=True)
+    out = head(x)
+    (out["yaw_pitch"].sum() + out["vector"].sum()).backward()
+    assert torch.isfinite(x.grad).all()
+    assert (out["sigma"] > 0).all()

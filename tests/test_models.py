@@ -1,0 +1,222 @@
+"""Every registered model honours the GazeModel contract; the parts do what their names say."""
+
+from __future__ import annotations
+
+import math
+
+import pytest
+import timm
+import torch
+
+import gazebench.models  # noqa: F401  (registers the models)
+from gazebench.datasets.views import ViewSpec
+from gazebench.losses import LOSSES
+from gazebench.models import GazeModel, build_model, model_kwargs
+from gazebench.models.backbones import Backbone
+from gazebench.models.fusion import LSTMFusion, MaxFusion, MeanFusion, SingleView, SpatialMaxFusion
+from gazebench.registry import MODELS, RegistryError
+
+TINY = dict(backbone="test_resnet", pretrained=False)
+SIZE = 32
+
+
+def tiny(name: str, **kwargs) -> GazeModel:
+    accepted = model_kwargs(name)
+    return build_model(name, **{k: v for k, v in {**TINY, **kwargs}.items() if k in accepted})
+
+
+@pytest.fixture(autouse=True)
+def _seed():
+    torch.manual_seed(0)
+
+
+@pytest.mark.parametrize("name", MODELS.names())
+def test_contract(name: str) -> None:
+    model = tiny(name)
+    assert isinstance(model, GazeModel)
+    assert MODELS.entry(name).description, "a registered model needs a one-line description"
+    assert model.default_loss in LOSSES
+    views = torch.rand(2, model.view.num_views, 3, SIZE, SIZE)
+    out = model(views)
+
+    vec = out["vector"]
+    assert vec.shape == (2, 3) and torch.isfinite(vec).all()
+    torch.testing.assert_close(vec.norm(dim=-1), torch.ones(2), atol=1e-5, rtol=0)
+    if "sigma" in out:
+        assert out["sigma"].shape == (2,) and (out["sigma"] > 0).all() and (out["sigma"] < math.pi).all()
+    if "yaw_pitch" in out:
+        yp = out["yaw_pitch"]
+        assert yp.shape == (2, 2) and torch.isfinite(yp).all()
+        assert (yp[:, 0].abs() <= math.pi).all() and (yp[:, 1].abs() <= math.pi / 2).all()
+    if "sincos" in out:
+        assert out["sincos"].shape == (2, 3) and (out["sincos"].abs() <= 1).all()
+
+    if not model.trainable:
+        return
+    target = torch.nn.functional.normalize(torch.randn(2, 3), dim=-1)
+    loss = LOSSES.get(model.default_loss)(out, target)
+    assert loss.dim() == 0 and torch.isfinite(loss)
+    loss.backward()
+    grads = [p.grad for p in model.parameters() if p.requires_grad]
+    assert all(g is not None and torch.isfinite(g).all() for g in grads)
+    assert any(g.abs().sum() > 0 for g in grads)
+
+
+@pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "mean"])
+def test_every_model_takes_the_common_options(name: str) -> None:
+    assert {"backbone", "pretrained", "weights_file", "feature_dim", "loss"} <= set(model_kwargs(name))
+
+
+def test_expected_views() -> None:
+    def view(name, **kw):
+        return tiny(name, **kw).view
+
+    assert view("static") == ViewSpec() and view("staticsc").num_views == 1
+    assert view("staticsc", crops=175).crops == (175 / 224,)
+    assert view("staticsclstm").num_views == 7 and view("staticsclstm").num_frames == 1
+    assert [round(c * 224) for c in view("staticsclstm").crops] == [224, 212, 199, 187, 174, 162, 150]
+    assert [round(c * 224) for c in view("staticsclstmsym").crops] == [224, 200, 175, 150, 175, 200, 224]
+    assert view("seqlstm") == ViewSpec.window(7)
+    assert view("seqsclstm").offsets == tuple(range(-3, 4)) and len(view("seqsclstm").crops) == 7
+    assert view("seqsclstmsym").crops == view("staticsclstmsym").crops
+    assert view("msa").num_views == 4 and view("msa").num_frames == 1
+    assert view("msaseq").num_frames == 7
+    assert view("seqlstm", frames=5).num_views == 5
+
+
+def test_default_losses() -> None:
+    assert tiny("static").default_loss == "pinball" and tiny("seqlstm").default_loss == "pinball"
+    for name in ("staticsc", "staticsclstm", "staticsclstmsym", "seqsclstm", "seqsclstmsym", "msa", "msaseq"):
+        assert tiny(name).default_loss == "sincos"
+    assert tiny("static", loss="mse").default_loss == "mse"
+    with pytest.raises(RegistryError, match="pinball"):
+        tiny("static", loss="pinbal")
+
+
+def test_unknown_option_is_an_error_listing_the_options() -> None:
+    with pytest.raises(TypeError, match="crop.*Did you mean 'crops'"):
+        build_model("staticsclstm", backbone="test_resnet", crop="224,150")
+    with pytest.raises(TypeError, match="decode"):
+        build_model("static", backbone="test_resnet", decode="avg")  # angle head has no decode
+
+
+def test_unknown_backbone_suggests_a_timm_name() -> None:
+    with pytest.raises(ValueError, match="Did you mean 'resnet18'"):
+        build_model("static", backbone="resnet19")
+
+
+def test_crops_override_changes_the_view() -> None:
+    assert tiny("staticsclstm", crops="224,150").view == ViewSpec((0,), (1.0, 150 / 224))
+    assert tiny("staticsclstm", crops=(1.0, 0.5, 0.25)).view.num_views == 3
+    assert tiny("msa", crops="none").view == ViewSpec()
+    assert tiny("seqsclstmsym", frames=3, crops="1.0,0.8,1.0").view == ViewSpec((-1, 0, 1), (1.0, 0.8, 1.0))
+    with pytest.raises(ValueError, match="seqsclstm.*frames=5 needs 5 crops"):
+        tiny("seqsclstm", frames=5)
+    with pytest.raises(ValueError, match="static.*at most one crop"):
+        tiny("static", crops="224,200")
+
+
+def test_string_options_from_a_command_line_are_converted() -> None:
+    model = tiny("seqlstm", frames="5", bidirectional="false", lstm_hidden="16", take="last")
+    assert model.view.num_frames == 5
+    assert model.fusion.out_dim == 16 and model.fusion.take == "last"
+    assert model.options["bidirectional"] is False
+
+
+def test_wrong_view_count_is_rejected() -> None:
+    model = tiny("staticsclstmsym")
+    with pytest.raises(ValueError, match=r"\[B, 7, C, H, W\]"):
+        model(torch.rand(2, 3, 3, SIZE, SIZE))
+
+
+def test_weights_file_loads_a_local_state_dict(tmp_path) -> None:
+    source = timm.create_model("test_resnet", pretrained=False, num_classes=0)
+    with torch.no_grad():
+        for p in source.parameters():
+            p.normal_()
+    path = tmp_path / "test_resnet.pth"
+    torch.save(source.state_dict(), path)
+
+    model = build_model("static", backbone="test_resnet", weights_file=str(path))
+    loaded = model.backbone.net.state_dict()
+    for key, value in source.state_dict().items():
+        torch.testing.assert_close(loaded[key], value, rtol=0, atol=0)
+
+    with pytest.raises(FileNotFoundError, match="missing.pth"):
+        build_model("static", backbone="test_resnet", weights_file=str(tmp_path / "missing.pth"))
+    torch.save({"unrelated.weight": torch.zeros(1)}, tmp_path / "foreign.pth")
+    with pytest.raises(ValueError, match="does not fit"):
+        build_model("static", backbone="test_resnet", weights_file=str(tmp_path / "foreign.pth"))
+
+
+# --- parts ----------------------------------------------------------------------------------------
+
+
+def test_backbone_runs_all_views_in_one_call() -> None:
+    backbone = Backbone("test_resnet", feature_dim=8)
+    calls = []
+    inner = backbone.net.forward_features
+    backbone.net.forward_features = lambda x: calls.append(tuple(x.shape)) or inner(x)
+    views = torch.rand(2, 5, 3, SIZE, SIZE)
+    feats = backbone(views)
+    assert calls == [(10, 3, SIZE, SIZE)]
+    assert feats.shape == (2, 5, 8) and (feats >= 0).all()  # Linear + ReLU projection
+    # per view, the same numbers as running each view on its own (eval: BatchNorm uses running stats)
+    backbone.eval()
+    with torch.no_grad():
+        together = backbone(views)
+        alone = torch.stack([backbone(views[:, i : i + 1])[:, 0] for i in range(5)], dim=1)
+    torch.testing.assert_close(together, alone, atol=1e-5, rtol=1e-4)
+
+
+def test_lstm_fusion_reads_the_middle_or_last_step() -> None:
+    x = torch.randn(3, 5, 8)
+    mid = LSTMFusion(8, hidden=4, layers=2, bidirectional=True, take="middle")
+    full, _ = mid.lstm(x)
+    torch.testing.assert_close(mid(x), full[:, 2])  # V // 2, not a hard-coded index
+    assert mid.out_dim == 8
+    last = LSTMFusion(8, hidden=4, layers=1, bidirectional=False, take="last")
+    full, _ = last.lstm(x)
+    torch.testing.assert_close(last(x), full[:, -1])
+    assert last.out_dim == 4
+    with pytest.raises(ValueError, match="take"):
+        LSTMFusion(8, take="first")
+
+
+def test_simple_fusions() -> None:
+    x = torch.randn(2, 4, 6)
+    torch.testing.assert_close(MeanFusion(6)(x), x.mean(1))
+    torch.testing.assert_close(MaxFusion(6)(x), x.max(1).values)
+    torch.testing.assert_close(SingleView(6)(x[:, :1]), x[:, 0])
+    with pytest.raises(ValueError, match="one view"):
+        SingleView(6)(x)
+    maps = torch.randn(2, 4, 6, 3, 3)
+    fused = SpatialMaxFusion(6)(maps)
+    assert fused.shape == (2, 6, 3, 3)
+    torch.testing.assert_close(fused[1, 2, 0, 1], maps[1, :, 2, 0, 1].max())
+
+
+def test_msa_is_invariant_to_the_order_of_crops() -> None:
+    model = tiny("msa").eval()
+    views = torch.rand(2, 4, 3, SIZE, SIZE)
+    with torch.no_grad():
+        a = model(views)["vector"]
+        b = model(views.flip(1))["vector"]
+    torch.testing.assert_close(a, b, atol=1e-5, rtol=1e-4)
+
+
+def test_lstm_model_depends_on_the_order_of_crops() -> None:
+    model = tiny("staticsclstm").eval()
+    views = torch.rand(2, 7, 3, SIZE, SIZE)
+    with torch.no_grad():
+        a = model(views)["sincos"]
+        b = model(views.flip(1))["sincos"]
+    assert not torch.allclose(a, b)
+
+
+def test_transformer_backbone_with_msa() -> None:
+    # token outputs [B, V, N, C] are max-fused and pooled by the model's own head
+    model = tiny("msa", backbone="test_vit", crops="224,150")
+    size = model.backbone.net.pretrained_cfg["input_size"][-1]
+    out = model(torch.rand(1, 2, 3, size, size))
+    assert out["vector"].shape == (1, 3)
