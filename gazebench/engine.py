@@ -19,6 +19,34 @@ LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 PRECISIONS = ("fp32", "bf16", "fp16")
 
 
+#: below this input size channels_last makes CPU convolutions slower (measured: docs/performance.md)
+CHANNELS_LAST_MIN_CPU_SIZE = 112
+
+
+def use_channels_last(setting: bool | str, device: torch.device, image_size: int) -> bool:
+    """The recipe's ``channels_last`` (True / False / "auto") for this device and input size.
+
+    ``auto``: always on CUDA (tensor-core convolutions want NHWC); on CPU only from
+    :data:`CHANNELS_LAST_MIN_CPU_SIZE` px up, where oneDNN's NHWC kernels win."""
+    if isinstance(setting, str):
+        if setting.strip().lower() != "auto":
+            raise ValueError(f"channels_last must be true, false or auto; got {setting!r}")
+        return device.type == "cuda" or image_size >= CHANNELS_LAST_MIN_CPU_SIZE
+    return bool(setting)
+
+
+def compile_model(model: nn.Module, enabled: bool) -> nn.Module:
+    """``torch.compile(model)`` when enabled (the recipe's ``compile``), else the model itself.
+
+    The compiled wrapper shares the model's parameters, so optimisers and checkpoints keep using
+    the plain model; only the forward passes go through the wrapper."""
+    if not enabled:
+        return model
+    if not hasattr(torch, "compile"):
+        raise RuntimeError("recipe compile=true needs torch.compile (PyTorch 2.0 or later)")
+    return torch.compile(model)
+
+
 @dataclass
 class StepContext:
     """How a batch of frames becomes model input, and where it runs."""
@@ -29,11 +57,24 @@ class StepContext:
     precision: str = "fp32"
     channels_last: bool = False
 
+    def __post_init__(self) -> None:
+        if self.precision not in PRECISIONS:
+            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+        self.channels_last = use_channels_last(self.channels_last, self.device, self.image_size)
+
     def autocast(self) -> contextlib.AbstractContextManager:
+        """Mixed precision for the forward pass: bf16 autocast on CPU (AMX/AVX-512 BF16 kernels) or
+        CUDA, fp16 on CUDA (with a GradScaler in training)."""
         if self.precision == "fp32":
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)
+
+    @property
+    def sync_every(self) -> int:
+        """Read the loss back every this many steps: reading waits for the device to finish, so on
+        a GPU it is done rarely to keep the queue of kernels full (free on CPU)."""
+        return 1 if self.device.type == "cpu" else 25
 
     def views(self, batch: dict) -> torch.Tensor:
         frames = batch["frames"].to(self.device, non_blocking=True)  # uint8: a quarter of float's bytes
@@ -70,6 +111,44 @@ def _float_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     return {k: v.float() for k, v in out.items()}
 
 
+def train_step(
+    model: nn.Module,
+    views: torch.Tensor,
+    target: torch.Tensor,
+    loss_fn: LossFn,
+    optimizer: torch.optim.Optimizer,
+    ctx: StepContext,
+    scaler: torch.amp.GradScaler | None = None,
+) -> torch.Tensor:
+    """One optimisation step on ready model input; returns the loss (detached, not read back)."""
+    with ctx.autocast():
+        out = model(views)
+    loss = loss_fn(_float_outputs(out), target)
+    optimizer.zero_grad(set_to_none=True)
+    if scaler is not None:
+        scaler.scale(loss).backward()
+        scaler.step(optimizer)
+        scaler.update()
+    else:
+        loss.backward()
+        optimizer.step()
+    return loss.detach()
+
+
+def _sum_dtype(device: torch.device) -> torch.dtype:
+    return torch.float32 if device.type == "mps" else torch.float64  # MPS has no float64
+
+
+def _read_losses(pending: list[torch.Tensor]) -> float:
+    """Sum of the per-batch loss sums in ``pending`` (one device sync); raise on a non-finite loss."""
+    total = torch.stack(pending).sum()
+    pending.clear()
+    value = float(total)
+    if not np.isfinite(value):
+        raise FloatingPointError(f"training loss became {value}; lower the learning rate or check the labels")
+    return value
+
+
 def train_one_epoch(
     model: nn.Module,
     loader: Iterable[dict],
@@ -80,32 +159,28 @@ def train_one_epoch(
     progress: Callable[[int], None] | None = None,
     augment: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
 ) -> dict[str, float]:
-    """One pass over ``loader``; returns mean loss (over samples), samples and seconds."""
+    """One pass over ``loader``; returns mean loss (over samples), samples and seconds.
+
+    ``seconds`` is wall time from asking the loader for the first batch to the end of the last
+    step (the device synchronised), so ``samples / seconds`` is what an outside clock sees."""
     model.train()
     total_loss, seen = 0.0, 0
+    pending: list[torch.Tensor] = []
     start = time.perf_counter()
     for batch in loader:
         views, target = ctx.views(batch), ctx.target(batch)
         if augment is not None:
             views, target = augment(views, target)
-        with ctx.autocast():
-            out = model(views)
-        loss = loss_fn(_float_outputs(out), target)
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"training loss became {loss.item()}; lower the learning rate or check the labels")
-        optimizer.zero_grad(set_to_none=True)
-        if scaler is not None:
-            scaler.scale(loss).backward()
-            scaler.step(optimizer)
-            scaler.update()
-        else:
-            loss.backward()
-            optimizer.step()
+        loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler)
         n = target.shape[0]
-        total_loss += float(loss.detach()) * n
+        pending.append(loss.to(_sum_dtype(loss.device)) * n)
         seen += n
+        if len(pending) >= ctx.sync_every:
+            total_loss += _read_losses(pending)
         if progress is not None:
             progress(n)
+    if pending:
+        total_loss += _read_losses(pending)
     seconds = time.perf_counter() - start
     return {"loss": total_loss / max(seen, 1), "samples": seen, "seconds": seconds}
 
@@ -121,23 +196,29 @@ def predict(
     """Predictions for every sample of ``loader``: ``index``, ``vector``, ``target``, ``error``
     (degrees), ``sigma`` (radians, NaN when the model has none), and the mean ``loss``."""
     model.eval()
-    idx, vec, tgt, sig = [], [], [], []
-    total_loss, seen = 0.0, 0
+    # outputs stay on the device until the end: reading each batch back would stall a GPU per batch
+    idx, vec, tgt, sig, losses = [], [], [], [], []
+    seen = 0
     start = time.perf_counter()
     for batch in loader:
         views, target = ctx.views(batch), ctx.target(batch)
         with ctx.autocast():
             out = _float_outputs(model(views))
+        n = target.shape[0]
         if loss_fn is not None:
-            total_loss += float(loss_fn(out, target)) * target.shape[0]
-        seen += target.shape[0]
+            losses.append(loss_fn(out, target).to(_sum_dtype(target.device)) * n)
+        seen += n
         idx.append(batch["index"].numpy() if torch.is_tensor(batch["index"]) else np.asarray(batch["index"]))
-        vec.append(out["vector"].cpu().numpy())
-        tgt.append(target.cpu().numpy())
+        vec.append(out["vector"])
+        tgt.append(batch["gaze"])
         s = out.get("sigma")
-        sig.append(s.reshape(-1).cpu().numpy() if s is not None else np.full(target.shape[0], np.nan, np.float32))
+        sig.append(s.reshape(-1) if s is not None else torch.full((n,), float("nan"), device=target.device))
         if progress is not None:
-            progress(target.shape[0])
+            progress(n)
+    vec = [torch.cat(vec).cpu().numpy()] if vec else []
+    sig = [torch.cat(sig).float().cpu().numpy()] if sig else []
+    tgt = [torch.cat(tgt).float().numpy()] if tgt else []
+    total_loss = float(torch.stack(losses).sum()) if losses else 0.0
     seconds = time.perf_counter() - start
     vector = np.concatenate(vec).astype(np.float64) if vec else np.zeros((0, 3))
     target = np.concatenate(tgt).astype(np.float64) if tgt else np.zeros((0, 3))

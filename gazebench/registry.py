@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import difflib
 import inspect
 from dataclasses import dataclass, field
@@ -15,6 +16,25 @@ class RegistryError(KeyError):
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
+
+
+class PluginError(RuntimeError):
+    """A plugin (a ``--plugin`` file or an entry point) that cannot be loaded."""
+
+
+#: what is being loaded right now (a plugin file, an entry point); appended to the origin of
+#: everything registered meanwhile, so a name clash says where both registrations came from
+_LOADING: list[str] = []
+
+
+@contextlib.contextmanager
+def loading(source: str) -> Iterator[None]:
+    """Mark registrations made inside the block as coming from ``source``."""
+    _LOADING.append(source)
+    try:
+        yield
+    finally:
+        _LOADING.pop()
 
 
 @dataclass
@@ -37,7 +57,8 @@ def _origin(obj: Any) -> str:
         path = inspect.getsourcefile(obj)
     except TypeError:
         path = None
-    return f"{module} ({path})" if path else module
+    origin = f"{module} ({path})" if path else module
+    return f"{origin} [{_LOADING[-1]}]" if _LOADING else origin
 
 
 @dataclass
@@ -77,14 +98,27 @@ class Registry(Generic[T]):
         return self._entries.get(key)
 
     def load_plugins(self) -> None:
-        """Register everything advertised under this registry's entry-point group (once)."""
+        """Register everything advertised under this registry's entry-point group (once).
+
+        An entry point names a module (``name = package.module``: importing it runs its
+        ``@register`` decorators) or an object (``name = package.module:Adapter``: registered
+        under the entry point's name unless importing its module registered it already)."""
         if self._plugins_loaded or not self.entry_point_group:
             return
         self._plugins_loaded = True
         from importlib.metadata import entry_points
 
         for ep in entry_points(group=self.entry_point_group):
-            ep.load()  # importing the module runs its @register decorators
+            dist = getattr(ep, "dist", None)
+            source = f"entry point {ep.name} = {ep.value} in group {self.entry_point_group}" + (
+                f", distribution {dist.name} {dist.version}" if dist is not None else "")
+            try:
+                with loading(source):
+                    obj = ep.load()
+                    if not inspect.ismodule(obj) and not any(e.obj is obj for e in self._entries.values()):
+                        self.add(ep.name, obj)
+            except Exception as exc:  # noqa: BLE001 - any import failure is reported with its source
+                raise PluginError(f"cannot load {self.kind} plugin ({source}): {type(exc).__name__}: {exc}") from exc
 
     def entry(self, name: str) -> Entry[T]:
         found = self._lookup(name)

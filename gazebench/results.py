@@ -95,22 +95,32 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "benchmark": record.get("benchmark"),
         "unit_id": record.get("unit_id"),
         "created_at": record.get("created_at"),
-        "chosen_epoch": record.get("selection", {}).get("chosen_epoch"),
+        "chosen_epoch": (record.get("selection") or {}).get("chosen_epoch"),
+        "model_kwargs": json.dumps((record.get("model") or {}).get("kwargs") or {}, sort_keys=True, default=str),
+        "predictions": (record.get("artifacts") or {}).get("predictions"),
     }
     for subset, stats in record["metrics"].items():
         if isinstance(stats, dict):
             for stat, value in stats.items():
                 row[f"{subset}.{stat}"] = value
-    for key, value in record.get("timings", {}).items():
+    for key, value in (record.get("timings") or {}).items():
         row[f"timings.{key}"] = value
     return row
 
 
 def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
-    """Every readable record under ``results_dir`` as one DataFrame row (see flatten_record)."""
+    """Every readable record under ``results_dir`` as one DataFrame row (see flatten_record); a
+    file that cannot be read is skipped with a warning that names it.  A missing folder is an error."""
+    results_dir = Path(results_dir)
+    if not results_dir.is_dir():
+        raise FileNotFoundError(f"no results folder {str(results_dir)!r} (pass --results DIR)")
     rows = []
-    for path, record in iter_records(Path(results_dir)):
-        row = flatten_record(record)
+    for path, record in iter_records(results_dir):
+        try:
+            row = flatten_record(record)
+        except (KeyError, TypeError, AttributeError) as exc:
+            warnings.warn(f"skipping unreadable result {path}: missing or malformed field {exc}", stacklevel=2)
+            continue
         row["path"] = str(path)
         rows.append(row)
     return pd.DataFrame(rows)

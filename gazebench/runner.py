@@ -17,14 +17,17 @@ import torch
 from torch.utils.data import DataLoader, RandomSampler
 
 from gazebench import checkpoint
+from gazebench.cache import attach_cache
 from gazebench.config import ConfigError, resolve_recipe
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import GazeDataset
+from gazebench.datasets.cards import Card
 from gazebench.datasets.loading import FrameWindows
-from gazebench.engine import StepContext, predict, random_flip, resolve_device, train_one_epoch
+from gazebench.engine import StepContext, compile_model, predict, random_flip, resolve_device, train_one_epoch
 from gazebench.geometry import error_summary, subset_masks
 from gazebench.models import build_model, count_parameters
 from gazebench.models.base import GazeModel, model_kwargs
+from gazebench.perf.runtime import configure_threads
 from gazebench.progress import progress_bar
 from gazebench.provenance import environment, now_iso
 from gazebench.registry import LOSSES
@@ -65,12 +68,17 @@ class Unit:
 
 
 def resolve_unit(spec: RunSpec, dataset: GazeDataset, results_dir: Path, runs_dir: Path) -> Unit:
-    fold = dataset.resolve_fold(spec.fold)
-    recipe = resolve_recipe(dataset.card.get("recipe") or {}, spec.recipe)
+    return plan_unit(spec, dataset.card, dataset.options, dataset.resolve_fold(spec.fold), results_dir, runs_dir)
+
+
+def plan_unit(spec: RunSpec, card: Card, options: dict[str, Any], fold: str, results_dir: Path, runs_dir: Path) -> Unit:
+    """The unit of ``spec`` from the dataset's card and resolved options alone (no data is read),
+    so a sweep can tell which units are done before opening any dataset."""
+    recipe = resolve_recipe(card.get("recipe") or {}, spec.recipe)
     identity = {
         "dataset": spec.dataset,
-        "card_version": dataset.card.version,
-        "data_options": dataset.options,
+        "card_version": card.version,
+        "data_options": options,
         "model": spec.model,
         "model_kwargs": spec.model_kwargs,
         "recipe": recipe,
@@ -80,7 +88,7 @@ def resolve_unit(spec: RunSpec, dataset: GazeDataset, results_dir: Path, runs_di
     uid = hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
     stem = f"fold-{fold}_seed-{spec.seed}_{uid}"
     rel = Path(spec.dataset) / spec.row_label / stem
-    return Unit(spec, fold, recipe, dataset.card.version, uid, results_dir / rel.with_suffix(".json"), runs_dir / rel)
+    return Unit(spec, fold, recipe, card.version, uid, Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel)
 
 
 def seed_everything(seed: int) -> None:
@@ -95,10 +103,17 @@ def _worker_init(worker_id: int) -> None:
     random.seed(info.seed)
 
 
-def make_loader(ds: FrameWindows, recipe: dict[str, Any], train: bool, generator: torch.Generator | None = None) -> DataLoader:
+def make_loader(
+    ds: FrameWindows,
+    recipe: dict[str, Any],
+    train: bool,
+    generator: torch.Generator | None = None,
+    sampler: torch.utils.data.Sampler | None = None,
+) -> DataLoader:
+    """Workers (if any) stay up across epochs and keep ``prefetch_factor`` batches each in flight;
+    batches land in pinned memory on CUDA so the copy to the device overlaps compute."""
     workers = recipe["num_workers"]
-    sampler = None
-    if train:
+    if sampler is None and train:
         cap = recipe.get("max_train_samples")
         sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
     return DataLoader(
@@ -112,8 +127,17 @@ def make_loader(ds: FrameWindows, recipe: dict[str, Any], train: bool, generator
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=_worker_init if workers > 0 else None,
         generator=generator,
-        drop_last=False,
+        # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
+        drop_last=train and _remainder(sampler, recipe["batch_size"]) == 1,
     )
+
+
+def _remainder(sampler: torch.utils.data.Sampler | None, batch_size: int) -> int:
+    try:
+        n = len(sampler)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+    return n % batch_size if n > batch_size else 0
 
 
 def make_optimizer(model: torch.nn.Module, recipe: dict[str, Any]) -> torch.optim.Optimizer:
@@ -209,10 +233,13 @@ def run_unit(
     model.fit_prior(dataset.gaze(positions["train"]))
 
     device = resolve_device(recipe["device"])
-    model.to(device)
-    if recipe["channels_last"]:
-        model.to(memory_format=torch.channels_last)
+    configure_threads(device, recipe["num_workers"])
     ctx = StepContext(model.view, recipe["image_size"], device, recipe["precision"], recipe["channels_last"])
+    model.to(device)
+    if ctx.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = compile_model(model, recipe["compile"])  # shares model's parameters
+    frame_cache = attach_cache(dataset, recipe["image_size"])  # frames from `gazebench prepare`, when current
     sets = {s: FrameWindows(dataset, positions[s], model.view, recipe["image_size"]) for s in ("train", "val", "test")}
     eval_loaders = {s: make_loader(sets[s], recipe, train=False) for s in ("val", "test")}
 
@@ -226,18 +253,20 @@ def run_unit(
         if resume:
             state = checkpoint.load_into(unit.run_dir / "last.pt", model, optimizer, scaler) or state
         better = (lambda a, b: a < b)
+        # one loader for all epochs (its workers persist); each epoch reseeds its sampler
+        loader = make_loader(sets["train"], recipe, train=True, generator=torch.Generator().manual_seed(spec.seed))
         for epoch in range(state.epoch + 1, recipe["epochs"] + 1):
             gen = torch.Generator().manual_seed(spec.seed * 100_003 + epoch)
             torch.manual_seed(spec.seed * 100_019 + epoch)
-            loader = make_loader(sets["train"], recipe, train=True, generator=gen)
+            loader.sampler.generator = gen
             n_epoch = len(loader.sampler)
             with progress_bar(n_epoch, f"epoch {epoch}/{recipe['epochs']} train", progress) as bar:
                 aug = (lambda v, t: random_flip(v, t, gen)) if recipe["augment_flip"] else None
-                stats = train_one_epoch(model, loader, loss_fn, optimizer, ctx, scaler, bar, augment=aug)
+                stats = train_one_epoch(step_model, loader, loss_fn, optimizer, ctx, scaler, bar, augment=aug)
             train_seconds += stats["seconds"]
             train_samples += stats["samples"]
             with progress_bar(len(sets["val"]), f"epoch {epoch}/{recipe['epochs']} val", progress) as bar:
-                val = predict(model, eval_loaders["val"], ctx, loss_fn, bar)
+                val = predict(step_model, eval_loaders["val"], ctx, loss_fn, bar)
             val_mean = float(np.mean(val["error"]))
             history.append(
                 {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val["loss"], "val_mean": val_mean,
@@ -270,9 +299,9 @@ def run_unit(
         train_samples = sum(h["train_samples"] for h in history)
 
     with progress_bar(len(sets["val"]), "evaluate val", progress) as bar:
-        val = predict(model, eval_loaders["val"], ctx, None, bar)
+        val = predict(step_model, eval_loaders["val"], ctx, None, bar)
     with progress_bar(len(sets["test"]), "evaluate test", progress) as bar:
-        test = predict(model, eval_loaders["test"], ctx, None, bar)
+        test = predict(step_model, eval_loaders["test"], ctx, None, bar)
     unit.run_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(test, dataset, unit.run_dir / "predictions_test.csv")
 
@@ -288,6 +317,7 @@ def run_unit(
             "subjects": subjects,
             "samples": {s: int(len(positions[s])) for s in positions},
             "windows_complete": {s: int(sets[s].complete.sum()) for s in sets} if model.view.needs_sequences else None,
+            "frame_cache": frame_cache.as_dict(),
         },
         "fold": unit.fold,
         "seed": spec.seed,

@@ -251,7 +251,7 @@ def test_refuses_non_empty_directory(tiny, tmp_path):
         write_layout(tiny, tmp_path / "x", "imagenet", progress=False)
     empty = tmp_path / "empty"
     empty.mkdir()
-    small = Preset("unit", n_subjects=2, n_sequences=1, n_frames=2, image_size=16)
+    small = Preset(n_subjects=2, n_sequences=1, n_frames=2, image_size=16, name="unit")
     write_layout(make_scene(small, 0), empty, progress=False)
     assert (empty / "labels.csv").exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["busy", "empty"]  # no temporary folders left

@@ -7,27 +7,63 @@ from pathlib import Path
 
 from gazebench.leaderboard import FORMATS
 
+EXAMPLES = """\
+examples:
+  gazebench table                                     every result under results/
+  gazebench table --benchmark quickstart              one suite's results
+  gazebench table --dataset rtgene --metric median    median error, one dataset
+  gazebench table --subset front180 --format latex    Gaze360's front-facing subset, for a paper
+  gazebench table --format csv > leaderboard.csv      long form: label, column, mean, std, n, folds, seeds, complete
+
+A cell is mean ± std over runs (folds × seeds) with n runs. A cell whose folds differ from the
+protocol's (the dataset card), or whose folds have unequal seeds, is marked [k] and explained
+below the table; it is never bold and never enters the Mean column.
+"""
+
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("table", help="print the leaderboard (mean ± std over folds and seeds)")
+    p = sub.add_parser("table", help="print the leaderboard (mean ± std over folds and seeds)", epilog=EXAMPLES,
+                       formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--results", default="results", type=Path, help="results folder (default results/)")
+    p.add_argument("--benchmark", help="only the results of this benchmark suite")
     p.add_argument("--format", choices=FORMATS, default="github")
-    p.add_argument("--metric", default="mean", help="mean | median | std | p90 (default mean)")
+    p.add_argument("--metric", default="mean",
+                   help="mean | median | std | p90 | sigma_error_spearman ..., or SUBSET.STAT (default mean)")
     p.add_argument("--subset", default="all", help="all, or a dataset subset such as front180, front20, back")
-    p.add_argument("--dataset", action="append", help="only these datasets (repeatable)")
+    p.add_argument("--dataset", action="append", help="only these datasets (repeatable or comma separated)")
     p.set_defaults(func=main)
 
 
-def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "github", metric: str = "all.mean") -> None:
-    from gazebench.leaderboard import aggregate, render
+def metric_name(metric: str, subset: str = "all") -> str:
+    """``mean`` + subset ``front180`` -> ``front180.mean``; a dotted metric is taken as it is."""
+    return metric if "." in metric else f"{subset}.{metric}"
+
+
+def split_list(values: list[str] | None) -> list[str] | None:
+    if not values:
+        return None
+    return [v.strip() for item in values for v in item.split(",") if v.strip()]
+
+
+def table_text(results: Path, benchmark: str | None = None, datasets: list[str] | None = None,
+               fmt: str = "github", metric: str = "all.mean") -> str:
+    from gazebench.leaderboard import leaderboard
     from gazebench.results import load_results
 
-    df = load_results(results)
-    if datasets and not df.empty:
-        df = df[df["dataset"].isin(datasets)]
-    print(render(aggregate(df, metric), fmt, metric))
+    df = load_results(results)  # unreadable files and duplicate units are reported as warnings
+    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets)
+    if text == "(no results)":
+        what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
+        scope = " for " + " and ".join(w for w in what if w) if any(what) else ""
+        text = f"(no results{scope} under {results})"
+    return text
+
+
+def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "github", metric: str = "all.mean",
+                benchmark: str | None = None) -> None:
+    print(table_text(results, benchmark, datasets, fmt, metric))
 
 
 def main(args: argparse.Namespace) -> int:
-    print_table(args.results, args.dataset, args.format, f"{args.subset}.{args.metric}")
+    print_table(args.results, split_list(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark)
     return 0

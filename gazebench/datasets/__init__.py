@@ -16,7 +16,7 @@ from gazebench.datasets.views import ViewSpec  # noqa: F401
 from gazebench.registry import DATASETS
 
 # built-in adapters register themselves on import
-from gazebench.datasets import gaze360, rtgene, synthgaze  # noqa: E402,F401
+from gazebench.datasets import gaze360, mpiifacegaze, rtgene, synthgaze  # noqa: E402,F401
 
 
 def build_dataset(name: str, root: str | Path | None = None, **options: Any) -> GazeDataset:

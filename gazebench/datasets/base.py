@@ -30,7 +30,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gazebench.datasets.cards import Card, default_data_root, load_card
+from gazebench.datasets.cards import Card, default_data_root, load_card, source_dir
 from gazebench.registry import closest
 
 SPLITS = ("train", "val", "test")
@@ -107,6 +107,8 @@ class GazeDataset:
 
     Subclasses set ``name`` (== registry name == card name), implement :meth:`build_index`,
     and may override :meth:`read_image`, :meth:`required_paths`, :meth:`split_subjects`.
+    :meth:`write_fake` writes a small copy of the dataset's layout for the contract test
+    (``tests/test_dataset_contract.py``); ``docs/adding-a-dataset.md`` walks through an adapter.
     """
 
     name: ClassVar[str] = ""
@@ -116,11 +118,13 @@ class GazeDataset:
     option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
     #: whether frames form sequences, so multi-frame views can be built
     has_sequences: ClassVar[bool] = True
+    #: a prepared frame cache that serves :meth:`read_resized` at its size (set by gazebench.cache.attach_cache)
+    frame_cache: Any = None
 
     def __init__(
         self, root: str | Path | None = None, card: Card | None = None, *, strict: bool = True, **options: Any
     ) -> None:
-        self.card = card or load_card(self.name)
+        self.card = card or load_card(self.name, near=source_dir(type(self)))
         #: False: collect problems in ``self.problems`` and skip bad entries (check-data); True: raise
         self.strict = strict
         self.problems: list[Problem] = []
@@ -214,7 +218,10 @@ class GazeDataset:
 
     def read_resized(self, position: int, size: int) -> np.ndarray:
         """Frame at row ``position`` resized to ``uint8 [size, size, 3]`` (aspect not kept, as the
-        Gaze360 pipeline does).  Caches override this to serve ready frames."""
+        Gaze360 pipeline does).  A prepared frame cache of this size serves it instead."""
+        cache = self.frame_cache
+        if cache is not None and cache.size == size:
+            return cache.read(position)
         image = self.read_image(position)
         if image.shape[0] == size and image.shape[1] == size:
             return image
@@ -248,8 +255,9 @@ class GazeDataset:
         proto = self.card.protocol
         subjects = sorted(self.index["subject"].unique())
         if "folds" in proto:
-            spec = {"test": proto["folds"][fold]["test"] if isinstance(proto["folds"], dict) else proto["folds"][int(fold)]["test"]}
-            spec["val"] = self._val_subjects(proto)
+            entry = proto["folds"][fold] if isinstance(proto["folds"], dict) else proto["folds"][int(fold)]
+            spec = {"test": entry["test"]}
+            spec["val"] = self._val_subjects(proto, entry)
             spec["train"] = proto.get("train", "rest")
         elif proto.get("splits") == FROM_INDEX:
             return self._subjects_from_index()
@@ -280,10 +288,14 @@ class GazeDataset:
         subject = idx["subject"].to_numpy()
         return {s: sorted(pd.unique(subject[split == s]).tolist()) for s in SPLITS}
 
-    def _val_subjects(self, proto: dict[str, Any]) -> list[str]:
+    def _val_subjects(self, proto: dict[str, Any], fold_entry: dict[str, Any] | None = None) -> list[str]:
+        """Validation subjects: a ``validation`` option's variant, else the fold's own ``val``
+        (a card may give each fold its validation subjects), else the protocol's ``val``."""
         choice = self.options.get("validation", "default")
         if choice != "default" and choice in proto.get("val_variants", {}):
             return list(proto["val_variants"][choice])
+        if fold_entry is not None and "val" in fold_entry:
+            return list(fold_entry["val"])
         return list(proto.get("val", []))
 
     def split_positions(self, fold: str | int | None = None, check: bool = True) -> dict[str, np.ndarray]:
@@ -322,6 +334,23 @@ class GazeDataset:
             table[rows] = rows[np.clip(ranks, 0, len(rows) - 1)]
         return table, complete
 
+    # -- fake data for tests -----------------------------------------------------------------
+    @classmethod
+    def write_fake(cls, root: Path, seed: int = 0) -> dict[str, Any]:
+        """Write a small copy of this dataset's on-disk layout into the empty or new folder
+        ``root``, for tests, and return what was written::
+
+            {"options": {...},               # adapter options needed to read it ({} if none)
+             "gaze": {id: (x, y, z), ...},   # canonical label of every frame written, by sample id
+             "images": {id: uint8 [H, W, 3] RGB, ...}}  # optional: the pixels of a few frames
+
+        Every split of every fold of the card's protocol must get frames.  The contract test
+        (``tests/test_dataset_contract.py``) runs on it for every registered adapter: the root
+        check, the index, folds and splits, images, views, ``check-data``, and that labels and
+        pixels read back are the ones written (not mirrored, not channel-swapped).  Built-ins
+        render SynthGaze in their layout (``gazebench.synth.write_layout``)."""
+        raise NotImplementedError(f"dataset {cls.name!r} provides no fake data: implement {cls.__name__}.write_fake")
+
     # -- description -------------------------------------------------------------------------
     @classmethod
     def describe(cls) -> str:
@@ -359,6 +388,14 @@ def validate_index(index: pd.DataFrame, dataset: str) -> pd.DataFrame:
         i = int(np.flatnonzero(bad)[0])
         raise DatasetError(
             f"dataset {dataset!r}: sample {index['id'].iat[i]!r} has gaze {g[i].tolist()} which is not a finite unit vector"
+        )
+    paths = index["path"].astype(str)
+    escapes = paths.str.startswith(("/", "\\")) | paths.str.contains(r"(?:^|[/\\])\.\.(?:[/\\]|$)", regex=True)
+    if escapes.any():
+        i = int(np.flatnonzero(escapes.to_numpy())[0])
+        raise DatasetError(
+            f"dataset {dataset!r}: sample {index['id'].iat[i]!r} has image path {paths.iat[i]!r}, which escapes the "
+            "dataset root; image paths must be relative to the root and must not contain '..'"
         )
     index = index.reset_index(drop=True)
     index["subject"] = index["subject"].astype(str)

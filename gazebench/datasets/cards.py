@@ -3,6 +3,7 @@ validation subjects), its citation, licence, where to get it and the expected la
 
 from __future__ import annotations
 
+import inspect
 import os
 import sys
 from dataclasses import dataclass, field
@@ -19,12 +20,16 @@ class CardError(ValueError):
     """A missing or malformed dataset card."""
 
 
-def card_dirs() -> list[Path]:
-    """Where cards are looked up, first match wins: $GAZEBENCH_CARDS, the checkout's
-    ``datasets/``, then the installed copy under ``<prefix>/share/gazebench/datasets``."""
+def card_dirs(near: Path | None = None) -> list[Path]:
+    """Where cards are looked up, first match wins: $GAZEBENCH_CARDS (folders separated by
+    ``os.pathsep``), ``near`` (the folder of the adapter's source file, so a plugin's card can sit
+    beside it), the checkout's ``datasets/``, then the installed copy under
+    ``<prefix>/share/gazebench/datasets``."""
     dirs = []
     if os.environ.get("GAZEBENCH_CARDS"):
-        dirs += [Path(p) for p in os.environ["GAZEBENCH_CARDS"].split(os.pathsep) if p]
+        dirs += [Path(p).expanduser() for p in os.environ["GAZEBENCH_CARDS"].split(os.pathsep) if p]
+    if near is not None:
+        dirs.append(Path(near))
     dirs.append(SOURCE_ROOT / "datasets")
     dirs.append(Path(sys.prefix) / "share" / "gazebench" / "datasets")
     return dirs
@@ -68,16 +73,39 @@ class Card:
         return str(self.data.get("layout", "")).strip()
 
 
-def load_card(name: str, path: Path | None = None) -> Card:
-    """The card of dataset ``name`` (``path`` overrides the lookup, e.g. for a plugin's own card)."""
+def source_dir(obj: Any) -> Path | None:
+    """The folder of the file that defines ``obj`` (a class or function), or None."""
+    try:
+        path = inspect.getsourcefile(obj)
+    except TypeError:
+        return None
+    return Path(path).resolve().parent if path else None
+
+
+def _registered_adapter_dir(name: str) -> Path | None:
+    from gazebench.registry import DATASETS
+
+    if name not in DATASETS:
+        DATASETS.load_plugins()  # an installed plugin's adapter, not looked up yet
+    return source_dir(DATASETS.get(name)) if name in DATASETS else None
+
+
+def load_card(name: str, path: Path | None = None, near: Path | None = None) -> Card:
+    """The card of dataset ``name``: ``path`` if given, else ``<name>.yaml`` in the first of
+    :func:`card_dirs` that has one.  ``near`` defaults to the folder of the registered adapter's
+    source file, so a plugin adapter finds the card placed beside it."""
     if path is None:
-        for d in card_dirs():
+        dirs = card_dirs(near if near is not None else _registered_adapter_dir(name))
+        for d in dirs:
             if (d / f"{name}.yaml").is_file():
                 path = d / f"{name}.yaml"
                 break
         else:
-            looked = ", ".join(str(d) for d in card_dirs())
-            raise CardError(f"no card for dataset {name!r}: looked for {name}.yaml in {looked}")
+            looked = ", ".join(str(d) for d in dict.fromkeys(dirs))
+            raise CardError(
+                f"no card for dataset {name!r}: looked for {name}.yaml in {looked}. Put the card beside the "
+                "adapter's file, or name its folder in $GAZEBENCH_CARDS"
+            )
     path = Path(path)
     try:
         data = yaml.safe_load(path.read_text())

@@ -155,3 +155,25 @@ class RTGene(GazeDataset):
         if not parts:
             raise DatasetError(f"dataset 'rtgene': no usable labels under {self.root}")
         return pd.concat(parts, ignore_index=True)
+
+    @classmethod
+    def write_fake(cls, root: Path, seed: int = 0) -> dict:
+        """SynthGaze's ``tiny`` preset in the RT-GENE layout (see :meth:`GazeDataset.write_fake`):
+        its subjects s000-s007 give every fold's test split, the validation split (s000) and the
+        training split frames.  Dropped frames leave gaps in idx; ``gaze`` lists every frame."""
+        from gazebench.synth import make_scene, render_frames, write_layout
+
+        scene = make_scene("tiny", seed)
+        write_layout(scene, root, layout="rtgene", workers=1, progress=False)
+        f = scene.frames
+        gaze, images = {}, {}
+        for subject, rows in f.groupby("subject", sort=True).indices.items():
+            rows = rows[np.argsort(f["timestamp"].to_numpy()[rows], kind="stable")]
+            ids = [f"{subject}/{k + 1:06d}" for k in range(len(rows))]  # idx: 1-based rank in time
+            gaze.update(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows]))
+            labelled = {int(line.split(",", 1)[0]) for line in
+                        (Path(root) / f"{subject}_glasses" / LABEL_FILE).read_text().splitlines() if line.strip()}
+            if len(images) < 2 and labelled:
+                k = min(labelled) - 1
+                images[ids[k]] = render_frames(scene, [int(rows[k])], glasses=False)[0]  # variant=inpainted
+        return {"options": {}, "gaze": gaze, "images": images}

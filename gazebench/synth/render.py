@@ -121,28 +121,29 @@ class _Frame:
         self.ss = ss
         self.j0, self.j1 = lo(hx - reach), hi(hx + reach)
         self.i0, self.i1 = lo(hy - reach), hi(hy + NECK_REACH)
-        self.px, self.fw = px, fw
-        x = (coords[self.j0 : self.j1] - hx)[None, :]
-        y = (coords[self.i0 : self.i1] - hy)[:, None]
+        # float32 rays: half the memory traffic, and ample precision for a few hundred pixels
+        x = (coords[self.j0 : self.j1] - hx)[None, :].astype(np.float32)
+        y = (coords[self.i0 : self.i1] - hy)[:, None].astype(np.float32)
         self.x, self.y = x, y  # camera-frame ray positions relative to the head centre
         r = camera_rotation(float(row["head_yaw"]), float(row["head_pitch"]), float(row["head_roll"]))
         self.r = r
-        self.ox = r[0, 0] * x + r[1, 0] * y
-        self.oy = r[0, 1] * x + r[1, 1] * y
-        self.oz = r[0, 2] * x + r[1, 2] * y
-        self.d = r[2, :].copy()  # ray direction (camera +z) in head-local coordinates
+        rf = r.astype(np.float32)
+        self.ox = rf[0, 0] * x + rf[1, 0] * y
+        self.oy = rf[0, 1] * x + rf[1, 1] * y
+        self.oz = rf[0, 2] * x + rf[1, 2] * y
+        self.d = rf[2, :].copy()  # ray direction (camera +z) in head-local coordinates
         light_c = np.array([row["light_x"], row["light_y"], row["light_z"]], dtype=np.float64)
         self.light_c = light_c / max(float(np.linalg.norm(light_c)), 1e-9)
-        self.light = r.T @ self.light_c
+        self.light = (r.T @ self.light_c).astype(np.float32)
         self.head_yaw = float(row["head_yaw"])
         self.ambient, self.diffuse = float(row["ambient"]), float(row["diffuse"])
         gaze_c = _FLIP @ np.array([row["gaze_x"], row["gaze_y"], row["gaze_z"]], dtype=np.float64)
         g = r.T @ gaze_c
-        self.gaze_local = g / max(np.linalg.norm(g), 1e-12)
+        self.gaze_local = (g / max(np.linalg.norm(g), 1e-12)).astype(np.float32)
         shape = (self.i1 - self.i0, self.j1 - self.j0)
         self.shape = shape
-        self.t = np.full(shape, _INF)
-        self.col = np.zeros(shape + (3,))
+        self.t = np.full(shape, _INF, dtype=np.float32)
+        self.col = np.zeros(shape + (3,), dtype=np.float32)
         self.iris = np.zeros(shape, dtype=bool)
         self.pupil = np.zeros(shape, dtype=bool)
 
@@ -158,12 +159,10 @@ class _Frame:
         i0, i1 = np.searchsorted(ys, [cy - radius, cy + radius])
         return slice(int(i0), int(i1)), slice(int(j0), int(j1))
 
-    def put(self, sl, t, col, extra_mask=None):
+    def put(self, sl, t, col):
         """Keep the nearer of the current surface and ``t`` (with colours ``col``) on window ``sl``."""
         cur = self.t[sl]
         nearer = t < cur
-        if extra_mask is not None:
-            nearer &= extra_mask
         cur[nearer] = t[nearer]
         self.col[sl][nearer] = col[nearer]
         return nearer

@@ -57,11 +57,11 @@ EXTRA_COLUMNS = (
 class Preset:
     """Size of a SynthGaze set."""
 
-    name: str
     n_subjects: int
     n_sequences: int  # per subject
     n_frames: int  # per sequence
     image_size: int  # pixels, square RGB crops
+    name: str = "custom"
     fps: float = FPS
     supersample: int = 2  # rays per pixel along each axis (anti-aliasing)
 
@@ -74,9 +74,9 @@ class Preset:
 
 
 PRESETS: dict[str, Preset] = {
-    "tiny": Preset("tiny", n_subjects=8, n_sequences=2, n_frames=9, image_size=48),
-    "small": Preset("small", n_subjects=12, n_sequences=6, n_frames=20, image_size=64),
-    "default": Preset("default", n_subjects=24, n_sequences=10, n_frames=24, image_size=80),
+    "tiny": Preset(n_subjects=8, n_sequences=2, n_frames=9, image_size=48, name="tiny"),
+    "small": Preset(n_subjects=12, n_sequences=6, n_frames=20, image_size=64, name="small"),
+    "default": Preset(n_subjects=40, n_sequences=6, n_frames=24, image_size=80, name="default"),
 }
 
 

@@ -1,0 +1,135 @@
+"""gazecsv: any dataset given as a folder of images plus one CSV of gaze angles.
+
+A gazebench dataset plugin in one file (its card is ``gazecsv.yaml`` beside it).  Use it as is to
+run gazebench on data you can describe in a CSV, or copy it as the start of your own adapter::
+
+    gazebench check-data --plugin docs/examples/gazecsv_plugin.py --dataset gazecsv --root /data/mine
+    gazebench run --plugin docs/examples/gazecsv_plugin.py --dataset gazecsv --root /data/mine --model static
+
+The root holds ``labels.csv``, one row per image:
+
+  ``path``      image file relative to the root (any format PIL reads)          required
+  ``subject``   subject id; train / val / test are subject-disjoint             required
+  ``yaw``, ``pitch``  gaze angles with gazebench's signs (below)                 required
+  ``split``     ``train``, ``val``, ``test`` (or ``unused``)                     required by the card's
+                protocol ``splits: from_index``; edit the card to list subjects or folds instead
+  ``sequence``, ``frame``  the video a frame belongs to and its number in it     optional: with them,
+                models that need 7-frame windows can run; without, every image stands alone
+  ``id``        sample id (default: ``path`` without its extension)             optional
+
+Angles: ``yaw = atan2(x, -z)`` and ``pitch = asin(y)`` of the canonical gaze vector (SPEC §1,
+``gazebench/geometry.py``): (0, 0) looks into the camera, pitch > 0 looks up, and yaw has the sign
+of Gaze360, RT-GENE and MPIIFaceGaze.  Options: ``units`` = ``rad`` (default) or ``deg``;
+``yaw_sign`` / ``pitch_sign`` = ``1`` or ``-1`` for data whose angles turn the other way (check with
+a flipped image: mirroring an image must negate yaw).
+"""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+from PIL import Image
+
+from gazebench import geometry
+from gazebench.datasets.base import SPLITS, DatasetError, GazeDataset
+from gazebench.registry import DATASETS
+
+LABEL_FILE = "labels.csv"
+REQUIRED_COLUMNS = ("path", "subject", "yaw", "pitch")
+SPLIT_VALUES = (*SPLITS, "unused")
+
+
+@DATASETS.register("gazecsv")
+class GazeCSV(GazeDataset):
+    """A folder of images with a labels.csv of yaw/pitch per image (a generic adapter)."""
+
+    name = "gazecsv"
+    subsets = ("front180", "front20", "back")
+    option_choices = {"units": ("rad", "deg"), "yaw_sign": (1, -1), "pitch_sign": (1, -1)}
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)  # checks the root: the card's ``required`` files exist
+        # windows need sequences; a CSV without them says so, and sequence models fail before training
+        self.has_sequences = {"sequence", "frame"} <= set(self._read_csv(nrows=0).columns)
+
+    def _read_csv(self, nrows: int | None = None) -> pd.DataFrame:
+        path = self.root / LABEL_FILE
+        try:
+            return pd.read_csv(path, nrows=nrows, dtype={"subject": str, "sequence": str, "split": str, "id": str,
+                                                          "path": str})
+        except (OSError, ValueError) as exc:
+            raise DatasetError(f"{path}: cannot parse: {exc}") from exc
+
+    def build_index(self) -> pd.DataFrame:
+        path = self.root / LABEL_FILE
+        table = self._read_csv()
+        missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
+        if missing:
+            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; columns are {', '.join(table.columns)}")
+        if "id" not in table.columns:
+            table["id"] = [str(Path(p).with_suffix("")) for p in table["path"]]
+        # every bad row is reported (check-data lists them all; a run stops at the first)
+        angles = table[["yaw", "pitch"]].apply(pd.to_numeric, errors="coerce").to_numpy(np.float64)
+        keep = np.ones(len(table), dtype=bool)
+        for i in range(len(table)):
+            where = f"{path}:{i + 2}"  # line numbers count the header
+            if not np.isfinite(angles[i]).all():
+                self.report_problem("bad_label", where, f"yaw {table['yaw'].iat[i]!r}, pitch {table['pitch'].iat[i]!r}: "
+                                                        "not finite numbers")
+            elif not all(isinstance(table[c].iat[i], str) and table[c].iat[i] for c in ("path", "subject")):
+                self.report_problem("malformed_line", where, "path and subject must not be empty")
+            elif "split" in table.columns and table["split"].iat[i] not in SPLIT_VALUES:
+                self.report_problem("bad_label", where, f"split {table['split'].iat[i]!r} is not one of "
+                                                        f"{', '.join(SPLIT_VALUES)}")
+            else:
+                continue
+            keep[i] = False
+        table["yaw"], table["pitch"] = angles[:, 0], angles[:, 1]
+        duplicated = table["id"].duplicated().to_numpy() & keep
+        for i in np.flatnonzero(duplicated):
+            self.report_problem("duplicate", f"{path}:{i + 2}", f"sample id {table['id'].iat[i]!r} is listed twice")
+            keep[i] = False
+        table = table[keep].reset_index(drop=True)
+
+        # the one conversion to the canonical label
+        scale = math.pi / 180.0 if self.options["units"] == "deg" else 1.0
+        yaw = table["yaw"].to_numpy(np.float64) * scale * self.options["yaw_sign"]
+        pitch = table["pitch"].to_numpy(np.float64) * scale * self.options["pitch_sign"]
+        gaze = geometry.from_yaw_pitch_pairs(yaw, pitch)
+        table["gaze_x"], table["gaze_y"], table["gaze_z"] = gaze[:, 0], gaze[:, 1], gaze[:, 2]
+
+        if self.has_sequences:
+            table["sequence"] = table["subject"] + "/" + table["sequence"].astype(str)
+            table["order"] = table["frame"].astype(np.float64)
+        else:
+            table["sequence"], table["order"] = table["id"], 0.0
+        table["centre"] = table["split"] != "unused" if "split" in table.columns else True
+        return table
+
+    @classmethod
+    def write_fake(cls, root: Path, seed: int = 0) -> dict:
+        """Six SynthGaze subjects, one 7-frame sequence each, written as PNGs plus labels.csv
+        (angles in degrees): s000 and s001 test, s002 validation, the rest training."""
+        from gazebench.synth import Preset, make_scene, render_frames
+
+        scene = make_scene(Preset(name="gazecsv-fake", n_subjects=6, n_sequences=1, n_frames=7, image_size=32), seed)
+        frames = scene.frames
+        images = render_frames(scene, range(len(frames)), glasses=True)
+        root = Path(root)
+        vectors = frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)
+        yaw_pitch = np.degrees(geometry.vector_to_yawpitch(vectors))
+        split_of = {"s000": "test", "s001": "test", "s002": "val"}
+        rows = []
+        for i, (subject, sequence, frame) in enumerate(zip(frames["subject"], frames["sequence"], frames["frame"])):
+            rel = f"images/{subject}/{sequence}_{int(frame):03d}.png"
+            (root / rel).parent.mkdir(parents=True, exist_ok=True)
+            Image.fromarray(images[i]).save(root / rel)
+            rows.append({"path": rel, "subject": subject, "yaw": yaw_pitch[i, 0], "pitch": yaw_pitch[i, 1],
+                         "split": split_of.get(subject, "train"), "sequence": sequence, "frame": int(frame)})
+        pd.DataFrame(rows).to_csv(root / LABEL_FILE, index=False, float_format="%.9g")
+        ids = [str(Path(r["path"]).with_suffix("")) for r in rows]
+        return {"options": {"units": "deg"}, "gaze": dict(zip(ids, vectors)),
+                "images": {ids[3]: images[3], ids[24]: images[24]}}

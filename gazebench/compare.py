@@ -1,0 +1,321 @@
+"""Paired comparison of two leaderboard rows on the same test samples.
+
+Two labels A and B are compared on the units they share (same dataset column, fold and seed).
+Two views of the evidence:
+
+* **Per sample.**  The per-sample prediction files of A and B are joined by sample id.  Where both
+  have several seeds on a fold, each sample's error is first averaged over those seeds, so every
+  test sample counts once.  The mean paired difference A - B gets a 95% percentile bootstrap
+  interval that resamples *subjects* (all samples of a drawn subject together) by default:
+  frames of one person are strongly correlated, and resampling frames as if independent gives
+  intervals that are far too narrow.  ``cluster="sample"`` resamples samples instead.  The
+  Wilcoxon signed-rank test runs on the per-sample differences.
+* **Per unit.**  The difference of the unit metric (e.g. ``all.mean``) for every paired
+  (fold, seed): mean and std across units and how often each side won.
+
+The verdict: the difference is called significant at 0.05 when the bootstrap interval excludes
+zero *and* the Wilcoxon p-value is below 0.05; otherwise "no significant difference".
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gazebench.registry import closest
+
+ALPHA = 0.05
+
+
+class CompareError(ValueError):
+    """No paired units, missing prediction files, or an ambiguous request."""
+
+
+@dataclass
+class Pair:
+    fold: str
+    seed: int
+    a: pd.Series  # load_results rows
+    b: pd.Series
+
+
+def resolve_predictions(row: pd.Series, results_dir: Path) -> tuple[Path | None, list[Path]]:
+    """The predictions file a record points to, and every place it was looked for.  A relative
+    path is tried against the working directory, the folder holding ``results/`` (runs write
+    ``runs/...`` beside it) and the record's own folder."""
+    value = row.get("predictions")
+    if not isinstance(value, str) or not value:
+        return None, []
+    path = Path(value)
+    candidates = [path] if path.is_absolute() else [path, results_dir.parent / path, Path(row["path"]).parent / path]
+    for c in candidates:
+        if c.is_file():
+            return c, candidates
+    return None, candidates
+
+
+def _select(df: pd.DataFrame, label: str, dataset: str) -> pd.DataFrame:
+    rows = df[(df["dataset"] == dataset) & (df["label"] == label)]
+    if rows.empty:
+        labels = sorted(df.loc[df["dataset"] == dataset, "label"].unique()) if not df.empty else []
+        if not labels:
+            datasets = sorted(df["dataset"].unique()) if not df.empty else []
+            raise CompareError(f"no results for dataset {dataset!r}.{closest(dataset, datasets)} "
+                               f"Datasets with results: {', '.join(datasets) or 'none'}")
+        raise CompareError(f"no results labelled {label!r} on {dataset}.{closest(label, labels)} Labels: {', '.join(labels)}")
+    return rows
+
+
+def find_pairs(df: pd.DataFrame, a: str, b: str, dataset: str, column: str | None = None) -> tuple[str, list[Pair]]:
+    """The leaderboard column compared and the (fold, seed) units both labels have there."""
+    from gazebench.leaderboard import _column_name, dedupe
+
+    if a == b:
+        raise CompareError(f"compare needs two different labels; got {a!r} twice")
+    df, messages = dedupe(df)
+    for message in messages:
+        warnings.warn(message, stacklevel=2)
+    rows = {lab: _select(df, lab, dataset) for lab in (a, b)}
+    scope = df[df["dataset"] == dataset]
+    versions, option_sets = set(scope["card_version"]), set(scope["dataset_options"])
+    name = lambda r: _column_name(dataset, r["dataset_options"], r["card_version"], versions, option_sets)  # noqa: E731
+    keyed = {lab: {(name(r), str(r["fold"]), int(r["seed"])): r for _, r in g.iterrows()} for lab, g in rows.items()}
+    shared = sorted(set(keyed[a]) & set(keyed[b]))
+    columns = sorted({k[0] for k in shared})
+    if column is not None:
+        if column not in columns:
+            raise CompareError(f"{a} and {b} share no units in column {column!r}; shared columns: {', '.join(columns) or 'none'}")
+        columns = [column]
+    if not shared:
+        have = {lab: ", ".join(f"{c} fold {f} seed {s}" for c, f, s in sorted(keyed[lab])) for lab in (a, b)}
+        raise CompareError(f"no paired units: {a} and {b} share no (fold, seed) on {dataset}. "
+                           f"{a} has: {have[a]}. {b} has: {have[b]}")
+    if len(columns) > 1:
+        raise CompareError(f"{a} and {b} have results in several columns of {dataset} (card versions or data "
+                           f"options): {', '.join(columns)}; choose one with --column")
+    pairs = [Pair(f, s, keyed[a][(c, f, s)], keyed[b][(c, f, s)]) for c, f, s in shared if c == columns[0]]
+    return columns[0], pairs
+
+
+def _read_predictions(path: Path) -> pd.DataFrame:
+    table = pd.read_csv(path, dtype={"id": str, "subject": str})
+    missing = [c for c in ("id", "subject", "error_deg") if c not in table.columns]
+    if missing:
+        raise CompareError(f"{path}: not a predictions file (no column {', '.join(missing)})")
+    if table["id"].duplicated().any():
+        raise CompareError(f"{path}: sample id {table['id'][table['id'].duplicated()].iloc[0]!r} appears twice")
+    return table
+
+
+def _subset(table: pd.DataFrame, subset: str, path: Path) -> pd.DataFrame:
+    if subset == "all":
+        return table
+    from gazebench.geometry import subset_masks
+
+    cols = ["gaze_x", "gaze_y", "gaze_z"]
+    if not set(cols) <= set(table.columns):
+        raise CompareError(f"{path}: no gaze columns, so subset {subset!r} cannot be selected")
+    masks = subset_masks(table[cols].to_numpy(np.float64))
+    if subset not in masks:
+        raise CompareError(f"unknown subset {subset!r}.{closest(subset, list(masks))} Subsets: all, {', '.join(masks)}")
+    return table[masks[subset]]
+
+
+def paired_samples(pairs: list[Pair], results_dir: Path, subset: str = "all") -> tuple[pd.DataFrame, list[str]]:
+    """One row per test sample (fold, id, subject, error_a, error_b), each error averaged over the
+    paired seeds of its fold; plus notes on samples only one side had."""
+    located, missing = {}, []
+    for p in pairs:
+        for side, row in (("a", p.a), ("b", p.b)):
+            path, tried = resolve_predictions(row, results_dir)
+            if path is None:
+                where = f" (looked at {', '.join(map(str, tried))})" if tried else " (the record names none)"
+                missing.append(f"{row['label']} fold {p.fold} seed {p.seed}: {row.get('predictions')}{where}; record {row['path']}")
+            located[(p.fold, p.seed, side)] = path
+    if missing:
+        raise CompareError("predictions files missing, so the samples cannot be paired:\n  " + "\n  ".join(missing))
+    notes, per_unit = [], []
+    for p in pairs:
+        a_path, b_path = located[(p.fold, p.seed, "a")], located[(p.fold, p.seed, "b")]
+        a, b = _read_predictions(a_path), _read_predictions(b_path)
+        keep = [c for c in ("id", "subject", "error_deg", "gaze_x", "gaze_y", "gaze_z") if c in a.columns]
+        joined = a[keep].merge(b[["id", "error_deg"]], on="id", suffixes=("_a", "_b"))
+        only_a, only_b = len(a) - len(joined), len(b) - len(joined)
+        if only_a or only_b:
+            notes.append(f"fold {p.fold} seed {p.seed}: {only_a} samples only in {p.a['label']}, {only_b} only in "
+                         f"{p.b['label']}; compared on the {len(joined)} both have")
+        joined = _subset(joined, subset, a_path)
+        joined["fold"] = p.fold
+        per_unit.append(joined)
+    data = pd.concat(per_unit, ignore_index=True)
+    if data.empty:
+        raise CompareError("the paired units have no test samples in common" + (f" in subset {subset}" if subset != "all" else ""))
+    merged = data.groupby(["fold", "id"], sort=True).agg(
+        subject=("subject", "first"), error_a=("error_deg_a", "mean"), error_b=("error_deg_b", "mean")
+    ).reset_index()
+    return merged, notes
+
+
+def bootstrap_ci(diff: np.ndarray, clusters: np.ndarray | None, resamples: int, seed: int,
+                 level: float = 0.95) -> tuple[float, float]:
+    """Percentile interval of the mean of ``diff`` under resampling of clusters (whole subjects)
+    or, with ``clusters=None``, of single values."""
+    rng = np.random.default_rng(seed)
+    if clusters is not None:
+        codes, uniques = pd.factorize(clusters, sort=True)
+        sums = np.bincount(codes, weights=diff, minlength=len(uniques))
+        counts = np.bincount(codes, minlength=len(uniques)).astype(float)
+        draw = rng.integers(0, len(uniques), size=(resamples, len(uniques)))
+        means = sums[draw].sum(1) / counts[draw].sum(1)
+    else:
+        means = np.empty(resamples)
+        chunk = max(1, 2_000_000 // max(1, len(diff)))
+        for start in range(0, resamples, chunk):
+            stop = min(resamples, start + chunk)
+            draw = rng.integers(0, len(diff), size=(stop - start, len(diff)))
+            means[start:stop] = diff[draw].mean(1)
+    tail = (1 - level) / 2 * 100
+    lo, hi = np.percentile(means, [tail, 100 - tail])
+    return float(lo), float(hi)
+
+
+def wilcoxon_p(diff: np.ndarray) -> float:
+    from scipy.stats import wilcoxon
+
+    if len(diff) == 0 or np.all(diff == 0):
+        return 1.0
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return float(wilcoxon(diff).pvalue)
+
+
+def compare(
+    df: pd.DataFrame,
+    a: str,
+    b: str,
+    dataset: str,
+    results_dir: str | Path = "results",
+    metric: str = "all.mean",
+    subset: str = "all",
+    column: str | None = None,
+    resamples: int = 2000,
+    seed: int = 0,
+    cluster: str = "subject",
+) -> dict[str, Any]:
+    """Compare labels ``a`` and ``b`` on ``dataset`` (``df`` from :func:`gazebench.results.load_results`).
+    Returns a plain dict (see :func:`render_text` for its reading)."""
+    if cluster not in ("subject", "sample"):
+        raise CompareError(f"bootstrap resamples 'subject' or 'sample', not {cluster!r}")
+    results_dir = Path(results_dir)
+    col, pairs = find_pairs(df, a, b, dataset, column)
+    samples, notes = paired_samples(pairs, results_dir, subset)
+    diff = (samples["error_a"] - samples["error_b"]).to_numpy()
+    clusters = samples["subject"].to_numpy() if cluster == "subject" else None
+    lo, hi = bootstrap_ci(diff, clusters, resamples, seed)
+    p = wilcoxon_p(diff)
+    mean_diff = float(diff.mean())
+    significant = (lo > 0 or hi < 0) and p < ALPHA
+
+    if metric not in df.columns:
+        known = sorted(c for c in df.columns if "." in c and not c.startswith("timings."))
+        raise CompareError(f"no metric {metric!r} in the records; known: {', '.join(known)}")
+    units = []
+    for pair in pairs:
+        va, vb = float(pair.a[metric]), float(pair.b[metric])
+        units.append({"fold": pair.fold, "seed": pair.seed, "a": va, "b": vb, "diff": va - vb})
+    unit_diff = np.array([u["diff"] for u in units])
+    lower_better = not metric.rpartition(".")[2].startswith("sigma_error")
+    a_wins = int(np.sum(unit_diff < 0) if lower_better else np.sum(unit_diff > 0))
+    b_wins = int(np.sum(unit_diff > 0) if lower_better else np.sum(unit_diff < 0))
+    return {
+        "a": a,
+        "b": b,
+        "dataset": dataset,
+        "column": col,
+        "subset": subset,
+        "folds": sorted({p.fold for p in pairs}, key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f)),
+        "seeds": sorted({p.seed for p in pairs}),
+        "units": units,
+        "samples": {
+            "n": int(len(samples)),
+            "subjects": int(samples["subject"].nunique()),
+            "folds": int(samples["fold"].nunique()),
+            "mean_a": float(samples["error_a"].mean()),
+            "mean_b": float(samples["error_b"].mean()),
+            "mean_diff": mean_diff,
+            "ci95": [lo, hi],
+            "bootstrap": {"resample": cluster, "resamples": resamples, "seed": seed},
+            "wilcoxon_p": p,
+        },
+        "per_unit": {
+            "metric": metric,
+            "n": len(units),
+            "mean_diff": float(unit_diff.mean()),
+            "std_diff": float(unit_diff.std(ddof=1)) if len(units) > 1 else None,
+            "a_better": a_wins,
+            "b_better": b_wins,
+            "ties": int(len(units) - a_wins - b_wins),
+        },
+        "significant": bool(significant),
+        "verdict": verdict(a, b, mean_diff, lo, hi, p),
+        "notes": notes,
+    }
+
+
+def verdict(a: str, b: str, diff: float, lo: float, hi: float, p: float) -> str:
+    """One sentence: who is better (lower error), by how much, and whether it is significant."""
+    if (lo > 0 or hi < 0) and p < ALPHA:
+        if diff < 0:
+            return f"{a} is better than {b} by {-diff:.2f}° (95% CI {-hi:.2f}–{-lo:.2f}), significant at 0.05"
+        return f"{b} is better than {a} by {diff:.2f}° (95% CI {lo:.2f}–{hi:.2f}), significant at 0.05"
+    why = ("the bootstrap interval includes 0" if lo <= 0 <= hi else f"Wilcoxon p = {_p(p)} ≥ 0.05")
+    return (f"no significant difference between {a} and {b} at 0.05 ({a} − {b} = {diff:+.2f}°, "
+            f"95% CI {lo:+.2f} to {hi:+.2f}; {why})")
+
+
+def _p(p: float) -> str:
+    return f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def render_text(r: dict[str, Any]) -> str:
+    s, u = r["samples"], r["per_unit"]
+    a, b = r["a"], r["b"]
+    seeds = ", ".join(map(str, r["seeds"]))
+    lines = [
+        f"{a} vs {b} on {r['column']}" + (f", subset {r['subset']}" if r["subset"] != "all" else ""),
+        f"paired units: {u['n']} (folds {', '.join(r['folds'])}; seeds {seeds})",
+        "",
+        f"per sample ({s['n']} test samples, {s['subjects']} subjects; each sample's error averaged over the paired seeds):",
+        f"  mean error        {a} {s['mean_a']:.2f}°   {b} {s['mean_b']:.2f}°",
+        f"  difference {a} − {b}  {s['mean_diff']:+.2f}°  95% CI {s['ci95'][0]:+.2f} to {s['ci95'][1]:+.2f} "
+        f"({s['bootstrap']['resample']} bootstrap, {s['bootstrap']['resamples']} resamples, seed {s['bootstrap']['seed']})",
+        f"  Wilcoxon signed-rank p = {_p(s['wilcoxon_p'])}",
+        "",
+        f"per unit ({u['metric']}, {u['n']} paired units):",
+        f"  difference {a} − {b}  {u['mean_diff']:+.2f}"
+        + (f" ± {u['std_diff']:.2f}" if u["std_diff"] is not None and not math.isnan(u["std_diff"]) else "")
+        + f"; {a} better in {u['a_better']}, {b} better in {u['b_better']}, ties {u['ties']}",
+    ]
+    for unit in r["units"]:
+        lines.append(f"    fold {unit['fold']} seed {unit['seed']}: {a} {unit['a']:.2f}, {b} {unit['b']:.2f}, "
+                     f"difference {unit['diff']:+.2f}")
+    lines += ["", r["verdict"]]
+    lines += [f"note: {n}" for n in r["notes"]]
+    return "\n".join(lines)
+
+
+def rounded(value: Any, digits: int = 6) -> Any:
+    """``value`` with floats rounded (stable JSON across platforms)."""
+    if isinstance(value, float):
+        return float(f"{value:.{digits}g}") if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: rounded(v, digits) for k, v in value.items()}
+    if isinstance(value, list):
+        return [rounded(v, digits) for v in value]
+    return value

@@ -1,0 +1,252 @@
+"""MPIIFaceGaze (Zhang et al., CVPRW 2017), the normalised release: 15 people, 3000 faces each.
+
+The root holds ``p00.mat ... p14.mat``, MATLAB v7.3 files (HDF5), read with h5py:
+``Data/data`` (N, 3, H, W) uint8 BGR face images (448 x 448 in the release) and ``Data/label``
+(N, 16): gaze (pitch, yaw) radians in columns 0-1, head pose (pitch, yaw) in 2-3, six facial
+landmarks in 4-15.
+
+Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.geometry.from_pitch_yaw`
+(the release's yaw and pitch have the Gaze360 signs once the order is fixed).  The native
+angles are kept in the index (``gaze_pitch``, ``gaze_yaw``, ``head_pitch``, ``head_yaw``).
+
+Identity: subject ``pNN``; id ``pNN/<sample %04d>``; order = the sample's row in its file.
+The frames are not video: ``has_sequences`` is False and every frame is its own sequence, so
+models that need frame windows fail before training, naming model and dataset.
+
+Images: ``read_image`` returns row i of ``Data/data`` as RGB ``[H, W, 3]``.  The files are opened
+lazily, once per process (a DataLoader worker opens its own handles; a handle is never shared
+across a fork), and never while the index is built.
+
+Count check: the card declares ``samples_per_subject: 3000``.  Option ``expect_samples``:
+``card`` (default: the card's count), ``any`` (no check, e.g. a SynthGaze tree) or a number.  A
+file with another count is an error when a run reads the dataset and a ``sample_count`` problem
+in ``gazebench check-data``.
+
+Protocol (data in ``datasets/mpiifacegaze.yaml``): leave one person out, 15 folds; fold k tests
+on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains on the other 13.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import threading
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gazebench import geometry
+from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
+from gazebench.registry import DATASETS
+
+PERSON_FILE = re.compile(r"^(p\d{2})\.mat$")
+#: columns of ``Data/label`` (the rest are landmarks)
+GAZE_COLUMNS = (0, 1)  # pitch, yaw
+HEAD_COLUMNS = (2, 3)  # pitch, yaw
+
+
+class SampleCount:
+    """Choices of the ``expect_samples`` option: ``card``, ``any`` or a positive integer."""
+
+    words = ("card", "any")
+
+    def __getitem__(self, i: int) -> str:
+        if i != 0:
+            raise IndexError(i)
+        return "card"
+
+    def __contains__(self, value: Any) -> bool:
+        if isinstance(value, str):
+            return value in self.words or (value.isdigit() and int(value) > 0)
+        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
+
+    def __iter__(self):
+        return iter(("card", "any", "a positive integer"))
+
+    def __len__(self) -> int:
+        return 3
+
+    def __repr__(self) -> str:
+        return "SampleCount(card | any | N)"
+
+
+@DATASETS.register("mpiifacegaze")
+class MPIIFaceGaze(GazeDataset):
+    """MPIIFaceGaze (Zhang et al., CVPRW 2017): 15 people at their laptops, normalised faces."""
+
+    name = "mpiifacegaze"
+    subsets = ()
+    has_sequences = False
+    option_choices = {"expect_samples": SampleCount()}
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._handles: dict[str, Any] = {}
+        self._handles_pid: int | None = None
+        self._lock = threading.Lock()
+
+    # -- root -------------------------------------------------------------------------------
+    def person_files(self) -> dict[str, Path]:
+        """``{"p00": root/p00.mat, ...}`` for the person files present, sorted."""
+        try:
+            names = sorted(p.name for p in self.root.iterdir() if p.is_file())
+        except OSError:
+            return {}
+        return {m.group(1): self.root / n for n in names if (m := PERSON_FILE.match(n))}
+
+    def ensure_root(self) -> None:
+        super().ensure_root()
+        if not self.person_files():
+            raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: no pNN.mat files found"))
+
+    def expected_count(self) -> int | None:
+        """Samples each person file must hold (None: any count)."""
+        value = self.options["expect_samples"]
+        if value == "any":
+            return None
+        if value == "card":
+            declared = self.card.get("samples_per_subject")
+            return int(declared) if declared else None
+        return int(value)
+
+    # -- index ------------------------------------------------------------------------------
+    def build_index(self) -> pd.DataFrame:
+        import h5py
+
+        expected = self.expected_count()
+        parts = []
+        for person, path in self.person_files().items():
+            try:
+                with h5py.File(path, "r") as fh:
+                    label = self._read_labels(fh, path)
+            except OSError as exc:
+                self.report_problem("unreadable_file", path, f"cannot read as a MATLAB v7.3 (HDF5) file: {exc}")
+                continue
+            if label is None:
+                continue
+            n = len(label)
+            if expected is not None and n != expected:
+                self.report_problem(
+                    "sample_count", path,
+                    f"{person} has {n} samples; the card expects {expected} per person (samples_per_subject). "
+                    "A truncated download or conversion? --set expect_samples=any reads any count (e.g. a "
+                    "SynthGaze tree), --set expect_samples=N expects N")
+            finite = np.isfinite(label[:, list(GAZE_COLUMNS)]).all(1)
+            for i in np.flatnonzero(~finite):
+                self.report_problem("bad_label", f"{path}[{i}]", f"sample {i}: gaze {label[i, :2].tolist()} is not finite")
+            rows = np.flatnonzero(finite)
+            pitch_yaw = label[rows][:, list(GAZE_COLUMNS)]
+            g = geometry.from_pitch_yaw(pitch_yaw)
+            part = pd.DataFrame(
+                {
+                    "id": [f"{person}/{i:04d}" for i in rows],
+                    "subject": person,
+                    "sequence": [f"{person}/{i:04d}" for i in rows],
+                    "order": rows.astype(np.float64),
+                    "gaze_x": g[:, 0],
+                    "gaze_y": g[:, 1],
+                    "gaze_z": g[:, 2],
+                    "path": [f"{path.name}#{i}" for i in rows],
+                    "centre": True,
+                    "file": path.name,
+                    "sample": rows,
+                    "gaze_pitch": pitch_yaw[:, 0],
+                    "gaze_yaw": pitch_yaw[:, 1],
+                }
+            )
+            if label.shape[1] > max(HEAD_COLUMNS):
+                part["head_pitch"] = label[rows, HEAD_COLUMNS[0]]
+                part["head_yaw"] = label[rows, HEAD_COLUMNS[1]]
+            parts.append(part)
+        if not parts:
+            raise DatasetError(f"dataset 'mpiifacegaze': no usable person file under {self.root}")
+        index = pd.concat(parts, ignore_index=True)
+        self._file_of = index["file"].to_numpy()
+        self._sample_of = index["sample"].to_numpy(np.int64)
+        return index
+
+    def _read_labels(self, fh: Any, path: Path) -> np.ndarray | None:
+        """``Data/label`` as float64 after checking both arrays' shapes; None (a problem reported)
+        when the file does not have the release's structure."""
+        for key in ("Data/data", "Data/label"):
+            if key not in fh:
+                self.report_problem("bad_file", path, f"no dataset {key!r}; a normalised MPIIFaceGaze file has "
+                                                      "Data/data (N, 3, H, W) uint8 and Data/label (N, 16)")
+                return None
+        data, label = fh["Data/data"], fh["Data/label"]
+        if data.ndim != 4 or data.shape[1] != 3 or data.dtype != np.uint8:
+            self.report_problem("bad_file", path, f"Data/data is {data.dtype} {data.shape}; expected uint8 (N, 3, H, W)")
+            return None
+        if label.ndim != 2 or label.shape[1] < 2 or label.shape[0] != data.shape[0]:
+            self.report_problem("bad_file", path, f"Data/label has shape {label.shape}; expected (N, 16) with "
+                                                  f"N = {data.shape[0]} (the images' count), gaze in columns 0-1")
+            return None
+        return np.asarray(label[()], dtype=np.float64)
+
+    # -- images -----------------------------------------------------------------------------
+    def _handle(self, filename: str) -> Any:
+        """This process's open handle of ``filename`` (opened on first use; after a fork the
+        child drops the inherited handles, unclosed, and opens its own)."""
+        pid = os.getpid()
+        if self._handles_pid != pid:
+            self._handles, self._handles_pid, self._lock = {}, pid, threading.Lock()
+        with self._lock:
+            handle = self._handles.get(filename)
+            if handle is None:
+                import h5py
+
+                handle = self._handles[filename] = h5py.File(self.root / filename, "r")
+            return handle
+
+    def image_path(self, position: int) -> Path:
+        self.index  # noqa: B018 - builds the index (and the lookup arrays) on first use
+        return self.root / str(self._file_of[position])
+
+    def read_image(self, position: int) -> np.ndarray:
+        """Row ``position``: ``Data/data[i]`` (3, H, W) BGR -> ``uint8 [H, W, 3]`` RGB."""
+        self.index  # noqa: B018
+        filename, sample = str(self._file_of[position]), int(self._sample_of[position])
+        try:
+            chw = self._handle(filename)["Data/data"][sample]
+        except (OSError, KeyError, ValueError, IndexError) as exc:
+            raise self.bad_sample(position, self.root / filename, exc) from exc
+        return np.ascontiguousarray(chw[::-1].transpose(1, 2, 0))
+
+    def close(self) -> None:
+        """Close this process's open files (they reopen on the next read)."""
+        if self._handles_pid == os.getpid():
+            for handle in self._handles.values():
+                handle.close()
+        self._handles = {}
+
+    def __getstate__(self) -> dict[str, Any]:
+        # pickled into spawned workers: no open handles, no lock
+        state = dict(self.__dict__)
+        state.update(_handles={}, _handles_pid=None, _lock=None)
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)
+        self._lock = threading.Lock()
+
+    # -- fake data for tests ------------------------------------------------------------------
+    @classmethod
+    def write_fake(cls, root: Path, seed: int = 0, frames: int = 4, size: int = 32) -> dict:
+        """All 15 people of the protocol, ``frames`` SynthGaze frames each, in this layout
+        (see :meth:`GazeDataset.write_fake`); read with ``expect_samples=frames``."""
+        from gazebench.synth import Preset, make_scene, render_frames, write_layout
+
+        preset = Preset(name="mpiifacegaze-fake", n_subjects=15, n_sequences=1, n_frames=frames, image_size=size)
+        scene = make_scene(preset, seed)
+        write_layout(scene, root, layout="mpiifacegaze", workers=1, progress=False)
+        f = scene.frames
+        gaze, images = {}, {}
+        for k, subject in enumerate(sorted(f["subject"].unique())):
+            rows = np.flatnonzero(f["subject"].to_numpy() == subject)  # scene order = sample order
+            ids = [f"p{k:02d}/{i:04d}" for i in range(len(rows))]
+            gaze.update(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows]))
+            if k in (0, 7):
+                images[ids[1]] = render_frames(scene, [int(rows[1])], glasses=True)[0]
+        return {"options": {"expect_samples": frames}, "gaze": gaze, "images": images}

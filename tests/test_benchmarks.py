@@ -1,0 +1,272 @@
+"""Benchmark suites: expansion into units, ${ENV} roots, --set routing, dry runs, resumable sweeps."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gazebench import benchmarks, runner
+from gazebench.benchmarks import BenchmarkError, expand, expand_env, get_suite, load_suites, parse_roots
+from gazebench.cli import main
+from gazebench.config import ConfigError
+
+SUITES = """
+benchmarks:
+  grid:
+    description: three models on RT-GENE's folds
+    datasets:
+      - {name: rtgene, root: "${GB_TEST_RTGENE}", options: {variant: original}}
+    models:
+      - mean
+      - static
+      - {name: staticsc, label: staticsc-175, kwargs: {crops: 175}}
+    model_kwargs: {backbone: test_resnet}
+    folds: all
+    seeds: [0, 1]
+    recipe: {epochs: 2, image_size: 32}
+  defaults:
+    datasets: [{name: rtgene, root: "${GB_TEST_UNSET:-/data/rtgene}", folds: ["0", "2"]}]
+    models: [static]
+  means:
+    datasets: [synthgaze]
+    models: [mean, {name: mean, label: mean-b}, {name: mean, label: mean-c}]
+    seeds: [0, 1]
+    recipe: {num_workers: 0, eval_batch_size: 64}
+"""
+
+
+@pytest.fixture
+def suites(tmp_path, monkeypatch) -> Path:
+    path = tmp_path / "suites.yaml"
+    path.write_text(SUITES)
+    monkeypatch.setenv("GAZEBENCH_BENCHMARKS", str(path))
+    monkeypatch.setenv("GB_TEST_RTGENE", "/data/RT-GENE")
+    return path
+
+
+def run_cli(*argv) -> int:
+    return main([str(a) for a in argv])
+
+
+# --- expansion ----------------------------------------------------------------------------------
+
+
+def test_expansion_is_models_x_folds_x_seeds_with_labels_and_layers(suites):
+    specs = expand(get_suite("grid"))
+    assert len(specs) == 3 * 3 * 2
+    assert {(s.fold, s.seed) for s in specs} == {(f, s) for f in "012" for s in (0, 1)}
+    assert [s.row_label for s in specs[:3]] == ["mean", "static", "staticsc-175"]  # models vary fastest
+    by_label = {s.row_label: s for s in specs}
+    assert by_label["mean"].model_kwargs == {}  # the shared backbone is not forced on the baseline
+    assert by_label["static"].model_kwargs == {"backbone": "test_resnet"}
+    assert by_label["staticsc-175"].model == "staticsc"
+    assert by_label["staticsc-175"].model_kwargs == {"backbone": "test_resnet", "crops": 175}
+    for s in specs:
+        assert s.root == "/data/RT-GENE" and s.benchmark == "grid"
+        assert s.data_options == {"variant": "original"} and s.recipe == {"epochs": 2, "image_size": 32}
+
+
+def test_env_default_and_missing_variable(suites, monkeypatch):
+    specs = expand(get_suite("defaults"))
+    assert [s.fold for s in specs] == ["0", "2"] and specs[0].root == "/data/rtgene"
+    monkeypatch.delenv("GB_TEST_RTGENE")
+    with pytest.raises(BenchmarkError, match=r"GB_TEST_RTGENE is not set.*export GB_TEST_RTGENE="):
+        expand(get_suite("grid"))
+    # a root given on the command line needs no variable
+    assert expand(get_suite("grid"), roots={"rtgene": "/elsewhere"})[0].root == "/elsewhere"
+    assert expand_env("${A:-x}/${B}", environ={"B": "b"}) == "x/b"
+
+
+def test_set_overrides_route_per_model_and_unknown_keys_suggest(suites):
+    suite = get_suite("grid")
+    specs = expand(suite, {"epochs": 1, "crops": 200, "variant": "inpainted"})
+    by_label = {s.row_label: s for s in specs}
+    assert all(s.recipe["epochs"] == 1 for s in specs)
+    assert by_label["mean"].model_kwargs == {} and by_label["static"].model_kwargs["crops"] == 200
+    assert by_label["staticsc-175"].model_kwargs["crops"] == 200  # --set wins over the suite
+    assert all(s.data_options == {"variant": "inpainted"} for s in specs)
+    assert benchmarks.dropped_overrides(suite, {"crops": 200, "lr": 1}) == {"crops": ["mean"]}
+    with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
+        expand(suite, {"epoch": 1})
+
+
+def test_bad_suites_fail_with_a_reason(tmp_path):
+    def suite(text: str, name: str = "s"):
+        path = tmp_path / "b.yaml"
+        path.write_text(text)
+        return get_suite(name, path)
+
+    with pytest.raises(BenchmarkError, match="Did you mean 'smoke'"):
+        get_suite("smok", Path(__file__).resolve().parents[1] / "benchmarks.yaml")
+    with pytest.raises(BenchmarkError, match="unknown key 'seed'.*Did you mean 'seeds'"):
+        suite("benchmarks: {s: {datasets: [synthgaze], models: [mean], seed: [0]}}")
+    with pytest.raises(BenchmarkError, match="label 'x' is used by two"):
+        suite("benchmarks: {s: {datasets: [synthgaze], models: [{name: mean, label: x}, {name: static, label: x}]}}")
+    with pytest.raises(BenchmarkError, match="no option 'crop'.*Did you mean 'crops'"):
+        expand(suite("benchmarks: {s: {datasets: [synthgaze], models: [{name: static, kwargs: {crop: 1}}]}}"))
+    with pytest.raises(BenchmarkError, match="fold '7' is not a fold"):
+        expand(suite("benchmarks: {s: {datasets: [rtgene], models: [mean], folds: [7]}}"))
+    with pytest.raises(ConfigError, match="unknown recipe key 'epoch'"):
+        expand(suite("benchmarks: {s: {datasets: [synthgaze], models: [mean], recipe: {epoch: 1}}}"))
+    with pytest.raises(BenchmarkError, match="expected a mapping with a 'benchmarks' key"):
+        suite("- a list")
+
+
+def test_roots_from_the_command_line():
+    assert parse_roots(["/x"], ["synthgaze"]) == {"synthgaze": "/x"}
+    assert parse_roots(["rtgene=/r", "gaze360=/g"], ["gaze360", "rtgene"]) == {"rtgene": "/r", "gaze360": "/g"}
+    with pytest.raises(BenchmarkError, match="say which one as --root NAME=DIR"):
+        parse_roots(["/x"], ["gaze360", "rtgene"])
+
+
+def test_shipped_suites_expand(monkeypatch):
+    monkeypatch.delenv("GAZEBENCH_BENCHMARKS", raising=False)
+    monkeypatch.setenv("GAZE360_ROOT", "/data/gaze360")
+    monkeypatch.setenv("RTGENE_ROOT", "/data/rtgene")
+    suites = load_suites()
+    assert {"quickstart", "paper", "smoke"} <= set(suites)
+    quick = suites["quickstart"]
+    models = {m.name for m in quick.models}
+    assert {"mean", "static", "staticsc"} <= models
+    assert models & {"staticsclstm", "staticsclstmsym", "msa"} and models & {"seqlstm", "seqsclstm", "seqsclstmsym", "msaseq"}
+    paper = expand(suites["paper"])
+    assert len(paper) == (1 + 3) * 3 * 9  # gaze360 fixed split + rtgene 3 folds, 3 seeds, 9 rows
+    assert {s.row_label for s in paper} >= {"mean", "static", "staticsc-175", "staticsclstm", "staticsclstmsym",
+                                            "seqlstm", "seqsclstm", "seqsclstmsym", "msa"}
+    static = next(s for s in paper if s.model == "static")
+    assert static.model_kwargs == {"backbone": "resnet18", "pretrained": True} and static.recipe["image_size"] == 224
+    assert {s.root for s in paper} == {"/data/gaze360", "/data/rtgene"}
+    # the suite sets no optimiser: each dataset's published protocol (its card) applies
+    unit = benchmarks.plan([next(s for s in paper if s.dataset == "rtgene")], "r", "runs")[0].unit
+    assert unit.recipe["lr"] == 3.25e-4 and unit.recipe["patience"] == 5 and unit.recipe["image_size"] == 224
+    assert expand(suites["smoke"])
+
+
+# --- the command --------------------------------------------------------------------------------
+
+
+def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert run_cli("run", "--benchmark", "grid", "--dry-run", "--results", results) == 0
+    out = capsys.readouterr().out
+    lines = [line.split() for line in out.splitlines() if line.startswith("rtgene")]
+    assert len(lines) == 18 and all(line[4] == "missing" for line in lines)
+    assert lines[0][:4] == ["rtgene", "0", "mean", "0"]
+    assert "benchmark grid: 18 units, 0 done, 18 missing" in out
+    first = Path(lines[0][5])
+    assert first.parts[-4:-1] == ("grid", "rtgene", "mean")
+    first.parent.mkdir(parents=True)
+    first.write_text("{}")
+    assert run_cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
+    out = capsys.readouterr().out
+    assert "benchmark grid: 2 units, 1 done, 1 missing" in out
+    assert not any((tmp_path / "runs").rglob("*"))  # a dry run trains nothing
+
+
+def _spy(monkeypatch, fail_on: int | None = None) -> list:
+    calls = []
+    real = runner.run_unit
+
+    def spy(spec, *args, **kwargs):
+        calls.append((spec.row_label, spec.seed))
+        if fail_on is not None and len(calls) == fail_on:
+            raise RuntimeError("killed")
+        return real(spec, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "run_unit", spy)
+    return calls
+
+
+def _stamps(*folders: Path) -> dict[Path, int]:
+    return {p: p.stat().st_mtime_ns for f in folders for p in f.rglob("*") if p.is_file()}
+
+
+def test_killed_sweep_resumes_with_only_the_missing_units(suites, tiny_synth, tmp_path, monkeypatch, capsys):
+    args = ["run", "--benchmark", "means", "--root", tiny_synth, "--results", tmp_path / "results",
+            "--runs", tmp_path / "runs", "--quiet", "--no-table"]
+    calls = _spy(monkeypatch, fail_on=3)
+    assert run_cli(*args) == 1  # the third unit dies
+    assert "killed" in capsys.readouterr().err
+    assert calls == [("mean", 0), ("mean-b", 0), ("mean-c", 0)]
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 2
+    stamps = _stamps(tmp_path / "results", tmp_path / "runs")
+
+    calls = _spy(monkeypatch)
+    assert run_cli(*args) == 0
+    assert calls == [("mean-c", 0), ("mean", 1), ("mean-b", 1), ("mean-c", 1)]
+    assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # finished units untouched
+
+    victim = next((tmp_path / "results" / "means" / "synthgaze" / "mean-b").glob("fold-default_seed-1_*.json"))
+    victim.unlink()
+    calls = _spy(monkeypatch)
+    assert run_cli(*args) == 0
+    assert calls == [("mean-b", 1)] and victim.exists()
+    record = json.loads(victim.read_text())
+    assert record["benchmark"] == "means" and record["label"] == "mean-b" and record["seed"] == 1
+
+
+def test_keep_going_runs_the_rest_and_reports_failures(suites, tiny_synth, tmp_path, monkeypatch, capsys):
+    calls = _spy(monkeypatch, fail_on=1)
+    rc = run_cli("run", "--benchmark", "means", "--seed", "0", "--root", tiny_synth, "--results", tmp_path / "r",
+                 "--runs", tmp_path / "runs", "--quiet", "--no-table", "--keep-going")
+    assert rc == 1 and len(calls) == 3
+    err = capsys.readouterr().err
+    assert "ran 2, skipped 0 done, failed 1" in err and "failed: mean on synthgaze fold default seed 0" in err
+
+
+@pytest.fixture(scope="module")
+def smoke_run(tiny_synth, tmp_path_factory):
+    """`gazebench run --benchmark smoke` once, from a working directory with relative folders (as
+    a user types it); the tests below read what it left."""
+    import os
+
+    work = tmp_path_factory.mktemp("smoke")
+    old = Path.cwd()
+    os.chdir(work)
+    try:
+        rc = run_cli("run", "--benchmark", "smoke", "--root", tiny_synth, "--quiet")
+    finally:
+        os.chdir(old)
+    return rc, work
+
+
+def test_smoke_suite_runs_end_to_end(smoke_run, capsys):
+    rc, work = smoke_run
+    assert rc == 0
+    files = sorted((work / "results" / "smoke").rglob("*.json"))
+    assert sorted(f.parent.name for f in files) == ["mean", "static", "staticsc-175"]
+    rec = json.loads(next(f for f in files if f.parent.name == "staticsc-175").read_text())
+    assert rec["benchmark"] == "smoke" and rec["label"] == "staticsc-175" and rec["model"]["name"] == "staticsc"
+    assert rec["model"]["kwargs"]["backbone"] == "test_resnet" and rec["recipe"]["epochs"] == 1
+    for key in ("schema_version", "unit_id", "fold", "seed", "selection", "metrics", "timings", "environment",
+                "created_at"):
+        assert key in rec
+    assert rec["dataset"]["card_version"] and set(rec["dataset"]["subjects"]) == {"train", "val", "test"}
+    assert rec["model"]["parameters"] > 0 and rec["selection"]["chosen_epoch"] == 1
+    assert "git_sha" in rec["environment"] and "git_dirty" in rec["environment"]
+
+
+def test_second_invocation_does_no_work(smoke_run, tiny_synth, monkeypatch, capsys):
+    _, work = smoke_run
+    monkeypatch.chdir(work)
+    stamps = _stamps(work / "results", work / "runs")
+    calls = _spy(monkeypatch)
+    capsys.readouterr()
+    assert run_cli("run", "--benchmark", "smoke", "--root", tiny_synth) == 0
+    out = capsys.readouterr()
+    assert calls == [] and "ran 0, skipped 3 done" in out.err
+    assert _stamps(work / "results", work / "runs") == stamps
+    # the suite's leaderboard is printed at the end
+    assert "| staticsc-175" in out.out and "| mean" in out.out
+
+
+def test_compare_reads_a_real_run_through_relative_paths(smoke_run, monkeypatch, capsys):
+    _, work = smoke_run
+    monkeypatch.chdir(work)
+    capsys.readouterr()
+    assert run_cli("compare", "static", "mean", "--dataset", "synthgaze", "--benchmark", "smoke", "--format", "json") == 0
+    r = json.loads(capsys.readouterr().out)
+    assert r["per_unit"]["n"] == 1 and r["samples"]["n"] > 0
+    assert r["samples"]["mean_a"] == pytest.approx(r["units"][0]["a"], abs=1e-3)

@@ -1,0 +1,216 @@
+"""One decode per frame, and the HDF5 frame cache: round trip, fingerprint, atomic writes, runs."""
+
+from __future__ import annotations
+
+import json
+import pickle
+import shutil
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from gazebench.cache import (
+    CacheError,
+    StaleCacheWarning,
+    attach_cache,
+    build_cache,
+    cache_path,
+    fingerprint,
+    read_fingerprint,
+)
+from gazebench.cli import main
+from gazebench.datasets import build_dataset
+from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.views import ViewSpec, make_views
+from gazebench.models.zoo import SYMMETRIC_PX
+from tests.conftest import TINY_RECIPE
+
+SIZE = 32
+
+
+def count_decodes(dataset, monkeypatch) -> list[int]:
+    """Record every ``read_image`` call on ``dataset`` (the one place a file is decoded)."""
+    calls: list[int] = []
+    original = dataset.read_image
+
+    def counted(position: int) -> np.ndarray:
+        calls.append(int(position))
+        return original(position)
+
+    monkeypatch.setattr(dataset, "read_image", counted)
+    return calls
+
+
+@pytest.fixture
+def synth_copy(tiny_synth, tmp_path) -> Path:
+    """A private copy of the tiny SynthGaze tree (tests here change labels and write caches)."""
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_synth, root)
+    return root
+
+
+# --- one decode per frame ------------------------------------------------------------------------
+
+
+def test_seven_zoom_crops_cost_one_decode_per_sample(tiny_synth, monkeypatch):
+    ds = build_dataset("synthgaze", tiny_synth)
+    calls = count_decodes(ds, monkeypatch)
+    spec = ViewSpec((0,), tuple(px / 224 for px in SYMMETRIC_PX))
+    positions = ds.split_positions()["train"][:20]
+    frames = FrameWindows(ds, positions, spec, SIZE)
+    loader = DataLoader(frames, batch_size=8, num_workers=0)
+    n = 0
+    for batch in loader:
+        views = make_views(batch["frames"], spec, SIZE)
+        assert views.shape[1:] == (7, 3, SIZE, SIZE)
+        n += views.shape[0]
+    assert n == len(positions) == len(calls)  # seven crops, one decode each sample
+    assert sorted(calls) == sorted(int(p) for p in positions)
+
+
+def test_frame_windows_decode_each_frame_of_a_window_once(tiny_synth, monkeypatch):
+    ds = build_dataset("synthgaze", tiny_synth)
+    spec = ViewSpec.window(7)
+    positions = ds.split_positions()["train"]
+    frames = FrameWindows(ds, positions, spec, SIZE)
+    assert not frames.complete.all()  # tiny sequences have 9 frames: edge windows are padded
+    for i in range(len(frames)):
+        calls = count_decodes(ds, monkeypatch)
+        item = frames[i]
+        assert item["frames"].shape == (7, 3, SIZE, SIZE)
+        assert len(calls) == len(set(calls)) == len(set(frames.rows[i].tolist()))  # never a frame twice
+        monkeypatch.undo()
+
+
+# --- the cache --------------------------------------------------------------------------------
+
+
+def test_cache_round_trip_equals_direct_loading(synth_copy, monkeypatch):
+    direct = build_dataset("synthgaze", synth_copy)
+    cached = build_dataset("synthgaze", synth_copy)
+    path, what = build_cache(cached, SIZE, progress=False)
+    assert what == "built" and path == cache_path(cached, SIZE)
+    assert path.parent == synth_copy / ".gazebench-cache" and path.name.startswith(f"synthgaze-{SIZE}px-")
+    status = attach_cache(cached, SIZE)
+    assert status.used and cached.frame_cache is not None
+    calls = count_decodes(cached, monkeypatch)
+    for r in range(len(direct)):
+        np.testing.assert_array_equal(cached.read_resized(r, SIZE), direct.read_resized(r, SIZE))
+    assert calls == []  # every frame came from the cache
+
+    spec = ViewSpec.window(3, (1.0, 0.8, 0.6))
+    positions = direct.split_positions()["test"]
+    a, b = FrameWindows(direct, positions, spec, SIZE), FrameWindows(cached, positions, spec, SIZE)
+    for i in range(len(a)):
+        assert torch.equal(a[i]["frames"], b[i]["frames"])
+        assert torch.equal(a[i]["gaze"], b[i]["gaze"])
+    # another size is not served from this cache: it decodes
+    assert cached.read_resized(0, SIZE + 8).shape == (SIZE + 8, SIZE + 8, 3) and calls == [0]
+
+    import h5py
+
+    with h5py.File(path, "r") as f:  # labels and index stored alongside, row-aligned
+        assert f["frames"].shape == (len(direct), SIZE, SIZE, 3) and f["frames"].dtype == np.uint8
+        assert f["frames"].chunks == (1, SIZE, SIZE, 3) and f["frames"].compression is None
+        np.testing.assert_allclose(f["gaze"][:], direct.gaze())
+        assert [s.decode() for s in f["id"][:5]] == direct.index["id"].head(5).tolist()
+        assert json.loads(f.attrs["fingerprint"]) == fingerprint(direct, SIZE)
+
+
+def test_cache_is_opened_lazily_in_each_worker(synth_copy):
+    ds = build_dataset("synthgaze", synth_copy)
+    build_cache(ds, SIZE, progress=False)
+    attach_cache(ds, SIZE)
+    cache = ds.frame_cache
+    assert cache._file is None  # attaching reads the fingerprint and closes the file again
+    clone = pickle.loads(pickle.dumps(cache))
+    assert clone._file is None and clone.read(3).shape == (SIZE, SIZE, 3)
+    clone.close()
+
+    positions = ds.split_positions()["train"][:12]
+    frames = FrameWindows(ds, positions, ViewSpec(), SIZE)
+    loader = DataLoader(frames, batch_size=4, num_workers=1, persistent_workers=True)
+    got = torch.cat([b["frames"] for b in loader])
+    assert cache._file is None  # only the worker opened it
+    want = torch.stack([frames[i]["frames"] for i in range(len(frames))])  # now this process opens its own
+    assert torch.equal(got, want) and cache._file is not None
+    cache.close()
+
+
+def test_stale_cache_is_never_used_and_prepare_rebuilds_it(synth_copy, capsys):
+    ds = build_dataset("synthgaze", synth_copy)
+    path, _ = build_cache(ds, SIZE, progress=False)
+    labels = pd.read_csv(synth_copy / "labels.csv", dtype=str)
+    labels = labels.iloc[:-1]  # the source changed: one frame fewer
+    labels.to_csv(synth_copy / "labels.csv", index=False)
+
+    changed = build_dataset("synthgaze", synth_copy)
+    with pytest.warns(StaleCacheWarning, match="gazebench prepare --dataset synthgaze"):
+        status = attach_cache(changed, SIZE)
+    assert status.state == "stale" and changed.frame_cache is None
+    assert "index_sha256" in status.message and "frames" in status.message
+    with pytest.raises(CacheError, match="stale"):
+        attach_cache(changed, SIZE, mode="require")
+
+    assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE), "--check"]) == 1
+    assert "stale" in capsys.readouterr().out
+    assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE), "--quiet", "--json"]) == 0
+    info = json.loads(capsys.readouterr().out)
+    assert info["outcome"] == "rebuilt" and info["frames"] == len(changed)
+    assert read_fingerprint(path) == fingerprint(changed, SIZE)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert attach_cache(changed, SIZE).used
+
+
+def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
+    original = build_dataset("synthgaze", synth_copy)
+    inpainted = build_dataset("synthgaze", synth_copy, variant="inpainted")
+    assert cache_path(original, SIZE) != cache_path(inpainted, SIZE) != cache_path(original, 48)
+    build_cache(original, SIZE, progress=False)
+    assert attach_cache(inpainted, SIZE).state == "missing"
+    assert attach_cache(original, 48).state == "missing"
+    with pytest.raises(CacheError, match="gazebench prepare .*--set variant=inpainted"):
+        attach_cache(inpainted, SIZE, mode="require")
+    monkeypatch.setenv("GAZEBENCH_CACHE", "off")
+    assert attach_cache(original, SIZE).state == "off" and original.frame_cache is None
+    # a cache folder elsewhere holds the same file name scheme
+    other = synth_copy.parent / "elsewhere"
+    path, _ = build_cache(original, SIZE, cache_dir=other, progress=False)
+    assert path.parent == other and attach_cache(original, SIZE, cache_dir=other).state == "off"
+    monkeypatch.delenv("GAZEBENCH_CACHE")
+    assert attach_cache(original, SIZE, cache_dir=other).used
+
+
+def test_a_failed_build_leaves_no_file(synth_copy, monkeypatch):
+    ds = build_dataset("synthgaze", synth_copy)
+    original = ds.read_resized
+
+    def failing(position: int, size: int) -> np.ndarray:
+        if position == 40:
+            raise OSError("disk on fire")
+        return original(position, size)
+
+    monkeypatch.setattr(ds, "read_resized", failing)
+    with pytest.raises(OSError, match="disk on fire"):
+        build_cache(ds, SIZE, progress=False, block=16)
+    folder = synth_copy / ".gazebench-cache"
+    assert not cache_path(ds, SIZE).exists() and list(folder.iterdir()) == []
+
+
+def test_run_uses_a_prepared_cache_and_records_it(synth_copy, tmp_path, capsys):
+    assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE), "--quiet"]) == 0
+    assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE)]) == 0
+    assert "up to date" in capsys.readouterr().err
+    results = tmp_path / "results"
+    rc = main(["run", "--root", str(synth_copy), "--model", "mean", "--epochs", "0",
+               "--results", str(results), "--runs", str(tmp_path / "runs"), "--quiet", "--no-table", *TINY_RECIPE])
+    assert rc == 0
+    record = json.loads(next(results.rglob("*.json")).read_text())
+    assert record["dataset"]["frame_cache"]["state"] == "used"
+    assert record["dataset"]["frame_cache"]["path"].endswith(".h5")

@@ -1,0 +1,234 @@
+"""The dataset adapter contract, checked for every registered adapter on its own fake data.
+
+Parametrized over ``DATASETS.names()`` after the example plugin (``docs/examples/gazecsv_plugin.py``),
+the plugin files named in ``$GAZEBENCH_TEST_PLUGINS`` (separated by ``os.pathsep``) and any installed
+entry-point plugins are loaded, so a new adapter is tested the moment it is registered::
+
+    GAZEBENCH_TEST_PLUGINS=~/code/mydata.py python -m pytest tests/test_dataset_contract.py
+
+Each adapter writes its fake data with ``write_fake(root, seed)``
+(:meth:`gazebench.datasets.base.GazeDataset.write_fake`); the checks below only use the contract.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from gazebench import geometry
+from gazebench.datasets.base import SPLITS, DatasetNotFound, GazeDataset, LeakageError, validate_index
+from gazebench.datasets.checks import check_dataset
+from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.views import ViewSpec
+from gazebench.plugins import load_plugin_files
+from gazebench.registry import DATASETS
+
+EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
+load_plugin_files([EXAMPLE_PLUGIN, *(p for p in os.environ.get("GAZEBENCH_TEST_PLUGINS", "").split(os.pathsep) if p)])
+NAMES = DATASETS.names()
+#: adapters that must ship fake data (third-party ones without it are skipped, with the reason)
+OWN = {"synthgaze", "gaze360", "rtgene", "mpiifacegaze", "gazecsv"}
+CARD_KEYS = ("title", "citation", "licence", "get", "layout", "protocol")
+SIZE = 16  # views are resized to this
+
+
+def has_fake_data(cls: type[GazeDataset]) -> bool:
+    return cls.write_fake.__func__ is not GazeDataset.write_fake.__func__
+
+
+@pytest.fixture(scope="session")
+def fakes(tmp_path_factory):
+    """``get(name) -> (root, info)``: the adapter's fake data, written once per session."""
+    cache: dict[str, tuple[Path, dict[str, Any]]] = {}
+
+    def get(name: str) -> tuple[Path, dict[str, Any]]:
+        if name not in cache:
+            cls = DATASETS.get(name)
+            if not has_fake_data(cls):
+                if name in OWN:
+                    pytest.fail(f"dataset {name!r} must implement write_fake")
+                pytest.skip(f"dataset {name!r} ({DATASETS.entry(name).origin}) provides no write_fake")
+            root = tmp_path_factory.mktemp(f"fake-{name}") / name
+            info = cls.write_fake(root, 0)
+            assert set(info) >= {"options", "gaze"}, "write_fake returns at least 'options' and 'gaze'"
+            cache[name] = (root, info)
+        return cache[name]
+
+    return get
+
+
+def open_fake(name: str, fakes) -> tuple[GazeDataset, dict[str, Any]]:
+    root, info = fakes(name)
+    return DATASETS.get(name)(root=root, **info["options"]), info
+
+
+# -- the checks, one function each (tests/test_plugins.py runs them on an entry-point plugin) ---------
+
+
+def check_card(name: str) -> None:
+    cls = DATASETS.get(name)
+    entry = DATASETS.entry(name)
+    assert cls.name == entry.name, "the class's name is its registry name (and its card's name)"
+    assert entry.description, "the class docstring's first line describes it in `gazebench ls datasets`"
+    from gazebench.datasets.cards import load_card
+
+    card = load_card(name)
+    assert card.name == name
+    missing = [k for k in CARD_KEYS if not card.get(k)]
+    assert not missing, f"{card.path} lacks {missing}"
+    assert "splits" in card.protocol or "folds" in card.protocol
+
+
+def check_root_errors(name: str, tmp_path: Path) -> None:
+    cls = DATASETS.get(name)
+    for root in (tmp_path / "empty", tmp_path / "absent"):
+        if root.name == "empty":
+            root.mkdir(parents=True)
+        with pytest.raises(DatasetNotFound) as err:
+            cls(root=root)
+        text = str(err.value)
+        assert str(root) in text, "the fix-it message names the root it looked at"
+        assert "Where to get it:" in text and "Expected layout" in text
+
+
+def check_index(ds: GazeDataset, info: dict[str, Any]) -> None:
+    index = validate_index(ds.build_index(), ds.name)
+    assert len(index) == len(ds.index) > 0
+    assert ds.index["id"].is_unique
+    assert ds.index["centre"].any()
+    written = info["gaze"]
+    ids = ds.index["id"].astype(str).tolist()
+    unknown = [i for i in ids if i not in written]
+    assert not unknown, f"ids the fake data did not write: {unknown[:5]}"
+    want = np.array([written[i] for i in ids], dtype=np.float64)
+    got = ds.gaze()
+    # the label read back is the label written: same id, same canonical vector (conventions)
+    err = geometry.angular_error_deg(got, want)
+    worst = int(np.argmax(err))
+    assert err[worst] < 1e-3, f"sample {ids[worst]}: read {got[worst]}, written {want[worst]}"
+
+
+def check_folds_and_splits(ds: GazeDataset, monkeypatch) -> None:
+    folds = ds.card.protocol.get("folds")
+    assert ds.folds() == ([str(f) for f in folds] if folds else ["default"])
+    centre = ds.index["centre"].to_numpy(bool)
+    subject = ds.index["subject"].to_numpy()
+    for fold in ds.folds():
+        positions = ds.split_positions(fold)
+        for split in SPLITS:
+            assert len(positions[split]), f"fold {fold}: the fake data leaves {split} empty"
+            assert centre[positions[split]].all(), "only labelled (centre) frames are samples"
+        for a in SPLITS:
+            for b in SPLITS:
+                if a < b:
+                    assert not set(positions[a]) & set(positions[b])
+                    assert not set(subject[positions[a]]) & set(subject[positions[b]]), f"fold {fold}: {a}/{b} share subjects"
+    # the leakage guard runs whatever the protocol says
+    some = str(subject[0])
+    monkeypatch.setattr(ds, "split_subjects", lambda fold=None: {"train": [some], "val": [], "test": [some]})
+    with pytest.raises(LeakageError, match=some):
+        ds.split_positions(ds.folds()[0])
+    monkeypatch.undo()
+
+
+def check_images(ds: GazeDataset, info: dict[str, Any]) -> None:
+    for position in (0, len(ds.index) - 1):
+        image = ds.read_image(position)
+        assert image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3 and image.size
+    ids = ds.index["id"].astype(str).tolist()
+    for sid, expected in (info.get("images") or {}).items():
+        got = ds.read_image(ids.index(sid)).astype(np.float64)
+        expected = np.asarray(expected, dtype=np.float64)
+        assert got.shape == expected.shape
+        same = np.abs(got - expected).mean()
+        mirrored = np.abs(got - expected[:, ::-1]).mean()
+        swapped = np.abs(got - expected[..., ::-1]).mean()
+        # pixels as written (up to JPEG loss): not mirrored, which would contradict the label's
+        # yaw, and not BGR
+        assert same < 12 and same < 0.5 * mirrored and same < 0.5 * swapped, (sid, same, mirrored, swapped)
+
+
+def check_views(ds: GazeDataset) -> None:
+    positions = ds.split_positions(ds.folds()[0])["train"][:3]
+    single = FrameWindows(ds, positions, ViewSpec(), SIZE)
+    sample = single[0]
+    assert tuple(sample["frames"].shape) == (1, 3, SIZE, SIZE)
+    assert str(sample["frames"].dtype) == "torch.uint8"
+    np.testing.assert_allclose(sample["gaze"].numpy(), ds.gaze(positions[:1])[0], atol=1e-6)
+    assert sample["index"] == positions[0]
+    window = ViewSpec.window(7)
+    if ds.has_sequences:
+        seven = FrameWindows(ds, positions, window, SIZE)
+        assert tuple(seven[len(positions) - 1]["frames"].shape) == (7, 3, SIZE, SIZE)
+        assert seven.complete.dtype == bool
+    else:
+        with pytest.raises(ValueError, match=ds.name):
+            FrameWindows(ds, positions, window, SIZE)
+
+
+def check_check_data(name: str, root: Path, info: dict[str, Any]) -> None:
+    ds = DATASETS.get(name)(root=root, **info["options"])
+    report = check_dataset(name, root, info["options"], images=True, workers=2)
+    assert report["problems"] == [], report["problems"][:5]
+    assert list(report["folds"]) == ds.folds()
+    fold = ds.folds()[0]
+    positions = ds.split_positions(fold)
+    ids = ds.index["id"].astype(str).to_numpy()
+    for split in SPLITS:
+        stats = report["folds"][fold][split]
+        assert stats["samples"] == len(positions[split])
+        # label statistics are those of the labels written
+        written = np.array([info["gaze"][i] for i in ids[positions[split]]])
+        yp = np.degrees(geometry.vector_to_yawpitch(written))
+        assert stats["yaw_mean_deg"] == pytest.approx(yp[:, 0].mean(), abs=2e-3)
+        assert stats["pitch_mean_deg"] == pytest.approx(yp[:, 1].mean(), abs=2e-3)
+        assert stats["yaw_range_deg"] == pytest.approx([yp[:, 0].min(), yp[:, 0].max()], abs=2e-3)
+        assert stats["pitch_range_deg"] == pytest.approx([yp[:, 1].min(), yp[:, 1].max()], abs=2e-3)
+
+
+# -- the tests -------------------------------------------------------------------------------------
+
+
+def test_builtins_and_the_example_plugin_are_registered():
+    assert OWN <= set(NAMES)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_card(name):
+    check_card(name)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_empty_or_missing_root_fails_with_a_fix_it_message(name, tmp_path):
+    check_root_errors(name, tmp_path)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_index_holds_the_labels_written(name, fakes):
+    check_index(*open_fake(name, fakes))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_folds_come_from_the_card_and_splits_are_disjoint(name, fakes, monkeypatch):
+    ds, _ = open_fake(name, fakes)
+    check_folds_and_splits(ds, monkeypatch)
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_images_are_rgb_and_not_mirrored(name, fakes):
+    check_images(*open_fake(name, fakes))
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_frame_windows(name, fakes):
+    check_views(open_fake(name, fakes)[0])
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_check_data_finds_no_problems_and_the_written_statistics(name, fakes):
+    root, info = fakes(name)
+    check_check_data(name, root, info)

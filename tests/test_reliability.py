@@ -1,0 +1,109 @@
+"""Faults injected on purpose: a killed run resumes exactly, concurrent writers stay valid,
+bad files are refused or skipped by name, untrusted checkpoints cannot run code."""
+
+from __future__ import annotations
+
+import json
+import os
+import pickle
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from gazebench.cli import main
+
+RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num_workers=0", "--backbone", "test_resnet"]
+
+
+def _run_args(root: Path, out: Path, epochs: int = 3) -> list[str]:
+    return ["run", "--dataset", "synthgaze", "--root", str(root), "--model", "static", "--epochs", str(epochs),
+            "--results", str(out / "results"), "--runs", str(out / "runs"), "--deterministic", "--no-table",
+            "--quiet", *RECIPE]
+
+
+def _metrics(out: Path) -> dict:
+    (path,) = list((out / "results").rglob("*.json"))
+    record = json.loads(path.read_text())
+    return {"metrics": record["metrics"], "history": [(h["epoch"], h["val_mean"], h["train_loss"]) for h in record["history"]]}
+
+
+def test_same_seed_deterministic_runs_give_identical_metrics(tiny_synth, tmp_path):
+    assert main(_run_args(tiny_synth, tmp_path / "a", epochs=2)) == 0
+    assert main(_run_args(tiny_synth, tmp_path / "b", epochs=2)) == 0
+    assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
+
+
+def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp_path):
+    epochs = 4
+    assert main(_run_args(tiny_synth, tmp_path / "clean", epochs)) == 0
+
+    out = tmp_path / "killed"
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "gazebench", *_run_args(tiny_synth, out, epochs)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    ckpt = None
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None:
+        found = list((out / "runs").rglob("last.pt")) if (out / "runs").exists() else []
+        if found:
+            ckpt = found[0]
+            break
+        time.sleep(0.02)
+    assert ckpt is not None, "the run never wrote a checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not list((out / "results").rglob("*.json")) if (out / "results").exists() else True
+    epoch_at_kill = torch.load(ckpt, weights_only=True)["fit"]["epoch"]
+    assert epoch_at_kill < epochs
+
+    assert main(_run_args(tiny_synth, out, epochs) + ["--resume"]) == 0
+    assert _metrics(out) == _metrics(tmp_path / "clean")
+
+
+def test_concurrent_runs_into_one_results_folder_stay_valid(tiny_synth, tmp_path):
+    results = tmp_path / "results"
+    procs = [
+        subprocess.Popen([sys.executable, "-m", "gazebench", "run", "--dataset", "synthgaze", "--root", str(tiny_synth),
+                          "--model", "mean", "--seed", str(seed), "--results", str(results), "--runs",
+                          str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"],
+                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for seed in (0, 1, 0)  # two writers race for the same unit, one writes another
+    ]
+    for p in procs:
+        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+    files = sorted(results.rglob("*.json"))
+    assert len(files) == 2
+    for f in files:
+        json.loads(f.read_text())  # complete, parseable
+    assert not list(results.rglob("*.tmp"))
+
+
+def test_table_warns_about_and_skips_an_unreadable_result(tiny_synth, tmp_path, capsys):
+    results = tmp_path / "results"
+    assert main(["run", "--root", str(tiny_synth), "--model", "mean", "--results", str(results), "--runs",
+                 str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"]) == 0
+    bad = results / "synthgaze" / "mean" / "truncated.json"
+    bad.write_text('{"metrics": {"all": ')
+    with pytest.warns(UserWarning, match="truncated.json"):
+        assert main(["table", "--results", str(results)]) == 0
+    assert "mean" in capsys.readouterr().out
+
+
+class _Evil:
+    def __reduce__(self):
+        return (os.system, ("echo pwned > /dev/null",))
+
+
+def test_a_checkpoint_carrying_code_is_refused(tmp_path):
+    from gazebench import checkpoint
+
+    path = tmp_path / "evil.pt"
+    torch.save({"model": _Evil()}, path)
+    model = torch.nn.Linear(2, 2)
+    with pytest.raises(pickle.UnpicklingError):
+        checkpoint.load_weights(path, model)
