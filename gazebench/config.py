@@ -33,10 +33,12 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "channels_last": False,  # true / false / auto (CUDA, or CPU from 112 px up; docs/performance.md)
     "compile": False,  # torch.compile the model's forward passes
     "max_train_samples": None,  # cap on training samples per epoch (random subset each epoch)
-    "augment_flip": True,  # horizontal flip with the label mirrored (x negated)
+    "augment_flip": True,
+    "on_bad_sample": "error",  # or "skip": leave unreadable samples out, recorded in the result  # horizontal flip with the label mirrored (x negated)
 }
 
 RECIPE_CHOICES = {
+    "on_bad_sample": ("error", "skip"),
     "optimizer": ("adam", "adamw", "sgd"),
     "early_stop_on": ("val_loss", "val_angular"),
     "select": ("val_angular", "val_loss", "last"),

@@ -22,7 +22,7 @@ from gazebench.config import ConfigError, resolve_recipe
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import GazeDataset
 from gazebench.datasets.cards import Card
-from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.loading import FrameWindows, collate_frames, without_skipped
 from gazebench.engine import StepContext, compile_model, predict, random_flip, resolve_device, train_one_epoch
 from gazebench.geometry import error_summary, subset_masks
 from gazebench.models import build_model, count_parameters
@@ -118,6 +118,7 @@ def make_loader(
         sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
     return DataLoader(
         ds,
+        collate_fn=collate_frames,
         batch_size=recipe["batch_size"] if train else recipe["eval_batch_size"],
         sampler=sampler,
         shuffle=False,
@@ -197,6 +198,17 @@ def write_predictions(pred: dict[str, Any], dataset: GazeDataset, path: Path) ->
     atomic_write_text(path, table.to_csv(index=False, float_format="%.6g"))
 
 
+def skipped_summary(skipped: dict[str, list[int]], dataset: GazeDataset) -> dict[str, Any]:
+    """Which samples ``--on-bad-sample skip`` left out, per split (ids, each once)."""
+    ids = dataset.index["id"].to_numpy()
+    per_split = {s: sorted({str(ids[p]) for p in rows}) for s, rows in skipped.items()}
+    if any(per_split.values()):
+        total = sum(len(v) for v in per_split.values())
+        print(f"warning: skipped {total} unreadable samples ({', '.join(f'{s}: {len(v)}' for s, v in per_split.items())}); "
+              "ids are in the result's data_problems", file=sys.stderr)
+    return {"skipped_samples": {s: len(v) for s, v in per_split.items()}, "skipped_ids": per_split}
+
+
 def run_unit(
     spec: RunSpec,
     results_dir: str | Path = "results",
@@ -240,7 +252,9 @@ def run_unit(
         model.to(memory_format=torch.channels_last)
     step_model = compile_model(model, recipe["compile"])  # shares model's parameters
     frame_cache = attach_cache(dataset, recipe["image_size"])  # frames from `gazebench prepare`, when current
-    sets = {s: FrameWindows(dataset, positions[s], model.view, recipe["image_size"]) for s in ("train", "val", "test")}
+    sets = {s: FrameWindows(dataset, positions[s], model.view, recipe["image_size"], recipe["on_bad_sample"])
+            for s in ("train", "val", "test")}
+    skipped: dict[str, list[int]] = {"train": [], "val": [], "test": []}
     eval_loaders = {s: make_loader(sets[s], recipe, train=False) for s in ("val", "test")}
 
     history: list[dict[str, Any]] = []
@@ -262,11 +276,11 @@ def run_unit(
             n_epoch = len(loader.sampler)
             with progress_bar(n_epoch, f"epoch {epoch}/{recipe['epochs']} train", progress) as bar:
                 aug = (lambda v, t: random_flip(v, t, gen)) if recipe["augment_flip"] else None
-                stats = train_one_epoch(step_model, loader, loss_fn, optimizer, ctx, scaler, bar, augment=aug)
+                stats = train_one_epoch(step_model, without_skipped(loader, skipped["train"]), loss_fn, optimizer, ctx, scaler, bar, augment=aug)
             train_seconds += stats["seconds"]
             train_samples += stats["samples"]
             with progress_bar(len(sets["val"]), f"epoch {epoch}/{recipe['epochs']} val", progress) as bar:
-                val = predict(step_model, eval_loaders["val"], ctx, loss_fn, bar)
+                val = predict(step_model, without_skipped(eval_loaders["val"], skipped["val"]), ctx, loss_fn, bar)
             val_mean = float(np.mean(val["error"]))
             history.append(
                 {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val["loss"], "val_mean": val_mean,
@@ -299,9 +313,9 @@ def run_unit(
         train_samples = sum(h["train_samples"] for h in history)
 
     with progress_bar(len(sets["val"]), "evaluate val", progress) as bar:
-        val = predict(step_model, eval_loaders["val"], ctx, None, bar)
+        val = predict(step_model, without_skipped(eval_loaders["val"], skipped["val"]), ctx, None, bar)
     with progress_bar(len(sets["test"]), "evaluate test", progress) as bar:
-        test = predict(step_model, eval_loaders["test"], ctx, None, bar)
+        test = predict(step_model, without_skipped(eval_loaders["test"], skipped["test"]), ctx, None, bar)
     unit.run_dir.mkdir(parents=True, exist_ok=True)
     write_predictions(test, dataset, unit.run_dir / "predictions_test.csv")
 
@@ -347,6 +361,7 @@ def run_unit(
             "eval_samples_per_s": len(test["error"]) / test["seconds"] if test["seconds"] > 0 else None,
             "total_seconds": time.perf_counter() - t_start,
         },
+        "data_problems": skipped_summary(skipped, dataset),
         "environment": environment(device),
         "artifacts": {
             "predictions": str(unit.run_dir / "predictions_test.csv"),

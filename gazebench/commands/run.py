@@ -51,6 +51,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", choices=("only-missing", "always"), default="only-missing",
                    help="skip units whose result exists (default) or redo them")
     p.add_argument("--resume", action="store_true", help="continue an interrupted unit from its last checkpoint")
+    p.add_argument("--on-bad-sample", choices=("error", "skip"),
+                   help="an unreadable image stops the run (error, default) or is left out and recorded (skip)")
     p.add_argument("--deterministic", action="store_true", help="deterministic algorithms (CPU: identical metrics)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.add_argument("--no-table", action="store_true", help="do not print the leaderboard at the end")
@@ -64,6 +66,8 @@ def _overrides(args: argparse.Namespace) -> dict:
     overrides = parse_sets(args.sets)
     if args.epochs is not None:
         overrides["epochs"] = args.epochs
+    if getattr(args, "on_bad_sample", None):
+        overrides["on_bad_sample"] = args.on_bad_sample
     if args.backbone:
         overrides["backbone"] = args.backbone
     return overrides

@@ -8,19 +8,46 @@ normalisation happen later, batched, on the device (views.make_views).
 
 from __future__ import annotations
 
+from typing import Iterable, Iterator
+
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
-from gazebench.datasets.base import GazeDataset
+from gazebench.datasets.base import BadSample, GazeDataset
 from gazebench.datasets.views import ViewSpec
+
+
+ON_BAD_SAMPLE = ("error", "skip")
+
+
+def collate_frames(samples: list[dict]) -> dict:
+    """Default collation of the good samples; skipped ones (``--on-bad-sample skip``) are listed
+    under ``"skipped"`` (row positions) and leave the batch smaller, or empty."""
+    good = [s for s in samples if "skipped" not in s]
+    batch = default_collate(good) if good else {}
+    batch["skipped"] = [s["skipped"] for s in samples if "skipped" in s]
+    return batch
+
+
+def without_skipped(loader: Iterable[dict], skipped: list[int]) -> Iterator[dict]:
+    """Batches of ``loader`` with at least one sample; appends skipped row positions to ``skipped``."""
+    for batch in loader:
+        skipped.extend(batch.get("skipped", []))
+        if "frames" in batch:
+            yield batch
 
 
 class FrameWindows(Dataset):
     """The labelled frames at ``positions`` of ``dataset``, each with the frames ``spec`` needs,
     resized to ``size`` x ``size``."""
 
-    def __init__(self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, size: int) -> None:
+    def __init__(
+        self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, size: int, on_bad_sample: str = "error"
+    ) -> None:
+        if on_bad_sample not in ON_BAD_SAMPLE:
+            raise ValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
+        self.on_bad_sample = on_bad_sample
         self.dataset = dataset
         self.positions = np.asarray(positions, dtype=np.int64)
         self.spec = spec
@@ -45,7 +72,12 @@ class FrameWindows(Dataset):
         for r in rows:  # a padded window repeats rows: decode each distinct frame once
             r = int(r)
             if r not in decoded:
-                decoded[r] = self.dataset.read_resized(r, self.size)
+                try:
+                    decoded[r] = self.dataset.read_resized(r, self.size)
+                except BadSample:
+                    if self.on_bad_sample == "error":
+                        raise
+                    return {"skipped": int(self.positions[i])}  # never a placeholder image
         frames = np.stack([decoded[int(r)] for r in rows])  # [T, S, S, C]
         return {
             "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),

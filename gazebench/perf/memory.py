@@ -4,7 +4,7 @@ different sizes: a run's peak must not grow with the dataset.
     python -m gazebench.perf.memory --root small=data/synth-small --root default=data/synth-default \\
         --model static --set image_size=64 --epochs 1
 
-Each run is a fresh ``python -m gazebench run`` process.  Its memory is sampled every
+Each run is a fresh ``python -m gazebench run`` process, ``--repeat`` times per root (medians).  Its memory is sampled every
 ``--interval`` seconds as the sum of PSS (proportional set size: pages shared between the
 process and its forked workers are counted once) over the process tree, from
 ``/proc/<pid>/smaps_rollup`` (Linux).  Printed: peak PSS per root, and each root's peak over the
@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -107,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--epochs", type=int, default=1)
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--interval", type=float, default=0.05, help="sampling interval in seconds")
+    p.add_argument("--repeat", type=int, default=3, help="runs per root; medians are reported (default 3)")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
 
@@ -121,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
                    "--runs", f"{tmp}/{label}/runs", "--overwrite", "always", "--quiet", "--no-table"]
             for s in args.sets:
                 cmd += ["--set", s]
-            res = measure(cmd, args.interval)
+            trials = [measure(cmd, args.interval) for _ in range(args.repeat)]
+            res = {k: statistics.median(t[k] for t in trials) for k in trials[0]}
+            res["peak_pss_mib_each"] = [round(t["peak_pss_mib"], 1) for t in trials]
             record = json.loads(next(Path(f"{tmp}/{label}/results").rglob("*.json")).read_text())
             res["samples"] = record["dataset"]["samples"]
             res["frame_cache"] = record["dataset"].get("frame_cache")
