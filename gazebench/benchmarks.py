@@ -45,7 +45,7 @@ from gazebench.datasets.cards import SOURCE_ROOT
 from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
-SUITE_KEYS = ("description", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe")
+SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe")
 DATASET_KEYS = ("name", "root", "options", "recipe", "folds")
 MODEL_KEYS = ("name", "label", "kwargs")
 
@@ -155,6 +155,12 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
     where = f"{source}: benchmark {name!r}"
     raw = _mapping(raw, where)
     _check_keys(raw, SUITE_KEYS, where)
+    if raw.get("plugins"):
+        from gazebench.plugins import load_plugin_files
+
+        # plugin adapters/models register before the suite's names are looked up; paths are
+        # relative to the benchmark file
+        load_plugin_files(raw["plugins"], source.parent)
     datasets = []
     for i, entry in enumerate(raw.get("datasets") or []):
         w = f"{where}, datasets[{i}]"

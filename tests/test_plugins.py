@@ -305,3 +305,20 @@ def test_gazecsv_converts_units_and_signs_and_lists_bad_rows(tmp_path):
         ("bad_label", f"{labels}:6"), ("bad_label", f"{labels}:7"), ("duplicate", f"{labels}:8")]
     with pytest.raises(DatasetError, match=r"labels\.csv:6: yaw 'abc'"):
         cls(root=root).index
+
+
+def test_benchmark_file_plugins_key_loads_the_plugin(tmp_path, monkeypatch):
+    """A suite's ``plugins:`` list (relative to the benchmark file) registers the plugin's dataset."""
+    import os
+
+    from gazebench.benchmarks import get_suite
+    from gazebench.registry import DATASETS
+
+    plugin = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
+    relative = os.path.relpath(plugin, tmp_path)  # resolved against the benchmark file's folder
+    (tmp_path / "bench.yaml").write_text(
+        f"benchmarks:\n  mine:\n    plugins: [{relative}]\n    datasets: [gazecsv]\n    models: [mean]\n"
+    )
+    suite = get_suite("mine", tmp_path / "bench.yaml")
+    assert suite.datasets[0].name == "gazecsv"
+    assert "gazecsv" in DATASETS

@@ -8,8 +8,8 @@ hits every measurement alike), each after ``warmup`` untimed batches:
                 optimiser; autocast and channels_last as the recipe says)
   (c) full      samples/s of ``engine.train_one_epoch`` fed by the loader, as a run trains
   (v) views     ms per batch of the zoom crops, normalisation and flip (``StepContext.views``)
-  (s) seed      samples/s of the full step fed by the reference pipeline (PIL decode and
-                crop-resize per view, :mod:`gazebench.perf.seedstyle`)
+  (s) seed      samples/s of the reference pipeline (PIL decode and crop-resize per view,
+                :mod:`gazebench.perf.seedstyle`): its data path alone, and the full step it feeds
 
 and reports medians of the per-repeat ratios c/b (goal >= 0.95), a/b (goal >= 3), s/c, and the
 views' share of a step (goal <= 5 %), with the allocator, threads and load average.
@@ -260,6 +260,7 @@ def _run_bench(spec: BenchSpec, log: Callable[[str], None] | None = None) -> dic
             row[f"full[{label}]"], row[f"full_outside_clock[{label}]"] = inside, outside
         row["views_ms"] = time_views(spec.steps)
         if seed_loader is not None:
+            row["seed_data"] = time_data(seed_loader, spec.steps)
             row["seed"] = time_seed(seed_loader, spec.steps)
         rows.append(row)
         log("bench: repeat {}/{}: ".format(r + 1, spec.repeat) + ", ".join(
@@ -299,6 +300,7 @@ def _run_bench(spec: BenchSpec, log: Callable[[str], None] | None = None) -> dic
         "model_samples_per_s": _median([row["model"] for row in rows]),
         "views_ms_per_batch": _median([row["views_ms"] for row in rows]),
         "seed_style_samples_per_s": _median([row["seed"] for row in rows]) if seed_loader is not None else None,
+        "seed_style_data_samples_per_s": _median([row["seed_data"] for row in rows]) if seed_loader is not None else None,
         "sources": per_source,
         "goals": GOALS,
         "repeats": rows,
@@ -335,6 +337,8 @@ def render(report: dict[str, Any]) -> str:
             f"{100 * s['views_share']:.2f} % of a step  (<= {100 * GOALS['views_share']:g} %: {mark(ok['views_share'])})",
         ]
         if s["seed_over_full"] is not None:
+            lines.append(f"  {'(s) seed-style data path':34s} {report['seed_style_data_samples_per_s']:10.1f} "
+                         f"{report['seed_style_data_samples_per_s'] / s['data_samples_per_s']:8.2f}  (vs this data path)")
             lines.append(f"  {'(s) seed-style full step':34s} {report['seed_style_samples_per_s']:10.1f} "
                          f"{s['seed_over_full']:8.2f}  (s/c: the reference pipeline vs this one)")
     return "\n".join(lines)
