@@ -30,7 +30,7 @@ RECIPE_DEFAULTS: dict[str, Any] = {
     "select": "val_angular",  # checkpoint rule: best validation mean angular error
     "precision": "fp32",
     "device": "auto",
-    "channels_last": False,  # true / false / auto (CUDA, or CPU from 112 px up; docs/performance.md)
+    "channels_last": "auto",  # true / false / auto: CUDA, or CPU from 112 px up (docs/performance.md)
     "compile": False,  # torch.compile the model's forward passes
     "max_train_samples": None,  # cap on training samples per epoch (random subset each epoch)
     "augment_flip": True,

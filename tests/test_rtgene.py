@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.conftest import SMALL_RUN, run_cli
 import yaml
 from PIL import Image
 
@@ -313,31 +315,7 @@ def test_leakage_in_an_edited_card_fails_naming_the_subject(tmp_path, monkeypatc
 # -- end to end ----------------------------------------------------------------------------------
 
 
-def run_cli(argv: list[str]) -> int:
-    """``gazebench <argv>`` through the commands' own parsers (run, check-data)."""
-    from gazebench.commands import check_data, run
-
-    parser = argparse.ArgumentParser(prog="gazebench")
-    sub = parser.add_subparsers(dest="command")
-    run.add_parser(sub)
-    check_data.add_parser(sub)
-    args = parser.parse_args(argv)
-    return int(args.func(args) or 0)
-
-
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    """Tiny models on a shared 2-core machine: one intra-op thread avoids oversubscription stalls."""
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
-SMALL_RUN = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "batch_size=8",
-             "--set", "num_workers=0", "--quiet", "--no-table"]
+pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 
 def test_run_static_all_three_folds(tmp_path):
