@@ -3,7 +3,7 @@
 ``gazebench prepare`` writes it; runs (and ``gazebench bench``) use it automatically when it is
 there and current.  What it saves is the JPEG/PNG decode and the resize of every frame in every
 epoch; what it costs is ``frames x size x size x 3`` bytes of disk (a 224 px Gaze360 head crop is
-147 KiB, 5.9 KiB at 64 px).
+147 KiB, 12 KiB at 64 px).
 
 Where it lives (predictable, so runs find it without being told):
   ``<root>/.gazebench-cache/<dataset>-<size>px-<key>.h5``, or the same name under ``--cache-dir``
