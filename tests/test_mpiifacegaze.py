@@ -52,12 +52,7 @@ def write_tree(root: Path, people=PEOPLE, n: int = 3) -> dict[str, np.ndarray]:
     return written
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
 
 # -- conventions and images --------------------------------------------------------------------------

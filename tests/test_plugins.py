@@ -73,14 +73,7 @@ def make_distribution(site: Path, name: str, groups: dict[str, dict[str, str]]) 
         "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n" for group, eps in groups.items()))
 
 
-@pytest.fixture(autouse=True)
-def one_torch_thread():
-    import torch
-
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
 
 # -- plugin files ----------------------------------------------------------------------------------
