@@ -28,8 +28,9 @@ Layout of the file (all datasets row-aligned with the adapter's index):
   ``created_at``, ``source_root``, ``resize`` (how frames were resized)
 
 The file is written to a temporary name beside the target and renamed into place when complete,
-so a cache that exists is whole.  Readers open it lazily, once per process: a DataLoader worker
-opens its own handle after the fork (an HDF5 handle must not cross a fork).
+so a cache that exists is whole.  Reading is :class:`gazebench.datasets.sources.H5Frames`, chosen by
+:func:`gazebench.datasets.sources.open_frame_source` when the file is current: it opens the file
+lazily, once per process (a DataLoader worker opens its own handle after the fork).
 """
 
 from __future__ import annotations
@@ -38,16 +39,14 @@ import hashlib
 import json
 import os
 import shutil
-import tempfile
-import warnings
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from gazebench.atomic import atomic_path
 from gazebench.datasets.base import DatasetError, GazeDataset
 
 CACHE_FORMAT_VERSION = 1
@@ -129,7 +128,7 @@ def cache_path(dataset: GazeDataset, size: int, cache_dir: str | Path | None = N
 def prepare_command(dataset: GazeDataset, size: int, cache_dir: str | Path | None = None) -> str:
     """The ``gazebench prepare`` command line that (re)builds this cache."""
     parts = ["gazebench", "prepare", "--dataset", dataset.name, "--root", str(dataset.root), "--size", str(int(size))]
-    defaults = {k: v[0] for k, v in dataset.option_choices.items()}
+    defaults = {k: option.default for k, option in type(dataset).declared_options.items()}
     for k, v in sorted(dataset.options.items()):
         if k in defaults and v != defaults[k]:
             parts += ["--set", f"{k}={v}"]
@@ -157,106 +156,11 @@ def fingerprint_diff(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str
     return sorted(k for k in set(stored) | set(wanted) if stored.get(k) != wanted.get(k))
 
 
-class FrameCache:
-    """Frames of one cache file, served by row position.  The HDF5 file is opened on first read
-    in each process (never inherited through a fork); pickling drops the handle."""
-
-    def __init__(self, path: str | Path, size: int, frames: int) -> None:
-        self.path = Path(path)
-        self.size = int(size)
-        self.frames = int(frames)
-        self._file: Any = None
-        self._data: Any = None
-        self._pid: int | None = None
-
-    def _open(self) -> Any:
-        pid = os.getpid()
-        if self._data is None or self._pid != pid:
-            import h5py
-
-            # one frame is one chunk and is read once per visit: HDF5's chunk cache would only copy
-            self._file = h5py.File(self.path, "r", rdcc_nbytes=0)
-            self._data = self._file["frames"]
-            self._pid = pid
-        return self._data
-
-    def read(self, position: int) -> np.ndarray:
-        """Frame at row ``position``: ``uint8 [size, size, 3]``."""
-        data = self._open()
-        out = np.empty((self.size, self.size, 3), dtype=np.uint8)
-        data.read_direct(out, np.s_[int(position)])
-        return out
-
-    def close(self) -> None:
-        if self._file is not None and self._pid == os.getpid():
-            self._file.close()
-        self._file = self._data = self._pid = None
-
-    def __getstate__(self) -> dict[str, Any]:
-        state = dict(self.__dict__)
-        state["_file"] = state["_data"] = state["_pid"] = None
-        return state
-
-    def __repr__(self) -> str:
-        return f"FrameCache({str(self.path)!r}, size={self.size}, frames={self.frames})"
-
-
-@dataclass
-class CacheStatus:
-    """What :func:`attach_cache` found: ``state`` is ``used``, ``missing``, ``stale`` or ``off``."""
-
-    state: str
-    path: Path | None
-    message: str = ""
-
-    @property
-    def used(self) -> bool:
-        return self.state == "used"
-
-    def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "path": str(self.path) if self.path else None}
-
-
 def cache_mode(mode: str | None = None) -> str:
     mode = (mode or os.environ.get(ENV_CACHE) or "auto").strip().lower()
     if mode not in CACHE_MODES:
         raise CacheError(f"${ENV_CACHE}={mode!r} is not one of {', '.join(CACHE_MODES)}")
     return mode
-
-
-def attach_cache(
-    dataset: GazeDataset, size: int, mode: str | None = None, cache_dir: str | Path | None = None
-) -> CacheStatus:
-    """Serve ``dataset.read_resized(·, size)`` from its prepared cache when one exists and is current.
-
-    ``mode`` (default ``$GAZEBENCH_CACHE`` or ``auto``): ``auto`` uses a current cache, warns
-    about a stale one (:class:`StaleCacheWarning`, with the command that rebuilds it) and
-    otherwise reads the image files; ``require`` raises :class:`CacheError` instead of falling
-    back; ``off`` detaches any cache."""
-    mode = cache_mode(mode)
-    dataset.frame_cache = None
-    if mode == "off":
-        return CacheStatus("off", None)
-    path = cache_path(dataset, size, cache_dir)
-    rebuild = prepare_command(dataset, size, cache_dir)
-    if not path.is_file():
-        if mode == "require":
-            raise CacheError(f"no frame cache for {dataset.name!r} at {size} px: {path} does not exist. Build it: {rebuild}")
-        return CacheStatus("missing", path)
-    stored = read_fingerprint(path)
-    wanted = fingerprint(dataset, size)
-    changed = fingerprint_diff(stored, wanted)
-    if changed:
-        message = (
-            f"frame cache {path} is stale ({', '.join(changed)} changed since it was built); "
-            f"not using it. Rebuild it: {rebuild}"
-        )
-        if mode == "require":
-            raise CacheError(message)
-        warnings.warn(message + " (reading the image files meanwhile)", StaleCacheWarning, stacklevel=2)
-        return CacheStatus("stale", path, message)
-    dataset.frame_cache = FrameCache(path, size, wanted["frames"])
-    return CacheStatus("used", path)
 
 
 # --- writing ----------------------------------------------------------------------------------
@@ -277,10 +181,6 @@ def build_cache(
     or ``current`` (nothing to do; ``force`` rebuilds anyway).  ``workers`` threads decode."""
     import h5py
 
-    from gazebench import __version__
-    from gazebench.progress import progress_bar
-    from gazebench.provenance import now_iso
-
     size = int(size)
     if size < 1:
         raise CacheError(f"cache size must be a positive number of pixels; got {size}")
@@ -295,63 +195,70 @@ def build_cache(
         if not stale and not force:
             return path, "current"
         what = "rebuilt"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = len(dataset.index)
-    need = n * size * size * 3
-    free = shutil.disk_usage(path.parent).free
-    if need > free:
-        raise CacheError(f"a {size} px cache of {n} frames needs {need / 2**30:.2f} GiB; {path.parent} has {free / 2**30:.2f} GiB free")
-
-    attached, dataset.frame_cache = dataset.frame_cache, None  # decode from the sources, not from a cache
-    fd, tmp_name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    tmp = Path(tmp_name)
-    try:
-        with h5py.File(tmp, "w") as f:
-            frames = f.create_dataset("frames", (n, size, size, 3), dtype=np.uint8, chunks=(1, size, size, 3))
-            idx = dataset.index
-            f.create_dataset("gaze", data=dataset.gaze().astype(np.float64))
-            f.create_dataset("order", data=idx["order"].to_numpy(np.float64))
-            f.create_dataset("centre", data=idx["centre"].to_numpy(bool))
-            for col in STRING_COLUMNS:
-                f.create_dataset(col, data=idx[col].astype(str).to_numpy(dtype=object), dtype=h5py.string_dtype())
-            f.attrs.update({
-                "fingerprint": json.dumps(wanted, sort_keys=True),
-                "fingerprint_id": fingerprint_id(wanted),
-                "format_version": CACHE_FORMAT_VERSION,
-                "gazebench_version": __version__,
-                "created_at": now_iso(),
-                "source_root": str(dataset.root),
-                "resize": RESIZE_METHOD,
-            })  # fmt: skip
-
-            def decode(rows: range) -> np.ndarray:
-                return np.stack([_resized(dataset, r, size) for r in rows])
-
-            blocks = [range(s, min(n, s + block)) for s in range(0, n, block)]
-            with progress_bar(n, f"prepare {dataset.name} {size}px", progress) as bar, \
-                    ThreadPoolExecutor(max(1, workers)) as pool:
-                # split each block across the threads; decode block k+1 while block k is written
-                def submit(rows: range):
-                    parts = np.array_split(np.arange(rows.start, rows.stop), max(1, workers))
-                    return [pool.submit(decode, range(p[0], p[-1] + 1)) for p in parts if len(p)]
-
-                pending = submit(blocks[0]) if blocks else []
-                for k, rows in enumerate(blocks):
-                    following = submit(blocks[k + 1]) if k + 1 < len(blocks) else []
-                    frames[rows.start : rows.stop] = np.concatenate([p.result() for p in pending])
-                    bar(len(rows))
-                    pending = following
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)  # mkstemp made it private; the cache is as readable as the data
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-    finally:
-        dataset.frame_cache = attached
+    _check_space(path.parent, len(dataset.index), size)
+    with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:  # a file that exists is whole
+        _write_index(f, dataset, wanted)
+        frames = f.create_dataset("frames", (len(dataset.index), size, size, 3), dtype=np.uint8,
+                                  chunks=(1, size, size, 3))
+        _write_frames(frames, dataset, size, workers, progress, block)
     return path, what
+
+
+def _check_space(folder: Path, n: int, size: int) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    need = n * size * size * 3
+    free = shutil.disk_usage(folder).free
+    if need > free:
+        raise CacheError(f"a {size} px cache of {n} frames needs {need / 2**30:.2f} GiB; {folder} has {free / 2**30:.2f} GiB free")
+
+
+def _write_index(f: Any, dataset: GazeDataset, wanted: dict[str, Any]) -> None:
+    """The labels and index columns beside the frames, row-aligned, and the file's attributes."""
+    import h5py
+
+    from gazebench import __version__
+    from gazebench.provenance import now_iso
+
+    idx = dataset.index
+    f.create_dataset("gaze", data=dataset.gaze().astype(np.float64))
+    f.create_dataset("order", data=idx["order"].to_numpy(np.float64))
+    f.create_dataset("centre", data=idx["centre"].to_numpy(bool))
+    for col in STRING_COLUMNS:
+        f.create_dataset(col, data=idx[col].astype(str).to_numpy(dtype=object), dtype=h5py.string_dtype())
+    f.attrs.update({
+        "fingerprint": json.dumps(wanted, sort_keys=True),
+        "fingerprint_id": fingerprint_id(wanted),
+        "format_version": CACHE_FORMAT_VERSION,
+        "gazebench_version": __version__,
+        "created_at": now_iso(),
+        "source_root": str(dataset.root),
+        "resize": RESIZE_METHOD,
+    })  # fmt: skip
+
+
+def _write_frames(frames: Any, dataset: GazeDataset, size: int, workers: int, progress: bool, block: int) -> None:
+    """Decode every frame into ``frames`` in blocks of ``block`` rows, each block split across
+    ``workers`` threads; block k+1 is decoded while block k is written."""
+    from gazebench.progress import progress_bar
+
+    n = len(dataset.index)
+
+    def decode(rows: range) -> np.ndarray:
+        return np.stack([_resized(dataset, r, size) for r in rows])
+
+    blocks = [range(s, min(n, s + block)) for s in range(0, n, block)]
+    with progress_bar(n, f"prepare {dataset.name} {size}px", progress) as bar, \
+            ThreadPoolExecutor(max(1, workers)) as pool:
+        def submit(rows: range):
+            parts = np.array_split(np.arange(rows.start, rows.stop), max(1, workers))
+            return [pool.submit(decode, range(p[0], p[-1] + 1)) for p in parts if len(p)]
+
+        pending = submit(blocks[0]) if blocks else []
+        for k, rows in enumerate(blocks):
+            following = submit(blocks[k + 1]) if k + 1 < len(blocks) else []
+            frames[rows.start : rows.stop] = np.concatenate([p.result() for p in pending])
+            bar(len(rows))
+            pending = following
 
 
 def _resized(dataset: GazeDataset, position: int, size: int) -> np.ndarray:

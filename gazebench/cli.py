@@ -1,7 +1,13 @@
-"""The ``gazebench`` command: parse, then hand over to the runner, the leaderboard or a tool.
+"""The ``gazebench`` command: parse, then hand over to the planner, the leaderboard or a tool.
 
 Each subcommand lives in ``gazebench/commands/<name>.py`` with ``add_parser(subparsers)`` and
-``main(args) -> int``.
+``main(args) -> int``; flags shared by several commands come from ``commands/common.py``.
+
+Parsing is two-step.  A *pre-parse* reads the global flags wherever they stand on the line
+(``--plugin FILE``, repeatable, and ``--traceback``) and loads the plugins, so a plugin's datasets
+and models exist before any command looks names up; then the full parser runs.  Building the
+parser imports no torch, pandas or adapters: ``gazebench --help`` is instant, and each command
+imports what it needs when it runs.
 """
 
 from __future__ import annotations
@@ -12,6 +18,7 @@ import sys
 import warnings
 
 from gazebench import __version__
+from gazebench.commands.common import global_flags
 
 COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare")
 
@@ -23,10 +30,12 @@ examples:
   gazebench table                                        the leaderboard of results/
   gazebench ls models                                    what can be run
   gazebench ls datasets --plugin my_dataset.py           with a dataset adapter from outside the package
+
+global flags (before or after the command): --plugin FILE (repeatable), --traceback
 """
 
-PLUGIN_HELP = ("a Python file that registers datasets, models or losses (repeatable; a dataset's card "
-               "may sit beside it as <name>.yaml); see docs/adding-a-dataset.md")
+#: what a user error looks like: one line, no traceback (``--traceback`` shows it)
+USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError, TypeError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -35,48 +44,64 @@ def build_parser() -> argparse.ArgumentParser:
         description="Train and compare 3-D gaze estimators under fixed, honest protocols.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
+        parents=[global_flags()],
     )
     parser.add_argument("--version", action="version", version=f"gazebench {__version__}")
-    parser.add_argument("--plugin", dest="plugins_global", action="append", default=[], metavar="FILE",
-                        help=PLUGIN_HELP)
-    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    commands = _Commands(parser.add_subparsers(dest="command", metavar="COMMAND"))
     for name in COMMANDS:
-        importlib.import_module(f"gazebench.commands.{name.replace('-', '_')}").add_parser(sub)
-    # every command takes --plugin too (its own dest: a subcommand's namespace replaces the top level's)
-    for command_parser in dict.fromkeys(sub.choices.values()):
-        if "--plugin" in command_parser._option_string_actions:  # a command that declares it itself
-            continue
-        command_parser.add_argument("--plugin", dest="plugins", action="append", default=argparse.SUPPRESS,
-                                    metavar="FILE", help=PLUGIN_HELP)
+        importlib.import_module(f"gazebench.commands.{name.replace('-', '_')}").add_parser(commands)
     return parser
 
 
-def plugin_files(args: argparse.Namespace) -> list[str]:
-    """The ``--plugin`` files given before and after the command name."""
-    return list(getattr(args, "plugins_global", None) or []) + list(getattr(args, "plugins", None) or [])
+class _Commands:
+    """The subparsers action as the commands see it: every command's parser also takes the global
+    flags (after the command name), whose values the pre-parse has already read."""
+
+    def __init__(self, subparsers: argparse._SubParsersAction) -> None:
+        self.subparsers = subparsers
+
+    def add_parser(self, name: str, **kwargs) -> argparse.ArgumentParser:
+        kwargs["parents"] = [*kwargs.get("parents", []), global_flags()]
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)  # worked examples keep their lines
+        return self.subparsers.add_parser(name, **kwargs)
+
+
+def preparse(argv: list[str]) -> argparse.Namespace:
+    """The global flags, from anywhere on the line (the rest is left to the full parser)."""
+    known, _ = global_flags().parse_known_args(argv)
+    return known
+
+
+def load_plugins(files: list[str]) -> None:
+    if files:
+        from gazebench.plugins import load_plugin_files
+
+        load_plugin_files(files)
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else list(argv)
+    flags = preparse(argv)
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):
         parser.print_help()
         return 2
     warnings.simplefilter("default")
-    try:
-        if plugin_files(args):
-            from gazebench.plugins import load_plugin_files
+    if getattr(args, "trains", False) and not getattr(args, "dry_run", False):
+        from gazebench.runtime import choose_openmp_wait
 
-            load_plugin_files(plugin_files(args))
+        choose_openmp_wait()  # before anything (a plugin too) starts torch's OpenMP: docs/performance.md
+    try:
+        load_plugins(flags.plugins)
         return int(args.func(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    except (ValueError, KeyError, FileNotFoundError, RuntimeError, TypeError) as exc:
-        if getattr(args, "traceback", False):
+    except USER_ERRORS as exc:
+        if flags.traceback:
             raise
-        name = type(exc).__name__
-        print(f"gazebench {args.command}: {name}: {exc}", file=sys.stderr)
+        print(f"gazebench {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
         return 1
 
 

@@ -1,53 +1,177 @@
-"""Recipes and ``--set key=value`` overrides.
+"""The recipe (how a model is trained) and the routing of ``--set key=value``.
 
-A run is configured by three dictionaries: the *recipe* (how to train), the *model* kwargs
-(what the registered factory accepts) and the *data* options (what the adapter accepts).
-``--set`` routes each key to the one that knows it; an unknown key is an error naming the
-closest known keys.
+A run is configured by three things: the :class:`Recipe` (how to train), the *model* options
+(what the registered factory accepts) and the *data* options (what the adapter declares).
+:func:`route_settings` sends each ``--set`` key to the one that knows it; an unknown key is one
+error naming the closest known keys, the same wherever it is given.
+
+Layers of the recipe, later wins: the defaults below < the dataset card's ``recipe:`` < the
+suite's ``recipe:`` < the suite's dataset entry ``recipe:`` < ``--set``.  ``gazebench ls recipe``
+prints the table of fields, defaults, allowed values and help.
+
+Nothing here imports torch.
 """
 
 from __future__ import annotations
 
-from typing import Any
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any, Iterable
 
 import yaml
 
+from gazebench.options import (
+    ConfigError,
+    Option,
+    OptionValueError,
+    boolean,
+    check_value,
+    integer,
+    number_above,
+    one_of,
+)
 from gazebench.registry import closest
 
-RECIPE_DEFAULTS: dict[str, Any] = {
-    "epochs": 8,
-    "batch_size": 32,
-    "eval_batch_size": 128,
-    "optimizer": "adam",
-    "lr": 1e-3,
-    "betas": [0.9, 0.999],
-    "weight_decay": 0.0,
-    "image_size": 64,
-    "num_workers": 1,
-    "loss": None,  # None: the model's default loss
-    "patience": None,  # early stop after this many epochs without improvement (None: never)
-    "early_stop_on": "val_loss",  # or val_angular
-    "select": "val_angular",  # checkpoint rule: best validation mean angular error
-    "precision": "fp32",
-    "device": "auto",
-    "channels_last": "auto",  # true / false / auto: CUDA, or CPU from 112 px up (docs/performance.md)
-    "compile": False,  # torch.compile the model's forward passes
-    "max_train_samples": None,  # cap on training samples per epoch (random subset each epoch)
-    "augment_flip": True,
-    "on_bad_sample": "error",  # or "skip": leave unreadable samples out, recorded in the result  # horizontal flip with the label mirrored (x negated)
-}
-
-RECIPE_CHOICES = {
-    "on_bad_sample": ("error", "skip"),
-    "optimizer": ("adam", "adamw", "sgd"),
-    "early_stop_on": ("val_loss", "val_angular"),
-    "select": ("val_angular", "val_loss", "last"),
-    "precision": ("fp32", "bf16", "fp16"),
-}
+__all__ = ["ConfigError", "Recipe", "RECIPE_OPTIONS", "parse_value", "parse_sets", "route_settings", "Routed"]
 
 
-class ConfigError(ValueError):
-    """A bad recipe key or value."""
+def _betas(value: Any) -> tuple[float, float]:
+    try:
+        b1, b2 = (float(v) for v in value)
+    except (TypeError, ValueError):
+        raise OptionValueError("must be two numbers in [0, 1), e.g. [0.9, 0.999]") from None
+    if not (0 <= b1 < 1 and 0 <= b2 < 1):
+        raise OptionValueError("must be two numbers in [0, 1), e.g. [0.9, 0.999]")
+    return (b1, b2)
+
+
+_betas.describe = "two numbers in [0, 1)"  # type: ignore[attr-defined]
+
+
+def _channels_last(value: Any) -> bool | str:
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() == "auto":
+        return "auto"
+    raise OptionValueError("must be true, false or auto")
+
+
+_channels_last.describe = "true, false or auto"  # type: ignore[attr-defined]
+
+
+def _device(value: Any) -> str:
+    if isinstance(value, str) and value.split(":")[0] in ("auto", "cpu", "cuda", "mps"):
+        return value
+    raise OptionValueError("must be auto, cpu, cuda, cuda:N or mps")
+
+
+_device.describe = "auto, cpu, cuda, cuda:N or mps"  # type: ignore[attr-defined]
+
+
+def _loss(value: Any) -> str | None:
+    if value is None or isinstance(value, str):
+        return value
+    raise OptionValueError("must be a registered loss name (gazebench ls losses) or none")
+
+
+_loss.describe = "a loss name (gazebench ls losses) or none"  # type: ignore[attr-defined]
+
+
+def _num_workers(value: Any) -> int | str:
+    if value == "auto":
+        return "auto"
+    try:
+        return integer(0)(value)
+    except OptionValueError:
+        raise OptionValueError("must be auto or an integer >= 0") from None
+
+
+_num_workers.describe = "auto or an integer >= 0"  # type: ignore[attr-defined]
+
+
+def _number(check):
+    """A number check that keeps ints as given (so recorded recipes and unit ids do not change)."""
+
+    def wrapped(value: Any) -> Any:
+        number = check(value)
+        return value if isinstance(value, (int, float)) and not isinstance(value, bool) else number
+
+    wrapped.describe = check.describe  # type: ignore[attr-defined]
+    return wrapped
+
+
+def _opt(default: Any, check, help: str) -> Any:
+    return field(default=default, metadata={"option": Option(default, check, help)})
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How a model is trained, selected and evaluated.  Every field is checked on construction
+    through :meth:`resolve`; the record stores :meth:`as_dict`."""
+
+    epochs: int = _opt(8, integer(0), "passes over the training set (0: fit-only baselines)")
+    batch_size: int = _opt(32, integer(1), "training batch size")
+    eval_batch_size: int = _opt(128, integer(1), "batch size for validation and test")
+    optimizer: str = _opt("adam", one_of("adam", "adamw", "sgd"), "optimiser (sgd: momentum 0.9)")
+    lr: float = _opt(1e-3, _number(number_above(0)), "learning rate")
+    betas: tuple[float, float] = _opt((0.9, 0.999), _betas, "Adam/AdamW betas")
+    weight_decay: float = _opt(0.0, _number(number_above(0, inclusive=True)), "weight decay")
+    image_size: int = _opt(64, integer(1), "frames are resized to this many px (square) before zoom crops")
+    num_workers: int | str = _opt("auto", _num_workers,
+                                  "DataLoader worker processes (0: decode in the training process; auto: 0 on a "
+                                  "CPU, 1 on a GPU; docs/performance.md)")
+    loss: str | None = _opt(None, _loss, "loss name; none: the model's default loss")
+    patience: int | None = _opt(None, integer(1, allow_none=True),
+                                "early stop after this many epochs without improvement (none: never)")
+    early_stop_on: str = _opt("val_loss", one_of("val_loss", "val_angular"), "what early stopping watches")
+    select: str = _opt("val_angular", one_of("val_angular", "val_loss", "last"),
+                       "checkpoint rule: best validation mean angular error, best validation loss, or the last epoch")
+    precision: str = _opt("fp32", one_of("fp32", "bf16", "fp16"), "forward-pass precision (fp16: CUDA only)")
+    device: str = _opt("auto", _device, "where to train (auto: CUDA when available)")
+    channels_last: bool | str = _opt("auto", _channels_last,
+                                     "NHWC memory format (auto: CUDA, or CPU from 112 px; docs/performance.md)")
+    compile: bool = _opt(False, boolean(), "torch.compile the model's forward passes")
+    max_train_samples: int | None = _opt(None, integer(1, allow_none=True),
+                                         "training samples drawn per epoch, a random subset each epoch (none: all)")
+    augment_flip: bool = _opt(True, boolean(), "horizontal flip with the label mirrored (gaze x negated)")
+    on_bad_sample: str = _opt("error", one_of("error", "skip"),
+                              "an unreadable image stops the run (error) or is left out and recorded (skip)")
+
+    @classmethod
+    def options(cls) -> dict[str, Option]:
+        """``{field: Option}``: default, check and help of every field, in declaration order."""
+        return {f.name: f.metadata["option"] for f in dataclasses.fields(cls)}
+
+    @classmethod
+    def keys(cls) -> list[str]:
+        return [f.name for f in dataclasses.fields(cls)]
+
+    @classmethod
+    def resolve(cls, *layers: dict[str, Any] | None) -> "Recipe":
+        """The defaults updated by each layer in turn; every value checked, an unknown key an
+        error naming the closest field."""
+        options = cls.options()
+        values: dict[str, Any] = {}
+        for layer in layers:
+            for key, value in (layer or {}).items():
+                if key not in options:
+                    raise ConfigError(f"unknown recipe key {key!r}.{closest(key, list(options))} "
+                                      "(gazebench ls recipe lists them)")
+                values[key] = check_value("recipe", key, options[key], value)
+        return cls(**values)
+
+    def as_dict(self) -> dict[str, Any]:
+        """JSON-ready: what a result records and what the unit id hashes."""
+        out = dataclasses.asdict(self)
+        out["betas"] = list(self.betas)
+        return out
+
+
+#: field -> Option, for ``gazebench ls recipe`` and routing
+RECIPE_OPTIONS: dict[str, Option] = Recipe.options()
+
+
+# --- --set --------------------------------------------------------------------------------------
 
 
 def parse_value(text: str) -> Any:
@@ -67,7 +191,8 @@ def parse_value(text: str) -> Any:
     return value
 
 
-def parse_sets(items: list[str] | None) -> dict[str, Any]:
+def parse_sets(items: Iterable[str] | None) -> dict[str, Any]:
+    """``["key=value", ...]`` -> ``{key: typed value}``; a later repeat of a key wins."""
     out: dict[str, Any] = {}
     for item in items or []:
         if "=" not in item:
@@ -77,41 +202,66 @@ def parse_sets(items: list[str] | None) -> dict[str, Any]:
     return out
 
 
-def route_overrides(
-    overrides: dict[str, Any], model_keys: list[str], data_keys: list[str]
-) -> tuple[dict[str, Any], dict[str, Any], dict[str, Any]]:
-    """Split overrides into (recipe, model kwargs, data options).  Keys may be qualified
-    (``model.crops``, ``data.variant``, ``recipe.lr``); bare keys go to the first that knows them."""
-    recipe, model, data = {}, {}, {}
-    for key, value in overrides.items():
-        scope, _, bare = key.rpartition(".")
-        if scope in ("", "recipe") and bare in RECIPE_DEFAULTS:
-            recipe[bare] = value
-        elif scope in ("", "model") and bare in model_keys:
-            model[bare] = value
-        elif scope in ("", "data") and bare in data_keys:
-            data[bare] = value
-        else:
-            known = list(RECIPE_DEFAULTS) + model_keys + data_keys
-            raise ConfigError(
-                f"unknown setting {key!r}.{closest(bare, known)} Recipe keys: {', '.join(RECIPE_DEFAULTS)}; "
-                f"model options: {', '.join(model_keys) or 'none'}; data options: {', '.join(data_keys) or 'none'}"
-            )
-    return recipe, model, data
+@dataclass
+class Routed:
+    """``--set`` values split by who takes them."""
+
+    recipe: dict[str, Any] = field(default_factory=dict)
+    model: dict[str, Any] = field(default_factory=dict)
+    data: dict[str, Any] = field(default_factory=dict)
 
 
-def resolve_recipe(*layers: dict[str, Any]) -> dict[str, Any]:
-    """Defaults updated by each layer in turn (dataset recipe, benchmark recipe, --set)."""
-    recipe = dict(RECIPE_DEFAULTS)
-    for layer in layers:
-        for key, value in (layer or {}).items():
-            if key not in RECIPE_DEFAULTS:
-                raise ConfigError(f"unknown recipe key {key!r}.{closest(key, list(RECIPE_DEFAULTS))}")
-            recipe[key] = value
-    for key, choices in RECIPE_CHOICES.items():
-        if recipe[key] not in choices:
-            raise ConfigError(f"recipe {key}={recipe[key]!r} is not one of {', '.join(choices)}")
-    for key in ("epochs", "batch_size", "eval_batch_size", "image_size", "num_workers"):
-        if not isinstance(recipe[key], int) or recipe[key] < (0 if key in ("num_workers", "epochs") else 1):
-            raise ConfigError(f"recipe {key} must be a positive integer; got {recipe[key]!r}")
-    return recipe
+def _scope_takes(key: str, model_keys: Iterable[str], data_keys: Iterable[str]) -> str | None:
+    """Where a (possibly qualified: ``recipe.lr``, ``model.crops``, ``data.variant``) key goes."""
+    scope, _, bare = key.rpartition(".")
+    if scope in ("", "recipe") and bare in RECIPE_OPTIONS:
+        return "recipe"
+    if scope in ("", "model") and bare in model_keys:
+        return "model"
+    if scope in ("", "data") and bare in data_keys:
+        return "data"
+    return None
+
+
+def unknown_setting(key: str, model_keys: Iterable[str], data_keys: Iterable[str]) -> ConfigError:
+    """The one error for a ``--set`` key that nothing takes."""
+    model_keys, data_keys = sorted(set(model_keys)), sorted(set(data_keys))
+    bare = key.rpartition(".")[2]
+    known = list(RECIPE_OPTIONS) + model_keys + data_keys
+    return ConfigError(
+        f"unknown setting {key!r}.{closest(bare, known)} Recipe keys: {', '.join(RECIPE_OPTIONS)}; "
+        f"model options: {', '.join(model_keys) or 'none'}; data options: {', '.join(data_keys) or 'none'}"
+    )
+
+
+def route_settings(settings: dict[str, Any], model_keys: Iterable[str], data_keys: Iterable[str],
+                   strict: bool = True) -> Routed:
+    """Split ``settings`` into recipe, model and data values.  Keys may be qualified
+    (``model.crops``); bare keys go to the first that knows them: recipe, model, data.  A key
+    that none takes raises (``strict``) or is left out (a suite's unit whose model lacks it)."""
+    model_keys, data_keys = list(model_keys), list(data_keys)
+    routed = Routed()
+    for key, value in settings.items():
+        where = _scope_takes(key, model_keys, data_keys)
+        if where is None:
+            if strict:
+                raise unknown_setting(key, model_keys, data_keys)
+            continue
+        getattr(routed, where)[key.rpartition(".")[2]] = value
+    return routed
+
+
+def takes(key: str, model_keys: Iterable[str], data_keys: Iterable[str]) -> bool:
+    """Whether a unit with these model and data options takes ``--set key``."""
+    return _scope_takes(key, list(model_keys), list(data_keys)) is not None
+
+
+def recipe_table() -> list[tuple[str, str, str, str]]:
+    """``(field, default, allowed, help)`` rows for ``gazebench ls recipe``."""
+    rows = []
+    for key, opt in RECIPE_OPTIONS.items():
+        default = list(opt.default) if isinstance(opt.default, tuple) else opt.default
+        rows.append((key, "none" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
+                     opt.describe(), opt.help))
+    return rows
+

@@ -11,24 +11,32 @@ same kind.  Every dataset adapter converts its native labels here, once.
 from __future__ import annotations
 
 import math
-from typing import Any, Union
+import sys
+from typing import TYPE_CHECKING, Any, Union
 
 import numpy as np
 
-try:  # torch is a hard dependency of the package, but keep the maths importable without it
+if TYPE_CHECKING:  # torch is imported where a tensor is actually met (see _is_torch)
     import torch
-except ImportError:  # pragma: no cover
-    torch = None  # type: ignore[assignment]
 
 Array = Union[np.ndarray, "torch.Tensor"]
 
 
 def _is_torch(x: Any) -> bool:
+    """A torch tensor?  Asked without importing torch: a tensor exists only once torch is loaded,
+    so the numpy side of the maths (planning, adapters, ``ls``) never pays torch's import."""
+    torch = sys.modules.get("torch")
     return torch is not None and isinstance(x, torch.Tensor)
 
 
+def _torch():
+    import torch
+
+    return torch
+
+
 def _lib(x: Any):
-    return torch if _is_torch(x) else np
+    return _torch() if _is_torch(x) else np
 
 
 def _as_array(x: Any) -> Array:
@@ -38,7 +46,7 @@ def _as_array(x: Any) -> Array:
 
 
 def _stack(parts: list, like: Any) -> Array:
-    return torch.stack(parts, dim=-1) if _is_torch(like) else np.stack(parts, axis=-1)
+    return _torch().stack(parts, dim=-1) if _is_torch(like) else np.stack(parts, axis=-1)
 
 
 def normalize(v: Array, eps: float = 1e-12) -> Array:
@@ -57,9 +65,9 @@ def vector_to_yawpitch(v: Array) -> Array:
     v = normalize(_as_array(v))
     lib = _lib(v)
     x, y, z = v[..., 0], v[..., 1], v[..., 2]
-    yaw = lib.arctan2(x, -z) if lib is np else torch.atan2(x, -z)
+    yaw = lib.arctan2(x, -z) if lib is np else _torch().atan2(x, -z)
     y = y.clamp(-1.0, 1.0) if _is_torch(y) else np.clip(y, -1.0, 1.0)
-    pitch = lib.arcsin(y) if lib is np else torch.asin(y)
+    pitch = lib.arcsin(y) if lib is np else _torch().asin(y)
     return _stack([yaw, pitch], v)
 
 
@@ -76,10 +84,10 @@ def angular_error_deg(pred: Array, target: Array) -> Array:
     """Angle in degrees between gaze vectors along the last axis (clamped, so never NaN)."""
     pred, target = normalize(_as_array(pred)), normalize(_as_array(target))
     if _is_torch(pred) or _is_torch(target):
-        pred = torch.as_tensor(pred)
-        target = torch.as_tensor(target, dtype=pred.dtype, device=pred.device)
+        pred = _torch().as_tensor(pred)
+        target = _torch().as_tensor(target, dtype=pred.dtype, device=pred.device)
         cos = (pred * target).sum(-1).clamp(-1.0, 1.0)
-        return torch.rad2deg(torch.acos(cos))
+        return _torch().rad2deg(_torch().acos(cos))
     cos = np.clip((pred * target).sum(-1), -1.0, 1.0)
     return np.degrees(np.arccos(cos))
 
@@ -116,7 +124,7 @@ def from_camera_frame(v: Array) -> Array:
     v = _as_array(v)
     sign = np.array([-1.0, -1.0, 1.0])
     if _is_torch(v):
-        sign = torch.as_tensor(sign, dtype=v.dtype, device=v.device)
+        sign = _torch().as_tensor(sign, dtype=v.dtype, device=v.device)
     return normalize(v * sign)
 
 
@@ -125,7 +133,7 @@ def mirror(v: Array) -> Array:
     v = _as_array(v)
     sign = np.array([-1.0, 1.0, 1.0])
     if _is_torch(v):
-        sign = torch.as_tensor(sign, dtype=v.dtype, device=v.device)
+        sign = _torch().as_tensor(sign, dtype=v.dtype, device=v.device)
     return v * sign
 
 

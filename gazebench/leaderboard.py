@@ -47,8 +47,7 @@ def card_folds(dataset: str, card_version: str) -> list[str] | None:
         return None
     if card.version != str(card_version):
         return None
-    folds = card.protocol.get("folds")
-    return [str(f) for f in folds] if folds else ["default"]
+    return card.folds()
 
 
 def _column_name(dataset: str, options: str, card_version: str, versions: set[str], option_sets: set[str]) -> str:

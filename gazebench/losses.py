@@ -140,8 +140,3 @@ def angle_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.T
     (vector,) = _need(output, "angle", "vector")
     cos = (normalize(vector) * normalize(target.to(vector.dtype))).sum(-1)
     return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
-
-
-def compute_loss(name: str, output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-    """Look up a registered loss by name and apply it."""
-    return LOSSES.get(name)(output, target)

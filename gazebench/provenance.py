@@ -12,6 +12,7 @@ from typing import Any
 import torch
 
 import gazebench
+from gazebench.runtime import loaded_allocator
 
 _REPO = Path(gazebench.__file__).resolve().parents[1]
 
@@ -30,15 +31,6 @@ def git_state(path: Path = _REPO) -> dict[str, Any]:
         return {"sha": None, "dirty": None}
 
 
-def allocator() -> str:
-    preload = os.environ.get("LD_PRELOAD", "")
-    if "tcmalloc" in preload:
-        return "tcmalloc"
-    if "jemalloc" in preload:
-        return "jemalloc"
-    return "system"
-
-
 def environment(device: torch.device) -> dict[str, Any]:
     import timm
 
@@ -52,7 +44,7 @@ def environment(device: torch.device) -> dict[str, Any]:
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
         "cpu_count": os.cpu_count(),
         "torch_threads": torch.get_num_threads(),
-        "allocator": allocator(),
+        "allocator": loaded_allocator(),
     }
     git = git_state()
     env["git_sha"], env["git_dirty"] = git["sha"], git["dirty"]

@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from gazebench.cli import main
-from tests.conftest import TINY_RECIPE
+from tests.helpers import TINY_RECIPE
 
 
 @pytest.fixture()

@@ -1,4 +1,5 @@
-"""Benchmark suites: expansion into units, ${ENV} roots, --set routing, dry runs, resumable sweeps."""
+"""Planning: suites and single runs expanded into units the same way, ${ENV} roots, --set routing,
+dry runs without data, resumable sweeps."""
 
 from __future__ import annotations
 
@@ -7,9 +8,10 @@ from pathlib import Path
 
 import pytest
 
-from gazebench import benchmarks, runner
-from gazebench.benchmarks import BenchmarkError, expand, expand_env, get_suite, load_suites, parse_roots
-from gazebench.cli import main
+from gazebench import planning, runner
+from gazebench.planning import expand
+from gazebench.suites import BenchmarkError, expand_env, get_suite, load_suites, parse_roots
+from tests.helpers import cli
 from gazebench.config import ConfigError
 
 SUITES = """
@@ -45,9 +47,6 @@ def suites(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GB_TEST_RTGENE", "/data/RT-GENE")
     return path
 
-
-def run_cli(*argv) -> int:
-    return main([str(a) for a in argv])
 
 
 # --- expansion ----------------------------------------------------------------------------------
@@ -87,7 +86,7 @@ def test_set_overrides_route_per_model_and_unknown_keys_suggest(suites):
     assert by_label["mean"].model_kwargs == {} and by_label["static"].model_kwargs["crops"] == 200
     assert by_label["staticsc-175"].model_kwargs["crops"] == 200  # --set wins over the suite
     assert all(s.data_options == {"variant": "inpainted"} for s in specs)
-    assert benchmarks.dropped_overrides(suite, {"crops": 200, "lr": 1}) == {"crops": ["mean"]}
+    assert planning.dropped_settings(suite, {"crops": 200, "lr": 1}) == {"crops": ["mean"]}
     with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
         expand(suite, {"epoch": 1})
 
@@ -139,9 +138,69 @@ def test_shipped_suites_expand(monkeypatch):
     assert static.model_kwargs == {"backbone": "resnet18", "pretrained": True} and static.recipe["image_size"] == 224
     assert {s.root for s in paper} == {"/data/gaze360", "/data/rtgene"}
     # the suite sets no optimiser: each dataset's published protocol (its card) applies
-    unit = benchmarks.plan([next(s for s in paper if s.dataset == "rtgene")], "r", "runs")[0].unit
-    assert unit.recipe["lr"] == 3.25e-4 and unit.recipe["patience"] == 5 and unit.recipe["image_size"] == 224
+    unit = planning.plan([next(s for s in paper if s.dataset == "rtgene")], "r", "runs")[0]
+    assert unit.recipe.lr == 3.25e-4 and unit.recipe.patience == 5 and unit.recipe.image_size == 224
     assert expand(suites["smoke"])
+
+
+def test_a_single_run_is_an_anonymous_suite(suites):
+    suite = planning.single_run_suite("rtgene", ["static", "mean"], [0, 1], root="/data/x")
+    specs = expand(suite, {"backbone": "test_resnet", "variant": "original"})
+    assert len(specs) == 3 * 2 * 2 and {s.benchmark for s in specs} == {None}
+    assert {s.row_label: s.model_kwargs for s in specs} == {"static": {"backbone": "test_resnet"}, "mean": {}}
+    assert {s.root for s in specs} == {"/data/x"} and all(s.data_options == {"variant": "original"} for s in specs)
+    with pytest.raises(ConfigError, match="--label names one configuration"):
+        planning.single_run_suite("rtgene", ["static", "mean"], [0], label="x")
+
+
+@pytest.mark.parametrize("argv", [
+    ["run", "--model", "static", "--set", "crop=175"],
+    ["run", "--benchmark", "grid", "--set", "crop=175"],
+])
+def test_an_unknown_set_key_is_the_same_error_on_a_run_and_a_suite(suites, argv, capsys):
+    assert cli(*argv, "--dry-run") == 1
+    err = capsys.readouterr().err
+    assert "unknown setting 'crop'. Did you mean 'crops'" in err
+
+
+def test_a_key_no_unit_takes_is_an_error_and_one_some_take_is_a_note(suites, capsys):
+    assert cli("run", "--dataset", "rtgene", "--model", "mean", "--set", "crops=175", "--dry-run") == 1
+    assert "unknown setting 'crops'" in capsys.readouterr().err
+    assert cli("run", "--dataset", "rtgene", "--model", "mean,static", "--set", "crops=175", "--dry-run") == 0
+    assert "note: --set crops does not apply to mean" in capsys.readouterr().err
+
+
+def test_epochs_zero_is_refused_for_a_trained_model_only(suites):
+    suite = planning.single_run_suite("synthgaze", ["mean", "static"], [0])
+    mean, static = expand(suite, {"epochs": 0})
+    assert planning.plan_unit(mean, "r", "runs").recipe.epochs == 0
+    with pytest.raises(ConfigError, match="epochs=0: model 'static' is trained"):
+        planning.plan_unit(static, "r", "runs")
+
+
+def test_dry_run_reads_no_data(monkeypatch, tmp_path, capsys):
+    """Planning asks the card only: no adapter is built, so a missing root or an unrendered
+    SynthGaze is no obstacle to listing the units."""
+    from gazebench.datasets.base import GazeDataset
+
+    def refuse(self, *args, **kwargs):
+        raise AssertionError("a dry run built a dataset")
+
+    monkeypatch.setattr(GazeDataset, "__init__", refuse)
+    assert cli("run", "--dataset", "rtgene", "--root", "/nonexistent", "--model", "static", "--fold", "all",
+                   "--dry-run", "--results", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert [line.split()[:2] for line in out.splitlines() if line.startswith("rtgene")] == [
+        ["rtgene", "0"], ["rtgene", "1"], ["rtgene", "2"]]
+    assert "run: 3 units, 0 done, 3 missing" in out
+    assert cli("run", "--dataset", "rtgene", "--model", "static", "--fold", "0,2", "--seed", "0,1", "--dry-run",
+                   "--results", tmp_path) == 0
+    rows = [line.split()[:4] for line in capsys.readouterr().out.splitlines() if line.startswith("rtgene")]
+    assert rows == [["rtgene", "0", "static", "0"], ["rtgene", "0", "static", "1"],
+                    ["rtgene", "2", "static", "0"], ["rtgene", "2", "static", "1"]]
+    assert cli("run", "--dataset", "synthgaze", "--root", tmp_path / "not-rendered", "--model", "mean",
+                   "--dry-run", "--results", tmp_path) == 0
+    assert not (tmp_path / "not-rendered").exists()
 
 
 # --- the command --------------------------------------------------------------------------------
@@ -149,7 +208,7 @@ def test_shipped_suites_expand(monkeypatch):
 
 def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
     results = tmp_path / "results"
-    assert run_cli("run", "--benchmark", "grid", "--dry-run", "--results", results) == 0
+    assert cli("run", "--benchmark", "grid", "--dry-run", "--results", results) == 0
     out = capsys.readouterr().out
     lines = [line.split() for line in out.splitlines() if line.startswith("rtgene")]
     assert len(lines) == 18 and all(line[4] == "missing" for line in lines)
@@ -159,7 +218,7 @@ def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
     assert first.parts[-4:-1] == ("grid", "rtgene", "mean")
     first.parent.mkdir(parents=True)
     first.write_text("{}")
-    assert run_cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
+    assert cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
     out = capsys.readouterr().out
     assert "benchmark grid: 2 units, 1 done, 1 missing" in out
     assert not any((tmp_path / "runs").rglob("*"))  # a dry run trains nothing
@@ -169,11 +228,11 @@ def _spy(monkeypatch, fail_on: int | None = None) -> list:
     calls = []
     real = runner.run_unit
 
-    def spy(spec, *args, **kwargs):
-        calls.append((spec.row_label, spec.seed))
+    def spy(unit, *args, **kwargs):
+        calls.append((unit.label, unit.spec.seed))
         if fail_on is not None and len(calls) == fail_on:
             raise RuntimeError("killed")
-        return real(spec, *args, **kwargs)
+        return real(unit, *args, **kwargs)
 
     monkeypatch.setattr(runner, "run_unit", spy)
     return calls
@@ -187,21 +246,21 @@ def test_killed_sweep_resumes_with_only_the_missing_units(suites, tiny_synth, tm
     args = ["run", "--benchmark", "means", "--root", tiny_synth, "--results", tmp_path / "results",
             "--runs", tmp_path / "runs", "--quiet", "--no-table"]
     calls = _spy(monkeypatch, fail_on=3)
-    assert run_cli(*args) == 1  # the third unit dies
+    assert cli(*args) == 1  # the third unit dies
     assert "killed" in capsys.readouterr().err
     assert calls == [("mean", 0), ("mean-b", 0), ("mean-c", 0)]
     assert len(list((tmp_path / "results").rglob("*.json"))) == 2
     stamps = _stamps(tmp_path / "results", tmp_path / "runs")
 
     calls = _spy(monkeypatch)
-    assert run_cli(*args) == 0
+    assert cli(*args) == 0
     assert calls == [("mean-c", 0), ("mean", 1), ("mean-b", 1), ("mean-c", 1)]
     assert all(p.stat().st_mtime_ns == t for p, t in stamps.items())  # finished units untouched
 
     victim = next((tmp_path / "results" / "means" / "synthgaze" / "mean-b").glob("fold-default_seed-1_*.json"))
     victim.unlink()
     calls = _spy(monkeypatch)
-    assert run_cli(*args) == 0
+    assert cli(*args) == 0
     assert calls == [("mean-b", 1)] and victim.exists()
     record = json.loads(victim.read_text())
     assert record["benchmark"] == "means" and record["label"] == "mean-b" and record["seed"] == 1
@@ -209,7 +268,7 @@ def test_killed_sweep_resumes_with_only_the_missing_units(suites, tiny_synth, tm
 
 def test_keep_going_runs_the_rest_and_reports_failures(suites, tiny_synth, tmp_path, monkeypatch, capsys):
     calls = _spy(monkeypatch, fail_on=1)
-    rc = run_cli("run", "--benchmark", "means", "--seed", "0", "--root", tiny_synth, "--results", tmp_path / "r",
+    rc = cli("run", "--benchmark", "means", "--seed", "0", "--root", tiny_synth, "--results", tmp_path / "r",
                  "--runs", tmp_path / "runs", "--quiet", "--no-table", "--keep-going")
     assert rc == 1 and len(calls) == 3
     err = capsys.readouterr().err
@@ -226,7 +285,7 @@ def smoke_run(tiny_synth, tmp_path_factory):
     old = Path.cwd()
     os.chdir(work)
     try:
-        rc = run_cli("run", "--benchmark", "smoke", "--root", tiny_synth, "--quiet")
+        rc = cli("run", "--benchmark", "smoke", "--root", tiny_synth, "--quiet")
     finally:
         os.chdir(old)
     return rc, work
@@ -254,7 +313,7 @@ def test_second_invocation_does_no_work(smoke_run, tiny_synth, monkeypatch, caps
     stamps = _stamps(work / "results", work / "runs")
     calls = _spy(monkeypatch)
     capsys.readouterr()
-    assert run_cli("run", "--benchmark", "smoke", "--root", tiny_synth) == 0
+    assert cli("run", "--benchmark", "smoke", "--root", tiny_synth) == 0
     out = capsys.readouterr()
     assert calls == [] and "ran 0, skipped 3 done" in out.err
     assert _stamps(work / "results", work / "runs") == stamps
@@ -266,7 +325,7 @@ def test_compare_reads_a_real_run_through_relative_paths(smoke_run, monkeypatch,
     _, work = smoke_run
     monkeypatch.chdir(work)
     capsys.readouterr()
-    assert run_cli("compare", "static", "mean", "--dataset", "synthgaze", "--benchmark", "smoke", "--format", "json") == 0
+    assert cli("compare", "static", "mean", "--dataset", "synthgaze", "--benchmark", "smoke", "--format", "json") == 0
     r = json.loads(capsys.readouterr().out)
     assert r["per_unit"]["n"] == 1 and r["samples"]["n"] > 0
     assert r["samples"]["mean_a"] == pytest.approx(r["units"][0]["a"], abs=1e-3)

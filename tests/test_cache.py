@@ -14,21 +14,14 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gazebench.cache import (
-    CacheError,
-    StaleCacheWarning,
-    attach_cache,
-    build_cache,
-    cache_path,
-    fingerprint,
-    read_fingerprint,
-)
+from gazebench.cache import CacheError, StaleCacheWarning, build_cache, cache_path, fingerprint, read_fingerprint
 from gazebench.cli import main
 from gazebench.datasets import build_dataset
 from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.sources import H5Frames, ImageFiles, open_frame_source
 from gazebench.datasets.views import ViewSpec, make_views
 from gazebench.models.zoo import SYMMETRIC_PX
-from tests.conftest import TINY_RECIPE
+from tests.helpers import TINY_RECIPE
 
 SIZE = 32
 
@@ -62,7 +55,7 @@ def test_seven_zoom_crops_cost_one_decode_per_sample(tiny_synth, monkeypatch):
     calls = count_decodes(ds, monkeypatch)
     spec = ViewSpec((0,), tuple(px / 224 for px in SYMMETRIC_PX))
     positions = ds.split_positions()["train"][:20]
-    frames = FrameWindows(ds, positions, spec, SIZE)
+    frames = FrameWindows(ds, positions, spec, ImageFiles(ds, SIZE))
     loader = DataLoader(frames, batch_size=8, num_workers=0)
     n = 0
     for batch in loader:
@@ -77,7 +70,7 @@ def test_frame_windows_decode_each_frame_of_a_window_once(tiny_synth, monkeypatc
     ds = build_dataset("synthgaze", tiny_synth)
     spec = ViewSpec.window(7)
     positions = ds.split_positions()["train"]
-    frames = FrameWindows(ds, positions, spec, SIZE)
+    frames = FrameWindows(ds, positions, spec, ImageFiles(ds, SIZE))
     assert not frames.complete.all()  # tiny sequences have 9 frames: edge windows are padded
     for i in range(len(frames)):
         calls = count_decodes(ds, monkeypatch)
@@ -96,21 +89,24 @@ def test_cache_round_trip_equals_direct_loading(synth_copy, monkeypatch):
     path, what = build_cache(cached, SIZE, progress=False)
     assert what == "built" and path == cache_path(cached, SIZE)
     assert path.parent == synth_copy / ".gazebench-cache" and path.name.startswith(f"synthgaze-{SIZE}px-")
-    status = attach_cache(cached, SIZE)
-    assert status.used and cached.frame_cache is not None
+    source = open_frame_source(cached, SIZE)
+    assert isinstance(source, H5Frames) and source.describe() == {"state": "used", "path": str(path)}
+    images = ImageFiles(direct, SIZE)
     calls = count_decodes(cached, monkeypatch)
     for r in range(len(direct)):
-        np.testing.assert_array_equal(cached.read_resized(r, SIZE), direct.read_resized(r, SIZE))
+        np.testing.assert_array_equal(source.read(r), images.read(r))
     assert calls == []  # every frame came from the cache
 
     spec = ViewSpec.window(3, (1.0, 0.8, 0.6))
     positions = direct.split_positions()["test"]
-    a, b = FrameWindows(direct, positions, spec, SIZE), FrameWindows(cached, positions, spec, SIZE)
+    a, b = FrameWindows(direct, positions, spec, images), FrameWindows(cached, positions, spec, source)
     for i in range(len(a)):
         assert torch.equal(a[i]["frames"], b[i]["frames"])
         assert torch.equal(a[i]["gaze"], b[i]["gaze"])
+    assert calls == []
     # another size is not served from this cache: it decodes
-    assert cached.read_resized(0, SIZE + 8).shape == (SIZE + 8, SIZE + 8, 3) and calls == [0]
+    other = open_frame_source(cached, SIZE + 8)
+    assert other.describe()["state"] == "missing" and other.read(0).shape == (SIZE + 8, SIZE + 8, 3) and calls == [0]
 
     import h5py
 
@@ -125,20 +121,19 @@ def test_cache_round_trip_equals_direct_loading(synth_copy, monkeypatch):
 def test_cache_is_opened_lazily_in_each_worker(synth_copy):
     ds = build_dataset("synthgaze", synth_copy)
     build_cache(ds, SIZE, progress=False)
-    attach_cache(ds, SIZE)
-    cache = ds.frame_cache
-    assert cache._file is None  # attaching reads the fingerprint and closes the file again
+    cache = open_frame_source(ds, SIZE)
+    assert not cache.file.is_open  # choosing the source reads the fingerprint and closes the file again
     clone = pickle.loads(pickle.dumps(cache))
-    assert clone._file is None and clone.read(3).shape == (SIZE, SIZE, 3)
+    assert not clone.file.is_open and clone.read(3).shape == (SIZE, SIZE, 3)
     clone.close()
 
     positions = ds.split_positions()["train"][:12]
-    frames = FrameWindows(ds, positions, ViewSpec(), SIZE)
+    frames = FrameWindows(ds, positions, ViewSpec(), cache)
     loader = DataLoader(frames, batch_size=4, num_workers=1, persistent_workers=True)
     got = torch.cat([b["frames"] for b in loader])
-    assert cache._file is None  # only the worker opened it
+    assert not cache.file.is_open  # only the worker opened it
     want = torch.stack([frames[i]["frames"] for i in range(len(frames))])  # now this process opens its own
-    assert torch.equal(got, want) and cache._file is not None
+    assert torch.equal(got, want) and cache.file.is_open
     cache.close()
 
 
@@ -151,11 +146,11 @@ def test_stale_cache_is_never_used_and_prepare_rebuilds_it(synth_copy, capsys):
 
     changed = build_dataset("synthgaze", synth_copy)
     with pytest.warns(StaleCacheWarning, match="gazebench prepare --dataset synthgaze"):
-        status = attach_cache(changed, SIZE)
-    assert status.state == "stale" and changed.frame_cache is None
-    assert "index_sha256" in status.message and "frames" in status.message
+        source = open_frame_source(changed, SIZE)
+    assert isinstance(source, ImageFiles) and source.cache.state == "stale"
+    assert "index_sha256" in source.cache.message and "frames" in source.cache.message
     with pytest.raises(CacheError, match="stale"):
-        attach_cache(changed, SIZE, mode="require")
+        open_frame_source(changed, SIZE, mode="require")
 
     assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE), "--check"]) == 1
     assert "stale" in capsys.readouterr().out
@@ -165,7 +160,7 @@ def test_stale_cache_is_never_used_and_prepare_rebuilds_it(synth_copy, capsys):
     assert read_fingerprint(path) == fingerprint(changed, SIZE)
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert attach_cache(changed, SIZE).used
+        assert open_frame_source(changed, SIZE).cache.used
 
 
 def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
@@ -173,18 +168,18 @@ def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
     inpainted = build_dataset("synthgaze", synth_copy, variant="inpainted")
     assert cache_path(original, SIZE) != cache_path(inpainted, SIZE) != cache_path(original, 48)
     build_cache(original, SIZE, progress=False)
-    assert attach_cache(inpainted, SIZE).state == "missing"
-    assert attach_cache(original, 48).state == "missing"
+    assert open_frame_source(inpainted, SIZE).cache.state == "missing"
+    assert open_frame_source(original, 48).cache.state == "missing"
     with pytest.raises(CacheError, match="gazebench prepare .*--set variant=inpainted"):
-        attach_cache(inpainted, SIZE, mode="require")
+        open_frame_source(inpainted, SIZE, mode="require")
     monkeypatch.setenv("GAZEBENCH_CACHE", "off")
-    assert attach_cache(original, SIZE).state == "off" and original.frame_cache is None
+    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None}
     # a cache folder elsewhere holds the same file name scheme
     other = synth_copy.parent / "elsewhere"
     path, _ = build_cache(original, SIZE, cache_dir=other, progress=False)
-    assert path.parent == other and attach_cache(original, SIZE, cache_dir=other).state == "off"
+    assert path.parent == other and open_frame_source(original, SIZE, cache_dir=other).cache.state == "off"
     monkeypatch.delenv("GAZEBENCH_CACHE")
-    assert attach_cache(original, SIZE, cache_dir=other).used
+    assert open_frame_source(original, SIZE, cache_dir=other).cache.used
 
 
 def test_a_failed_build_leaves_no_file(synth_copy, monkeypatch):

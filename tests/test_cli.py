@@ -9,17 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from gazebench.cli import main
-from tests.conftest import TINY_RECIPE
+from tests.helpers import TINY_RECIPE, cli
 
-
-def run_cli(*argv: str) -> int:
-    return main([str(a) for a in argv])
 
 
 def test_run_writes_a_complete_result_and_table_lists_it(tiny_synth, tmp_path, capsys):
     results = tmp_path / "results"
-    rc = run_cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static,mean", "--epochs", "1",
+    rc = cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static,mean", "--epochs", "1",
                  "--backbone", "test_resnet", "--results", results, "--runs", tmp_path / "runs", "--quiet",
                  *TINY_RECIPE)
     assert rc == 0
@@ -45,7 +41,7 @@ def test_run_writes_a_complete_result_and_table_lists_it(tiny_synth, tmp_path, c
     assert Path(record["artifacts"]["predictions"]).exists()
 
     capsys.readouterr()
-    assert run_cli("table", "--results", results, "--format", "csv") == 0
+    assert cli("table", "--results", results, "--format", "csv") == 0
     rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
     assert {r["label"] for r in rows} == {"static", "mean"}
     static = next(r for r in rows if r["label"] == "static")
@@ -56,17 +52,17 @@ def test_run_writes_a_complete_result_and_table_lists_it(tiny_synth, tmp_path, c
 def test_second_run_skips_finished_work(tiny_synth, tmp_path, capsys):
     args = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r",
             "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
-    assert run_cli(*args) == 0
+    assert cli(*args) == 0
     first = sorted((tmp_path / "r").rglob("*.json"))
     stamp = first[0].stat().st_mtime_ns
     capsys.readouterr()
-    assert run_cli(*args) == 0
+    assert cli(*args) == 0
     assert "done already" in capsys.readouterr().err
     assert first[0].stat().st_mtime_ns == stamp
 
 
 def test_missing_root_says_where_it_looked_and_how_to_get_data(tmp_path, capsys):
-    rc = run_cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean", "--no-table")
+    rc = cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean", "--no-table")
     assert rc == 1
     err = capsys.readouterr().err
     assert str(tmp_path / "nowhere") in err
@@ -75,17 +71,17 @@ def test_missing_root_says_where_it_looked_and_how_to_get_data(tmp_path, capsys)
 
 
 def test_unknown_model_and_setting_suggest_close_names(tiny_synth, capsys):
-    assert run_cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 1
     assert "Did you mean 'static'" in capsys.readouterr().err
-    assert run_cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 1
     assert "Did you mean 'epochs'" in capsys.readouterr().err
 
 
 def test_ls_lists_models_and_datasets_with_descriptions(capsys):
-    assert run_cli("ls", "models") == 0
+    assert cli("ls", "models") == 0
     out = capsys.readouterr().out
     for name in ("static", "mean", "seqsclstmsym"):
         assert name in out
     assert "training set's mean gaze" in out
-    assert run_cli("ls", "datasets") == 0
+    assert cli("ls", "datasets") == 0
     assert "synthgaze" in capsys.readouterr().out

@@ -1,6 +1,8 @@
+import dataclasses
+
 import pytest
 
-from gazebench.config import ConfigError, parse_sets, resolve_recipe, route_overrides
+from gazebench.config import ConfigError, Recipe, parse_sets, recipe_table, route_settings
 
 
 def test_set_values_are_typed():
@@ -10,18 +12,53 @@ def test_set_values_are_typed():
 
 
 def test_routing_and_unknown_key_suggests_closest():
-    recipe, model, data = route_overrides({"lr": 0.1, "crops": "1.0", "variant": "original"}, ["crops", "backbone"], ["variant"])
-    assert recipe == {"lr": 0.1} and model == {"crops": "1.0"} and data == {"variant": "original"}
+    routed = route_settings({"lr": 0.1, "crops": "1.0", "variant": "original"}, ["crops", "backbone"], ["variant"])
+    assert routed.recipe == {"lr": 0.1} and routed.model == {"crops": "1.0"} and routed.data == {"variant": "original"}
+    qualified = route_settings({"data.variant": "x", "model.crops": 1}, ["crops"], ["variant"])
+    assert qualified.data == {"variant": "x"} and qualified.model == {"crops": 1}
     with pytest.raises(ConfigError, match="Did you mean 'epochs'"):
-        route_overrides({"epoch": 3}, ["backbone"], [])
+        route_settings({"epoch": 3}, ["backbone"], [])
+    assert route_settings({"epoch": 3}, ["backbone"], [], strict=False).recipe == {}
 
 
 def test_recipe_layers_and_validation():
-    r = resolve_recipe({"lr": 1e-4, "epochs": 100}, {"epochs": 2})
-    assert r["lr"] == 1e-4 and r["epochs"] == 2
+    r = Recipe.resolve({"lr": 1e-4, "epochs": 100}, {"epochs": 2})
+    assert r.lr == 1e-4 and r.epochs == 2 and r.batch_size == Recipe().batch_size
     with pytest.raises(ConfigError, match="precision"):
-        resolve_recipe({"precision": "fp8"})
+        Recipe.resolve({"precision": "fp8"})
     with pytest.raises(ConfigError, match="unknown recipe key"):
-        resolve_recipe({"learning_rate": 1})
+        Recipe.resolve({"learning_rate": 1})
     with pytest.raises(ConfigError, match="batch_size"):
-        resolve_recipe({"batch_size": 0})
+        Recipe.resolve({"batch_size": 0})
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        r.epochs = 3  # type: ignore[misc]
+
+
+@pytest.mark.parametrize("key, value, why", [
+    ("lr", "abc", "must be a positive number"),
+    ("lr", -1.0, "must be a positive number"),
+    ("epochs", 1.5, "must be an integer >= 0"),
+    ("num_workers", -1, "must be auto or an integer >= 0"),
+    ("betas", [0.9], "two numbers"),
+    ("augment_flip", "yes", "true or false"),
+    ("device", "tpu", "auto, cpu, cuda"),
+    ("patience", 0, "an integer >= 1 or none"),
+])
+def test_bad_recipe_values_get_one_clear_line(key, value, why):
+    with pytest.raises(ConfigError) as info:
+        Recipe.resolve({key: value})
+    message = str(info.value)
+    assert f"recipe {key}={value!r}" in message and why in message and "\n" not in message
+
+
+def test_as_dict_is_what_results_record():
+    d = Recipe.resolve({"betas": (0.9, 0.95), "lr": 3}).as_dict()
+    assert d["betas"] == [0.9, 0.95] and d["lr"] == 3 and isinstance(d["lr"], int)  # ints kept: stable unit ids
+    assert list(d) == Recipe.keys()
+
+
+def test_recipe_table_lists_every_key_with_help():
+    rows = recipe_table()
+    assert [r[0] for r in rows] == Recipe.keys()
+    assert all(r[3] for r in rows)
+    assert ("precision", "fp32") == rows[Recipe.keys().index("precision")][:2]

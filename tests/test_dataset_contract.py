@@ -1,8 +1,11 @@
 """The dataset adapter contract, checked for every registered adapter on its own fake data.
 
-Parametrized over ``DATASETS.names()`` after the example plugin (``docs/examples/gazecsv_plugin.py``),
-the plugin files named in ``$GAZEBENCH_TEST_PLUGINS`` (separated by ``os.pathsep``) and any installed
-entry-point plugins are loaded, so a new adapter is tested the moment it is registered::
+Parametrized over the registry (``DATASETS.names()``) after the example plugin
+(``docs/examples/gazecsv_plugin.py``), the plugin files named in ``$GAZEBENCH_TEST_PLUGINS``
+(separated by ``os.pathsep``) and any installed entry-point plugins are loaded: the card and root
+checks run on every dataset, the data checks on every dataset that writes fake data.  A new
+dataset -- a folder under ``gazebench/datasets/`` or a plugin -- is tested the moment it is
+registered, without editing this file::
 
     GAZEBENCH_TEST_PLUGINS=~/code/mydata.py python -m pytest tests/test_dataset_contract.py
 
@@ -20,24 +23,28 @@ import numpy as np
 import pytest
 
 from gazebench import geometry
+from gazebench.datasets import BUILTIN
 from gazebench.datasets.base import SPLITS, DatasetNotFound, GazeDataset, LeakageError, validate_index
+from gazebench.datasets.cards import load_card
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
 from gazebench.plugins import load_plugin_files
 from gazebench.registry import DATASETS
 
 EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
 load_plugin_files([EXAMPLE_PLUGIN, *(p for p in os.environ.get("GAZEBENCH_TEST_PLUGINS", "").split(os.pathsep) if p)])
-NAMES = DATASETS.names()
-#: adapters that must ship fake data (third-party ones without it are skipped, with the reason)
-OWN = {"synthgaze", "gaze360", "rtgene", "mpiifacegaze", "gazecsv"}
-CARD_KEYS = ("title", "citation", "licence", "get", "layout", "protocol")
 SIZE = 16  # views are resized to this
 
 
 def has_fake_data(cls: type[GazeDataset]) -> bool:
     return cls.write_fake.__func__ is not GazeDataset.write_fake.__func__
+
+
+NAMES = DATASETS.names()
+#: the datasets that write their own fake data: the data checks run on each
+WITH_FAKE_DATA = [name for name in NAMES if has_fake_data(DATASETS.get(name))]
 
 
 @pytest.fixture(scope="session")
@@ -47,13 +54,8 @@ def fakes(tmp_path_factory):
 
     def get(name: str) -> tuple[Path, dict[str, Any]]:
         if name not in cache:
-            cls = DATASETS.get(name)
-            if not has_fake_data(cls):
-                if name in OWN:
-                    pytest.fail(f"dataset {name!r} must implement write_fake")
-                pytest.skip(f"dataset {name!r} ({DATASETS.entry(name).origin}) provides no write_fake")
             root = tmp_path_factory.mktemp(f"fake-{name}") / name
-            info = cls.write_fake(root, 0)
+            info = DATASETS.get(name).write_fake(root, 0)
             assert set(info) >= {"options", "gaze"}, "write_fake returns at least 'options' and 'gaze'"
             cache[name] = (root, info)
         return cache[name]
@@ -74,13 +76,13 @@ def check_card(name: str) -> None:
     entry = DATASETS.entry(name)
     assert cls.name == entry.name, "the class's name is its registry name (and its card's name)"
     assert entry.description, "the class docstring's first line describes it in `gazebench ls datasets`"
-    from gazebench.datasets.cards import load_card
-
     card = load_card(name)
     assert card.name == name
-    missing = [k for k in CARD_KEYS if not card.get(k)]
+    texts = {"citation": card.citation, "licence": card.licence, "get": card.how_to_get(), "layout": card.layout()}
+    missing = [k for k, text in texts.items() if not text]
     assert not missing, f"{card.path} lacks {missing}"
-    assert "splits" in card.protocol or "folds" in card.protocol
+    for fold in card.folds():  # the protocol names the splits of every fold (raises when it has none)
+        card.split_rule(fold, {k: o.default for k, o in cls.declared_options.items()})
 
 
 def check_root_errors(name: str, tmp_path: Path) -> None:
@@ -113,8 +115,7 @@ def check_index(ds: GazeDataset, info: dict[str, Any]) -> None:
 
 
 def check_folds_and_splits(ds: GazeDataset, monkeypatch) -> None:
-    folds = ds.card.protocol.get("folds")
-    assert ds.folds() == ([str(f) for f in folds] if folds else ["default"])
+    assert ds.folds() == ds.card.folds()
     centre = ds.index["centre"].to_numpy(bool)
     subject = ds.index["subject"].to_numpy()
     for fold in ds.folds():
@@ -154,7 +155,7 @@ def check_images(ds: GazeDataset, info: dict[str, Any]) -> None:
 
 def check_views(ds: GazeDataset) -> None:
     positions = ds.split_positions(ds.folds()[0])["train"][:3]
-    single = FrameWindows(ds, positions, ViewSpec(), SIZE)
+    single = FrameWindows(ds, positions, ViewSpec(), ImageFiles(ds, SIZE))
     sample = single[0]
     assert tuple(sample["frames"].shape) == (1, 3, SIZE, SIZE)
     assert str(sample["frames"].dtype) == "torch.uint8"
@@ -162,12 +163,12 @@ def check_views(ds: GazeDataset) -> None:
     assert sample["index"] == positions[0]
     window = ViewSpec.window(7)
     if ds.has_sequences:
-        seven = FrameWindows(ds, positions, window, SIZE)
+        seven = FrameWindows(ds, positions, window, ImageFiles(ds, SIZE))
         assert tuple(seven[len(positions) - 1]["frames"].shape) == (7, 3, SIZE, SIZE)
         assert seven.complete.dtype == bool
     else:
         with pytest.raises(ValueError, match=ds.name):
-            FrameWindows(ds, positions, window, SIZE)
+            FrameWindows(ds, positions, window, ImageFiles(ds, SIZE))
 
 
 def check_check_data(name: str, root: Path, info: dict[str, Any]) -> None:
@@ -193,8 +194,20 @@ def check_check_data(name: str, root: Path, info: dict[str, Any]) -> None:
 # -- the tests -------------------------------------------------------------------------------------
 
 
-def test_builtins_and_the_example_plugin_are_registered():
-    assert OWN <= set(NAMES)
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_in_tree_dataset_has_fake_data_and_a_layout_writer(name):
+    """A folder under gazebench/datasets/ registers its adapter, writes fake data, and lets
+    ``gazebench synth --layout <name>`` write its layout (the example plugin does too)."""
+    from gazebench.synth import layout_names
+
+    assert name in NAMES and has_fake_data(DATASETS.get(name))
+    assert name in layout_names()
+
+
+def test_the_example_plugin_is_tested_like_a_builtin():
+    from gazebench.synth import layout_names
+
+    assert "gazecsv" in WITH_FAKE_DATA and "gazecsv" in layout_names()
 
 
 @pytest.mark.parametrize("name", NAMES)
@@ -207,28 +220,28 @@ def test_empty_or_missing_root_fails_with_a_fix_it_message(name, tmp_path):
     check_root_errors(name, tmp_path)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_FAKE_DATA)
 def test_index_holds_the_labels_written(name, fakes):
     check_index(*open_fake(name, fakes))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_FAKE_DATA)
 def test_folds_come_from_the_card_and_splits_are_disjoint(name, fakes, monkeypatch):
     ds, _ = open_fake(name, fakes)
     check_folds_and_splits(ds, monkeypatch)
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_FAKE_DATA)
 def test_images_are_rgb_and_not_mirrored(name, fakes):
     check_images(*open_fake(name, fakes))
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_FAKE_DATA)
 def test_frame_windows(name, fakes):
     check_views(open_fake(name, fakes)[0])
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", WITH_FAKE_DATA)
 def test_check_data_finds_no_problems_and_the_written_statistics(name, fakes):
     root, info = fakes(name)
     check_check_data(name, root, info)

@@ -11,7 +11,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gazebench.datasets.base import DatasetError
-from gazebench.datasets.parsing import parse_gaze360_split_file, parse_rtgene_labels
+from gazebench.datasets.gaze360.parsing import parse_gaze360_split_file
+from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 
 # text that looks like label lines: numbers, brackets, separators, the odd control character
 _ALPHABET = string.digits + " \t,.[]-+eEnaif_/rechdpgj\r\x00\x0b\u00a0é"

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 from pathlib import Path
@@ -11,14 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from tests.conftest import SMALL_RUN, run_cli
+from tests.helpers import SMALL_RUN, run_cli
 import scipy.io
 from PIL import Image
 
 from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
-from gazebench.datasets.parsing import mat_strings, parse_gaze360_split_file
+from gazebench.datasets.gaze360.parsing import mat_strings, parse_gaze360_split_file
 
 RECORDINGS = ["rec_000", "rec_001", "rec_002"]
 SPLIT_NAMES = {0: "train", 1: "val", 2: "test", 3: "unused"}
@@ -331,11 +330,6 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 @pytest.mark.parametrize("model", ["static", "seqlstm"])
 def test_run_end_to_end(tmp_path, model):
-    import gazebench.models  # noqa: F401
-    from gazebench.registry import MODELS
-
-    if model not in MODELS:
-        pytest.skip(f"model {model} is not registered")
     root = tmp_path / "g360"
     write_gaze360(root)
     results = tmp_path / "results"
@@ -351,17 +345,6 @@ def test_run_end_to_end(tmp_path, model):
 
 
 # -- on SynthGaze's rendering of the Gaze360 layout ------------------------------------------------
-
-
-def synth_available() -> bool:
-    try:
-        from gazebench.synth import make_scene, write_layout  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_synth = pytest.mark.skipif(not synth_available(), reason="gazebench.synth.write_layout is not available")
 
 
 def render_gaze360(root: Path, seed: int = 0):
@@ -381,7 +364,6 @@ def split_file_lines(root: Path) -> dict[str, list[str]]:
             for split, name in (("train", "train.txt"), ("val", "validation.txt"), ("test", "test.txt"))}
 
 
-@needs_synth
 @pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
 def test_synth_gaze360_labels_and_splits_match_the_scene(tmp_path, annotation):
     root = tmp_path / "g360"
@@ -408,14 +390,8 @@ def test_synth_gaze360_labels_and_splits_match_the_scene(tmp_path, annotation):
     assert complete[ds.index["centre"].to_numpy()].all()
 
 
-@needs_synth
 @pytest.mark.parametrize("model", ["static", "seqsclstmsym"])
 def test_synth_gaze360_run_end_to_end(tmp_path, model):
-    import gazebench.models  # noqa: F401
-    from gazebench.registry import MODELS
-
-    if model not in MODELS:
-        pytest.skip(f"model {model} is not registered")
     root = tmp_path / "g360"
     render_gaze360(root)
     lines = split_file_lines(root)

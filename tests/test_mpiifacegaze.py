@@ -19,8 +19,10 @@ from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
-from tests.conftest import TINY_RECIPE
+from gazebench.options import ConfigError
+from tests.helpers import TINY_RECIPE
 
 PEOPLE = [f"p{k:02d}" for k in range(15)]
 
@@ -131,7 +133,7 @@ def test_count_check_is_an_error_in_runs_and_a_problem_in_check_data(tmp_path):
         build_dataset("mpiifacegaze", tmp_path, expect_samples=4).index
     assert len(build_dataset("mpiifacegaze", tmp_path, expect_samples="any").index) == 45
     assert len(build_dataset("mpiifacegaze", tmp_path, expect_samples="3").index) == 45
-    with pytest.raises(DatasetError, match="card, any, a positive integer"):
+    with pytest.raises(ConfigError, match="expect_samples='most': must be one of card, any, an integer >= 1"):
         build_dataset("mpiifacegaze", tmp_path, expect_samples="most")
 
     report = check_dataset("mpiifacegaze", tmp_path, {}, images=False)
@@ -171,27 +173,32 @@ def test_missing_root_or_files_say_where_to_get_the_data(tmp_path):
 def test_files_open_lazily_once_per_process(tmp_path):
     write_tree(tmp_path, people=PEOPLE[:3], n=4)
     ds = build_dataset("mpiifacegaze", tmp_path, expect_samples="any")
-    assert len(ds.index) == 12 and ds._handles == {}  # indexing closed every file
+
+    def open_files(dataset) -> list[str]:
+        return sorted(name for name, handle in dataset._files.items() if handle.is_open)
+
+    assert len(ds.index) == 12 and open_files(ds) == []  # indexing closed every file
     positions = np.arange(12)
     expected = np.stack([ds.read_resized(int(i), 8) for i in positions])
     ds.close()
-    assert ds._handles == {}
+    assert open_files(ds) == []
 
-    windows = FrameWindows(ds, positions, ViewSpec(), 8)
+    windows = FrameWindows(ds, positions, ViewSpec(), ImageFiles(ds, 8))
     loader = DataLoader(windows, batch_size=4, num_workers=2, multiprocessing_context="fork")
     frames = torch.cat([b["frames"][:, 0] for b in loader]).permute(0, 2, 3, 1).numpy()
     np.testing.assert_array_equal(frames, expected)
-    assert ds._handles == {}  # the workers opened their own; the parent opened nothing
+    assert open_files(ds) == []  # the workers opened their own; the parent opened nothing
 
     ds.read_image(0)
-    assert list(ds._handles) == ["p00.mat"]
+    assert open_files(ds) == ["p00.mat"]
     clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives: no open handle
-    assert clone._handles == {}
+    assert open_files(clone) == []
     np.testing.assert_array_equal(clone.read_image(5), ds.read_image(5))
-    ds._handles_pid = -1  # as seen from a forked child: inherited handles are dropped, not reused
-    inherited = dict(ds._handles)
+    handle = ds._files["p00.mat"]
+    inherited = handle.file()
+    handle._pid = -1  # as seen from a forked child: the inherited handle is dropped, not reused
     ds.read_image(0)
-    assert ds._handles["p00.mat"] is not inherited["p00.mat"]
+    assert handle.is_open and handle.file() is not inherited
 
 
 # -- end to end on SynthGaze's rendering of the layout -------------------------------------------------

@@ -15,7 +15,7 @@ from gazebench import plugins
 from gazebench.cli import main
 from gazebench.datasets.cards import CardError, load_card
 from gazebench.registry import DATASETS, LOSSES, MODELS, PluginError
-from tests.conftest import TINY_RECIPE
+from tests.helpers import TINY_RECIPE
 from tests.test_dataset_contract import (
     EXAMPLE_PLUGIN,
     check_card,
@@ -197,6 +197,18 @@ def test_cli_plugin_option_on_ls_check_data_and_run(fresh_registries, tmp_path, 
     assert set(record["metrics"]) >= {"all", "front180"} and record["metrics"]["all"]["n"] == 14
 
 
+def test_synth_writes_a_plugin_dataset_in_its_layout(fresh_registries, tmp_path, capsys):
+    """``gazebench synth --layout X`` works for any registered dataset whose adapter names a writer."""
+    root = tmp_path / "synth-csv"
+    assert main(["synth", "--plugin", str(EXAMPLE_PLUGIN), "--out", str(root), "--preset", "tiny",
+                 "--layout", "gazecsv", "--workers", "1"]) == 0
+    assert main(["--plugin", str(EXAMPLE_PLUGIN), "check-data", "--dataset", "gazecsv", "--root", str(root),
+                 "--set", "units=deg", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["problems"] == [] and report["splits"]["test"]["samples"] == 2 * 2 * 9  # 2 subjects x 2 x 9 frames
+    assert report["folds"]["default"]["test"]["subject_ids"] == ["s000", "s001"]
+
+
 def test_cli_missing_plugin_file_is_a_clear_error(fresh_registries, tmp_path, capsys):
     assert main(["ls", "datasets", "--plugin", str(tmp_path / "nowhere.py")]) == 1
     assert f"plugin file {tmp_path / 'nowhere.py'} does not exist" in capsys.readouterr().err
@@ -304,7 +316,7 @@ def test_benchmark_file_plugins_key_loads_the_plugin(tmp_path, monkeypatch):
     """A suite's ``plugins:`` list (relative to the benchmark file) registers the plugin's dataset."""
     import os
 
-    from gazebench.benchmarks import get_suite
+    from gazebench.suites import get_suite
     from gazebench.registry import DATASETS
 
     plugin = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"

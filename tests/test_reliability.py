@@ -38,6 +38,7 @@ def test_same_seed_deterministic_runs_give_identical_metrics(tiny_synth, tmp_pat
     assert _metrics(tmp_path / "a") == _metrics(tmp_path / "b")
 
 
+@pytest.mark.slow
 def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp_path):
     epochs = 4
     assert main(_run_args(tiny_synth, tmp_path / "clean", epochs)) == 0
@@ -65,6 +66,7 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp
     assert _metrics(out) == _metrics(tmp_path / "clean")
 
 
+@pytest.mark.slow
 def test_concurrent_runs_into_one_results_folder_stay_valid(tiny_synth, tmp_path):
     results = tmp_path / "results"
     procs = [
@@ -107,3 +109,23 @@ def test_a_checkpoint_carrying_code_is_refused(tmp_path):
     model = torch.nn.Linear(2, 2)
     with pytest.raises(pickle.UnpicklingError):
         checkpoint.load_weights(path, model)
+
+
+def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path):
+    from gazebench.atomic import atomic_path, atomic_write
+    from gazebench.checkpoint import save_weights
+
+    old = os.umask(0o027)
+    try:
+        path = atomic_write(tmp_path / "out" / "record.json", '{"a": 1}')
+        save_weights(tmp_path / "best.pt", torch.nn.Linear(2, 2))
+    finally:
+        os.umask(old)
+    assert path.read_text() == '{"a": 1}'
+    assert (path.stat().st_mode & 0o777) == 0o640 and ((tmp_path / "best.pt").stat().st_mode & 0o777) == 0o640
+    with pytest.raises(RuntimeError):
+        with atomic_path(path) as tmp:
+            tmp.write_text("half")
+            raise RuntimeError("crash mid-write")
+    assert path.read_text() == '{"a": 1}'  # the old file, whole
+    assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]  # no temporary left

@@ -2,21 +2,21 @@
 
 from __future__ import annotations
 
-import argparse
 import json
 from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.conftest import SMALL_RUN, run_cli
+from tests.helpers import SMALL_RUN, run_cli
 import yaml
 from PIL import Image
 
 from gazebench import geometry
 from gazebench.datasets import build_dataset
+from gazebench.options import ConfigError
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
-from gazebench.datasets.parsing import parse_rtgene_labels
+from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 from gazebench.datasets.rtgene import VARIANT_DIRS, segment_ids
 
 ALL_SUBJECTS = [f"s{i:03d}" for i in range(17)]
@@ -256,7 +256,7 @@ def test_max_gap_is_a_number_option(tmp_path):
     write_rtgene(root, subjects=["s000"], frames=2)
     assert build_dataset("rtgene", root).options["max_gap"] == 0.5
     assert build_dataset("rtgene", root, max_gap=2).options["max_gap"] == 2.0
-    with pytest.raises(DatasetError, match="max_gap=-1 is not one of a number in"):
+    with pytest.raises(ConfigError, match=r"max_gap=-1: must be a number in \[0, 3600\]"):
         build_dataset("rtgene", root, max_gap=-1)
 
 
@@ -336,11 +336,6 @@ def test_run_static_all_three_folds(tmp_path):
 
 @pytest.mark.parametrize("model", ["seqlstm", "seqsclstmsym"])
 def test_run_temporal_models_record_complete_windows(tmp_path, model):
-    from gazebench.registry import MODELS
-
-    import gazebench.models  # noqa: F401
-    if model not in MODELS:
-        pytest.skip(f"model {model} is not registered")
     root = tmp_path / "rt"
     # 9 frames per subject at 30 Hz: the three middle frames have a full f-3..f+3 window
     write_rtgene(root, frames=9, size=16)
@@ -357,17 +352,6 @@ def test_run_temporal_models_record_complete_windows(tmp_path, model):
 SYNTH_SEED = 5
 
 
-def synth_available() -> bool:
-    try:
-        from gazebench.synth import make_scene, write_layout  # noqa: F401
-    except ImportError:
-        return False
-    return True
-
-
-needs_synth = pytest.mark.skipif(not synth_available(), reason="gazebench.synth.write_layout is not available")
-
-
 def render_rtgene(root: Path, seed: int = SYNTH_SEED):
     from gazebench.synth import make_scene, write_layout
 
@@ -376,7 +360,6 @@ def render_rtgene(root: Path, seed: int = SYNTH_SEED):
     return scene, json.loads((root / "synthgaze_source.json").read_text())
 
 
-@needs_synth
 def test_synth_rtgene_labels_match_the_scene(tmp_path):
     root = tmp_path / "rt"
     scene, source = render_rtgene(root)
@@ -402,22 +385,34 @@ def test_synth_rtgene_labels_match_the_scene(tmp_path):
         assert build_dataset("rtgene", root, variant=variant).read_image(0).shape == (48, 48, 3)
 
 
-@needs_synth
-def test_synth_rtgene_runs_all_folds(tmp_path):
+def test_every_fold_tests_on_the_subjects_its_card_names(tmp_path):
+    """The three folds through the card alone (no training): test subjects as the RT-GENE
+    scripts split them, the same validation subjects for every fold, the rest for training."""
+    root = tmp_path / "rt"
+    render_rtgene(root)
+    ds = build_dataset("rtgene", root)
+    present = set(ds.index["subject"])
+    assert ds.card.folds() == ["0", "1", "2"]
+    for fold, test in FOLD_TEST.items():
+        rule = ds.card.split_rule(fold, ds.options)
+        assert list(rule.test) == test and list(rule.val) == ["s000", "s014", "s015", "s016"] and rule.train is None
+        subjects = ds.split_subjects(fold)
+        assert subjects["test"] == [s for s in test if s in present] and subjects["test"]
+        assert sorted(subjects["train"]) == sorted(present - set(rule.test) - set(rule.val))
+
+
+@pytest.mark.slow
+def test_synth_rtgene_sequence_model_trains_on_one_fold(tmp_path):
     root = tmp_path / "rt"
     render_rtgene(root)
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "static,seqlstm", "--fold", "all",
+    assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "seqlstm", "--fold", "2",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
-    records = [json.loads(p.read_text()) for p in results.rglob("*.json")]
-    assert sorted((r["model"]["name"], r["fold"]) for r in records) == [
-        (m, f) for m in ("seqlstm", "static") for f in ("0", "1", "2")]
-    for r in records:
-        present = [s for s in FOLD_TEST[r["fold"]] if s in r["dataset"]["subjects"]["test"]]
-        assert r["dataset"]["subjects"]["test"] == present and present
-        if r["model"]["name"] == "seqlstm":
-            wc = r["dataset"]["windows_complete"]
-            assert all(0 <= wc[s] <= r["dataset"]["samples"][s] for s in wc)
+    (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
+    assert record["fold"] == "2" and record["dataset"]["subjects"]["test"] == [
+        s for s in FOLD_TEST["2"] if s in record["dataset"]["subjects"]["test"]]
+    wc = record["dataset"]["windows_complete"]
+    assert all(0 <= wc[s] <= record["dataset"]["samples"][s] for s in wc)
 
 
 def centroid(mask: np.ndarray) -> tuple[float, float]:
@@ -425,7 +420,6 @@ def centroid(mask: np.ndarray) -> tuple[float, float]:
     return float((ys * mask).sum() / mask.sum()), float((xs * mask).sum() / mask.sum())
 
 
-@needs_synth
 def test_mirrored_rendering_matches_the_mirrored_label():
     """Render a frame, and the same frame with every left/right parameter negated and its label
     replaced by ``geometry.mirror(label)``: the second image is exactly the horizontal flip of the

@@ -13,16 +13,17 @@ from PIL import Image
 from gazebench.geometry import angular_error_deg, vector_to_yawpitch, yawpitch_to_vector
 from gazebench.synth import (
     FRAME_COLUMNS,
-    LAYOUTS,
     PRESETS,
     LayoutError,
     Preset,
     Scene,
+    layout_names,
     make_scene,
     render_debug,
     render_frames,
     write_layout,
 )
+from gazebench.datasets import BUILTIN
 from gazebench.synth.scene import HEAD_FRACTION, REFERENCE_HALF_WIDTH, compose_gaze, rotation
 
 GAZE = ["gaze_x", "gaze_y", "gaze_z"]
@@ -36,7 +37,7 @@ def tiny() -> Scene:
 @pytest.fixture(scope="module")
 def written(tiny, tmp_path_factory) -> dict[str, Path]:
     base = tmp_path_factory.mktemp("synth_layouts")
-    return {layout: write_layout(tiny, base / layout, layout, workers=2, progress=False) for layout in LAYOUTS}
+    return {layout: write_layout(tiny, base / layout, layout, workers=2, progress=False) for layout in BUILTIN}
 
 
 def _files(root: Path) -> dict[str, bytes]:
@@ -258,6 +259,13 @@ def test_refuses_non_empty_directory(tiny, tmp_path):
 
 
 # --- layouts -------------------------------------------------------------------------------------------
+
+
+def test_layouts_are_the_registered_datasets_with_a_writer(tiny, tmp_path):
+    assert set(BUILTIN) <= set(layout_names())
+    with pytest.raises(LayoutError, match="splits does not apply to the rtgene layout"):
+        write_layout(tiny, tmp_path / "x", "rtgene", progress=False, splits={"test": ["s000"]})
+    assert not (tmp_path / "x").exists()
 
 
 def test_synthgaze_layout(tiny, written):

@@ -8,6 +8,8 @@ import json
 import sys
 from typing import Any
 
+from gazebench.commands.common import data_options, dataset_flags
+
 EXAMPLES = """\
 examples:
   gazebench check-data --dataset gaze360 --root /data/gaze360
@@ -26,37 +28,12 @@ MAX_LISTED = 50
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "check-data",
-        help="check a dataset's labels and images; sizes per split and fold, label ranges, problems",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--dataset", default="synthgaze", help="registered dataset (default: synthgaze)")
-    p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
-    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
-                   help="adapter option, e.g. variant=original (repeatable)")
+    p = sub.add_parser("check-data", epilog=EXAMPLES, parents=[dataset_flags()],
+                       help="check a dataset's labels and images; sizes per split and fold, label ranges, problems")
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-images", action="store_true", help="skip opening every image (labels and splits only)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
-    p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     p.set_defaults(func=main)
-
-
-def parse_options(dataset: str, sets: list[str]) -> dict[str, Any]:
-    import gazebench.datasets  # noqa: F401  (registers the adapters)
-    from gazebench.config import ConfigError, parse_sets
-    from gazebench.registry import DATASETS, closest
-
-    options = {}
-    known = list(DATASETS.get(dataset).option_choices)
-    for key, value in parse_sets(sets).items():
-        bare = key.split(".", 1)[1] if key.startswith("data.") else key
-        if bare not in known:
-            raise ConfigError(f"dataset {dataset!r} has no option {key!r}.{closest(bare, known)} "
-                              f"Options: {', '.join(known) or 'none'}")
-        options[bare] = value
-    return options
 
 
 def _cell(value: Any) -> str:
@@ -110,7 +87,7 @@ def render_text(report: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     from gazebench.datasets.checks import check_dataset
 
-    options = parse_options(args.dataset, args.sets)
+    options = data_options(args.dataset, args.sets, "check-data")
     report = check_dataset(args.dataset, args.root, options, images=not args.no_images,
                            workers=args.workers, progress=not args.json)
     if args.json:

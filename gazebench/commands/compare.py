@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import argparse
 import json
-from pathlib import Path
+
+from gazebench.commands.common import results_flag
 
 EXAMPLES = """\
 examples:
@@ -22,11 +23,10 @@ frames, which understates the uncertainty when frames of one person are correlat
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("compare", help="paired comparison of two leaderboard rows (bootstrap CI, Wilcoxon)",
-                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+                       epilog=EXAMPLES, parents=[results_flag()])
     p.add_argument("a", metavar="A", help="a leaderboard label (row)")
     p.add_argument("b", metavar="B", help="another leaderboard label")
     p.add_argument("--dataset", required=True, help="the dataset to compare on")
-    p.add_argument("--results", default="results", type=Path, help="results folder (default results/)")
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
     p.add_argument("--column", help="the leaderboard column, when the dataset has several (card versions, data options)")
     p.add_argument("--metric", default="mean", help="unit metric for the across-units part (default mean), or SUBSET.STAT")

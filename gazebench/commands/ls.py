@@ -1,47 +1,80 @@
-"""``gazebench ls datasets|models|losses``: what can be run, one line each."""
+"""``gazebench ls datasets|models|losses|recipe``: what can be run and how it can be set, one line each."""
 
 from __future__ import annotations
 
 import argparse
 
-from tabulate import tabulate
+EXAMPLES = """\
+examples:
+  gazebench ls datasets               registered adapters, their protocols and cards
+  gazebench ls datasets --options     with every adapter's options (--set KEY=VALUE)
+  gazebench ls models                 registered models and the input each takes
+  gazebench ls recipe                 recipe keys: default, allowed values, what they do
+"""
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list registered datasets, models or losses")
-    p.add_argument("what", choices=("datasets", "models", "losses"))
+    p = sub.add_parser("ls", help="list registered datasets, models, losses, or the recipe's keys", epilog=EXAMPLES)
+    p.add_argument("what", choices=("datasets", "models", "losses", "recipe"))
+    p.add_argument("--options", action="store_true", help="with datasets: list each adapter's options")
     p.set_defaults(func=main)
 
 
-def main(args: argparse.Namespace) -> int:
-    import gazebench.datasets  # noqa: F401  (registers the adapters)
-    import gazebench.losses  # noqa: F401
-    import gazebench.models  # noqa: F401
-    from gazebench.registry import DATASETS, LOSSES, MODELS
+def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
+    from gazebench.datasets.cards import CardError, load_card
+    from gazebench.planning import dataset_class
+    from gazebench.registry import DATASETS
 
-    registry = {"datasets": DATASETS, "models": MODELS, "losses": LOSSES}[args.what]
+    dataset_class("synthgaze")  # registers the built-in adapters
     rows = []
-    for entry in registry:
-        row = [entry.name, entry.description]
-        if args.what == "datasets":
-            from gazebench.datasets.cards import CardError, load_card
+    for entry in DATASETS:
+        try:
+            card = load_card(entry.name)
+            folds = card.folds()
+            rows.append([entry.name, entry.description, f"{len(folds)} folds" if len(folds) > 1 else "fixed split",
+                         card.title])
+        except CardError as exc:
+            rows.append([entry.name, entry.description, "?", f"(card: {exc})"])
+        if with_options:
+            from gazebench.options import describe_options
 
-            try:
-                card = load_card(entry.name)
-                folds = card.protocol.get("folds")
-                row.append(f"{len(folds)} folds" if folds else "fixed split")
-                row.append(card.title)
-            except CardError as exc:
-                row += ["?", f"(card: {exc})"]
-        elif args.what == "models":
-            from gazebench.models import build_model
+            for key, default, allowed, help in describe_options(entry.obj.declared_options):
+                rows.append(["", f"  {key} = {default}: {allowed}", "", help])
+    return rows, ["name", "description", "protocol", "card"]
 
-            try:
-                row.append(build_model(entry.name, backbone="test_resnet").view.describe() if entry.name != "mean" else "1 frame")
-            except TypeError:
-                row.append(build_model(entry.name).view.describe())
-        rows.append(row)
-    headers = {"datasets": ["name", "description", "protocol", "card"], "models": ["name", "description", "input"],
-               "losses": ["name", "description"]}[args.what]
-    print(tabulate(rows, headers=headers, tablefmt="simple"))
+
+def model_rows() -> tuple[list[list[str]], list[str]]:
+    import gazebench.models  # noqa: F401
+    from gazebench.models import build_model
+    from gazebench.planning import model_option_keys
+    from gazebench.registry import MODELS
+
+    rows = []
+    for entry in MODELS:
+        kwargs = {"backbone": "test_resnet"} if "backbone" in model_option_keys(entry.name) else {}
+        rows.append([entry.name, entry.description, build_model(entry.name, **kwargs).view.describe()])
+    return rows, ["name", "description", "input"]
+
+
+def loss_rows() -> tuple[list[list[str]], list[str]]:
+    import gazebench.losses  # noqa: F401
+    from gazebench.registry import LOSSES
+
+    return [[e.name, e.description] for e in LOSSES], ["name", "description"]
+
+
+def recipe_rows() -> tuple[list[list[str]], list[str]]:
+    from gazebench.config import recipe_table
+
+    return [list(r) for r in recipe_table()], ["key", "default", "allowed", "what it does"]
+
+
+def main(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    if args.what == "datasets":
+        rows, headers = dataset_rows(args.options)
+    else:
+        rows, headers = {"models": model_rows, "losses": loss_rows, "recipe": recipe_rows}[args.what]()
+    print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     return 0

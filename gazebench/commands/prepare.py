@@ -9,6 +9,8 @@ import sys
 import time
 from pathlib import Path
 
+from gazebench.commands.common import data_options, dataset_flags
+
 EXAMPLES = """\
 examples:
   gazebench prepare --dataset synthgaze --root data/synth --size 64
@@ -22,54 +24,28 @@ image_size equals --size uses it.  $GAZEBENCH_CACHE=off ignores caches, =require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser(
-        "prepare",
-        help="decode and resize every frame once into an HDF5 cache that runs use automatically",
-        epilog=EXAMPLES,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
-    p.add_argument("--dataset", default="synthgaze", help="registered dataset (default: synthgaze)")
-    p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
+    p = sub.add_parser("prepare", epilog=EXAMPLES, parents=[dataset_flags()],
+                       help="decode and resize every frame once into an HDF5 cache that runs use automatically")
     p.add_argument("--size", type=int, default=None,
                    help="frame size in pixels; runs with this image_size use the cache (default: the recipe's image_size)")
-    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
-                   help="adapter option, e.g. variant=original (repeatable); each variant has its own cache")
     p.add_argument("--cache-dir", type=Path, help="cache folder (default: <root>/.gazebench-cache or $GAZEBENCH_CACHE_DIR)")
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
     p.add_argument("--check", action="store_true", help="only report whether a current cache exists (exit 1 if not)")
     p.add_argument("--json", action="store_true", help="print the outcome as JSON")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
-    p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
     p.set_defaults(func=main)
-
-
-def dataset_options(dataset: str, sets: list[str]) -> dict:
-    """``--set key=value`` -> adapter options (``data.key`` accepted); an unknown key is an error."""
-    import gazebench.datasets  # noqa: F401  (registers the adapters)
-    from gazebench.config import ConfigError, parse_sets
-    from gazebench.registry import DATASETS, closest
-
-    known = list(DATASETS.get(dataset).option_choices)
-    options = {}
-    for key, value in parse_sets(sets).items():
-        bare = key[5:] if key.startswith("data.") else key
-        if bare not in known:
-            raise ConfigError(f"dataset {dataset!r} has no option {key!r}.{closest(bare, known)} "
-                              f"Options: {', '.join(known) or 'none'}")
-        options[bare] = value
-    return options
 
 
 def main(args: argparse.Namespace) -> int:
     from gazebench.cache import build_cache, cache_path, describe_cache, fingerprint, fingerprint_diff, read_fingerprint
-    from gazebench.config import RECIPE_DEFAULTS
+    from gazebench.config import Recipe
     from gazebench.datasets import build_dataset
 
-    dataset = build_dataset(args.dataset, args.root, **dataset_options(args.dataset, args.sets))
+    dataset = build_dataset(args.dataset, args.root, **data_options(args.dataset, args.sets, "prepare"))
     size = args.size
     if size is None:
-        size = int((dataset.card.get("recipe") or {}).get("image_size", RECIPE_DEFAULTS["image_size"]))
+        size = Recipe.resolve(dataset.card.recipe).image_size
     if args.check:
         path = cache_path(dataset, size, args.cache_dir)
         if not path.is_file():

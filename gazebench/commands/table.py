@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.leaderboard import FORMATS
+from gazebench.commands.common import csv_flag, results_flag
 
 EXAMPLES = """\
 examples:
@@ -23,26 +23,19 @@ below the table; it is never bold and never enters the Mean column.
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("table", help="print the leaderboard (mean ± std over folds and seeds)", epilog=EXAMPLES,
-                       formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--results", default="results", type=Path, help="results folder (default results/)")
+                       parents=[results_flag()])
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
-    p.add_argument("--format", choices=FORMATS, default="github")
+    p.add_argument("--format", default="github", help="github (default), latex, csv, html or json")
     p.add_argument("--metric", default="mean",
                    help="mean | median | std | p90 | sigma_error_spearman ..., or SUBSET.STAT (default mean)")
     p.add_argument("--subset", default="all", help="all, or a dataset subset such as front180, front20, back")
-    p.add_argument("--dataset", action="append", help="only these datasets (repeatable or comma separated)")
+    p.add_argument("--dataset", action="append", help="only these datasets (comma separated or repeated)")
     p.set_defaults(func=main)
 
 
 def metric_name(metric: str, subset: str = "all") -> str:
     """``mean`` + subset ``front180`` -> ``front180.mean``; a dotted metric is taken as it is."""
     return metric if "." in metric else f"{subset}.{metric}"
-
-
-def split_list(values: list[str] | None) -> list[str] | None:
-    if not values:
-        return None
-    return [v.strip() for item in values for v in item.split(",") if v.strip()]
 
 
 def table_text(results: Path, benchmark: str | None = None, datasets: list[str] | None = None,
@@ -65,5 +58,5 @@ def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "gi
 
 
 def main(args: argparse.Namespace) -> int:
-    print_table(args.results, split_list(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark)
+    print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark)
     return 0

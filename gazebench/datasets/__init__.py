@@ -1,7 +1,14 @@
-"""Dataset adapters (one file each) and what they share."""
+"""Dataset adapters (one folder each, ``gazebench/datasets/<name>/``) and what they share.
+
+Every subpackage of this package is a dataset and is imported here, so its adapter registers
+itself: an in-tree dataset is one folder (adapter, parsers, layout writer) plus one card,
+``datasets/<name>.yaml``.  Datasets from elsewhere come in as plugins (:mod:`gazebench.plugins`).
+"""
 
 from __future__ import annotations
 
+import importlib
+import pkgutil
 from pathlib import Path
 from typing import Any
 
@@ -12,11 +19,12 @@ from gazebench.datasets.base import (  # noqa: F401
     GazeDataset,
     LeakageError,
 )
-from gazebench.datasets.views import ViewSpec  # noqa: F401
 from gazebench.registry import DATASETS
 
-# built-in adapters register themselves on import
-from gazebench.datasets import gaze360, mpiifacegaze, rtgene, synthgaze  # noqa: E402,F401
+#: the in-tree datasets: this package's subpackages, each registering its adapter on import
+BUILTIN = tuple(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)
+for _name in BUILTIN:
+    importlib.import_module(f"{__name__}.{_name}")
 
 
 def build_dataset(name: str, root: str | Path | None = None, **options: Any) -> GazeDataset:

@@ -30,13 +30,11 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gazebench.datasets.cards import Card, default_data_root, load_card, source_dir
-from gazebench.registry import closest
+from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card, source_dir
+from gazebench.options import Option, resolve_options
 
 SPLITS = ("train", "val", "test")
 INDEX_COLUMNS = ("id", "subject", "sequence", "order", "gaze_x", "gaze_y", "gaze_z", "path", "centre")
-#: a card's ``protocol: {splits: from_index}``: the release assigns each frame a split (index column ``split``)
-FROM_INDEX = "from_index"
 
 
 class DatasetError(RuntimeError):
@@ -70,38 +68,6 @@ class Problem:
         return {"kind": self.kind, "path": self.path, "message": self.message}
 
 
-class NumberRange:
-    """An adapter option that takes any number in ``[low, high]`` (an ``option_choices`` value).
-
-    Behaves like a choices tuple for the base class: ``[0]`` is the default, ``in`` tests the
-    range, iterating yields one description for error messages."""
-
-    def __init__(self, default: float, low: float, high: float) -> None:
-        self.default, self.low, self.high = float(default), float(low), float(high)
-
-    def __getitem__(self, i: int) -> float:
-        if i != 0:
-            raise IndexError(i)
-        return self.default
-
-    def __contains__(self, value: Any) -> bool:
-        if isinstance(value, bool):
-            return False
-        try:
-            return self.low <= float(value) <= self.high
-        except (TypeError, ValueError):
-            return False
-
-    def __iter__(self):
-        return iter((f"a number in [{self.low:g}, {self.high:g}]",))
-
-    def __len__(self) -> int:
-        return 1
-
-    def __repr__(self) -> str:
-        return f"NumberRange(default={self.default:g}, low={self.low:g}, high={self.high:g})"
-
-
 class GazeDataset:
     """Base class of dataset adapters (see the module docstring for the index contract).
 
@@ -114,12 +80,14 @@ class GazeDataset:
     name: ClassVar[str] = ""
     #: evaluation subsets reported beside the overall error (names from geometry.subset_masks)
     subsets: ClassVar[tuple[str, ...]] = ()
-    #: adapter options and their allowed values (first = default), e.g. {"variant": ("inpainted", ...)}
-    option_choices: ClassVar[dict[str, tuple[Any, ...]]] = {}
+    #: adapter options: ``{"variant": Option("inpainted", one_of(...), "help")}`` (gazebench.options);
+    #: ``self.options`` holds the resolved values (:func:`resolve_dataset_options`)
+    declared_options: ClassVar[dict[str, Option]] = {}
     #: whether frames form sequences, so multi-frame views can be built
     has_sequences: ClassVar[bool] = True
-    #: a prepared frame cache that serves :meth:`read_resized` at its size (set by gazebench.cache.attach_cache)
-    frame_cache: Any = None
+    #: ``"module:function"`` writing a SynthGaze scene in this dataset's on-disk layout
+    #: (``gazebench synth --layout <name>``; see :func:`gazebench.synth.write_layout`), or None
+    layout_writer: ClassVar[str | None] = None
 
     def __init__(
         self, root: str | Path | None = None, card: Card | None = None, *, strict: bool = True, **options: Any
@@ -130,29 +98,9 @@ class GazeDataset:
         self.problems: list[Problem] = []
         self.root_given = root is not None
         self.root = Path(root).expanduser() if root is not None else default_data_root() / self.name
-        self.options = self._resolve_options(options)
+        self.options = resolve_dataset_options(type(self), options)
         self._index: pd.DataFrame | None = None
         self.ensure_root()
-
-    # -- options -------------------------------------------------------------------------------
-    def _resolve_options(self, options: dict[str, Any]) -> dict[str, Any]:
-        resolved = {k: v[0] for k, v in self.option_choices.items()}
-        for key, value in options.items():
-            if value is None:
-                continue
-            if key not in self.option_choices:
-                raise DatasetError(
-                    f"dataset {self.name!r} has no option {key!r}.{closest(key, list(self.option_choices))} "
-                    f"Options: {', '.join(self.option_choices) or 'none'}"
-                )
-            if value not in self.option_choices[key]:
-                raise DatasetError(
-                    f"dataset {self.name!r} option {key}={value!r} is not one of {', '.join(map(str, self.option_choices[key]))}"
-                )
-            if isinstance(self.option_choices[key], NumberRange):
-                value = float(value)
-            resolved[key] = value
-        return resolved
 
     # -- problems ------------------------------------------------------------------------------
     def report_problem(self, kind: str, path: str | Path, message: str) -> None:
@@ -164,7 +112,7 @@ class GazeDataset:
     # -- the root ----------------------------------------------------------------------------
     def required_paths(self) -> list[str]:
         """Paths (relative to the root) that must exist; defaults to the card's ``required``."""
-        return list(self.card.get("required", []))
+        return self.card.required
 
     def ensure_root(self) -> None:
         """Raise :class:`DatasetNotFound` with a fix-it message unless the root looks complete."""
@@ -179,7 +127,7 @@ class GazeDataset:
     def not_found_message(self, what: str) -> str:
         lines = [f"dataset {self.name!r}: {what}."]
         if not self.root_given:
-            lines.append(f"(the default root; pass --root DIR or set $GAZEBENCH_DATA to look elsewhere)")
+            lines.append("(the default root; pass --root DIR or set $GAZEBENCH_DATA to look elsewhere)")
         if self.card.how_to_get():
             lines.append("Where to get it: " + self.card.how_to_get())
         if self.card.layout():
@@ -217,15 +165,8 @@ class GazeDataset:
             raise self.bad_sample(position, path, exc) from exc
 
     def read_resized(self, position: int, size: int) -> np.ndarray:
-        """Frame at row ``position`` resized to ``uint8 [size, size, 3]`` (aspect not kept, as the
-        Gaze360 pipeline does).  A prepared frame cache of this size serves it instead."""
-        cache = self.frame_cache
-        if cache is not None and cache.size == size:
-            return cache.read(position)
-        image = self.read_image(position)
-        if image.shape[0] == size and image.shape[1] == size:
-            return image
-        return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
+        """Frame at row ``position`` resized to ``uint8 [size, size, 3]`` (:func:`resize_frame`)."""
+        return resize_frame(self.read_image(position), size)
 
     def bad_sample(self, position: int, path: Path | str, exc: BaseException) -> BadSample:
         sid = self.index["id"].iat[position]
@@ -236,45 +177,20 @@ class GazeDataset:
 
     # -- protocol ----------------------------------------------------------------------------
     def folds(self) -> list[str]:
-        """Fold names of the protocol (``["default"]`` for a fixed split)."""
-        folds = self.card.protocol.get("folds")
-        return [str(f) for f in folds] if folds else ["default"]
+        """Fold names of the protocol (``["default"]`` for a fixed split), from the card."""
+        return self.card.folds()
 
     def resolve_fold(self, fold: str | int | None) -> str:
-        folds = self.folds()
-        if fold is None:
-            return folds[0]
-        fold = str(fold)
-        if fold not in folds:
-            raise DatasetError(f"dataset {self.name!r} has folds {', '.join(folds)}; got {fold!r}")
-        return fold
+        return self.card.resolve_fold(fold)
 
     def split_subjects(self, fold: str | int | None = None) -> dict[str, list[str]]:
-        """Subjects of train / val / test for ``fold`` (from the card; ``rest`` = all others)."""
-        fold = self.resolve_fold(fold)
-        proto = self.card.protocol
-        subjects = sorted(self.index["subject"].unique())
-        if "folds" in proto:
-            entry = proto["folds"][fold] if isinstance(proto["folds"], dict) else proto["folds"][int(fold)]
-            spec = {"test": entry["test"]}
-            spec["val"] = self._val_subjects(proto, entry)
-            spec["train"] = proto.get("train", "rest")
-        elif proto.get("splits") == FROM_INDEX:
+        """Subjects of train / val / test for ``fold``: the card's :class:`~gazebench.datasets.cards.SplitRule`
+        restricted to the subjects present (``rest`` = all others), or, for ``splits: from_index``,
+        the index's ``split`` column."""
+        rule = self.card.split_rule(fold, self.options)
+        if rule.from_index:
             return self._subjects_from_index()
-        elif "splits" in proto:
-            spec = dict(proto["splits"])
-        else:
-            raise DatasetError(f"{self.card.path}: protocol needs 'splits' or 'folds'")
-        out: dict[str, list[str]] = {}
-        for split in ("test", "val"):
-            out[split] = [str(s) for s in spec.get(split, [])]
-        if spec.get("train", "rest") == "rest":
-            taken = set(out["test"]) | set(out["val"])
-            out["train"] = [s for s in subjects if s not in taken]
-        else:
-            out["train"] = [str(s) for s in spec["train"]]
-        present = set(subjects)
-        return {k: [s for s in out[k] if s in present] for k in SPLITS}
+        return rule.subjects(self.index["subject"].unique())
 
     def _subjects_from_index(self) -> dict[str, list[str]]:
         """``splits: from_index``: the subjects having frames of each split in the index's ``split``
@@ -287,16 +203,6 @@ class GazeDataset:
         split = idx["split"].astype(str).to_numpy()
         subject = idx["subject"].to_numpy()
         return {s: sorted(pd.unique(subject[split == s]).tolist()) for s in SPLITS}
-
-    def _val_subjects(self, proto: dict[str, Any], fold_entry: dict[str, Any] | None = None) -> list[str]:
-        """Validation subjects: a ``validation`` option's variant, else the fold's own ``val``
-        (a card may give each fold its validation subjects), else the protocol's ``val``."""
-        choice = self.options.get("validation", "default")
-        if choice != "default" and choice in proto.get("val_variants", {}):
-            return list(proto["val_variants"][choice])
-        if fold_entry is not None and "val" in fold_entry:
-            return list(fold_entry["val"])
-        return list(proto.get("val", []))
 
     def split_positions(self, fold: str | int | None = None, check: bool = True) -> dict[str, np.ndarray]:
         """Row positions of the labelled (centre) frames of each split; checks subject leakage
@@ -356,6 +262,20 @@ class GazeDataset:
     def describe(cls) -> str:
         doc = (cls.__doc__ or "").strip().splitlines()
         return doc[0] if doc else cls.name
+
+
+def resolve_dataset_options(cls: type[GazeDataset], given: dict[str, Any] | None) -> dict[str, Any]:
+    """Every declared option of adapter ``cls``: its default, or the checked given value (``None``
+    = the default).  An unknown key or a bad value raises :class:`~gazebench.options.ConfigError`."""
+    return resolve_options(f"dataset {cls.name!r}", cls.declared_options, given or {})
+
+
+def resize_frame(image: np.ndarray, size: int) -> np.ndarray:
+    """``uint8 [H, W, 3]`` -> ``uint8 [size, size, 3]``: PIL bilinear, aspect not kept, as the
+    Gaze360 pipeline does; a frame already that size is returned as is."""
+    if image.shape[0] == size and image.shape[1] == size:
+        return image
+    return np.asarray(Image.fromarray(image).resize((size, size), Image.BILINEAR))
 
 
 def check_disjoint(subjects: dict[str, list[str]], dataset: str) -> None:

@@ -30,7 +30,7 @@ from typing import Any, Callable
 import numpy as np
 
 from gazebench import geometry
-from gazebench.datasets.base import FROM_INDEX, SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
+from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
 
 #: window checked for datasets with sequences (the temporal models' f-3 ... f+3)
@@ -85,23 +85,9 @@ def leakage_problems(subjects: dict[str, list[str]], fold: str, source: str) -> 
 
 
 def protocol_subjects(dataset: GazeDataset, fold: str) -> dict[str, list[str]]:
-    """Subjects the card's protocol names for ``fold`` (before absent ones are dropped), or {}
-    when the splits come from the data."""
-    proto = dataset.card.protocol
-    named: dict[str, list[str]] = {}
-    if "folds" in proto:
-        folds = proto["folds"]
-        entry = folds[fold] if isinstance(folds, dict) else folds[int(fold)]
-        named["test"] = [str(s) for s in entry.get("test", [])]
-        named["val"] = [str(s) for s in dataset._val_subjects(proto)]
-        if isinstance(proto.get("train", "rest"), list):
-            named["train"] = [str(s) for s in proto["train"]]
-    elif isinstance(proto.get("splits"), dict):
-        for split in SPLITS:
-            value = proto["splits"].get(split)
-            if isinstance(value, list):
-                named[split] = [str(s) for s in value]
-    return named
+    """Subjects the card's protocol names for ``fold`` (before absent ones are dropped; ``train``
+    only when listed, not "rest"), or {} when the splits come from the data."""
+    return dataset.card.split_rule(fold, dataset.options).named()
 
 
 def verify_images(dataset: GazeDataset, workers: int = 4,
@@ -139,6 +125,37 @@ def verify_images(dataset: GazeDataset, workers: int = 4,
     return problems
 
 
+def _check_folds(dataset: GazeDataset, complete: np.ndarray | None, report: dict[str, Any],
+                 problems: list[Problem]) -> dict[str, set[int]]:
+    """Per fold: leakage, protocol subjects without frames (warnings), split statistics into
+    ``report["folds"]``, empty splits.  Returns the rows of each split pooled over the folds."""
+    # where a split is defined: the card's subject lists, or the data itself (``splits: from_index``)
+    card_source = str(dataset.root if dataset.card.splits_from_index else dataset.card.path)
+    pooled: dict[str, set[int]] = {s: set() for s in SPLITS}
+    seen_problems: set[tuple[str, str, str]] = set()
+    present = set(dataset.index["subject"].unique().tolist())
+    for fold in dataset.folds():
+        for p in leakage_problems(dataset.split_subjects(fold), fold, card_source):
+            if (p.kind, p.path, p.message) not in seen_problems:
+                seen_problems.add((p.kind, p.path, p.message))
+                problems.append(p)
+        positions = dataset.split_positions(fold, check=False)
+        for split, named in protocol_subjects(dataset, fold).items():
+            absent = [s for s in named if s not in present]
+            msg = f"the protocol's {split} subjects {', '.join(absent)} have no frames under {dataset.root}"
+            if absent and msg not in report["warnings"]:
+                report["warnings"].append(msg)
+        report["folds"][fold] = {}
+        for split in SPLITS:
+            report["folds"][fold][split] = split_stats(dataset, positions[split], complete, subject_ids=True)
+            pooled[split].update(positions[split].tolist())
+            if len(positions[split]) == 0:
+                fold_txt = "" if fold == "default" else f" of fold {fold}"
+                problems.append(Problem("empty_split", card_source,
+                                        f"the {split} split{fold_txt} has no labelled frames; a run would fail"))
+    return pooled
+
+
 def check_dataset(
     name: str,
     root: str | Path | None,
@@ -171,34 +188,7 @@ def check_dataset(
     complete = None
     if dataset.has_sequences:
         _, complete = dataset.windows(CHECK_WINDOW)
-
-    # where a split is defined: the card's subject lists, or the data itself (``splits: from_index``)
-    card_source = str(dataset.root if dataset.card.protocol.get("splits") == FROM_INDEX else dataset.card.path)
-    pooled: dict[str, set[int]] = {s: set() for s in SPLITS}
-    seen_problems: set[tuple[str, str, str]] = set()
-    folds = dataset.folds()
-    for fold in folds:
-        subjects = dataset.split_subjects(fold)
-        for p in leakage_problems(subjects, fold, card_source):
-            if (p.kind, p.path, p.message) not in seen_problems:
-                seen_problems.add((p.kind, p.path, p.message))
-                problems.append(p)
-        positions = dataset.split_positions(fold, check=False)
-        present = set(index["subject"].unique().tolist())
-        for split, named in protocol_subjects(dataset, fold).items():
-            absent = [s for s in named if s not in present]
-            if absent:
-                msg = f"the protocol's {split} subjects {', '.join(absent)} have no frames under {dataset.root}"
-                if msg not in report["warnings"]:
-                    report["warnings"].append(msg)
-        report["folds"][fold] = {}
-        for split in SPLITS:
-            report["folds"][fold][split] = split_stats(dataset, positions[split], complete, subject_ids=True)
-            pooled[split].update(positions[split].tolist())
-            if len(positions[split]) == 0:
-                fold_txt = "" if fold == "default" else f" of fold {fold}"
-                problems.append(Problem("empty_split", card_source,
-                                        f"the {split} split{fold_txt} has no labelled frames; a run would fail"))
+    pooled = _check_folds(dataset, complete, report, problems)
     for split in SPLITS:
         report["splits"][split] = split_stats(dataset, np.array(sorted(pooled[split]), dtype=np.int64), complete)
     in_any = set().union(*pooled.values())

@@ -15,6 +15,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from gazebench.datasets.base import BadSample, GazeDataset
+from gazebench.datasets.sources import FrameSource
 from gazebench.datasets.views import ViewSpec
 
 
@@ -40,10 +41,12 @@ def without_skipped(loader: Iterable[dict], skipped: list[int]) -> Iterator[dict
 
 class FrameWindows(Dataset):
     """The labelled frames at ``positions`` of ``dataset``, each with the frames ``spec`` needs,
-    resized to ``size`` x ``size``."""
+    read from ``source`` (:mod:`gazebench.datasets.sources`: the image files or a prepared cache)
+    at the source's size."""
 
     def __init__(
-        self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, size: int, on_bad_sample: str = "error"
+        self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, source: FrameSource,
+        on_bad_sample: str = "error",
     ) -> None:
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise ValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
@@ -51,7 +54,8 @@ class FrameWindows(Dataset):
         self.dataset = dataset
         self.positions = np.asarray(positions, dtype=np.int64)
         self.spec = spec
-        self.size = int(size)
+        self.source = source
+        self.size = int(source.size)
         if spec.needs_sequences:
             if not dataset.has_sequences:
                 raise ValueError(f"dataset {dataset.name!r} has no sequences; view {spec.describe()} needs {spec.num_frames} frames")
@@ -73,7 +77,7 @@ class FrameWindows(Dataset):
             r = int(r)
             if r not in decoded:
                 try:
-                    decoded[r] = self.dataset.read_resized(r, self.size)
+                    decoded[r] = self.source.read(r)
                 except BadSample:
                     if self.on_bad_sample == "error":
                         raise

@@ -92,3 +92,6 @@ class MeanGaze(GazeModel):
 def mean() -> GazeModel:
     """Baseline: the training set's mean gaze direction for every sample (the floor)."""
     return MeanGaze()
+
+
+mean.trainable = False  # type: ignore[attr-defined]  (a fitted baseline: the planner allows epochs=0)

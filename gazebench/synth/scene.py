@@ -20,7 +20,7 @@ from typing import Union
 import numpy as np
 import pandas as pd
 
-from gazebench.geometry import vector_to_yawpitch, yawpitch_to_vector
+from gazebench.geometry import yawpitch_to_vector
 
 GENERATOR_VERSION = "1.0"
 FPS = 30.0
@@ -367,8 +367,3 @@ def make_scene(preset: Union[str, Preset], seed: int = 0) -> Scene:
     frames["id"] = frames["subject"] + "_" + frames["sequence"] + "_f" + frames["frame"].map("{:04d}".format)
     frames = frames[list(FRAME_COLUMNS) + list(EXTRA_COLUMNS)].reset_index(drop=True)
     return Scene(preset=p, seed=seed, subjects=subjects, frames=frames)
-
-
-def gaze_yawpitch(frames: pd.DataFrame) -> np.ndarray:
-    """(yaw, pitch) radians of the frames' canonical gaze vectors, ``[N, 2]``."""
-    return vector_to_yawpitch(frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(dtype=np.float64))

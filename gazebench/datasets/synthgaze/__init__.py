@@ -1,4 +1,7 @@
-"""SynthGaze adapter: the embedded default, read from its own layout (labels.csv + JPEGs)."""
+"""SynthGaze adapter: the embedded default, read from its own layout (labels.csv + JPEGs).
+
+The layout and its writer belong to the generator (:func:`gazebench.synth.layouts.write_synthgaze`).
+"""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ import numpy as np
 import pandas as pd
 
 from gazebench.datasets.base import DatasetError, GazeDataset
+from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
 
 DEFAULT_PRESET = "default"
@@ -21,7 +25,11 @@ class SynthGaze(GazeDataset):
 
     name = "synthgaze"
     subsets = ("front180", "front20", "back")
-    option_choices = {"variant": ("original", "inpainted")}
+    declared_options = {
+        "variant": Option("original", one_of("original", "inpainted"),
+                          "images/ (wearers wear their glasses) or inpainted/ (nobody does)"),
+    }
+    layout_writer = "gazebench.synth.layouts:write_synthgaze"
 
     def ensure_root(self) -> None:
         if not self.root_given and not (self.root / "labels.csv").exists():

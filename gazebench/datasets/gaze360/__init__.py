@@ -39,7 +39,8 @@ import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
-from gazebench.datasets.parsing import Gaze360Lines, load_gaze360_metadata, parse_gaze360_split_file
+from gazebench.datasets.gaze360.parsing import Gaze360Lines, load_gaze360_metadata, parse_gaze360_split_file
+from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
 
 #: metadata ``split`` codes
@@ -76,7 +77,13 @@ class Gaze360(GazeDataset):
 
     name = "gaze360"
     subsets = ("front180", "front20", "back")
-    option_choices = {"annotation": ("auto", "metadata", "splitfiles"), "centres": ("full_window", "all")}
+    declared_options = {
+        "annotation": Option("auto", one_of("auto", "metadata", "splitfiles"),
+                             "read metadata.mat or the split files; auto: metadata.mat when present"),
+        "centres": Option("full_window", one_of("full_window", "all"),
+                          "metadata.mat centre frames: those with a full +-3 window, or every train/val/test frame"),
+    }
+    layout_writer = "gazebench.datasets.gaze360.layout:write_layout"
 
     # -- root -------------------------------------------------------------------------------
     @property
@@ -88,7 +95,7 @@ class Gaze360(GazeDataset):
         return mode
 
     def required_paths(self) -> list[str]:
-        paths = list(self.card.get("required", ["imgs"]))
+        paths = self.card.required
         if self.annotation == "metadata":
             return paths + ["metadata.mat"]
         return paths + list(SPLIT_FILES.values())
@@ -96,7 +103,7 @@ class Gaze360(GazeDataset):
     def ensure_root(self) -> None:
         if not self.root.is_dir():
             super().ensure_root()
-        missing = [p for p in self.card.get("required", ["imgs"]) if not (self.root / p).exists()]
+        missing = [p for p in self.card.required if not (self.root / p).exists()]
         have_split_files = all((self.root / f).is_file() for f in SPLIT_FILES.values())
         mode = self.options["annotation"]
         if mode == "metadata" and not (self.root / "metadata.mat").is_file():

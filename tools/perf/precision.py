@@ -1,7 +1,7 @@
 """What reduced precision does to a trained model's predictions: evaluate one run's checkpoint on
 its test split under fp32 and under bf16 autocast (fp16 too on CUDA), and compare.
 
-    python -m gazebench.perf.precision results/synthgaze/static/fold-default_seed-0_<id>.json
+    python tools/perf/precision.py results/synthgaze/static/fold-default_seed-0_<id>.json
 
 Prints, per precision, the test mean angular error and the angle between each sample's bf16 and
 fp32 predictions (mean and max, degrees).  This isolates the inference effect; the training
@@ -20,16 +20,16 @@ import numpy as np
 
 
 def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) -> dict[str, Any]:
-    import torch
-
     import gazebench.models  # noqa: F401
     from gazebench.checkpoint import load_weights
     from gazebench.datasets import build_dataset
     from gazebench.datasets.loading import FrameWindows
+    from gazebench.datasets.sources import ImageFiles
     from gazebench.engine import StepContext, predict, resolve_device
     from gazebench.geometry import angular_error_deg
     from gazebench.models import build_model
-    from gazebench.runner import make_loader
+    from gazebench.config import Recipe
+    from gazebench.setup import make_loader
 
     record = json.loads(Path(record_path).read_text())
     ckpt = record["artifacts"].get("checkpoint")
@@ -46,8 +46,8 @@ def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) 
     model.to(device)
     fold = record.get("fold")
     positions = ds.split_positions(None if fold in (None, "default") else fold)["test"]
-    frames = FrameWindows(ds, positions, model.view, recipe["image_size"])
-    loader = make_loader(frames, {**recipe, "num_workers": 0}, train=False)
+    frames = FrameWindows(ds, positions, model.view, ImageFiles(ds, recipe["image_size"]))
+    loader = make_loader(frames, Recipe.resolve(recipe), 0, train=False)
     out: dict[str, Any] = {"record": str(record_path), "device": str(device), "n": int(len(positions))}
     preds = {}
     for prec in precisions:
@@ -65,7 +65,7 @@ def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gazebench.perf.precision", description=__doc__,
+    p = argparse.ArgumentParser(prog="python tools/perf/precision.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("records", nargs="+", help="result JSON files of trained runs")
     p.add_argument("--json", action="store_true")

@@ -1,7 +1,7 @@
 """Peak memory of a whole ``gazebench run`` (process and its DataLoader workers), for datasets of
 different sizes: a run's peak must not grow with the dataset.
 
-    python -m gazebench.perf.memory --root small=data/synth-small --root default=data/synth-default \\
+    python tools/perf/memory.py --root small=data/synth-small --root default=data/synth-default \\
         --model static --set image_size=64 --epochs 1
 
 Each run is a fresh ``python -m gazebench run`` process, ``--repeat`` times per root (medians).  Its memory is sampled every
@@ -99,7 +99,7 @@ def measure(cmd: list[str], interval: float = 0.05, env: dict[str, str] | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m gazebench.perf.memory", description=__doc__,
+    p = argparse.ArgumentParser(prog="python tools/perf/memory.py", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", action="append", required=True, metavar="LABEL=DIR",
                    help="a dataset root to run on (repeatable; the first is the reference)")

@@ -17,7 +17,7 @@ Options:
                   the original training scripts do; the count is printed).
 
 Labels: ``label_combined.txt`` lines ``idx, [head_yaw, head_pitch], [gaze_yaw, gaze_pitch],
-timestamp`` (:func:`gazebench.datasets.parsing.parse_rtgene_labels`); gaze (yaw, pitch) ->
+timestamp`` (:func:`gazebench.datasets.rtgene.parsing.parse_rtgene_labels`); gaze (yaw, pitch) ->
 canonical vector by :func:`gazebench.geometry.from_yaw_pitch`.
 
 Identity: subject ``sNNN``; id ``sNNN/<idx %06d>``; order = timestamp; sequence = the temporal
@@ -40,8 +40,9 @@ import numpy as np
 import pandas as pd
 
 from gazebench import geometry
-from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset, NumberRange
-from gazebench.datasets.parsing import parse_rtgene_labels
+from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
+from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
+from gazebench.options import Option, number_in, one_of
 from gazebench.registry import DATASETS
 
 LABEL_FILE = "label_combined.txt"
@@ -73,12 +74,17 @@ class RTGene(GazeDataset):
 
     name = "rtgene"
     subsets = ()
-    option_choices = {
-        "variant": tuple(VARIANT_DIRS),
-        "validation": ("default", "gazehub"),
-        "max_gap": NumberRange(DEFAULT_MAX_GAP, 0.0, 3600.0),
-        "missing_images": ("error", "skip"),
+    declared_options = {
+        "variant": Option("inpainted", one_of(*VARIANT_DIRS),
+                          "face images: inpainted (glasses removed), original, original_large (larger crop)"),
+        "validation": Option("default", one_of("default", "gazehub"),
+                             "validation subjects: the card's val list, or its val_variants entry (gazehub leaves s000 out)"),
+        "max_gap": Option(DEFAULT_MAX_GAP, number_in(0.0, 3600.0),
+                          "seconds between frames that end a temporal segment; windows never cross one"),
+        "missing_images": Option("error", one_of("error", "skip"),
+                                 "a label without its image: error when read, or skip it while indexing"),
     }
+    layout_writer = "gazebench.datasets.rtgene.layout:write_layout"
 
     # -- root -------------------------------------------------------------------------------
     def subject_dirs(self) -> dict[str, Path]:

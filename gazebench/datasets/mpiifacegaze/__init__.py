@@ -14,8 +14,8 @@ The frames are not video: ``has_sequences`` is False and every frame is its own 
 models that need frame windows fail before training, naming model and dataset.
 
 Images: ``read_image`` returns row i of ``Data/data`` as RGB ``[H, W, 3]``.  The files are opened
-lazily, once per process (a DataLoader worker opens its own handles; a handle is never shared
-across a fork), and never while the index is built.
+lazily, once per process (:class:`gazebench.datasets.h5.LazyH5`: a DataLoader worker opens its
+own handles; a handle is never shared across a fork), and never while the index is built.
 
 Count check: the card declares ``samples_per_subject: 3000``.  Option ``expect_samples``:
 ``card`` (default: the card's count), ``any`` (no check, e.g. a SynthGaze tree) or a number.  A
@@ -28,9 +28,7 @@ on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains
 
 from __future__ import annotations
 
-import os
 import re
-import threading
 from pathlib import Path
 from typing import Any
 
@@ -39,37 +37,14 @@ import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
+from gazebench.datasets.h5 import LazyH5
+from gazebench.options import Option, word_or_integer
 from gazebench.registry import DATASETS
 
 PERSON_FILE = re.compile(r"^(p\d{2})\.mat$")
 #: columns of ``Data/label`` (the rest are landmarks)
 GAZE_COLUMNS = (0, 1)  # pitch, yaw
 HEAD_COLUMNS = (2, 3)  # pitch, yaw
-
-
-class SampleCount:
-    """Choices of the ``expect_samples`` option: ``card``, ``any`` or a positive integer."""
-
-    words = ("card", "any")
-
-    def __getitem__(self, i: int) -> str:
-        if i != 0:
-            raise IndexError(i)
-        return "card"
-
-    def __contains__(self, value: Any) -> bool:
-        if isinstance(value, str):
-            return value in self.words or (value.isdigit() and int(value) > 0)
-        return isinstance(value, (int, np.integer)) and not isinstance(value, bool) and value > 0
-
-    def __iter__(self):
-        return iter(("card", "any", "a positive integer"))
-
-    def __len__(self) -> int:
-        return 3
-
-    def __repr__(self) -> str:
-        return "SampleCount(card | any | N)"
 
 
 @DATASETS.register("mpiifacegaze")
@@ -79,13 +54,16 @@ class MPIIFaceGaze(GazeDataset):
     name = "mpiifacegaze"
     subsets = ()
     has_sequences = False
-    option_choices = {"expect_samples": SampleCount()}
+    declared_options = {
+        "expect_samples": Option("card", word_or_integer("card", "any", minimum=1),
+                                 "samples each person file must hold: card (samples_per_subject), any, or N"),
+    }
+    layout_writer = "gazebench.datasets.mpiifacegaze.layout:write_layout"
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._handles: dict[str, Any] = {}
-        self._handles_pid: int | None = None
-        self._lock = threading.Lock()
+        #: file name -> its lazily opened handle (gazebench.datasets.h5: once per process)
+        self._files: dict[str, LazyH5] = {}
 
     # -- root -------------------------------------------------------------------------------
     def person_files(self) -> dict[str, Path]:
@@ -107,7 +85,7 @@ class MPIIFaceGaze(GazeDataset):
         if value == "any":
             return None
         if value == "card":
-            declared = self.card.get("samples_per_subject")
+            declared = self.card.extra("samples_per_subject")
             return int(declared) if declared else None
         return int(value)
 
@@ -186,19 +164,11 @@ class MPIIFaceGaze(GazeDataset):
         return np.asarray(label[()], dtype=np.float64)
 
     # -- images -----------------------------------------------------------------------------
-    def _handle(self, filename: str) -> Any:
-        """This process's open handle of ``filename`` (opened on first use; after a fork the
-        child drops the inherited handles, unclosed, and opens its own)."""
-        pid = os.getpid()
-        if self._handles_pid != pid:
-            self._handles, self._handles_pid, self._lock = {}, pid, threading.Lock()
-        with self._lock:
-            handle = self._handles.get(filename)
-            if handle is None:
-                import h5py
-
-                handle = self._handles[filename] = h5py.File(self.root / filename, "r")
-            return handle
+    def _handle(self, filename: str) -> LazyH5:
+        """The lazily opened handle of ``filename`` (opened on first read in each process)."""
+        handle = self._files.get(filename)
+        # setdefault: threads that race here share the first one (nothing is opened yet)
+        return handle if handle is not None else self._files.setdefault(filename, LazyH5(self.root / filename))
 
     def image_path(self, position: int) -> Path:
         self.index  # noqa: B018 - builds the index (and the lookup arrays) on first use
@@ -216,20 +186,8 @@ class MPIIFaceGaze(GazeDataset):
 
     def close(self) -> None:
         """Close this process's open files (they reopen on the next read)."""
-        if self._handles_pid == os.getpid():
-            for handle in self._handles.values():
-                handle.close()
-        self._handles = {}
-
-    def __getstate__(self) -> dict[str, Any]:
-        # pickled into spawned workers: no open handles, no lock
-        state = dict(self.__dict__)
-        state.update(_handles={}, _handles_pid=None, _lock=None)
-        return state
-
-    def __setstate__(self, state: dict[str, Any]) -> None:
-        self.__dict__.update(state)
-        self._lock = threading.Lock()
+        for handle in self._files.values():
+            handle.close()
 
     # -- fake data for tests ------------------------------------------------------------------
     @classmethod

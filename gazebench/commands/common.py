@@ -1,0 +1,72 @@
+"""Flags that mean the same in every command, as argparse parent parsers, and their parsing.
+
+- ``--dataset NAME``: the dataset a command works on (``table``/``run --benchmark``: a filter,
+  comma separated); ``--root DIR`` its folder; ``--set KEY=VALUE`` a recipe key, model option or
+  data option, routed by :func:`gazebench.config.route_settings` (a command that has no model or
+  recipe takes data options only, and says so for any other key).
+- ``--results DIR``: the results folder (default ``results/``) that runs write and tables read.
+- ``--plugin FILE`` and ``--traceback`` are global (:mod:`gazebench.cli`): accepted before or
+  after the command name.
+
+Nothing here imports torch, pandas or the adapters: ``--help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+from typing import Any
+
+PLUGIN_HELP = ("a Python file that registers datasets, models or losses (repeatable; a dataset's card "
+               "may sit beside it as <name>.yaml); see docs/adding-a-dataset.md")
+
+
+def global_flags(add_help: bool = False) -> argparse.ArgumentParser:
+    """``--plugin`` and ``--traceback``: read by a pre-parse before the commands are built."""
+    p = argparse.ArgumentParser(add_help=add_help, allow_abbrev=False)
+    p.add_argument("--plugin", dest="plugins", action="append", default=[], metavar="FILE", help=PLUGIN_HELP)
+    p.add_argument("--traceback", action="store_true", help="show the full traceback on errors")
+    return p
+
+
+def results_flag() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--results", default=Path("results"), type=Path, help="results folder (default results/)")
+    return p
+
+
+def dataset_flags(default: str | None = "synthgaze") -> argparse.ArgumentParser:
+    """``--dataset``, ``--root``, ``--set`` for a command that works on one dataset."""
+    p = argparse.ArgumentParser(add_help=False)
+    p.add_argument("--dataset", default=default, help=f"registered dataset (default: {default})")
+    p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
+    sets_flag(p)
+    return p
+
+
+def sets_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
+                   help="a recipe key, model option or data option (repeatable; `gazebench ls recipe`, "
+                        "`gazebench ls datasets --options`)")
+
+
+def data_options(dataset: str, sets: list[str], command: str) -> dict[str, Any]:
+    """``--set`` values of a command that takes data options only (``check-data``, ``prepare``):
+    routed like everywhere else, so an unknown key gets the same error; a recipe or model key
+    is an error saying this command does not train."""
+    from gazebench.config import ConfigError, parse_sets, route_settings
+    from gazebench.planning import dataset_option_keys
+
+    routed = route_settings(parse_sets(sets), (), dataset_option_keys(dataset))
+    if routed.recipe:
+        raise ConfigError(f"gazebench {command} takes data options only; {', '.join(routed.recipe)} "
+                          "is a recipe key (use it with gazebench run)")
+    return routed.data
+
+
+def csv_flag(values: list[str] | str | None) -> list[str] | None:
+    """A comma-separated (and possibly repeated) flag -> list, or None when not given."""
+    if not values:
+        return None
+    items = [values] if isinstance(values, str) else values
+    return [v.strip() for item in items for v in item.split(",") if v.strip()]

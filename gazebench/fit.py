@@ -1,0 +1,155 @@
+"""Fitting a set-up unit: the epoch loop, selection, early stopping, checkpoints and resume.
+
+:func:`fit` trains ``setup.model`` for ``recipe.epochs`` epochs; after each epoch it validates,
+keeps the best weights by the recipe's ``select`` rule, counts epochs without improvement of
+``early_stop_on`` (stopping after ``patience`` of them), writes ``last.pt`` (everything needed to
+resume: model, optimiser, scaler, RNG states, :class:`~gazebench.checkpoint.FitState`) and tells
+the callbacks.  At the end the best weights are loaded and written to ``best.pt``.
+:func:`evaluate` then predicts the validation and test splits with whatever weights the model has.
+
+Every epoch reseeds its sampler, its flips and torch's RNG from ``(seed, epoch)``, so an
+interrupted fit resumed from ``last.pt`` continues exactly as if it had not stopped.
+"""
+
+from __future__ import annotations
+
+import sys
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from gazebench import checkpoint
+from gazebench.datasets.loading import without_skipped
+from gazebench.engine import predict, random_flip, train_one_epoch
+from gazebench.progress import progress_bar
+from gazebench.setup import Setup, make_optimizer, make_scaler
+
+LAST, BEST = "last.pt", "best.pt"
+
+
+class Callback:
+    """Hooks into :func:`fit`; subclass and override what you need (logging, TensorBoard, ...)."""
+
+    def on_train_epoch_start(self, setup: Setup, epoch: int) -> None:
+        """Right before the first batch of epoch ``epoch`` is asked for."""
+
+    def on_train_epoch_end(self, setup: Setup, epoch: int, stats: dict[str, float]) -> None:
+        """Right after the last training step of the epoch (before validation); ``stats`` is
+        :func:`~gazebench.engine.train_one_epoch`'s (``loss``, ``samples``, ``seconds``)."""
+
+    def on_epoch_end(self, setup: Setup, row: dict[str, Any]) -> None:
+        """After epoch ``row["epoch"]`` was validated and checkpointed; ``row`` is its history
+        entry (``train_loss``, ``val_loss``, ``val_mean``, ``train_seconds``, ``train_samples``)."""
+
+
+class EpochLog(Callback):
+    """One line per epoch on stderr."""
+
+    def on_epoch_end(self, setup: Setup, row: dict[str, Any]) -> None:
+        print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+              f"val error {row['val_mean']:.2f} deg", file=sys.stderr)
+
+
+@dataclass
+class FitOutcome:
+    """What the record says about training and selection."""
+
+    history: list[dict[str, Any]] = field(default_factory=list)
+    chosen_epoch: int = 0
+    early_stopped: bool = False
+
+    @property
+    def train_seconds(self) -> float:
+        return sum((h["train_seconds"] for h in self.history), 0.0)
+
+    @property
+    def train_samples(self) -> int:
+        return sum(h["train_samples"] for h in self.history)
+
+
+@dataclass
+class Evaluation:
+    """Predictions of the selected model on the validation and test splits (engine.predict dicts)."""
+
+    val: dict[str, Any]
+    test: dict[str, Any]
+
+
+def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool = False, progress: bool = True) -> FitOutcome:
+    """Train, validate, select and checkpoint ``setup`` (see the module doc).  A model that is not
+    trained by gradient steps (or ``epochs=0``) returns an empty outcome and writes nothing."""
+    if not setup.trains:
+        return FitOutcome()
+    run_dir, recipe = setup.unit.run_dir, setup.recipe
+    optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
+    state = checkpoint.FitState()
+    if resume:
+        state = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler) or state
+    # one loader for all epochs (its workers persist); each epoch reseeds its sampler
+    loader = setup.loader("train", generator=torch.Generator().manual_seed(setup.seed))
+    early_stopped = False
+    for epoch in range(state.epoch + 1, recipe.epochs + 1):
+        row = run_epoch(setup, loader, optimizer, scaler, epoch, progress, callbacks)
+        update_state(state, setup, row)
+        checkpoint.save(run_dir / LAST, setup.model, optimizer, scaler, state)
+        for cb in callbacks:
+            cb.on_epoch_end(setup, row)
+        if recipe.patience is not None and state.bad_epochs >= recipe.patience:
+            early_stopped = True
+            break
+    if state.best_model is not None:
+        setup.model.load_state_dict(state.best_model)
+    checkpoint.save_weights(run_dir / BEST, setup.model)
+    return FitOutcome(state.history, state.best_epoch, early_stopped)
+
+
+def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: bool,
+              callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+    """Train one epoch (sampler, flips and torch's RNG seeded from ``(seed, epoch)``), then
+    validate; the epoch's history row."""
+    recipe, seed = setup.recipe, setup.seed
+    gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
+    torch.manual_seed(seed * 100_019 + epoch)
+    loader.sampler.generator = gen
+    aug = (lambda v, t: random_flip(v, t, gen)) if recipe.augment_flip else None
+    for cb in callbacks:
+        cb.on_train_epoch_start(setup, epoch)
+    with progress_bar(len(loader.sampler), f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
+        stats = train_one_epoch(setup.step_model, without_skipped(loader, setup.skipped["train"]), setup.loss_fn,
+                                optimizer, setup.ctx, scaler, bar, augment=aug)
+    for cb in callbacks:
+        cb.on_train_epoch_end(setup, epoch, stats)
+    val = predict_split(setup, "val", f"epoch {epoch}/{recipe.epochs} val", progress, with_loss=True)
+    return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val["loss"], "val_mean": float(np.mean(val["error"])),
+            "train_seconds": stats["seconds"], "train_samples": stats["samples"]}
+
+
+def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) -> None:
+    """Selection (the best weights by ``select``) and the early-stop count (``early_stop_on``)."""
+    recipe, epoch = setup.recipe, row["epoch"]
+    select_value = {"val_angular": row["val_mean"], "val_loss": row["val_loss"], "last": -epoch}[recipe.select]
+    if state.best_value is None or select_value < state.best_value:
+        state.best_value, state.best_epoch = select_value, epoch
+        state.best_model = {k: v.detach().cpu().clone() for k, v in setup.model.state_dict().items()}
+    stop_value = row["val_loss"] if recipe.early_stop_on == "val_loss" else row["val_mean"]
+    if state.stop_value is None or stop_value < state.stop_value:
+        state.stop_value, state.bad_epochs = stop_value, 0
+    else:
+        state.bad_epochs += 1
+    state.epoch = epoch
+    state.history = state.history + [row]
+
+
+def predict_split(setup: Setup, split: str, desc: str, progress: bool, with_loss: bool = False) -> dict[str, Any]:
+    """Predictions for every sample of ``split`` (``val`` or ``test``), with the mean loss if asked."""
+    loader = without_skipped(setup.eval_loaders[split], setup.skipped[split])
+    with progress_bar(len(setup.sets[split]), desc, progress) as bar:
+        return predict(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
+
+
+def evaluate(setup: Setup, progress: bool = True) -> Evaluation:
+    """The model as it is now (after :func:`fit`: the selected weights) on validation and test."""
+    return Evaluation(predict_split(setup, "val", "evaluate val", progress),
+                      predict_split(setup, "test", "evaluate test", progress))

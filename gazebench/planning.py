@@ -1,0 +1,306 @@
+"""From a request to units: ``expand`` a suite into run specs, ``plan`` each into a unit.
+
+Every ``gazebench run`` goes this one way.  A named benchmark suite comes from benchmarks.yaml
+(:mod:`gazebench.suites`); a single ``gazebench run --dataset D --model M`` is an *anonymous*
+suite of that one dataset and those models (:func:`single_run_suite`).  Then:
+
+1. :func:`expand` -- one :class:`RunSpec` per (dataset, fold, seed, model config), with the
+   suite's recipe and options and the ``--set`` values routed to the units that take them
+   (:func:`gazebench.config.route_settings`); a key that no unit takes is an error.
+2. :func:`select` -- the ``--dataset/--model/--fold/--seed`` filters.
+3. :func:`plan` -- each spec resolved against its dataset's card and declared options into a
+   :class:`Unit`: recipe filled in, fold named, unit id and result path fixed.  Only the card is
+   read -- never the data -- so ``--dry-run`` works on any request, with or without the data.
+
+The runner (:func:`gazebench.runner.run_unit`) executes units.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sys
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+from typing import Any
+
+from gazebench.config import ConfigError, Recipe, route_settings, takes, unknown_setting
+from gazebench.registry import closest
+from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, expand_env
+
+
+@dataclass(frozen=True)
+class RunSpec:
+    """One unit as asked for: a model config trained and tested on one fold of one dataset, one seed.
+    ``recipe``, ``data_options`` and ``model_kwargs`` are what the suite and ``--set`` give (not
+    yet merged with the card's recipe or the defaults)."""
+
+    dataset: str
+    model: str
+    fold: str | None = None
+    seed: int = 0
+    root: str | None = None
+    data_options: dict[str, Any] = field(default_factory=dict)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    label: str | None = None  # leaderboard row name; defaults to the model name
+    benchmark: str | None = None
+
+    @property
+    def row_label(self) -> str:
+        return self.label or self.model
+
+
+@dataclass(frozen=True)
+class Unit:
+    """A RunSpec resolved against its dataset's card: the recipe filled in, the fold named, the
+    data and model options complete, the id and paths fixed."""
+
+    spec: RunSpec
+    fold: str
+    recipe: Recipe
+    data_options: dict[str, Any]
+    model_kwargs: dict[str, Any]
+    card: Any  # gazebench.datasets.cards.Card
+    unit_id: str
+    result_path: Path
+    run_dir: Path
+
+    @property
+    def label(self) -> str:
+        return self.spec.row_label
+
+    @property
+    def card_version(self) -> str:
+        return self.card.version
+
+    @property
+    def done(self) -> bool:
+        return self.result_path.exists()
+
+    def describe(self) -> str:
+        return f"{self.label} on {self.spec.dataset} fold {self.fold} seed {self.spec.seed}"
+
+
+# --- what the registries declare (models and adapters are imported on first use) ----------------
+
+
+@lru_cache(maxsize=None)
+def model_option_keys(name: str) -> tuple[str, ...]:
+    """The options of registered model ``name`` (its factory's keyword arguments)."""
+    import gazebench.models  # noqa: F401  (registers the built-in models)
+    from gazebench.models.base import model_kwargs
+
+    return tuple(model_kwargs(name))
+
+
+def model_is_trained(name: str) -> bool:
+    """False for fitted baselines (``mean``), which run with ``epochs=0``."""
+    import gazebench.models  # noqa: F401
+    from gazebench.registry import MODELS
+
+    return bool(getattr(MODELS.get(name), "trainable", True))
+
+
+def resolved_model_kwargs(name: str, given: dict[str, Any]) -> dict[str, Any]:
+    """The factory's defaults updated by the given (non-None) values: what a result records."""
+    import gazebench.models  # noqa: F401
+    from gazebench.models.base import model_kwargs
+
+    out = {k: p.default for k, p in model_kwargs(name).items() if p.default is not p.empty}
+    out.update({k: v for k, v in given.items() if v is not None})
+    return out
+
+
+def dataset_class(name: str) -> Any:
+    import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
+    from gazebench.registry import DATASETS
+
+    return DATASETS.get(name)
+
+
+def dataset_option_keys(name: str) -> tuple[str, ...]:
+    return tuple(dataset_class(name).declared_options)
+
+
+def dataset_card(name: str) -> Any:
+    from gazebench.datasets.cards import load_card
+
+    dataset_class(name)  # an unknown name fails here, with suggestions
+    return load_card(name)
+
+
+# --- requests -> suites ---------------------------------------------------------------------------
+
+
+def csv_list(value: str | None) -> list[str] | None:
+    """``"a, b"`` -> ``["a", "b"]``; None or "" -> None."""
+    return [v.strip() for v in value.split(",") if v.strip()] if value else None
+
+
+def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: str | None = None,
+                     label: str | None = None) -> Suite:
+    """The anonymous suite of ``gazebench run --dataset D --model M[,M2] --seed S``: all the
+    card's folds (``--fold`` then selects), the given seeds, no recipe of its own."""
+    if label is not None and len(models) != 1:
+        raise ConfigError(f"--label names one configuration's row; got {len(models)} models ({', '.join(models)})")
+    entries = [ModelEntry(m, label or m) for m in models]
+    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root)], models=entries,
+                 folds="all", seeds=seeds)
+
+
+# --- expand ---------------------------------------------------------------------------------------
+
+
+def _check_model_entries(suite: Suite, where: str) -> None:
+    for m in suite.models:
+        accepted = model_option_keys(m.name)  # an unknown model fails here, with suggestions
+        for key in m.kwargs:
+            if key not in accepted:
+                raise BenchmarkError(f"{where}, model {m.label!r}: {m.name} has no option {key!r}."
+                                     f"{closest(key, list(accepted))} Options: {', '.join(accepted)}")
+    every = sorted({k for m in suite.models for k in model_option_keys(m.name)})
+    for key in suite.model_kwargs:
+        if key not in every:
+            raise BenchmarkError(f"{where}.model_kwargs: no model of the suite takes {key!r}.{closest(key, every)}")
+
+
+def _check_settings(suite: Suite, settings: dict[str, Any]) -> None:
+    """A ``--set`` key must be taken by at least one unit of the suite: the one unknown-key error."""
+    model_keys = {k for m in suite.models for k in model_option_keys(m.name)}
+    data_keys = {k for d in suite.datasets for k in dataset_option_keys(d.name)}
+    for key in settings:
+        if not takes(key, model_keys, data_keys):
+            raise unknown_setting(key, model_keys, data_keys)
+
+
+def suite_folds(wanted: Any, card: Any, where: str) -> list[str]:
+    """``all`` (or None): the card's folds; else the named ones, each checked against the card."""
+    folds = card.folds()
+    if wanted is None or wanted == "all":
+        return folds
+    chosen = [str(f) for f in (wanted if isinstance(wanted, list) else [wanted])]
+    for f in chosen:
+        if f not in folds:
+            raise BenchmarkError(f"{where}: fold {f!r} is not a fold of {card.name}; folds: {', '.join(folds)} (or 'all')")
+    return chosen
+
+
+def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root: str | None,
+                   environ: dict[str, str] | None) -> list[RunSpec]:
+    where = f"benchmark {suite.name!r}" if suite.name else "run"
+    dwhere = f"{where}, dataset {d.name!r}"
+    if root is None and d.root is not None:
+        root = expand_env(d.root, f"{dwhere} root", environ) or None
+    options = expand_env(d.options, f"{dwhere} options", environ)
+    recipe = {**expand_env(suite.recipe, where, environ), **expand_env(d.recipe, f"{dwhere} recipe", environ)}
+    folds = suite_folds(d.folds if d.folds is not None else suite.folds, dataset_card(d.name), dwhere)
+    data_keys = dataset_option_keys(d.name)
+    specs = []
+    for fold in folds:
+        for seed in suite.seeds:
+            for m in suite.models:
+                keys = model_option_keys(m.name)
+                mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, data_keys)}, keys, data_keys)
+                shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
+                kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
+                specs.append(RunSpec(
+                    dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
+                    data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
+                    recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
+                ))
+    return specs
+
+
+def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str, str] | None = None,
+           environ: dict[str, str] | None = None) -> list[RunSpec]:
+    """One RunSpec per unit: datasets x folds x seeds x models (models vary fastest, so a sweep
+    stopped halfway leaves whole comparisons).  ``settings`` are ``--set`` values, each routed to
+    the units that take it; ``roots`` replace dataset roots ({dataset: DIR})."""
+    settings, roots = dict(settings or {}), dict(roots or {})
+    where = f"benchmark {suite.name!r}" if suite.name else "run"
+    for name in roots:
+        if name not in [d.name for d in suite.datasets]:
+            raise BenchmarkError(f"--root {name}=...: {where} has no dataset {name!r}")
+    _check_model_entries(suite, where)
+    _check_settings(suite, settings)
+    Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
+    return [spec for d in suite.datasets for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ)]
+
+
+def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:
+    """``--set`` keys that some model configs of the suite do not take: {key: [labels]}."""
+    data_keys = sorted({k for d in suite.datasets for k in dataset_option_keys(d.name)})
+    out: dict[str, list[str]] = {}
+    for key in settings:
+        for m in suite.models:
+            if not takes(key, model_option_keys(m.name), data_keys):
+                out.setdefault(key, []).append(m.label)
+    return out
+
+
+# --- select ---------------------------------------------------------------------------------------
+
+
+def select(specs: list[RunSpec], datasets: list[str] | None = None, models: list[str] | None = None,
+           folds: list[str] | None = None, seeds: list[int] | None = None) -> list[RunSpec]:
+    """The specs matching every given filter (model: a label or a model name); a filter value that
+    matches no spec is an error naming what there is."""
+    def check(values: list[Any] | None, known: set[Any], what: str) -> None:
+        for v in values or []:
+            if v not in known:
+                names = sorted(map(str, known))
+                raise BenchmarkError(f"no {what} {v!r} here.{closest(str(v), names)} There are: {', '.join(names)}")
+
+    check(datasets, {s.dataset for s in specs}, "dataset")
+    check(models, {s.row_label for s in specs} | {s.model for s in specs}, "model")
+    check(folds, {str(s.fold) for s in specs}, "fold")
+    check(seeds, {s.seed for s in specs}, "seed")
+    return [
+        s for s in specs
+        if (not datasets or s.dataset in datasets)
+        and (not models or s.row_label in models or s.model in models)
+        and (not folds or str(s.fold) in folds)
+        and (seeds is None or s.seed in seeds)
+    ]
+
+
+# --- plan -----------------------------------------------------------------------------------------
+
+
+def unit_id(identity: dict[str, Any]) -> str:
+    return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
+
+
+def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> Unit:
+    """The unit of ``spec`` from its dataset's card and declared options alone (no data is read)."""
+    from gazebench.datasets.base import resolve_dataset_options
+
+    card = dataset_card(spec.dataset)
+    options = resolve_dataset_options(dataset_class(spec.dataset), spec.data_options)
+    fold = card.resolve_fold(spec.fold)
+    recipe = Recipe.resolve(card.recipe, spec.recipe)
+    if recipe.epochs == 0 and model_is_trained(spec.model):
+        raise ConfigError(f"recipe epochs=0: model {spec.model!r} is trained by gradient descent and needs "
+                          "epochs >= 1 (only fitted baselines such as mean run without epochs)")
+    identity = {
+        "dataset": spec.dataset, "card_version": card.version, "data_options": options,
+        "model": spec.model, "model_kwargs": spec.model_kwargs, "recipe": recipe.as_dict(),
+        "fold": fold, "seed": spec.seed,
+    }
+    uid = unit_id(identity)
+    rel = Path(spec.dataset) / spec.row_label / f"fold-{fold}_seed-{spec.seed}_{uid}"
+    return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, spec.model_kwargs), card, uid,
+                Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel)
+
+
+def plan(specs: list[RunSpec], results_dir: str | Path, runs_dir: str | Path) -> list[Unit]:
+    """Every spec's unit, result path included: a dry run is instant and needs no data."""
+    return [plan_unit(spec, results_dir, runs_dir) for spec in specs]
+
+
+def note_dropped(suite: Suite, settings: dict[str, Any]) -> None:
+    for key, labels in dropped_settings(suite, settings).items():
+        print(f"note: --set {key} does not apply to {', '.join(sorted(set(labels)))} (not an option of that model)",
+              file=sys.stderr)

@@ -1,0 +1,137 @@
+"""What a finished unit leaves behind: its test predictions (CSV) and its result record.
+
+The record's schema version and its reading and writing live in :mod:`gazebench.results`;
+:func:`make_record` is the one place its fields are filled in (docs/leaderboards.md lists them).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from gazebench.atomic import atomic_write
+from gazebench.datasets.base import GazeDataset
+from gazebench.fit import BEST, Evaluation, FitOutcome
+from gazebench.geometry import error_summary, subset_masks
+from gazebench.models import count_parameters
+from gazebench.provenance import environment, now_iso
+from gazebench.setup import Setup
+
+PREDICTIONS = "predictions_test.csv"
+
+
+def metrics_for(pred: dict[str, Any], dataset: GazeDataset) -> dict[str, dict[str, float]]:
+    """Angular error statistics over all samples and per subset; sigma-error correlations when
+    the model predicts a spread."""
+    metrics = {"all": error_summary(pred["error"])}
+    if dataset.subsets and len(pred["target"]):
+        masks = subset_masks(pred["target"])
+        for name in dataset.subsets:
+            metrics[name] = error_summary(pred["error"][masks[name]])
+    sigma = pred["sigma"]
+    if len(sigma) > 2 and np.isfinite(sigma).all() and np.std(sigma) > 0:
+        err = pred["error"]
+        metrics["all"]["sigma_error_pearson"] = float(np.corrcoef(sigma, err)[0, 1])
+        metrics["all"]["sigma_error_spearman"] = float(pd.Series(sigma).corr(pd.Series(err), method="spearman"))
+    return metrics
+
+
+def write_predictions(pred: dict[str, Any], dataset: GazeDataset, path: Path) -> Path:
+    """One row per test sample: id, subject, predicted and true gaze vectors, error, sigma."""
+    idx = dataset.index
+    rows = pred["index"]
+    table = pd.DataFrame(
+        {
+            "id": idx["id"].to_numpy()[rows],
+            "subject": idx["subject"].to_numpy()[rows],
+            "pred_x": pred["vector"][:, 0],
+            "pred_y": pred["vector"][:, 1],
+            "pred_z": pred["vector"][:, 2],
+            "gaze_x": pred["target"][:, 0],
+            "gaze_y": pred["target"][:, 1],
+            "gaze_z": pred["target"][:, 2],
+            "error_deg": pred["error"],
+            "sigma": pred["sigma"],
+        }
+    )
+    return atomic_write(path, table.to_csv(index=False, float_format="%.6g"))
+
+
+def skipped_summary(skipped: dict[str, list[int]], dataset: GazeDataset) -> dict[str, Any]:
+    """Which samples ``--on-bad-sample skip`` left out, per split (ids, each once)."""
+    ids = dataset.index["id"].to_numpy()
+    per_split = {s: sorted({str(ids[p]) for p in rows}) for s, rows in skipped.items()}
+    if any(per_split.values()):
+        total = sum(len(v) for v in per_split.values())
+        print(f"warning: skipped {total} unreadable samples ({', '.join(f'{s}: {len(v)}' for s, v in per_split.items())}); "
+              "ids are in the result's data_problems", file=sys.stderr)
+    return {"skipped_samples": {s: len(v) for s, v in per_split.items()}, "skipped_ids": per_split}
+
+
+def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total_seconds: float) -> dict[str, Any]:
+    """The result record of a finished unit (without ``schema_version``: write_record adds it)."""
+    unit, model, ds = setup.unit, setup.model, setup.dataset
+    return {
+        "unit_id": unit.unit_id,
+        "label": unit.label,
+        "benchmark": unit.spec.benchmark,
+        "dataset": _dataset_part(setup),
+        "fold": unit.fold,
+        "seed": unit.spec.seed,
+        "model": {"name": unit.spec.model, "kwargs": unit.model_kwargs, "view": model.view.describe(),
+                  "parameters": count_parameters(model), "loss": setup.loss_name},
+        "recipe": unit.recipe.as_dict(),
+        "selection": _selection_part(setup, outcome, evaluation),
+        "history": outcome.history,
+        "metrics": metrics_for(evaluation.test, ds),
+        "val_metrics": metrics_for(evaluation.val, ds),
+        "timings": _timings_part(outcome, evaluation, total_seconds),
+        "data_problems": skipped_summary(setup.skipped, ds),
+        "environment": environment(setup.device),
+        "artifacts": {
+            "predictions": str(unit.run_dir / PREDICTIONS),
+            "checkpoint": str(unit.run_dir / BEST) if model.trainable else None,
+        },
+        "created_at": now_iso(),
+    }
+
+
+def _dataset_part(setup: Setup) -> dict[str, Any]:
+    ds, sets, positions = setup.dataset, setup.sets, setup.positions
+    return {
+        "name": ds.name,
+        "card_version": setup.unit.card.version,
+        "options": ds.options,
+        "root": str(ds.root),
+        "subjects": setup.subjects,
+        "samples": {s: int(len(positions[s])) for s in positions},
+        "windows_complete": {s: int(sets[s].complete.sum()) for s in sets} if setup.model.view.needs_sequences else None,
+        "frame_cache": setup.source.describe(),
+    }
+
+
+def _selection_part(setup: Setup, outcome: FitOutcome, evaluation: Evaluation) -> dict[str, Any]:
+    val_error = evaluation.val["error"]
+    return {
+        "rule": f"best {setup.recipe.select} over epochs" if setup.model.trainable else "no training (fitted baseline)",
+        "chosen_epoch": outcome.chosen_epoch,
+        "epochs_run": len(outcome.history),
+        "early_stopped": outcome.early_stopped,
+        "val_mean_at_chosen": float(np.mean(val_error)) if len(val_error) else None,
+    }
+
+
+def _timings_part(outcome: FitOutcome, evaluation: Evaluation, total_seconds: float) -> dict[str, Any]:
+    seconds, samples, test = outcome.train_seconds, outcome.train_samples, evaluation.test
+    return {
+        "train_seconds": seconds,
+        "train_samples": samples,
+        "train_samples_per_s": samples / seconds if seconds > 0 else None,
+        "eval_seconds": test["seconds"],
+        "eval_samples_per_s": len(test["error"]) / test["seconds"] if test["seconds"] > 0 else None,
+        "total_seconds": total_seconds,
+    }

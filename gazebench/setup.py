@@ -1,0 +1,184 @@
+"""Everything a planned unit needs before its first step: :func:`build_setup`.
+
+Shared by ``gazebench run`` (:func:`gazebench.runner.run_unit`) and ``gazebench bench``: the
+dataset and its splits, the model, loss and device, how a batch becomes model input
+(:class:`~gazebench.engine.StepContext`), where frames come from (a frame source: the image files
+or a prepared cache), the frame windows of each split and the loaders over them.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader, RandomSampler, Sampler
+
+from gazebench.config import ConfigError, Recipe
+from gazebench.datasets import build_dataset
+from gazebench.datasets.base import GazeDataset
+from gazebench.datasets.loading import FrameWindows, collate_frames
+from gazebench.datasets.sources import FrameSource, open_frame_source
+from gazebench.engine import LossFn, StepContext, compile_model, resolve_device
+from gazebench.models import build_model
+from gazebench.models.base import GazeModel
+from gazebench.planning import Unit
+from gazebench.registry import LOSSES
+from gazebench.runtime import configure_threads, resolve_num_workers
+
+SPLITS = ("train", "val", "test")
+
+
+@dataclass
+class Setup:
+    """A unit made ready to train: what :func:`gazebench.fit.fit`, evaluation and the record use."""
+
+    unit: Unit
+    dataset: GazeDataset
+    positions: dict[str, np.ndarray]  # row positions of each split in the adapter's index
+    subjects: dict[str, list[str]]
+    model: GazeModel  # the plain model: optimisers and checkpoints use it
+    step_model: nn.Module  # what forward passes go through (the compiled model, or the model)
+    loss_name: str
+    loss_fn: LossFn
+    device: torch.device
+    ctx: StepContext
+    source: FrameSource
+    sets: dict[str, FrameWindows]
+    num_workers: int  # the recipe's num_workers, resolved for the device
+    eval_loaders: dict[str, DataLoader] = field(default_factory=dict)
+    skipped: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+
+    @property
+    def recipe(self) -> Recipe:
+        return self.unit.recipe
+
+    @property
+    def seed(self) -> int:
+        return self.unit.spec.seed
+
+    @property
+    def trains(self) -> bool:
+        """Whether the model is trained by gradient steps (fitted baselines are not)."""
+        return bool(self.model.trainable) and self.recipe.epochs > 0
+
+    def loader(self, split: str, generator: torch.Generator | None = None, sampler: Sampler | None = None) -> DataLoader:
+        """A loader over ``split`` with the recipe's batch size and the resolved workers."""
+        return make_loader(self.sets[split], self.recipe, self.num_workers, split == "train", generator, sampler)
+
+
+def seed_everything(seed: int, deterministic: bool = False) -> None:
+    if deterministic:
+        torch.use_deterministic_algorithms(True)
+    random.seed(seed)
+    np.random.seed(seed % 2**32)
+    torch.manual_seed(seed)
+
+
+def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | None = None) -> Setup:
+    """The dataset, then (seeded) the splits, model, loss, device, frame source, frame windows and
+    evaluation loaders of ``unit``.  Frames come from a current frame cache, else the image files
+    (``cache_mode``: ``auto``, ``off``, ``require``; default ``$GAZEBENCH_CACHE`` or ``auto``)."""
+    recipe = unit.recipe
+    dataset = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
+    seed_everything(unit.spec.seed, deterministic)
+    positions, subjects = split(dataset, unit.fold)
+    model, loss_name = build_fitted_model(unit, dataset, positions["train"])
+    device = resolve_device(recipe.device)
+    workers = resolve_num_workers(recipe.num_workers, device.type)
+    configure_threads(device.type, workers)
+    ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)
+    model.to(device)
+    if ctx.channels_last:
+        model.to(memory_format=torch.channels_last)
+    step_model = compile_model(model, recipe.compile)  # shares model's parameters
+    source = open_frame_source(dataset, recipe.image_size, mode=cache_mode)
+    sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample) for s in SPLITS}
+    setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
+                  ctx, source, sets, workers)
+    setup.eval_loaders = {s: setup.loader(s) for s in ("val", "test")}
+    return setup
+
+
+def split(dataset: GazeDataset, fold: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Row positions and subjects of each split of ``fold``; the leakage guard runs here."""
+    positions = dataset.split_positions(fold)
+    subjects = dataset.split_subjects(fold)
+    for s in SPLITS:
+        if len(positions[s]) == 0:
+            raise ConfigError(f"dataset {dataset.name!r} fold {fold}: the {s} split has no samples")
+    return positions, subjects
+
+
+def build_fitted_model(unit: Unit, dataset: GazeDataset, train: np.ndarray) -> tuple[GazeModel, str]:
+    """The unit's model, checked against the dataset, its prior fitted on the training gaze; and
+    the name of its loss (the recipe's, else the model's default)."""
+    model = build_model(unit.spec.model, **unit.spec.model_kwargs)
+    if model.view.needs_sequences and not dataset.has_sequences:
+        raise ConfigError(
+            f"model {unit.spec.model!r} needs {model.view.describe()}, but dataset {dataset.name!r} has no sequences "
+            "to build frame windows from; choose a single-frame model"
+        )
+    loss_name = unit.recipe.loss or model.default_loss
+    LOSSES.get(loss_name)  # an unknown loss fails before any data is read
+    model.fit_prior(dataset.gaze(train))
+    return model, loss_name
+
+
+def _worker_init(worker_id: int) -> None:
+    info = torch.utils.data.get_worker_info()
+    np.random.seed(info.seed % 2**32)
+    random.seed(info.seed)
+
+
+def make_loader(
+    ds: FrameWindows,
+    recipe: Recipe,
+    workers: int,
+    train: bool,
+    generator: torch.Generator | None = None,
+    sampler: Sampler | None = None,
+) -> DataLoader:
+    """Workers (if any) stay up across epochs and keep ``prefetch_factor`` batches each in flight;
+    batches land in pinned memory on CUDA so the copy to the device overlaps compute."""
+    if sampler is None and train:
+        cap = recipe.max_train_samples
+        sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
+    return DataLoader(
+        ds,
+        collate_fn=collate_frames,
+        batch_size=recipe.batch_size if train else recipe.eval_batch_size,
+        sampler=sampler,
+        shuffle=False,
+        num_workers=workers,
+        pin_memory=torch.cuda.is_available(),
+        persistent_workers=workers > 0,
+        prefetch_factor=4 if workers > 0 else None,
+        worker_init_fn=_worker_init if workers > 0 else None,
+        generator=generator,
+        # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
+        drop_last=train and _remainder(sampler, recipe.batch_size) == 1,
+    )
+
+
+def _remainder(sampler: Sampler | None, batch_size: int) -> int:
+    try:
+        n = len(sampler)  # type: ignore[arg-type]
+    except TypeError:
+        return 0
+    return n % batch_size if n > batch_size else 0
+
+
+def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
+    params = [p for p in model.parameters() if p.requires_grad]
+    if recipe.optimizer == "adam":
+        return torch.optim.Adam(params, lr=recipe.lr, betas=tuple(recipe.betas), weight_decay=recipe.weight_decay)
+    if recipe.optimizer == "adamw":
+        return torch.optim.AdamW(params, lr=recipe.lr, betas=tuple(recipe.betas), weight_decay=recipe.weight_decay)
+    return torch.optim.SGD(params, lr=recipe.lr, momentum=0.9, weight_decay=recipe.weight_decay)
+
+
+def make_scaler(setup: Setup) -> torch.amp.GradScaler | None:
+    return torch.amp.GradScaler(setup.device.type) if setup.recipe.precision == "fp16" else None

@@ -1,0 +1,261 @@
+"""Benchmark suites: named sweeps of datasets x models x folds x seeds under one recipe.
+
+Suites live in ``benchmarks.yaml`` (names and keyword arguments only, no code)::
+
+    benchmarks:
+      quickstart:
+        description: one line shown by ``gazebench run --benchmark``
+        datasets:                       # a name, or {name, root, options, recipe, folds}
+          - synthgaze
+          - {name: rtgene, root: "${RTGENE_ROOT}", options: {variant: inpainted}}
+        models:                         # a name, or {name, label, kwargs}
+          - mean
+          - {name: staticsc, label: staticsc-175, kwargs: {crops: 175}}
+        model_kwargs: {backbone: resnet18}   # shared: given to every model that accepts the key
+        folds: all                      # or a list of fold names
+        seeds: [0, 1, 2]
+        recipe: {epochs: 3, image_size: 64}  # over the dataset card's recipe
+
+Layers, later wins: recipe defaults (:class:`gazebench.config.Recipe`) < the dataset card's
+``recipe`` < the suite's ``recipe`` < the dataset entry's ``recipe`` < ``--set``.  Model kwargs: the suite's shared ``model_kwargs`` (only
+where the model accepts the key) < the model entry's ``kwargs`` < ``--set``.
+
+Strings may use ``${VAR}`` or ``${VAR:-default}``; they are expanded when the suite is expanded into
+units, so an unset variable of one suite never gets in the way of another.
+
+This module reads and checks the file; :mod:`gazebench.planning` turns a suite (or the anonymous
+suite of a single ``gazebench run``) into units.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Iterable
+
+import yaml
+
+from gazebench.config import ConfigError
+from gazebench.paths import SOURCE_ROOT
+from gazebench.registry import closest
+
+BENCHMARKS_FILE = "benchmarks.yaml"
+SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe")
+DATASET_KEYS = ("name", "root", "options", "recipe", "folds")
+MODEL_KEYS = ("name", "label", "kwargs")
+
+
+class BenchmarkError(ConfigError):
+    """A missing or malformed benchmark suite."""
+
+
+# --- finding and reading the file ---------------------------------------------------------------
+
+
+def benchmark_files() -> list[Path]:
+    """Where ``benchmarks.yaml`` is looked up, first existing file wins: ``$GAZEBENCH_BENCHMARKS``,
+    the checkout's ``benchmarks.yaml``, then the installed ``<prefix>/share/gazebench/benchmarks.yaml``."""
+    files = []
+    if os.environ.get("GAZEBENCH_BENCHMARKS"):
+        files.append(Path(os.environ["GAZEBENCH_BENCHMARKS"]).expanduser())
+    files.append(SOURCE_ROOT / BENCHMARKS_FILE)
+    files.append(Path(sys.prefix) / "share" / "gazebench" / BENCHMARKS_FILE)
+    return files
+
+
+def find_benchmarks_file(path: str | Path | None = None) -> Path:
+    if path is not None:
+        path = Path(path).expanduser()
+        if not path.is_file():
+            raise BenchmarkError(f"benchmark file {str(path)!r} does not exist")
+        return path
+    for candidate in benchmark_files():
+        if candidate.is_file():
+            return candidate
+    looked = ", ".join(str(p) for p in benchmark_files())
+    raise BenchmarkError(f"no {BENCHMARKS_FILE} found; looked at {looked} (or pass --config FILE)")
+
+
+def read_benchmarks(path: str | Path | None = None) -> tuple[Path, dict[str, Any]]:
+    """The raw suites of the benchmark file (``{name: mapping}``) and the file they came from."""
+    path = find_benchmarks_file(path)
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise BenchmarkError(f"{path}: not valid YAML: {exc}") from exc
+    if not isinstance(data, dict) or not isinstance(data.get("benchmarks"), dict):
+        raise BenchmarkError(f"{path}: expected a mapping with a 'benchmarks' key holding the suites by name")
+    return path, data["benchmarks"]
+
+
+# --- the suite model ----------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetEntry:
+    name: str
+    root: str | None = None
+    options: dict[str, Any] = field(default_factory=dict)
+    recipe: dict[str, Any] = field(default_factory=dict)
+    folds: Any = None  # None: the suite's folds
+
+
+@dataclass
+class ModelEntry:
+    name: str
+    label: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Suite:
+    name: str
+    source: Path
+    description: str = ""
+    datasets: list[DatasetEntry] = field(default_factory=list)
+    models: list[ModelEntry] = field(default_factory=list)
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+    folds: Any = "all"
+    seeds: list[int] = field(default_factory=lambda: [0])
+    recipe: dict[str, Any] = field(default_factory=dict)
+
+
+def _mapping(value: Any, where: str) -> dict[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise BenchmarkError(f"{where}: expected a mapping, got {type(value).__name__} {value!r}")
+    return dict(value)
+
+
+def _check_keys(given: dict[str, Any], allowed: Iterable[str], where: str) -> None:
+    allowed = list(allowed)
+    for key in given:
+        if key not in allowed:
+            raise BenchmarkError(f"{where}: unknown key {key!r}.{closest(str(key), allowed)} Keys: {', '.join(allowed)}")
+
+
+def _seeds(value: Any, where: str) -> list[int]:
+    values = value if isinstance(value, list) else [value]
+    try:
+        seeds = [int(s) for s in values]
+    except (TypeError, ValueError):
+        raise BenchmarkError(f"{where}: seeds must be integers, got {value!r}") from None
+    if not seeds:
+        raise BenchmarkError(f"{where}: needs at least one seed")
+    return seeds
+
+
+def _entries(raw: dict[str, Any], key: str, allowed: Iterable[str], where: str) -> list[tuple[str, dict[str, Any]]]:
+    """The entries of a suite's ``datasets`` or ``models`` list as mappings (a bare name becomes
+    ``{name: ...}``), each with its place for error messages; keys checked, a name required."""
+    out = []
+    for i, entry in enumerate(raw.get(key) or []):
+        w = f"{where}, {key}[{i}]"
+        entry = {"name": entry} if isinstance(entry, str) else _mapping(entry, w)
+        _check_keys(entry, allowed, w)
+        if not entry.get("name"):
+            raise BenchmarkError(f"{w}: needs a name")
+        out.append((w, entry))
+    return out
+
+
+def parse_suite(name: str, raw: Any, source: Path) -> Suite:
+    where = f"{source}: benchmark {name!r}"
+    raw = _mapping(raw, where)
+    _check_keys(raw, SUITE_KEYS, where)
+    if raw.get("plugins"):
+        from gazebench.plugins import load_plugin_files
+
+        # plugin adapters/models register before the suite's names are looked up; paths are
+        # relative to the benchmark file
+        load_plugin_files(raw["plugins"], source.parent)
+    datasets = []
+    for w, entry in _entries(raw, "datasets", DATASET_KEYS, where):
+        root = entry.get("root")
+        datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
+                                     _mapping(entry.get("options"), f"{w}.options"),
+                                     _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds")))
+    models = [ModelEntry(str(entry["name"]), str(entry.get("label") or entry["name"]),
+                         _mapping(entry.get("kwargs"), f"{w}.kwargs"))
+              for w, entry in _entries(raw, "models", MODEL_KEYS, where)]
+    if not datasets or not models:
+        raise BenchmarkError(f"{where}: needs at least one dataset and one model")
+    labels = [m.label for m in models]
+    dup = sorted({lab for lab in labels if labels.count(lab) > 1})
+    if dup:
+        raise BenchmarkError(f"{where}: label {dup[0]!r} is used by two model entries; give each variant its own label")
+    return Suite(
+        name=name,
+        source=source,
+        description=str(raw.get("description") or "").strip(),
+        datasets=datasets,
+        models=models,
+        model_kwargs=_mapping(raw.get("model_kwargs"), f"{where}.model_kwargs"),
+        folds=raw.get("folds", "all"),
+        seeds=_seeds(raw.get("seeds", [0]), where),
+        recipe=_mapping(raw.get("recipe"), f"{where}.recipe"),
+    )
+
+
+def load_suites(path: str | Path | None = None) -> dict[str, Suite]:
+    source, raw = read_benchmarks(path)
+    return {str(name): parse_suite(str(name), spec, source) for name, spec in raw.items()}
+
+
+def get_suite(name: str, path: str | Path | None = None) -> Suite:
+    """The suite ``name`` of the benchmark file (``path`` overrides the lookup)."""
+    source, raw = read_benchmarks(path)
+    if name not in raw:
+        names = [str(n) for n in raw]
+        raise BenchmarkError(f"no benchmark {name!r} in {source}.{closest(name, names)} Benchmarks: {', '.join(names)}")
+    return parse_suite(name, raw[name], source)
+
+
+# --- ${ENV} expansion ---------------------------------------------------------------------------
+
+_ENV = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)(?::-([^}]*))?\}")
+
+
+def expand_env(value: Any, where: str = "benchmark", environ: dict[str, str] | None = None) -> Any:
+    """``${VAR}`` and ``${VAR:-default}`` in every string of ``value`` (nested lists/dicts too).
+    An unset (or empty) variable takes its default; without one it is an error naming it."""
+    env = os.environ if environ is None else environ
+    if isinstance(value, dict):
+        return {k: expand_env(v, f"{where}.{k}", env) for k, v in value.items()}
+    if isinstance(value, list):
+        return [expand_env(v, f"{where}[{i}]", env) for i, v in enumerate(value)]
+    if not isinstance(value, str):
+        return value
+
+    def sub(m: re.Match[str]) -> str:
+        var, default = m.group(1), m.group(2)
+        if env.get(var):
+            return env[var]
+        if default is not None:
+            return default
+        raise BenchmarkError(
+            f"{where}: environment variable {var} is not set (it is used as ${{{var}}}); "
+            f"export {var}=... or give a default as ${{{var}:-...}}"
+        )
+
+    return _ENV.sub(sub, value)
+
+
+def parse_roots(items: list[str] | None, datasets: list[str]) -> dict[str, str]:
+    """``--root DIR`` (a one-dataset suite) or ``--root NAME=DIR`` (repeatable) -> {dataset: DIR}."""
+    roots: dict[str, str] = {}
+    for item in items or []:
+        name, sep, path = item.partition("=")
+        if sep and name in datasets:
+            roots[name] = path
+        elif len(datasets) == 1:
+            roots[datasets[0]] = item
+        else:
+            raise BenchmarkError(
+                f"--root {item!r}: this suite has datasets {', '.join(datasets)}; say which one as --root NAME=DIR"
+            )
+    return roots
