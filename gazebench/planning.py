@@ -251,7 +251,8 @@ def select(specs: list[RunSpec], datasets: list[str] | None = None, models: list
         for v in values or []:
             if v not in known:
                 names = sorted(map(str, known))
-                raise BenchmarkError(f"no {what} {v!r} here.{closest(str(v), names)} There are: {', '.join(names)}")
+                raise ConfigError(f"--{what} {v}: not among the units asked for.{closest(str(v), names)} "
+                                  f"They have {what}s: {', '.join(names)}")
 
     check(datasets, {s.dataset for s in specs}, "dataset")
     check(models, {s.row_label for s in specs} | {s.model for s in specs}, "model")
