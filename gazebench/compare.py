@@ -212,27 +212,14 @@ def compare(
     Returns a plain dict (see :func:`render_text` for its reading)."""
     if cluster not in ("subject", "sample"):
         raise CompareError(f"bootstrap resamples 'subject' or 'sample', not {cluster!r}")
-    results_dir = Path(results_dir)
-    col, pairs = find_pairs(df, a, b, dataset, column)
-    samples, notes = paired_samples(pairs, results_dir, subset)
-    diff = (samples["error_a"] - samples["error_b"]).to_numpy()
-    clusters = samples["subject"].to_numpy() if cluster == "subject" else None
-    lo, hi = bootstrap_ci(diff, clusters, resamples, seed)
-    p = wilcoxon_p(diff)
-    mean_diff = float(diff.mean())
-    significant = (lo > 0 or hi < 0) and p < ALPHA
-
     if metric not in df.columns:
         known = sorted(c for c in df.columns if "." in c and not c.startswith("timings."))
         raise CompareError(f"no metric {metric!r} in the records; known: {', '.join(known)}")
-    units = []
-    for pair in pairs:
-        va, vb = float(pair.a[metric]), float(pair.b[metric])
-        units.append({"fold": pair.fold, "seed": pair.seed, "a": va, "b": vb, "diff": va - vb})
-    unit_diff = np.array([u["diff"] for u in units])
-    lower_better = not metric.rpartition(".")[2].startswith("sigma_error")
-    a_wins = int(np.sum(unit_diff < 0) if lower_better else np.sum(unit_diff > 0))
-    b_wins = int(np.sum(unit_diff > 0) if lower_better else np.sum(unit_diff < 0))
+    col, pairs = find_pairs(df, a, b, dataset, column)
+    samples, notes = paired_samples(pairs, Path(results_dir), subset)
+    per_sample = sample_statistics(samples, cluster, resamples, seed)
+    units = [unit_row(pair, metric) for pair in pairs]
+    lo, hi = per_sample["ci95"]
     return {
         "a": a,
         "b": b,
@@ -242,29 +229,53 @@ def compare(
         "folds": sorted({p.fold for p in pairs}, key=lambda f: (not f.isdigit(), int(f) if f.isdigit() else 0, f)),
         "seeds": sorted({p.seed for p in pairs}),
         "units": units,
-        "samples": {
-            "n": int(len(samples)),
-            "subjects": int(samples["subject"].nunique()),
-            "folds": int(samples["fold"].nunique()),
-            "mean_a": float(samples["error_a"].mean()),
-            "mean_b": float(samples["error_b"].mean()),
-            "mean_diff": mean_diff,
-            "ci95": [lo, hi],
-            "bootstrap": {"resample": cluster, "resamples": resamples, "seed": seed},
-            "wilcoxon_p": p,
-        },
-        "per_unit": {
-            "metric": metric,
-            "n": len(units),
-            "mean_diff": float(unit_diff.mean()),
-            "std_diff": float(unit_diff.std(ddof=1)) if len(units) > 1 else None,
-            "a_better": a_wins,
-            "b_better": b_wins,
-            "ties": int(len(units) - a_wins - b_wins),
-        },
-        "significant": bool(significant),
-        "verdict": verdict(a, b, mean_diff, lo, hi, p),
+        "samples": per_sample,
+        "per_unit": unit_statistics(units, metric),
+        "significant": bool((lo > 0 or hi < 0) and per_sample["wilcoxon_p"] < ALPHA),
+        "verdict": verdict(a, b, per_sample["mean_diff"], lo, hi, per_sample["wilcoxon_p"]),
         "notes": notes,
+    }
+
+
+def sample_statistics(samples: pd.DataFrame, cluster: str, resamples: int, seed: int) -> dict[str, Any]:
+    """The paired per-sample part: mean errors, the mean difference A - B with its bootstrap 95%
+    interval (resampling subjects or samples) and the Wilcoxon signed-rank p-value."""
+    diff = (samples["error_a"] - samples["error_b"]).to_numpy()
+    clusters = samples["subject"].to_numpy() if cluster == "subject" else None
+    lo, hi = bootstrap_ci(diff, clusters, resamples, seed)
+    return {
+        "n": int(len(samples)),
+        "subjects": int(samples["subject"].nunique()),
+        "folds": int(samples["fold"].nunique()),
+        "mean_a": float(samples["error_a"].mean()),
+        "mean_b": float(samples["error_b"].mean()),
+        "mean_diff": float(diff.mean()),
+        "ci95": [lo, hi],
+        "bootstrap": {"resample": cluster, "resamples": resamples, "seed": seed},
+        "wilcoxon_p": wilcoxon_p(diff),
+    }
+
+
+def unit_row(pair: Any, metric: str) -> dict[str, Any]:
+    va, vb = float(pair.a[metric]), float(pair.b[metric])
+    return {"fold": pair.fold, "seed": pair.seed, "a": va, "b": vb, "diff": va - vb}
+
+
+def unit_statistics(units: list[dict[str, Any]], metric: str) -> dict[str, Any]:
+    """The across-units part: the metric's mean difference over paired (fold, seed) units and who
+    is better in how many of them (for sigma-error correlations higher is better)."""
+    unit_diff = np.array([u["diff"] for u in units])
+    lower_better = not metric.rpartition(".")[2].startswith("sigma_error")
+    a_wins = int(np.sum(unit_diff < 0) if lower_better else np.sum(unit_diff > 0))
+    b_wins = int(np.sum(unit_diff > 0) if lower_better else np.sum(unit_diff < 0))
+    return {
+        "metric": metric,
+        "n": len(units),
+        "mean_diff": float(unit_diff.mean()),
+        "std_diff": float(unit_diff.std(ddof=1)) if len(units) > 1 else None,
+        "a_better": a_wins,
+        "b_better": b_wins,
+        "ties": int(len(units) - a_wins - b_wins),
     }
 
 
