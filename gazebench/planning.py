@@ -154,12 +154,13 @@ def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: st
 
 
 def _check_model_entries(suite: Suite, where: str) -> None:
+    from gazebench.models.base import check_model_options
+
     for m in suite.models:
-        accepted = model_option_keys(m.name)  # an unknown model fails here, with suggestions
-        for key in m.kwargs:
-            if key not in accepted:
-                raise BenchmarkError(f"{where}, model {m.label!r}: {m.name} has no option {key!r}."
-                                     f"{closest(key, list(accepted))} Options: {', '.join(accepted)}")
+        try:
+            check_model_options(m.name, m.kwargs)  # an unknown model fails here too, with suggestions
+        except TypeError as exc:
+            raise BenchmarkError(f"{where}, model {m.label!r}: {exc}") from None
     every = sorted({k for m in suite.models for k in model_option_keys(m.name)})
     for key in suite.model_kwargs:
         if key not in every:

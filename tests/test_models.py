@@ -220,3 +220,17 @@ def test_transformer_backbone_with_msa() -> None:
     size = model.backbone.net.pretrained_cfg["input_size"][-1]
     out = model(torch.rand(1, 2, 3, size, size))
     assert out["vector"].shape == (1, 3)
+
+
+def test_option_strings_are_read_like_set_values_and_unknown_options_suggest():
+    """A model option given as text (a suite file, Python) is read the way --set reads it and must
+    fit the option's type; an option the model lacks is refused wherever the model is built."""
+    from gazebench.registry import MODELS
+
+    model = tiny("static", feature_dim="64")
+    assert model.backbone.feature_dim == 64 and isinstance(model.backbone.feature_dim, int)
+    with pytest.raises(ValueError, match="feature_dim|expected a number"):
+        tiny("static", feature_dim="wide")
+    for make in (build_model, lambda name, **kw: MODELS.get(name)(**kw)):
+        with pytest.raises(TypeError, match="no option 'crop'.*Did you mean 'crops'"):
+            make("staticsc", backbone="test_resnet", crop=175)

@@ -43,20 +43,25 @@ def model_kwargs(name: str) -> dict[str, inspect.Parameter]:
     return {k: p for k, p in sig.parameters.items() if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
 
+def check_model_options(name: str, given: Any) -> None:
+    """Every key of ``given`` must be an option of model ``name``: the one check, used when a model
+    is built and when a suite is planned (before any data or weights are touched)."""
+    parameters = inspect.signature(MODELS.get(name)).parameters.values()
+    if any(p.kind == p.VAR_KEYWORD for p in parameters):
+        return  # a factory taking **kwargs checks its own
+    accepted = model_kwargs(name)
+    for key in given:
+        if key not in accepted:
+            raise TypeError(f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
+                            f"Options: {', '.join(accepted)}")
+
+
 def build_model(name: str, **kwargs: Any) -> GazeModel:
     """Build a registered model; ``None`` kwargs are dropped (the factory default applies), and an
     unknown kwarg is an error that lists what the model accepts."""
     factory = MODELS.get(name)
     kwargs = {k: v for k, v in kwargs.items() if v is not None}
-    accepted = model_kwargs(name)
-    takes_var = any(p.kind == p.VAR_KEYWORD for p in inspect.signature(factory).parameters.values())
-    if not takes_var:
-        for key in kwargs:
-            if key not in accepted:
-                raise TypeError(
-                    f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
-                    f"Options: {', '.join(accepted)}"
-                )
+    check_model_options(name, kwargs)
     model = factory(**kwargs)
     if not isinstance(model, GazeModel):
         raise TypeError(f"model factory {name!r} returned {type(model).__name__}, not a GazeModel")

@@ -20,10 +20,11 @@ from typing import Any, Callable, Sequence
 import torch
 from torch import nn
 
+from gazebench.config import parse_value
 from gazebench.datasets.views import ViewSpec, parse_floats
 import gazebench.losses  # noqa: F401  (registers the loss names models default to)
 from gazebench.models.backbones import Backbone
-from gazebench.models.base import GazeModel
+from gazebench.models.base import GazeModel, check_model_options
 from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
 from gazebench.models.heads import AngleHead, SinCosHead
 from gazebench.registry import LOSSES, MODELS
@@ -92,19 +93,18 @@ _COMMON = [
 
 
 def _coerce(value: Any, default: Any) -> Any:
-    """A string from a command line -> the type of the option's default (bool/int/float)."""
-    if not isinstance(value, str):
+    """A string given for a typed option (bool/int/float default) is read as ``--set`` reads
+    values (:func:`gazebench.config.parse_value`) and must then fit the default's type."""
+    if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
         return value
+    parsed = parse_value(value)
     if isinstance(default, bool):
-        low = value.strip().lower()
-        if low in ("1", "true", "yes", "on"):
-            return True
-        if low in ("0", "false", "no", "off"):
-            return False
+        if isinstance(parsed, bool) or parsed in (0, 1):
+            return bool(parsed)
         raise ValueError(f"expected a boolean, got {value!r}")
-    if isinstance(default, (int, float)):
-        return type(default)(value)
-    return value
+    if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
+        return type(default)(parsed)
+    raise ValueError(f"expected a number, got {value!r}")
 
 
 def named_model(name: str, *aliases: str) -> Callable[[Callable[..., GazeModel]], Callable[..., GazeModel]]:
@@ -121,9 +121,7 @@ def named_model(name: str, *aliases: str) -> Callable[[Callable[..., GazeModel]]
 
         @functools.wraps(factory)
         def build(**kwargs: Any) -> GazeModel:
-            unknown = sorted(set(kwargs) - set(defaults))
-            if unknown:
-                raise TypeError(f"model {name!r} has no option {unknown[0]!r}; options: {', '.join(defaults)}")
+            check_model_options(name, kwargs)
             try:
                 options = {k: _coerce(kwargs.get(k, d), d) for k, d in defaults.items()}
                 common = Common(**{p.name: options.pop(p.name) for p in _COMMON})
