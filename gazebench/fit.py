@@ -86,7 +86,11 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool = Fals
     optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
     state = checkpoint.FitState()
     if resume:
-        state = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler) or state
+        resumed = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler)
+        if resumed is None:
+            print(f"--resume: nothing to resume ({run_dir / LAST} does not exist); training from epoch 1",
+                  file=sys.stderr)
+        state = resumed or state
     # one loader for all epochs (its workers persist); each epoch reseeds its sampler
     loader = setup.loader("train", generator=torch.Generator().manual_seed(setup.seed))
     early_stopped = False

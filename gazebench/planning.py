@@ -75,9 +75,18 @@ class Unit:
     def card_version(self) -> str:
         return self.card.version
 
+    def status(self) -> str:
+        """``done`` (its record is there and is this unit's), ``missing``, or ``bad`` (a file that
+        does not parse, or another unit's record: not done, and set aside when the unit runs)."""
+        from gazebench.results import result_problem
+
+        if not self.result_path.exists():
+            return "missing"
+        return "bad" if result_problem(self.result_path, self.unit_id) else "done"
+
     @property
     def done(self) -> bool:
-        return self.result_path.exists()
+        return self.status() == "done"
 
     def describe(self) -> str:
         return f"{self.label} on {self.spec.dataset} fold {self.fold} seed {self.spec.seed}"

@@ -7,6 +7,7 @@ run, skipping (and naming) files that cannot be read.
 from __future__ import annotations
 
 import json
+import time
 import warnings
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,26 @@ def read_record(path: Path) -> dict[str, Any]:
     if version != SCHEMA_VERSION:
         raise ValueError(f"schema_version {version!r}; this gazebench reads {SCHEMA_VERSION}")
     return record
+
+
+def result_problem(path: Path, unit_id: str) -> str | None:
+    """Why the result file of unit ``unit_id`` at ``path`` does not count as done, or None when it
+    does: a file that does not parse as a record, or the record of another unit."""
+    try:
+        record = read_record(path)
+    except (OSError, ValueError) as exc:
+        return f"unreadable ({exc})"
+    if record.get("unit_id") != unit_id:
+        return f"it is the record of unit {record.get('unit_id')!r}, not {unit_id!r}"
+    return None
+
+
+def set_aside(path: Path) -> Path:
+    """Rename a bad result file out of the way (``<name>.bad-<time>``, which no reader takes for a
+    result) and return the new path."""
+    target = path.with_name(f"{path.name}.bad-{time.strftime('%Y%m%dT%H%M%S')}")
+    path.replace(target)
+    return target
 
 
 def iter_records(results_dir: Path) -> list[tuple[Path, dict[str, Any]]]:

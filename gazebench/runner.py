@@ -15,7 +15,7 @@ from typing import Any
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
-from gazebench.results import write_record
+from gazebench.results import result_problem, set_aside, write_record
 from gazebench.setup import build_setup
 
 
@@ -30,9 +30,14 @@ def run_unit(
     """Train, select and test one unit; write its record.  Returns the record, or None when a
     finished result exists and ``overwrite == "only-missing"``."""
     t_start = time.perf_counter()
-    if unit.result_path.exists() and overwrite == "only-missing":
+    status = unit.status()
+    if status == "done" and overwrite == "only-missing":
         print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
         return None
+    if status == "bad":
+        why = result_problem(unit.result_path, unit.unit_id)
+        print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
+              f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
     setup = build_setup(unit, deterministic=deterministic)
     outcome = fit(setup, [EpochLog()] if progress else [], resume=resume, progress=progress)
     evaluation = evaluate(setup, progress)

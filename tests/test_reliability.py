@@ -10,6 +10,7 @@ import signal
 import subprocess
 import sys
 import time
+import warnings
 from pathlib import Path
 
 import pytest
@@ -94,6 +95,47 @@ def test_table_warns_about_and_skips_an_unreadable_result(tiny_synth, tmp_path, 
     with pytest.warns(UserWarning, match="truncated.json"):
         assert main(["table", "--results", str(results)]) == 0
     assert "mean" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("damage", ["truncated", "another unit's record"])
+def test_a_bad_result_file_is_not_done_it_is_set_aside_and_the_unit_reruns(damage, tiny_synth, tmp_path, capsys):
+    args = ["run", "--root", str(tiny_synth), "--model", "mean", "--results", str(tmp_path / "results"), "--runs",
+            str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"]
+    assert main(args) == 0
+    (path,) = (tmp_path / "results").rglob("*.json")
+    record = json.loads(path.read_text())
+    if damage == "truncated":
+        path.write_text(path.read_text()[:100])
+    else:
+        path.write_text(json.dumps({**record, "unit_id": "0123456789"}))
+    capsys.readouterr()
+    assert main([*args, "--dry-run"]) == 0
+    out = capsys.readouterr().out
+    assert " bad " in out and "1 of them with a bad result file" in out
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert f"{path} is not a finished result of this unit" in err and "moved it to" in err
+    (aside,) = path.parent.glob(path.name + ".bad-*")
+    assert json.loads(path.read_text())["unit_id"] == record["unit_id"]  # the unit ran again
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # the set-aside file is not read as a result
+        assert main(["table", "--results", str(tmp_path / "results")]) == 0
+    assert aside.exists()
+
+
+def test_resume_with_nothing_to_resume_says_so(tiny_synth, tmp_path, capsys):
+    assert main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--resume", "--no-table",
+                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]) == 0
+    assert "--resume: nothing to resume" in capsys.readouterr().err
+
+
+def test_a_reader_that_leaves_early_ends_the_command_quietly():
+    """`gazebench table | head`: the pipe's reader is gone before the command writes."""
+    proc = subprocess.Popen([sys.executable, "-m", "gazebench", "ls", "recipe"], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 0 and err == b""
 
 
 class _Evil:

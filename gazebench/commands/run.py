@@ -100,11 +100,11 @@ def request_units(args: argparse.Namespace) -> tuple:
     return suite, planning.plan(specs, results_dir, runs_dir), results_dir
 
 
-def dry_run_table(units: list) -> str:
+def dry_run_table(units: list, statuses: list[str]) -> str:
     from tabulate import tabulate
 
-    rows = [[u.spec.dataset, u.fold, u.label, u.spec.seed, "done" if u.done else "missing", str(u.result_path)]
-            for u in units]
+    rows = [[u.spec.dataset, u.fold, u.label, u.spec.seed, status, str(u.result_path)]
+            for u, status in zip(units, statuses)]
     return tabulate(rows, headers=["dataset", "fold", "label", "seed", "status", "result"], tablefmt="simple",
                     disable_numparse=True)
 
@@ -134,13 +134,15 @@ def execute(units: list, args: argparse.Namespace) -> list[str]:
 
 def main(args: argparse.Namespace) -> int:
     suite, units, results_dir = request_units(args)
-    done = sum(u.done for u in units)
+    statuses = [u.status() for u in units]
+    done = statuses.count("done")
     name = f"benchmark {suite.name}" if suite.name else "run"
-    header = f"{name}: {len(units)} units, {done} done, {len(units) - done} missing"
+    bad = f" ({statuses.count('bad')} of them with a bad result file, set aside when run)" if "bad" in statuses else ""
+    header = f"{name}: {len(units)} units, {done} done, {len(units) - done} missing{bad}"
     if args.dry_run:
         if suite.description:
             print(suite.description)
-        print(dry_run_table(units))
+        print(dry_run_table(units, statuses))
         print(header + (" (--overwrite always would redo all)" if args.overwrite == "always" else ""))
         return 0
     if not args.quiet:
