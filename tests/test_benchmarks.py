@@ -217,7 +217,8 @@ def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
     first = Path(lines[0][5])
     assert first.parts[-4:-1] == ("grid", "rtgene", "mean")
     first.parent.mkdir(parents=True)
-    first.write_text("{}")
+    unit_id = first.stem.rpartition("_")[2]  # a finished unit's record names its own unit
+    first.write_text(json.dumps({"schema_version": 1, "unit_id": unit_id, "metrics": {}}))
     assert cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
     out = capsys.readouterr().out
     assert "benchmark grid: 2 units, 1 done, 1 missing" in out
