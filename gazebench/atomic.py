@@ -10,6 +10,7 @@ the old file (or none) and at most a ``.<name>.<random>.tmp`` beside it, never a
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import tempfile
 from pathlib import Path
@@ -66,3 +67,17 @@ def atomic_write(path: str | Path, data: str | bytes) -> Path:
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
     return Path(path)
+
+
+def check_writable(*folders: str | Path) -> None:
+    """Each folder must be creatable and writable: its nearest existing ancestor is a folder we may
+    write in.  Nothing is created, so a run refused later (a bad option, missing data) leaves no
+    trace; a read-only or misnamed output folder stops the run before training, not after it."""
+    for folder in folders:
+        folder = Path(folder).absolute()
+        existing = next(p for p in (folder, *folder.parents) if p.exists())
+        if not existing.is_dir():
+            raise NotADirectoryError(errno.ENOTDIR, f"cannot write to {folder}: {existing} is a file, not a folder",
+                                     str(folder))
+        if not os.access(existing, os.W_OK | os.X_OK):
+            raise PermissionError(errno.EACCES, f"cannot write to {folder}: {existing} is not writable", str(folder))

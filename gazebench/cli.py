@@ -36,7 +36,7 @@ global flags (before or after the command): --plugin FILE (repeatable), --traceb
 """
 
 #: what a user error looks like: one line, no traceback (``--traceback`` shows it)
-USER_ERRORS = (ValueError, KeyError, FileNotFoundError, RuntimeError, TypeError)
+USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, TypeError)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -105,7 +105,8 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if flags.traceback:
             raise
-        print(f"gazebench {args.command}: {type(exc).__name__}: {exc}", file=sys.stderr)
+        hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) else None
+        print(f"gazebench {args.command}: {type(exc).__name__}: {exc}" + (f"; {hint}" if hint else ""), file=sys.stderr)
         return 1
 
 

@@ -12,6 +12,7 @@ import sys
 import time
 from typing import Any
 
+from gazebench.atomic import check_writable
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
@@ -38,6 +39,7 @@ def run_unit(
         why = result_problem(unit.result_path, unit.unit_id)
         print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
+    check_writable(unit.result_path.parent, unit.run_dir)
     setup = build_setup(unit, deterministic=deterministic)
     outcome = fit(setup, [EpochLog()] if progress else [], resume=resume, progress=progress)
     evaluation = evaluate(setup, progress)

@@ -123,6 +123,17 @@ def test_a_bad_result_file_is_not_done_it_is_set_aside_and_the_unit_reruns(damag
     assert aside.exists()
 
 
+def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(tiny_synth, tmp_path, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    rc = main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
+               "--results", str(blocker / "results"), "--runs", str(tmp_path / "runs"), *RECIPE])
+    err = capsys.readouterr().err
+    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert f"cannot write to {blocker / 'results'}" in err and "--resume continues" in err
+    assert not list((tmp_path / "runs").rglob("*.pt"))  # nothing was trained
+
+
 def test_resume_with_nothing_to_resume_says_so(tiny_synth, tmp_path, capsys):
     assert main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--resume", "--no-table",
                  "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]) == 0

@@ -59,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--keep-going", action="store_true", help="a failing unit does not stop the others")
     how.add_argument("--quiet", action="store_true", help="no progress output")
     how.add_argument("--no-table", action="store_true", help="do not print the leaderboard at the end")
-    p.set_defaults(func=main, trains=True)
+    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command with --resume "
+                   "continues from the last finished epoch")
 
 
 def settings(args: argparse.Namespace) -> dict:
