@@ -80,6 +80,17 @@ def load_plugins(files: list[str]) -> None:
         load_plugin_files(files)
 
 
+def message(exc: BaseException) -> str:
+    """What the error says.  An error raised in a DataLoader worker arrives re-raised by torch with
+    the worker's traceback in its text; the user sees the original one-line message, as they
+    would with the data decoded in the training process."""
+    text = str(exc)
+    if "Original Traceback" in text:
+        last = text.rstrip().splitlines()[-1]
+        text = last.split(": ", 1)[1] if ": " in last else last
+    return text
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     flags = preparse(argv)
@@ -106,7 +117,8 @@ def main(argv: list[str] | None = None) -> int:
         if flags.traceback:
             raise
         hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) else None
-        print(f"gazebench {args.command}: {type(exc).__name__}: {exc}" + (f"; {hint}" if hint else ""), file=sys.stderr)
+        print(f"gazebench {args.command}: {type(exc).__name__}: {message(exc)}" + (f"; {hint}" if hint else ""),
+              file=sys.stderr)
         return 1
 
 

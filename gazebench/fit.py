@@ -77,18 +77,25 @@ class Evaluation:
     test: dict[str, Any]
 
 
-def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool = False, progress: bool = True) -> FitOutcome:
+def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None = None,
+        progress: bool = True) -> FitOutcome:
     """Train, validate, select and checkpoint ``setup`` (see the module doc).  A model that is not
-    trained by gradient steps (or ``epochs=0``) returns an empty outcome and writes nothing."""
+    trained by gradient steps (or ``epochs=0``) returns an empty outcome and writes nothing.
+
+    ``resume``: None (default) continues from ``last.pt`` when an interrupted fit left one;
+    True does the same and says so when there is none; False starts over."""
     if not setup.trains:
         return FitOutcome()
     run_dir, recipe = setup.unit.run_dir, setup.recipe
     optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
     state = checkpoint.FitState()
-    if resume:
+    if resume is not False:
         resumed = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler)
-        if resumed is None:
+        if resumed is None and resume:
             print(f"--resume: nothing to resume ({run_dir / LAST} does not exist); training from epoch 1",
+                  file=sys.stderr)
+        elif resumed is not None:
+            print(f"resuming after epoch {resumed.epoch} from {run_dir / LAST} (--restart starts over)",
                   file=sys.stderr)
         state = resumed or state
     # one loader for all epochs (its workers persist); each epoch reseeds its sampler

@@ -24,12 +24,13 @@ def run_unit(
     unit: Unit,
     *,
     overwrite: str = "only-missing",
-    resume: bool = False,
+    resume: bool | None = None,
     progress: bool = True,
     deterministic: bool = False,
 ) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
-    finished result exists and ``overwrite == "only-missing"``."""
+    finished result exists and ``overwrite == "only-missing"``.  An interrupted fit continues from
+    its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`)."""
     t_start = time.perf_counter()
     status = unit.status()
     if status == "done" and overwrite == "only-missing":

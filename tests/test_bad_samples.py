@@ -33,10 +33,13 @@ def _args(root: Path, out: Path, *extra: str) -> list[str]:
             *extra]
 
 
-def test_bad_image_stops_the_run_naming_sample_path_and_check_data(damaged, tmp_path, capsys):
+@pytest.mark.parametrize("workers", ["0", "1"])
+def test_bad_image_stops_the_run_naming_sample_path_and_check_data(workers, damaged, tmp_path, capsys):
+    """One line, whether the frame was decoded in the training process or in a loader worker."""
     root, bad_ids = damaged
-    assert main(_args(root, tmp_path)) == 1
+    assert main(_args(root, tmp_path, "--set", f"num_workers={workers}")) == 1
     err = capsys.readouterr().err
+    assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "BadSample" in err and "synthgaze" in err
     assert any(i in err for i in bad_ids)
     assert str(root) in err

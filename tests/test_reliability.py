@@ -40,7 +40,7 @@ def test_same_seed_deterministic_runs_give_identical_metrics(tiny_synth, tmp_pat
 
 
 @pytest.mark.slow
-def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp_path):
+def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp_path, capsys):
     epochs = 4
     assert main(_run_args(tiny_synth, tmp_path / "clean", epochs)) == 0
 
@@ -63,7 +63,9 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp
     epoch_at_kill = torch.load(ckpt, weights_only=True)["fit"]["epoch"]
     assert epoch_at_kill < epochs
 
-    assert main(_run_args(tiny_synth, out, epochs) + ["--resume"]) == 0
+    capsys.readouterr()
+    assert main(_run_args(tiny_synth, out, epochs)) == 0  # the same command: resuming is the default
+    assert f"resuming after epoch {epoch_at_kill}" in capsys.readouterr().err
     assert _metrics(out) == _metrics(tmp_path / "clean")
 
 
@@ -130,8 +132,24 @@ def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(t
                "--results", str(blocker / "results"), "--runs", str(tmp_path / "runs"), *RECIPE])
     err = capsys.readouterr().err
     assert rc == 1 and len(err.strip().splitlines()) == 1
-    assert f"cannot write to {blocker / 'results'}" in err and "--resume continues" in err
+    assert f"cannot write to {blocker / 'results'}" in err and "(--resume, the default) continues" in err
     assert not list((tmp_path / "runs").rglob("*.pt"))  # nothing was trained
+
+
+def test_an_interrupted_unit_resumes_by_default_and_restart_starts_over(tiny_synth, tmp_path, capsys):
+    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "2", "--no-table",
+            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    assert main(args) == 0
+    (result,) = (tmp_path / "results").rglob("*.json")
+    result.unlink()  # as if killed after its last epoch, before the record
+    capsys.readouterr()
+    assert main(args) == 0
+    err = capsys.readouterr().err
+    assert "resuming after epoch 2" in err and "epoch 1:" not in err
+    result.unlink()
+    assert main([*args, "--restart"]) == 0
+    err = capsys.readouterr().err
+    assert "resuming" not in err and "epoch 1:" in err and "epoch 2:" in err
 
 
 def test_resume_with_nothing_to_resume_says_so(tiny_synth, tmp_path, capsys):

@@ -53,14 +53,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--runs", default=Path("runs"), type=Path, help="checkpoints and predictions (default runs/)")
     how.add_argument("--overwrite", choices=("only-missing", "always"), default="only-missing",
                      help="skip units whose result exists (default) or redo them")
-    how.add_argument("--resume", action="store_true", help="continue an interrupted unit from its last checkpoint")
+    resume = how.add_mutually_exclusive_group()
+    resume.add_argument("--resume", action="store_const", const=True, default=None,
+                        help="continue an interrupted unit from its last checkpoint (the default when one exists; "
+                             "says so when there is none)")
+    resume.add_argument("--restart", dest="resume", action="store_const", const=False,
+                        help="train an interrupted unit from epoch 1, ignoring its last checkpoint")
     how.add_argument("--deterministic", action="store_true", help="deterministic algorithms (CPU: identical metrics)")
     how.add_argument("--dry-run", action="store_true", help="list the units and which are done; train nothing, read no data")
     how.add_argument("--keep-going", action="store_true", help="a failing unit does not stop the others")
     how.add_argument("--quiet", action="store_true", help="no progress output")
     how.add_argument("--no-table", action="store_true", help="do not print the leaderboard at the end")
-    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command with --resume "
-                   "continues from the last finished epoch")
+    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command "
+                   "(--resume, the default) continues from the last finished epoch")
 
 
 def settings(args: argparse.Namespace) -> dict:
