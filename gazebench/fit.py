@@ -86,6 +86,7 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None
     True does the same and says so when there is none; False starts over."""
     if not setup.trains:
         return FitOutcome()
+    check_eval_frames(setup, progress)
     run_dir, recipe = setup.unit.run_dir, setup.recipe
     optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
     state = checkpoint.FitState()
@@ -114,6 +115,15 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None
         setup.model.load_state_dict(state.best_model)
     checkpoint.save_weights(run_dir / BEST, setup.model)
     return FitOutcome(state.history, state.best_epoch, early_stopped)
+
+
+def check_eval_frames(setup: Setup, progress: bool) -> None:
+    """Read every validation and test frame once before the first epoch, so that a bad image there
+    stops the run (or, with ``on_bad_sample=skip``, is recorded) before any training is spent."""
+    for split in ("val", "test"):
+        with progress_bar(len(setup.sets[split]), f"check {split} frames", progress) as bar:
+            for batch in without_skipped(setup.eval_loaders[split], setup.skipped[split]):
+                bar(len(batch["index"]))
 
 
 def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: bool,

@@ -47,6 +47,17 @@ def test_bad_image_stops_the_run_naming_sample_path_and_check_data(workers, dama
     assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
 
 
+def test_a_bad_test_image_stops_the_run_before_the_first_epoch(tiny_synth, tmp_path, capsys):
+    root = tmp_path / "damaged"
+    shutil.copytree(tiny_synth, root)
+    labels = pd.read_csv(root / "labels.csv")
+    row = labels[labels.subject == "s000"].iloc[3]  # a test subject
+    (root / row.path).write_bytes((root / row.path).read_bytes()[:200])
+    assert main(_args(root, tmp_path)) == 1
+    assert row.id in capsys.readouterr().err
+    assert not list((tmp_path / "runs").rglob("*.pt"))  # no epoch was trained
+
+
 def test_skip_records_count_and_ids_and_never_substitutes(damaged, tmp_path):
     root, bad_ids = damaged
     assert main(_args(root, tmp_path, "--on-bad-sample", "skip")) == 0
