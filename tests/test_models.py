@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from pathlib import Path
 
 import pytest
 import timm
@@ -234,3 +235,37 @@ def test_option_strings_are_read_like_set_values_and_unknown_options_suggest():
     for make in (build_model, lambda name, **kw: MODELS.get(name)(**kw)):
         with pytest.raises(TypeError, match="no option 'crop'.*Did you mean 'crops'"):
             make("staticsc", backbone="test_resnet", crop=175)
+
+
+GAZE360_KEYS = Path(__file__).parent / "fixtures" / "reference" / "gaze360-lstm" / "keys.tsv"
+#: the released Gaze360 checkpoint's module prefixes -> gazebench's (the rest of each key is equal)
+GAZE360_PREFIXES = {
+    "module.base_model.fc1.": "backbone.proj.0.",
+    "module.base_model.fc2.": "backbone.proj.2.",
+    "module.base_model.": "backbone.net.",
+    "module.lstm.": "fusion.lstm.",
+    "module.last_layer.": "head.fc.",
+}
+
+
+def test_seqlstm_with_the_gaze360_projection_has_the_released_checkpoints_parameters():
+    """Every entry of the Gaze360 authors' checkpoint (tests/fixtures/reference/gaze360-lstm,
+    keys and shapes only) has a parameter or buffer of the same shape in `seqlstm` on resnet18
+    with proj=gaze360, and nothing else is there: fc1 512->1000, fc2 1000->256, a 2-layer
+    bidirectional LSTM 256->256, last layer 512->3."""
+    model = build_model("seqlstm", backbone="resnet18", proj="gaze360")
+    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
+    theirs = {}
+    for line in GAZE360_KEYS.read_text().splitlines():
+        key, shape, _ = line.split("\t")
+        prefix = next(p for p in GAZE360_PREFIXES if key.startswith(p))
+        theirs[GAZE360_PREFIXES[prefix] + key[len(prefix):]] = () if shape == "scalar" else tuple(
+            int(n) for n in shape.split("x"))
+    assert ours == theirs
+    assert ours["backbone.proj.0.weight"] == (1000, 512) and ours["backbone.proj.2.weight"] == (256, 1000)
+    # fc2 feeds the LSTM directly: no activation after it (the seed's static variants add one)
+    assert isinstance(model.backbone.proj[-1], torch.nn.Linear)
+    assert isinstance(build_model("static", backbone="test_resnet", proj="gaze360-relu").backbone.proj[-1],
+                      torch.nn.ReLU)
+    with pytest.raises(ValueError, match="proj must be one of linear, gaze360, gaze360-relu"):
+        build_model("static", backbone="test_resnet", proj="two-layer")

@@ -1,9 +1,18 @@
 """Per-view feature extractors: any timm model, run once over all views of a batch.
 
 A :class:`Backbone` wraps ``timm.create_model(name, num_classes=0)`` (the classifier removed) and
-projects its pooled features to ``feature_dim`` with one ``Linear + ReLU``.  The Gaze360 seed put
-two layers there (ResNet-18's 512 -> ImageNet logits 1000 -> 256); the 1000-way layer only exists
-to reuse the classifier, so here the pooled features go straight to ``feature_dim``.
+projects its pooled features to ``feature_dim`` (:data:`PROJECTIONS`, option ``proj``):
+
+``linear`` (default)  ``Linear(F, feature_dim), ReLU``.
+``gaze360``           ``Linear(F, 1000), ReLU, Linear(1000, feature_dim)``, no activation after it:
+                      the Gaze360 code (erkil1452/gaze360 @ cbeb8e4, ``code/resnet.py`` lines
+                      111-112 and 151-152: ``fc2(ReLU(fc1(pooled)))``; ``code/model.py`` line 25
+                      replaces ``fc2`` by ``Linear(1000, 256)``).  ``fc1`` is a randomly initialised
+                      hidden layer, not ImageNet's logits: ``resnet18(pretrained=True)`` loads
+                      torchvision's weights with ``strict=False`` (``resnet.py`` line 226), and
+                      torchvision names its classifier ``fc``, so ``fc1`` keeps its initialisation.
+``gaze360-relu``      the same with a ReLU after the second layer (the seed's static variants).
+
 
 Views ``[B, V, C, H, W]`` are flattened to ``[B*V, C, H, W]`` so the backbone runs once per batch
 (BatchNorm sees every crop and frame of the batch together, as in the seed).
@@ -55,6 +64,22 @@ def _check_loaded(net: nn.Module, path: Path, name: str) -> None:
         )
 
 
+#: projection kinds: the option ``proj`` of every named model (see the module doc)
+PROJECTIONS = ("linear", "gaze360", "gaze360-relu")
+#: the hidden width of the Gaze360 projection (``fc1``)
+GAZE360_HIDDEN = 1000
+
+
+def make_projection(kind: str, in_dim: int, out_dim: int) -> nn.Sequential:
+    """The layers between pooled backbone features and ``out_dim`` features (:data:`PROJECTIONS`)."""
+    if kind == "linear":
+        return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(inplace=True))
+    if kind in ("gaze360", "gaze360-relu"):
+        layers = [nn.Linear(in_dim, GAZE360_HIDDEN), nn.ReLU(inplace=True), nn.Linear(GAZE360_HIDDEN, out_dim)]
+        return nn.Sequential(*layers, *([nn.ReLU(inplace=True)] if kind == "gaze360-relu" else []))
+    raise ValueError(f"proj must be one of {', '.join(PROJECTIONS)}; got {kind!r}")
+
+
 class Backbone(nn.Module):
     """timm feature extractor + projection; maps views ``[B, V, C, H, W]`` to ``[B, V, feature_dim]``.
 
@@ -69,12 +94,13 @@ class Backbone(nn.Module):
         pretrained: bool = False,
         weights_file: str | Path | None = None,
         feature_dim: int = 256,
+        proj: str = "linear",
     ) -> None:
         super().__init__()
         self.name = name
         self.net = create_timm(name, pretrained, weights_file)
         self.feature_dim = int(feature_dim)
-        self.proj = nn.Sequential(nn.Linear(self.net.num_features, self.feature_dim), nn.ReLU(inplace=True))
+        self.proj = make_projection(proj, self.net.num_features, self.feature_dim)
 
     def feature_maps(self, views: torch.Tensor) -> torch.Tensor:
         """``[B, V, C, H, W]`` -> unpooled features ``[B, V, ...]`` (``[B, V, C', h, w]`` for CNNs,

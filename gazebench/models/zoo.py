@@ -70,6 +70,7 @@ class Common:
     pretrained:   ImageNet weights from the hub.
     weights_file: a local backbone checkpoint instead of the hub (offline machines).
     feature_dim:  per-view feature size after the projection.
+    proj:         the projection to feature_dim: linear | gaze360 | gaze360-relu (backbones.PROJECTIONS).
     loss:         overrides the model's default loss (a registered loss name).
     """
 
@@ -77,12 +78,13 @@ class Common:
     pretrained: bool = False
     weights_file: str | None = None
     feature_dim: int = 256
+    proj: str = "linear"
     loss: str | None = None
 
     def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str) -> ComposedModel:
         loss = self.loss or default_loss
         LOSSES.get(loss)  # an unknown name fails here, with suggestions, not after an epoch
-        backbone = Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim)
+        backbone = Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj)
         return ComposedModel(backbone, fusion, head, view, loss)
 
 
