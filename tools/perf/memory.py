@@ -46,26 +46,24 @@ def _tree(pid: int) -> list[int]:
     return seen
 
 
-def _pss_kib(pid: int) -> int:
+def _proc_kib(pid: int, file: str, field: str) -> int:
+    """The ``field:`` line (in KiB) of ``/proc/<pid>/<file>``; 0 when the process is gone."""
     try:
-        with open(f"/proc/{pid}/smaps_rollup") as f:
+        with open(f"/proc/{pid}/{file}") as f:
             for line in f:
-                if line.startswith("Pss:"):
+                if line.startswith(field + ":"):
                     return int(line.split()[1])
     except OSError:
         pass
     return 0
+
+
+def _pss_kib(pid: int) -> int:
+    return _proc_kib(pid, "smaps_rollup", "Pss")
 
 
 def _rss_kib(pid: int) -> int:
-    try:
-        with open(f"/proc/{pid}/status") as f:
-            for line in f:
-                if line.startswith("VmRSS:"):
-                    return int(line.split()[1])
-    except OSError:
-        pass
-    return 0
+    return _proc_kib(pid, "status", "VmRSS")
 
 
 def measure(cmd: list[str], interval: float = 0.05, env: dict[str, str] | None = None) -> dict[str, Any]:
