@@ -3,8 +3,10 @@
 Every file gazebench writes for others to read -- result records, predictions, checkpoints, frame
 caches -- goes through :func:`atomic_path`: the content is written to a temporary name in the
 target's folder, flushed to disk, given the mode a plain ``open(path, "w")`` would give it
-(``0o666 & ~umask``), renamed over the target, and the folder's entry flushed too.  A crash leaves
-the old file (or none) and at most a ``.<name>.<random>.tmp`` beside it, never a torn file.
+(``0o666 & ~umask``), renamed over the target, and the folder's entry flushed too.  An exception
+(Ctrl-C included) removes the temporary file; a killed process leaves the old file (or none) and a
+``.<name>.<pid>.<random>.tmp`` beside it, never a torn file, and the next write of the same target
+removes the temporary files of writers that are no longer alive (:func:`sweep_stale`).
 """
 
 from __future__ import annotations
@@ -47,7 +49,8 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
     When the block raises, the temporary file is removed and ``path`` is untouched."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    sweep_stale(path)
+    fd, name = tempfile.mkstemp(prefix=f".{path.name}.{os.getpid()}.", suffix=".tmp", dir=path.parent)
     os.close(fd)
     tmp = Path(name)
     try:
@@ -60,6 +63,35 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's live process
+        return True
+    return True
+
+
+def sweep_stale(path: str | Path) -> list[Path]:
+    """Remove the temporary files that killed writers of ``path`` left (``.<name>.<pid>.*.tmp``
+    whose process is gone); a live writer's file is left alone.  Returns what was removed."""
+    path = Path(path)
+    removed = []
+    prefix = f".{path.name}."
+    for tmp in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
+        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        if pid.isdigit() and not _alive(int(pid)):
+            with contextlib.suppress(OSError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
+
+
+def glob_escape(text: str) -> str:
+    return "".join(f"[{c}]" if c in "*?[" else c for c in text)
 
 
 def atomic_write(path: str | Path, data: str | bytes) -> Path:

@@ -1,7 +1,11 @@
 """Paired comparison of two leaderboard rows on the same test samples.
 
-Two labels A and B are compared on the units they share (same dataset column, fold and seed).
-Two views of the evidence:
+Two rows A and B (labels, or rows as the table names them when a label holds several
+configurations: ``staticsc (crops=175)``) are compared on the units they share (same dataset
+column, fold and seed).  The two runs of a pair must have been tested on the same population
+(the SHA-256 of their sorted test sample ids); otherwise the comparison is refused unless asked
+for with ``allow_population_mismatch``, and then made on the samples both have, saying how many
+were dropped from each side.  Two views of the evidence:
 
 * **Per sample.**  The per-sample prediction files of A and B are joined by sample id.  Where both
   have several seeds on a fold, each sample's error is first averaged over those seeds, so every
@@ -60,32 +64,43 @@ def resolve_predictions(row: pd.Series, results_dir: Path) -> tuple[Path | None,
     return None, candidates
 
 
-def _select(df: pd.DataFrame, label: str, dataset: str) -> pd.DataFrame:
-    rows = df[(df["dataset"] == dataset) & (df["label"] == label)]
+def _select(df: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:
+    """The runs of leaderboard row ``name`` on ``dataset``: a row as the table names it
+    (``staticsc (crops=175)``), or a label."""
+    scope = df[df["dataset"] == dataset]
+    rows = scope[scope["row"] == name]
     if rows.empty:
-        labels = sorted(df.loc[df["dataset"] == dataset, "label"].unique()) if not df.empty else []
-        if not labels:
+        rows = scope[scope["label"] == name]
+    if rows.empty:
+        names = sorted(set(scope["label"]) | set(scope["row"]))
+        if not names:
             datasets = sorted(df["dataset"].unique()) if not df.empty else []
             raise CompareError(f"no results for dataset {dataset!r}.{closest(dataset, datasets)} "
                                f"Datasets with results: {', '.join(datasets) or 'none'}")
-        raise CompareError(f"no results labelled {label!r} on {dataset}.{closest(label, labels)} Labels: {', '.join(labels)}")
+        raise CompareError(f"no results labelled {name!r} on {dataset}.{closest(name, names)} Labels: {', '.join(names)}")
+    several = rows.groupby("column")["row"].nunique()
+    if (several > 1).any():
+        choices = sorted(rows.loc[rows["column"] == several.idxmax(), "row"].unique())
+        raise CompareError(f"{name} holds several configurations on {several.idxmax()}: "
+                           f"{', '.join(repr(c) for c in choices)}; name one of these rows")
     return rows
 
 
 def find_pairs(df: pd.DataFrame, a: str, b: str, dataset: str, column: str | None = None) -> tuple[str, list[Pair]]:
-    """The leaderboard column compared and the (fold, seed) units both labels have there."""
-    from gazebench.leaderboard import _column_name, dedupe
+    """The leaderboard column compared and the (fold, seed) units both rows have there."""
+    from gazebench.leaderboard import dedupe
+    from gazebench.leaderboard_rows import column_names, row_names
 
     if a == b:
         raise CompareError(f"compare needs two different labels; got {a!r} twice")
     df, messages = dedupe(df)
     for message in messages:
         warnings.warn(message, stacklevel=2)
+    if df.empty:
+        raise CompareError(f"no results to compare on dataset {dataset!r}")
+    df = df.assign(row=row_names(df)[0], column=column_names(df))
     rows = {lab: _select(df, lab, dataset) for lab in (a, b)}
-    scope = df[df["dataset"] == dataset]
-    versions, option_sets = set(scope["card_version"]), set(scope["dataset_options"])
-    name = lambda r: _column_name(dataset, r["dataset_options"], r["card_version"], versions, option_sets)  # noqa: E731
-    keyed = {lab: {(name(r), str(r["fold"]), int(r["seed"])): r for _, r in g.iterrows()} for lab, g in rows.items()}
+    keyed = {lab: {(r["column"], str(r["fold"]), int(r["seed"])): r for _, r in g.iterrows()} for lab, g in rows.items()}
     shared = sorted(set(keyed[a]) & set(keyed[b]))
     columns = sorted({k[0] for k in shared})
     if column is not None:
@@ -97,10 +112,38 @@ def find_pairs(df: pd.DataFrame, a: str, b: str, dataset: str, column: str | Non
         raise CompareError(f"no paired units: {a} and {b} share no (fold, seed) on {dataset}. "
                            f"{a} has: {have[a]}. {b} has: {have[b]}")
     if len(columns) > 1:
-        raise CompareError(f"{a} and {b} have results in several columns of {dataset} (card versions or data "
-                           f"options): {', '.join(columns)}; choose one with --column")
+        raise CompareError(f"{a} and {b} have results in several columns of {dataset} (protocols, card versions or "
+                           f"data options): {', '.join(columns)}; choose one with --column")
     pairs = [Pair(f, s, keyed[a][(c, f, s)], keyed[b][(c, f, s)]) for c, f, s in shared if c == columns[0]]
     return columns[0], pairs
+
+
+def population_mismatches(pairs: list[Pair]) -> list[str]:
+    """The paired units whose two runs were tested on different populations (SHA-256 of the
+    sorted test sample ids), each in words."""
+    out = []
+    for p in pairs:
+        ha, hb = p.a.get("population_sha256"), p.b.get("population_sha256")
+        if isinstance(ha, str) and isinstance(hb, str) and ha != hb:
+            out.append(f"fold {p.fold} seed {p.seed}: {p.a['row']} on {p.a['population']} "
+                       f"({int(p.a['population_count']):,} samples), {p.b['row']} on {p.b['population']} "
+                       f"({int(p.b['population_count']):,} samples)")
+    return out
+
+
+def check_populations(pairs: list[Pair], allow_mismatch: bool) -> list[str]:
+    """Refuse pairs tested on different populations unless ``allow_mismatch``; then the notes
+    that say so (the samples dropped are counted per unit by :func:`paired_samples`)."""
+    mismatch = population_mismatches(pairs)
+    if not mismatch:
+        return []
+    shown = "; ".join(mismatch[:3]) + (f"; and {len(mismatch) - 3} more" if len(mismatch) > 3 else "")
+    if not allow_mismatch:
+        raise CompareError(f"the paired runs were tested on different populations ({shown}), so their errors are "
+                           "not over the same samples; --allow-population-mismatch compares them on the samples "
+                           "both have")
+    return [f"test populations differ (--allow-population-mismatch): {m}; the per-unit metrics of this unit are "
+            "over different samples" for m in mismatch]
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
@@ -136,7 +179,7 @@ def paired_samples(pairs: list[Pair], results_dir: Path, subset: str = "all") ->
             path, tried = resolve_predictions(row, results_dir)
             if path is None:
                 where = f" (looked at {', '.join(map(str, tried))})" if tried else " (the record names none)"
-                missing.append(f"{row['label']} fold {p.fold} seed {p.seed}: {row.get('predictions')}{where}; record {row['path']}")
+                missing.append(f"{row['row']} fold {p.fold} seed {p.seed}: {row.get('predictions')}{where}; record {row['path']}")
             located[(p.fold, p.seed, side)] = path
     if missing:
         raise CompareError("predictions files missing, so the samples cannot be paired:\n  " + "\n  ".join(missing))
@@ -148,8 +191,8 @@ def paired_samples(pairs: list[Pair], results_dir: Path, subset: str = "all") ->
         joined = a[keep].merge(b[["id", "error_deg"]], on="id", suffixes=("_a", "_b"))
         only_a, only_b = len(a) - len(joined), len(b) - len(joined)
         if only_a or only_b:
-            notes.append(f"fold {p.fold} seed {p.seed}: {only_a} samples only in {p.a['label']}, {only_b} only in "
-                         f"{p.b['label']}; compared on the {len(joined)} both have")
+            notes.append(f"fold {p.fold} seed {p.seed}: {only_a} samples only in {p.a['row']}, {only_b} only in "
+                         f"{p.b['row']}; compared on the {len(joined)} both have")
         joined = _subset(joined, subset, a_path)
         joined["fold"] = p.fold
         per_unit.append(joined)
@@ -207,8 +250,10 @@ def compare(
     resamples: int = 2000,
     seed: int = 0,
     cluster: str = "subject",
+    allow_population_mismatch: bool = False,
 ) -> dict[str, Any]:
-    """Compare labels ``a`` and ``b`` on ``dataset`` (``df`` from :func:`gazebench.results.load_results`).
+    """Compare rows ``a`` and ``b`` on ``dataset`` (``df`` from :func:`gazebench.results.load_results`).
+    Pairs tested on different populations are refused unless ``allow_population_mismatch``.
     Returns a plain dict (see :func:`render_text` for its reading)."""
     if cluster not in ("subject", "sample"):
         raise CompareError(f"bootstrap resamples 'subject' or 'sample', not {cluster!r}")
@@ -216,6 +261,7 @@ def compare(
         known = sorted(c for c in df.columns if "." in c and not c.startswith("timings."))
         raise CompareError(f"no metric {metric!r} in the records; known: {', '.join(known)}")
     col, pairs = find_pairs(df, a, b, dataset, column)
+    population_notes = check_populations(pairs, allow_population_mismatch)
     samples, notes = paired_samples(pairs, Path(results_dir), subset)
     per_sample = sample_statistics(samples, cluster, resamples, seed)
     units = [unit_row(pair, metric) for pair in pairs]
@@ -233,7 +279,7 @@ def compare(
         "per_unit": unit_statistics(units, metric),
         "significant": bool((lo > 0 or hi < 0) and per_sample["wilcoxon_p"] < ALPHA),
         "verdict": verdict(a, b, per_sample["mean_diff"], lo, hi, per_sample["wilcoxon_p"]),
-        "notes": notes,
+        "notes": population_notes + notes,
     }
 
 

@@ -20,6 +20,7 @@ from typing import Any, Iterable
 
 import yaml
 
+from gazebench.augment import AUGMENTATION_TEXT, check_augment
 from gazebench.options import (
     ConfigError,
     Option,
@@ -133,7 +134,9 @@ class Recipe:
     compile: bool = _opt(False, boolean(), "torch.compile the model's forward passes")
     max_train_samples: int | None = _opt(None, integer(1, allow_none=True),
                                          "training samples drawn per epoch, a random subset each epoch (none: all)")
-    augment_flip: bool = _opt(True, boolean(), "horizontal flip with the label mirrored (gaze x negated)")
+    augment: tuple[str, ...] = _opt((), check_augment,
+                                    "training augmentations, in order: flip (mirror, gaze x negated), resized_crop "
+                                    "(Gaze360's RandomResizedCrop, scale 0.8-1, per frame); none: no augmentation")
     on_bad_sample: str = _opt("error", one_of("error", "skip"),
                               "an unreadable image stops the run (error) or is left out and recorded (skip)")
 
@@ -160,10 +163,29 @@ class Recipe:
                 values[key] = check_value("recipe", key, options[key], value)
         return cls(**values)
 
+    def selection(self) -> str:
+        """The checkpoint rule (and early stop), in words: what a record and a dry run state."""
+        rule = {
+            "last": f"the last of {self.epochs} epochs (no selection on held-out data)",
+            "val_angular": "the epoch with the lowest validation mean angular error",
+            "val_loss": "the epoch with the lowest validation loss",
+        }[self.select]
+        if self.patience is not None and self.select != "last":
+            rule += f"; stop after {self.patience} epochs without a better {self.early_stop_on.replace('_', ' ')}"
+        return rule
+
+    def augmentation(self) -> str:
+        """The training augmentations in words ("none" when there are none)."""
+        if not self.augment:
+            return "none (no flip, no crop)"
+        parts = [AUGMENTATION_TEXT[a] for a in self.augment]
+        return "; ".join(parts + ([] if "flip" in self.augment else ["no flip"]))
+
     def as_dict(self) -> dict[str, Any]:
         """JSON-ready: what a result records and what the unit id hashes."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        out["augment"] = list(self.augment)
         return out
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from gazebench.augment import Augment
 from gazebench.datasets.views import ViewSpec, make_views
 from gazebench.geometry import angular_error_deg
 
@@ -76,8 +77,12 @@ class StepContext:
         a GPU it is done rarely to keep the queue of kernels full (free on CPU)."""
         return 1 if self.device.type == "cpu" else 25
 
-    def views(self, batch: dict) -> torch.Tensor:
+    def views(self, batch: dict, frames_hook: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
+        """The batch's model input on the device; ``frames_hook`` (e.g. ``Augment.frames``) runs on
+        the frames there, before the zoom views are made."""
         frames = batch["frames"].to(self.device, non_blocking=True)  # uint8: a quarter of float's bytes
+        if frames_hook is not None:
+            frames = frames_hook(frames)
         views = make_views(frames, self.spec, self.image_size)
         if self.channels_last:
             b, v = views.shape[:2]
@@ -86,19 +91,6 @@ class StepContext:
 
     def target(self, batch: dict) -> torch.Tensor:
         return batch["gaze"].to(self.device, non_blocking=True).float()
-
-
-def random_flip(views: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None):
-    """Mirror half of the samples horizontally (every view of a sample alike) and negate their
-    gaze x, so yaw changes sign: a label-exact augmentation."""
-    flip = torch.rand(views.shape[0], generator=generator) < 0.5
-    if not flip.any():
-        return views, target
-    flip = flip.to(views.device)
-    views = torch.where(flip.view(-1, 1, 1, 1, 1), views.flip(-1), views)
-    sign = torch.tensor([-1.0, 1.0, 1.0], device=target.device)
-    target = torch.where(flip.view(-1, 1), target * sign, target)
-    return views, target
 
 
 def resolve_device(name: str = "auto") -> torch.device:
@@ -157,9 +149,11 @@ def train_one_epoch(
     ctx: StepContext,
     scaler: torch.amp.GradScaler | None = None,
     progress: Callable[[int], None] | None = None,
-    augment: Callable[[torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]] | None = None,
+    augment: Augment | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss (over samples), samples and seconds.
+    ``augment`` (:func:`gazebench.augment.make_augment`) works on the frames before the views
+    are made and on the views and targets after.
 
     ``seconds`` is wall time from asking the loader for the first batch to the end of the last
     step (the device synchronised), so ``samples / seconds`` is what an outside clock sees."""
@@ -168,9 +162,10 @@ def train_one_epoch(
     pending: list[torch.Tensor] = []
     start = time.perf_counter()
     for batch in loader:
-        views, target = ctx.views(batch), ctx.target(batch)
+        views = ctx.views(batch, augment.frames if augment is not None else None)
+        target = ctx.target(batch)
         if augment is not None:
-            views, target = augment(views, target)
+            views, target = augment.views_target(views, target)
         loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler)
         n = target.shape[0]
         pending.append(loss.to(_sum_dtype(loss.device)) * n)

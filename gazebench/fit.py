@@ -7,7 +7,7 @@ resume: model, optimiser, scaler, RNG states, :class:`~gazebench.checkpoint.FitS
 the callbacks.  At the end the best weights are loaded and written to ``best.pt``.
 :func:`evaluate` then predicts the validation and test splits with whatever weights the model has.
 
-Every epoch reseeds its sampler, its flips and torch's RNG from ``(seed, epoch)``, so an
+Every epoch reseeds its sampler, its augmentation and torch's RNG from ``(seed, epoch)``, so an
 interrupted fit resumed from ``last.pt`` continues exactly as if it had not stopped.
 """
 
@@ -22,7 +22,8 @@ import torch
 
 from gazebench import checkpoint
 from gazebench.datasets.loading import without_skipped
-from gazebench.engine import predict, random_flip, train_one_epoch
+from gazebench.augment import make_augment
+from gazebench.engine import predict, train_one_epoch
 from gazebench.progress import progress_bar
 from gazebench.setup import Setup, make_optimizer, make_scaler
 
@@ -121,6 +122,8 @@ def check_eval_frames(setup: Setup, progress: bool) -> None:
     """Read every validation and test frame once before the first epoch, so that a bad image there
     stops the run (or, with ``on_bad_sample=skip``, is recorded) before any training is spent."""
     for split in ("val", "test"):
+        if not len(setup.sets[split]):
+            continue
         with progress_bar(len(setup.sets[split]), f"check {split} frames", progress) as bar:
             for batch in without_skipped(setup.eval_loaders[split], setup.skipped[split]):
                 bar(len(batch["index"]))
@@ -128,13 +131,13 @@ def check_eval_frames(setup: Setup, progress: bool) -> None:
 
 def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: bool,
               callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
-    """Train one epoch (sampler, flips and torch's RNG seeded from ``(seed, epoch)``), then
+    """Train one epoch (sampler, augmentation and torch's RNG seeded from ``(seed, epoch)``), then
     validate; the epoch's history row."""
     recipe, seed = setup.recipe, setup.seed
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_019 + epoch)
     loader.sampler.generator = gen
-    aug = (lambda v, t: random_flip(v, t, gen)) if recipe.augment_flip else None
+    aug = make_augment(recipe.augment, gen)
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
     with progress_bar(len(loader.sampler), f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
@@ -142,8 +145,12 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
                                 optimizer, setup.ctx, scaler, bar, augment=aug)
     for cb in callbacks:
         cb.on_train_epoch_end(setup, epoch, stats)
-    val = predict_split(setup, "val", f"epoch {epoch}/{recipe.epochs} val", progress, with_loss=True)
-    return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val["loss"], "val_mean": float(np.mean(val["error"])),
+    if len(setup.sets["val"]):
+        val = predict_split(setup, "val", f"epoch {epoch}/{recipe.epochs} val", progress, with_loss=True)
+        val_loss, val_mean = val["loss"], float(np.mean(val["error"]))
+    else:  # a protocol without validation (select=last): nothing to validate on
+        val_loss = val_mean = float("nan")
+    return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val_loss, "val_mean": val_mean,
             "train_seconds": stats["seconds"], "train_samples": stats["samples"]}
 
 
@@ -151,6 +158,8 @@ def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) 
     """Selection (the best weights by ``select``) and the early-stop count (``early_stop_on``)."""
     recipe, epoch = setup.recipe, row["epoch"]
     select_value = {"val_angular": row["val_mean"], "val_loss": row["val_loss"], "last": -epoch}[recipe.select]
+    if select_value != select_value:  # NaN: validation gave no number; keep the last epoch
+        select_value = -epoch
     if state.best_value is None or select_value < state.best_value:
         state.best_value, state.best_epoch = select_value, epoch
         state.best_model = {k: v.detach().cpu().clone() for k, v in setup.model.state_dict().items()}

@@ -1,39 +1,38 @@
-"""Aggregate run records over folds and seeds and render the leaderboard.
+"""Aggregate run records over folds and seeds into leaderboard cells.
 
-One *cell* is a (row label, column) pair; a column is a dataset at one card version with one set of
-data options (results from different card versions or options never mix).  A cell is the mean and
-std of a metric over its runs (folds x seeds) with n runs.
+A *column* is a dataset at one card version, under one protocol, with one set of data options
+(results from different card versions, protocols or options never mix).  A *row* is a label, split
+into one row per configuration identity when the label holds several in one column
+(:mod:`gazebench.leaderboard_rows`), so a cell aggregates the runs (folds x seeds) of exactly one
+configuration: the mean and std of a metric with n runs.
 
 A cell is *complete* when its folds are exactly the protocol's folds (the dataset card's list;
 ``default`` for a fixed split; when the results come from another card version than the installed
-card, the folds seen in that column) and every fold has the same seeds.  An incomplete cell is
-still shown, with its mean over the runs it has, but marked with a footnote that says what is
-missing; it is never bold and never enters the Mean column.  The Mean column (tables with more
-than one column) averages a row's cells and is given only for rows complete in every column.
-Rows are sorted best first: complete rows by their Mean, then the others.
+card, the folds seen in that column) and every fold has the same seeds.  Its *population* is in
+order when every run was tested on the protocol's full test population and the runs of one fold
+on the same one (same SHA-256 of the sorted sample ids).  A cell that fails either is still shown,
+with its mean over the runs it has, but marked with a footnote that says why (``[k]``; ``†[k]`` for
+a population); it is never bold and never enters the Mean column
+(:mod:`gazebench.leaderboard_table` lays the table out and renders it).
 """
 
 from __future__ import annotations
 
-import html
-import json
 import math
 import warnings
-from dataclasses import dataclass, field
 from typing import Any, Callable
 
-import numpy as np
 import pandas as pd
-from tabulate import tabulate
 
-FORMATS = ("github", "latex", "csv", "html", "json")
-#: metrics where a larger value is better (everything else is an error: smaller is better)
-HIGHER_IS_BETTER = ("sigma_error_pearson", "sigma_error_spearman")
-LONG_COLUMNS = ["label", "column", "dataset", "card_version", "mean", "std", "n", "folds", "seeds", "complete", "missing"]
+from gazebench.leaderboard_rows import column_names, row_names, strict_refusal
+from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
+__all__ = ["FORMATS", "aggregate", "card_folds", "dedupe", "higher_is_better", "layout", "leaderboard", "long_form",
+           "render"]
 
-def higher_is_better(metric: str) -> bool:
-    return metric.rpartition(".")[2] in HIGHER_IS_BETTER
+#: one cell of :func:`aggregate`
+CELL_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "mean", "std", "n",
+                "folds", "seeds", "complete", "missing", "populations", "population_ok", "population_note"]
 
 
 def card_folds(dataset: str, card_version: str) -> list[str] | None:
@@ -50,31 +49,20 @@ def card_folds(dataset: str, card_version: str) -> list[str] | None:
     return card.folds()
 
 
-def _column_name(dataset: str, options: str, card_version: str, versions: set[str], option_sets: set[str]) -> str:
-    opts = json.loads(options) if options and len(option_sets) > 1 else {}
-    name = dataset
-    if opts:
-        name += "[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]"
-    if len(versions) > 1:
-        name += f" (card v{card_version})"
-    return name
-
-
 def dedupe(df: pd.DataFrame) -> tuple[pd.DataFrame, list[str]]:
-    """One run per (dataset, card version, options, label, fold, seed): the newest record wins.
-    Returns the kept rows and one message per group that had duplicates (which files were set
-    aside), so two copies of a unit never count twice."""
+    """One run per (label, configuration identity, fold, seed): the newest record wins.  Returns
+    the kept rows and one message per group that had duplicates (which files were set aside), so
+    two copies of a unit never count twice.  Different configurations are never duplicates."""
     if df.empty:
         return df, []
-    keys = ["dataset", "card_version", "dataset_options", "label", "fold", "seed"]
+    keys = ["label", "identity", "fold", "seed"]
     df = df.sort_values(["created_at", "path"], na_position="first", kind="stable")
     dup = df.duplicated(keys, keep="last")
     messages = []
     if dup.any():
-        for key, g in df[df.duplicated(keys, keep=False)].groupby(keys, dropna=False, sort=True):
+        for _, g in df[df.duplicated(keys, keep=False)].groupby(keys, dropna=False, sort=True):
             kept = g.iloc[-1]
-            same = g["unit_id"].nunique() == 1
-            why = "copies of the same unit" if same else "different configurations under one label"
+            why = "copies of the same unit" if g["unit_id"].nunique() == 1 else "re-runs of one configuration"
             messages.append(
                 f"{len(g)} results for {kept['label']} on {kept['dataset']} fold {kept['fold']} seed {kept['seed']} "
                 f"({why}); using the newest, {kept['path']}; set aside: {', '.join(map(str, g['path'].iloc[:-1]))}"
@@ -86,236 +74,119 @@ def aggregate(
     df: pd.DataFrame,
     metric: str = "all.mean",
     folds_of: Callable[[str, str], list[str] | None] = card_folds,
+    strict: bool = False,
 ) -> pd.DataFrame:
-    """Long form, one row per cell: label, column, dataset, card_version, mean, std, n, folds,
-    seeds, complete, missing (why a cell is incomplete; "" when complete).
+    """One row per cell (:data:`CELL_COLUMNS`): row, label, column, ..., mean, std, n, folds, seeds,
+    complete, missing (why the folds or seeds are incomplete; "" when complete), populations,
+    population_ok, population_note (what the test populations lack; "" when in order).
 
     ``df`` is :func:`gazebench.results.load_results` output (deduplicate it first with :func:`dedupe`);
-    ``folds_of(dataset, card_version)`` gives a column's expected folds (None: the folds seen)."""
+    ``folds_of(dataset, card_version)`` gives a column's expected folds (None: the folds seen).
+    ``strict``: a label holding several configurations in one column is an error, not several rows."""
     if df.empty:
-        return pd.DataFrame(columns=LONG_COLUMNS)
+        return pd.DataFrame(columns=CELL_COLUMNS)
     if metric not in df.columns:
         known = sorted(c for c in df.columns if "." in c and not c.startswith("timings."))
         raise KeyError(f"no metric {metric!r} in these results; known: {', '.join(known)}")
     df = df[df[metric].notna()]
-    versions = df.groupby("dataset")["card_version"].agg(lambda s: set(s)).to_dict()
-    option_sets = df.groupby("dataset")["dataset_options"].agg(lambda s: set(s)).to_dict()
-    rows = []
-    for (dataset, version, options), col in df.groupby(["dataset", "card_version", "dataset_options"], sort=True):
-        name = _column_name(dataset, options, version, versions[dataset], option_sets[dataset])
+    if df.empty:
+        return pd.DataFrame(columns=CELL_COLUMNS)
+    rows, split = row_names(df)
+    if strict and split:
+        from gazebench.options import ConfigError
+
+        raise ConfigError(strict_refusal(split))
+    df = df.assign(row=rows, column=column_names(df))
+    cells = []
+    for (column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
         expected = folds_of(dataset, version) or sorted(set(col["fold"].astype(str)), key=_fold_key)
-        for label, g in col.groupby("label", sort=True):
-            values = g[metric].astype(float).to_numpy()
-            seeds_by_fold = {f: sorted(int(s) for s in gg["seed"]) for f, gg in g.groupby(g["fold"].astype(str))}
-            folds = sorted(seeds_by_fold, key=_fold_key)
-            problems = []
-            missing = [f for f in expected if f not in seeds_by_fold]
-            extra = [f for f in folds if f not in expected]
-            if missing:
-                problems.append(f"missing fold{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                                f"(has {', '.join(folds)} of {', '.join(expected)})")
-            if extra:
-                problems.append(f"folds not in the protocol: {', '.join(extra)}")
-            if len({tuple(s) for s in seeds_by_fold.values()}) > 1:
-                problems.append("seeds differ across folds ("
-                                + "; ".join(f"fold {f}: {', '.join(map(str, seeds_by_fold[f]))}" for f in folds) + ")")
-            rows.append(
-                {
-                    "label": str(label),
-                    "column": name,
-                    "dataset": dataset,
-                    "card_version": str(version),
-                    "mean": float(values.mean()),
-                    "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
-                    "n": int(len(values)),
-                    "folds": folds,
-                    "seeds": sorted({s for ss in seeds_by_fold.values() for s in ss}),
-                    "complete": not problems,
-                    "missing": "; ".join(problems),
-                }
-            )
-    return pd.DataFrame(rows, columns=LONG_COLUMNS)
+        for _, runs in col.groupby("row", sort=True):
+            cells.append(_cell(runs, metric, expected))
+    return pd.DataFrame(cells, columns=CELL_COLUMNS)
+
+
+def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any]:
+    """The runs of one (row, column) summarised: the statistic, the folds and seeds, the checks."""
+    values = runs[metric].astype(float).to_numpy()
+    seeds_by_fold = {f: sorted(int(s) for s in g["seed"]) for f, g in runs.groupby(runs["fold"].astype(str))}
+    first = runs.iloc[0]
+    fold_notes, population_notes = fold_problems(seeds_by_fold, expected), population_problems(runs)
+    return {
+        "row": first["row"], "label": str(first["label"]), "column": first["column"], "dataset": first["dataset"],
+        "card_version": str(first["card_version"]), "protocol": str(first["protocol"]),
+        "identity": " ".join(sorted(runs["identity"].astype(str).unique())),
+        "mean": float(values.mean()),
+        "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
+        "n": int(len(values)),
+        "folds": sorted(seeds_by_fold, key=_fold_key),
+        "seeds": sorted({s for ss in seeds_by_fold.values() for s in ss}),
+        "complete": not fold_notes,
+        "missing": "; ".join(fold_notes),
+        "populations": sorted(runs["population"].astype(str).unique(), key=_population_key),
+        "population_ok": not population_notes,
+        "population_note": "; ".join(population_notes),
+    }
+
+
+def fold_problems(seeds_by_fold: dict[str, list[int]], expected: list[str]) -> list[str]:
+    """What keeps a cell's folds and seeds from the protocol's: missing or extra folds, unequal seeds."""
+    folds = sorted(seeds_by_fold, key=_fold_key)
+    problems = []
+    missing = [f for f in expected if f not in seeds_by_fold]
+    extra = [f for f in folds if f not in expected]
+    if missing:
+        problems.append(f"missing fold{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+                        f"(has {', '.join(folds)} of {', '.join(expected)})")
+    if extra:
+        problems.append(f"folds not in the protocol: {', '.join(extra)}")
+    if len({tuple(s) for s in seeds_by_fold.values()}) > 1:
+        problems.append("seeds differ across folds ("
+                        + "; ".join(f"fold {f}: {', '.join(map(str, seeds_by_fold[f]))}" for f in folds) + ")")
+    return problems
+
+
+def population_problems(runs: pd.DataFrame) -> list[str]:
+    """What is wrong with a cell's test populations: runs whose record says they fell short of the
+    protocol (its full test population; the shortfall the record names), and folds whose seeds
+    were tested on different populations (their errors are not averages over the same samples)."""
+    problems = []
+    short = runs[runs["population_complete"].eq(False)]
+    keys = ["fold", "population", "population_count", "population_shortfall"]
+    for (fold, population, count, shortfall), g in short.groupby(keys, sort=True, dropna=False):
+        problems.append(f"{_runs_text(fold, g['seed'])} on {population} ({int(count):,} samples) fell short of the "
+                        f"protocol: {shortfall or 'no reason recorded'}")
+    for fold, g in runs.groupby(runs["fold"].astype(str), sort=False):
+        if g["population_sha256"].nunique() > 1:
+            sizes = "; ".join(f"seed {r.seed}: {int(r.population_count):,} samples, "
+                              f"sha256 {str(r.population_sha256)[:8]}" for r in g.sort_values("seed").itertuples())
+            problems.append(f"{_fold_text(fold)}the seeds were tested on different populations ({sizes})")
+    return problems
+
+
+def _fold_text(fold: Any) -> str:
+    """``fold 2 `` (with its space); nothing for the single fold of a fixed split."""
+    return "" if str(fold) == "default" else f"fold {fold} "
+
+
+def _runs_text(fold: Any, seeds: pd.Series) -> str:
+    seeds = sorted(int(s) for s in seeds)
+    return f"{_fold_text(fold)}seed{'s' if len(seeds) > 1 else ''} {', '.join(map(str, seeds))}"
 
 
 def _fold_key(fold: str) -> tuple[int, Any]:
     return (0, int(fold)) if str(fold).isdigit() else (1, str(fold))
 
 
-# --- the table ----------------------------------------------------------------------------------
-
-
-@dataclass
-class Table:
-    """The leaderboard laid out: ``rows`` of (label, {column: cell}), the Mean per row (complete
-    rows only), best values, and numbered footnotes."""
-
-    metric: str
-    columns: list[str]
-    rows: list[tuple[str, dict[str, dict[str, Any]]]]
-    row_mean: dict[str, float]
-    best: dict[str, float]
-    footnotes: list[str] = field(default_factory=list)
-    marks: dict[tuple[str, str], int] = field(default_factory=dict)
-
-    @property
-    def has_mean(self) -> bool:
-        return len(self.columns) > 1
-
-
-def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
-    hib = higher_is_better(metric)
-    sign = -1.0 if hib else 1.0
-    columns = sorted(agg["column"].unique(), key=lambda c: (c.split(" (")[0], c)) if len(agg) else []
-    cells: dict[str, dict[str, dict[str, Any]]] = {}
-    for rec in agg.to_dict("records"):
-        cells.setdefault(rec["label"], {})[rec["column"]] = rec
-    row_mean = {
-        label: float(np.mean([c[col]["mean"] for col in columns]))
-        for label, c in cells.items()
-        if all(col in c and c[col]["complete"] for col in columns)
-    }
-
-    def order(label: str) -> tuple[int, float, str]:
-        if label in row_mean:
-            return (0, sign * row_mean[label], label)
-        present = [cells[label][c]["mean"] for c in columns if c in cells[label]]
-        return (1, sign * float(np.mean(present)), label)
-
-    labels = sorted(cells, key=order)
-    best = {}
-    for col in columns:
-        values = [cells[lab][col]["mean"] for lab in labels if col in cells[lab] and cells[lab][col]["complete"]]
-        if values:
-            best[col] = max(values) if hib else min(values)
-    if row_mean and len(columns) > 1:
-        best["Mean"] = max(row_mean.values()) if hib else min(row_mean.values())
-    table = Table(metric, columns, [(lab, cells[lab]) for lab in labels], row_mean, best)
-    for lab in labels:
-        for col in columns:
-            cell = cells[lab].get(col)
-            if cell is not None and not cell["complete"]:
-                table.footnotes.append(f"{lab}, {col}: {cell['missing']}; averaged over the runs it has.")
-                table.marks[(lab, col)] = len(table.footnotes)
-    return table
-
-
-def _is_best(value: float, best: float | None) -> bool:
-    return best is not None and abs(value - best) <= 1e-9 * max(1.0, abs(best))
-
-
-def _number_text(cell: dict[str, Any]) -> str:
-    if cell["n"] > 1 and not math.isnan(cell["std"]):
-        return f"{cell['mean']:.2f} ± {cell['std']:.2f} (n={cell['n']})"
-    return f"{cell['mean']:.2f} (n={cell['n']})"
-
-
-_STYLES = {
-    "github": {"bold": "**{}**", "escape": lambda s: s.replace("|", "\\|"), "pm": "±", "none": "—", "fmt": "github"},
-    "html": {"bold": "<b>{}</b>", "escape": html.escape, "pm": "±", "none": "—", "fmt": "unsafehtml"},
-    "latex": {"bold": "\\textbf{{{}}}", "escape": lambda s: _latex_escape(s), "pm": "$\\pm$", "none": "--",
-              "fmt": "latex_raw"},
-}
-
-
-def _latex_escape(text: str) -> str:
-    out = text.replace("\\", "\\textbackslash{}")
-    for ch in "&%$#_{}":
-        out = out.replace(ch, "\\" + ch)
-    return out.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
-
-
-def _legend(table: Table, lines_sep: str = "\n") -> list[str]:
-    hib = higher_is_better(table.metric)
-    what = "higher is better" if hib else "angular error in degrees, lower is better"
-    lines = [
-        f"{table.metric} ({what}): mean ± std over runs (folds × seeds), n = runs. Bold: best complete cell per column."
-        + (" Mean: average over the columns, only for rows complete in every column." if table.has_mean else "")
-        + " Sorted best first."
-    ]
-    lines += [f"[{i}] {note}" for i, note in enumerate(table.footnotes, 1)]
-    return lines
-
-
-def _render_table(table: Table, fmt: str) -> str:
-    style = _STYLES[fmt]
-    esc, pm = style["escape"], style["pm"]
-    headers = ["model"] + [esc(c) for c in table.columns] + (["Mean"] if table.has_mean else [])
-    body = []
-    for label, cells in table.rows:
-        line = [esc(label)]
-        for col in table.columns:
-            cell = cells.get(col)
-            if cell is None:
-                line.append(style["none"])
-                continue
-            text = esc(_number_text(cell)).replace("±", pm)
-            if cell["complete"] and _is_best(cell["mean"], table.best.get(col)):
-                text = style["bold"].format(text)
-            if (label, col) in table.marks:
-                text += f" [{table.marks[(label, col)]}]"
-            line.append(text)
-        if table.has_mean:
-            if label in table.row_mean:
-                text = f"{table.row_mean[label]:.2f}"
-                if _is_best(table.row_mean[label], table.best.get("Mean")):
-                    text = style["bold"].format(text)
-                line.append(text)
-            else:
-                line.append(style["none"])
-        body.append(line)
-    colalign = ["left"] + ["right"] * (len(headers) - 1)
-    text = tabulate(body, headers=headers, tablefmt=style["fmt"], disable_numparse=True, colalign=colalign)
-    legend = _legend(table)
-    if fmt == "html":
-        return text + "\n" + "\n".join(f"<p>{html.escape(line)}</p>" for line in legend)
-    if fmt == "latex":
-        return text + "\n" + "\n".join(f"% {line}" for line in legend)
-    return text + "\n\n" + "\n".join(legend)
-
-
-def long_form(agg: pd.DataFrame, metric: str = "all.mean") -> list[dict[str, Any]]:
-    """The cells in table order (best row first) as plain records, for CSV and JSON."""
-    table = layout(agg, metric)
-    out = []
-    for label, cells in table.rows:
-        for col in table.columns:
-            if col in cells:
-                c = cells[col]
-                out.append({
-                    "label": label, "column": col, "dataset": c["dataset"], "card_version": c["card_version"],
-                    "metric": metric, "mean": round(c["mean"], 6),
-                    "std": None if math.isnan(c["std"]) else round(c["std"], 6), "n": c["n"],
-                    "folds": list(c["folds"]), "seeds": list(c["seeds"]), "complete": bool(c["complete"]),
-                    "missing": c["missing"],
-                })
-    return out
-
-
-def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean") -> str:
-    """The leaderboard as text: ``github`` (Markdown), ``latex``, ``html`` (tables with bold best
-    values and footnotes), or ``csv`` / ``json`` (long form, one record per cell)."""
-    if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
-    if fmt in ("csv", "json"):
-        records = long_form(agg, metric)
-        if fmt == "json":
-            return json.dumps(records, indent=2, ensure_ascii=False)
-        flat = pd.DataFrame(records, columns=["label", "column", "dataset", "card_version", "metric", "mean", "std", "n",
-                                              "folds", "seeds", "complete", "missing"])
-        flat["folds"] = flat["folds"].map(" ".join)
-        flat["seeds"] = flat["seeds"].map(lambda s: " ".join(map(str, s)))
-        return flat.to_csv(index=False, float_format="%.4f", lineterminator="\n").rstrip("\n")
-    if agg.empty:
-        return "(no results)"
-    return _render_table(layout(agg, metric), fmt)
+def _population_key(name: str) -> tuple[Any, ...]:
+    return tuple(_fold_key(part) for part in name.replace("-", "/").split("/"))
 
 
 def leaderboard(
     df: pd.DataFrame, metric: str = "all.mean", fmt: str = "github", benchmark: str | None = None,
-    datasets: list[str] | None = None,
+    datasets: list[str] | None = None, strict: bool = False,
 ) -> str:
     """Filter, deduplicate, aggregate and render a :func:`load_results` frame; duplicate units are
-    reported as warnings."""
+    reported as warnings.  ``strict``: refuse labels that hold several configurations."""
     if not df.empty and benchmark is not None:
         df = df[df["benchmark"] == benchmark]
     if not df.empty and datasets:
@@ -323,4 +194,4 @@ def leaderboard(
     df, messages = dedupe(df)
     for message in messages:
         warnings.warn(message, stacklevel=2)
-    return render(aggregate(df, metric), fmt, metric)
+    return render(aggregate(df, metric, strict=strict), fmt, metric)

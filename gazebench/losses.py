@@ -6,19 +6,28 @@ the canonical unit gaze ``[B, 3]``; each loss converts the target to what it com
 
 Registered: ``pinball`` (yaw, pitch + sigma; Gaze360), ``sincos`` (regularised sin-cos pinball),
 ``mse`` / ``l1`` (yaw, pitch; the yaw difference is wrapped to [-pi, pi) so a back-view gaze at
-+179 deg vs -179 deg counts as 2 deg), ``angular`` (mean ``1 - cos`` of the angle between
-vectors: smooth everywhere, unlike the angle itself) and ``angle`` (mean angle in radians).
++179 deg vs -179 deg counts as 2 deg), ``mse_sincos`` (``mse`` for sin-cos models, with their
+unit-circle regulariser), ``angular`` (mean ``1 - cos`` of the angle between vectors: smooth
+everywhere, unlike the angle itself) and ``angle`` (mean angle in radians).
+
+Every registered loss carries ``trains_sigma``: whether it gives the model's sigma a gradient
+(:func:`trains_sigma` reads it; a plugin loss without the attribute counts as False).
+:func:`resolve_loss` is the one place that picks the loss a run trains with.
 """
 
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import Any, Sequence
 
 import torch
 
 from gazebench.geometry import normalize, vector_to_yawpitch
 from gazebench.registry import LOSSES
+
+#: the unit-circle regulariser's weight in the seed's sin-cos loss: ``(1 - 0.9)``
+#: (ashesh-0/MultiZoomGaze @ 24494a1, code/sinecosine_model/mixed_loss.py lines 104-117)
+SINCOS_REG_WEIGHT = 0.1
 
 
 class MissingOutputError(KeyError):
@@ -57,10 +66,11 @@ def unit_circle_penalty(sin_cos: torch.Tensor) -> torch.Tensor:
 
 
 def sincos_regularised(
-    pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, weight: float = 0.1
+    pred: torch.Tensor, target: torch.Tensor, sigma: torch.Tensor, weight: float = SINCOS_REG_WEIGHT
 ) -> torch.Tensor:
     """``(1 - weight) * pinball(pred, target, sigma) + weight * unit_circle_penalty(pred[:, :2])``
-    on (sin yaw, cos yaw, sin pitch) ``[B, 3]``; weight 0.1 as the seed."""
+    on (sin yaw, cos yaw, sin pitch) ``[B, 3]``; weight 0.1 as the seed (``mixed_loss.py`` lines
+    104-117)."""
     return (1.0 - weight) * pinball(pred, target, sigma) + weight * unit_circle_penalty(pred[:, :2])
 
 
@@ -99,44 +109,105 @@ def _target_angles(target: torch.Tensor, like: torch.Tensor) -> torch.Tensor:
     return vector_to_yawpitch(target.to(like.dtype))
 
 
-@LOSSES.register("pinball")
+def register(name: str, sigma: bool):
+    """``@LOSSES.register(name)``, marking the function with ``trains_sigma = sigma``."""
+
+    def decorator(fn):
+        fn.trains_sigma = sigma
+        return LOSSES.register(name)(fn)
+
+    return decorator
+
+
+@register("pinball", sigma=True)
 def pinball_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Pinball (tau 0.1/0.9) on yaw and pitch with the predicted sigma (Gaze360)."""
     yaw_pitch, sigma = _need(output, "pinball", "yaw_pitch", "sigma")
     return pinball(yaw_pitch, _target_angles(target, yaw_pitch), sigma)
 
 
-@LOSSES.register("sincos")
+@register("sincos", sigma=True)
 def sincos_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Regularised sin-cos pinball: 0.9 pinball on (sin yaw, cos yaw, sin pitch) + 0.1 unit-circle penalty."""
     sincos, sigma = _need(output, "sincos", "sincos", "sigma")
     return sincos_regularised(sincos, sincos_target(target.to(sincos.dtype)), sigma)
 
 
-@LOSSES.register("mse")
-def mse_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
-    """Mean squared error on (yaw, pitch) in radians, yaw difference wrapped."""
-    (yaw_pitch,) = _need(output, "mse", "yaw_pitch")
+def _angle_mse(yaw_pitch: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (angle_difference(yaw_pitch, _target_angles(target, yaw_pitch)) ** 2).mean()
 
 
-@LOSSES.register("l1")
+@register("mse", sigma=False)
+def mse_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Mean squared error on (yaw, pitch) in radians, yaw difference wrapped."""
+    (yaw_pitch,) = _need(output, "mse", "yaw_pitch")
+    return _angle_mse(yaw_pitch, target)
+
+
+@register("mse_sincos", sigma=False)
+def mse_sincos_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """MSE on a sin-cos model's decoded (yaw, pitch) + 0.1 unit-circle penalty on (sin yaw, cos yaw).
+
+    What ``mse`` means for a sin-cos model (:func:`resolve_loss`).  The RT-GENE recipe's loss is
+    MSE: the seed trains its 2-output angle models there with ``torch.nn.MSELoss()``
+    (ashesh-0/MultiZoomGaze @ 24494a1, ``code/RTGENE/rt_run.py`` lines 203 and 228).  The seed
+    never trained a sin-cos model on RT-GENE, so this loss is gazebench's own choice, not a
+    reproduction: the same MSE as ``mse`` (yaw difference wrapped) on the angles the model's head
+    decodes, plus the model's own regulariser at the seed's weight
+    (``code/sinecosine_model/mixed_loss.py`` lines 104-117) to keep the pair on the unit circle.
+    The uncertainty sigma gets no gradient (``trains_sigma`` is False).
+    """
+    yaw_pitch, sincos = _need(output, "mse_sincos", "yaw_pitch", "sincos")
+    return _angle_mse(yaw_pitch, target) + SINCOS_REG_WEIGHT * unit_circle_penalty(sincos[:, :2])
+
+
+@register("l1", sigma=False)
 def l1_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Mean absolute error on (yaw, pitch) in radians, yaw difference wrapped."""
     (yaw_pitch,) = _need(output, "l1", "yaw_pitch")
     return angle_difference(yaw_pitch, _target_angles(target, yaw_pitch)).abs().mean()
 
 
-@LOSSES.register("angular")
+@register("angular", sigma=False)
 def angular_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Cosine loss on gaze vectors: mean(1 - cos(angle)), smooth even at zero error."""
     (vector,) = _need(output, "angular", "vector")
     return cosine_distance(vector, target.to(vector.dtype)).mean()
 
 
-@LOSSES.register("angle")
+@register("angle", sigma=False)
 def angle_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
     """Mean angle in radians between gaze vectors (the metric itself; clamped away from acos' poles)."""
     (vector,) = _need(output, "angle", "vector")
     cos = (normalize(vector) * normalize(target.to(vector.dtype))).sum(-1)
     return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+
+
+# --- which loss a run trains with ---------------------------------------------------------------
+
+
+def trains_sigma(name: str) -> bool:
+    """Whether registered loss ``name`` gives the model's sigma a gradient (False when unmarked)."""
+    return bool(getattr(LOSSES.get(name), "trains_sigma", False))
+
+
+def loss_for_head(name: str, sincos_head: bool) -> str:
+    """``mse`` on a model with a sin-cos head is ``mse_sincos``; any other name stays."""
+    return "mse_sincos" if sincos_head and name == "mse" else name
+
+
+def has_sincos_head(model: Any) -> bool:
+    """Whether ``model`` predicts (sin yaw, cos yaw, sin pitch): its head says so (``kind``), or,
+    for a model without one, its default loss is ``sincos``."""
+    kind = getattr(getattr(model, "head", None), "kind", None)
+    return kind == "sincos" if kind is not None else getattr(model, "default_loss", None) == "sincos"
+
+
+def resolve_loss(recipe_loss: str | None, model: Any) -> str:
+    """The registered loss a run trains ``model`` with: the recipe's ``loss`` when set, else the
+    model's default; ``mse`` on a sin-cos model becomes ``mse_sincos`` (MSE on its decoded angles
+    plus its own regulariser, see :func:`mse_sincos_loss`).  An unknown name raises
+    :class:`~gazebench.registry.RegistryError` listing the losses."""
+    name = loss_for_head(recipe_loss or model.default_loss, has_sincos_head(model))
+    LOSSES.get(name)
+    return name

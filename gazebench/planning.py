@@ -46,6 +46,7 @@ class RunSpec:
     recipe: dict[str, Any] = field(default_factory=dict)
     label: str | None = None  # leaderboard row name; defaults to the model name
     benchmark: str | None = None
+    protocol: str | None = None  # a protocol of the dataset's card; None: the card's default
 
     @property
     def row_label(self) -> str:
@@ -54,8 +55,8 @@ class RunSpec:
 
 @dataclass(frozen=True)
 class Unit:
-    """A RunSpec resolved against its dataset's card: the recipe filled in, the fold named, the
-    data and model options complete, the id and paths fixed."""
+    """A RunSpec resolved against its dataset's card: the protocol chosen, the recipe filled in,
+    the fold named, the data and model options complete, the id and paths fixed."""
 
     spec: RunSpec
     fold: str
@@ -66,6 +67,7 @@ class Unit:
     unit_id: str
     result_path: Path
     run_dir: Path
+    protocol: Any = None  # gazebench.datasets.cards.Protocol
 
     @property
     def label(self) -> str:
@@ -89,7 +91,7 @@ class Unit:
         return self.status() == "done"
 
     def describe(self) -> str:
-        return f"{self.label} on {self.spec.dataset} fold {self.fold} seed {self.spec.seed}"
+        return f"{self.label} on {self.spec.dataset} ({self.protocol.name}) fold {self.fold} seed {self.spec.seed}"
 
 
 # --- what the registries declare (models and adapters are imported on first use) ----------------
@@ -149,13 +151,15 @@ def csv_list(value: str | None) -> list[str] | None:
 
 
 def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: str | None = None,
-                     label: str | None = None) -> Suite:
+                     label: str | None = None, protocol: str | None = None) -> Suite:
     """The anonymous suite of ``gazebench run --dataset D --model M[,M2] --seed S``: all the
-    card's folds (``--fold`` then selects), the given seeds, no recipe of its own."""
+    card's folds (``--fold`` then selects), the given seeds, the given protocol (None: the card's
+    default), no recipe of its own."""
     if label is not None and len(models) != 1:
         raise ConfigError(f"--label names one configuration's row; got {len(models)} models ({', '.join(models)})")
     entries = [ModelEntry(m, label or m) for m in models]
-    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root)], models=entries,
+    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root, protocol=protocol)],
+                 models=entries,
                  folds="all", seeds=seeds)
 
 
@@ -197,15 +201,27 @@ def suite_folds(wanted: Any, card: Any, where: str) -> list[str]:
     return chosen
 
 
+def chosen_protocol(card: Any, name: str | None, where: str) -> str:
+    """The protocol ``name`` of ``card`` (None: its default), checked: an unknown one names them."""
+    from gazebench.datasets.cards import CardError
+
+    try:
+        return card.protocol(name).name
+    except CardError as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None
+
+
 def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root: str | None,
-                   environ: dict[str, str] | None) -> list[RunSpec]:
+                   environ: dict[str, str] | None, protocol: str | None = None) -> list[RunSpec]:
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, dataset {d.name!r}"
     if root is None and d.root is not None:
         root = expand_env(d.root, f"{dwhere} root", environ) or None
     options = expand_env(d.options, f"{dwhere} options", environ)
     recipe = {**expand_env(suite.recipe, where, environ), **expand_env(d.recipe, f"{dwhere} recipe", environ)}
-    folds = suite_folds(d.folds if d.folds is not None else suite.folds, dataset_card(d.name), dwhere)
+    card = dataset_card(d.name)
+    folds = suite_folds(d.folds if d.folds is not None else suite.folds, card, dwhere)
+    protocol = chosen_protocol(card, protocol or d.protocol, dwhere)
     data_keys = dataset_option_keys(d.name)
     specs = []
     for fold in folds:
@@ -219,15 +235,17 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                     dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
                     data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
                     recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
+                    protocol=protocol,
                 ))
     return specs
 
 
 def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str, str] | None = None,
-           environ: dict[str, str] | None = None) -> list[RunSpec]:
+           environ: dict[str, str] | None = None, protocol: str | None = None) -> list[RunSpec]:
     """One RunSpec per unit: datasets x folds x seeds x models (models vary fastest, so a sweep
     stopped halfway leaves whole comparisons).  ``settings`` are ``--set`` values, each routed to
-    the units that take it; ``roots`` replace dataset roots ({dataset: DIR})."""
+    the units that take it; ``roots`` replace dataset roots ({dataset: DIR}); ``protocol``
+    (``--protocol``) replaces every dataset's protocol."""
     settings, roots = dict(settings or {}), dict(roots or {})
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     for name in roots:
@@ -236,7 +254,8 @@ def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str
     _check_model_entries(suite, where)
     _check_settings(suite, settings)
     Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
-    return [spec for d in suite.datasets for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ)]
+    return [spec for d in suite.datasets
+            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol)]
 
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:
@@ -289,21 +308,24 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     from gazebench.datasets.base import resolve_dataset_options
 
     card = dataset_card(spec.dataset)
-    options = resolve_dataset_options(dataset_class(spec.dataset), spec.data_options)
+    protocol = card.protocol(spec.protocol)
+    options = resolve_dataset_options(dataset_class(spec.dataset), {**protocol.data, **spec.data_options})
+    keys = model_option_keys(spec.model)
+    model_kwargs = {**{k: v for k, v in protocol.model.items() if k in keys}, **spec.model_kwargs}
     fold = card.resolve_fold(spec.fold)
-    recipe = Recipe.resolve(card.recipe, spec.recipe)
+    recipe = Recipe.resolve(protocol.recipe, spec.recipe)
     if recipe.epochs == 0 and model_is_trained(spec.model):
         raise ConfigError(f"recipe epochs=0: model {spec.model!r} is trained by gradient descent and needs "
                           "epochs >= 1 (only fitted baselines such as mean run without epochs)")
     identity = {
-        "dataset": spec.dataset, "card_version": card.version, "data_options": options,
-        "model": spec.model, "model_kwargs": spec.model_kwargs, "recipe": recipe.as_dict(),
+        "dataset": spec.dataset, "card_version": card.version, "protocol": protocol.name, "data_options": options,
+        "model": spec.model, "model_kwargs": model_kwargs, "recipe": recipe.as_dict(),
         "fold": fold, "seed": spec.seed,
     }
     uid = unit_id(identity)
     rel = Path(spec.dataset) / spec.row_label / f"fold-{fold}_seed-{spec.seed}_{uid}"
-    return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, spec.model_kwargs), card, uid,
-                Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel)
+    return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, model_kwargs), card, uid,
+                Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel, protocol)
 
 
 def plan(specs: list[RunSpec], results_dir: str | Path, runs_dir: str | Path) -> list[Unit]:

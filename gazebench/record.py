@@ -13,10 +13,12 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gazebench import population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
 from gazebench.fit import BEST, Evaluation, FitOutcome
 from gazebench.geometry import error_summary, subset_masks
+from gazebench.identity import identity_config, identity_hash
 from gazebench.models import count_parameters
 from gazebench.provenance import environment, now_iso
 from gazebench.setup import Setup
@@ -24,16 +26,16 @@ from gazebench.setup import Setup
 PREDICTIONS = "predictions_test.csv"
 
 
-def metrics_for(pred: dict[str, Any], dataset: GazeDataset) -> dict[str, dict[str, float]]:
+def metrics_for(pred: dict[str, Any], dataset: GazeDataset, sigma_trained: bool = True) -> dict[str, dict[str, float]]:
     """Angular error statistics over all samples and per subset; sigma-error correlations when
-    the model predicts a spread."""
+    the model predicts a spread that its loss trained."""
     metrics = {"all": error_summary(pred["error"])}
     if dataset.subsets and len(pred["target"]):
         masks = subset_masks(pred["target"])
         for name in dataset.subsets:
             metrics[name] = error_summary(pred["error"][masks[name]])
     sigma = pred["sigma"]
-    if len(sigma) > 2 and np.isfinite(sigma).all() and np.std(sigma) > 0:
+    if sigma_trained and len(sigma) > 2 and np.isfinite(sigma).all() and np.std(sigma) > 0:
         err = pred["error"]
         metrics["all"]["sigma_error_pearson"] = float(np.corrcoef(sigma, err)[0, 1])
         metrics["all"]["sigma_error_spearman"] = float(pd.Series(sigma).corr(pd.Series(err), method="spearman"))
@@ -75,20 +77,29 @@ def skipped_summary(skipped: dict[str, list[int]], dataset: GazeDataset) -> dict
 def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total_seconds: float) -> dict[str, Any]:
     """The result record of a finished unit (without ``schema_version``: write_record adds it)."""
     unit, model, ds = setup.unit, setup.model, setup.dataset
+    weights = model_weights(model)
+    pop = population.describe(setup, evaluation.test["index"])
+    population.warn(pop, unit.protocol.name)
+    sigma_trained = bool(getattr(setup.loss_fn, "trains_sigma", True))
     return {
         "unit_id": unit.unit_id,
         "label": unit.label,
         "benchmark": unit.spec.benchmark,
+        "identity": _identity_part(setup, weights["tag"]),
+        "protocol": {"name": unit.protocol.name, "source": unit.protocol.source, "selection": _selection_rule(setup)},
+        "population": pop,
+        "weights": weights,
         "dataset": _dataset_part(setup),
         "fold": unit.fold,
         "seed": unit.spec.seed,
-        "model": {"name": unit.spec.model, "kwargs": unit.model_kwargs, "view": model.view.describe(),
-                  "parameters": count_parameters(model), "loss": setup.loss_name},
+        "model": {"name": unit.spec.model, "kwargs": unit.model_kwargs, "options": model_options(model, unit),
+                  "view": model.view.describe(), "parameters": count_parameters(model), "loss": setup.loss_name,
+                  "sigma_trained": sigma_trained},
         "recipe": unit.recipe.as_dict(),
         "selection": _selection_part(setup, outcome, evaluation),
         "history": outcome.history,
-        "metrics": metrics_for(evaluation.test, ds),
-        "val_metrics": metrics_for(evaluation.val, ds),
+        "metrics": metrics_for(evaluation.test, ds, sigma_trained),
+        "val_metrics": metrics_for(evaluation.val, ds, sigma_trained) if len(evaluation.val["error"]) else {},
         "timings": _timings_part(outcome, evaluation, total_seconds),
         "data_problems": skipped_summary(setup.skipped, ds),
         "environment": environment(setup.device),
@@ -98,6 +109,38 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         },
         "created_at": now_iso(),
     }
+
+
+NO_WEIGHTS = {"tag": "none", "file": None, "sha256": None}
+
+
+def model_weights(model: Any) -> dict[str, Any]:
+    """The backbone weights a model started from (``model.weights``; models without a backbone: none)."""
+    return dict(getattr(model, "weights", None) or NO_WEIGHTS)
+
+
+def model_options(model: Any, unit: Any) -> dict[str, Any]:
+    """The built model's resolved options (a plugin model without ``options``: the unit's kwargs)."""
+    return dict(getattr(model, "options", None) or unit.model_kwargs)
+
+
+def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
+    unit = setup.unit
+    config = identity_config(
+        dataset=unit.spec.dataset, card_version=unit.card.version, protocol=unit.protocol.name,
+        data_options=setup.dataset.options, model=unit.spec.model, model_options=model_options(setup.model, unit),
+        weights=weights_tag, recipe=unit.recipe.as_dict(),
+    )
+    return {"hash": identity_hash(config), "config": config}
+
+
+def _selection_rule(setup: Setup) -> str:
+    if not setup.model.trainable:
+        return "no training (fitted baseline)"
+    rule = setup.recipe.selection()
+    if len(setup.positions["val"]) == 0:
+        rule += f"; protocol {setup.unit.protocol.name} has no validation split"
+    return rule
 
 
 def _dataset_part(setup: Setup) -> dict[str, Any]:
@@ -117,11 +160,12 @@ def _dataset_part(setup: Setup) -> dict[str, Any]:
 def _selection_part(setup: Setup, outcome: FitOutcome, evaluation: Evaluation) -> dict[str, Any]:
     val_error = evaluation.val["error"]
     return {
-        "rule": f"best {setup.recipe.select} over epochs" if setup.model.trainable else "no training (fitted baseline)",
+        "rule": _selection_rule(setup),
         "chosen_epoch": outcome.chosen_epoch,
         "epochs_run": len(outcome.history),
         "early_stopped": outcome.early_stopped,
         "val_mean_at_chosen": float(np.mean(val_error)) if len(val_error) else None,
+        "validation_samples": int(len(setup.positions["val"])),
     }
 
 

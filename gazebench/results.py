@@ -16,7 +16,7 @@ import pandas as pd
 
 from gazebench.atomic import atomic_write
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 
 def write_record(record: dict[str, Any], path: Path) -> Path:
@@ -94,6 +94,7 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
         "chosen_epoch": (record.get("selection") or {}).get("chosen_epoch"),
         "model_kwargs": json.dumps((record.get("model") or {}).get("kwargs") or {}, sort_keys=True, default=str),
         "predictions": (record.get("artifacts") or {}).get("predictions"),
+        **_identity_columns(record),
     }
     for subset, stats in record["metrics"].items():
         if isinstance(stats, dict):
@@ -102,6 +103,23 @@ def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
     for key, value in (record.get("timings") or {}).items():
         row[f"timings.{key}"] = value
     return row
+
+
+def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
+    """What the leaderboard keeps apart: the protocol, the configuration identity (its hash and
+    canonical config as JSON) and the test population (name, size, SHA-256 of its sorted ids,
+    whether it is the protocol's full population, and what it lacks)."""
+    identity, population = record["identity"], record["population"]
+    return {
+        "protocol": record["protocol"]["name"],
+        "identity": identity["hash"],
+        "identity_config": json.dumps(identity["config"], sort_keys=True, default=str),
+        "population": population["name"],
+        "population_count": population["count"],
+        "population_sha256": population["sha256"],
+        "population_complete": bool(population["complete"]),
+        "population_shortfall": "; ".join(map(str, population.get("shortfall") or [])),
+    }
 
 
 def load_results(results_dir: str | Path = "results") -> pd.DataFrame:

@@ -25,6 +25,7 @@ from gazebench.engine import LossFn, StepContext, compile_model, resolve_device
 from gazebench.models import build_model
 from gazebench.models.base import GazeModel
 from gazebench.planning import Unit
+from gazebench.losses import resolve_loss
 from gazebench.registry import LOSSES
 from gazebench.runtime import configure_threads, resolve_num_workers
 
@@ -84,7 +85,7 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     recipe = unit.recipe
     dataset = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
     seed_everything(unit.spec.seed, deterministic)
-    positions, subjects = split(dataset, unit.fold)
+    positions, subjects = split(dataset, unit.fold, recipe)
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
     device = resolve_device(recipe.device)
     workers = resolve_num_workers(recipe.num_workers, device.type)
@@ -102,27 +103,31 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     return setup
 
 
-def split(dataset: GazeDataset, fold: str) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
-    """Row positions and subjects of each split of ``fold``; the leakage guard runs here."""
+def split(dataset: GazeDataset, fold: str, recipe: Recipe) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
+    """Row positions and subjects of each split of ``fold``; the leakage guard runs here.  Only a
+    recipe that selects nothing on validation (``select=last``, no ``patience``) may have no
+    validation samples (e.g. MPIIFaceGaze's gazehub protocol)."""
     positions = dataset.split_positions(fold)
     subjects = dataset.split_subjects(fold)
+    needs_val = recipe.select != "last" or recipe.patience is not None
     for s in SPLITS:
-        if len(positions[s]) == 0:
-            raise ConfigError(f"dataset {dataset.name!r} fold {fold}: the {s} split has no samples")
+        if len(positions[s]) == 0 and (s != "val" or needs_val):
+            why = (f"; recipe select={recipe.select}, patience={recipe.patience} need validation samples "
+                   "(select=last without patience trains a fixed number of epochs)") if s == "val" else ""
+            raise ConfigError(f"dataset {dataset.name!r} fold {fold}: the {s} split has no samples{why}")
     return positions, subjects
 
 
 def build_fitted_model(unit: Unit, dataset: GazeDataset, train: np.ndarray) -> tuple[GazeModel, str]:
     """The unit's model, checked against the dataset, its prior fitted on the training gaze; and
-    the name of its loss (the recipe's, else the model's default)."""
-    model = build_model(unit.spec.model, **unit.spec.model_kwargs)
+    the name of its loss (the recipe's, else the model's default; losses.resolve_loss: MSE on a sin-cos model is mse_sincos)."""
+    model = build_model(unit.spec.model, **unit.model_kwargs)
     if model.view.needs_sequences and not dataset.has_sequences:
         raise ConfigError(
             f"model {unit.spec.model!r} needs {model.view.describe()}, but dataset {dataset.name!r} has no sequences "
             "to build frame windows from; choose a single-frame model"
         )
-    loss_name = unit.recipe.loss or model.default_loss
-    LOSSES.get(loss_name)  # an unknown loss fails before any data is read
+    loss_name = resolve_loss(unit.recipe.loss, model)  # an unknown loss fails before any data is read
     model.fit_prior(dataset.gaze(train))
     return model, loss_name
 

@@ -25,7 +25,8 @@ import torch
 from torch.utils.data import RandomSampler
 
 from gazebench.datasets.loading import FrameWindows
-from gazebench.engine import random_flip, train_one_epoch, train_step
+from gazebench.augment import make_augment
+from gazebench.engine import train_one_epoch, train_step
 from gazebench.runtime import load_average, runtime_report
 from gazebench.setup import Setup, make_loader, make_optimizer, make_scaler
 
@@ -63,8 +64,7 @@ class StepTimer:
             raise ValueError(f"model {setup.unit.spec.model!r} is not trained by gradient steps; nothing to benchmark")
         self.setup, self.warmup = setup, warmup
         self.optimizer, self.scaler = make_optimizer(setup.model, setup.recipe), make_scaler(setup)
-        flips = torch.Generator().manual_seed(setup.seed)
-        self.augment = (lambda v, t: random_flip(v, t, flips)) if setup.recipe.augment_flip else None
+        self.augment = make_augment(setup.recipe.augment, torch.Generator().manual_seed(setup.seed))
         # prefetched batches come free: drain the queue past them before any timing
         self.drain = warmup + (setup.num_workers * 4 if setup.num_workers else 0)
         self.raw = list(Endless(setup).take(4))  # a few real batches, kept in memory
@@ -146,7 +146,7 @@ def summarise(setup: Setup, rows: list[dict[str, Any]]) -> dict[str, Any]:
     runtime.pop("load_average", None)
     return {
         "recipe": {k: getattr(recipe, k) for k in ("image_size", "batch_size", "num_workers", "precision",
-                                                   "channels_last", "compile", "optimizer", "augment_flip")},
+                                                   "channels_last", "compile", "optimizer", "augment")},
         "channels_last_in_effect": setup.ctx.channels_last,
         "model": {"name": setup.unit.spec.model, "view": model.view.describe(), "views": model.view.num_views,
                   "backbone": getattr(model, "options", {}).get("backbone")},

@@ -5,20 +5,23 @@ Suites live in ``benchmarks.yaml`` (names and keyword arguments only, no code)::
     benchmarks:
       quickstart:
         description: one line shown by ``gazebench run --benchmark``
-        datasets:                       # a name, or {name, root, options, recipe, folds}
+        datasets:                       # a name, or {name, root, protocol, options, recipe, folds}
           - synthgaze
-          - {name: rtgene, root: "${RTGENE_ROOT}", options: {variant: inpainted}}
+          - {name: rtgene, root: "${RTGENE_ROOT}", protocol: original, options: {variant: inpainted}}
         models:                         # a name, or {name, label, kwargs}
           - mean
           - {name: staticsc, label: staticsc-175, kwargs: {crops: 175}}
         model_kwargs: {backbone: resnet18}   # shared: given to every model that accepts the key
         folds: all                      # or a list of fold names
         seeds: [0, 1, 2]
-        recipe: {epochs: 3, image_size: 64}  # over the dataset card's recipe
+        recipe: {epochs: 3, image_size: 64}  # over the protocol's recipe
 
-Layers, later wins: recipe defaults (:class:`gazebench.config.Recipe`) < the dataset card's
-``recipe`` < the suite's ``recipe`` < the dataset entry's ``recipe`` < ``--set``.  Model kwargs: the suite's shared ``model_kwargs`` (only
-where the model accepts the key) < the model entry's ``kwargs`` < ``--set``.
+Each dataset is run under one of its card's protocols (``protocol:``; default: the card's
+default protocol).  Layers, later wins: recipe defaults (:class:`gazebench.config.Recipe`) < the
+protocol's ``recipe`` < the suite's ``recipe`` < the dataset entry's ``recipe`` < ``--set``.
+Model kwargs: the protocol's ``model`` defaults and the suite's shared ``model_kwargs`` (each only
+where the model accepts the key) < the model entry's ``kwargs`` < ``--set``.  Dataset options:
+the protocol's ``data`` < the entry's ``options`` < ``--set``.
 
 Strings may use ``${VAR}`` or ``${VAR:-default}``; they are expanded when the suite is expanded into
 units, so an unset variable of one suite never gets in the way of another.
@@ -44,7 +47,7 @@ from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe")
-DATASET_KEYS = ("name", "root", "options", "recipe", "folds")
+DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds")
 MODEL_KEYS = ("name", "label", "kwargs")
 
 
@@ -101,6 +104,7 @@ class DatasetEntry:
     options: dict[str, Any] = field(default_factory=dict)
     recipe: dict[str, Any] = field(default_factory=dict)
     folds: Any = None  # None: the suite's folds
+    protocol: str | None = None  # None: the card's default protocol
 
 
 @dataclass
@@ -178,7 +182,8 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         root = entry.get("root")
         datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
                                      _mapping(entry.get("options"), f"{w}.options"),
-                                     _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds")))
+                                     _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds"),
+                                     None if entry.get("protocol") is None else str(entry["protocol"])))
     models = [ModelEntry(str(entry["name"]), str(entry.get("label") or entry["name"]),
                          _mapping(entry.get("kwargs"), f"{w}.kwargs"))
               for w, entry in _entries(raw, "models", MODEL_KEYS, where)]

@@ -5,8 +5,12 @@ from __future__ import annotations
 # small and fast for every end-to-end run in the suite
 TINY_RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num_workers=0"]
 
+# the real datasets' protocols start from ImageNet weights (pretrained=tv_in1k), which tests never
+# download: trained models on their trees start from scratch
+NO_WEIGHTS = ["--set", "pretrained=false"]
+
 SMALL_RUN = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "batch_size=8",
-             "--set", "num_workers=0", "--quiet", "--no-table"]
+             "--set", "num_workers=0", "--quiet", "--no-table", *NO_WEIGHTS]
 
 
 def cli(*argv) -> int:

@@ -135,11 +135,14 @@ def test_shipped_suites_expand(monkeypatch):
     assert {s.row_label for s in paper} >= {"mean", "static", "staticsc-175", "staticsclstm", "staticsclstmsym",
                                             "seqlstm", "seqsclstm", "seqsclstmsym", "msa"}
     static = next(s for s in paper if s.model == "static")
-    assert static.model_kwargs == {"backbone": "resnet18", "pretrained": True} and static.recipe["image_size"] == 224
+    assert static.model_kwargs == {"backbone": "resnet18"} and static.recipe["image_size"] == 224
     assert {s.root for s in paper} == {"/data/gaze360", "/data/rtgene"}
-    # the suite sets no optimiser: each dataset's published protocol (its card) applies
-    unit = planning.plan([next(s for s in paper if s.dataset == "rtgene")], "r", "runs")[0]
+    # the suite sets no optimiser: each dataset's protocol (the notes' code) applies, with its weights
+    unit = planning.plan([next(s for s in paper if s.dataset == "rtgene" and s.model == "static")], "r", "runs")[0]
     assert unit.recipe.lr == 3.25e-4 and unit.recipe.patience == 5 and unit.recipe.image_size == 224
+    assert unit.protocol.name == "original" and unit.model_kwargs["pretrained"] == "tv_in1k"
+    unit = planning.plan([next(s for s in paper if s.dataset == "gaze360" and s.model == "msa")], "r", "runs")[0]
+    assert unit.protocol.name == "multizoom" and unit.model_kwargs["decode"] == "avg" and unit.recipe.batch_size == 64
     assert expand(suites["smoke"])
 
 
@@ -218,7 +221,7 @@ def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
     assert first.parts[-4:-1] == ("grid", "rtgene", "mean")
     first.parent.mkdir(parents=True)
     unit_id = first.stem.rpartition("_")[2]  # a finished unit's record names its own unit
-    first.write_text(json.dumps({"schema_version": 1, "unit_id": unit_id, "metrics": {}}))
+    first.write_text(json.dumps({"schema_version": 2, "unit_id": unit_id, "metrics": {}}))
     assert cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
     out = capsys.readouterr().out
     assert "benchmark grid: 2 units, 1 done, 1 missing" in out
@@ -273,7 +276,7 @@ def test_keep_going_runs_the_rest_and_reports_failures(suites, tiny_synth, tmp_p
                  "--runs", tmp_path / "runs", "--quiet", "--no-table", "--keep-going")
     assert rc == 1 and len(calls) == 3
     err = capsys.readouterr().err
-    assert "ran 2, skipped 0 done, failed 1" in err and "failed: mean on synthgaze fold default seed 0" in err
+    assert "ran 2, skipped 0 done, failed 1" in err and "failed: mean on synthgaze (standard) fold default seed 0" in err
 
 
 @pytest.fixture(scope="module")

@@ -132,8 +132,8 @@ def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
 def test_gaze360_counts_subsets_and_windows(tmp_path, capsys, annotation):
     root = tmp_path / "g360"
     df = write_gaze360(root)
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}", "--json"],
-                          capsys)
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}",
+                           "--set", "expect_samples=any", "--json"], capsys)
     report = json.loads(out)
     assert code == 0, report["problems"]
     assert list(report["folds"]) == ["default"]
@@ -227,8 +227,8 @@ def test_text_report_has_a_table(tmp_path, capsys):
 def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotation):
     root = tmp_path / "g360"
     scene, source, origin = render_gaze360(root)
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}", "--json"],
-                          capsys)
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}",
+                           "--set", "expect_samples=any", "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["problems"] == []
     frames = scene.frames.set_index(["subject", "sequence", "frame"])
@@ -285,3 +285,184 @@ def test_synth_gaze360_split_file_leakage_fails_check_data_and_run(tmp_path, cap
     with pytest.raises(LeakageError, match=f"subject '{subject}' is in both train and test"):
         run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", "mean", "--quiet", "--no-table",
                  "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])
+
+
+# -- published sizes (the card's published_sizes) ---------------------------------------------------
+
+#: Gaze360's published sizes, as its card states them (read from the card, never hard-coded twice)
+def published_gaze360() -> dict[str, int]:
+    from gazebench.datasets.cards import load_card
+
+    return {k: int(v) for k, v in load_card("gaze360").published_sizes.items()}
+
+
+def directions(front20: int, side: int, back: int, seed: int) -> np.ndarray:
+    """Eye-frame gaze vectors: ``front20`` with |yaw| < 20 deg, ``side`` with 20 < |yaw| < 90 and
+    ``back`` with |yaw| > 90, shuffled."""
+    rng = np.random.default_rng(seed)
+    sign = rng.choice([-1.0, 1.0], front20 + side + back)
+    yaw = np.concatenate([rng.uniform(0, 19, front20), rng.uniform(21, 89, side), rng.uniform(91, 179, back)])
+    yaw = rng.permutation(yaw * sign)
+    pitch = rng.uniform(-30, 30, len(yaw))
+    return geometry.yawpitch_to_vector(np.radians(np.stack([yaw, pitch], 1)))
+
+
+def split_sizes(published: dict[str, int], drop: dict[str, int]) -> dict[str, np.ndarray]:
+    """Gaze vectors of test / val / train with the published sizes, less ``drop[kind]`` test
+    frames of each kind (``front20``, ``side``, ``back``) and ``drop["val"]`` validation frames."""
+    f20, f180 = published["test_front20"], published["test_front180"]
+    kinds = {"front20": f20, "side": f180 - f20, "back": published["test"] - f180}
+    kinds = {k: n - drop.get(k, 0) for k, n in kinds.items()}
+    return {"test": directions(kinds["front20"], kinds["side"], kinds["back"], 0),
+            "val": directions(0, published["val"] - drop.get("val", 0), 0, 1),
+            "train": directions(0, 10, 0, 2)}
+
+
+#: recording of each split: splits are recording-disjoint, as in the release
+RECORDING_OF = {"train": "rec_000", "val": "rec_001", "test": "rec_002"}
+PERSONS = 8
+
+
+def centre_rows(split: str, n: int) -> tuple[list[str], np.ndarray, np.ndarray]:
+    """(recordings, persons, frames) of ``n`` centre frames spread over ``PERSONS`` persons; frame
+    numbers start at 3 so that frames f-3 .. f+3 can exist."""
+    i = np.arange(n)
+    return [RECORDING_OF[split]] * n, i % PERSONS, i // PERSONS + 3
+
+
+def write_published_split_files(root: Path, gaze: dict[str, np.ndarray]) -> None:
+    """The original code's split files with these centre frames (no images: counting needs none)."""
+    names = {"train": "train.txt", "val": "validation.txt", "test": "test.txt"}
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "imgs").mkdir(exist_ok=True)
+    for split, g in gaze.items():
+        recs, persons, frames = centre_rows(split, len(g))
+        lines = [f"{r}/head/{p:06d}/{f:06d}.jpg {x:.6f} {y:.6f} {z:.6f}"
+                 for r, p, f, (x, y, z) in zip(recs, persons, frames, g)]
+        (root / names[split]).write_text("\n".join(lines) + "\n")
+
+
+def write_published_metadata(root: Path, gaze: dict[str, np.ndarray]) -> None:
+    """metadata.mat whose centres with a full window are these frames: each person also has the
+    three frames before its first and after its last centre frame, marked unused (split 3)."""
+    codes = {"train": 0, "val": 1, "test": 2}
+    parts = []
+    for split, g in gaze.items():
+        recs, persons, frames = centre_rows(split, len(g))
+        rec = int(RECORDING_OF[split][-3:])
+        parts.append(pd.DataFrame({"recording": rec, "person": persons, "frame": frames, "split": codes[split],
+                                   "gx": g[:, 0], "gy": g[:, 1], "gz": g[:, 2]}))
+        for p in range(PERSONS):
+            last = frames[persons == p].max()
+            edge = [0, 1, 2, last + 1, last + 2, last + 3]
+            parts.append(pd.DataFrame({"recording": rec, "person": p, "frame": edge, "split": 3,
+                                       "gx": 0.0, "gy": 0.0, "gz": -1.0}))
+    df = pd.concat(parts, ignore_index=True)
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "imgs").mkdir(exist_ok=True)
+    import scipy.io
+
+    scipy.io.savemat(root / "metadata.mat", {
+        "recordings": np.array(list(RECORDING_OF.values()), dtype=object).reshape(1, -1),
+        "recording": df["recording"].to_numpy(np.int32).reshape(1, -1),
+        "frame": df["frame"].to_numpy(np.int32).reshape(1, -1),
+        "person_identity": df["person"].to_numpy(np.int32).reshape(1, -1),
+        "gaze_dir": df[["gx", "gy", "gz"]].to_numpy(np.float64),
+        "split": df["split"].to_numpy(np.int32).reshape(1, -1)})
+
+
+def check_published_tree(root: Path, capsys, *sets: str) -> tuple[int, dict, str]:
+    """check-data on ``root`` without opening images: (exit status, JSON report, text report)."""
+    argv = ["--dataset", "gaze360", "--root", str(root), "--no-images"]
+    for s in sets:
+        argv += ["--set", s]
+    code, out = check_cli([*argv, "--json"], capsys)
+    text_code, text = check_cli(argv, capsys)
+    assert text_code == code
+    return code, json.loads(out), text
+
+
+def published_messages(report: dict) -> list[str]:
+    return [p["message"] for p in report["problems"] if p["kind"] == "published_size"]
+
+
+def test_gaze360_split_files_one_frame_short_fail_naming_both_sizes(tmp_path, capsys):
+    published = published_gaze360()
+    root = tmp_path / "g360"
+    write_published_split_files(root, split_sizes(published, {"back": 1}))
+    code, report, text = check_published_tree(root, capsys, "annotation=splitfiles")
+    assert code == 1
+    test = published["test"]
+    (message,) = published_messages(report)  # the back frame changes the test size only
+    assert message == (f"test: {test - 1:,} centre frames, the published Gaze360 test set has {test:,} "
+                       "(datasets/gaze360.yaml published_sizes)")
+    assert "25,969" in message and "25,968" in message
+    assert message in text and "[published_size]" in text
+    assert [p["kind"] for p in report["problems"]] == ["published_size"]  # nothing else is wrong
+    compared = report["published"]["compared"]
+    assert compared["test"] == {"counted": test - 1, "published": test}
+    assert all(v["counted"] == v["published"] for k, v in compared.items() if k != "test")
+    assert f"1 of {len(compared)} differ" in text
+
+
+@pytest.mark.parametrize("drop, differ", [
+    ({"front20": 1}, ["test", "test_front180", "test_front20"]),
+    ({"side": 2}, ["test", "test_front180"]),
+    ({"val": 3}, ["val"]),
+])
+def test_gaze360_each_published_size_is_compared(tmp_path, capsys, drop, differ):
+    published = published_gaze360()
+    root = tmp_path / "g360"
+    write_published_split_files(root, split_sizes(published, drop))
+    code, report, _ = check_published_tree(root, capsys)
+    assert code == 1
+    messages = published_messages(report)
+    assert [m.split(":")[0] for m in messages] == differ
+    for m in messages:
+        key = m.split(":")[0]
+        counted = report["published"]["compared"][key]["counted"]
+        assert f"{counted:,} centre frames" in m and f"has {published[key]:,} " in m
+
+
+def test_gaze360_published_sizes_from_metadata_and_the_switches(tmp_path, capsys):
+    published = published_gaze360()
+    root = tmp_path / "g360"
+    write_published_metadata(root, split_sizes(published, {}))
+    code, report, text = check_published_tree(root, capsys)
+    assert code == 0 and report["problems"] == []
+    assert {k: v["counted"] for k, v in report["published"]["compared"].items()} == published
+    assert "all match" in text
+
+    write_published_metadata(root, split_sizes(published, {"back": 1}))
+    code, report, _ = check_published_tree(root, capsys)
+    assert code == 1 and [m.split(":")[0] for m in published_messages(report)] == ["test"]
+    # a root that is not the release, or another population of centre frames: nothing compared, said so
+    for setting, why in (("expect_samples=any", "expect_samples=any"), ("centres=all", "centres=all")):
+        code, report, text = check_published_tree(root, capsys, setting)
+        assert code == 0 and report["published"]["compared"] == {}
+        assert why in report["published"]["skipped"] and f"not compared, {why}" in text
+
+
+def test_rtgene_publishes_no_size_and_says_so(tmp_path, capsys):
+    root = tmp_path / "rt"
+    write_rtgene(root, frames=2)
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images"], capsys)
+    assert code == 0 and "published sizes: none published" in out
+
+
+def test_published_shortfall_for_the_population_check(tmp_path):
+    from gazebench.datasets import build_dataset
+    from gazebench.datasets.published import SUBJECT_KEY, population_counts, published_shortfall
+
+    root = tmp_path / "g360"
+    published = published_gaze360()
+    write_published_split_files(root, split_sizes(published, {"front20": 1}))
+    ds = build_dataset("gaze360", root)
+    counts = population_counts(ds, ds.split_positions()["test"], "test")
+    assert counts["test"] == published["test"] - 1 and counts["test_front20"] == published["test_front20"] - 1
+    assert sum(v for k, v in counts.items() if k.startswith(SUBJECT_KEY)) == counts["test"]
+    got = published_shortfall(ds.card, ds, counts)
+    assert [m.split(":")[0] for m in got] == ["test", "test_front180", "test_front20"]
+    assert published_shortfall(ds.card, ds, {"test": published["test"], "train": 3}) == []  # train: not published
+    any_root = build_dataset("gaze360", root, expect_samples="any")
+    assert published_shortfall(any_root.card, any_root, counts) == []

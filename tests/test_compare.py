@@ -13,6 +13,7 @@ import pytest
 
 from gazebench.cli import main
 from gazebench.compare import bootstrap_ci, verdict
+from tests.fixtures.make_results import example, population_part
 from tests.golden import check_golden
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
@@ -80,15 +81,15 @@ def test_no_paired_units_and_unknown_labels_fail_clearly(tmp_path, capsys):
     for f in (results / "fixture" / "rtgene" / "seqlstm").glob("fold-0_*.json"):
         f.unlink()
     rc, _, err = compare(capsys, "seqlstm", "static", "--dataset", "rtgene", results=results)
-    assert rc == 1 and "no paired units" in err and "seqlstm has: rtgene fold 1 seed 0" in err
+    assert rc == 1 and "no paired units" in err and "seqlstm has: rtgene (original) fold 1 seed 0" in err
     rc, _, err = compare(capsys, "statc", "static", "--dataset", "rtgene")
     assert rc == 1 and "Did you mean 'static'" in err
 
 
 def test_several_columns_need_a_choice(capsys):
     rc, _, err = compare(capsys, "static", "mean", "--dataset", "synthgaze")
-    assert rc == 1 and "--column" in err and "synthgaze (card v0)" in err
-    rc, out, _ = compare(capsys, "static", "mean", "--dataset", "synthgaze", "--column", "synthgaze (card v1)")
+    assert rc == 1 and "--column" in err and "synthgaze (default, card v0)" in err
+    rc, out, _ = compare(capsys, "static", "mean", "--dataset", "synthgaze", "--column", "synthgaze (default, card v1)")
     assert rc == 0 and "mean is better" not in out and "static is better than mean" in out
 
 
@@ -116,6 +117,42 @@ def test_samples_only_one_side_has_are_reported(tmp_path, capsys):
     pred = next((results / "fixture" / "synthgaze" / "static").glob("fold-default_seed-0_*.predictions.csv"))
     table = pd.read_csv(pred, dtype={"id": str, "subject": str})
     table.iloc[2:].to_csv(pred, index=False)
-    rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", "--column", "synthgaze (card v1)",
+    rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", "--column", "synthgaze (default, card v1)",
                          results=results)
     assert rc == 0 and "0 samples only in static, 2 only in staticsc" in out
+
+
+def test_runs_on_different_populations_are_refused_unless_allowed(tmp_path, capsys):
+    results = tmp_path / "results"
+    shutil.copytree(FIXTURE, results)
+    folder = results / "fixture" / "synthgaze" / "static"
+    pred = next(folder.glob("fold-default_seed-0_*.predictions.csv"))
+    table = pd.read_csv(pred, dtype={"id": str, "subject": str})
+    table = table[table["subject"] != "s012"]  # a run that found no samples of s012
+    table.to_csv(pred, index=False)
+    path = pred.with_name(pred.name.replace(".predictions.csv", ".json"))
+    rec = json.loads(path.read_text())
+    rec["population"] = population_part("synthgaze", "default", table["id"], ("subject s012 named by the protocol has no samples",))
+    path.write_text(json.dumps(rec))
+    column = ["--column", "synthgaze (default, card v1)"]
+    rc, out, err = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, results=results)
+    assert rc == 1 and out == ""
+    assert "different populations (fold default seed 0: static on synthgaze/test (18 samples), staticsc on synthgaze/test (24 samples))" in err
+    assert "--allow-population-mismatch" in err
+    rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, "--allow-population-mismatch",
+                         results=results)
+    assert rc == 0
+    assert "note: test populations differ (--allow-population-mismatch): fold default seed 0" in out
+    assert "0 samples only in static, 6 only in staticsc; compared on the 18 both have" in out
+
+
+def test_rows_of_a_label_with_several_configurations(tmp_path, capsys):
+    results = tmp_path / "results"
+    example(results)
+    rc, _, err = compare(capsys, "static", "mean", "--dataset", "synthgaze", results=results)
+    assert rc == 1 and "static holds several configurations on synthgaze (default)" in err
+    assert "'static (backbone=resnet18)', 'static (backbone=test_resnet)'" in err
+    rc, out, _ = compare(capsys, "static (backbone=test_resnet)", "static (backbone=resnet18)", "--dataset", "synthgaze",
+                         results=results)
+    assert rc == 0 and out.startswith("static (backbone=test_resnet) vs static (backbone=resnet18) on synthgaze (default)")
+    assert "paired units: 1 (folds default; seeds 0)" in out

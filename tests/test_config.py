@@ -6,9 +6,9 @@ from gazebench.config import ConfigError, Recipe, parse_sets, recipe_table, rout
 
 
 def test_set_values_are_typed():
-    got = parse_sets(["epochs=3", "lr=1e-4", "crops=1.0,0.78", "betas=[0.9, 0.95]", "patience=none", "augment_flip=false"])
+    got = parse_sets(["epochs=3", "lr=1e-4", "crops=1.0,0.78", "betas=[0.9, 0.95]", "patience=none", "augment=none"])
     assert got == {"epochs": 3, "lr": 1e-4, "crops": "1.0,0.78", "betas": [0.9, 0.95], "patience": None,
-                   "augment_flip": False}
+                   "augment": None}
 
 
 def test_routing_and_unknown_key_suggests_closest():
@@ -40,7 +40,7 @@ def test_recipe_layers_and_validation():
     ("epochs", 1.5, "must be an integer >= 0"),
     ("num_workers", -1, "must be auto or an integer >= 0"),
     ("betas", [0.9], "two numbers"),
-    ("augment_flip", "yes", "true or false"),
+    ("augment", "mirror", "unknown augmentation 'mirror'"),
     ("device", "tpu", "auto, cpu, cuda"),
     ("patience", 0, "an integer >= 1 or none"),
 ])

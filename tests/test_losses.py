@@ -12,8 +12,10 @@ from gazebench.losses import (
     LOSSES,
     MissingOutputError,
     pinball,
+    resolve_loss,
     sincos_regularised,
     sincos_target,
+    trains_sigma,
 )
 from gazebench.models.heads import AngleHead, SinCosHead, decode_yaw, wrap_angle
 
@@ -98,6 +100,62 @@ def test_angle_head_losses_reject_a_model_without_sincos() -> None:
     out = AngleHead(4)(torch.randn(2, 4))
     with pytest.raises(KeyError, match="sincos"):
         LOSSES.get("sincos")(out, out["vector"].detach())
+
+
+
+# --- mse on sin-cos models, sigma, which loss a run trains with -----------------------------------
+
+
+def test_mse_sincos_by_hand() -> None:
+    # decoded (yaw, pitch) = (0.3, -0.1) against the target (0.2, 0.0): squared errors 0.01, 0.01
+    # (sin yaw, cos yaw) = (0.6, 0.6): norm sqrt(0.72); penalty (sqrt(0.72) - 1)^2 at weight 0.1
+    target = yawpitch_to_vector(torch.tensor([[0.2, 0.0]], **T))
+    out = {"yaw_pitch": torch.tensor([[0.3, -0.1]], **T), "sincos": torch.tensor([[0.6, 0.6, -0.1]], **T),
+           "sigma": torch.tensor([0.5], **T)}
+    expected = (0.1**2 + 0.1**2) / 2 + 0.1 * (math.sqrt(0.72) - 1) ** 2
+    assert LOSSES.get("mse_sincos")(out, target).item() == pytest.approx(expected, abs=1e-9)
+    # the yaw difference is wrapped as in mse: +179 deg against -179 deg is 2 deg apart
+    near_seam = {**out, "yaw_pitch": torch.tensor([[math.radians(179), 0.0]], **T)}
+    far = yawpitch_to_vector(torch.tensor([[math.radians(-179), 0.0]], **T))
+    assert LOSSES.get("mse_sincos")(near_seam, far).item() < math.radians(2) ** 2 / 2 + 0.01
+
+
+def test_every_registered_loss_says_whether_it_trains_sigma() -> None:
+    for entry in LOSSES:
+        assert isinstance(getattr(entry.obj, "trains_sigma", None), bool), entry.name
+    assert trains_sigma("pinball") and trains_sigma("sincos")
+    assert not any(trains_sigma(n) for n in ("mse", "mse_sincos", "l1", "angular", "angle"))
+
+
+@pytest.mark.parametrize("loss", ["pinball", "sincos", "mse", "mse_sincos", "l1", "angular", "angle"])
+def test_sigma_gets_a_gradient_exactly_when_the_loss_trains_it(loss: str) -> None:
+    torch.manual_seed(0)
+    head = SinCosHead(4) if loss in ("sincos", "mse_sincos") else AngleHead(4)
+    out = head(torch.randn(8, 4))
+    LOSSES.get(loss)(out, torch.nn.functional.normalize(torch.randn(8, 3), dim=-1)).backward()
+    sigma_row = head.fc.weight.grad[-1]  # the last output is sigma's
+    assert bool(sigma_row.abs().sum() > 0) == trains_sigma(loss)
+
+
+class _Model:
+    def __init__(self, head, default_loss: str) -> None:
+        self.head, self.default_loss = head, default_loss
+
+
+def test_resolve_loss() -> None:
+    sincos, angle = _Model(SinCosHead(4), "sincos"), _Model(AngleHead(4), "pinball")
+    assert resolve_loss(None, sincos) == "sincos" and resolve_loss(None, angle) == "pinball"
+    assert resolve_loss("mse", sincos) == "mse_sincos" and resolve_loss("mse", angle) == "mse"
+    assert resolve_loss("l1", sincos) == "l1"
+    # a sin-cos head trained with another default still takes mse as mse_sincos
+    assert resolve_loss("mse", _Model(SinCosHead(4), "pinball")) == "mse_sincos"
+
+    class Plugin:  # a model without a head: its default loss tells
+        default_loss = "sincos"
+
+    assert resolve_loss("mse", Plugin()) == "mse_sincos"
+    with pytest.raises(KeyError, match="mse"):
+        resolve_loss("mse2", angle)
 
 
 # --- sin-cos decodes ------------------------------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import math
 from pathlib import Path
 
@@ -15,6 +16,7 @@ from gazebench.losses import LOSSES
 from gazebench.models import GazeModel, build_model, model_kwargs
 from gazebench.models.backbones import Backbone
 from gazebench.models.fusion import LSTMFusion, MaxFusion, MeanFusion, SingleView, SpatialMaxFusion
+from gazebench.options import ConfigError
 from gazebench.registry import MODELS, RegistryError
 
 TINY = dict(backbone="test_resnet", pretrained=False)
@@ -65,7 +67,7 @@ def test_contract(name: str) -> None:
 
 @pytest.mark.parametrize("name", [n for n in MODELS.names() if n != "mean"])
 def test_every_model_takes_the_common_options(name: str) -> None:
-    assert {"backbone", "pretrained", "weights_file", "feature_dim", "loss"} <= set(model_kwargs(name))
+    assert {"backbone", "pretrained", "weights_file", "feature_dim", "proj", "loss"} <= set(model_kwargs(name))
 
 
 def test_expected_views() -> None:
@@ -90,6 +92,9 @@ def test_default_losses() -> None:
     for name in ("staticsc", "staticsclstm", "staticsclstmsym", "seqsclstm", "seqsclstmsym", "msa", "msaseq"):
         assert tiny(name).default_loss == "sincos"
     assert tiny("static", loss="mse").default_loss == "mse"
+    # mse on a sin-cos head is MSE on its decoded angles plus its own regulariser
+    assert tiny("staticsc", loss="mse").default_loss == "mse_sincos"
+    assert tiny("staticsc", loss="mse").options["loss"] == "mse_sincos"
     with pytest.raises(RegistryError, match="pinball"):
         tiny("static", loss="pinbal")
 
@@ -146,7 +151,7 @@ def test_weights_file_loads_a_local_state_dict(tmp_path) -> None:
     with pytest.raises(FileNotFoundError, match="missing.pth"):
         build_model("static", backbone="test_resnet", weights_file=str(tmp_path / "missing.pth"))
     torch.save({"unrelated.weight": torch.zeros(1)}, tmp_path / "foreign.pth")
-    with pytest.raises(ValueError, match="does not fit"):
+    with pytest.raises(ConfigError, match="does not fit"):
         build_model("static", backbone="test_resnet", weights_file=str(tmp_path / "foreign.pth"))
 
 
@@ -269,3 +274,123 @@ def test_seqlstm_with_the_gaze360_projection_has_the_released_checkpoints_parame
                       torch.nn.ReLU)
     with pytest.raises(ValueError, match="proj must be one of linear, gaze360, gaze360-relu"):
         build_model("static", backbone="test_resnet", proj="two-layer")
+
+
+# --- paper defaults -------------------------------------------------------------------------------
+
+PAPER_MODELS = ("static", "staticsc", "staticsclstm", "staticsclstmsym", "seqlstm", "seqsclstm", "seqsclstmsym",
+                "msa", "msaseq")
+#: the seed's static models put a ReLU after fc2; the LSTM and MSA models feed fc2 on directly
+RELU_AFTER_FC2 = {"static", "staticsc"}
+
+
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_paper_models_default_to_the_originals_projection(name: str) -> None:
+    model = build_model(name, backbone="resnet18")
+    params = {k: tuple(v.shape) for k, v in model.named_parameters() if k.startswith("backbone.proj.")}
+    assert params == {"backbone.proj.0.weight": (1000, 512), "backbone.proj.0.bias": (1000,),
+                      "backbone.proj.2.weight": (256, 1000), "backbone.proj.2.bias": (256,)}
+    assert isinstance(model.backbone.proj[1], torch.nn.ReLU)
+    assert isinstance(model.backbone.proj[-1], torch.nn.ReLU) == (name in RELU_AFTER_FC2)
+    assert model.options["proj"] == ("gaze360-relu" if name in RELU_AFTER_FC2 else "gaze360")
+    if name == "seqlstm":
+        lstm = model.fusion.lstm
+        assert (lstm.num_layers, lstm.bidirectional, lstm.input_size, lstm.hidden_size) == (2, True, 256, 256)
+        assert tuple(model.head.fc.weight.shape) == (3, 512)
+    assert tiny(name, proj="linear").options["proj"] == "linear"  # the single layer stays an option
+
+
+@pytest.mark.parametrize("name", PAPER_MODELS)
+def test_sigma_scale_per_head_as_the_seed(name: str) -> None:
+    model = tiny(name).eval()
+    scale = 1.0 if name == "staticsc" else math.pi  # the seed's static sin-cos sigma is a plain sigmoid
+    with torch.no_grad():
+        model.head.fc.weight.zero_()
+        model.head.fc.bias.zero_()
+        model.head.fc.bias[-1] = 30.0  # sigmoid saturates: sigma = the scale
+        sigma = model(torch.rand(1, model.view.num_views, 3, SIZE, SIZE))["sigma"]
+    torch.testing.assert_close(sigma, torch.full((1,), scale), atol=1e-5, rtol=0)
+
+
+# --- backbone weights -----------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def offline_caches(monkeypatch, tmp_path):
+    """No network and empty caches under tmp_path: (HF hub cache, torch hub checkpoints)."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("HF_HUB_CACHE", raising=False)
+    return tmp_path / "hf" / "hub", tmp_path / "torch" / "hub" / "checkpoints"
+
+
+def random_state(arch: str) -> dict:
+    net = timm.create_model(arch, pretrained=False)
+    with torch.no_grad():
+        for p in net.parameters():
+            p.normal_()
+    return net.state_dict()
+
+
+def assert_loaded(model, state: dict) -> None:
+    loaded = model.backbone.net.state_dict()
+    for key, value in loaded.items():
+        torch.testing.assert_close(value, state[key], rtol=0, atol=0)
+
+
+def test_offline_without_cached_weights_stops_with_one_line_naming_weights_file(offline_caches) -> None:
+    hub, checkpoints = offline_caches
+    with pytest.raises(ConfigError) as err:
+        build_model("static", backbone="resnet18", pretrained="tv_in1k")
+    message = str(err.value)
+    assert "\n" not in message and "weights_file=" in message and "resnet18.tv_in1k" in message
+    assert str(hub) in message and str(checkpoints) in message and "HF_HUB_OFFLINE" in message
+
+
+def test_cached_hub_weights_load_offline_and_are_recorded(offline_caches) -> None:
+    hub, _ = offline_caches
+    snapshot = hub / "models--timm--test_resnet.r160_in1k" / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (hub / "models--timm--test_resnet.r160_in1k" / "refs").mkdir()
+    (hub / "models--timm--test_resnet.r160_in1k" / "refs" / "main").write_text("0" * 40)
+    state = random_state("test_resnet")
+    torch.save(state, snapshot / "pytorch_model.bin")
+
+    model = build_model("static", backbone="test_resnet", pretrained=True)  # timm's default tag
+    assert_loaded(model, state)
+    assert model.weights == {"tag": "test_resnet.r160_in1k", "file": str(snapshot / "pytorch_model.bin"),
+                             "sha256": hashlib.sha256((snapshot / "pytorch_model.bin").read_bytes()).hexdigest()}
+    assert model.options["pretrained"] == "r160_in1k"  # recorded as the tag loaded
+    assert build_model("static", backbone="test_resnet", pretrained="r160_in1k").weights == model.weights
+
+
+def test_cached_torch_hub_file_of_the_tags_url_loads_offline(offline_caches) -> None:
+    _, checkpoints = offline_caches
+    url = timm.models.get_pretrained_cfg("resnet18.tv_in1k").url
+    checkpoints.mkdir(parents=True)
+    path = checkpoints / url.rsplit("/", 1)[1]
+    state = random_state("resnet18")
+    torch.save(state, path)
+    model = build_model("static", backbone="resnet18", pretrained="tv_in1k")
+    assert_loaded(model, state)
+    assert model.weights["tag"] == "resnet18.tv_in1k" and model.weights["file"] == str(path)
+
+
+def test_weights_file_records_its_hash_and_wins_over_the_hub(offline_caches, tmp_path) -> None:
+    path = tmp_path / "backbone.pth"
+    torch.save(random_state("test_resnet"), path)
+    model = build_model("static", backbone="test_resnet", pretrained="r160_in1k", weights_file=str(path))
+    assert model.weights == {"tag": "file", "file": str(path), "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+def test_unknown_tag_lists_the_backbones_tags() -> None:
+    with pytest.raises(ConfigError, match=r"'resnet18'.*'imagenet'.*a1_in1k.*tv_in1k"):
+        build_model("static", backbone="resnet18", pretrained="imagenet")
+
+
+@pytest.mark.parametrize("value", [False, "false", "none", None])
+def test_no_pretrained_weights_is_recorded_as_none(value) -> None:
+    model = tiny("static", pretrained=value)
+    assert model.weights == {"tag": "none", "file": None, "sha256": None}
+    assert model.options["pretrained"] is False

@@ -22,7 +22,7 @@ from gazebench.datasets.loading import FrameWindows
 from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
 from gazebench.options import ConfigError
-from tests.helpers import TINY_RECIPE
+from tests.helpers import NO_WEIGHTS, TINY_RECIPE
 
 PEOPLE = [f"p{k:02d}" for k in range(15)]
 
@@ -100,6 +100,56 @@ def test_index_identity_and_images_are_rgb_hwc(tmp_path):
     assert ds.read_resized(1, 8).shape == (8, 8, 3)
 
 
+# -- the convention self-check (the screen is below the camera) -------------------------------------
+
+
+def write_looking_down(root: Path, sign: float = 1.0, n: int = 40) -> dict[str, np.ndarray]:
+    """Three person files whose gaze, as recorded, mostly points down at a screen below the
+    camera (pitch < 0 with the release's signs); ``sign=-1`` writes them mirrored (both angles
+    negated, as a copy re-normalised with the opposite convention would be)."""
+    rng = np.random.default_rng(5)
+    written = {}
+    for person in PEOPLE[:3]:
+        labels = sign * np.column_stack([rng.uniform(-0.5, 0.1, n), rng.uniform(-0.4, 0.4, n)])
+        write_person(root / f"{person}.mat", labels)
+        written[person] = labels
+    return written
+
+
+def mirrored_warnings(report: dict) -> list[str]:
+    return [w for w in report["warnings"] if "look mirrored" in w]
+
+
+def test_self_check_is_quiet_on_labels_that_look_down(tmp_path):
+    write_looking_down(tmp_path)
+    report = check_dataset("mpiifacegaze", tmp_path, {}, images=False)
+    assert mirrored_warnings(report) == []
+    # the self-check runs on a root read as the release even when its counts are wrong (40, not 3000)
+    assert "sample_count" in {p["kind"] for p in report["problems"]}
+
+
+def test_self_check_warns_on_mirrored_labels_and_names_the_fix(tmp_path):
+    written = write_looking_down(tmp_path, sign=-1.0)
+    report = check_dataset("mpiifacegaze", tmp_path, {}, images=False)
+    (warning,) = mirrored_warnings(report)
+    pitch = np.degrees(np.concatenate([w[:, 0] for w in written.values()])).mean()
+    assert pitch > 0 and f"{pitch:+.1f} deg (up)" in warning
+    assert "screen below the camera" in warning and "--set gaze_signs=negated" in warning
+    assert "mpiifacegaze.yaml" in warning
+    # the fix: the labels read with both signs flipped look down, and the check is quiet
+    fixed = build_dataset("mpiifacegaze", tmp_path, expect_samples="any", gaze_signs="negated")
+    as_release = build_dataset("mpiifacegaze", tmp_path, expect_samples="any")
+    np.testing.assert_allclose(fixed.gaze(), geometry.from_pitch_yaw(-np.concatenate(list(written.values()))),
+                               atol=1e-12)
+    np.testing.assert_allclose(fixed.gaze()[:, 1], -as_release.gaze()[:, 1], atol=1e-12)
+    np.testing.assert_allclose(fixed.index["gaze_pitch"], as_release.index["gaze_pitch"])  # kept as written
+    report = check_dataset("mpiifacegaze", tmp_path, {"gaze_signs": "negated"}, images=False)
+    assert mirrored_warnings(report) == []
+    # a root declared not to be the release (e.g. a SynthGaze tree) is not held to the recording's setup
+    report = check_dataset("mpiifacegaze", tmp_path, {"expect_samples": "any"}, images=False)
+    assert mirrored_warnings(report) == [] and "expect_samples=any" in report["published"]["skipped"]
+
+
 # -- protocol --------------------------------------------------------------------------------------
 
 
@@ -128,8 +178,11 @@ def test_count_check_is_an_error_in_runs_and_a_problem_in_check_data(tmp_path):
     with pytest.raises(DatasetError) as err:
         build_dataset("mpiifacegaze", tmp_path).index
     text = str(err.value)
-    assert "p00.mat" in text and "3 samples" in text and "3000" in text and "expect_samples=any" in text
-    with pytest.raises(DatasetError, match="expects 4 per person"):
+    published = int(build_dataset("mpiifacegaze", tmp_path, expect_samples="any").card.extra("samples_per_subject"))
+    assert text.startswith(f"{tmp_path / 'p00.mat'}: p00: 3 samples, the published MPIIFaceGaze release has "
+                           f"{published:,} per subject (datasets/mpiifacegaze.yaml samples_per_subject)")
+    assert "expect_samples=any" in text
+    with pytest.raises(DatasetError, match=r"p00: 3 samples, expected 4 per subject \(--set expect_samples=4\)"):
         build_dataset("mpiifacegaze", tmp_path, expect_samples=4).index
     assert len(build_dataset("mpiifacegaze", tmp_path, expect_samples="any").index) == 45
     assert len(build_dataset("mpiifacegaze", tmp_path, expect_samples="3").index) == 45
@@ -256,9 +309,9 @@ def test_run_fold_0_on_the_synth_tree(synth_tree, tmp_path, capsys):
     assert "expect_samples=any" in capsys.readouterr().err
 
     assert main([*common, "--model", "static", "--set", "expect_samples=any", "--epochs", "1",
-                 "--backbone", "test_resnet", "--set", "max_train_samples=32"]) == 0
+                 "--backbone", "test_resnet", "--set", "max_train_samples=32", *NO_WEIGHTS]) == 0
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
-    assert record["fold"] == "0" and record["dataset"]["options"] == {"expect_samples": "any"}
+    assert record["fold"] == "0" and record["dataset"]["options"]["expect_samples"] == "any"
     assert record["dataset"]["subjects"] == {"train": [f"p{k:02d}" for k in range(2, 8)], "val": ["p01"], "test": ["p00"]}
     assert record["dataset"]["samples"] == {"train": 108, "val": 18, "test": 18}
     assert record["metrics"]["all"]["n"] == 18 and set(record["metrics"]) == {"all"}  # no subsets
@@ -267,7 +320,7 @@ def test_run_fold_0_on_the_synth_tree(synth_tree, tmp_path, capsys):
 def test_sequence_models_fail_before_training_naming_model_and_dataset(synth_tree, tmp_path, capsys):
     rc = main(["run", "--dataset", "mpiifacegaze", "--root", str(synth_tree), "--fold", "0", "--model", "seqlstm",
                "--set", "expect_samples=any", "--backbone", "test_resnet", "--results", str(tmp_path / "results"),
-               "--runs", str(tmp_path / "runs"), "--quiet", "--no-table", *TINY_RECIPE])
+               "--runs", str(tmp_path / "runs"), "--quiet", "--no-table", *TINY_RECIPE, *NO_WEIGHTS])
     assert rc == 1
     err = capsys.readouterr().err
     assert "'seqlstm'" in err and "'mpiifacegaze'" in err and "no sequences" in err

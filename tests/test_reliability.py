@@ -200,3 +200,44 @@ def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path
             raise RuntimeError("crash mid-write")
     assert path.read_text() == '{"a": 1}'  # the old file, whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]  # no temporary left
+
+
+def _dead_pid() -> int:
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def test_a_killed_writer_leaves_a_temporary_that_the_next_write_removes(tmp_path):
+    from gazebench.atomic import atomic_write
+
+    target = tmp_path / "record.json"
+    stale = tmp_path / f".record.json.{_dead_pid()}.abc123.tmp"  # what a SIGKILLed writer leaves
+    live = tmp_path / f".record.json.{os.getpid()}.def456.tmp"  # a writer still at work
+    other = tmp_path / f".other.json.{_dead_pid()}.ghi789.tmp"  # another target's
+    for p in (stale, live, other):
+        p.write_text("half")
+    atomic_write(target, "{}")
+    assert not stale.exists() and live.exists() and other.exists()
+
+
+@pytest.mark.slow
+def test_prepare_killed_mid_write_then_rerun_leaves_no_temporary_file(tiny_synth, tmp_path):
+    import shutil
+
+    synth_copy = tmp_path / "synth"
+    shutil.copytree(tiny_synth, synth_copy)
+    cache = synth_copy / ".gazebench-cache"
+    argv = [sys.executable, "-m", "gazebench", "prepare", "--dataset", "synthgaze", "--root", str(synth_copy),
+            "--size", "48", "--workers", "1", "--quiet"]
+    proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    while time.time() < deadline and proc.poll() is None and not list(cache.glob(".*.tmp")):
+        time.sleep(0.01)
+    assert proc.poll() is None, "prepare finished before it could be killed"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert list(cache.glob(".*.tmp"))  # the kill left a temporary file, and no cache
+    assert not [p for p in cache.iterdir() if not p.name.startswith(".")]
+    assert main(["prepare", "--dataset", "synthgaze", "--root", str(synth_copy), "--size", "48", "--quiet"]) == 0
+    assert not list(cache.glob(".*.tmp")) and [p.suffix for p in cache.iterdir()] == [".h5"]

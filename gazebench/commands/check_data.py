@@ -1,5 +1,6 @@
 """``gazebench check-data``: scan a dataset's labels and images; sizes per split and fold, label
-ranges, and every problem found (exit status 1 when there is any)."""
+ranges, the sizes compared with the card's published ones, and every problem found (exit status 1
+when there is any)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ examples:
   gazebench check-data --dataset gaze360 --root /data/gaze360 --set annotation=splitfiles
   gazebench check-data --dataset rtgene --root /data/RT-GENE --set variant=original --json
   gazebench check-data --dataset synthgaze --root data/synth --no-images
+  gazebench check-data --dataset gaze360 --root data/synth-gaze360 --set expect_samples=any
 """
 
 #: columns of the text table, in order (absent ones are left out)
@@ -46,6 +48,26 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def published_lines(info: dict[str, Any] | None) -> list[str]:
+    """What was compared with the card's published counts (``report["published"]``), in words."""
+    if not info:
+        return []
+    if info.get("skipped"):
+        return ["", f"published sizes: not compared, {info['skipped']}"]
+    out = [""]
+    compared = info.get("compared") or {}
+    if compared:
+        differ = sum(v["counted"] != v["published"] for v in compared.values())
+        pairs = ", ".join(f"{k} {v['counted']:,} of {v['published']:,}" for k, v in compared.items())
+        verdict = "all match" if not differ else f"{differ} of {len(compared)} differ (problems below)"
+        out.append(f"published sizes ({info['source']}): {pairs}: {verdict}")
+    if info.get("per_subject"):
+        out.append(f"per subject: {info['per_subject']:,} expected (checked per file while reading)")
+    if info.get("note"):
+        out.append("published sizes: " + " ".join(str(info["note"]).split()))
+    return out if len(out) > 1 else []
+
+
 def render_text(report: dict[str, Any]) -> str:
     from tabulate import tabulate
 
@@ -69,6 +91,7 @@ def render_text(report: dict[str, Any]) -> str:
         test = splits.get("test", {}).get("subject_ids")
         if test is not None and len(report["folds"]) > 1:
             lines.append(f"fold {fold} test subjects: {', '.join(test)}")
+    lines += published_lines(report.get("published"))
     if report.get("warnings"):
         lines += ["", "warnings:"] + [f"  - {w}" for w in report["warnings"]]
     problems = report["problems"]

@@ -6,7 +6,7 @@ import argparse
 
 EXAMPLES = """\
 examples:
-  gazebench ls datasets               registered adapters, their protocols and cards
+  gazebench ls datasets               registered adapters, their splits, protocols (default first) and cards
   gazebench ls datasets --options     with every adapter's options (--set KEY=VALUE)
   gazebench ls models                 registered models and the input each takes
   gazebench ls recipe                 recipe keys: default, allowed values, what they do
@@ -31,16 +31,17 @@ def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
         try:
             card = load_card(entry.name)
             folds = card.folds()
+            others = [p for p in card.protocol_names() if p != card.default_protocol]
             rows.append([entry.name, entry.description, f"{len(folds)} folds" if len(folds) > 1 else "fixed split",
-                         card.title])
+                         card.default_protocol + (f" (also: {', '.join(others)})" if others else ""), card.title])
         except CardError as exc:
-            rows.append([entry.name, entry.description, "?", f"(card: {exc})"])
+            rows.append([entry.name, entry.description, "?", "?", f"(card: {exc})"])
         if with_options:
             from gazebench.options import describe_options
 
             for key, default, allowed, help in describe_options(entry.obj.declared_options):
-                rows.append(["", f"  {key} = {default}: {allowed}", "", help])
-    return rows, ["name", "description", "protocol", "card"]
+                rows.append(["", f"  {key} = {default}: {allowed}", "", "", help])
+    return rows, ["name", "description", "splits", "protocol (--protocol)", "card"]
 
 
 def model_rows() -> tuple[list[list[str]], list[str]]:

@@ -9,6 +9,7 @@ result file exists are skipped, so running the same command again resumes an int
 from __future__ import annotations
 
 import argparse
+import json
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ examples:
   gazebench run --dataset synthgaze --model staticsclstmsym --backbone resnet18 --epochs 20 --seed 0,1,2
   gazebench run --dataset rtgene --root /data/RT-GENE --model seqsclstmsym --fold all --set variant=original
   gazebench run --dataset rtgene --model static --fold 0,2 --dry-run     which units, without the data
+  gazebench run --dataset gaze360 --protocol multizoom --model msa --dry-run   the protocol's recipe
   gazebench run --dataset synthgaze --model staticsc --set crops=175 --set lr=3e-4
 
   gazebench run --benchmark quickstart                     a whole suite; re-run to resume
@@ -43,6 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--seed", help="seed(s), comma separated (default 0; with --benchmark: the suite's)")
     what.add_argument("--root", action="append", metavar="DIR | NAME=DIR",
                       help="dataset root (default: the data root's <dataset> folder); NAME=DIR for one dataset of a suite")
+    what.add_argument("--protocol", help="the dataset's protocol (recipe, augmentation, selection; `gazebench ls "
+                                          "datasets` names them; default: the card's default protocol); with "
+                                          "--benchmark: for every dataset of the suite")
     what.add_argument("--label", help="leaderboard row name of a single run's configuration (default: the model name)")
     how = p.add_argument_group("how")
     sets_flag(how)
@@ -94,16 +99,47 @@ def request_units(args: argparse.Namespace) -> tuple:
         if args.config:
             raise ValueError("--config needs --benchmark NAME")
         dataset = args.dataset or "synthgaze"
-        suite = planning.single_run_suite(dataset, csv_flag(args.model) or ["static"], seeds or [0], label=args.label)
+        suite = planning.single_run_suite(dataset, csv_flag(args.model) or ["static"], seeds or [0], label=args.label,
+                                          protocol=args.protocol)
         if args.fold is None:
             folds = [planning.dataset_card(dataset).resolve_fold(None)]
         filters = dict(folds=folds)
         results_dir, runs_dir = args.results, args.runs
     values = settings(args)
     roots = suites.parse_roots(args.root, [d.name for d in suite.datasets])
-    specs = planning.select(planning.expand(suite, values, roots), **filters)
+    specs = planning.select(planning.expand(suite, values, roots, protocol=args.protocol), **filters)
     planning.note_dropped(suite, values)
     return suite, planning.plan(specs, results_dir, runs_dir), results_dir
+
+
+def describe_protocols(units: list) -> str:
+    """Each (dataset, protocol, recipe) of the units once: where it comes from, the recipe, the
+    augmentation, the checkpoint rule and the model option defaults."""
+    blocks, seen = [], set()
+    for u in units:
+        recipe = u.recipe.as_dict()
+        key = (u.spec.dataset, u.protocol.name, json.dumps(recipe, sort_keys=True, default=str))
+        if key in seen:
+            continue
+        seen.add(key)
+        p = u.protocol
+        lines = [f"protocol {p.name} of {u.spec.dataset}" + (f": {p.description}" if p.description else "")]
+        if p.source:
+            lines.append(f"  source: {p.source}")
+        lines.append("  recipe: " + " ".join(f"{k}={_text(v)}" for k, v in recipe.items()))
+        lines.append(f"  augmentation: {u.recipe.augmentation()}")
+        lines.append(f"  selection: {u.recipe.selection()}")
+        if p.model or p.data:
+            given = {**p.model, **p.data}
+            lines.append("  option defaults: " + " ".join(f"{k}={_text(v)}" for k, v in given.items()))
+        blocks.append("\n".join(lines))
+    return "\n".join(blocks)
+
+
+def _text(value: object) -> str:
+    if isinstance(value, (list, tuple)):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
 
 def dry_run_table(units: list, statuses: list[str]) -> str:
@@ -148,6 +184,7 @@ def main(args: argparse.Namespace) -> int:
     if args.dry_run:
         if suite.description:
             print(suite.description)
+        print(describe_protocols(units))
         print(dry_run_table(units, statuses))
         print(header + (" (--overwrite always would redo all)" if args.overwrite == "always" else ""))
         return 0

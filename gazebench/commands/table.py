@@ -13,11 +13,16 @@ examples:
   gazebench table --benchmark quickstart              one suite's results
   gazebench table --dataset rtgene --metric median    median error, one dataset
   gazebench table --subset front180 --format latex    Gaze360's front-facing subset, for a paper
-  gazebench table --format csv > leaderboard.csv      long form: label, column, mean, std, n, folds, seeds, complete
+  gazebench table --format csv > leaderboard.csv      long form: row, label, column, identity, mean, std, n, ...
+  gazebench table --strict                            refuse labels that hold several configurations
 
-A cell is mean ± std over runs (folds × seeds) with n runs. A cell whose folds differ from the
-protocol's (the dataset card), or whose folds have unequal seeds, is marked [k] and explained
-below the table; it is never bold and never enters the Mean column.
+A column is a dataset under one protocol (card version, data options); a cell is mean ± std over
+the runs (folds × seeds) of one configuration, with n runs. A label run with several
+configurations becomes one row per configuration, named by what differs: staticsc (crops=175).
+A cell whose folds differ from the protocol's (the dataset card), or whose folds have unequal
+seeds, is marked [k]; one tested on less than the protocol's full test population (or whose seeds
+of a fold were tested on different ones) is marked †[k]. Footnote k explains; a marked cell is
+never bold and never enters the Mean column.
 """
 
 
@@ -30,6 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="mean | median | std | p90 | sigma_error_spearman ..., or SUBSET.STAT (default mean)")
     p.add_argument("--subset", default="all", help="all, or a dataset subset such as front180, front20, back")
     p.add_argument("--dataset", action="append", help="only these datasets (comma separated or repeated)")
+    p.add_argument("--strict", action="store_true",
+                   help="refuse a label that holds several configurations (instead of one row per configuration)")
     p.set_defaults(func=main)
 
 
@@ -39,12 +46,12 @@ def metric_name(metric: str, subset: str = "all") -> str:
 
 
 def table_text(results: Path, benchmark: str | None = None, datasets: list[str] | None = None,
-               fmt: str = "github", metric: str = "all.mean") -> str:
+               fmt: str = "github", metric: str = "all.mean", strict: bool = False) -> str:
     from gazebench.leaderboard import leaderboard
     from gazebench.results import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
-    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets)
+    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict)
     if text == "(no results)":
         what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
         scope = " for " + " and ".join(w for w in what if w) if any(what) else ""
@@ -53,10 +60,11 @@ def table_text(results: Path, benchmark: str | None = None, datasets: list[str] 
 
 
 def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "github", metric: str = "all.mean",
-                benchmark: str | None = None) -> None:
-    print(table_text(results, benchmark, datasets, fmt, metric))
+                benchmark: str | None = None, strict: bool = False) -> None:
+    print(table_text(results, benchmark, datasets, fmt, metric, strict))
 
 
 def main(args: argparse.Namespace) -> int:
-    print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark)
+    print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark,
+                args.strict)
     return 0

@@ -88,6 +88,8 @@ class GazeDataset:
     #: ``"module:function"`` writing a SynthGaze scene in this dataset's on-disk layout
     #: (``gazebench synth --layout <name>``; see :func:`gazebench.synth.write_layout`), or None
     layout_writer: ClassVar[str | None] = None
+    #: what one labelled sample is called in messages (e.g. Gaze360's "centre frames")
+    sample_noun: ClassVar[str] = "samples"
 
     def __init__(
         self, root: str | Path | None = None, card: Card | None = None, *, strict: bool = True, **options: Any
@@ -96,6 +98,9 @@ class GazeDataset:
         #: False: collect problems in ``self.problems`` and skip bad entries (check-data); True: raise
         self.strict = strict
         self.problems: list[Problem] = []
+        #: labelled samples an option left out while indexing, per subject (e.g. RT-GENE's
+        #: ``missing_images=skip``): the population of a run records them
+        self.left_out: dict[str, int] = {}
         self.root_given = root is not None
         self.root = Path(root).expanduser() if root is not None else default_data_root() / self.name
         self.options = resolve_dataset_options(type(self), options)
@@ -239,6 +244,25 @@ class GazeDataset:
             complete[rows] = ((ranks >= 0) & (ranks < len(rows))).all(1)
             table[rows] = rows[np.clip(ranks, 0, len(rows) - 1)]
         return table, complete
+
+    # -- published facts ---------------------------------------------------------------------
+    def unpublished_reason(self) -> str | None:
+        """Why this root and these options are not the population the card's published counts
+        describe (e.g. Gaze360's ``centres=all``), or None.  ``expect_samples=any`` is handled by
+        :func:`gazebench.datasets.published.skip_reason` for every adapter."""
+        return None
+
+    def released_subjects(self) -> list[str] | None:
+        """The subjects this root's release has, when the release itself says so (SynthGaze's
+        presets render different numbers of subjects); None: every subject the card names.  A
+        run's population counts as full when every named subject of the release is present."""
+        return None
+
+    def convention_warnings(self, positions: np.ndarray) -> list[str]:
+        """Warnings when the labels at index rows ``positions`` look converted with the wrong
+        signs (a physical fact about the recording, e.g. MPIIFaceGaze's screen below the camera),
+        each naming the fix; ``check-data`` asks on a root that is the published release."""
+        return []
 
     # -- fake data for tests -----------------------------------------------------------------
     @classmethod

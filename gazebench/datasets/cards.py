@@ -54,6 +54,27 @@ def default_data_root() -> Path:
 FROM_INDEX = "from_index"
 #: a fold's ``train: rest``: every subject present that no other split names
 REST = "rest"
+#: the protocol of a card that names none (its ``recipe:``)
+DEFAULT_PROTOCOL = "default"
+#: what a card's ``protocols: <name>:`` entry may hold
+PROTOCOL_KEYS = ("description", "source", "recipe", "model", "data")
+
+
+@dataclass(frozen=True)
+class Protocol:
+    """A named way to train, select and evaluate on a dataset, as its card states it.
+
+    ``recipe`` is a layer over the recipe defaults; ``model`` gives model option defaults (each
+    applied only to models that take that option, e.g. ``pretrained``, ``decode``); ``data`` gives
+    dataset option defaults (e.g. ``validation``).  ``source`` says where each value comes from."""
+
+    name: str
+    description: str
+    source: str
+    recipe: dict[str, Any]
+    model: dict[str, Any]
+    data: dict[str, Any]
+
 
 
 @dataclass(frozen=True)
@@ -138,10 +159,46 @@ class Card:
     def subsets(self) -> list[str]:
         return [str(s) for s in self._data.get("subsets") or []]
 
+    # -- protocols: how a model is trained and selected on this dataset ------------------------
+    def protocol_names(self) -> list[str]:
+        """The card's protocols (``protocols:``); a card without any has the one protocol
+        ``default``, made of its ``recipe:``."""
+        block = self._data.get("protocols")
+        if not block:
+            return [DEFAULT_PROTOCOL]
+        return [str(k) for k in block if k != "default"]
+
+    @property
+    def default_protocol(self) -> str:
+        """The protocol a run uses unless ``--protocol`` names another."""
+        block = self._data.get("protocols") or {}
+        return str(block.get("default") or self.protocol_names()[0])
+
+    def protocol(self, name: str | None = None) -> Protocol:
+        """Protocol ``name`` (None: the default); an unknown name lists the card's protocols."""
+        name = self.default_protocol if name is None else str(name)
+        names = self.protocol_names()
+        if name not in names:
+            raise CardError(f"dataset {self.name!r} has protocols {', '.join(names)} (default "
+                            f"{self.default_protocol}); got {name!r}")
+        block = self._data.get("protocols")
+        if not block:
+            return Protocol(name, "the card's recipe", "", dict(self._data.get("recipe") or {}), {}, {})
+        entry = block[name] or {}
+        if not isinstance(entry, dict):
+            raise CardError(f"{self.path}: protocols.{name} must be a mapping (description, source, recipe, model, data)")
+        unknown = sorted(set(entry) - set(PROTOCOL_KEYS))
+        if unknown:
+            raise CardError(f"{self.path}: protocols.{name} has unknown key(s) {', '.join(unknown)}; "
+                            f"known: {', '.join(PROTOCOL_KEYS)}")
+        parts = {k: dict(entry.get(k) or {}) for k in ("recipe", "model", "data")}
+        return Protocol(name, " ".join(str(entry.get("description", "")).split()),
+                        " ".join(str(entry.get("source", "")).split()), **parts)
+
     @property
     def recipe(self) -> dict[str, Any]:
-        """The card's ``recipe:`` mapping as written (the layer over the recipe defaults)."""
-        return dict(self._data.get("recipe") or {})
+        """The default protocol's recipe layer (the layer over the recipe defaults)."""
+        return self.protocol().recipe
 
     @property
     def published_sizes(self) -> dict[str, Any]:

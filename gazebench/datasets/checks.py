@@ -11,7 +11,9 @@ The report is a dict (the ``--json`` output)::
      "splits": {"train": {...}, "val": {...}, "test": {...}},        # pooled over folds
      "folds": {"0": {"train": {...}, "val": {...}, "test": {...}}, ...},  # "default" for a fixed split
      "problems": [{"kind": ..., "path": ..., "message": ...}, ...],  # any -> exit status 1
-     "warnings": [...]}                                                # reported, not fatal
+     "warnings": [...],                                                # reported, not fatal
+     "published": {"source": ..., "compared": {key: {"counted": n, "published": m}}, "per_subject": ...,
+                   "skipped": None | "why", "note": None | "the card's published_note"}}
 
 Per split: ``samples`` (labelled centre frames), ``subjects``, the subset sizes of datasets that
 report subsets (``front180``, ``front20``, ``back``), ``yaw_mean_deg``, ``pitch_mean_deg``,
@@ -19,6 +21,12 @@ report subsets (``front180``, ``front20``, ``back``), ``yaw_mean_deg``, ``pitch_
 sequences ``windows_complete`` (how many samples have a complete 7-frame window f-3..f+3), and in
 ``folds`` the ``subject_ids``.  The pooled ``splits`` count each frame once: for a k-fold protocol
 ``test`` is every frame tested in some fold.
+
+Published facts (:mod:`gazebench.datasets.published`): the pooled split sizes (and subset sizes)
+are compared with the card's ``published_sizes``, one ``published_size`` problem per mismatch
+naming both numbers; per-subject counts (``samples_per_subject``) are checked by the adapter that
+reads the subjects' files.  On a root that is the published release, the adapter's convention
+self-check (:meth:`GazeDataset.convention_warnings`) adds warnings with the fix.
 """
 
 from __future__ import annotations
@@ -32,6 +40,7 @@ import numpy as np
 from gazebench import geometry
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
+from gazebench.datasets.published import expected_counts, population_counts, published_shortfall, skip_reason
 
 #: window checked for datasets with sequences (the temporal models' f-3 ... f+3)
 CHECK_WINDOW = tuple(range(-3, 4))
@@ -156,6 +165,28 @@ def _check_folds(dataset: GazeDataset, complete: np.ndarray | None, report: dict
     return pooled
 
 
+def check_published(dataset: GazeDataset, pooled: dict[str, set[int]], report: dict[str, Any],
+                    problems: list[Problem]) -> None:
+    """The pooled split sizes against the card's published ones (a ``published_size`` problem per
+    mismatch) and, on a root that is the published release, the adapter's convention self-check
+    (warnings); ``report["published"]`` says what was compared or why nothing was."""
+    card = dataset.card
+    want = expected_counts(card, dataset)
+    info: dict[str, Any] = {"source": None, "compared": {}, "per_subject": None, "skipped": skip_reason(dataset),
+                            "note": card.extra("published_note")}
+    if want is not None:
+        counts: dict[str, int] = {}
+        for split, rows in pooled.items():
+            counts.update(population_counts(dataset, np.array(sorted(rows), dtype=np.int64), split, subjects=False))
+        info.update(source=want.sizes_source or None, per_subject=want.per_subject, compared={
+            k: {"counted": counts[k], "published": v} for k, v in want.sizes.items() if k in counts})
+        for message in published_shortfall(card, dataset, counts):
+            problems.append(Problem("published_size", str(dataset.root), message))
+        labelled = np.array(sorted(set().union(*pooled.values())), dtype=np.int64)
+        report["warnings"] += dataset.convention_warnings(labelled)
+    report["published"] = info
+
+
 def check_dataset(
     name: str,
     root: str | Path | None,
@@ -169,7 +200,7 @@ def check_dataset(
     from gazebench.progress import progress_bar
 
     report: dict[str, Any] = {"dataset": name, "root": None if root is None else str(root), "options": dict(options or {}),
-                              "splits": {}, "folds": {}, "problems": [], "warnings": []}
+                              "splits": {}, "folds": {}, "problems": [], "warnings": [], "published": None}
     problems: list[Problem] = []
     try:
         dataset = DATASETS.get(name)(root=root, strict=False, **(options or {}))
@@ -191,6 +222,7 @@ def check_dataset(
     pooled = _check_folds(dataset, complete, report, problems)
     for split in SPLITS:
         report["splits"][split] = split_stats(dataset, np.array(sorted(pooled[split]), dtype=np.int64), complete)
+    check_published(dataset, pooled, report, problems)
     in_any = set().union(*pooled.values())
     centre = np.flatnonzero(index["centre"].to_numpy(bool))
     outside = len(set(centre.tolist()) - in_any)

@@ -1,18 +1,26 @@
 """Per-view feature extractors: any timm model, run once over all views of a batch.
 
 A :class:`Backbone` wraps ``timm.create_model(name, num_classes=0)`` (the classifier removed) and
-projects its pooled features to ``feature_dim`` (:data:`PROJECTIONS`, option ``proj``):
+projects its pooled features to ``feature_dim`` (:data:`PROJECTIONS`, option ``proj``; each named
+model picks its default, see ``gazebench.models.zoo``):
 
-``linear`` (default)  ``Linear(F, feature_dim), ReLU``.
+``linear``            ``Linear(F, feature_dim), ReLU`` (the class default here).
 ``gaze360``           ``Linear(F, 1000), ReLU, Linear(1000, feature_dim)``, no activation after it:
                       the Gaze360 code (erkil1452/gaze360 @ cbeb8e4, ``code/resnet.py`` lines
                       111-112 and 151-152: ``fc2(ReLU(fc1(pooled)))``; ``code/model.py`` line 25
-                      replaces ``fc2`` by ``Linear(1000, 256)``).  ``fc1`` is a randomly initialised
-                      hidden layer, not ImageNet's logits: ``resnet18(pretrained=True)`` loads
-                      torchvision's weights with ``strict=False`` (``resnet.py`` line 226), and
-                      torchvision names its classifier ``fc``, so ``fc1`` keeps its initialisation.
-``gaze360-relu``      the same with a ReLU after the second layer (the seed's static variants).
+                      replaces ``fc2`` by ``Linear(1000, 256)``), and the seed's LSTM and MSA models
+                      (ashesh-0/MultiZoomGaze @ 24494a1, ``code/backbones/resnet.py`` lines 110-112
+                      and 150-151, ``code/backbones/interface.py`` lines 45-49 and 62-70).  ``fc1``
+                      is a randomly initialised hidden layer, not ImageNet's logits:
+                      ``resnet18(pretrained=True)`` loads torchvision's weights with ``strict=False``
+                      (Gaze360 ``resnet.py`` line 226, the seed's line 244), and torchvision names
+                      its classifier ``fc``, so ``fc1`` keeps its initialisation.
+``gaze360-relu``      the same with a ReLU after the second layer: the seed's static models apply
+                      ``ReLU`` to the backbone's output (``code/static_model.py`` line 20,
+                      ``code/sinecosine_model/static_sinecosine_model.py`` line 45).
 
+Weights: ``pretrained`` false / true / a timm tag, or ``weights_file``; resolved, found in the
+cache or downloaded, and hashed by :mod:`gazebench.models.weights` (``Backbone.weights``).
 
 Views ``[B, V, C, H, W]`` are flattened to ``[B*V, C, H, W]`` so the backbone runs once per batch
 (BatchNorm sees every crop and frame of the batch together, as in the seed).
@@ -26,27 +34,43 @@ import timm
 import torch
 from torch import nn
 
+from gazebench.options import ConfigError
+from gazebench.models.weights import Weights, locate, parse_pretrained, sha256_file, timm_name
 from gazebench.registry import closest
 
 
-def create_timm(name: str, pretrained: bool = False, weights_file: str | Path | None = None) -> nn.Module:
-    """A timm model without classifier.
+def create_timm(
+    name: str, pretrained: bool | str = False, weights_file: str | Path | None = None
+) -> tuple[nn.Module, Weights]:
+    """A timm model without classifier, and the :class:`~gazebench.models.weights.Weights` it
+    started from.
 
-    ``pretrained=True`` downloads the default ImageNet weights from the hub; ``weights_file``
-    loads a local checkpoint instead (offline machines).  Weights resolve through timm itself
-    (``pretrained_cfg_overlay=dict(file=...)``), so a full ImageNet checkpoint with its classifier
-    works too: timm drops the classifier keys because ``num_classes=0``.
+    ``weights_file`` loads that local checkpoint (tag ``file``); else ``pretrained`` (false / true
+    / a tag, :func:`~gazebench.models.weights.timm_name`) picks timm's weights, found in the cache
+    or downloaded (:func:`~gazebench.models.weights.locate`; offline and not cached: a one-line
+    ConfigError).  Weights load through timm (``pretrained_cfg_overlay=dict(file=...)``), so a
+    full ImageNet checkpoint with its classifier works too: timm drops the classifier keys
+    because ``num_classes=0``.
     """
     if ":" not in name and not timm.is_model(name):  # "hf-hub:..." names resolve remotely
         raise ValueError(f"unknown timm backbone {name!r}.{closest(name, timm.list_models())}")
-    if weights_file is None:
-        return timm.create_model(name, pretrained=pretrained, num_classes=0)
-    path = Path(weights_file).expanduser()
-    if not path.is_file():
-        raise FileNotFoundError(f"backbone weights_file {str(path)!r} does not exist (backbone {name!r})")
-    net = timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)))
-    _check_loaded(net, path, name)
-    return net
+    tagged = timm_name(name, pretrained) if ":" not in name else None
+    if weights_file is not None:
+        path = Path(weights_file).expanduser()
+        if not path.is_file():
+            raise FileNotFoundError(f"backbone weights_file {str(path)!r} does not exist (backbone {name!r})")
+        net = _load(name, path)
+        _check_loaded(net, path, name)
+        return net, Weights("file", str(path), sha256_file(path))
+    if tagged is None:
+        net = timm.create_model(name, pretrained=bool(parse_pretrained(pretrained)), num_classes=0)
+        return net, Weights(name if parse_pretrained(pretrained) else "none")
+    path = locate(tagged)
+    return _load(tagged, path), Weights(tagged, str(path), sha256_file(path))
+
+
+def _load(name: str, path: Path) -> nn.Module:
+    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)))
 
 
 def _check_loaded(net: nn.Module, path: Path, name: str) -> None:
@@ -58,7 +82,7 @@ def _check_loaded(net: nn.Module, path: Path, name: str) -> None:
     wanted = [k for k, _ in net.named_parameters()]
     missing = [k for k in wanted if k not in keys]
     if missing:
-        raise ValueError(
+        raise ConfigError(
             f"weights_file {str(path)!r} does not fit backbone {name!r}: {len(missing)} of {len(wanted)} "
             f"parameters are missing from it (first: {missing[0]!r})"
         )
@@ -91,14 +115,14 @@ class Backbone(nn.Module):
     def __init__(
         self,
         name: str = "resnet18",
-        pretrained: bool = False,
+        pretrained: bool | str = False,
         weights_file: str | Path | None = None,
         feature_dim: int = 256,
         proj: str = "linear",
     ) -> None:
         super().__init__()
         self.name = name
-        self.net = create_timm(name, pretrained, weights_file)
+        self.net, self.weights = create_timm(name, pretrained, weights_file)
         self.feature_dim = int(feature_dim)
         self.proj = make_projection(proj, self.net.num_features, self.feature_dim)
 

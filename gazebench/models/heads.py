@@ -2,7 +2,15 @@
 
 Heads compute in float32 (also under autocast): acos/asin near +-1 need it.
 Every head returns ``vector`` ``[B, 3]`` (unit, canonical frame), ``sigma`` ``[B]`` (radians, > 0),
-``yaw_pitch`` ``[B, 2]`` (radians); the sin-cos head adds ``sincos`` ``[B, 3]``.
+``yaw_pitch`` ``[B, 2]`` (radians); the sin-cos head adds ``sincos`` ``[B, 3]``.  ``kind`` names
+the head (``angle`` / ``sincos``): the losses read it (``gazebench.losses.resolve_loss``).
+
+``sigma = sigma_scale * sigmoid(o)``, the scale per model as in the seed (ashesh-0/MultiZoomGaze
+@ 24494a1): ``pi`` for the angle heads (``code/static_model.py`` line 31, ``code/model.py``
+line 54; Gaze360's ``code/model.py`` line 48 too) and the sin-cos LSTM and MSA models
+(``code/sinecosine_model/model.py`` lines 91-93, which the multi-crop model
+``code/sinecosine_model/non_lstm_based_model.py`` inherits), but ``1`` for the static sin-cos model
+(``code/sinecosine_model/static_sinecosine_model.py`` line 60: a plain ``Sigmoid()``).
 """
 
 from __future__ import annotations
@@ -20,9 +28,15 @@ _EPS = 1e-7
 SIGMA_MIN = 1e-6
 
 
-def _sigma(o: torch.Tensor) -> torch.Tensor:
-    # pi * sigmoid(o); the floor keeps the contract's sigma > 0 when sigmoid underflows to 0
-    return (math.pi * torch.sigmoid(o)).clamp_min(SIGMA_MIN)
+def _sigma(o: torch.Tensor, scale: float) -> torch.Tensor:
+    # scale * sigmoid(o); the floor keeps the contract's sigma > 0 when sigmoid underflows to 0
+    return (scale * torch.sigmoid(o)).clamp_min(SIGMA_MIN)
+
+
+def _check_scale(sigma_scale: float) -> float:
+    if not 0 < sigma_scale <= math.pi:
+        raise ValueError(f"sigma_scale must be in (0, pi]; got {sigma_scale!r}")
+    return float(sigma_scale)
 
 
 def _outputs(yaw: torch.Tensor, pitch: torch.Tensor, sigma: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -80,26 +94,33 @@ def decode_yaw(s: torch.Tensor, c: torch.Tensor, method: str = "atan2") -> torch
 class AngleHead(nn.Module):
     """Gaze360's head: ``yaw = pi*tanh(o0)``, ``pitch = pi/2*tanh(o1)``, ``sigma = pi*sigmoid(o2)``."""
 
-    def __init__(self, in_dim: int) -> None:
+    kind = "angle"
+
+    def __init__(self, in_dim: int, sigma_scale: float = math.pi) -> None:
         super().__init__()
+        self.sigma_scale = _check_scale(sigma_scale)
         self.fc = nn.Linear(in_dim, 3)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         o = self.fc(x).float()  # angles in float32 even under autocast
         yaw = math.pi * torch.tanh(o[:, 0])
         pitch = (math.pi / 2) * torch.tanh(o[:, 1])
-        return _outputs(yaw, pitch, _sigma(o[:, 2]))
+        return _outputs(yaw, pitch, _sigma(o[:, 2], self.sigma_scale))
 
 
 class SinCosHead(nn.Module):
-    """``tanh`` on three outputs -> (sin yaw, cos yaw, sin pitch), ``sigma = pi*sigmoid(o3)``;
-    yaw decoded by :func:`decode_yaw`, ``pitch = asin(sin pitch)``."""
+    """``tanh`` on three outputs -> (sin yaw, cos yaw, sin pitch), ``sigma = sigma_scale*sigmoid(o3)``
+    (pi by default; 1 for the static sin-cos model, as the seed); yaw decoded by
+    :func:`decode_yaw`, ``pitch = asin(sin pitch)``."""
 
-    def __init__(self, in_dim: int, decode: str = "atan2") -> None:
+    kind = "sincos"
+
+    def __init__(self, in_dim: int, decode: str = "atan2", sigma_scale: float = math.pi) -> None:
         super().__init__()
         if decode not in DECODES:
             raise ValueError(f"unknown sin-cos decode {decode!r}; choose one of {DECODES}")
         self.decode = decode
+        self.sigma_scale = _check_scale(sigma_scale)
         self.fc = nn.Linear(in_dim, 4)
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -107,6 +128,6 @@ class SinCosHead(nn.Module):
         sincos = torch.tanh(o[:, :3])
         yaw = decode_yaw(sincos[:, 0], sincos[:, 1], self.decode)
         pitch = torch.asin(sincos[:, 2].clamp(-1 + _EPS, 1 - _EPS))
-        out = _outputs(yaw, pitch, _sigma(o[:, 3]))
+        out = _outputs(yaw, pitch, _sigma(o[:, 3], self.sigma_scale))
         out["sincos"] = sincos
         return out

@@ -1,9 +1,17 @@
 """The named models: each is backbone -> fusion -> head, composed in a few lines.
 
 Every factory accepts the common options (:class:`Common`: ``backbone``, ``pretrained``,
-``weights_file``, ``feature_dim``, ``loss``) plus its own, all as keywords, so
+``weights_file``, ``feature_dim``, ``proj``, ``loss``) plus its own, all as keywords, so
 ``build_model(name, **kwargs)`` and the CLI's ``--set key=value`` can reach them.  Values given as
 strings (from a command line) are converted to the type of the option's default.
+
+Paper defaults per model, as the originals: ``proj=gaze360-relu`` for ``static`` and ``staticsc``
+(the seed's static models put a ReLU after the backbone's ``fc2``: ashesh-0/MultiZoomGaze @ 24494a1,
+``code/static_model.py`` line 20, ``code/sinecosine_model/static_sinecosine_model.py`` line 45),
+``proj=gaze360`` for the LSTM and MSA models (``fc2`` feeds the LSTM / head directly: Gaze360
+``code/model.py`` lines 35-39, the seed's ``code/model.py`` lines 35-37,
+``code/sinecosine_model/model.py`` lines 75-79, ``code/backbones/interface.py`` lines 62-70); the
+sigma scale of the static sin-cos head is 1, every other head's pi (``gazebench.models.heads``).
 
 Crop lists are relative sizes (see ``gazebench.datasets.views``); the defaults below are the seed's
 pixel lists of 224.  ``crops`` also accepts ``"1.0,0.78"``, pixels ``"224,200"``, a single number,
@@ -22,16 +30,21 @@ from torch import nn
 
 from gazebench.config import parse_value
 from gazebench.datasets.views import ViewSpec, parse_floats
-import gazebench.losses  # noqa: F401  (registers the loss names models default to)
+from gazebench.losses import loss_for_head  # importing also registers the loss names models default to
 from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
 from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
 from gazebench.models.heads import AngleHead, SinCosHead
+from gazebench.models.weights import parse_pretrained
+from gazebench.options import ConfigError
 from gazebench.registry import LOSSES, MODELS
 
 MONOTONE_PX = (224, 212, 199, 187, 174, 162, 150)
 SYMMETRIC_PX = (224, 200, 175, 150, 175, 200, 224)
 MSA_PX = (224, 200, 175, 150)
+#: the static sin-cos model's sigma is a plain sigmoid (ashesh-0/MultiZoomGaze @ 24494a1,
+#: code/sinecosine_model/static_sinecosine_model.py line 60); every other head scales it by pi
+STATIC_SINCOS_SIGMA_SCALE = 1.0
 
 
 class ComposedModel(GazeModel):
@@ -61,31 +74,52 @@ class ComposedModel(GazeModel):
             feature = self.fusion(per_view)
         return self.head(feature)
 
+    @property
+    def weights(self) -> dict[str, Any]:
+        """The backbone weights the model started from: ``{"tag", "file", "sha256"}``
+        (:class:`gazebench.models.weights.Weights`)."""
+        return self.backbone.weights.as_dict()
+
 
 @dataclasses.dataclass(frozen=True)
 class Common:
     """Options every named model accepts.
 
     backbone:     any timm model name (``num_classes=0``); tests use ``test_resnet``.
-    pretrained:   ImageNet weights from the hub.
-    weights_file: a local backbone checkpoint instead of the hub (offline machines).
+    pretrained:   false, true (timm's default tag) or a timm tag (``tv_in1k``: torchvision's V1
+                  ImageNet weights, the originals'); from the cache, else the hub
+                  (``gazebench.models.weights``).
+    weights_file: a local backbone checkpoint instead (offline machines); wins over pretrained.
     feature_dim:  per-view feature size after the projection.
-    proj:         the projection to feature_dim: linear | gaze360 | gaze360-relu (backbones.PROJECTIONS).
-    loss:         overrides the model's default loss (a registered loss name).
+    proj:         the projection to feature_dim: linear | gaze360 | gaze360-relu (backbones.PROJECTIONS);
+                  each model sets its paper default (see the module doc).
+    loss:         overrides the model's default loss (a registered loss name; ``mse`` on a sin-cos
+                  head is ``mse_sincos``, see ``gazebench.losses.resolve_loss``).
     """
 
     backbone: str = "resnet18"
-    pretrained: bool = False
+    pretrained: bool | str = False
     weights_file: str | None = None
     feature_dim: int = 256
     proj: str = "linear"
     loss: str | None = None
 
     def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str) -> ComposedModel:
-        loss = self.loss or default_loss
+        loss = loss_for_head(self.loss or default_loss, getattr(head, "kind", None) == "sincos")
         LOSSES.get(loss)  # an unknown name fails here, with suggestions, not after an epoch
         backbone = Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj)
         return ComposedModel(backbone, fusion, head, view, loss)
+
+    def recorded(self, model: ComposedModel) -> dict[str, Any]:
+        """The options as used: ``pretrained`` as the tag actually loaded (``True`` and
+        ``"a1_in1k"`` on resnet18 record alike), the loss the model trains with."""
+        options = dataclasses.asdict(self)
+        tag = model.weights["tag"]
+        if tag not in ("none", "file") and "." in tag:
+            options["pretrained"] = tag.split(".", 1)[1]
+        elif tag == "none":
+            options["pretrained"] = False
+        return {**options, "loss": model.default_loss}
 
 
 _COMMON = [
@@ -109,31 +143,47 @@ def _coerce(value: Any, default: Any) -> Any:
     raise ValueError(f"expected a number, got {value!r}")
 
 
-def named_model(name: str, *aliases: str) -> Callable[[Callable[..., GazeModel]], Callable[..., GazeModel]]:
+#: options read by their own parser instead of the default's type (``pretrained``: a bool or a tag)
+_PARSERS: dict[str, Callable[[Any], Any]] = {"pretrained": parse_pretrained}
+
+
+def _read(key: str, value: Any, default: Any) -> Any:
+    return _PARSERS[key](value) if key in _PARSERS else _coerce(value, default)
+
+
+def named_model(
+    name: str, *aliases: str, **common_defaults: Any
+) -> Callable[[Callable[..., GazeModel]], Callable[..., GazeModel]]:
     """Register ``factory(common: Common, **own_options)`` as model ``name``.
 
     The registered function takes the common options and the factory's own as keywords, and its
     signature lists both (``build_model`` checks kwargs against it; ``gazebench ls`` shows it).
+    ``common_defaults`` replace :class:`Common`'s defaults for this model (e.g. ``proj``).
     """
+    common_params = [p.replace(default=common_defaults.pop(p.name, p.default)) for p in _COMMON]
+    if common_defaults:
+        raise TypeError(f"model {name!r}: {', '.join(common_defaults)} are not common options")
 
     def decorator(factory: Callable[..., GazeModel]) -> Callable[..., GazeModel]:
         own = list(inspect.signature(factory).parameters.values())[1:]
-        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + _COMMON
+        params = [p.replace(kind=inspect.Parameter.KEYWORD_ONLY) for p in own] + common_params
         defaults = {p.name: p.default for p in params}
 
         @functools.wraps(factory)
         def build(**kwargs: Any) -> GazeModel:
             check_model_options(name, kwargs)
             try:
-                options = {k: _coerce(kwargs.get(k, d), d) for k, d in defaults.items()}
+                options = {k: _read(k, kwargs.get(k, d), d) for k, d in defaults.items()}
                 common = Common(**{p.name: options.pop(p.name) for p in _COMMON})
                 model = factory(common, **options)
+            except ConfigError as err:
+                raise ConfigError(f"model {name!r}: {err}") from err
             except ValueError as err:
                 raise ValueError(f"model {name!r}: {err}") from err
             model.name = name
             if "crops" in options:
                 options["crops"] = model.view.crops  # relative sizes, as used
-            model.options = {**options, **dataclasses.asdict(common), "loss": model.default_loss}
+            model.options = {**options, **common.recorded(model)}
             return model
 
         build.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
@@ -183,19 +233,20 @@ def lstm(c: Common, hidden: int, layers: int, bidirectional: bool, take: str) ->
 # --- the named models ---------------------------------------------------------------------------
 
 
-@named_model("static")
+@named_model("static", proj="gaze360-relu")
 def static(c: Common, crops: Any = None) -> GazeModel:
     """Gaze360 static: one frame, angle head with sigma, pinball loss."""
     return c.compose(one_view(crops), SingleView(c.feature_dim), AngleHead(c.feature_dim), "pinball")
 
 
-@named_model("staticsc")
+@named_model("staticsc", proj="gaze360-relu")
 def staticsc(c: Common, crops: Any = None, decode: str = "atan2") -> GazeModel:
     """One frame (optional single zoom crop; seed: crops=175), sin-cos head, regularised sin-cos loss."""
-    return c.compose(one_view(crops), SingleView(c.feature_dim), SinCosHead(c.feature_dim, decode), "sincos")
+    head = SinCosHead(c.feature_dim, decode, sigma_scale=STATIC_SINCOS_SIGMA_SCALE)
+    return c.compose(one_view(crops), SingleView(c.feature_dim), head, "sincos")
 
 
-@named_model("staticsclstm")
+@named_model("staticsclstm", proj="gaze360")
 def staticsclstm(
     c: Common, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
     bidirectional: bool = False, take: str = "last", decode: str = "atan2",
@@ -205,7 +256,7 @@ def staticsclstm(
     return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
 
 
-@named_model("staticsclstmsym")
+@named_model("staticsclstmsym", proj="gaze360")
 def staticsclstmsym(
     c: Common, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
     bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
@@ -215,7 +266,7 @@ def staticsclstmsym(
     return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
 
 
-@named_model("seqlstm")
+@named_model("seqlstm", proj="gaze360")
 def seqlstm(
     c: Common, frames: int = 7, crops: Any = None, lstm_hidden: int = 256, lstm_layers: int = 2,
     bidirectional: bool = True, take: str = "middle",
@@ -225,7 +276,7 @@ def seqlstm(
     return c.compose(frame_window(frames, crops), fusion, AngleHead(fusion.out_dim), "pinball")
 
 
-@named_model("seqsclstm")
+@named_model("seqsclstm", proj="gaze360")
 def seqsclstm(
     c: Common, frames: int = 7, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
     bidirectional: bool = False, take: str = "last", decode: str = "atan2",
@@ -235,7 +286,7 @@ def seqsclstm(
     return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
 
 
-@named_model("seqsclstmsym")
+@named_model("seqsclstmsym", proj="gaze360")
 def seqsclstmsym(
     c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
     bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
@@ -245,14 +296,14 @@ def seqsclstmsym(
     return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
 
 
-@named_model("msa")
+@named_model("msa", proj="gaze360")
 def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2") -> GazeModel:
     """MSA: zoom crops 224,200,175,150 of one frame, element-wise max of their feature maps, sin-cos."""
     fusion = SpatialMaxFusion(c.feature_dim)
     return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
 
 
-@named_model("msaseq")
+@named_model("msaseq", proj="gaze360")
 def msaseq(c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, decode: str = "atan2") -> GazeModel:
     """MSA over 7 frames zoomed by the symmetric list: max of the frames' feature maps, sin-cos."""
     fusion = SpatialMaxFusion(c.feature_dim)

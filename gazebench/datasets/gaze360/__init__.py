@@ -26,6 +26,11 @@ normalised by :func:`gazebench.geometry.from_gaze360`.
 Windows: frames f+o of the same person by frame *number*; a missing number is replaced by the
 nearest frame number that exists (ties go to the frame nearer the centre), and the window is
 marked incomplete.
+
+Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20
+subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
+from either annotation.  Option ``expect_samples``: ``published`` (default) or ``any`` (a root that
+is not the release, e.g. a SynthGaze tree); with ``centres=all`` nothing is compared.
 """
 
 from __future__ import annotations
@@ -82,8 +87,12 @@ class Gaze360(GazeDataset):
                              "read metadata.mat or the split files; auto: metadata.mat when present"),
         "centres": Option("full_window", one_of("full_window", "all"),
                           "metadata.mat centre frames: those with a full +-3 window, or every train/val/test frame"),
+        "expect_samples": Option("published", one_of("published", "any"),
+                                 "check-data compares the split sizes with the card's published_sizes "
+                                 "(published), or not (any: e.g. a SynthGaze tree)"),
     }
     layout_writer = "gazebench.datasets.gaze360.layout:write_layout"
+    sample_noun = "centre frames"
 
     # -- root -------------------------------------------------------------------------------
     @property
@@ -115,6 +124,12 @@ class Gaze360(GazeDataset):
             missing.append(f"metadata.mat (or the split files: {', '.join(absent)} absent)")
         if missing:
             raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: missing {', '.join(missing)}"))
+
+    def unpublished_reason(self) -> str | None:
+        """The published sizes count centre frames with a full window: ``centres=all`` differs."""
+        if self.annotation == "metadata" and self.options["centres"] == "all":
+            return "centres=all (every train/val/test frame; the published sizes count those with a full window)"
+        return None
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
@@ -321,7 +336,7 @@ def _write_fake(root: Path, seed: int) -> dict:
     gaze = dict(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
     rows = [4, len(f) // 2 + 4]
     images = dict(zip([ids[r] for r in rows], render_frames(scene, rows, glasses=True)))
-    return {"options": {}, "gaze": gaze, "images": images}
+    return {"options": {"expect_samples": "any"}, "gaze": gaze, "images": images}
 
 
 def _frame_numbers(folder: Path) -> list[int]:

@@ -6,8 +6,12 @@ The root holds ``p00.mat ... p14.mat``, MATLAB v7.3 files (HDF5), read with h5py
 landmarks in 4-15.
 
 Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.geometry.from_pitch_yaw`
-(the release's yaw and pitch have the Gaze360 signs once the order is fixed).  The native
-angles are kept in the index (``gaze_pitch``, ``gaze_yaw``, ``head_pitch``, ``head_yaw``).
+(the release's yaw and pitch have the Gaze360 signs once the order is fixed: pitch > 0 up; the
+evidence is in the card's ``convention``).  Option ``gaze_signs``: ``release`` (default) or
+``negated`` (both angles flipped before the conversion, for copies re-normalised with the
+opposite convention).  The native angles are kept in the index as written (``gaze_pitch``,
+``gaze_yaw``, ``head_pitch``, ``head_yaw``).  Self-check (``check-data``): the screen is below
+the camera, so the mean canonical pitch must be negative; otherwise a warning names the fix.
 
 Identity: subject ``pNN``; id ``pNN/<sample %04d>``; order = the sample's row in its file.
 The frames are not video: ``has_sequences`` is False and every frame is its own sequence, so
@@ -20,7 +24,7 @@ own handles; a handle is never shared across a fork), and never while the index 
 Count check: the card declares ``samples_per_subject: 3000``.  Option ``expect_samples``:
 ``card`` (default: the card's count), ``any`` (no check, e.g. a SynthGaze tree) or a number.  A
 file with another count is an error when a run reads the dataset and a ``sample_count`` problem
-in ``gazebench check-data``.
+in ``gazebench check-data``, worded by :func:`gazebench.datasets.published.published_shortfall`.
 
 Protocol (data in ``datasets/mpiifacegaze.yaml``): leave one person out, 15 folds; fold k tests
 on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains on the other 13.
@@ -38,7 +42,7 @@ import pandas as pd
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5
-from gazebench.options import Option, word_or_integer
+from gazebench.options import Option, one_of, word_or_integer
 from gazebench.registry import DATASETS
 
 PERSON_FILE = re.compile(r"^(p\d{2})\.mat$")
@@ -57,6 +61,11 @@ class MPIIFaceGaze(GazeDataset):
     declared_options = {
         "expect_samples": Option("card", word_or_integer("card", "any", minimum=1),
                                  "samples each person file must hold: card (samples_per_subject), any, or N"),
+        "validation": Option("default", one_of("default", "none"),
+                             "validation person: the next one (default), or none (protocol gazehub: train on the other 14)"),
+        "gaze_signs": Option("release", one_of("release", "negated"),
+                             "Data/label gaze signs: as MPI's normalised release (default), or negated (pitch and "
+                             "yaw both flipped, e.g. a copy re-normalised with the opposite convention)"),
     }
     layout_writer = "gazebench.datasets.mpiifacegaze.layout:write_layout"
 
@@ -79,21 +88,20 @@ class MPIIFaceGaze(GazeDataset):
         if not self.person_files():
             raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: no pNN.mat files found"))
 
-    def expected_count(self) -> int | None:
-        """Samples each person file must hold (None: any count)."""
-        value = self.options["expect_samples"]
-        if value == "any":
-            return None
-        if value == "card":
-            declared = self.card.extra("samples_per_subject")
-            return int(declared) if declared else None
-        return int(value)
+    def _check_count(self, person: str, path: Path, n: int) -> None:
+        """A person file whose count is not the expected one (the card's ``samples_per_subject``
+        or ``expect_samples=N``): an error in a run, a ``sample_count`` problem in check-data."""
+        from gazebench.datasets.published import SUBJECT_KEY, published_shortfall
+
+        for message in published_shortfall(self.card, self, {f"{SUBJECT_KEY}{person}": n}):
+            self.report_problem("sample_count", path, f"{message}. A truncated download or conversion? "
+                                "--set expect_samples=any reads any count (e.g. a SynthGaze tree), "
+                                "--set expect_samples=N expects N")
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
         import h5py
 
-        expected = self.expected_count()
         parts = []
         for person, path in self.person_files().items():
             try:
@@ -104,19 +112,13 @@ class MPIIFaceGaze(GazeDataset):
                 continue
             if label is None:
                 continue
-            n = len(label)
-            if expected is not None and n != expected:
-                self.report_problem(
-                    "sample_count", path,
-                    f"{person} has {n} samples; the card expects {expected} per person (samples_per_subject). "
-                    "A truncated download or conversion? --set expect_samples=any reads any count (e.g. a "
-                    "SynthGaze tree), --set expect_samples=N expects N")
+            self._check_count(person, path, len(label))
             finite = np.isfinite(label[:, list(GAZE_COLUMNS)]).all(1)
             for i in np.flatnonzero(~finite):
                 self.report_problem("bad_label", f"{path}[{i}]", f"sample {i}: gaze {label[i, :2].tolist()} is not finite")
             rows = np.flatnonzero(finite)
             pitch_yaw = label[rows][:, list(GAZE_COLUMNS)]
-            g = geometry.from_pitch_yaw(pitch_yaw)
+            g = geometry.from_pitch_yaw(-pitch_yaw if self.options["gaze_signs"] == "negated" else pitch_yaw)
             part = pd.DataFrame(
                 {
                     "id": [f"{person}/{i:04d}" for i in rows],
@@ -162,6 +164,23 @@ class MPIIFaceGaze(GazeDataset):
                                                   f"N = {data.shape[0]} (the images' count), gaze in columns 0-1")
             return None
         return np.asarray(label[()], dtype=np.float64)
+
+    # -- the convention self-check --------------------------------------------------------------
+    def convention_warnings(self, positions: np.ndarray) -> list[str]:
+        """The screen is below the laptop camera, so the mean gaze points down (canonical pitch
+        < 0); a mean pointing up says the labels look mirrored, and names the other ``gaze_signs``."""
+        gaze = self.gaze(np.asarray(positions, dtype=np.int64))
+        if len(gaze) == 0:
+            return []
+        pitch = float(np.degrees(geometry.vector_to_yawpitch(gaze)[:, 1]).mean())
+        if pitch <= 0:
+            return []
+        other = "release" if self.options["gaze_signs"] == "negated" else "negated"
+        return [f"the mean gaze pitch of the {len(gaze):,} labelled samples is {pitch:+.1f} deg (up), but "
+                "MPIIFaceGaze was recorded with the screen below the camera, so gaze points down on average: "
+                f"the labels look mirrored (pitch and yaw negated). If these files are not MPI's normalised "
+                f"release as published, read them with --set gaze_signs={other} (evidence: {self.card.path.name}, "
+                "convention)"]
 
     # -- images -----------------------------------------------------------------------------
     def _handle(self, filename: str) -> LazyH5:

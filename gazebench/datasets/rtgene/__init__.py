@@ -127,6 +127,8 @@ class RTGene(GazeDataset):
             if self.options["missing_images"] == "skip":
                 keep = np.array([(self.root / p).is_file() for p in rel], dtype=bool)
                 skipped += int((~keep).sum())
+                if not keep.all():
+                    self.left_out[subject] = int((~keep).sum())
             idx, ts = idx[keep], ts[keep]
             gaze_yp, head_yp = labels.gaze[order][keep], labels.head[order][keep]
             rel = [p for p, k in zip(rel, keep) if k]

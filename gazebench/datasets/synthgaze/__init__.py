@@ -5,6 +5,7 @@ The layout and its writer belong to the generator (:func:`gazebench.synth.layout
 
 from __future__ import annotations
 
+import json
 import sys
 from pathlib import Path
 
@@ -17,6 +18,8 @@ from gazebench.registry import DATASETS
 
 DEFAULT_PRESET = "default"
 DEFAULT_SEED = 0
+#: the render's description, written beside labels.csv (gazebench.synth.layouts)
+MANIFEST = "synthgaze.json"
 
 
 @DATASETS.register("synthgaze")
@@ -42,6 +45,15 @@ class SynthGaze(GazeDataset):
             )
             write_layout(make_scene(DEFAULT_PRESET, DEFAULT_SEED), self.root, layout="synthgaze")
         super().ensure_root()
+
+    def released_subjects(self) -> list[str] | None:
+        """The subjects of the rendered preset (``synthgaze.json``): the card's split lists name
+        up to the largest preset's."""
+        try:
+            manifest = json.loads((self.root / MANIFEST).read_text())
+            return [str(s["id"]) for s in manifest["subjects"]]
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
 
     def build_index(self) -> pd.DataFrame:
         path = self.root / "labels.csv"

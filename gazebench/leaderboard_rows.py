@@ -1,0 +1,137 @@
+"""Leaderboard columns and rows from the records' configuration identities.
+
+Every record carries ``identity``: a hash of its canonical configuration (dataset, card version,
+protocol, data options, model, the model's resolved options, weights tag and recipe; see
+``gazebench/record.py``).  A *column* fixes the first four: a dataset at one card version, under
+one protocol, with one set of data options.  A *row* is a label; a label that holds several
+configurations in one column is split into one row per configuration, named by every key that
+differs among the label's configurations, e.g. ``staticsc (crops=175, lr=0.001)``.  A label whose
+configurations differ only between columns (each dataset's own recipe) stays one row.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import pandas as pd
+
+#: the record fields (load_results columns) that make a leaderboard column
+COLUMN = ["dataset", "card_version", "protocol", "dataset_options"]
+#: the same facts inside ``identity.config``: left out of row names, the column shows them
+COLUMN_CONFIG_KEYS = ("dataset", "card_version", "protocol", "data_options")
+_UNSET = object()
+
+
+def column_names(df: pd.DataFrame) -> pd.Series:
+    """The column header of every run: ``rtgene (original)``; data options in brackets when a
+    dataset has results under several option sets, the card version when it has several."""
+    versions = df.groupby("dataset")["card_version"].agg(lambda s: set(s)).to_dict()
+    option_sets = df.groupby("dataset")["dataset_options"].agg(lambda s: set(s)).to_dict()
+    names = {}
+    for key in df[COLUMN].drop_duplicates().itertuples(index=False):
+        dataset, version, protocol, options = key
+        opts = json.loads(options) if options and len(option_sets[dataset]) > 1 else {}
+        name = dataset + ("[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]" if opts else "")
+        notes = [str(protocol)] + ([f"card v{version}"] if len(versions[dataset]) > 1 else [])
+        names[tuple(key)] = f"{name} ({', '.join(notes)})"
+    return pd.Series([names[tuple(k)] for k in df[COLUMN].itertuples(index=False)], index=df.index, dtype=object)
+
+
+def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """``{"recipe": {"lr": 1e-4}}`` -> ``{"recipe.lr": 1e-4}``, without the column's keys."""
+    out: dict[str, Any] = {}
+    for key, value in config.items():
+        if not prefix and key in COLUMN_CONFIG_KEYS:
+            continue
+        if isinstance(value, dict) and value:
+            out.update(flat_config(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def compact(value: Any) -> str:
+    """A value as a row name shows it: ``0.001``, ``175``, ``true``, ``flip+resized_crop``."""
+    if value is _UNSET:
+        return "unset"
+    if isinstance(value, bool) or value is None:
+        return json.dumps(value)
+    if isinstance(value, float):
+        short = format(value, "g")
+        return short if float(short) == value else repr(value)
+    if isinstance(value, (list, tuple)):
+        return "+".join(compact(v) for v in value) or "none"
+    if isinstance(value, dict):
+        return "{}"
+    return str(value)
+
+
+def short_names(keys: list[str], every: set[str]) -> dict[str, str]:
+    """Each dotted key's shortest trailing part that no other key of ``every`` ends with:
+    ``model_options.crops`` -> ``crops``, but ``recipe.loss`` stays whole beside ``model_options.loss``."""
+    out = {}
+    for key in keys:
+        parts = key.split(".")
+        out[key] = key
+        for n in range(1, len(parts) + 1):
+            tail = ".".join(parts[-n:])
+            if sum(1 for k in every if k == tail or k.endswith("." + tail)) == 1:
+                out[key] = tail
+                break
+    return out
+
+
+def differing_keys(runs: pd.DataFrame, configs: dict[str, dict[str, Any]]) -> list[str]:
+    """The keys whose values differ among one label's configurations within some column."""
+    keys: set[str] = set()
+    for _, col in runs.groupby(COLUMN, sort=False, dropna=False):
+        flats = [configs[h] for h in col["identity"].unique()]
+        if len(flats) < 2:
+            continue
+        every = set().union(*flats)
+        keys |= {k for k in every if len({json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "\0"
+                                          for f in flats}) > 1}
+    return sorted(keys)
+
+
+def _label_rows(label: str, runs: pd.DataFrame) -> tuple[dict[str, str], list[str]]:
+    """Row name per identity hash of one label's runs, and the (short) keys that name them."""
+    configs = {h: flat_config(json.loads(c)) for h, c in zip(runs["identity"], runs["identity_config"])}
+    if runs.groupby(COLUMN, dropna=False)["identity"].nunique().max() < 2:
+        return {h: label for h in configs}, []
+    keys = differing_keys(runs, configs)
+    short = short_names(keys, set().union(*configs.values()))
+    pairs = {h: [(short[k], compact(c.get(k, _UNSET))) for k in keys] for h, c in configs.items()}
+    rows = {h: _name(label, p) for h, p in pairs.items()}
+    named = runs.assign(row=runs["identity"].map(rows)).groupby(COLUMN, dropna=False)
+    if any(g.groupby("row")["identity"].nunique().max() > 1 for _, g in named):  # one config, two hashes
+        rows = {h: _name(label, p + [("identity", h[:8])]) for h, p in pairs.items()}
+        keys.append("identity")
+    return rows, [short.get(k, k) for k in keys]
+
+
+def _name(label: str, pairs: list[tuple[str, str]]) -> str:
+    return f"{label} ({', '.join(f'{k}={v}' for k, v in pairs)})"
+
+
+def row_names(df: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple[int, list[str]]]]:
+    """The leaderboard row of every run (aligned with ``df``), and for each label split into
+    several rows: how many configurations it holds and the keys that tell them apart."""
+    names = df["label"].astype(str).copy()
+    split = {}
+    for label, runs in df.groupby(df["label"].astype(str), sort=True):
+        rows, keys = _label_rows(str(label), runs)
+        if keys:
+            names.loc[runs.index] = runs["identity"].map(rows)
+            split[str(label)] = (len(set(rows.values())), keys)
+    return names, split
+
+
+def strict_refusal(split: dict[str, tuple[int, list[str]]]) -> str:
+    """Why ``table --strict`` refuses: the labels holding several configurations, the keys that
+    differ, and how to give each configuration its own label."""
+    which = "; ".join(f"{label} holds {n} configurations that differ in {', '.join(keys)}"
+                      for label, (n, keys) in sorted(split.items()))
+    return (f"--strict: {which}. Give each configuration its own label (gazebench run --label NAME, or "
+            "'label:' on the model's entry in a suite), or leave out --strict to show one row per configuration")

@@ -1,0 +1,222 @@
+"""The leaderboard laid out and rendered from the cells of :func:`gazebench.leaderboard.aggregate`.
+
+A cell is *clean* when it is complete (the protocol's folds, equal seeds) and its population is in
+order.  Only clean cells can be bold, and the Mean column (tables with more than one column)
+averages a row's cells only when every one of them is clean.  A cell that is not clean carries
+``[k]`` (folds or seeds) and/or ``†[k]`` (test population), explained by footnote k.  Rows are
+sorted best first: rows with a Mean by their Mean, then the others.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from tabulate import tabulate
+
+FORMATS = ("github", "latex", "csv", "html", "json")
+#: metrics where a larger value is better (everything else is an error: smaller is better)
+HIGHER_IS_BETTER = ("sigma_error_pearson", "sigma_error_spearman")
+#: one record per cell in the csv and json forms
+LONG_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "metric", "mean", "std",
+                "n", "folds", "seeds", "complete", "missing", "populations", "population_complete", "population_note",
+                "mark"]
+DAGGER = "†"
+
+
+def higher_is_better(metric: str) -> bool:
+    return metric.rpartition(".")[2] in HIGHER_IS_BETTER
+
+
+def clean(cell: dict[str, Any]) -> bool:
+    return bool(cell["complete"]) and bool(cell["population_ok"])
+
+
+@dataclass
+class Table:
+    """The leaderboard laid out: ``rows`` of (row name, {column: cell}), the Mean per row (rows
+    clean in every column only), best values, numbered footnotes ``(dagger, text)`` and each
+    marked cell's footnote marks ``(dagger, number)``."""
+
+    metric: str
+    columns: list[str]
+    rows: list[tuple[str, dict[str, dict[str, Any]]]]
+    row_mean: dict[str, float]
+    best: dict[str, float]
+    footnotes: list[tuple[bool, str]] = field(default_factory=list)
+    marks: dict[tuple[str, str], list[tuple[bool, int]]] = field(default_factory=dict)
+
+    @property
+    def has_mean(self) -> bool:
+        return len(self.columns) > 1
+
+    @property
+    def has_dagger(self) -> bool:
+        return any(dagger for dagger, _ in self.footnotes)
+
+
+def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
+    hib = higher_is_better(metric)
+    sign = -1.0 if hib else 1.0
+    columns = sorted(agg["column"].unique(), key=lambda c: (c.split(" (")[0], c)) if len(agg) else []
+    cells: dict[str, dict[str, dict[str, Any]]] = {}
+    for rec in agg.to_dict("records"):
+        cells.setdefault(rec["row"], {})[rec["column"]] = rec
+    row_mean = {
+        row: float(np.mean([c[col]["mean"] for col in columns]))
+        for row, c in cells.items()
+        if all(col in c and clean(c[col]) for col in columns)
+    }
+
+    def order(row: str) -> tuple[int, float, str]:
+        if row in row_mean:
+            return (0, sign * row_mean[row], row)
+        present = [cells[row][c]["mean"] for c in columns if c in cells[row]]
+        return (1, sign * float(np.mean(present)), row)
+
+    rows = sorted(cells, key=order)
+    best = {}
+    for col in columns:
+        values = [cells[r][col]["mean"] for r in rows if col in cells[r] and clean(cells[r][col])]
+        if values:
+            best[col] = max(values) if hib else min(values)
+    if row_mean and len(columns) > 1:
+        best["Mean"] = max(row_mean.values()) if hib else min(row_mean.values())
+    table = Table(metric, columns, [(r, cells[r]) for r in rows], row_mean, best)
+    for r in rows:
+        for col in columns:
+            if col in cells[r]:
+                _footnote(table, r, col, cells[r][col])
+    return table
+
+
+def _footnote(table: Table, row: str, col: str, cell: dict[str, Any]) -> None:
+    notes = []
+    if not cell["complete"]:
+        notes.append((False, f"{row}, {col}: {cell['missing']}; averaged over the runs it has."))
+    if not cell["population_ok"]:
+        notes.append((True, f"{row}, {col}: {cell['population_note']}."))
+    for dagger, text in notes:
+        table.footnotes.append((dagger, text))
+        table.marks.setdefault((row, col), []).append((dagger, len(table.footnotes)))
+
+
+def _is_best(value: float, best: float | None) -> bool:
+    return best is not None and abs(value - best) <= 1e-9 * max(1.0, abs(best))
+
+
+def _number_text(cell: dict[str, Any]) -> str:
+    if cell["n"] > 1 and not math.isnan(cell["std"]):
+        return f"{cell['mean']:.2f} ± {cell['std']:.2f} (n={cell['n']})"
+    return f"{cell['mean']:.2f} (n={cell['n']})"
+
+
+_STYLES = {
+    "github": {"bold": "**{}**", "escape": lambda s: s.replace("|", "\\|"), "pm": "±", "none": "—", "fmt": "github",
+               "dagger": DAGGER},
+    "html": {"bold": "<b>{}</b>", "escape": html.escape, "pm": "±", "none": "—", "fmt": "unsafehtml",
+             "dagger": DAGGER},
+    "latex": {"bold": "\\textbf{{{}}}", "escape": lambda s: _latex_escape(s), "pm": "$\\pm$", "none": "--",
+              "fmt": "latex_raw", "dagger": "\\textdagger{}"},
+}
+
+
+def _latex_escape(text: str) -> str:
+    out = text.replace("\\", "\\textbackslash{}")
+    for ch in "&%$#_{}":
+        out = out.replace(ch, "\\" + ch)
+    return out.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
+
+
+def _legend(table: Table) -> list[str]:
+    hib = higher_is_better(table.metric)
+    what = "higher is better" if hib else "angular error in degrees, lower is better"
+    lines = [
+        f"{table.metric} ({what}): mean ± std over runs (folds × seeds) of one configuration, n = runs. "
+        "Bold: best unmarked cell per column."
+        + (" Mean: average over the columns, only for rows unmarked in every column." if table.has_mean else "")
+        + " Sorted best first."
+        + (f" {DAGGER}: runs that fell short of the protocol's full population (the note says how), or seeds "
+           "of one fold tested on different populations; never bold, never in the Mean." if table.has_dagger else "")
+    ]
+    lines += [f"{DAGGER if dagger else ''}[{i}] {note}" for i, (dagger, note) in enumerate(table.footnotes, 1)]
+    return lines
+
+
+def _cell_text(table: Table, row: str, col: str, cell: dict[str, Any] | None, style: dict[str, Any]) -> str:
+    if cell is None:
+        return style["none"]
+    text = style["escape"](_number_text(cell)).replace("±", style["pm"])
+    if clean(cell) and _is_best(cell["mean"], table.best.get(col)):
+        text = style["bold"].format(text)
+    marks = table.marks.get((row, col), [])
+    return text + "".join(f" {style['dagger'] if dagger else ''}[{n}]" for dagger, n in marks)
+
+
+def _mean_text(table: Table, row: str, style: dict[str, Any]) -> str:
+    if row not in table.row_mean:
+        return style["none"]
+    text = f"{table.row_mean[row]:.2f}"
+    return style["bold"].format(text) if _is_best(table.row_mean[row], table.best.get("Mean")) else text
+
+
+def _render_table(table: Table, fmt: str) -> str:
+    style = _STYLES[fmt]
+    headers = ["model"] + [style["escape"](c) for c in table.columns] + (["Mean"] if table.has_mean else [])
+    body = [
+        [style["escape"](row)] + [_cell_text(table, row, col, cells.get(col), style) for col in table.columns]
+        + ([_mean_text(table, row, style)] if table.has_mean else [])
+        for row, cells in table.rows
+    ]
+    colalign = ["left"] + ["right"] * (len(headers) - 1)
+    text = tabulate(body, headers=headers, tablefmt=style["fmt"], disable_numparse=True, colalign=colalign)
+    legend = _legend(table)
+    if fmt == "html":
+        return text + "\n" + "\n".join(f"<p>{html.escape(line)}</p>" for line in legend)
+    if fmt == "latex":
+        return text + "\n" + "\n".join(f"% {line}" for line in legend)
+    return text + "\n\n" + "\n".join(legend)
+
+
+def long_form(agg: pd.DataFrame, metric: str = "all.mean") -> list[dict[str, Any]]:
+    """The cells in table order (best row first) as plain records, for CSV and JSON."""
+    table = layout(agg, metric)
+    out = []
+    for row, cells in table.rows:
+        for col in table.columns:
+            if col in cells:
+                c = cells[col]
+                out.append({
+                    "row": row, "label": c["label"], "column": col, "dataset": c["dataset"],
+                    "card_version": c["card_version"], "protocol": c["protocol"], "identity": c["identity"],
+                    "metric": metric, "mean": round(c["mean"], 6),
+                    "std": None if math.isnan(c["std"]) else round(c["std"], 6), "n": c["n"],
+                    "folds": list(c["folds"]), "seeds": list(c["seeds"]), "complete": bool(c["complete"]),
+                    "missing": c["missing"], "populations": list(c["populations"]),
+                    "population_complete": bool(c["population_ok"]), "population_note": c["population_note"],
+                    "mark": "" if c["population_ok"] else DAGGER,
+                })
+    return out
+
+
+def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean") -> str:
+    """The leaderboard as text: ``github`` (Markdown), ``latex``, ``html`` (tables with bold best
+    values and footnotes), or ``csv`` / ``json`` (long form, one record per cell)."""
+    if fmt not in FORMATS:
+        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+    if fmt in ("csv", "json"):
+        records = long_form(agg, metric)
+        if fmt == "json":
+            return json.dumps(records, indent=2, ensure_ascii=False)
+        flat = pd.DataFrame(records, columns=LONG_COLUMNS)
+        for key in ("folds", "seeds", "populations"):
+            flat[key] = flat[key].map(lambda items: " ".join(map(str, items)))
+        return flat.to_csv(index=False, float_format="%.4f", lineterminator="\n").rstrip("\n")
+    if agg.empty:
+        return "(no results)"
+    return _render_table(layout(agg, metric), fmt)

@@ -1,0 +1,131 @@
+"""Protocols as data: every card's protocols plan, print and record the recipe their source states."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from gazebench import planning
+from gazebench.config import Recipe
+from gazebench.datasets.cards import CardError, load_card
+from tests.helpers import SMALL_RUN, cli, run_cli
+from tests.test_mpiifacegaze import synth_tree  # noqa: F401  (fixture)
+
+CARDS = ["gaze360", "rtgene", "mpiifacegaze", "synthgaze"]
+PAIRS = [(d, p) for d in CARDS for p in load_card(d).protocol_names()]
+
+
+@pytest.mark.parametrize("dataset,protocol", PAIRS, ids=[f"{d}-{p}" for d, p in PAIRS])
+def test_dry_run_prints_each_protocols_recipe_augmentation_and_selection(dataset, protocol, capsys, tmp_path):
+    card_protocol = load_card(dataset).protocol(protocol)
+    recipe = Recipe.resolve(card_protocol.recipe)
+    assert cli("run", "--dataset", dataset, "--protocol", protocol, "--model", "static", "--dry-run",
+               "--results", tmp_path) == 0
+    out = capsys.readouterr().out
+    header, recipe_line = out.splitlines()[0], next(line for line in out.splitlines() if line.startswith("  recipe:"))
+    assert header.startswith(f"protocol {protocol} of {dataset}")
+    resolved = recipe.as_dict()
+    for key in card_protocol.recipe:
+        value = resolved[key]
+        shown = (",".join(map(str, value)) or "none") if isinstance(value, list) else str(value)
+        assert f" {key}={shown}" in recipe_line + " ", (key, recipe_line)
+    augmentation = next(line for line in out.splitlines() if line.startswith("  augmentation:"))
+    assert ("RandomResizedCrop" in augmentation) == ("resized_crop" in recipe.augment)
+    assert ("no flip" in augmentation) == ("flip" not in recipe.augment)
+    assert f"selection: {recipe.selection()}" in out
+
+
+def test_gaze360_original_is_the_gaze360_codes_recipe(capsys, tmp_path):
+    assert cli("run", "--dataset", "gaze360", "--protocol", "original", "--model", "seqlstm", "--dry-run",
+               "--results", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert " batch_size=80 " in out and " epochs=80 " in out and " lr=0.0001 " in out
+    assert "RandomResizedCrop" in out and "no flip" in out and "erkil1452/gaze360 @ cbeb8e4" in out
+    assert "pretrained=tv_in1k" in out
+
+
+def test_every_protocol_cites_its_source_and_the_default_is_one_of_them():
+    for dataset in CARDS:
+        card = load_card(dataset)
+        assert card.default_protocol in card.protocol_names()
+        if dataset != "synthgaze":
+            for name in card.protocol_names():
+                p = card.protocol(name)
+                assert p.source and p.description and p.model.get("pretrained") == "tv_in1k", (dataset, name)
+
+
+def test_an_unknown_protocol_is_one_line_naming_the_protocols(capsys, tmp_path):
+    assert cli("run", "--dataset", "rtgene", "--protocol", "orignal", "--dry-run", "--results", tmp_path) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "original, gazehub" in err and "'orignal'" in err
+    with pytest.raises(CardError, match="original, multizoom"):
+        load_card("gaze360").protocol("paper")
+
+
+def _unit(dataset: str, model: str, protocol: str | None = None, **kwargs):
+    suite = planning.single_run_suite(dataset, [model], [0], protocol=protocol)
+    (spec, *_) = planning.expand(suite, kwargs)
+    return planning.plan_unit(spec, "results", "runs")
+
+
+def test_protocols_set_recipe_model_and_data_defaults_and_have_their_own_units():
+    original = _unit("rtgene", "staticsc")
+    gazehub = _unit("rtgene", "staticsc", "gazehub")
+    assert original.protocol.name == "original" and original.recipe.loss == "mse"
+    assert gazehub.data_options["validation"] == "gazehub" and gazehub.data_options["variant"] == "original"
+    assert original.model_kwargs["pretrained"] == "tv_in1k"
+    assert original.unit_id != gazehub.unit_id
+    # model defaults reach only the models that take them; --set still wins over the protocol
+    assert "pretrained" not in _unit("rtgene", "mean").model_kwargs
+    assert _unit("rtgene", "static", pretrained=False).model_kwargs["pretrained"] is False
+    assert _unit("gaze360", "msa", "multizoom").model_kwargs["decode"] == "avg"
+    assert "decode" not in _unit("gaze360", "static", "multizoom").model_kwargs
+    assert _unit("synthgaze", "static").recipe.augment == ("flip",)
+    assert _unit("gaze360", "static").recipe.augment == ("resized_crop",)
+
+
+def test_a_suite_entry_names_its_protocol(tmp_path, capsys):
+    config = tmp_path / "b.yaml"
+    config.write_text("benchmarks:\n  mine:\n    datasets: [{name: gaze360, protocol: multizoom}]\n"
+                      "    models: [static]\n")
+    assert cli("run", "--benchmark", "mine", "--config", config, "--dry-run", "--results", tmp_path) == 0
+    assert "protocol multizoom of gaze360" in capsys.readouterr().out
+    assert cli("run", "--benchmark", "mine", "--config", config, "--protocol", "original", "--dry-run",
+               "--results", tmp_path) == 0  # --protocol replaces the suite's
+    assert "protocol original of gaze360" in capsys.readouterr().out
+
+
+def test_ls_datasets_names_each_default_protocol(capsys):
+    assert run_cli(["ls", "datasets"]) == 0
+    out = capsys.readouterr().out
+    for dataset in CARDS:
+        card = load_card(dataset)
+        line = next(line for line in out.splitlines() if line.startswith(dataset))
+        assert card.default_protocol in line
+
+
+def test_the_record_names_the_protocol_and_its_selection_rule(tiny_synth, tmp_path):
+    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results",
+               tmp_path / "r", "--runs", tmp_path / "runs", "--quiet", "--no-table", "--set", "num_workers=0") == 0
+    (path,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["protocol"]["name"] == "standard"
+    assert record["identity"]["config"]["protocol"] == "standard"
+    # the tiny preset renders 8 of the subjects the card's split lists name: its own population is full
+    assert record["population"]["complete"] and record["population"]["name"] == "synthgaze/test"
+
+
+def test_mpiifacegaze_gazehub_trains_on_the_other_fourteen_without_validation(synth_tree, tmp_path, capsys):  # noqa: F811
+    common = ["run", "--dataset", "mpiifacegaze", "--root", synth_tree, "--protocol", "gazehub", "--fold", "0",
+              "--model", "static", "--set", "expect_samples=any", "--set", "pretrained=false",
+              "--results", tmp_path / "r", "--runs", tmp_path / "runs", *SMALL_RUN]
+    assert cli(*common, "--set", "select=val_angular") == 1  # selecting on validation needs a validation split
+    assert "the val split has no samples; recipe select=val_angular" in capsys.readouterr().err
+    assert cli(*common) == 0
+    (path,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["dataset"]["subjects"]["val"] == [] and record["dataset"]["subjects"]["train"] == [
+        f"p{k:02d}" for k in range(1, 8)]
+    assert "no validation split" in record["selection"]["rule"] and record["val_metrics"] == {}
+    assert record["selection"]["chosen_epoch"] == 1 and record["population"]["name"] == "mpiifacegaze/fold-0/test"
