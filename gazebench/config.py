@@ -135,8 +135,8 @@ class Recipe:
     max_train_samples: int | None = _opt(None, integer(1, allow_none=True),
                                          "training samples drawn per epoch, a random subset each epoch (none: all)")
     augment: tuple[str, ...] = _opt((), check_augment,
-                                    "training augmentations, in order: flip (mirror, gaze x negated), resized_crop "
-                                    "(Gaze360's RandomResizedCrop, scale 0.8-1, per frame); none: no augmentation")
+                                    "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
+                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame); none")
     on_bad_sample: str = _opt("error", one_of("error", "skip"),
                               "an unreadable image stops the run (error) or is left out and recorded (skip)")
 
@@ -282,7 +282,7 @@ def recipe_table() -> list[tuple[str, str, str, str]]:
     """``(field, default, allowed, help)`` rows for ``gazebench ls recipe``."""
     rows = []
     for key, opt in RECIPE_OPTIONS.items():
-        default = list(opt.default) if isinstance(opt.default, tuple) else opt.default
+        default = (",".join(map(str, opt.default)) or "none") if isinstance(opt.default, tuple) else opt.default
         rows.append((key, "none" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
                      opt.describe(), opt.help))
     return rows

@@ -24,6 +24,8 @@ from typing import Any, Iterable
 
 import numpy as np
 
+from gazebench.geometry import subset_masks
+
 
 def population_name(dataset: str, fold: str, split: str = "test") -> str:
     """``rtgene/fold-0/test``; a fixed split (fold ``default``) is ``gaze360/test``."""
@@ -86,13 +88,17 @@ def _left_out_option(ds: Any) -> str:
 
 
 def describe(setup: Any, test_rows: np.ndarray) -> dict[str, Any]:
-    """The record's ``population``: name, count, SHA-256 of the sorted ids, complete, shortfall."""
-    ids = setup.dataset.index["id"].to_numpy()[test_rows]
+    """The record's ``population``: name, count, SHA-256 of the sorted ids, the count of each
+    evaluation subset (``front180``, ...), complete, shortfall."""
+    ds = setup.dataset
+    ids = ds.index["id"].to_numpy()[test_rows]
     lines = shortfall(setup, ids)
+    masks = subset_masks(ds.gaze(test_rows)) if ds.subsets and len(test_rows) else {}
     return {
-        "name": population_name(setup.dataset.name, setup.unit.fold),
+        "name": population_name(ds.name, setup.unit.fold),
         "count": int(len(ids)),
         "sha256": ids_sha256(ids),
+        "subsets": {name: int(masks[name].sum()) for name in ds.subsets if name in masks},
         "complete": not lines,
         "shortfall": lines,
     }

@@ -113,7 +113,10 @@ def test_the_record_names_the_protocol_and_its_selection_rule(tiny_synth, tmp_pa
     assert record["protocol"]["name"] == "standard"
     assert record["identity"]["config"]["protocol"] == "standard"
     # the tiny preset renders 8 of the subjects the card's split lists name: its own population is full
-    assert record["population"]["complete"] and record["population"]["name"] == "synthgaze/test"
+    pop = record["population"]
+    assert pop["complete"] and pop["name"] == "synthgaze/test"
+    assert pop["subsets"] == {name: record["metrics"][name]["n"] for name in ("front180", "front20", "back")}
+    assert pop["subsets"]["front180"] + pop["subsets"]["back"] == pop["count"] == record["metrics"]["all"]["n"]
 
 
 def test_mpiifacegaze_gazehub_trains_on_the_other_fourteen_without_validation(synth_tree, tmp_path, capsys):  # noqa: F811

@@ -136,6 +136,30 @@ def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(t
     assert not list((tmp_path / "runs").rglob("*.pt"))  # nothing was trained
 
 
+def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_resumes(tiny_synth, tmp_path, capsys,
+                                                                                       monkeypatch):
+    import errno
+
+    import gazebench.results
+
+    real = gazebench.results.atomic_write
+
+    def full(path, data):
+        raise OSError(errno.ENOSPC, "No space left on device", str(path))
+
+    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
+            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    monkeypatch.setattr(gazebench.results, "atomic_write", full)
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "No space left on device" in err and str(tmp_path / "results") in err
+    assert "(--resume, the default) continues" in err
+    assert not list((tmp_path / "results").rglob("*.json")) and list((tmp_path / "runs").rglob("last.pt"))
+    monkeypatch.setattr(gazebench.results, "atomic_write", real)  # space freed: the same command finishes
+    assert main(args) == 0
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 1
+
+
 def test_an_interrupted_unit_resumes_by_default_and_restart_starts_over(tiny_synth, tmp_path, capsys):
     args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "2", "--no-table",
             "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
