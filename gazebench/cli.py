@@ -21,7 +21,7 @@ import warnings
 from gazebench import __version__
 from gazebench.commands.common import global_flags
 
-COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare")
+COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict")
 
 EPILOG = """\
 examples:
@@ -31,6 +31,7 @@ examples:
   gazebench table                                        the leaderboard of results/
   gazebench ls models                                    what can be run
   gazebench ls datasets --plugin my_dataset.py           with a dataset adapter from outside the package
+  gazebench predict --run RUN.json clip.mp4 --out pred/  a trained model on your own video
 
 global flags (before or after the command): --plugin FILE (repeatable), --traceback
 """

@@ -90,6 +90,19 @@ def _num_workers(value: Any) -> int | str:
 _num_workers.describe = "auto or an integer >= 0"  # type: ignore[attr-defined]
 
 
+def _init(value: Any) -> str:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "scratch")):
+        return "none"
+    if isinstance(value, str) and value.startswith(PUBLISHED_PREFIX) and len(value) > len(PUBLISHED_PREFIX):
+        return value
+    raise OptionValueError(f"must be none or {PUBLISHED_PREFIX}NAME (gazebench ls published)")
+
+
+_init.describe = "none or published:NAME"  # type: ignore[attr-defined]
+#: ``init=published:NAME``: start from a published checkpoint (gazebench.published)
+PUBLISHED_PREFIX = "published:"
+
+
 def _number(check):
     """A number check that keeps ints as given (so recorded recipes and unit ids do not change)."""
 
@@ -137,6 +150,9 @@ class Recipe:
     augment: tuple[str, ...] = _opt((), check_augment,
                                     "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
                                     "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame); none")
+    init: str = _opt("none", _init,
+                     "start from a published checkpoint: published:NAME with weights_file=FILE (gazebench ls "
+                     "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)")
     on_bad_sample: str = _opt("error", one_of("error", "skip"),
                               "an unreadable image stops the run (error) or is left out and recorded (skip)")
 
@@ -165,6 +181,8 @@ class Recipe:
 
     def selection(self) -> str:
         """The checkpoint rule (and early stop), in words: what a record and a dry run state."""
+        if self.published is not None and self.epochs == 0:
+            return f"published checkpoint {self.published}, as released (no training)"
         rule = {
             "last": f"the last of {self.epochs} epochs (no selection on held-out data)",
             "val_angular": "the epoch with the lowest validation mean angular error",
@@ -173,6 +191,11 @@ class Recipe:
         if self.patience is not None and self.select != "last":
             rule += f"; stop after {self.patience} epochs without a better {self.early_stop_on.replace('_', ' ')}"
         return rule
+
+    @property
+    def published(self) -> str | None:
+        """The published checkpoint a model starts from (``init=published:NAME``), or None."""
+        return self.init[len(PUBLISHED_PREFIX):] if self.init.startswith(PUBLISHED_PREFIX) else None
 
     def augmentation(self) -> str:
         """The training augmentations in words ("none" when there are none)."""

@@ -8,7 +8,8 @@ Registered: ``pinball`` (yaw, pitch + sigma; Gaze360), ``sincos`` (regularised s
 ``mse`` / ``l1`` (yaw, pitch; the yaw difference is wrapped to [-pi, pi) so a back-view gaze at
 +179 deg vs -179 deg counts as 2 deg), ``mse_sincos`` (``mse`` for sin-cos models, with their
 unit-circle regulariser), ``angular`` (mean ``1 - cos`` of the angle between vectors: smooth
-everywhere, unlike the angle itself) and ``angle`` (mean angle in radians).
+everywhere, unlike the angle itself), ``angle`` (mean angle in radians) and ``l2cs`` (L2CS-Net's
+cross-entropy over angle bins plus the MSE of the decoded angles, in degrees).
 
 Every registered loss carries ``trains_sigma``: whether it gives the model's sigma a gradient
 (:func:`trains_sigma` reads it; a plugin loss without the attribute counts as False).
@@ -21,10 +22,14 @@ import math
 from typing import Any, Sequence
 
 import torch
+import torch.nn.functional as F
 
 from gazebench.geometry import normalize, vector_to_yawpitch
 from gazebench.registry import LOSSES
 
+#: L2CS-Net's weight of the regression term, ``alpha`` (Ahmednull/L2CS-Net @ a4d8f7f, ``train.py``
+#: lines 58-60: ``--alpha`` defaults to 1; the README's training commands pass ``--alpha 1``)
+L2CS_ALPHA = 1.0
 #: the unit-circle regulariser's weight in the seed's sin-cos loss: ``(1 - 0.9)``
 #: (ashesh-0/MultiZoomGaze @ 24494a1, code/sinecosine_model/mixed_loss.py lines 104-117)
 SINCOS_REG_WEIGHT = 0.1
@@ -90,6 +95,24 @@ def angle_difference(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 def cosine_distance(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """Per-sample ``1 - cos(angle)`` between gaze vectors (need not be unit)."""
     return 1.0 - (normalize(pred) * normalize(target)).sum(-1)
+
+
+def bin_index(deg: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
+    """The bin of each angle: ``k`` with ``edges[k] <= deg < edges[k + 1]``, i.e.
+    ``np.digitize(deg, edges) - 1`` as L2CS-Net bins its labels (``l2cs/datasets.py`` lines 72-73);
+    angles from the last edge on fall in the last bin, as there, and angles below the first edge
+    (which that code would make -1, an invalid class) in the first."""
+    return (torch.bucketize(deg.contiguous(), edges.to(deg.dtype), right=True) - 1).clamp(0, len(edges) - 1)
+
+
+def binned_angle_loss(
+    logits: torch.Tensor, decoded_deg: torch.Tensor, target_deg: torch.Tensor, edges: torch.Tensor,
+    alpha: float = L2CS_ALPHA,
+) -> torch.Tensor:
+    """L2CS-Net's loss for one angle: ``CE(logits, bin of the target) + alpha * MSE(decoded, target)``,
+    both means over the batch, angles in degrees (``train.py`` lines 175-176 and 209-229)."""
+    ce = F.cross_entropy(logits, bin_index(target_deg, edges))
+    return ce + alpha * F.mse_loss(decoded_deg, target_deg)
 
 
 # --- registered: fn(output dict, target vector [B, 3]) -> scalar ---------------------------------
@@ -181,6 +204,35 @@ def angle_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.T
     (vector,) = _need(output, "angle", "vector")
     cos = (normalize(vector) * normalize(target.to(vector.dtype))).sum(-1)
     return torch.acos(cos.clamp(-1 + 1e-6, 1 - 1e-6)).mean()
+
+
+@register("l2cs", sigma=False)
+def l2cs_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """L2CS-Net: per angle, cross-entropy over its bins + 1 x MSE of the decoded angle (degrees); yaw + pitch.
+
+    Ahmednull/L2CS-Net @ a4d8f7f, ``train.py`` lines 175-176 (``nn.CrossEntropyLoss``,
+    ``nn.MSELoss``, both means), 196-229 (per head: CE on the label's bin, plus ``alpha`` times the
+    MSE between the softmax-expectation decode and the continuous label) and 234-237 (the two
+    heads' losses back-propagated together, i.e. their sum); ``alpha`` = 1 (lines 58-60).  Units
+    are degrees: the labels are converted from radians (``l2cs/datasets.py`` lines 58-59) and the
+    decode is ``sum softmax * idx * 4 - 180`` (``train.py`` lines 214-220), so an error of 10 deg
+    costs 100 in the regression term.  The target's bin is ``np.digitize`` on the left edges
+    (``l2cs/datasets.py`` lines 72-73): bin ``k`` is trained as ``[angle_min + k w,
+    angle_min + (k + 1) w)`` (``[4k - 180, 4k - 176)`` deg for Gaze360's 90 bins) while the decode
+    maps bin ``k`` to its left edge ``angle_min + k w`` (:mod:`gazebench.models.binned`).  As in
+    the original, the yaw difference is not wrapped: the decode is an expectation over
+    ``[angle_min, angle_min + bins w)``, not an angle on the circle.
+
+    Needs ``yaw_logits``, ``pitch_logits``, ``yaw_pitch`` (the decoded angles, radians) and
+    ``bin_edges_deg`` (the left edges; the binned head outputs them).  Yaw is the first head, pitch
+    the second, whatever the original code's variable names say.  Trains no sigma.
+    """
+    yaw_logits, pitch_logits, yaw_pitch, edges = _need(
+        output, "l2cs", "yaw_logits", "pitch_logits", "yaw_pitch", "bin_edges_deg")
+    decoded = torch.rad2deg(yaw_pitch)
+    wanted = torch.rad2deg(_target_angles(target, yaw_pitch))
+    return sum(binned_angle_loss(logits, decoded[:, i], wanted[:, i], edges[0])
+               for i, logits in enumerate((yaw_logits, pitch_logits)))
 
 
 # --- which loss a run trains with ---------------------------------------------------------------

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -303,6 +304,12 @@ def unit_id(identity: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
+def folder_name(label: str) -> str:
+    """A row label as a folder name: runs of characters other than letters, digits, ``.``, ``_``
+    and ``-`` become one ``-`` (``gaze360-lstm (published)`` -> ``gaze360-lstm-published``)."""
+    return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "unnamed"
+
+
 def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> Unit:
     """The unit of ``spec`` from its dataset's card and declared options alone (no data is read)."""
     from gazebench.datasets.base import resolve_dataset_options
@@ -314,16 +321,20 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     model_kwargs = {**{k: v for k, v in protocol.model.items() if k in keys}, **spec.model_kwargs}
     fold = card.resolve_fold(spec.fold)
     recipe = Recipe.resolve(protocol.recipe, spec.recipe)
-    if recipe.epochs == 0 and model_is_trained(spec.model):
+    if recipe.epochs == 0 and model_is_trained(spec.model) and recipe.published is None:
         raise ConfigError(f"recipe epochs=0: model {spec.model!r} is trained by gradient descent and needs "
-                          "epochs >= 1 (only fitted baselines such as mean run without epochs)")
+                          "epochs >= 1 (only fitted baselines such as mean, and published checkpoints "
+                          "(init=published:NAME), run without epochs)")
+    if recipe.published is not None and not model_kwargs.get("weights_file"):
+        raise ConfigError(f"recipe init={recipe.init}: give the checkpoint file with --set weights_file=FILE "
+                          "(docs/published.md says where the authors host it)")
     identity = {
         "dataset": spec.dataset, "card_version": card.version, "protocol": protocol.name, "data_options": options,
         "model": spec.model, "model_kwargs": model_kwargs, "recipe": recipe.as_dict(),
         "fold": fold, "seed": spec.seed,
     }
     uid = unit_id(identity)
-    rel = Path(spec.dataset) / spec.row_label / f"fold-{fold}_seed-{spec.seed}_{uid}"
+    rel = Path(spec.dataset) / folder_name(spec.row_label) / f"fold-{fold}_seed-{spec.seed}_{uid}"
     return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, model_kwargs), card, uid,
                 Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel, protocol)
 

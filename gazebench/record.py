@@ -135,9 +135,12 @@ def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
 
 
 def _selection_rule(setup: Setup) -> str:
+    published = setup.recipe.published
+    if published is not None and not setup.trains:
+        return setup.recipe.selection()
     if not setup.model.trainable:
         return "no training (fitted baseline)"
-    rule = setup.recipe.selection()
+    rule = setup.recipe.selection() + (f"; fine-tuned from the published checkpoint {published}" if published else "")
     if len(setup.positions["val"]) == 0:
         rule += f"; protocol {setup.unit.protocol.name} has no validation split"
     return rule

@@ -121,7 +121,7 @@ def split(dataset: GazeDataset, fold: str, recipe: Recipe) -> tuple[dict[str, np
 def build_fitted_model(unit: Unit, dataset: GazeDataset, train: np.ndarray) -> tuple[GazeModel, str]:
     """The unit's model, checked against the dataset, its prior fitted on the training gaze; and
     the name of its loss (the recipe's, else the model's default; losses.resolve_loss: MSE on a sin-cos model is mse_sincos)."""
-    model = build_model(unit.spec.model, **unit.model_kwargs)
+    model = unit_model(unit)
     if model.view.needs_sequences and not dataset.has_sequences:
         raise ConfigError(
             f"model {unit.spec.model!r} needs {model.view.describe()}, but dataset {dataset.name!r} has no sequences "
@@ -130,6 +130,20 @@ def build_fitted_model(unit: Unit, dataset: GazeDataset, train: np.ndarray) -> t
     loss_name = resolve_loss(unit.recipe.loss, model)  # an unknown loss fails before any data is read
     model.fit_prior(dataset.gaze(train))
     return model, loss_name
+
+
+def unit_model(unit: Unit) -> GazeModel:
+    """The unit's model: built from the registry, or, with ``init=published:NAME``, the published
+    checkpoint in ``weights_file`` loaded into the model its card names (gazebench.published)."""
+    name = unit.recipe.published
+    if name is None:
+        return build_model(unit.spec.model, **unit.model_kwargs)
+    from gazebench.published import load_published, published_card
+
+    card = published_card(name)
+    if card.model != unit.spec.model:
+        raise ConfigError(f"init=published:{name} is a {card.model!r} checkpoint; run it with --model {card.model}")
+    return load_published(name, unit.model_kwargs["weights_file"])
 
 
 def _worker_init(worker_id: int) -> None:

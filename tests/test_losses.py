@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -11,12 +12,14 @@ from gazebench.geometry import yawpitch_to_vector
 from gazebench.losses import (
     LOSSES,
     MissingOutputError,
+    bin_index,
     pinball,
     resolve_loss,
     sincos_regularised,
     sincos_target,
     trains_sigma,
 )
+from gazebench.models.binned import BinnedHead
 from gazebench.models.heads import AngleHead, SinCosHead, decode_yaw, wrap_angle
 
 T = dict(dtype=torch.float64)
@@ -88,7 +91,8 @@ def test_vector_losses() -> None:
 @pytest.mark.parametrize(
     "loss, output_keys, missing",
     [("pinball", ("vector", "yaw_pitch"), "sigma"), ("sincos", ("vector", "yaw_pitch", "sigma"), "sincos"),
-     ("mse", ("vector",), "yaw_pitch"), ("angular", ("sigma",), "vector")],
+     ("mse", ("vector",), "yaw_pitch"), ("angular", ("sigma",), "vector"),
+     ("l2cs", ("vector", "yaw_pitch"), "yaw_logits")],
 )
 def test_missing_output_names_loss_and_key(loss: str, output_keys: tuple, missing: str) -> None:
     out = {k: torch.zeros(2, 3) for k in output_keys}
@@ -124,7 +128,7 @@ def test_every_registered_loss_says_whether_it_trains_sigma() -> None:
     for entry in LOSSES:
         assert isinstance(getattr(entry.obj, "trains_sigma", None), bool), entry.name
     assert trains_sigma("pinball") and trains_sigma("sincos")
-    assert not any(trains_sigma(n) for n in ("mse", "mse_sincos", "l1", "angular", "angle"))
+    assert not any(trains_sigma(n) for n in ("mse", "mse_sincos", "l1", "angular", "angle", "l2cs"))
 
 
 @pytest.mark.parametrize("loss", ["pinball", "sincos", "mse", "mse_sincos", "l1", "angular", "angle"])
@@ -156,6 +160,62 @@ def test_resolve_loss() -> None:
     assert resolve_loss("mse", Plugin()) == "mse_sincos"
     with pytest.raises(KeyError, match="mse"):
         resolve_loss("mse2", angle)
+
+
+# --- L2CS-Net ----------------------------------------------------------------------------------------
+
+
+def _binned_output(yaw_logits, pitch_logits, edges) -> dict:
+    """What the binned head outputs for these logits (float64), decoded by the softmax expectation."""
+    decoded = [(torch.softmax(l, -1) * edges).sum(-1) for l in (yaw_logits, pitch_logits)]
+    yaw_pitch = torch.deg2rad(torch.stack(decoded, -1))
+    return {"yaw_logits": yaw_logits, "pitch_logits": pitch_logits, "yaw_pitch": yaw_pitch,
+            "vector": yawpitch_to_vector(yaw_pitch), "bin_edges_deg": edges.expand(len(yaw_logits), -1)}
+
+
+def test_l2cs_loss_by_hand() -> None:
+    # 4 bins of 10 deg from -20: left edges -20, -10, 0, 10
+    # yaw logits flat: softmax 1/4 each -> decoded (0+1+2+3)/4*10 - 20 = -5 deg; target 3 deg is in
+    #   bin 2 ([0, 10)): CE = ln 4; squared error (-5 - 3)^2 = 64
+    # pitch logits (0, ln 3, 0, 0): softmax (1/6, 1/2, 1/6, 1/6) -> E[i] = 4/3 -> decoded -20/3 deg;
+    #   target -12 deg is in bin 0 ([-20, -10)): CE = -ln(1/6) = ln 6; squared error (16/3)^2
+    edges = torch.tensor([-20.0, -10.0, 0.0, 10.0], **T)
+    out = _binned_output(torch.zeros(1, 4, **T), torch.tensor([[0.0, math.log(3.0), 0.0, 0.0]], **T), edges)
+    target = yawpitch_to_vector(torch.deg2rad(torch.tensor([[3.0, -12.0]], **T)))
+    expected = math.log(4) + 64 + math.log(6) + (16 / 3) ** 2  # alpha = 1, degrees, yaw + pitch
+    assert LOSSES.get("l2cs")(out, target).item() == pytest.approx(expected, abs=1e-9)
+
+
+def test_l2cs_regression_term_is_not_wrapped() -> None:
+    # as the original: the decode is an expectation over [-180, 180), so 168 deg against a target
+    # of -175 deg is 343 deg off, not 17
+    edges = -180.0 + 4.0 * torch.arange(90, **T)
+    yaw_logits, pitch_logits = torch.full((1, 90), -1e4, **T), torch.full((1, 90), -1e4, **T)
+    yaw_logits[0, 87] = 0.0  # 87 * 4 - 180 = 168 deg
+    pitch_logits[0, 45] = 0.0  # 0 deg, the target pitch's own bin: CE 0
+    out = _binned_output(yaw_logits, pitch_logits, edges)
+    target = yawpitch_to_vector(torch.deg2rad(torch.tensor([[-175.0, 0.0]], **T)))
+    expected = 1e4 + 343.0**2  # the target yaw's bin 1 has logit -1e4 against 0
+    assert LOSSES.get("l2cs")(out, target).item() == pytest.approx(expected, rel=1e-9)
+
+
+@pytest.mark.parametrize("edges", [np.arange(-180, 180, 4), np.arange(-42, 42, 3)])
+def test_l2cs_bins_as_numpy_digitize(edges) -> None:
+    # the repo's labels: np.digitize([pitch, yaw], range(-angle, angle, width)) - 1
+    # (l2cs/datasets.py:72-73), inside the grid, on its edges and at its top
+    deg = np.concatenate([edges, edges + 1e-3, edges - 1e-3, [edges[-1] + 3.999, 180.0]])
+    deg = deg[deg >= edges[0]]
+    ours = bin_index(torch.tensor(deg), torch.tensor(edges, dtype=torch.float64))
+    np.testing.assert_array_equal(ours.numpy(), np.minimum(np.digitize(deg, edges) - 1, len(edges) - 1))
+    assert bin_index(torch.tensor([edges[0] - 5.0]), torch.tensor(edges, dtype=torch.float64)).item() == 0
+
+
+def test_l2cs_loss_through_the_head_reaches_both_classifiers() -> None:
+    torch.manual_seed(0)
+    head = BinnedHead(6)
+    out = head(torch.randn(5, 6))
+    LOSSES.get("l2cs")(out, torch.nn.functional.normalize(torch.randn(5, 3), dim=-1)).backward()
+    assert head.fc_yaw.weight.grad.abs().sum() > 0 and head.fc_pitch.weight.grad.abs().sum() > 0
 
 
 # --- sin-cos decodes ------------------------------------------------------------------------------

@@ -14,8 +14,11 @@ import gazebench.models  # noqa: F401  (registers the models)
 from gazebench.datasets.views import ViewSpec
 from gazebench.losses import LOSSES
 from gazebench.models import GazeModel, build_model, model_kwargs
+from gazebench.geometry import yawpitch_to_vector
 from gazebench.models.backbones import Backbone
+from gazebench.models.binned import BinnedHead
 from gazebench.models.fusion import LSTMFusion, MaxFusion, MeanFusion, SingleView, SpatialMaxFusion
+from gazebench.models.heads import AngleHead, SinCosHead
 from gazebench.options import ConfigError
 from gazebench.registry import MODELS, RegistryError
 
@@ -85,6 +88,8 @@ def test_expected_views() -> None:
     assert view("msa").num_views == 4 and view("msa").num_frames == 1
     assert view("msaseq").num_frames == 7
     assert view("seqlstm", frames=5).num_views == 5
+    assert view("l2cs") == ViewSpec() and view("xgaze") == ViewSpec()
+    assert view("msa", head="angle") == view("msa") and view("msaseq", head="angle") == view("msaseq")
 
 
 def test_default_losses() -> None:
@@ -92,6 +97,9 @@ def test_default_losses() -> None:
     for name in ("staticsc", "staticsclstm", "staticsclstmsym", "seqsclstm", "seqsclstmsym", "msa", "msaseq"):
         assert tiny(name).default_loss == "sincos"
     assert tiny("static", loss="mse").default_loss == "mse"
+    assert tiny("l2cs").default_loss == "l2cs" and tiny("xgaze").default_loss == "l1"
+    # the MSA models' loss follows their head: MSA+raw (head=angle) trains with pinball, as the seed
+    assert tiny("msa", head="angle").default_loss == tiny("msaseq", head="angle").default_loss == "pinball"
     # mse on a sin-cos head is MSE on its decoded angles plus its own regulariser
     assert tiny("staticsc", loss="mse").default_loss == "mse_sincos"
     assert tiny("staticsc", loss="mse").options["loss"] == "mse_sincos"
@@ -242,8 +250,15 @@ def test_option_strings_are_read_like_set_values_and_unknown_options_suggest():
             make("staticsc", backbone="test_resnet", crop=175)
 
 
-GAZE360_KEYS = Path(__file__).parent / "fixtures" / "reference" / "gaze360-lstm" / "keys.tsv"
-#: the released Gaze360 checkpoint's module prefixes -> gazebench's (the rest of each key is equal)
+REFERENCE = Path(__file__).parent / "fixtures" / "reference"
+#: the MultiZoomGaze releases' prefixes -> gazebench's: the seed's MSA tail is
+#: Sequential(pool, view, fc1, ReLU, fc2), so its layers 2 and 4 are the projection's 0 and 2
+MSA_PREFIXES = {
+    "module.base_model_tail.2.": "backbone.proj.0.",
+    "module.base_model_tail.4.": "backbone.proj.2.",
+    "module.base_model.": "backbone.net.",
+    "module.last_layer.": "head.fc.",
+}
 GAZE360_PREFIXES = {
     "module.base_model.fc1.": "backbone.proj.0.",
     "module.base_model.fc2.": "backbone.proj.2.",
@@ -251,29 +266,74 @@ GAZE360_PREFIXES = {
     "module.lstm.": "fusion.lstm.",
     "module.last_layer.": "head.fc.",
 }
+#: (reference folder, model, options, source prefix -> gazebench prefix, ignored source prefixes);
+#: the rest of each key is equal.  Ignored: entries the original forward never uses.
+RELEASES = [
+    ("gaze360-lstm", "seqlstm", dict(backbone="resnet18"), GAZE360_PREFIXES, ()),
+    ("multizoom-static", "static", dict(backbone="resnet18"), GAZE360_PREFIXES, ()),
+    ("multizoom-msa", "msa", dict(backbone="resnet18"), MSA_PREFIXES, ()),
+    ("multizoom-msa-seq", "msaseq", dict(backbone="resnet18"), MSA_PREFIXES, ()),
+    ("multizoom-msa-raw", "msa", dict(backbone="resnet18", head="angle"), MSA_PREFIXES, ()),
+    # L2CS-Net: a bare torchvision-named ResNet-50; fc_finetune is vestigial (l2cs/model.py:25-26)
+    ("l2cs-gaze360", "l2cs", {}, {"fc_yaw_gaze.": "head.fc_yaw.", "fc_pitch_gaze.": "head.fc_pitch.",
+                                  "conv1.": "backbone.net.conv1.", "bn1.": "backbone.net.bn1.",
+                                  "layer": "backbone.net.layer"}, ("fc_finetune.",)),
+    # ETH-XGaze: the backbone's own fc (1000 classes) is never called (modules/resnet.py:205-209)
+    ("ethxgaze-resnet50", "xgaze", {}, {"gaze_network.": "backbone.net.", "gaze_fc.0.": "head.fc."},
+     ("gaze_network.fc.",)),
+]
 
 
-def test_seqlstm_with_the_gaze360_projection_has_the_released_checkpoints_parameters():
-    """Every entry of the Gaze360 authors' checkpoint (tests/fixtures/reference/gaze360-lstm,
-    keys and shapes only) has a parameter or buffer of the same shape in `seqlstm` on resnet18
-    with proj=gaze360, and nothing else is there: fc1 512->1000, fc2 1000->256, a 2-layer
-    bidirectional LSTM 256->256, last layer 512->3."""
-    model = build_model("seqlstm", backbone="resnet18", proj="gaze360")
-    ours = {k: tuple(v.shape) for k, v in model.state_dict().items()}
-    theirs = {}
-    for line in GAZE360_KEYS.read_text().splitlines():
-        key, shape, _ = line.split("\t")
-        prefix = next(p for p in GAZE360_PREFIXES if key.startswith(p))
-        theirs[GAZE360_PREFIXES[prefix] + key[len(prefix):]] = () if shape == "scalar" else tuple(
-            int(n) for n in shape.split("x"))
+def released_entries(folder: str, prefixes: dict, ignore: tuple) -> dict[str, tuple]:
+    """keys.tsv of a released checkpoint, renamed by ``prefixes``: gazebench key -> (shape, dtype)."""
+    entries = {}
+    for line in (REFERENCE / folder / "keys.tsv").read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        if key.startswith(ignore):
+            continue
+        prefix = next(p for p in prefixes if key.startswith(p))
+        entries[prefixes[prefix] + key[len(prefix):]] = (
+            () if shape == "scalar" else tuple(int(n) for n in shape.split("x")), dtype)
+    return entries
+
+
+@pytest.mark.parametrize("folder, name, options, prefixes, ignore", RELEASES, ids=[r[0] for r in RELEASES])
+def test_models_have_exactly_the_released_checkpoints_entries(folder, name, options, prefixes, ignore) -> None:
+    """Every entry of the authors' checkpoint (tests/fixtures/reference/<folder>/keys.tsv: keys,
+    shapes and dtypes only), renamed by prefix, is a parameter or buffer of the same shape and dtype
+    in the gazebench model with its paper defaults, in the same order, and nothing else is there."""
+    model = build_model(name, **options)
+    ours = {k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in model.state_dict().items()}
+    theirs = released_entries(folder, prefixes, ignore)
     assert ours == theirs
-    assert ours["backbone.proj.0.weight"] == (1000, 512) and ours["backbone.proj.2.weight"] == (256, 1000)
-    # fc2 feeds the LSTM directly: no activation after it (the seed's static variants add one)
+    assert list(ours) == list(theirs)
+
+
+def test_gaze360_projection_layers() -> None:
+    """fc1 512->1000, fc2 1000->256 feeding the LSTM directly (the seed's static variants add a ReLU)."""
+    model = build_model("seqlstm", backbone="resnet18", proj="gaze360")
+    assert tuple(model.backbone.proj[0].weight.shape) == (1000, 512)
+    assert tuple(model.backbone.proj[2].weight.shape) == (256, 1000)
     assert isinstance(model.backbone.proj[-1], torch.nn.Linear)
     assert isinstance(build_model("static", backbone="test_resnet", proj="gaze360-relu").backbone.proj[-1],
                       torch.nn.ReLU)
-    with pytest.raises(ValueError, match="proj must be one of linear, gaze360, gaze360-relu"):
+    with pytest.raises(ValueError, match="proj must be one of linear, gaze360, gaze360-relu, none"):
         build_model("static", backbone="test_resnet", proj="two-layer")
+
+
+def test_proj_none_feeds_the_pooled_features_to_the_head() -> None:
+    model = tiny("xgaze", feature_dim=7).eval()  # feature_dim is ignored without a projection
+    width = model.backbone.net.num_features
+    assert model.backbone.feature_dim == width and model.options["feature_dim"] == width
+    assert not any(k.startswith("backbone.proj.") for k in model.state_dict())
+    assert model.head.fc.in_features == width
+    views = torch.rand(2, 1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        pooled = model.backbone.net.forward_head(model.backbone.net.forward_features(views[:, 0]), pre_logits=True)
+        torch.testing.assert_close(model.backbone(views)[:, 0], pooled)
+    # any model takes it: the fusion and head follow the backbone's width
+    assert tiny("seqlstm", proj="none").fusion.lstm.input_size == width
+    assert tiny("msa", proj="none").head.fc.in_features == width
 
 
 # --- paper defaults -------------------------------------------------------------------------------
@@ -394,3 +454,86 @@ def test_no_pretrained_weights_is_recorded_as_none(value) -> None:
     model = tiny("static", pretrained=value)
     assert model.weights == {"tag": "none", "file": None, "sha256": None}
     assert model.options["pretrained"] is False
+
+
+# --- L2CS-Net, the ETH-XGaze baseline, MSA+raw ----------------------------------------------------
+
+
+def test_l2cs_decodes_the_softmax_expectation_over_bin_left_edges() -> None:
+    model = tiny("l2cs", bins=28, bin_width=3.0, angle_min=-42.0).eval()  # the repo's MPIIGaze grid
+    views = torch.rand(3, 1, 3, SIZE, SIZE)
+    with torch.no_grad():
+        for fc in (model.head.fc_yaw, model.head.fc_pitch):
+            fc.weight.normal_(0.0, 0.5)
+        out = model(views)
+    assert out["yaw_logits"].shape == out["pitch_logits"].shape == (3, 28) and "sigma" not in out
+    edges = -42.0 + 3.0 * torch.arange(28, dtype=torch.float64)
+    torch.testing.assert_close(out["bin_edges_deg"], edges.float().expand(3, 28))
+    for column, logits in enumerate((out["yaw_logits"], out["pitch_logits"])):  # the first head is yaw
+        expected = torch.deg2rad((torch.softmax(logits.double(), -1) * edges).sum(-1))
+        torch.testing.assert_close(out["yaw_pitch"][:, column].double(), expected, atol=1e-6, rtol=0)
+    torch.testing.assert_close(out["vector"], yawpitch_to_vector(out["yaw_pitch"]))
+
+
+def test_l2cs_a_sharp_bin_decodes_to_its_left_edge() -> None:
+    head = BinnedHead(4)  # 90 bins of 4 deg from -180
+    with torch.no_grad():
+        head.fc_yaw.weight.zero_(), head.fc_pitch.weight.zero_()
+        head.fc_yaw.bias.fill_(-1e4), head.fc_pitch.bias.fill_(-1e4)
+        head.fc_yaw.bias[50] = 0.0  # 50 * 4 - 180 = 20 deg
+        head.fc_pitch.bias[40] = 0.0  # -20 deg
+        yaw, pitch = torch.rad2deg(head(torch.zeros(1, 4))["yaw_pitch"][0]).tolist()
+    assert yaw == pytest.approx(20.0, abs=1e-4) and pitch == pytest.approx(-20.0, abs=1e-4)
+
+
+def test_l2cs_options_are_checked() -> None:
+    with pytest.raises(ValueError, match="l2cs.*bins must be an integer >= 2"):
+        tiny("l2cs", bins=1)
+    with pytest.raises(ValueError, match="l2cs.*bin_width must be > 0"):
+        tiny("l2cs", bin_width=0)
+    options = tiny("l2cs", bins="28", bin_width="3", angle_min="-42").options  # as --set gives them
+    assert (options["bins"], options["bin_width"], options["angle_min"]) == (28, 3.0, -42.0)
+    assert options["proj"] == "none" and options["backbone"] == "test_resnet"
+
+
+def test_xgaze_reads_pitch_then_yaw_in_the_gaze360_convention() -> None:
+    model = tiny("xgaze").eval()
+    pitch, yaw = 0.2, -0.7
+    with torch.no_grad():
+        model.head.fc.weight.zero_()
+        model.head.fc.bias.copy_(torch.tensor([pitch, yaw]))  # the original's output order
+        out = model(torch.rand(1, 1, 3, SIZE, SIZE))
+    torch.testing.assert_close(out["yaw_pitch"], torch.tensor([[yaw, pitch]]))
+    # ETH-XGaze's utils.pitchyaw_to_vector: (cos p sin y, sin p, cos p cos y) = -g, g the gaze in the
+    # OpenCV camera frame (x right, y down, z forward); the Gaze360 frame is that one with x and y flipped
+    minus_g = torch.tensor([math.cos(pitch) * math.sin(yaw), math.sin(pitch), math.cos(pitch) * math.cos(yaw)])
+    torch.testing.assert_close(out["vector"][0], -minus_g * torch.tensor([-1.0, -1.0, 1.0]))
+    assert "sigma" not in out
+
+
+def test_msa_head_option() -> None:
+    raw = tiny("msa", head="angle")
+    assert isinstance(raw.head, AngleHead) and raw.head.fc.out_features == 3 and raw.options["head"] == "angle"
+    assert isinstance(tiny("msaseq").head, SinCosHead) and tiny("msaseq").options["head"] == "sincos"
+    with pytest.raises(ValueError, match="msa.*head must be one of sincos, angle"):
+        tiny("msa", head="binned")
+    with pytest.raises(ValueError, match="msaseq.*decode=avg reads a sin-cos head"):
+        tiny("msaseq", head="angle", decode="avg")
+
+
+@pytest.mark.parametrize("name, options", [("l2cs", {}), ("xgaze", {}), ("msa", {"head": "angle"})])
+def test_new_models_train(name: str, options: dict) -> None:
+    """A few optimiser steps on one batch lower the model's own default loss."""
+    model = tiny(name, **options).train()
+    views = torch.rand(4, model.view.num_views, 3, SIZE, SIZE)
+    target = yawpitch_to_vector(torch.tensor([[0.3, 0.1], [-0.5, -0.2], [1.0, 0.3], [-1.2, 0.0]]))
+    loss_fn = LOSSES.get(model.default_loss)
+    optimiser = torch.optim.Adam(model.parameters(), lr=1e-4)
+    losses = []
+    for _ in range(8):
+        loss = loss_fn(model(views), target)
+        optimiser.zero_grad()
+        loss.backward()
+        optimiser.step()
+        losses.append(loss.item())
+    assert losses[-1] < losses[0]

@@ -1,4 +1,4 @@
-"""``gazebench ls datasets|models|losses|recipe``: what can be run and how it can be set, one line each."""
+"""``gazebench ls datasets|models|losses|recipe|published``: what can be run and how it can be set, one line each."""
 
 from __future__ import annotations
 
@@ -10,12 +10,14 @@ examples:
   gazebench ls datasets --options     with every adapter's options (--set KEY=VALUE)
   gazebench ls models                 registered models and the input each takes
   gazebench ls recipe                 recipe keys: default, allowed values, what they do
+  gazebench ls published              the authors' released checkpoints gazebench loads (docs/published.md)
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list registered datasets, models, losses, or the recipe's keys", epilog=EXAMPLES)
-    p.add_argument("what", choices=("datasets", "models", "losses", "recipe"))
+    p = sub.add_parser("ls", help="list registered datasets, models, losses, the recipe's keys or published checkpoints",
+                       epilog=EXAMPLES)
+    p.add_argument("what", choices=("datasets", "models", "losses", "recipe", "published"))
     p.add_argument("--options", action="store_true", help="with datasets: list each adapter's options")
     p.set_defaults(func=main)
 
@@ -70,12 +72,26 @@ def recipe_rows() -> tuple[list[list[str]], list[str]]:
     return [list(r) for r in recipe_table()], ["key", "default", "allowed", "what it does"]
 
 
+def published_rows() -> tuple[list[list[str]], list[str]]:
+    from gazebench.published import load_catalogue
+
+    rows = []
+    for card in load_catalogue().values():
+        options = ", ".join(f"{k}={v}" for k, v in card.options.items() if k in ("backbone", "head", "decode"))
+        trained = card.training.get("dataset") or "?"
+        splits = "+".join(card.training.get("splits") or [])
+        rows.append([card.name, f"{card.model} ({options})", f"{trained} {splits}".strip(), card.published_short(),
+                     card.licence_short])
+    return rows, ["name", "model", "trained on", "published (deg)", "licence"]
+
+
 def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     if args.what == "datasets":
         rows, headers = dataset_rows(args.options)
     else:
-        rows, headers = {"models": model_rows, "losses": loss_rows, "recipe": recipe_rows}[args.what]()
+        rows, headers = {"models": model_rows, "losses": loss_rows, "recipe": recipe_rows,
+                         "published": published_rows}[args.what]()
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     return 0

@@ -18,6 +18,12 @@ model picks its default, see ``gazebench.models.zoo``):
 ``gaze360-relu``      the same with a ReLU after the second layer: the seed's static models apply
                       ``ReLU`` to the backbone's output (``code/static_model.py`` line 20,
                       ``code/sinecosine_model/static_sinecosine_model.py`` line 45).
+``none``              no projection: the pooled features go on as they are and ``feature_dim`` is
+                      ignored (the per-view size is the backbone's own ``num_features``, 2048 on
+                      resnet50).  L2CS-Net and the ETH-XGaze baseline put their heads straight on
+                      the pooled ResNet-50 features (Ahmednull/L2CS-Net @ a4d8f7f,
+                      ``l2cs/model.py`` lines 63-70; xucong-zhang/ETH-XGaze @ ef9bff0, ``model.py``
+                      lines 14-19).
 
 Weights: ``pretrained`` false / true / a timm tag, or ``weights_file``; resolved, found in the
 cache or downloaded, and hashed by :mod:`gazebench.models.weights` (``Backbone.weights``).
@@ -89,13 +95,16 @@ def _check_loaded(net: nn.Module, path: Path, name: str) -> None:
 
 
 #: projection kinds: the option ``proj`` of every named model (see the module doc)
-PROJECTIONS = ("linear", "gaze360", "gaze360-relu")
+PROJECTIONS = ("linear", "gaze360", "gaze360-relu", "none")
 #: the hidden width of the Gaze360 projection (``fc1``)
 GAZE360_HIDDEN = 1000
 
 
 def make_projection(kind: str, in_dim: int, out_dim: int) -> nn.Sequential:
-    """The layers between pooled backbone features and ``out_dim`` features (:data:`PROJECTIONS`)."""
+    """The layers between pooled backbone features and ``out_dim`` features (:data:`PROJECTIONS`);
+    ``none`` is an empty Sequential (the identity, no parameters; ``out_dim`` unused)."""
+    if kind == "none":
+        return nn.Sequential()
     if kind == "linear":
         return nn.Sequential(nn.Linear(in_dim, out_dim), nn.ReLU(inplace=True))
     if kind in ("gaze360", "gaze360-relu"):
@@ -105,7 +114,8 @@ def make_projection(kind: str, in_dim: int, out_dim: int) -> nn.Sequential:
 
 
 class Backbone(nn.Module):
-    """timm feature extractor + projection; maps views ``[B, V, C, H, W]`` to ``[B, V, feature_dim]``.
+    """timm feature extractor + projection; maps views ``[B, V, C, H, W]`` to ``[B, V, feature_dim]``
+    (with ``proj="none"``, ``feature_dim`` is the backbone's ``num_features``).
 
     Three entry points, so fusion can happen before or after pooling:
     :meth:`feature_maps` (``forward_features``, before pooling), :meth:`embed` (pool + project)
@@ -123,7 +133,7 @@ class Backbone(nn.Module):
         super().__init__()
         self.name = name
         self.net, self.weights = create_timm(name, pretrained, weights_file)
-        self.feature_dim = int(feature_dim)
+        self.feature_dim = int(self.net.num_features if proj == "none" else feature_dim)
         self.proj = make_projection(proj, self.net.num_features, self.feature_dim)
 
     def feature_maps(self, views: torch.Tensor) -> torch.Tensor:

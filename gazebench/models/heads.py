@@ -1,9 +1,11 @@
 """Output heads: a fused feature ``[B, D]`` -> the GazeModel output dict.
 
 Heads compute in float32 (also under autocast): acos/asin near +-1 need it.
-Every head returns ``vector`` ``[B, 3]`` (unit, canonical frame), ``sigma`` ``[B]`` (radians, > 0),
-``yaw_pitch`` ``[B, 2]`` (radians); the sin-cos head adds ``sincos`` ``[B, 3]``.  ``kind`` names
-the head (``angle`` / ``sincos``): the losses read it (``gazebench.losses.resolve_loss``).
+Every head returns ``vector`` ``[B, 3]`` (unit, canonical frame) and ``yaw_pitch`` ``[B, 2]``
+(radians); the angle and sin-cos heads add ``sigma`` ``[B]`` (radians, > 0), the sin-cos head
+``sincos`` ``[B, 3]``; :class:`PitchYawHead` (ETH-XGaze) and the binned head
+(``gazebench.models.binned``) predict no sigma.  ``kind`` names the head (``angle`` / ``sincos`` /
+``pitchyaw`` / ``binned``): the losses read it (``gazebench.losses.resolve_loss``).
 
 ``sigma = sigma_scale * sigmoid(o)``, the scale per model as in the seed (ashesh-0/MultiZoomGaze
 @ 24494a1): ``pi`` for the angle heads (``code/static_model.py`` line 31, ``code/model.py``
@@ -39,9 +41,11 @@ def _check_scale(sigma_scale: float) -> float:
     return float(sigma_scale)
 
 
-def _outputs(yaw: torch.Tensor, pitch: torch.Tensor, sigma: torch.Tensor) -> dict[str, torch.Tensor]:
+def outputs(yaw: torch.Tensor, pitch: torch.Tensor, sigma: torch.Tensor | None = None) -> dict[str, torch.Tensor]:
+    """The outputs every head returns: ``vector``, ``yaw_pitch`` and, when it predicts one, ``sigma``."""
     yaw_pitch = torch.stack([yaw, pitch], dim=-1)
-    return {"vector": yawpitch_to_vector(yaw_pitch), "sigma": sigma, "yaw_pitch": yaw_pitch}
+    out = {"vector": yawpitch_to_vector(yaw_pitch), "yaw_pitch": yaw_pitch}
+    return out if sigma is None else {**out, "sigma": sigma}
 
 
 def wrap_angle(a: torch.Tensor) -> torch.Tensor:
@@ -105,7 +109,7 @@ class AngleHead(nn.Module):
         o = self.fc(x).float()  # angles in float32 even under autocast
         yaw = math.pi * torch.tanh(o[:, 0])
         pitch = (math.pi / 2) * torch.tanh(o[:, 1])
-        return _outputs(yaw, pitch, _sigma(o[:, 2], self.sigma_scale))
+        return outputs(yaw, pitch, _sigma(o[:, 2], self.sigma_scale))
 
 
 class SinCosHead(nn.Module):
@@ -128,6 +132,29 @@ class SinCosHead(nn.Module):
         sincos = torch.tanh(o[:, :3])
         yaw = decode_yaw(sincos[:, 0], sincos[:, 1], self.decode)
         pitch = torch.asin(sincos[:, 2].clamp(-1 + _EPS, 1 - _EPS))
-        out = _outputs(yaw, pitch, _sigma(o[:, 3], self.sigma_scale))
+        out = outputs(yaw, pitch, _sigma(o[:, 3], self.sigma_scale))
         out["sincos"] = sincos
         return out
+
+
+class PitchYawHead(nn.Module):
+    """The ETH-XGaze baseline's head: ``Linear(in_dim, 2)`` = (pitch, yaw) in radians, no activation.
+
+    xucong-zhang/ETH-XGaze @ ef9bff0, ``model.py`` lines 10-12 and 14-19 (``gaze_fc``), regressed
+    onto the labels as they are (``trainer.py`` line 128).  Its labels are (pitch, yaw) =
+    ``(arcsin(-g_y), arctan2(-g_x, -g_z))`` in the normalised OpenCV camera frame
+    (``normalization_example.py`` lines 313-315), which is Gaze360's direction convention
+    (yaw = atan2(x, -z), pitch = asin(y) with +x to the image's left and +y up): the head only swaps
+    the order into gazebench's (yaw, pitch).  No sigma; no range limit (a prediction beyond the
+    usual ranges still gives a unit ``vector``).
+    """
+
+    kind = "pitchyaw"
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, 2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = self.fc(x).float()
+        return outputs(o[:, 1], o[:, 0])

@@ -12,6 +12,15 @@ Paper defaults per model, as the originals: ``proj=gaze360-relu`` for ``static``
 ``code/model.py`` lines 35-39, the seed's ``code/model.py`` lines 35-37,
 ``code/sinecosine_model/model.py`` lines 75-79, ``code/backbones/interface.py`` lines 62-70); the
 sigma scale of the static sin-cos head is 1, every other head's pi (``gazebench.models.heads``).
+``l2cs`` and ``xgaze`` default to ``backbone=resnet50`` and ``proj=none``: their heads sit on the
+pooled ResNet-50 features (Ahmednull/L2CS-Net @ a4d8f7f, ``l2cs/model.py`` lines 53-70;
+xucong-zhang/ETH-XGaze @ ef9bff0, ``model.py`` lines 5-19).  ``msa`` / ``msaseq`` take
+``head=sincos`` (MSA, MSA+Seq) or ``head=angle`` (MultiZoomGaze's MSA+raw, :func:`msa_head`).
+
+Parameter names are stable, because published checkpoints are mapped onto them:
+``backbone.net.*`` (timm's names; for the ResNets they equal torchvision's), ``backbone.proj.*``,
+``fusion.*`` and ``head.*`` (``head.fc`` for one linear layer, ``head.fc_yaw`` / ``head.fc_pitch``
+for the binned head).
 
 Crop lists are relative sizes (see ``gazebench.datasets.views``); the defaults below are the seed's
 pixel lists of 224.  ``crops`` also accepts ``"1.0,0.78"``, pixels ``"224,200"``, a single number,
@@ -34,7 +43,8 @@ from gazebench.losses import loss_for_head  # importing also registers the loss 
 from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
 from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
-from gazebench.models.heads import AngleHead, SinCosHead
+from gazebench.models.binned import BinnedHead
+from gazebench.models.heads import AngleHead, PitchYawHead, SinCosHead
 from gazebench.models.weights import parse_pretrained
 from gazebench.options import ConfigError
 from gazebench.registry import LOSSES, MODELS
@@ -90,9 +100,9 @@ class Common:
                   ImageNet weights, the originals'); from the cache, else the hub
                   (``gazebench.models.weights``).
     weights_file: a local backbone checkpoint instead (offline machines); wins over pretrained.
-    feature_dim:  per-view feature size after the projection.
-    proj:         the projection to feature_dim: linear | gaze360 | gaze360-relu (backbones.PROJECTIONS);
-                  each model sets its paper default (see the module doc).
+    feature_dim:  per-view feature size after the projection (ignored with proj=none).
+    proj:         the projection to feature_dim: linear | gaze360 | gaze360-relu | none
+                  (backbones.PROJECTIONS); each model sets its paper default (see the module doc).
     loss:         overrides the model's default loss (a registered loss name; ``mse`` on a sin-cos
                   head is ``mse_sincos``, see ``gazebench.losses.resolve_loss``).
     """
@@ -104,16 +114,31 @@ class Common:
     proj: str = "linear"
     loss: str | None = None
 
+    def __post_init__(self) -> None:
+        if self.loss:
+            LOSSES.get(self.loss)  # an unknown name fails here, with suggestions, before any weights load
+
+    @functools.cached_property
+    def built_backbone(self) -> Backbone:
+        """The backbone these options describe, built once (a factory reads its width first)."""
+        return Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj)
+
+    @property
+    def dim(self) -> int:
+        """The per-view feature size the fusion and head receive: ``feature_dim``, or with
+        ``proj=none`` the backbone's own width (``num_features``)."""
+        return self.built_backbone.feature_dim
+
     def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str) -> ComposedModel:
         loss = loss_for_head(self.loss or default_loss, getattr(head, "kind", None) == "sincos")
-        LOSSES.get(loss)  # an unknown name fails here, with suggestions, not after an epoch
-        backbone = Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj)
-        return ComposedModel(backbone, fusion, head, view, loss)
+        LOSSES.get(loss)
+        return ComposedModel(self.built_backbone, fusion, head, view, loss)
 
     def recorded(self, model: ComposedModel) -> dict[str, Any]:
         """The options as used: ``pretrained`` as the tag actually loaded (``True`` and
-        ``"a1_in1k"`` on resnet18 record alike), the loss the model trains with."""
-        options = dataclasses.asdict(self)
+        ``"a1_in1k"`` on resnet18 record alike), ``feature_dim`` as the backbone's output size
+        (the backbone's width with ``proj=none``), the loss the model trains with."""
+        options = {**dataclasses.asdict(self), "feature_dim": model.backbone.feature_dim}
         tag = model.weights["tag"]
         if tag not in ("none", "file") and "." in tag:
             options["pretrained"] = tag.split(".", 1)[1]
@@ -226,8 +251,27 @@ def frame_window(frames: int, crops: Any) -> ViewSpec:
     return ViewSpec.window(frames, crops)
 
 
+#: the MSA models' heads (option ``head``) and the loss each trains with by default
+MSA_HEADS = ("sincos", "angle")
+
+
+def msa_head(kind: str, dim: int, decode: str) -> tuple[nn.Module, str]:
+    """(head, default loss) for ``msa`` / ``msaseq``: ``sincos`` (MSA, MSA+Seq) or ``angle``,
+    MultiZoomGaze's MSA+raw: Gaze360's angle head with sigma = pi*sigmoid, pinball loss
+    (ashesh-0/MultiZoomGaze @ 24494a1: ``code/non_lstm_based_model.py`` lines 10-35, i.e.
+    ``Linear(256, 3)`` after the same spatial max and tail, decoded by ``code/model.py`` lines
+    41-57; ``code/run.py`` lines 590-631 train it with ``PinBallLoss``)."""
+    if kind == "sincos":
+        return SinCosHead(dim, decode), "sincos"
+    if kind == "angle":
+        if decode != "atan2":
+            raise ConfigError(f"decode={decode} reads a sin-cos head; head=angle predicts the angles themselves")
+        return AngleHead(dim), "pinball"
+    raise ConfigError(f"head must be one of {', '.join(MSA_HEADS)}; got {kind!r}")
+
+
 def lstm(c: Common, hidden: int, layers: int, bidirectional: bool, take: str) -> LSTMFusion:
-    return LSTMFusion(c.feature_dim, hidden, layers, bidirectional, take)
+    return LSTMFusion(c.dim, hidden, layers, bidirectional, take)
 
 
 # --- the named models ---------------------------------------------------------------------------
@@ -236,14 +280,14 @@ def lstm(c: Common, hidden: int, layers: int, bidirectional: bool, take: str) ->
 @named_model("static", proj="gaze360-relu")
 def static(c: Common, crops: Any = None) -> GazeModel:
     """Gaze360 static: one frame, angle head with sigma, pinball loss."""
-    return c.compose(one_view(crops), SingleView(c.feature_dim), AngleHead(c.feature_dim), "pinball")
+    return c.compose(one_view(crops), SingleView(c.dim), AngleHead(c.dim), "pinball")
 
 
 @named_model("staticsc", proj="gaze360-relu")
 def staticsc(c: Common, crops: Any = None, decode: str = "atan2") -> GazeModel:
     """One frame (optional single zoom crop; seed: crops=175), sin-cos head, regularised sin-cos loss."""
-    head = SinCosHead(c.feature_dim, decode, sigma_scale=STATIC_SINCOS_SIGMA_SCALE)
-    return c.compose(one_view(crops), SingleView(c.feature_dim), head, "sincos")
+    head = SinCosHead(c.dim, decode, sigma_scale=STATIC_SINCOS_SIGMA_SCALE)
+    return c.compose(one_view(crops), SingleView(c.dim), head, "sincos")
 
 
 @named_model("staticsclstm", proj="gaze360")
@@ -297,14 +341,31 @@ def seqsclstmsym(
 
 
 @named_model("msa", proj="gaze360")
-def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2") -> GazeModel:
-    """MSA: zoom crops 224,200,175,150 of one frame, element-wise max of their feature maps, sin-cos."""
-    fusion = SpatialMaxFusion(c.feature_dim)
-    return c.compose(zoom_views(crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2", head: str = "sincos") -> GazeModel:
+    """MSA: zoom crops 224,200,175,150 of one frame, max of their feature maps; sin-cos (head=angle: MSA+raw)."""
+    fusion = SpatialMaxFusion(c.dim)
+    return c.compose(zoom_views(crops), fusion, *msa_head(head, fusion.out_dim, decode))
 
 
 @named_model("msaseq", proj="gaze360")
-def msaseq(c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, decode: str = "atan2") -> GazeModel:
-    """MSA over 7 frames zoomed by the symmetric list: max of the frames' feature maps, sin-cos."""
-    fusion = SpatialMaxFusion(c.feature_dim)
-    return c.compose(frame_window(frames, crops), fusion, SinCosHead(fusion.out_dim, decode), "sincos")
+def msaseq(
+    c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, decode: str = "atan2", head: str = "sincos",
+) -> GazeModel:
+    """MSA over 7 frames zoomed by the symmetric list: max of the frames' feature maps, sin-cos (or head=angle)."""
+    fusion = SpatialMaxFusion(c.dim)
+    return c.compose(frame_window(frames, crops), fusion, *msa_head(head, fusion.out_dim, decode))
+
+
+@named_model("l2cs", backbone="resnet50", proj="none")
+def l2cs(
+    c: Common, crops: Any = None, bins: int = 90, bin_width: float = 4.0, angle_min: float = -180.0,
+) -> GazeModel:
+    """L2CS-Net: pooled ResNet-50 features, two binned heads (yaw, pitch), cross-entropy + MSE."""
+    head = BinnedHead(c.dim, bins, bin_width, angle_min)
+    return c.compose(one_view(crops), SingleView(c.dim), head, "l2cs")
+
+
+@named_model("xgaze", backbone="resnet50", proj="none")
+def xgaze(c: Common, crops: Any = None) -> GazeModel:
+    """ETH-XGaze baseline: pooled ResNet-50 features, Linear -> (pitch, yaw) radians, L1 loss."""
+    return c.compose(one_view(crops), SingleView(c.dim), PitchYawHead(c.dim), "l1")

@@ -1,0 +1,178 @@
+"""What ``gazebench predict`` writes into ``--out``: the gaze table and the drawn frames.
+
+* ``gaze.csv``: one row per predicted frame (:data:`COLUMNS`), inputs in the order given, frames in
+  order; ``gaze.json``: the same rows (NaN as null) with the convention, the model and the inputs.
+* drawn frames (:mod:`gazebench.predict.drawing`): an image input -> ``<name>.png``; a folder ->
+  ``<folder name>/<image name>.png``; a video -> ``<name>.mp4`` (PyAV's H.264 encoder, else
+  MPEG-4 Part 2, at the video's frame rate) or, with ``png``, ``<name>/<frame %06d>.png``.  Frames
+  without a head box are written undrawn; names that would clash get ``-2``, ``-3``, ...
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Callable
+
+import numpy as np
+
+from gazebench.predict.drawing import draw_gaze
+from gazebench.predict.infer import Predictions
+from gazebench.predict.inputs import Sequence, import_av, video_info
+
+COLUMNS = ("input", "frame", "time_s", "box_x", "box_y", "box_w", "box_h", "gaze_x", "gaze_y", "gaze_z",
+           "yaw_deg", "pitch_deg", "yaw_rad", "pitch_rad", "sigma_rad", "sigma_deg", "window_complete")
+
+CONVENTION = (
+    "gaze_x, gaze_y, gaze_z: unit gaze vector in the Gaze360 eye frame: +x to the subject's left as seen from "
+    "the camera (the image's left), +y up, +z away from the camera; (0, 0, -1) looks into the camera. "
+    "yaw = atan2(x, -z), pitch = asin(y) (yaw > 0: towards the image's left; pitch > 0: up). "
+    "sigma: the model's angular uncertainty (NaN/null when it predicts none). box: the head crop in pixels of "
+    "the frame (x, y = top-left corner). time_s: the frame's presentation time (videos). frame: the frame number "
+    "in a video (0 for images). window_complete: the model's frame window had every neighbour (edge frames "
+    "are padded with the nearest frame)."
+)
+
+VIDEO_OUT = ("mp4", "png", "none")
+VIDEO_CODECS = ("libx264", "mpeg4")
+DEFAULT_FPS = 25
+
+
+def gaze_table(pred: Predictions) -> Any:
+    """The predictions as a DataFrame with :data:`COLUMNS`."""
+    import pandas as pd
+
+    from gazebench.geometry import vector_to_yawpitch
+
+    yp = vector_to_yawpitch(pred.vector) if len(pred.vector) else np.zeros((0, 2))
+    loc = pred.located
+    table = {
+        "input": [p.input for p in loc], "frame": [p.frame for p in loc],
+        "time_s": [np.nan if p.time is None else p.time for p in loc],
+        "box_x": [p.box.x for p in loc], "box_y": [p.box.y for p in loc],
+        "box_w": [p.box.w for p in loc], "box_h": [p.box.h for p in loc],
+        "gaze_x": pred.vector[:, 0], "gaze_y": pred.vector[:, 1], "gaze_z": pred.vector[:, 2],
+        "yaw_deg": np.degrees(yp[:, 0]), "pitch_deg": np.degrees(yp[:, 1]), "yaw_rad": yp[:, 0], "pitch_rad": yp[:, 1],
+        "sigma_rad": pred.sigma, "sigma_deg": np.degrees(pred.sigma), "window_complete": pred.complete,
+    }
+    return pd.DataFrame(table, columns=list(COLUMNS))
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, float) and math.isnan(value):
+        return None
+    return value.item() if hasattr(value, "item") else value
+
+
+def write_tables(table: Any, out: Path, about: dict[str, Any]) -> tuple[Path, Path]:
+    """``gaze.csv`` and ``gaze.json`` in ``out`` (written atomically)."""
+    from gazebench.atomic import atomic_write
+
+    csv_path = atomic_write(out / "gaze.csv", table.to_csv(index=False, float_format="%.7g"))
+    rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
+    doc = {"convention": CONVENTION, "columns": list(COLUMNS), **about, "rows": rows}
+    json_path = atomic_write(out / "gaze.json", json.dumps(doc, indent=1, default=str) + "\n")
+    return csv_path, json_path
+
+
+# --- drawn frames -------------------------------------------------------------------------------
+
+
+def _unique(path: Path, used: set[Path]) -> Path:
+    candidate, n = path, 1
+    while candidate in used:
+        n += 1
+        candidate = path.with_name(f"{path.stem}-{n}{path.suffix}")
+    used.add(candidate)
+    return candidate
+
+
+def drawn_targets(sequences: list[Sequence], out: Path, video_out: str) -> list[Path | None]:
+    """Where each sequence's drawn frames go: a file (image, MP4) or a folder (images, PNG frames);
+    None for a video when ``video_out`` is ``none``."""
+    used: set[Path] = set()
+    targets: list[Path | None] = []
+    for s in sequences:
+        if s.kind == "image":
+            targets.append(_unique(out / f"{s.path.stem}.png", used))
+        elif s.kind == "folder":
+            targets.append(_unique(out / (s.path.resolve().name or "images"), used))
+        elif video_out == "none":
+            targets.append(None)
+        else:
+            targets.append(_unique(out / (f"{s.path.stem}.mp4" if video_out == "mp4" else s.path.stem), used))
+    return targets
+
+
+class VideoWriter:
+    """An MP4 written frame by frame with PyAV; odd sizes are padded by one black pixel (yuv420p)."""
+
+    def __init__(self, path: Path, fps: Fraction | None) -> None:
+        self.av = import_av()
+        self.path = path
+        self.fps = Fraction(fps) if fps else Fraction(DEFAULT_FPS)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.container = self.av.open(str(path), "w")
+        self.stream: Any = None
+
+    def _open_stream(self, height: int, width: int) -> None:
+        codec = next((c for c in VIDEO_CODECS if c in self.av.codecs_available), VIDEO_CODECS[-1])
+        self.stream = self.container.add_stream(codec, rate=self.fps)
+        self.stream.width, self.stream.height = width + width % 2, height + height % 2
+        self.stream.pix_fmt = "yuv420p"
+
+    def write(self, image: np.ndarray) -> None:
+        if self.stream is None:
+            self._open_stream(*image.shape[:2])
+        padded = np.zeros((self.stream.height, self.stream.width, 3), dtype=np.uint8)
+        padded[: image.shape[0], : image.shape[1]] = image
+        frame = self.av.VideoFrame.from_ndarray(padded, format="rgb24")
+        self.container.mux(self.stream.encode(frame))
+
+    def close(self) -> None:
+        if self.stream is not None:
+            self.container.mux(self.stream.encode(None))
+        self.container.close()
+
+
+def _save_png(image: np.ndarray, path: Path) -> None:
+    from PIL import Image
+
+    path.parent.mkdir(parents=True, exist_ok=True)
+    Image.fromarray(image).save(path)
+
+
+def draw_sequence(sequence: Sequence, target: Path, lookup: Callable[[str, int], Any],
+                  update: Callable[[int], None]) -> None:
+    """Re-read the sequence's frames and write them with their arrows to ``target``."""
+    writer = VideoWriter(target, video_info(sequence.path)["fps"]) if target.suffix == ".mp4" else None
+    try:
+        for frame in sequence.frames():
+            found = lookup(frame.input, frame.index)
+            image = frame.image if found is None else draw_gaze(frame.image, *found)
+            if writer is not None:
+                writer.write(image)
+            elif sequence.kind == "image":
+                _save_png(image, target)
+            else:
+                name = f"{frame.index:06d}.png" if sequence.kind == "video" else f"{Path(frame.input).stem}.png"
+                _save_png(image, target / name)
+            update(1)
+    finally:
+        if writer is not None:
+            writer.close()
+
+
+def draw_all(sequences: list[Sequence], targets: list[Path | None], pred: Predictions, progress: bool = True) -> None:
+    """Every sequence's drawn frames, to its target (:func:`drawn_targets`; None: not drawn)."""
+    from gazebench.predict.infer import total_frames
+    from gazebench.progress import progress_bar
+
+    index = {(p.input, p.frame): (p.box, pred.vector[i]) for i, p in enumerate(pred.located)}
+    drawn = [s for s, t in zip(sequences, targets) if t is not None]
+    with progress_bar(total_frames(drawn), "draw", progress, unit="frame") as update:
+        for sequence, target in zip(sequences, targets):
+            if target is not None:
+                draw_sequence(sequence, target, lambda name, i: index.get((name, i)), update)

@@ -1,0 +1,198 @@
+"""The catalogue of published checkpoints: one YAML card per released file, read into typed cards.
+
+A card (``gazebench/published/<name>.yaml``, installed with the package) says which registered model
+and options a released checkpoint maps onto, where the authors host the file, its licence, how the
+file is packed (:class:`Container`), the declared key table (:class:`KeyTable`: ordered prefix map,
+first match wins, plus ``ignore`` entries each with its reason), the input and output conventions,
+what it was trained on (:attr:`PublishedCard.training`), where and how to reproduce it, and each
+published number with its population and source (:class:`PublishedNumber`; ``value: null`` when
+no source states it).
+
+Nothing here imports torch: ``gazebench ls published`` reads the cards only.
+"""
+
+from __future__ import annotations
+
+import functools
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from gazebench.options import ConfigError
+from gazebench.registry import closest
+
+#: where the cards live (package data)
+CARD_DIR = Path(__file__).resolve().parent
+#: serialisation of the released file: PyTorch >= 1.6's zip container, or the legacy (1.x) stream
+FORMATS = ("zip", "legacy")
+REQUIRED = ("name", "title", "model", "options", "file", "url", "licence", "licence_short", "container", "keys",
+            "input", "output", "training", "reproduce", "published")
+
+
+@dataclass(frozen=True)
+class Container:
+    """How the released file holds its tensors: ``state_dict`` names the dict entry holding them
+    (None: the file *is* the state dict), ``prefix`` is carried by every key (``"module."`` when the
+    model was saved inside ``nn.DataParallel``), ``format`` is ``zip`` or ``legacy``, and
+    ``entries`` lists the file's other top-level entries (``epoch``, ``best_prec1``, ...)."""
+
+    state_dict: str | None
+    prefix: str
+    format: str
+    entries: tuple[str, ...] = ()
+    source: str = ""
+
+
+@dataclass(frozen=True)
+class KeyTable:
+    """``map``: ordered ``(source prefix, gazebench prefix)`` pairs applied after the container's
+    prefix is stripped; the first pair whose source prefix starts the key wins.  ``ignore``:
+    ``(prefix, reason)`` pairs of vestigial entries that no forward pass uses; checked first."""
+
+    map: tuple[tuple[str, str], ...]
+    ignore: tuple[tuple[str, str], ...] = ()
+
+    def target(self, key: str) -> str | None:
+        """The gazebench name of ``key`` (prefix already stripped), or None when no pair matches."""
+        for source, target in self.map:
+            if key.startswith(source):
+                return target + key[len(source):]
+        return None
+
+    def ignored(self, key: str) -> str | None:
+        """The reason ``key`` is dropped, or None when it is not ignored."""
+        return next((reason for prefix, reason in self.ignore if key.startswith(prefix)), None)
+
+
+@dataclass(frozen=True)
+class PublishedNumber:
+    """One published result: the population/subset it was measured on, the value in degrees
+    (None: not stated by any source read), the gazebench subset it corresponds to, and the source."""
+
+    population: str
+    value: float | None
+    subset: str | None
+    source: str
+
+    def short(self) -> str:
+        value = "not stated" if self.value is None else f"{self.value:g}°"
+        return f"{self.subset or self.population} {value}"
+
+
+@dataclass(frozen=True)
+class PublishedCard:
+    """One released checkpoint (see the module doc); ``data`` keeps the whole YAML mapping."""
+
+    name: str
+    title: str
+    model: str
+    options: dict[str, Any]
+    file: str
+    url: str
+    sha256: str | None
+    licence: str
+    licence_short: str
+    container: Container
+    keys: KeyTable
+    input: dict[str, Any]
+    output: dict[str, Any]
+    training: dict[str, Any]
+    reproduce: dict[str, Any]
+    published: tuple[PublishedNumber, ...]
+    path: Path
+    data: dict[str, Any] = field(repr=False, default_factory=dict)
+
+    @property
+    def tag(self) -> str:
+        """The weights tag a loaded model records: ``published:<name>``."""
+        return f"published:{self.name}"
+
+    def training_overlap(self, dataset: str, split: str) -> str | None:
+        """Why evaluating on ``split`` of ``dataset`` would reuse this checkpoint's training data
+        (training or checkpoint selection), or None when the card knows of no overlap."""
+        if self.training.get("dataset") != dataset:
+            return None
+        for role, key in (("trained on", "splits"), ("selected its checkpoint on", "selection")):
+            used = self.training.get(key) or []
+            if split in ([used] if isinstance(used, str) else used):
+                return (f"{self.name} was {role} the {split} split of {dataset} "
+                        f"({self.training.get('source', 'see its card')})")
+        return None
+
+    def published_short(self) -> str:
+        """The published numbers in one line (``not stated`` when no source states one)."""
+        return "; ".join(n.short() for n in self.published if n.value is not None) or "not stated"
+
+
+def _pairs(rows: Any, what: str, path: Path) -> tuple[tuple[str, str], ...]:
+    if not isinstance(rows, list) or not all(isinstance(r, (list, tuple)) and len(r) == 2 for r in rows):
+        raise ConfigError(f"published card {path}: {what} must be a list of [source, target] pairs")
+    return tuple((str(a), str(b)) for a, b in rows)
+
+
+def _keys(data: dict[str, Any], path: Path) -> KeyTable:
+    ignore = []
+    for row in data.get("ignore") or []:
+        if not isinstance(row, dict) or not row.get("prefix") or not row.get("reason"):
+            raise ConfigError(f"published card {path}: every keys.ignore entry needs a prefix and a reason")
+        ignore.append((str(row["prefix"]), str(row["reason"]).strip()))
+    return KeyTable(_pairs(data.get("map"), "keys.map", path), tuple(ignore))
+
+
+def _container(data: dict[str, Any], path: Path) -> Container:
+    if data.get("format") not in FORMATS:
+        raise ConfigError(f"published card {path}: container.format must be one of {', '.join(FORMATS)}")
+    return Container(data.get("state_dict"), str(data.get("prefix") or ""), data["format"],
+                     tuple(data.get("entries") or ()), str(data.get("source", "")).strip())
+
+
+def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
+    numbers = []
+    for row in rows or []:
+        if not isinstance(row, dict) or "value" not in row or not row.get("source"):
+            raise ConfigError(f"published card {path}: every published entry needs a value (or null) and a source")
+        value = None if row["value"] is None else float(row["value"])
+        numbers.append(PublishedNumber(str(row.get("population", "")).strip(), value, row.get("subset"),
+                                       str(row["source"]).strip()))
+    return tuple(numbers)
+
+
+def read_card(path: Path) -> PublishedCard:
+    """Parse and check one card file."""
+    try:
+        data = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"published card {path} is not valid YAML: {exc}") from exc
+    missing = [k for k in REQUIRED if not isinstance(data, dict) or k not in data]
+    if missing:
+        raise ConfigError(f"published card {path} lacks {', '.join(missing)}")
+    if data["name"] != path.stem:
+        raise ConfigError(f"published card {path} is named {data['name']!r}; the file must be {data['name']}.yaml")
+    return PublishedCard(
+        name=data["name"], title=str(data["title"]).strip(), model=data["model"], options=dict(data["options"]),
+        file=data["file"], url=data["url"], sha256=data.get("sha256"), licence=str(data["licence"]).strip(),
+        licence_short=str(data["licence_short"]),
+        container=_container(data["container"], path), keys=_keys(data["keys"], path), input=data["input"],
+        output=data["output"], training=data["training"], reproduce=data["reproduce"],
+        published=_numbers(data["published"], path), path=path, data=data)
+
+
+@functools.lru_cache(maxsize=None)
+def _catalogue(directory: Path) -> dict[str, PublishedCard]:
+    return {card.name: card for card in map(read_card, sorted(directory.glob("*.yaml"), key=lambda p: p.stem))}
+
+
+def load_catalogue() -> dict[str, PublishedCard]:
+    """Every card of the catalogue, by name (sorted)."""
+    return dict(_catalogue(CARD_DIR))
+
+
+def published_card(name: str) -> PublishedCard:
+    """The card of ``name``; an unknown name is a ConfigError listing the catalogue."""
+    cards = load_catalogue()
+    if name not in cards:
+        raise ConfigError(f"no published checkpoint {name!r}.{closest(name, list(cards))} "
+                          f"The catalogue (gazebench ls published): {', '.join(cards)}")
+    return cards[name]

@@ -1,0 +1,71 @@
+"""A published checkpoint evaluated under its paper's protocol and population, and its numbers
+set against the published ones (``gazebench reproduce``).
+
+The checkpoint runs through the same path as every unit (:mod:`gazebench.planning`,
+:func:`gazebench.runner.run_unit`): a unit of the card's model on the card's dataset and protocol
+with ``init=published:NAME``, ``weights_file=FILE`` and ``epochs=0``, so the model is only
+evaluated.  Its record says ``selection: published checkpoint``, names the file's SHA-256, and
+lands in the leaderboard as its own row, ``NAME (published)``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from gazebench.options import ConfigError
+
+
+def reproduce_settings(card: Any, weights: str | Path) -> dict[str, Any]:
+    """The ``--set`` values that make a unit evaluate ``card``'s checkpoint as it was released."""
+    settings: dict[str, Any] = {"init": card.tag, "epochs": 0, "weights_file": str(Path(weights).expanduser())}
+    if card.input.get("size"):
+        settings["image_size"] = int(card.input["size"])
+    return settings
+
+
+def check_reproducible(card: Any, allow_training_data: bool = False) -> None:
+    """The card names a dataset gazebench reads and a split the checkpoint never saw (or the
+    caller accepts that it did); else one line saying why not."""
+    rep = card.reproduce
+    if not rep.get("dataset"):
+        population = " ".join(str(rep.get("population", "")).split())
+        raise ConfigError(f"{card.name} cannot be reproduced here: its published numbers are on {population}")
+    overlap = card.training_overlap(rep["dataset"], rep.get("split", "test"))
+    if overlap and not allow_training_data:
+        raise ConfigError(f"refusing to evaluate {card.name} on data it was trained on: {overlap} "
+                          "(--allow-training-data evaluates it anyway and labels the row so)")
+
+
+def row_label(card: Any, seen_in_training: bool) -> str:
+    return f"{card.name} (published{', trained on this split' if seen_in_training else ''})"
+
+
+def comparison_rows(card: Any, record: dict[str, Any]) -> list[list[str]]:
+    """One row per published number: subset, population, published, reproduced, difference."""
+    rows = []
+    for number in card.published:
+        stats = record["metrics"].get(number.subset or "all") or {}
+        got = stats.get("mean")
+        want = number.value
+        rows.append([
+            number.subset or "all", number.population,
+            "not stated" if want is None else f"{want:.2f}",
+            "—" if got is None else f"{got:.2f}",
+            "—" if got is None or want is None else f"{got - want:+.2f}",
+        ])
+    return rows
+
+
+def comparison_table(card: Any, record: dict[str, Any]) -> str:
+    from tabulate import tabulate
+
+    pop = record["population"]
+    state = "complete" if pop["complete"] else "NOT the protocol's full population: " + "; ".join(pop["shortfall"])
+    head = (f"{record['label']} on {record['dataset']['name']} ({record['protocol']['name']}), population "
+            f"{pop['name']}: {pop['count']:,} samples, {state}\nweights {record['weights']['file']} "
+            f"(sha256 {record['weights']['sha256']})")
+    table = tabulate(comparison_rows(card, record), headers=["subset", "published population", "published (°)",
+                                                              "reproduced (°)", "difference"],
+                     tablefmt="github", disable_numparse=True)
+    return head + "\n\n" + table

@@ -1,0 +1,285 @@
+"""The published-checkpoint catalogue and its loader, checked against the authors' own code.
+
+Peer checks: for each card, tests/fixtures/reference/<card>/ holds the released file's key list, a
+rule that rebuilds reference weights (README.md there and /work/shared/reference/README.md), an
+input, and the outputs the authors' own code computed from those weights.  Each test rebuilds the
+weights, saves them the way the released file is packed (entry, ``module.`` prefix, legacy or zip
+serialisation, storages tagged ``cuda:0``), loads them with ``gazebench.models.load_published`` and
+compares gazebench's outputs with the authors' within the reference's tolerance.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import hashlib
+import math
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+import gazebench.published.loading as loading
+from gazebench.cli import main as cli_main
+from gazebench.models import load_published
+from gazebench.models.heads import decode_yaw
+from gazebench.options import ConfigError
+from gazebench.published import load_catalogue, published_card
+from gazebench.registry import MODELS
+
+ROOT = Path(__file__).resolve().parents[1]
+REFERENCE = Path(__file__).parent / "fixtures" / "reference"
+NAMES = ("gaze360-lstm", "multizoom-msa-seq", "multizoom-msa", "multizoom-msa-raw", "multizoom-static",
+         "l2cs-gaze360", "ethxgaze-resnet50")
+
+
+# --- the reference weights, rebuilt by the rule and packed as the released file ------------------
+
+
+def _shape(text: str) -> tuple[int, ...]:
+    return () if text == "scalar" else tuple(int(n) for n in text.split("x"))
+
+
+def _draw(rng: np.random.Generator, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
+    if "int" in dtype:
+        return np.zeros(shape, dtype=np.int64)
+    if key.endswith("running_var") or (len(shape) == 1 and key.endswith("weight")):
+        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
+    if key.endswith("running_mean"):
+        return rng.uniform(-0.2, 0.2, shape).astype(np.float32)
+    if len(shape) == 1:
+        return rng.uniform(-0.1, 0.1, shape).astype(np.float32)
+    return (rng.standard_normal(shape) * math.sqrt(2 / np.prod(shape[1:]))).astype(np.float32)
+
+
+def reference_weights(folder: Path) -> dict[str, torch.Tensor]:
+    """The reference README's rule: draws in keys.tsv order (seed 0), then scale.tsv, then overrides.npz."""
+    rng = np.random.default_rng(0)
+    state = {}
+    for line in (folder / "keys.tsv").read_text().splitlines():
+        key, shape, dtype = line.split("\t")
+        state[key] = torch.from_numpy(_draw(rng, key, _shape(shape), dtype))
+    if (folder / "scale.tsv").is_file():
+        for line in (folder / "scale.tsv").read_text().splitlines():
+            key, factor = line.split("\t")
+            state[key] = state[key] * torch.tensor(np.float32(factor))
+    if (folder / "overrides.npz").is_file():
+        state.update({k: torch.from_numpy(v) for k, v in np.load(folder / "overrides.npz").items()})
+    return state
+
+
+def _other_entry(name: str) -> object:
+    """Stand-ins for a released file's entries besides the weights (plain values, as torch writes them)."""
+    param = torch.nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.Adam([param], lr=1e-4)
+    scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)
+    return {"epoch": 25, "best_prec1": 12.5, "optim_state": optimizer.state_dict(),
+            "scheule_state": scheduler.state_dict()}[name]
+
+
+@contextlib.contextmanager
+def cuda_tagged_storages():
+    """While saving, tag CPU storages ``cuda:0``, as a file saved from a CUDA model is."""
+    from torch import serialization
+
+    entry = (1, lambda obj: "cuda:0" if obj.device.type == "cpu" else None, lambda obj, location: None)
+    serialization._package_registry.insert(0, entry)
+    try:
+        yield
+    finally:
+        serialization._package_registry.remove(entry)
+
+
+def save_released(name: str, state: dict[str, torch.Tensor], path: Path, cuda_tag: bool = True) -> Path:
+    """``state`` (keyed as in the released file, keys.tsv) packed as the card says the file is."""
+    container = published_card(name).container
+    obj = state if container.state_dict is None else {
+        e: state if e == container.state_dict else _other_entry(e) for e in container.entries}
+    with cuda_tagged_storages() if cuda_tag else contextlib.nullcontext():
+        torch.save(obj, path, _use_new_zipfile_serialization=container.format == "zip")
+    return path
+
+
+# --- the peer checks ------------------------------------------------------------------------------
+
+
+def _angles(out, exp):
+    return [("yaw_pitch", out["yaw_pitch"], exp["yaw_pitch"]), ("sigma", out["sigma"], exp["sigma"])]
+
+
+def _sincos(out, exp):
+    """The sin-cos models: raw outputs, run.py's avg and weighted yaw, its pitch."""
+    s, c = out["sincos"][:, 0], out["sincos"][:, 1]
+    return [*_angles(out, exp), ("sincos", out["sincos"], exp["sincos"]),
+            ("yaw (decode=avg) vs pred_yaw_avg", out["yaw_pitch"][:, 0], exp["eval_pred_yaw_avg"]),
+            ("decode=weighted vs pred_yaw_weighted", decode_yaw(s, c, "weighted"), exp["eval_pred_yaw_weighted"]),
+            ("pitch vs pred_pitch_cos", out["yaw_pitch"][:, 1], exp["eval_pred_pitch_cos"])]
+
+
+def _l2cs(out, exp):
+    """First head = yaw (the repo's variable `pitch` holds it), second = pitch."""
+    return [("yaw_logits", out["yaw_logits"], exp["logits_fc_yaw_gaze"]),
+            ("pitch_logits", out["pitch_logits"], exp["logits_fc_pitch_gaze"]),
+            ("yaw", out["yaw_pitch"][:, 0], exp["yaw"]), ("pitch", out["yaw_pitch"][:, 1], exp["pitch"])]
+
+
+def _xgaze(out, exp):
+    return [("(pitch, yaw)", out["yaw_pitch"][:, [1, 0]], exp["pitch_yaw"])]
+
+
+#: card -> (outputs to compare, input [B, 3, S, S] gets a view axis, tolerance from the reference README)
+PEER = {
+    "gaze360-lstm": (_angles, False, 1e-4),
+    "multizoom-msa-seq": (_sincos, False, 1e-4),
+    "multizoom-msa": (_sincos, False, 1e-4),
+    "multizoom-msa-raw": (_angles, False, 1e-4),
+    "multizoom-static": (_angles, False, 1e-4),
+    "l2cs-gaze360": (_l2cs, True, 1e-3),
+    "ethxgaze-resnet50": (_xgaze, True, 1e-3),
+}
+
+
+def _needs_model(name: str) -> None:
+    if published_card(name).model not in MODELS.names():
+        pytest.skip(f"model {published_card(name).model!r} is not registered yet")
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_peer_check_against_the_authors_outputs(name: str, tmp_path: Path) -> None:
+    _needs_model(name)
+    compare, add_view_axis, tolerance = PEER[name]
+    folder = REFERENCE / name
+    path = save_released(name, reference_weights(folder), tmp_path / published_card(name).file.replace(":", "_"))
+    model = load_published(name, path)
+    views = torch.from_numpy(np.load(folder / "views.npy"))
+    with torch.no_grad():
+        out = model(views.unsqueeze(1) if add_view_axis else views)
+    expected = np.load(folder / "expected.npz")
+    for label, got, want in compare(out, expected):
+        diff = np.abs(got.double().numpy() - want).max()
+        assert diff <= tolerance, f"{name}: {label} differs from the authors' output by {diff:.2e} > {tolerance:g}"
+    assert not model.training
+    assert model.weights == {"tag": f"published:{name}", "file": str(path),
+                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+# --- the loader's errors --------------------------------------------------------------------------
+
+
+def zero_weights(name: str) -> dict[str, torch.Tensor]:
+    """The released file's keys and shapes with zeros: enough for every check but the outputs."""
+    dtypes = {"int64": torch.int64}
+    rows = [line.split("\t") for line in (REFERENCE / name / "keys.tsv").read_text().splitlines()]
+    return {key: torch.zeros(_shape(shape), dtype=dtypes.get(dtype, torch.float32)) for key, shape, dtype in rows}
+
+
+def test_a_renamed_key_names_the_first_missing_and_the_first_unexpected_key(tmp_path: Path) -> None:
+    state = zero_weights("gaze360-lstm")
+    state["module.lstm.weight_ih_l9"] = state.pop("module.lstm.weight_ih_l0")
+    path = save_released("gaze360-lstm", state, tmp_path / "w.tar")
+    with pytest.raises(ConfigError) as err:
+        load_published("gaze360-lstm", path)
+    message = str(err.value)
+    assert str(path) in message and "\n" not in message
+    assert "1 missing (first: 'fusion.lstm.weight_ih_l0')" in message
+    assert "1 unexpected (first: 'module.lstm.weight_ih_l9' -> 'fusion.lstm.weight_ih_l9')" in message
+
+
+def test_a_key_of_another_shape_is_named(tmp_path: Path) -> None:
+    state = zero_weights("multizoom-static")
+    state["module.last_layer.weight"] = torch.zeros(4, 256)
+    path = save_released("multizoom-static", state, tmp_path / "w.tar", cuda_tag=False)
+    with pytest.raises(ConfigError, match=r"1 of another shape \(first: 'module.last_layer.weight' \(4, 256\), "
+                                          r"model 'head.fc.weight' \(3, 256\)\)"):
+        load_published("multizoom-static", path)
+
+
+def test_the_released_container_is_required(tmp_path: Path) -> None:
+    path = tmp_path / "bare.pt"
+    torch.save(zero_weights("gaze360-lstm"), path)
+    with pytest.raises(ConfigError, match=r"bare.pt: has no 'state_dict' entry .*gaze360_model.pth.tar"):
+        load_published("gaze360-lstm", path)
+
+
+def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path) -> None:
+    text = tmp_path / "notes.txt"
+    text.write_text("hello\n")
+    with pytest.raises(ConfigError, match=r"notes.txt: is not a PyTorch checkpoint"):
+        load_published("gaze360-lstm", text)
+    code = tmp_path / "module.pt"
+    torch.save(torch.nn.Linear(2, 2), code)  # a pickled module: unpickling it would run code
+    with pytest.raises(ConfigError, match=r"module.pt: holds pickled code or objects \(torch.nn.modules.linear.Linear\)"):
+        load_published("gaze360-lstm", code)
+    with pytest.raises(ConfigError, match="does not exist"):
+        load_published("gaze360-lstm", tmp_path / "absent.tar")
+
+
+def test_a_card_with_a_known_hash_refuses_another_file(tmp_path: Path, monkeypatch) -> None:
+    path = save_released("multizoom-static", zero_weights("multizoom-static"), tmp_path / "w.tar")
+    card = dataclasses.replace(published_card("multizoom-static"), sha256="ab" * 32)
+    monkeypatch.setattr(loading, "published_card", lambda name: card)
+    digest = hashlib.sha256(path.read_bytes()).hexdigest()
+    with pytest.raises(ConfigError, match=f"SHA-256 {digest} is not the released .*'s {'ab' * 32}"):
+        load_published("multizoom-static", path)
+
+
+def test_cuda_tagged_storages_load_on_the_cpu(tmp_path: Path) -> None:
+    path = save_released("multizoom-static", zero_weights("multizoom-static"), tmp_path / "w.tar")
+    if not torch.cuda.is_available():  # the authors' own torch.load(path) fails here without map_location
+        with pytest.raises(RuntimeError, match="CUDA"):
+            torch.load(path, weights_only=True)
+    model = load_published("multizoom-static", path, device="cpu")
+    assert {p.device.type for p in model.parameters()} == {"cpu"}
+
+
+# --- the catalogue ---------------------------------------------------------------------------------
+
+
+def test_the_catalogue_holds_the_seven_releases() -> None:
+    cards = load_catalogue()
+    assert tuple(sorted(cards)) == tuple(sorted(NAMES))
+    for card in cards.values():
+        assert card.url.startswith("http") and card.licence and card.container.format in ("zip", "legacy")
+        assert all(reason for _, reason in card.keys.ignore)
+        assert all(n.source for n in card.published)
+        if card.model in MODELS.names():
+            MODELS.get(card.model)  # the card's model is registered
+
+
+def test_an_unknown_name_lists_the_catalogue() -> None:
+    with pytest.raises(ConfigError, match=r"no published checkpoint 'gaze360'.*gaze360-lstm.*l2cs-gaze360"):
+        published_card("gaze360")
+
+
+def test_a_card_knows_its_training_data() -> None:
+    card = published_card("gaze360-lstm")
+    assert "trained on the train split of gaze360" in card.training_overlap("gaze360", "train")
+    assert "selected its checkpoint on the val split" in card.training_overlap("gaze360", "val")
+    assert card.training_overlap("gaze360", "test") is None
+    assert card.training_overlap("mpiifacegaze", "train") is None
+
+
+def test_the_msa_seq_card_feeds_frame_i_zoomed_by_crop_i() -> None:
+    """run.py --enable_time: view i is frame f-3+i through crop c_i (data_loader.make_dataset,
+    ImageLoaderSineCosineMultiSizedCrops): gazebench's msaseq window with one crop per frame."""
+    _needs_model("multizoom-msa-seq")
+    card = published_card("multizoom-msa-seq")
+    view = loading.build_published(card.name).view
+    assert list(view.offsets) == card.input["frames"]
+    assert [round(c * 224) for c in view.crops] == card.input["crops"]
+
+
+def test_the_cards_are_package_data() -> None:
+    tomllib = pytest.importorskip("tomllib")  # Python >= 3.11
+    config = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    assert "*.yaml" in config["tool"]["setuptools"]["package-data"]["gazebench.published"]
+
+
+def test_ls_published_lists_every_card(capsys) -> None:
+    assert cli_main(["ls", "published"]) == 0
+    printed = capsys.readouterr().out
+    for name, card in load_catalogue().items():
+        line = next(line for line in printed.splitlines() if line.startswith(name + " "))
+        assert card.model in line
+    assert "10.41" in printed and "not stated" in printed
