@@ -17,7 +17,17 @@ from gazebench.geometry import angular_error_deg
 
 LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
 
-PRECISIONS = ("fp32", "bf16", "fp16")
+PRECISIONS = ("fp32", "tf32", "bf16", "fp16")
+
+
+def configure_matmul_precision(precision: str) -> None:
+    """On CUDA, ``fp32`` means IEEE float32 in convolutions and matrix products too: PyTorch lets
+    cuDNN use TF32 (10-bit mantissa) for convolutions by default, which moved a published
+    checkpoint's outputs by up to 0.26 rad on an H200 (docs/performance.md).  ``tf32`` allows it
+    for both, for speed; bf16/fp16 autocast leave float32 islands strict."""
+    allow = precision == "tf32"
+    torch.backends.cudnn.allow_tf32 = allow
+    torch.backends.cuda.matmul.allow_tf32 = allow
 
 
 #: below this input size channels_last makes CPU convolutions slower (measured: docs/performance.md)
@@ -62,11 +72,13 @@ class StepContext:
         if self.precision not in PRECISIONS:
             raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         self.channels_last = use_channels_last(self.channels_last, self.device, self.image_size)
+        if self.device.type == "cuda":
+            configure_matmul_precision(self.precision)
 
     def autocast(self) -> contextlib.AbstractContextManager:
         """Mixed precision for the forward pass: bf16 autocast on CPU (AMX/AVX-512 BF16 kernels) or
         CUDA, fp16 on CUDA (with a GradScaler in training)."""
-        if self.precision == "fp32":
+        if self.precision in ("fp32", "tf32"):
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
         return torch.autocast(device_type=self.device.type, dtype=dtype)

@@ -62,3 +62,20 @@ def test_recipe_table_lists_every_key_with_help():
     assert [r[0] for r in rows] == Recipe.keys()
     assert all(r[3] for r in rows)
     assert ("precision", "fp32") == rows[Recipe.keys().index("precision")][:2]
+
+
+def test_fp32_means_ieee_float32_on_cuda_and_tf32_is_asked_for():
+    import torch
+
+    from gazebench.engine import configure_matmul_precision
+
+    before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
+    try:
+        configure_matmul_precision("tf32")
+        assert torch.backends.cudnn.allow_tf32 and torch.backends.cuda.matmul.allow_tf32
+        for precision in ("fp32", "bf16", "fp16"):
+            configure_matmul_precision(precision)
+            assert not torch.backends.cudnn.allow_tf32 and not torch.backends.cuda.matmul.allow_tf32
+    finally:
+        torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
+    assert Recipe.resolve({"precision": "tf32"}).precision == "tf32"
