@@ -21,7 +21,8 @@ import warnings
 from gazebench import __version__
 from gazebench.commands.common import global_flags
 
-COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict")
+COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
+            "analyze", "report")
 
 EPILOG = """\
 examples:

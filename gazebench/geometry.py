@@ -140,6 +140,8 @@ def mirror(v: Array) -> Array:
 # --- Gaze360 evaluation subsets ----------------------------------------------------------------
 
 FRONT20_DEG = 20.0
+#: the names :func:`subset_masks` gives
+SUBSETS = ("front180", "front20", "back")
 
 
 def subset_masks(v: Array) -> dict[str, np.ndarray]:

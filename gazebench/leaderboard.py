@@ -96,7 +96,7 @@ def aggregate(
         from gazebench.options import ConfigError
 
         raise ConfigError(strict_refusal(split))
-    df = df.assign(row=rows, column=column_names(df))
+    df = df.assign(row=rows, column=column_names(df, metric))
     cells = []
     for (column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
         expected = folds_of(dataset, version) or sorted(set(col["fold"].astype(str)), key=_fold_key)

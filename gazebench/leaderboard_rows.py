@@ -23,19 +23,47 @@ COLUMN_CONFIG_KEYS = ("dataset", "card_version", "protocol", "data_options")
 _UNSET = object()
 
 
-def column_names(df: pd.DataFrame) -> pd.Series:
+def column_names(df: pd.DataFrame, metric: str = "all.mean") -> pd.Series:
     """The column header of every run: ``rtgene (original)``; data options in brackets when a
-    dataset has results under several option sets, the card version when it has several."""
+    dataset has results under several option sets, the card version when it has several; and,
+    for a dataset whose results hold more than one population (Gaze360: the full test set and its
+    face-detectable frames), the population ``metric`` is on: ``gaze360 (original) — test`` or
+    ``gaze360 (original) — test[face]`` (:func:`population_label`)."""
     versions = df.groupby("dataset")["card_version"].agg(lambda s: set(s)).to_dict()
     option_sets = df.groupby("dataset")["dataset_options"].agg(lambda s: set(s)).to_dict()
+    with_population = datasets_with_populations(df)
+    keys = COLUMN + ["population"]
     names = {}
-    for key in df[COLUMN].drop_duplicates().itertuples(index=False):
-        dataset, version, protocol, options = key
+    for key in df[keys].drop_duplicates().itertuples(index=False):
+        dataset, version, protocol, options, population = key
         opts = json.loads(options) if options and len(option_sets[dataset]) > 1 else {}
         name = dataset + ("[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]" if opts else "")
         notes = [str(protocol)] + ([f"card v{version}"] if len(versions[dataset]) > 1 else [])
-        names[tuple(key)] = f"{name} ({', '.join(notes)})"
-    return pd.Series([names[tuple(k)] for k in df[COLUMN].itertuples(index=False)], index=df.index, dtype=object)
+        shown = f" — {population_label(str(population), metric)}" if dataset in with_population else ""
+        names[tuple(key)] = f"{name} ({', '.join(notes)}){shown}"
+    return pd.Series([names[tuple(k)] for k in df[keys].itertuples(index=False)], index=df.index, dtype=object)
+
+
+def population_label(population: str, metric: str) -> str:
+    """The test population a metric of a run is on: the run's population without the dataset and
+    fold (``gaze360/test`` -> ``test``), narrowed to the population of the metric's subset
+    (``face_front180.mean`` -> ``test[face]``; :func:`gazebench.population.population_of_subset`)."""
+    from gazebench.population import population_of_subset
+
+    split = population.rsplit("/", 1)[-1]
+    inner = population_of_subset(metric.split(".", 1)[0])
+    return f"{split}[{inner}]" if inner and "[" not in split else split
+
+
+def datasets_with_populations(df: pd.DataFrame) -> set[str]:
+    """Datasets whose runs are on a named population (``gaze360/test[face]``) or report a
+    population's subsets (a ``face.mean`` column): their headers name the population."""
+    from gazebench.population import population_of_subset
+
+    columns = [c for c in df.columns if c.endswith(".mean") and population_of_subset(c.split(".", 1)[0])]
+    tagged = df["population"].astype(str).str.contains("[", regex=False)
+    reported = df[columns].notna().any(axis=1) if columns else pd.Series(False, index=df.index)
+    return set(df.loc[tagged | reported, "dataset"])
 
 
 def flat_config(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:

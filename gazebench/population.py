@@ -14,6 +14,14 @@ not when
 
 Each of these is one line of the record's ``population.shortfall``; the leaderboard marks such a
 cell and never counts it as complete (docs/leaderboards.md).
+
+Populations inside the test set: an adapter may define some (``population_columns``: name ->
+boolean index column, e.g. Gaze360's ``{"face": "face_detected"}``, the frames where the release's
+face detector found a face).  Each is reported beside the full set with the same gaze subsets,
+named ``<population>`` and ``<population>_<subset>`` (``face``, ``face_front180``, ``face_front20``,
+``face_back``): :func:`subset_masks` gives them all, for the record's metrics, its subset counts and
+``check-data``.  An adapter whose every sample belongs to one population (``population_tag()``,
+e.g. Gaze360 in GazeHub's layout: ``face``) names it in the population: ``gaze360/test[face]``.
 """
 
 from __future__ import annotations
@@ -24,12 +32,54 @@ from typing import Any, Iterable
 
 import numpy as np
 
-from gazebench.geometry import subset_masks
+from gazebench import geometry
 
 
-def population_name(dataset: str, fold: str, split: str = "test") -> str:
-    """``rtgene/fold-0/test``; a fixed split (fold ``default``) is ``gaze360/test``."""
+def population_name(dataset: str, fold: str, split: str = "test", tag: str | None = None) -> str:
+    """``rtgene/fold-0/test``; a fixed split (fold ``default``) is ``gaze360/test``; a root whose
+    samples all belong to one population ``tag`` is ``gaze360/test[face]``."""
+    split = f"{split}[{tag}]" if tag else split
     return f"{dataset}/{split}" if fold == "default" else f"{dataset}/fold-{fold}/{split}"
+
+
+def defined_populations(ds: Any) -> dict[str, str]:
+    """The populations adapter ``ds`` defines inside its splits (``population_columns``), those whose
+    boolean column its index has: name -> column."""
+    return {name: col for name, col in ds.population_columns.items() if col in ds.index.columns}
+
+
+def population_tag(ds: Any) -> str | None:
+    """The population every sample of ``ds`` belongs to (``population_tag()``), or None."""
+    return ds.population_tag()
+
+
+def subset_names(ds: Any) -> list[str]:
+    """Every evaluation subset ``ds`` reports: its gaze subsets, then each defined population and
+    that population's gaze subsets (``face``, ``face_front180``, ...)."""
+    names = list(ds.subsets)
+    for pop in defined_populations(ds):
+        names += [pop] + [f"{pop}_{s}" for s in ds.subsets]
+    return names
+
+
+def subset_masks(ds: Any, rows: np.ndarray, gaze: np.ndarray | None = None) -> dict[str, np.ndarray]:
+    """Boolean masks over index rows ``rows`` of every subset :func:`subset_names` lists; ``gaze``:
+    the ground-truth vectors of those rows when the caller has them (default: the index's)."""
+    rows = np.asarray(rows, dtype=np.int64)
+    gaze = ds.gaze(rows) if gaze is None else np.asarray(gaze, dtype=np.float64)
+    masks = geometry.subset_masks(gaze) if len(rows) else {s: np.zeros(0, bool) for s in geometry.SUBSETS}
+    out = {name: masks[name] for name in ds.subsets}
+    for pop, column in defined_populations(ds).items():
+        inside = ds.index[column].to_numpy(bool)[rows]
+        out[pop] = inside
+        out.update({f"{pop}_{s}": inside & masks[s] for s in ds.subsets})
+    return out
+
+
+def population_of_subset(subset: str) -> str | None:
+    """``face_front180`` / ``face`` -> ``face``; ``all`` and the gaze subsets -> None."""
+    head = subset.split("_")[0]
+    return None if subset == "all" or head in geometry.SUBSETS else head
 
 
 def ids_sha256(ids: Iterable[Any]) -> str:
@@ -82,25 +132,44 @@ def shortfall(setup: Any, test_ids: np.ndarray) -> list[str]:
     return lines
 
 
+#: ``population.labels`` of a run that was not scored
+WITHHELD = "withheld"
+
+
+def labels_withheld(dataset: Any, rows: np.ndarray) -> bool:
+    """Whether some samples at index rows ``rows`` carry no label: an adapter marks them in an
+    index column ``labelled`` (False) and gives them NaN gaze (ETH-XGaze's test files)."""
+    idx = dataset.index
+    return "labelled" in idx.columns and not idx["labelled"].to_numpy(bool)[np.asarray(rows, dtype=np.int64)].all()
+
+
 def _left_out_option(ds: Any) -> str:
     opts = {k: v for k, v in ds.options.items() if v == "skip"}
     return ", ".join(f"{k}={v}" for k, v in opts.items()) or "an adapter option"
 
 
-def describe(setup: Any, test_rows: np.ndarray) -> dict[str, Any]:
+def describe(setup: Any, test_rows: np.ndarray, withheld: bool = False) -> dict[str, Any]:
     """The record's ``population``: name, count, SHA-256 of the sorted ids, the count of each
-    evaluation subset (``front180``, ...), complete, shortfall."""
+    evaluation subset (``front180``, ..., ``face``, ``face_front180``, ...), each defined
+    population's name, count and SHA-256 (``populations``: ``{"face": {"name": "gaze360/test[face]",
+    ...}}``; an equal hash is the same set of frames as, e.g., GazeHub's test file), complete,
+    shortfall; and ``labels: withheld`` when the run was not scored (the release withholds the
+    test labels, or ``--predict-only``)."""
     ds = setup.dataset
     ids = ds.index["id"].to_numpy()[test_rows]
     lines = shortfall(setup, ids)
-    masks = subset_masks(ds.gaze(test_rows)) if ds.subsets and len(test_rows) else {}
+    masks = subset_masks(ds, test_rows)
     return {
-        "name": population_name(ds.name, setup.unit.fold),
+        "name": population_name(ds.name, setup.unit.fold, tag=population_tag(ds)),
         "count": int(len(ids)),
         "sha256": ids_sha256(ids),
-        "subsets": {name: int(masks[name].sum()) for name in ds.subsets if name in masks},
+        "subsets": {name: int(mask.sum()) for name, mask in masks.items()},
+        "populations": {pop: {"name": population_name(ds.name, setup.unit.fold, tag=pop),
+                              "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]])}
+                        for pop in defined_populations(ds)},
         "complete": not lines,
         "shortfall": lines,
+        **({"labels": WITHHELD} if withheld else {}),
     }
 
 

@@ -17,7 +17,7 @@ from gazebench import population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
 from gazebench.fit import BEST, Evaluation, FitOutcome
-from gazebench.geometry import error_summary, subset_masks
+from gazebench.geometry import error_summary
 from gazebench.identity import identity_config, identity_hash
 from gazebench.models import count_parameters
 from gazebench.provenance import environment, now_iso
@@ -27,13 +27,14 @@ PREDICTIONS = "predictions_test.csv"
 
 
 def metrics_for(pred: dict[str, Any], dataset: GazeDataset, sigma_trained: bool = True) -> dict[str, dict[str, float]]:
-    """Angular error statistics over all samples and per subset; sigma-error correlations when
-    the model predicts a spread that its loss trained."""
+    """Angular error statistics over all samples and per subset (the gaze subsets, and the
+    populations the adapter defines with theirs: :func:`gazebench.population.subset_masks`);
+    sigma-error correlations when the model predicts a spread that its loss trained."""
     metrics = {"all": error_summary(pred["error"])}
-    if dataset.subsets and len(pred["target"]):
-        masks = subset_masks(pred["target"])
-        for name in dataset.subsets:
-            metrics[name] = error_summary(pred["error"][masks[name]])
+    if len(pred["target"]):
+        masks = population.subset_masks(dataset, pred["index"], pred["target"])
+        for name, mask in masks.items():
+            metrics[name] = error_summary(pred["error"][mask])
     sigma = pred["sigma"]
     if sigma_trained and len(sigma) > 2 and np.isfinite(sigma).all() and np.std(sigma) > 0:
         err = pred["error"]
@@ -43,13 +44,17 @@ def metrics_for(pred: dict[str, Any], dataset: GazeDataset, sigma_trained: bool 
 
 
 def write_predictions(pred: dict[str, Any], dataset: GazeDataset, path: Path) -> Path:
-    """One row per test sample: id, subject, predicted and true gaze vectors, error, sigma."""
+    """One row per test sample: id, subject, its sequence and order inside it (the dataset index's
+    ``sequence`` and ``order``: analyses follow a subject's frames with them), predicted and true
+    gaze vectors, error, sigma."""
     idx = dataset.index
     rows = pred["index"]
     table = pd.DataFrame(
         {
             "id": idx["id"].to_numpy()[rows],
             "subject": idx["subject"].to_numpy()[rows],
+            "sequence": idx["sequence"].to_numpy()[rows],
+            "order": [f"{v:.17g}" for v in idx["order"].to_numpy(np.float64)[rows]],  # timestamps keep every digit
             "pred_x": pred["vector"][:, 0],
             "pred_y": pred["vector"][:, 1],
             "pred_z": pred["vector"][:, 2],
@@ -74,11 +79,15 @@ def skipped_summary(skipped: dict[str, list[int]], dataset: GazeDataset) -> dict
     return {"skipped_samples": {s: len(v) for s, v in per_split.items()}, "skipped_ids": per_split}
 
 
-def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total_seconds: float) -> dict[str, Any]:
-    """The result record of a finished unit (without ``schema_version``: write_record adds it)."""
+def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total_seconds: float,
+                predict_only: bool = False, submission: Path | None = None) -> dict[str, Any]:
+    """The result record of a finished unit (without ``schema_version``: write_record adds it).
+    ``predict_only``: the test split was not scored (its labels are withheld): ``metrics`` is
+    empty, the population says ``labels: withheld``, ``artifacts.submission`` names the
+    leaderboard file written, if any."""
     unit, model, ds = setup.unit, setup.model, setup.dataset
     weights = model_weights(model)
-    pop = population.describe(setup, evaluation.test["index"])
+    pop = population.describe(setup, evaluation.test["index"], withheld=predict_only)
     population.warn(pop, unit.protocol.name)
     sigma_trained = bool(getattr(setup.loss_fn, "trains_sigma", True))
     return {
@@ -98,7 +107,7 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         "recipe": unit.recipe.as_dict(),
         "selection": _selection_part(setup, outcome, evaluation),
         "history": outcome.history,
-        "metrics": metrics_for(evaluation.test, ds, sigma_trained),
+        "metrics": {} if predict_only else metrics_for(evaluation.test, ds, sigma_trained),
         "val_metrics": metrics_for(evaluation.val, ds, sigma_trained) if len(evaluation.val["error"]) else {},
         "timings": _timings_part(outcome, evaluation, total_seconds),
         "data_problems": skipped_summary(setup.skipped, ds),
@@ -106,6 +115,7 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         "artifacts": {
             "predictions": str(unit.run_dir / PREDICTIONS),
             "checkpoint": str(unit.run_dir / BEST) if model.trainable else None,
+            **({"submission": str(submission) if submission else None} if predict_only else {}),
         },
         "created_at": now_iso(),
     }

@@ -1,7 +1,8 @@
 """Run records: one small JSON per finished unit of work, written atomically and last.
 
 ``load_results(dir)`` reads every record under ``dir`` into a flat pandas DataFrame, one row per
-run, skipping (and naming) files that cannot be read.
+run, skipping (and naming) files that cannot be read, and, with one note, the records of
+predict-only runs (test labels withheld: no metrics to rank; see gazebench/runner.py).
 """
 
 from __future__ import annotations
@@ -66,10 +67,14 @@ def set_aside(path: Path) -> Path:
     return target
 
 
+#: the folder under a results folder where ``gazebench analyze`` writes (its JSON files are not records)
+ANALYSIS_DIR = "analysis"
+
+
 def iter_records(results_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     out = []
     for path in sorted(Path(results_dir).rglob("*.json")):
-        if path.name.startswith("."):
+        if path.name.startswith(".") or path.relative_to(results_dir).parts[0] == ANALYSIS_DIR:
             continue
         try:
             out.append((path, read_record(path)))
@@ -122,14 +127,23 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def predict_only(record: dict[str, Any]) -> bool:
+    """Whether ``record`` is a predict-only run's: its test labels were withheld, so no metrics."""
+    return (record.get("population") or {}).get("labels") == "withheld" or record.get("metrics") == {}
+
+
 def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
     """Every readable record under ``results_dir`` as one DataFrame row (see flatten_record); a
-    file that cannot be read is skipped with a warning that names it.  A missing folder is an error."""
+    file that cannot be read is skipped with a warning that names it, predict-only records (no
+    test metrics) with one warning for all.  A missing folder is an error."""
     results_dir = Path(results_dir)
     if not results_dir.is_dir():
         raise FileNotFoundError(f"no results folder {str(results_dir)!r} (pass --results DIR)")
-    rows = []
+    rows, unscored = [], []
     for path, record in iter_records(results_dir):
+        if predict_only(record):
+            unscored.append(path)
+            continue
         try:
             row = flatten_record(record)
         except (KeyError, TypeError, AttributeError) as exc:
@@ -137,4 +151,8 @@ def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
             continue
         row["path"] = str(path)
         rows.append(row)
+    if unscored:
+        warnings.warn(f"left out {len(unscored)} predict-only result{'s' if len(unscored) > 1 else ''} (test labels "
+                      f"withheld, no metrics; each run folder holds its leaderboard submission), e.g. {unscored[0]}",
+                      stacklevel=2)
     return pd.DataFrame(rows)

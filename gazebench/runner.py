@@ -4,20 +4,33 @@
 model, loss, device, frames, loaders), the fit (:mod:`gazebench.fit`: epochs, selection, early
 stop, checkpoints, resume), the evaluation of the selected model on validation and test, the test
 predictions as CSV and the result record (:mod:`gazebench.record`), written atomically and last.
+
+Predict-only: when the test split has samples without labels (the release withholds them, e.g.
+ETH-XGaze's test files; :func:`gazebench.population.labels_withheld`) or ``predict_only`` is
+asked for, the unit trains and selects as usual, predicts the test split, writes the dataset's
+leaderboard submission (the adapter's ``write_submission``) to ``<run_dir>/submission.txt`` and a
+record with no test metrics whose population says ``labels: withheld``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from gazebench import population
 from gazebench.atomic import check_writable
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
 from gazebench.results import result_problem, set_aside, write_record
-from gazebench.setup import build_setup
+from gazebench.setup import Setup, build_setup
+
+#: the leaderboard file a predict-only unit writes in its run folder
+SUBMISSION = "submission.txt"
 
 
 def run_unit(
@@ -27,10 +40,12 @@ def run_unit(
     resume: bool | None = None,
     progress: bool = True,
     deterministic: bool = False,
+    predict_only: bool = False,
 ) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
     finished result exists and ``overwrite == "only-missing"``.  An interrupted fit continues from
-    its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`)."""
+    its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
+    ``predict_only`` (automatic when the test labels are withheld): see the module docstring."""
     t_start = time.perf_counter()
     status = unit.status()
     if status == "done" and overwrite == "only-missing":
@@ -42,13 +57,44 @@ def run_unit(
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
     check_writable(unit.result_path.parent, unit.run_dir)
     setup = build_setup(unit, deterministic=deterministic)
+    predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
     outcome = fit(setup, [EpochLog()] if progress else [], resume=resume, progress=progress)
     evaluation = evaluate(setup, progress)
+    submission = None
+    if predict_only:
+        evaluation.test = unscored(evaluation.test)
+        submission = write_submission(setup, evaluation.test, unit.run_dir / SUBMISSION)
     write_predictions(evaluation.test, setup.dataset, unit.run_dir / PREDICTIONS)
-    record = make_record(setup, outcome, evaluation, time.perf_counter() - t_start)
+    record = make_record(setup, outcome, evaluation, time.perf_counter() - t_start, predict_only, submission)
     write_record(record, unit.result_path)
     if progress:
-        m = record["metrics"]["all"]
-        print(f"{unit.label} on {unit.spec.dataset} fold {unit.fold}: test mean {m['mean']:.2f} deg "
-              f"(median {m['median']:.2f}, n={m['n']}) -> {unit.result_path}", file=sys.stderr)
+        say_done(unit, record)
     return record
+
+
+def unscored(pred: dict[str, Any]) -> dict[str, Any]:
+    """Test predictions of a predict-only unit: the targets and errors NaN (there is no label)."""
+    return {**pred, "target": np.full_like(pred["target"], np.nan), "error": np.full_like(pred["error"], np.nan)}
+
+
+def write_submission(setup: Setup, pred: dict[str, Any], path: Path) -> Path | None:
+    """The dataset's leaderboard file for the test predictions (``write_submission(rows, vectors,
+    path)`` of the adapter), or None, said on stderr, when the dataset has no such format."""
+    written = setup.dataset.write_submission(pred["index"], pred["vector"], path)
+    if written is None:
+        print(f"note: dataset {setup.dataset.name!r} has no leaderboard submission format; the test predictions "
+              f"are in {path.parent / PREDICTIONS}", file=sys.stderr)
+    return written
+
+
+def say_done(unit: Any, record: dict[str, Any]) -> None:
+    """One line on stderr: the test error, or where a predict-only unit's predictions went."""
+    where = f"{unit.label} on {unit.spec.dataset} fold {unit.fold}"
+    if not record["metrics"]:
+        sub = record["artifacts"].get("submission") or record["artifacts"]["predictions"]
+        print(f"{where}: predict-only (test labels withheld), {record['population']['count']} test predictions "
+              f"-> {sub}; record {unit.result_path}", file=sys.stderr)
+        return
+    m = record["metrics"]["all"]
+    print(f"{where}: test mean {m['mean']:.2f} deg (median {m['median']:.2f}, n={m['n']}) -> {unit.result_path}",
+          file=sys.stderr)

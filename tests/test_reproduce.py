@@ -70,9 +70,15 @@ def test_a_checkpoint_is_not_evaluated_on_data_it_was_trained_on(monkeypatch, ga
     check_reproducible(card, allow_training_data=True)  # asked for: allowed, and the row says so
 
 
-def test_cards_without_a_dataset_here_say_why(capsys, tmp_path):
-    assert cli("reproduce", "l2cs-gaze360", "--weights", tmp_path / "x.pkl", "--dry-run") == 1
-    assert "GazeHub" in capsys.readouterr().err
+def test_a_card_whose_population_gazebench_cannot_read_says_why(monkeypatch):
+    from gazebench.options import ConfigError
+    from gazebench.reproduce import check_reproducible
+
+    card = published_card("l2cs-gaze360")
+    monkeypatch.setitem(card.reproduce, "dataset", None)
+    monkeypatch.setitem(card.reproduce, "population", "a test set no adapter reads")
+    with pytest.raises(ConfigError, match="cannot be reproduced here: its published numbers are on a test set no"):
+        check_reproducible(card)
 
 
 def test_a_published_checkpoint_fine_tunes_like_any_model(tiny_synth, gaze360_lstm_file, tmp_path):

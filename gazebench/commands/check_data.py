@@ -18,6 +18,7 @@ examples:
   gazebench check-data --dataset rtgene --root /data/RT-GENE --set variant=original --json
   gazebench check-data --dataset synthgaze --root data/synth --no-images
   gazebench check-data --dataset gaze360 --root data/synth-gaze360 --set expect_samples=any
+  gazebench check-data --dataset gaze360 --root /data/Gaze360-GazeHub --set layout=gazehub
 """
 
 #: columns of the text table, in order (absent ones are left out)
@@ -68,13 +69,24 @@ def published_lines(info: dict[str, Any] | None) -> list[str]:
     return out if len(out) > 1 else []
 
 
+def columns(report: dict[str, Any]) -> list[tuple[str, str]]:
+    """The table's columns: :data:`COLUMNS` with the populations' subsets (``face``,
+    ``face_front180``, ...: the report's ``subsets`` beyond the gaze ones) after ``back``."""
+    known = {k for k, _ in COLUMNS}
+    extra = [(k, k) for k in report.get("subsets") or [] if k not in known]
+    at = [k for k, _ in COLUMNS].index("back") + 1
+    return list(COLUMNS[:at]) + extra + list(COLUMNS[at:])
+
+
 def render_text(report: dict[str, Any]) -> str:
     from tabulate import tabulate
 
     lines = [f"dataset {report['dataset']} at {report['root']}"
              + (f" ({', '.join(f'{k}={v}' for k, v in report['options'].items())})" if report["options"] else "")]
+    shown = columns(report)
+
     def table(groups: dict[str, dict[str, dict]], with_fold: bool) -> str:
-        present = [(k, h) for k, h in COLUMNS if any(k in st for g in groups.values() for st in g.values())]
+        present = [(k, h) for k, h in shown if any(k in st for g in groups.values() for st in g.values())]
         rows = []
         for fold, splits in groups.items():
             for split, stats in splits.items():
@@ -91,6 +103,11 @@ def render_text(report: dict[str, Any]) -> str:
         test = splits.get("test", {}).get("subject_ids")
         if test is not None and len(report["folds"]) > 1:
             lines.append(f"fold {fold} test subjects: {', '.join(test)}")
+    populations = report.get("populations") or {}
+    lines += [""] if populations else []
+    for name, what in populations.items():
+        columns_of = f" (columns {name}, {name}_<subset>)" if name in (report.get("subsets") or []) else ""
+        lines.append(f"population {name}{columns_of}: " + " ".join(str(what).split()))
     lines += published_lines(report.get("published"))
     if report.get("warnings"):
         lines += ["", "warnings:"] + [f"  - {w}" for w in report["warnings"]]

@@ -55,6 +55,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--backbone", help="timm backbone, shortcut for --set backbone=NAME")
     how.add_argument("--on-bad-sample", choices=("error", "skip"),
                      help="an unreadable image stops the run (error, default) or is left out and recorded (skip)")
+    how.add_argument("--predict-only", action="store_true",
+                     help="do not score the test split: train and select as usual, write the test predictions and "
+                          "the dataset's leaderboard submission (<run dir>/submission.txt); automatic when the test "
+                          "labels are withheld (ETH-XGaze)")
     how.add_argument("--runs", default=Path("runs"), type=Path, help="checkpoints and predictions (default runs/)")
     how.add_argument("--overwrite", choices=("only-missing", "always"), default="only-missing",
                      help="skip units whose result exists (default) or redo them")
@@ -165,7 +169,7 @@ def execute(units: list, args: argparse.Namespace) -> list[str]:
             print(f"[{i}/{len(units)}] {unit.describe()}", file=sys.stderr)
         try:
             run_unit(unit, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
-                     deterministic=args.deterministic)
+                     deterministic=args.deterministic, predict_only=args.predict_only)
         except Exception as exc:  # noqa: BLE001  (reported; the sweep goes on only with --keep-going)
             if not args.keep_going:
                 raise

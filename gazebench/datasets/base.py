@@ -88,6 +88,12 @@ class GazeDataset:
     #: ``"module:function"`` writing a SynthGaze scene in this dataset's on-disk layout
     #: (``gazebench synth --layout <name>``; see :func:`gazebench.synth.write_layout`), or None
     layout_writer: ClassVar[str | None] = None
+    #: more SynthGaze layouts of this dataset: ``{"<name>-gazehub": "module:function"}``
+    #: (``gazebench synth --layout <name>``)
+    layout_writers: ClassVar[dict[str, str]] = {}
+    #: populations inside a split, each a boolean index column: ``{"face": "face_detected"}``; every
+    #: result reports each of them with its gaze subsets (``face``, ``face_front180``, ...)
+    population_columns: ClassVar[dict[str, str]] = {}
     #: what one labelled sample is called in messages (e.g. Gaze360's "centre frames")
     sample_noun: ClassVar[str] = "samples"
 
@@ -250,6 +256,16 @@ class GazeDataset:
         """Why this root and these options are not the population the card's published counts
         describe (e.g. Gaze360's ``centres=all``), or None.  ``expect_samples=any`` is handled by
         :func:`gazebench.datasets.published.skip_reason` for every adapter."""
+        return None
+
+    def population_tag(self) -> str | None:
+        """The population every sample of this root belongs to (GazeHub's Gaze360 files hold only
+        face-detectable frames: ``face``), or None for the release's full population."""
+        return None
+
+    def write_submission(self, rows: np.ndarray, vectors: np.ndarray, path: Path) -> Path | None:
+        """The dataset's leaderboard file for predictions ``vectors`` of index rows ``rows`` (a
+        test split whose labels are withheld, e.g. ETH-XGaze's), or None when it has none."""
         return None
 
     def released_subjects(self) -> list[str] | None:

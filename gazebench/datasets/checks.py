@@ -7,7 +7,8 @@ fold) are checked for subjects shared between train / val / test.
 
 The report is a dict (the ``--json`` output)::
 
-    {"dataset": ..., "root": ..., "options": {...},
+    {"dataset": ..., "root": ..., "options": {...}, "subsets": ["front180", ..., "face", "face_front180", ...],
+     "populations": {"face": "what it is (the card's populations)"},
      "splits": {"train": {...}, "val": {...}, "test": {...}},        # pooled over folds
      "folds": {"0": {"train": {...}, "val": {...}, "test": {...}}, ...},  # "default" for a fixed split
      "problems": [{"kind": ..., "path": ..., "message": ...}, ...],  # any -> exit status 1
@@ -16,7 +17,9 @@ The report is a dict (the ``--json`` output)::
                    "skipped": None | "why", "note": None | "the card's published_note"}}
 
 Per split: ``samples`` (labelled centre frames), ``subjects``, the subset sizes of datasets that
-report subsets (``front180``, ``front20``, ``back``), ``yaw_mean_deg``, ``pitch_mean_deg``,
+report subsets (``front180``, ``front20``, ``back``) and of the populations an adapter defines
+(Gaze360's face-detectable frames: ``face``, ``face_front180``, ...; the report's ``subsets`` lists
+them all, :func:`gazebench.population.subset_names`), ``yaw_mean_deg``, ``pitch_mean_deg``,
 ``yaw_range_deg`` / ``pitch_range_deg`` ([min, max], canonical convention), for datasets with
 sequences ``windows_complete`` (how many samples have a complete 7-frame window f-3..f+3), and in
 ``folds`` the ``subject_ids``.  The pooled ``splits`` count each frame once: for a k-fold protocol
@@ -37,7 +40,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench import geometry, population
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
 from gazebench.datasets.published import expected_counts, population_counts, published_shortfall, skip_reason
@@ -57,10 +60,8 @@ def split_stats(dataset: GazeDataset, positions: np.ndarray, complete: np.ndarra
     subjects = dataset.index["subject"].to_numpy()[positions]
     out: dict[str, Any] = {"samples": int(len(positions)), "subjects": int(len(set(subjects.tolist())))}
     gaze = dataset.gaze(positions)
-    if dataset.subsets:
-        masks = geometry.subset_masks(gaze) if len(gaze) else {s: np.zeros(0, bool) for s in dataset.subsets}
-        for name in dataset.subsets:
-            out[name] = int(masks[name].sum())
+    for name, mask in population.subset_masks(dataset, positions, gaze).items():
+        out[name] = int(mask.sum())
     if len(gaze):
         yp = np.degrees(geometry.vector_to_yawpitch(gaze))
         out["yaw_mean_deg"] = _deg(yp[:, 0].mean())
@@ -200,7 +201,8 @@ def check_dataset(
     from gazebench.progress import progress_bar
 
     report: dict[str, Any] = {"dataset": name, "root": None if root is None else str(root), "options": dict(options or {}),
-                              "splits": {}, "folds": {}, "problems": [], "warnings": [], "published": None}
+                              "subsets": [], "populations": {}, "splits": {}, "folds": {}, "problems": [],
+                              "warnings": [], "published": None}
     problems: list[Problem] = []
     try:
         dataset = DATASETS.get(name)(root=root, strict=False, **(options or {}))
@@ -214,6 +216,13 @@ def check_dataset(
     except (DatasetError, CardError, OSError, ValueError) as exc:
         report["problems"] = [p.as_dict() for p in dataset.problems] + [Problem("annotation", str(dataset.root), str(exc)).as_dict()]
         return report
+    report["subsets"] = population.subset_names(dataset)
+    described = dataset.card.extra("populations") or {}
+    report["populations"] = {p: described.get(p, "") for p in population.defined_populations(dataset)}
+    tag = population.population_tag(dataset)
+    if tag:
+        report["populations"][tag] = (f"every sample of this root (its splits are named <split>[{tag}]): "
+                                      + str(described.get(tag, "")))
     problems += dataset.problems
 
     complete = None

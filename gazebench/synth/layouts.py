@@ -3,7 +3,9 @@ dataset that provides a writer, so that its adapter is exercised on real files.
 
 The layouts are found through the dataset registry: a dataset's adapter names its writer in
 ``layout_writer`` (``"module:function"``; the built-ins keep theirs in
-``gazebench/datasets/<name>/layout.py``, SynthGaze's own is :func:`write_synthgaze` below).  A
+``gazebench/datasets/<name>/layout.py``, SynthGaze's own is :func:`write_synthgaze` below), and
+further layouts of the same adapter in ``layout_writers`` (layout name -> ``"module:function"``,
+e.g. Gaze360's ``{"gaze360-gazehub": ...}``: GazeHub's preprocessing of the same data).  A
 writer is called as ``writer(scene, root, workers=..., progress=..., **options)`` on an empty
 temporary folder, which :func:`write_layout` renames into place when the writer returns, so a
 layout that exists is whole.  Output bytes depend on the scene alone (see
@@ -32,20 +34,30 @@ LABEL_COLUMNS = (
 )  # fmt: skip
 
 
-def layout_names() -> list[str]:
-    """The registered datasets whose adapter names a layout writer (built-ins and plugins loaded)."""
+def _references() -> dict[str, str]:
+    """Layout name -> ``"module:function"``: each registered dataset's ``layout_writer`` under the
+    dataset's name, then its ``layout_writers`` (built-ins and plugins loaded)."""
     import gazebench.datasets  # noqa: F401  (the built-ins register)
     from gazebench.registry import DATASETS
 
-    return [entry.name for entry in DATASETS if getattr(entry.obj, "layout_writer", None)]
+    out: dict[str, str] = {}
+    for entry in DATASETS:
+        if getattr(entry.obj, "layout_writer", None):
+            out[entry.name] = entry.obj.layout_writer
+        out.update(entry.obj.layout_writers)
+    return out
+
+
+def layout_names() -> list[str]:
+    """The layouts SynthGaze can write: the registered datasets whose adapter names a writer, and
+    their further layouts (``gaze360-gazehub``, ...)."""
+    return list(_references())
 
 
 def layout_writer(layout: str) -> Callable[..., None]:
-    """The writer of ``layout`` (a dataset name), imported from its ``"module:function"`` reference."""
-    import gazebench.datasets  # noqa: F401
-    from gazebench.registry import DATASETS
-
-    reference = getattr(DATASETS.get(layout), "layout_writer", None) if layout in DATASETS else None
+    """The writer of ``layout`` (a dataset name, or a further layout an adapter names), imported
+    from its ``"module:function"`` reference."""
+    reference = _references().get(layout)
     if not reference:
         raise LayoutError(f"unknown SynthGaze layout {layout!r}; choose one of {', '.join(layout_names())}")
     module, _, name = reference.partition(":")

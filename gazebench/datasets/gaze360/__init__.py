@@ -27,10 +27,23 @@ Windows: frames f+o of the same person by frame *number*; a missing number is re
 nearest frame number that exists (ties go to the frame nearer the centre), and the window is
 marked incomplete.
 
+Populations: the release marks every frame where dlib found a face (``person_face_bbox`` other than
+``[-1, -1, -1, -1]``; erkil1452/gaze360 @ cbeb8e4, dataset/README.md lines 27 and 109); read from
+``metadata.mat``, the index column ``face_detected`` holds it and every result reports the
+face-detectable population beside the full test set (``population_columns``: subsets ``face``,
+``face_front180``, ``face_front20``, ``face_back`` beside ``all``, ``front180``, ``front20``,
+``back``; :mod:`gazebench.population`).  The split files carry no face boxes: no face population.
+
+GazeHub's layout (option ``layout: gazehub``): ``Image/<split>/Face/<n>.jpg`` face crops and
+``Label/{train,val,test}.label`` as GazeHub's script writes them, the face-detectable frames only
+(:mod:`gazebench.datasets.gaze360.gazehub`); the same ids and subjects as the release, and every
+test sample is in the face population, so the population is named ``gaze360/test[face]``.
+
 Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20
 subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
 from either annotation.  Option ``expect_samples``: ``published`` (default) or ``any`` (a root that
-is not the release, e.g. a SynthGaze tree); with ``centres=all`` nothing is compared.
+is not the release, e.g. a SynthGaze tree); with ``centres=all`` or ``layout=gazehub`` nothing is
+compared (the card publishes the full release's sizes only).
 """
 
 from __future__ import annotations
@@ -44,7 +57,14 @@ import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
-from gazebench.datasets.gaze360.parsing import Gaze360Lines, load_gaze360_metadata, parse_gaze360_split_file
+from gazebench.datasets.gaze360.gazehub import GAZEHUB_IMAGES, GAZEHUB_LABELS, gazehub_index
+from gazebench.datasets.gaze360.parsing import (
+    Gaze360Lines,
+    frame_stem,
+    load_gaze360_metadata,
+    parse_gaze360_split_file,
+    subject_name,
+)
 from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
 
@@ -54,14 +74,6 @@ SPLIT_CODES = {0: "train", 1: "val", 2: "test", 3: "unused"}
 SPLIT_FILES = {"train": "train.txt", "val": "validation.txt", "test": "test.txt"}
 #: a metadata frame is a centre frame when frames f-3 ... f+3 of its person exist
 CENTRE_HALF_WINDOW = 3
-
-
-def subject_name(recording: str, person: int) -> str:
-    return f"{recording}/p{int(person):06d}"
-
-
-def frame_stem(recording: str, person: int, frame: int) -> str:
-    return f"{recording}/head/{int(person):06d}/{int(frame):06d}"
 
 
 def nearest_rows(numbers: np.ndarray, targets: np.ndarray, centre: np.ndarray) -> np.ndarray:
@@ -82,7 +94,13 @@ class Gaze360(GazeDataset):
 
     name = "gaze360"
     subsets = ("front180", "front20", "back")
+    #: populations inside the test set (name -> boolean index column), each reported with its own
+    #: gaze subsets beside the full set's: ``face``, ``face_front180``, ... (gazebench.population)
+    population_columns = {"face": "face_detected"}
     declared_options = {
+        "layout": Option("original", one_of("original", "gazehub"),
+                         "the release (imgs/ + metadata.mat or split files) or GazeHub's preprocessing "
+                         "(Image/ face crops + Label/*.label, the face-detectable frames only)"),
         "annotation": Option("auto", one_of("auto", "metadata", "splitfiles"),
                              "read metadata.mat or the split files; auto: metadata.mat when present"),
         "centres": Option("full_window", one_of("full_window", "all"),
@@ -92,26 +110,33 @@ class Gaze360(GazeDataset):
                                  "(published), or not (any: e.g. a SynthGaze tree)"),
     }
     layout_writer = "gazebench.datasets.gaze360.layout:write_layout"
+    #: further SynthGaze layouts of this adapter (``gazebench synth --layout gaze360-gazehub``)
+    layout_writers = {"gaze360-gazehub": "gazebench.datasets.gaze360.gazehub_layout:write_layout"}
     sample_noun = "centre frames"
 
     # -- root -------------------------------------------------------------------------------
     @property
     def annotation(self) -> str:
-        """``metadata`` or ``splitfiles``: what this root is read from."""
+        """``metadata``, ``splitfiles`` or ``gazehub`` (layout gazehub): what this root is read from."""
+        if self.options["layout"] == "gazehub":
+            return "gazehub"
         mode = self.options["annotation"]
         if mode == "auto":
             return "metadata" if (self.root / "metadata.mat").is_file() else "splitfiles"
         return mode
 
     def required_paths(self) -> list[str]:
+        if self.annotation == "gazehub":
+            return [GAZEHUB_IMAGES, *GAZEHUB_LABELS.values()]
         paths = self.card.required
         if self.annotation == "metadata":
             return paths + ["metadata.mat"]
         return paths + list(SPLIT_FILES.values())
 
     def ensure_root(self) -> None:
-        if not self.root.is_dir():
+        if not self.root.is_dir() or self.annotation == "gazehub":
             super().ensure_root()
+            return
         missing = [p for p in self.card.required if not (self.root / p).exists()]
         have_split_files = all((self.root / f).is_file() for f in SPLIT_FILES.values())
         mode = self.options["annotation"]
@@ -126,13 +151,24 @@ class Gaze360(GazeDataset):
             raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: missing {', '.join(missing)}"))
 
     def unpublished_reason(self) -> str | None:
-        """The published sizes count centre frames with a full window: ``centres=all`` differs."""
+        """The published sizes count the release's centre frames with a full window: GazeHub's
+        face-detectable frames and ``centres=all`` are other populations."""
+        if self.annotation == "gazehub":
+            return ("layout=gazehub (GazeHub's face-detectable frames; the card's published sizes are the full "
+                    "release's, and GazeHub states none for its files)")
         if self.annotation == "metadata" and self.options["centres"] == "all":
             return "centres=all (every train/val/test frame; the published sizes count those with a full window)"
         return None
 
     # -- index ------------------------------------------------------------------------------
+    def population_tag(self) -> str | None:
+        """The population every test sample of this root belongs to: ``face`` for GazeHub's files
+        (the population's name says so: ``gaze360/test[face]``), None for the release."""
+        return "face" if self.annotation == "gazehub" else None
+
     def build_index(self) -> pd.DataFrame:
+        if self.annotation == "gazehub":
+            return gazehub_index(self.root, None if self.strict else self.problems, self.report_problem)
         if self.annotation == "metadata":
             return self._index_from_metadata()
         return self._index_from_split_files()
@@ -181,6 +217,8 @@ class Gaze360(GazeDataset):
                 "metadata_entry": rows,
             }
         )
+        if meta.face_detected is not None:  # the face-detectable population (gazebench.population)
+            index["face_detected"] = meta.face_detected[rows]
         self._set_gaze(index, meta.gaze[rows])
         in_split = split_code <= 2
         if self.options["centres"] == "all":

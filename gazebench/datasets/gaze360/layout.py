@@ -12,6 +12,7 @@ maps recordings and persons back to SynthGaze's subjects and sequences.
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping, Sequence
 
@@ -24,13 +25,29 @@ from gazebench.synth.scene import HEAD_FRACTION, REFERENCE_HALF_WIDTH, Scene
 
 GAZE360_SPLITS = ("train", "validation", "test", "unused")
 GAZE360_WINDOW = 3  # frames either side of a centre frame in the split files
+#: a face is detectable (dlib would find it) while the face points at the camera: the head's
+#: facing direction has z below -this (the face turned less than acos(0.2) = 78.5 deg away)
+FACE_FACING_MIN = 0.2
 
 
-def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True,
-                 splits: "Mapping[str, Sequence[str]] | None" = None) -> None:
-    """Write ``scene`` into the empty folder ``root`` in the Gaze360 layout.  ``splits`` maps
-    ``test`` / ``val`` (or ``validation``) / optionally ``train`` to subject ids (default:
-    :func:`default_splits`); each split becomes its own recordings, as in the release."""
+@dataclass
+class Release:
+    """How a scene's frames become the release's: recordings, persons and split codes, in scene
+    (= metadata) order, and each frame's head-crop path."""
+
+    recordings: list[str]
+    rec_key_of: dict[tuple[str, str], int]  # (subject, sequence) -> recording index
+    person_of: dict[tuple[str, str], int]  # (subject, sequence) -> person_identity
+    split_of: dict[str, str]  # subject -> train / validation / test
+    rec: np.ndarray  # int32 [N]
+    person: np.ndarray  # int32 [N]
+    frame: np.ndarray  # int32 [N]
+    split_code: np.ndarray  # int32 [N]: 0 train, 1 val, 2 test, 3 unused
+    rel: list[str]  # imgs/rec_XXX/head/PPPPPP/FFFFFF.jpg
+
+
+def release(scene: Scene, splits: "Mapping[str, Sequence[str]] | None" = None) -> Release:
+    """The release a scene is written as (see :func:`write_layout` for ``splits``)."""
     f = scene.frames
     split_of = _normalise_splits(splits, [s.id for s in scene.subjects])
     recordings, rec_key_of, person_of = _recordings(scene, split_of)
@@ -39,27 +56,45 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     frame = f["frame"].to_numpy(np.int32)
     split_code = _split_codes(scene, split_of, frame)
     rel = [f"imgs/{recordings[r]}/head/{p:06d}/{fr:06d}.jpg" for r, p, fr in zip(rec, person, frame)]
+    return Release(recordings, rec_key_of, person_of, split_of, rec, person, frame, split_code, rel)
 
-    plan = [(rows, [[(True, 1.0, rel[r])] for r in rows]) for rows in sequence_tasks(f)]
+
+def face_detectable(frames) -> np.ndarray:
+    """bool [N]: frames whose face a detector finds -- the head faces the camera, turned less
+    than acos(:data:`FACE_FACING_MIN`) = 78.5 deg away (head pose, not gaze: back views and
+    profiles are out, a frontal face glancing sideways is in).  ``person_face_bbox`` and the eye
+    boxes are -1 for the others, as the release marks frames where dlib found no face."""
+    facing = yawpitch_to_vector(frames[["head_yaw", "head_pitch"]].to_numpy(np.float64))
+    return facing[:, 2] < -FACE_FACING_MIN
+
+
+def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True,
+                 splits: "Mapping[str, Sequence[str]] | None" = None) -> None:
+    """Write ``scene`` into the empty folder ``root`` in the Gaze360 layout.  ``splits`` maps
+    ``test`` / ``val`` (or ``validation``) / optionally ``train`` to subject ids (default:
+    :func:`default_splits`); each split becomes its own recordings, as in the release."""
+    f = scene.frames
+    r = release(scene, splits)
+    plan = [(rows, [[(True, 1.0, r.rel[i])] for i in rows]) for rows in sequence_tasks(f)]
     render_all(scene, root, plan, workers, progress, "gaze360 layout")
 
     gaze = f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)
-    recs_cell = np.empty((1, len(recordings)), dtype=object)
-    recs_cell[0, :] = recordings
+    recs_cell = np.empty((1, len(r.recordings)), dtype=object)
+    recs_cell[0, :] = r.recordings
     splits_cell = np.empty((1, len(GAZE360_SPLITS)), dtype=object)
     splits_cell[0, :] = GAZE360_SPLITS
     metadata = {
         "recordings": recs_cell,
-        "recording": rec[None, :],
-        "frame": frame[None, :],
-        "person_identity": person[None, :],
+        "recording": r.rec[None, :],
+        "frame": r.frame[None, :],
+        "person_identity": r.person[None, :],
         "gaze_dir": gaze,
-        "split": split_code[None, :],
+        "split": r.split_code[None, :],
         "splits": splits_cell,
     }
-    _savemat_deterministic(root / "metadata.mat", {**metadata, **_bboxes(scene, person)})
-    _write_split_files(root, scene, rec, person, frame, split_code, gaze, rel)
-    _write_source(root, scene, recordings, rec_key_of, person_of, split_of)
+    _savemat_deterministic(root / "metadata.mat", {**metadata, **_bboxes(scene, r.person)})
+    _write_split_files(root, scene, r.rec, r.person, r.frame, r.split_code, gaze, r.rel)
+    _write_source(root, scene, r)
 
 
 def _recordings(scene: Scene, split_of: dict[str, str]):
@@ -104,15 +139,15 @@ def _bboxes(scene: Scene, person: np.ndarray) -> dict[str, np.ndarray]:
     subj_by_id = {s.id: s for s in scene.subjects}
     n = len(f)
     head_bbox, face_bbox, eye_l, eye_r = (np.zeros((n, 4)) for _ in range(4))
-    facing = yawpitch_to_vector(f[["head_yaw", "head_pitch"]].to_numpy(np.float64))
+    detectable = face_detectable(f)
     for i in range(n):
         row = f.iloc[i]
         side = 0.12 * float(row["distance"]) / 1.5
         cx = 0.15 + 0.7 * ((person[i] + 0.5) / (person.max() + 1)) + 0.05 * float(row["offset_x"])
         cy = 0.4 + 0.05 * float(row["offset_y"])
         head_bbox[i] = [cx - side / 2, cy - side / 2, side, side]
-        if facing[i, 2] < -0.2:
-            le, rr, fc = _eye_boxes(row, subj_by_id[row["subject"]])
+        if detectable[i]:
+            le, rr, fc = eye_boxes(row, subj_by_id[row["subject"]])
             to_full = lambda b: [head_bbox[i, 0] + b[0] * side, head_bbox[i, 1] + b[1] * side, b[2] * side, b[3] * side]  # noqa: E731
             eye_l[i], eye_r[i], face_bbox[i] = to_full(le), to_full(rr), to_full(fc)
         else:
@@ -144,21 +179,33 @@ def _write_split_files(root: Path, scene: Scene, rec: np.ndarray, person: np.nda
         (root / name).write_text("".join(line + "\n" for line in lines[code]), encoding="utf-8")
 
 
-def _write_source(root: Path, scene: Scene, recordings: list[str], rec_key_of: dict, person_of: dict,
-                  split_of: dict[str, str]) -> None:
-    info = scene_info(scene, "gaze360")
+def source_info(scene: Scene, r: Release, layout: str) -> dict:
+    """What every Gaze360-like layout records about its scene: the recordings and persons of each
+    SynthGaze (subject, sequence), and the subjects' splits."""
+    info = scene_info(scene, layout)
     info.update(
         {
             "mapping": "one recording per (SynthGaze sequence, split); person_identity numbers that split's "
             "subjects within the recording; frame = frame within the sequence",
             "recordings": {
                 name: sorted(
-                    {f"{sid}:{q}": person_of[(sid, q)] for (sid, q), k in rec_key_of.items() if k == idx}.items(),
+                    {f"{sid}:{q}": r.person_of[(sid, q)] for (sid, q), k in r.rec_key_of.items() if k == idx}.items(),
                     key=lambda kv: kv[1],
                 )
-                for idx, name in enumerate(recordings)
+                for idx, name in enumerate(r.recordings)
             },
-            "subject_splits": split_of,
+            "subject_splits": r.split_of,
+            "face_detectable": "the head faces the camera (turned less than "
+            f"{np.degrees(np.arccos(FACE_FACING_MIN)):.1f} deg away): person_face_bbox is -1 for the other frames",
+        }
+    )
+    return info
+
+
+def _write_source(root: Path, scene: Scene, r: Release) -> None:
+    info = source_info(scene, r, "gaze360")
+    info.update(
+        {
             "split_files": "train/validation/test.txt list centre frames with a full +-3 window of the same "
             "person; vectors are scaled by a random 1.0-1.3 (readers must normalise) and about 15% of "
             "lines separate the path from the vector with a tab",
@@ -204,7 +251,7 @@ def _normalise_splits(splits: "Mapping[str, Sequence[str]] | None", ids: Sequenc
     return of
 
 
-def _eye_boxes(row, subj, fw_zoom: float = 1.0) -> tuple[list[float], list[float], list[float]]:
+def eye_boxes(row, subj, fw_zoom: float = 1.0) -> tuple[list[float], list[float], list[float]]:
     """Eye (image-left, image-right) and face boxes ``[x, y, w, h]`` as fractions of the crop."""
     fw = 2.0 * REFERENCE_HALF_WIDTH * float(row["distance"]) / HEAD_FRACTION * fw_zoom
     r = camera_rotation(float(row["head_yaw"]), float(row["head_pitch"]), float(row["head_roll"]))

@@ -1,7 +1,8 @@
 """Gaze360's annotation, parsed exactly (rules of :mod:`gazebench.datasets.parsing`: strict raises
 at ``file:line``, lenient collects problems and skips the line): the original code's split files
 (github.com/erkut/gaze360, ``code/``: ``train.txt``, ``validation.txt``, ``test.txt``) and the
-release's ``metadata.mat`` (fields as the release documents them, 0-based indices).
+release's ``metadata.mat`` (fields as the release documents them, 0-based indices), and GazeHub's
+``Label/*.label`` files (:func:`parse_gazehub_label`).
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from pathlib import Path
 import numpy as np
 
 from gazebench.datasets.base import DatasetError, Problem
+from gazebench.datasets.gazehub import LabelFile, read_label_file
 from gazebench.datasets.parsing import parse_float, read_lines, report, shorten, where
 
 # -- split files (train.txt / validation.txt / test.txt) ----------------------------------------
@@ -36,6 +38,16 @@ class Gaze360Lines:
 
     def __len__(self) -> int:
         return len(self.image)
+
+
+def subject_name(recording: str, person: int) -> str:
+    """A Gaze360 subject (and sequence): ``rec_005/p000002``."""
+    return f"{recording}/p{int(person):06d}"
+
+
+def frame_stem(recording: str, person: int, frame: int) -> str:
+    """A frame's id: its image path under ``imgs/`` without ``.jpg``, ``rec_005/head/000002/000123``."""
+    return f"{recording}/head/{int(person):06d}/{int(frame):06d}"
 
 
 def parse_gaze360_image_path(text: str) -> tuple[str, int, int] | None:
@@ -112,6 +124,9 @@ class Gaze360Metadata:
     gaze: np.ndarray  # float64 [N, 3]
     split: np.ndarray  # int64 [N]: 0 train, 1 val, 2 test, 3 unused
     split_names: list[str]
+    #: bool [N]: dlib found a face (``person_face_bbox`` is not ``[-1, -1, -1, -1]``); None when the
+    #: file has no ``person_face_bbox`` field
+    face_detected: np.ndarray | None = None
 
     def __len__(self) -> int:
         return len(self.frame)
@@ -142,6 +157,25 @@ def _integers(name: str, value: object, path: Path) -> np.ndarray:
     if arr.dtype.kind not in "iuf" or (arr.dtype.kind == "f" and not np.all(np.isfinite(arr) & (arr == np.round(arr)))):
         raise DatasetError(f"{path}: field {name!r} must hold integers; got dtype {arr.dtype}")
     return arr.astype(np.int64)
+
+
+#: ``person_face_bbox`` of a frame where dlib found no face (dataset/README.md line 109)
+NO_FACE_BBOX = (-1.0, -1.0, -1.0, -1.0)
+
+
+def faces_detected(bbox: object, path: Path) -> np.ndarray:
+    """``person_face_bbox`` (N x 4, ``[x, y, w, h]``) -> bool [N]: whether dlib found a face.
+
+    The release marks a frame without a detection by ``[-1, -1, -1, -1]`` (erkil1452/gaze360 @
+    cbeb8e4, dataset/README.md lines 27 and 109); GazeHub keeps a frame unless all four are -1
+    (data_processing_gaze360.py, ``if (face_bbox[i] == np.array([-1, -1, -1, -1])).all(): continue``,
+    as carried in Deep-In-Sight/L2CS-Net @ 4a36054 and hide18/L2CS_Net @ 8419beb), the same rule."""
+    arr = np.asarray(bbox, dtype=np.float64)
+    if arr.ndim != 2 or 4 not in arr.shape:
+        raise DatasetError(f"{path}: field 'person_face_bbox' must be N x 4; got shape {arr.shape}")
+    if arr.shape[1] != 4:
+        arr = arr.T
+    return ~(arr == np.asarray(NO_FACE_BBOX)).all(axis=1)
 
 
 def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
@@ -175,10 +209,13 @@ def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
         gaze=gaze,
         split=_integers("split", mat["split"], path),
         split_names=mat_strings(mat["splits"]) if "splits" in mat else ["train", "val", "test", "unused"],
+        face_detected=faces_detected(mat["person_face_bbox"], path) if "person_face_bbox" in mat else None,
     )
     n = len(meta.frame)
     for name, arr in (("recording", meta.recording), ("person_identity", meta.person),
-                      ("gaze_dir", meta.gaze), ("split", meta.split)):
+                      ("gaze_dir", meta.gaze), ("split", meta.split), ("person_face_bbox", meta.face_detected)):
+        if arr is None:
+            continue
         if len(arr) != n:
             raise DatasetError(f"{path}: field {name!r} has {len(arr)} entries but 'frame' has {n}")
     bad = (meta.recording < 0) | (meta.recording >= len(meta.recordings))
@@ -187,3 +224,31 @@ def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
         raise DatasetError(f"{path}: entry {i} has recording index {int(meta.recording[i])} but 'recordings' "
                            f"lists {len(meta.recordings)} names (indices are 0-based)")
     return meta
+
+
+# -- GazeHub's preprocessing: Label/{train,val,test}.label ------------------------------------------
+
+#: the header GazeHub's script writes (data_processing_gaze360.py: ``"Face Left Right Origin 3DGaze 2DGaze\n"``)
+GAZEHUB_HEADER = ("Face", "Left", "Right", "Origin", "3DGaze", "2DGaze")
+
+
+def _origin_problem(fields: dict[str, str]) -> tuple[str, str] | None:
+    """A line's ``Origin`` names a frame of the release: ``rec_XXX/head/PPPPPP/FFFFFF.jpg``."""
+    origin = fields.get("Origin")
+    if origin is None or parse_gaze360_image_path(origin) is None:
+        return "malformed_line", f"Origin {origin!r} is not '{GAZE360_SPLIT_FORMAT.split()[0]}'"
+    return None
+
+
+def parse_gazehub_label(path: str | Path, problems: list[Problem] | None = None) -> LabelFile:
+    """Parse one of GazeHub's Gaze360 label files (``Label/train.label``, ``val.label``, ``test.label``).
+
+    The first line is the header ``Face Left Right Origin 3DGaze 2DGaze``; each further line has as
+    many fields, separated by single spaces: image paths relative to ``Image/`` (``test/Face/12.jpg``),
+    ``Origin`` the release's frame (``rec_XXX/head/PPPPPP/FFFFFF.jpg``), ``3DGaze`` the release's
+    ``gaze_dir`` as ``x,y,z`` (Gaze360's eye frame) and ``2DGaze`` ``yaw,pitch`` in radians
+    (data_processing_gaze360.py, ``GazeTo2d``: yaw = arctan2(x, -z), pitch = arcsin(y)).  The rules
+    of :func:`gazebench.datasets.gazehub.read_label_file` (a line of another shape, a non-finite
+    label, 3DGaze and 2DGaze that disagree: an error at ``file:line``), and an Origin that is not a
+    frame of the release."""
+    return read_label_file(path, GAZEHUB_HEADER, problems, _origin_problem, frame3d="gaze360")

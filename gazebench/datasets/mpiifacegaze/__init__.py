@@ -28,6 +28,11 @@ in ``gazebench check-data``, worded by :func:`gazebench.datasets.published.publi
 
 Protocol (data in ``datasets/mpiifacegaze.yaml``): leave one person out, 15 folds; fold k tests
 on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains on the other 13.
+
+GazeHub's layout (option ``layout``: ``original`` (default) or ``gazehub``): ``Image/pNN/face/<k>.jpg``
+224 px normalised faces (half of them mirrored, with mirrored labels) and ``Label/pNN.label``, as
+GazeHub's script writes them (:mod:`gazebench.datasets.mpiifacegaze.gazehub`): the same 15 people
+and folds, the same count check (3000 lines per file), images read as files.
 """
 
 from __future__ import annotations
@@ -42,6 +47,8 @@ import pandas as pd
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5
+from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
+from gazebench.options import ConfigError
 from gazebench.options import Option, one_of, word_or_integer
 from gazebench.registry import DATASETS
 
@@ -59,6 +66,8 @@ class MPIIFaceGaze(GazeDataset):
     subsets = ()
     has_sequences = False
     declared_options = {
+        "layout": Option("original", one_of("original", "gazehub"),
+                         "MPI's normalised release (pNN.mat) or GazeHub's preprocessing (Image/ + Label/pNN.label)"),
         "expect_samples": Option("card", word_or_integer("card", "any", minimum=1),
                                  "samples each person file must hold: card (samples_per_subject), any, or N"),
         "validation": Option("default", one_of("default", "none"),
@@ -68,15 +77,25 @@ class MPIIFaceGaze(GazeDataset):
                              "yaw both flipped, e.g. a copy re-normalised with the opposite convention)"),
     }
     layout_writer = "gazebench.datasets.mpiifacegaze.layout:write_layout"
+    #: further SynthGaze layouts of this adapter (``gazebench synth --layout mpiifacegaze-gazehub``)
+    layout_writers = {"mpiifacegaze-gazehub": "gazebench.datasets.mpiifacegaze.gazehub_layout:write_layout"}
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: file name -> its lazily opened handle (gazebench.datasets.h5: once per process)
         self._files: dict[str, LazyH5] = {}
 
+    @property
+    def gazehub(self) -> bool:
+        """Whether this root is read in GazeHub's layout (``layout=gazehub``)."""
+        return self.options["layout"] == "gazehub"
+
     # -- root -------------------------------------------------------------------------------
     def person_files(self) -> dict[str, Path]:
-        """``{"p00": root/p00.mat, ...}`` for the person files present, sorted."""
+        """``{"p00": root/p00.mat, ...}`` (``Label/p00.label`` in GazeHub's layout) for the person
+        files present, sorted."""
+        if self.gazehub:
+            return label_files(self.root)
         try:
             names = sorted(p.name for p in self.root.iterdir() if p.is_file())
         except OSError:
@@ -84,9 +103,13 @@ class MPIIFaceGaze(GazeDataset):
         return {m.group(1): self.root / n for n in names if (m := PERSON_FILE.match(n))}
 
     def ensure_root(self) -> None:
+        if self.gazehub and self.options["gaze_signs"] != "release":
+            raise ConfigError("dataset 'mpiifacegaze': gaze_signs applies to the original layout's Data/label; "
+                              "GazeHub's 2DGaze has one convention (datasets/mpiifacegaze.yaml, convention)")
         super().ensure_root()
         if not self.person_files():
-            raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: no pNN.mat files found"))
+            what = "no Label/pNN.label files found (layout=gazehub)" if self.gazehub else "no pNN.mat files found"
+            raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: {what}"))
 
     def _check_count(self, person: str, path: Path, n: int) -> None:
         """A person file whose count is not the expected one (the card's ``samples_per_subject``
@@ -100,6 +123,21 @@ class MPIIFaceGaze(GazeDataset):
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
+        parts = self._gazehub_parts() if self.gazehub else self._release_parts()
+        if not parts:
+            raise DatasetError(f"dataset 'mpiifacegaze': no usable person file under {self.root}")
+        index = pd.concat(parts, ignore_index=True)
+        if not self.gazehub:
+            self._file_of = index["file"].to_numpy()
+            self._sample_of = index["sample"].to_numpy(np.int64)
+        return index
+
+    def _gazehub_parts(self) -> list[pd.DataFrame]:
+        """GazeHub's ``Label/pNN.label`` files (:mod:`gazebench.datasets.mpiifacegaze.gazehub`)."""
+        return gazehub_index(self.root, None if self.strict else self.problems, self._check_count)
+
+    def _release_parts(self) -> list[pd.DataFrame]:
+        """MPI's ``pNN.mat`` files: one table per readable person file."""
         import h5py
 
         parts = []
@@ -140,12 +178,7 @@ class MPIIFaceGaze(GazeDataset):
                 part["head_pitch"] = label[rows, HEAD_COLUMNS[0]]
                 part["head_yaw"] = label[rows, HEAD_COLUMNS[1]]
             parts.append(part)
-        if not parts:
-            raise DatasetError(f"dataset 'mpiifacegaze': no usable person file under {self.root}")
-        index = pd.concat(parts, ignore_index=True)
-        self._file_of = index["file"].to_numpy()
-        self._sample_of = index["sample"].to_numpy(np.int64)
-        return index
+        return parts
 
     def _read_labels(self, fh: Any, path: Path) -> np.ndarray | None:
         """``Data/label`` as float64 after checking both arrays' shapes; None (a problem reported)
@@ -176,10 +209,12 @@ class MPIIFaceGaze(GazeDataset):
         if pitch <= 0:
             return []
         other = "release" if self.options["gaze_signs"] == "negated" else "negated"
+        fix = ("GazeHub's 2DGaze has pitch = asin(-y) of the camera-frame gaze (y down): these files do not look "
+               "like the output of GazeHub's MPIIFaceGaze script" if self.gazehub else
+               f"If these files are not MPI's normalised release as published, read them with --set gaze_signs={other}")
         return [f"the mean gaze pitch of the {len(gaze):,} labelled samples is {pitch:+.1f} deg (up), but "
                 "MPIIFaceGaze was recorded with the screen below the camera, so gaze points down on average: "
-                f"the labels look mirrored (pitch and yaw negated). If these files are not MPI's normalised "
-                f"release as published, read them with --set gaze_signs={other} (evidence: {self.card.path.name}, "
+                f"the labels look mirrored (pitch and yaw negated). {fix} (evidence: {self.card.path.name}, "
                 "convention)"]
 
     # -- images -----------------------------------------------------------------------------
@@ -190,11 +225,16 @@ class MPIIFaceGaze(GazeDataset):
         return handle if handle is not None else self._files.setdefault(filename, LazyH5(self.root / filename))
 
     def image_path(self, position: int) -> Path:
+        if self.gazehub:
+            return super().image_path(position)
         self.index  # noqa: B018 - builds the index (and the lookup arrays) on first use
         return self.root / str(self._file_of[position])
 
     def read_image(self, position: int) -> np.ndarray:
-        """Row ``position``: ``Data/data[i]`` (3, H, W) BGR -> ``uint8 [H, W, 3]`` RGB."""
+        """Row ``position``: ``Data/data[i]`` (3, H, W) BGR -> ``uint8 [H, W, 3]`` RGB; in GazeHub's
+        layout the JPEG ``Image/pNN/face/<k>.jpg`` (the base class's file reading)."""
+        if self.gazehub:
+            return super().read_image(position)
         self.index  # noqa: B018
         filename, sample = str(self._file_of[position]), int(self._sample_of[position])
         try:

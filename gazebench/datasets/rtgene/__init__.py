@@ -5,6 +5,10 @@ crops.  (``sNNN_noglasses`` folders, recorded without the eye tracker to train t
 carry no gaze labels and are ignored.)
 
 Options:
+  ``layout``      ``original`` (default: the release as above) or ``gazehub``: GazeHub's
+                  ``Label/{train1,train2,train3,valid}.label`` with the release folder as ``Image/``
+                  (:mod:`gazebench.datasets.rtgene.gazehub`): the same subjects and ids; no
+                  timestamps, so a sequence is a run of consecutive idx (``max_gap`` does not apply).
   ``variant``     ``inpainted`` (``inpainted/face/face_%06d_rgb.png``, glasses removed; default),
                   ``original`` (``original/face/...``), ``original_large``
                   (``original/face_before_inpainting/...``, the larger crop).
@@ -41,6 +45,7 @@ import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
+from gazebench.datasets.rtgene.gazehub import FOLD_FILES, LABEL_DIR, VALID_FILE, gazehub_tables, label_files
 from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 from gazebench.options import Option, number_in, one_of
 from gazebench.registry import DATASETS
@@ -75,6 +80,9 @@ class RTGene(GazeDataset):
     name = "rtgene"
     subsets = ()
     declared_options = {
+        "layout": Option("original", one_of("original", "gazehub"),
+                         "the release (sNNN_glasses/label_combined.txt) or GazeHub's preparation "
+                         "(Label/*.label, images under Image/ = the release folder)"),
         "variant": Option("inpainted", one_of(*VARIANT_DIRS),
                           "face images: inpainted (glasses removed), original, original_large (larger crop)"),
         "validation": Option("default", one_of("default", "gazehub"),
@@ -85,6 +93,13 @@ class RTGene(GazeDataset):
                                  "a label without its image: error when read, or skip it while indexing"),
     }
     layout_writer = "gazebench.datasets.rtgene.layout:write_layout"
+    #: further SynthGaze layouts of this adapter (``gazebench synth --layout rtgene-gazehub``)
+    layout_writers = {"rtgene-gazehub": "gazebench.datasets.rtgene.gazehub_layout:write_layout"}
+
+    @property
+    def gazehub(self) -> bool:
+        """Whether this root is read in GazeHub's layout (``layout=gazehub``)."""
+        return self.options["layout"] == "gazehub"
 
     # -- root -------------------------------------------------------------------------------
     def subject_dirs(self) -> dict[str, Path]:
@@ -102,67 +117,81 @@ class RTGene(GazeDataset):
 
     def ensure_root(self) -> None:
         super().ensure_root()  # the root exists and has the card's ``required`` paths
+        if self.gazehub:
+            if not label_files(self.root):
+                in_test = (self.root / LABEL_DIR / "test").is_dir()
+                hint = " (GazeHub's script writes them to Label/test/: move them up)" if in_test else ""
+                raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: no {LABEL_DIR}/*.label files "
+                                                             f"found (layout=gazehub){hint}"))
+            return
         if not any((d / LABEL_FILE).is_file() for d in self.subject_dirs().values()):
             raise DatasetNotFound(self.not_found_message(
                 f"{self.root} is incomplete: no sNNN_glasses/{LABEL_FILE} found"))
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
-        problems = None if self.strict else self.problems
-        image_dir = VARIANT_DIRS[self.options["variant"]]
-        max_gap = float(self.options["max_gap"])
+        tables = self._gazehub_tables() if self.gazehub else self._release_tables()
+        # without timestamps (GazeHub's labels), a sequence is a run of consecutive idx
+        gap = 1.0 if self.gazehub else float(self.options["max_gap"])
         parts, skipped = [], 0
-        for subject, folder in self.subject_dirs().items():
-            label_path = folder / LABEL_FILE
-            if not label_path.is_file():
-                self.report_problem("missing_file", label_path, f"subject folder {folder.name} has no {LABEL_FILE}")
-                continue
-            labels = parse_rtgene_labels(label_path, problems)
-            if len(labels) == 0:
-                continue  # a subject without frames; check-data warns when the protocol names it
-            order = np.lexsort((labels.idx, labels.timestamp))
-            idx, ts = labels.idx[order], labels.timestamp[order]
-            rel = [f"{folder.name}/{image_dir}/{image_name(i)}" for i in idx]
-            keep = np.ones(len(idx), dtype=bool)
+        for subject, table in tables.items():
             if self.options["missing_images"] == "skip":
-                keep = np.array([(self.root / p).is_file() for p in rel], dtype=bool)
-                skipped += int((~keep).sum())
+                keep = np.array([(self.root / p).is_file() for p in table["path"]], dtype=bool)
                 if not keep.all():
                     self.left_out[subject] = int((~keep).sum())
-            idx, ts = idx[keep], ts[keep]
-            gaze_yp, head_yp = labels.gaze[order][keep], labels.head[order][keep]
-            rel = [p for p, k in zip(rel, keep) if k]
-            if len(idx) == 0:
-                continue
-            segment = segment_ids(ts, max_gap)
-            g = geometry.from_yaw_pitch(gaze_yp)
-            parts.append(
-                pd.DataFrame(
-                    {
-                        "id": [f"{subject}/{i:06d}" for i in idx],
-                        "subject": subject,
-                        "sequence": [f"{subject}/seg{s:03d}" for s in segment],
-                        "order": ts,
-                        "gaze_x": g[:, 0],
-                        "gaze_y": g[:, 1],
-                        "gaze_z": g[:, 2],
-                        "path": rel,
-                        "centre": True,
-                        "idx": idx,
-                        "timestamp": ts,
-                        "gaze_yaw": gaze_yp[:, 0],
-                        "gaze_pitch": gaze_yp[:, 1],
-                        "head_yaw": head_yp[:, 0],
-                        "head_pitch": head_yp[:, 1],
-                    }
-                )
-            )
+                    skipped += int((~keep).sum())
+                table = table[keep].reset_index(drop=True)
+            if len(table) == 0:
+                continue  # a subject without frames; check-data warns when the protocol names it
+            table.insert(2, "sequence", [f"{subject}/seg{k:03d}" for k in segment_ids(table["order"].to_numpy(), gap)])
+            parts.append(table)
         if skipped:
             print(f"rtgene: skipped {skipped} labels whose {self.options['variant']} image is missing "
                   "(missing_images=skip)", file=sys.stderr)
         if not parts:
             raise DatasetError(f"dataset 'rtgene': no usable labels under {self.root}")
         return pd.concat(parts, ignore_index=True)
+
+    def _release_tables(self) -> dict[str, pd.DataFrame]:
+        """Per subject, the frames of its ``label_combined.txt`` in time order."""
+        problems = None if self.strict else self.problems
+        image_dir = VARIANT_DIRS[self.options["variant"]]
+        tables = {}
+        for subject, folder in self.subject_dirs().items():
+            label_path = folder / LABEL_FILE
+            if not label_path.is_file():
+                self.report_problem("missing_file", label_path, f"subject folder {folder.name} has no {LABEL_FILE}")
+                continue
+            labels = parse_rtgene_labels(label_path, problems)
+            order = np.lexsort((labels.idx, labels.timestamp))
+            idx, ts = labels.idx[order], labels.timestamp[order]
+            gaze_yp, head_yp = labels.gaze[order], labels.head[order]
+            g = geometry.from_yaw_pitch(gaze_yp).reshape(-1, 3)
+            tables[subject] = pd.DataFrame(
+                {
+                    "id": [f"{subject}/{i:06d}" for i in idx], "subject": subject, "order": ts,
+                    "gaze_x": g[:, 0], "gaze_y": g[:, 1], "gaze_z": g[:, 2],
+                    "path": [f"{folder.name}/{image_dir}/{image_name(i)}" for i in idx], "centre": True,
+                    "idx": idx, "timestamp": ts, "gaze_yaw": gaze_yp[:, 0], "gaze_pitch": gaze_yp[:, 1],
+                    "head_yaw": head_yp[:, 0], "head_pitch": head_yp[:, 1],
+                }
+            )
+        return tables
+
+    def _gazehub_tables(self) -> dict[str, pd.DataFrame]:
+        """Per subject, its lines of GazeHub's ``Label/*.label`` (:mod:`gazebench.datasets.rtgene.gazehub`),
+        each file held to the card's list of its subjects."""
+        return gazehub_tables(self.root, VARIANT_DIRS[self.options["variant"]], None if self.strict else self.problems,
+                              self._gazehub_file_subjects, self.report_problem)
+
+    def _gazehub_file_subjects(self, filename: str) -> set[str] | None:
+        """The subjects the card puts in GazeHub's ``filename``: a fold's test list (``trainK.label``
+        is fold K-1) or the ``gazehub`` validation list (``valid.label``); None for another file."""
+        if filename in FOLD_FILES:
+            return set(self.card.split_rule(FOLD_FILES[filename], self.options).test)
+        if filename == VALID_FILE:
+            return set(self.card.split_rule(None, {"validation": "gazehub"}).val)
+        return None
 
     @classmethod
     def write_fake(cls, root: Path, seed: int = 0) -> dict:

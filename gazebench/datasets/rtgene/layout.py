@@ -61,8 +61,9 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     write_json(root / SOURCE_FILE, info)
 
 
-def _subject_frames(scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray) -> tuple[list[str], list[int], list[list[Output]]]:
-    """The label lines of subject ``s``'s kept frames (in time order), their scene rows and outputs."""
+def kept_frames(scene: Scene, s: SubjectParams) -> list[tuple[int, int]]:
+    """``(scene row, idx)`` of subject ``s``'s frames that the release keeps, in time order; idx is
+    the frame's 1-based number in the subject's recording (dropped frames leave gaps)."""
     f = scene.frames
     rows = np.flatnonzero(f["subject"].to_numpy() == s.id)
     rows = rows[np.argsort(f["timestamp"].to_numpy()[rows], kind="stable")]
@@ -74,12 +75,15 @@ def _subject_frames(scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray) -> tup
     minimum = int(math.ceil(RTGENE_MIN_KEPT * len(rows)))
     if keep.sum() < minimum:  # a subject turned away most of the time: keep its least extreme frames
         keep[np.argsort(head_yaw, kind="stable")[:minimum]] = True
+    return [(int(r), k + 1) for k, r in enumerate(rows) if keep[k]]
+
+
+def _subject_frames(scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray) -> tuple[list[str], list[int], list[list[Output]]]:
+    """The label lines of subject ``s``'s kept frames (in time order), their scene rows and outputs."""
+    f = scene.frames
     folder = f"{s.id}_glasses"
     lines, keep_rows, outs = [], [], []
-    for k, r in enumerate(rows):
-        if not keep[k]:
-            continue
-        idx = k + 1  # the frame's number in the subject's recording; dropped frames leave gaps
+    for r, idx in kept_frames(scene, s):
         gy, gp = yaw_gaze[r]
         lines.append(
             f"{idx}, [{f['head_yaw'].iat[r]:.6f}, {f['head_pitch'].iat[r]:.6f}], [{gy:.6f}, {gp:.6f}], "

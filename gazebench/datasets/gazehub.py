@@ -1,0 +1,184 @@
+"""GazeHub's ``.label`` files (Cheng et al., "Appearance-based Gaze Estimation With Deep Learning:
+A Review and Benchmark", phi-ai.buaa.edu.cn/Gazehub): what the GazeHub layouts of MPIIFaceGaze
+and RT-GENE share -- reading a label file, and writing one from SynthGaze.
+
+The format, as GazeHub's scripts write it and its trainers read it: the first line is a header of
+column names separated by single spaces (``Face Left Right Origin WhichEye 3DGaze 3DHead 2DGaze
+2DHead Rmat Smat GazeOrigin`` for MPIIFaceGaze, ``Face Left Right Origin 3DGaze 3DHead 2DGaze
+2DHead`` for RT-GENE); every further line has one field per column, separated by single spaces;
+a vector field is its numbers joined by commas, written by numpy's ``astype("str")``
+(``",".join(gaze.astype("str"))``).  The trainers skip the header and read the fields by position
+(yihuacheng/GazeTR @ d7cf716, ``reader/reader.py`` lines 10-17, 45-51, 94 and 119-125).
+
+Conventions (GazeHub's ``data_processing_core.py``; the copy read is Shyun304/Project_gazeTracking
+@ e0475cd, lines 133-142, the same functions as GazeTR's ``gtools.py`` lines 3-9 and
+yihuacheng/Full-face @ 51914cc ``Traintest/reader/reader_mpii.py`` lines 7-10):
+
+* ``3DGaze`` is a unit gaze vector in the (normalised) camera frame, x right, y down, z forward:
+  :func:`gazebench.geometry.from_camera_frame`;
+* ``2DGaze`` is ``GazeTo2d(3DGaze)`` = (yaw, pitch) = (arctan2(-x, -z), arcsin(-y)) in radians,
+  which are gazebench's own yaw and pitch: :func:`gazebench.geometry.from_yaw_pitch`.
+
+The label is ``2DGaze`` (the column the trainers regress); ``3DGaze``, when the header has it,
+must be the same direction (within :data:`AGREEMENT_DEG`), which catches swapped columns.
+
+Gaze360 is the exception (``data_processing_gaze360.py``, ``GazeTo2d``): its ``3DGaze`` is the
+release's ``gaze_dir``, already in the canonical eye frame, and ``2DGaze`` = (arctan2(x, -z),
+arcsin(y)) of it -- the same (yaw, pitch); ``read_label_file(..., frame3d="gaze360")``
+(:data:`FRAMES_3D`).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import numpy as np
+
+from gazebench import geometry
+from gazebench.datasets.base import Problem
+from gazebench.datasets.parsing import parse_float, read_lines, report, shorten, where
+
+#: 3DGaze and 2DGaze of one line may differ by this much (degrees) before the line is a bad label
+AGREEMENT_DEG = 0.1
+#: the columns every GazeHub layout needs
+REQUIRED = ("Face", "2DGaze")
+#: the frame of ``3DGaze``: its conversion to the canonical vector, and 2DGaze's definition from it
+FRAMES_3D = {
+    "camera": (geometry.from_camera_frame, "yaw = atan2(-x, -z), pitch = asin(-y) of 3DGaze, camera frame"),
+    "gaze360": (geometry.from_gaze360, "yaw = atan2(x, -z), pitch = asin(y) of 3DGaze, Gaze360's eye frame"),
+}
+
+#: a dataset's check of one line: fields by column name -> (kind, message) of a problem, or None
+LineCheck = Callable[[dict[str, str]], "tuple[str, str] | None"]
+
+
+@dataclass
+class LabelFile:
+    """A parsed ``.label`` file: the fields of its accepted lines (file order), their line numbers,
+    the native ``2DGaze`` (yaw, pitch) and the canonical gaze it converts to."""
+
+    path: Path
+    columns: tuple[str, ...]
+    fields: list[dict[str, str]]
+    line: np.ndarray  # int64
+    yaw_pitch: np.ndarray  # [N, 2] radians, as written
+    gaze: np.ndarray  # [N, 3] canonical unit vectors
+
+    def __len__(self) -> int:
+        return len(self.fields)
+
+    def column(self, name: str) -> list[str]:
+        return [f[name] for f in self.fields]
+
+    def vectors(self, name: str, size: int) -> np.ndarray:
+        """Column ``name`` as ``[N, size]`` floats; NaN where a line lacks it or it is not ``size`` numbers
+        (for columns kept as they are, e.g. ``2DHead``; the label is checked when the line is read)."""
+        values = [vector(f.get(name, ""), size) for f in self.fields]
+        nan = np.full(size, np.nan)
+        return np.array([nan if v is None else v for v in values], dtype=np.float64).reshape(-1, size)
+
+
+def vector(text: str, size: int) -> np.ndarray | None:
+    """``"0.1,-0.2"`` -> ``size`` floats; None when the field is not that many numbers."""
+    parts = text.split(",")
+    if len(parts) != size:
+        return None
+    try:
+        return np.array([parse_float(p) for p in parts], dtype=np.float64)
+    except ValueError:
+        return None
+
+
+def _header(path: Path, number: int, line: str, header: Sequence[str],
+            problems: list[Problem] | None) -> tuple[str, ...] | None:
+    names = tuple(line.strip().split(" "))
+    missing = [c for c in REQUIRED if c not in names]
+    if missing:
+        report(problems, "malformed_line", where(path, number),
+               f"expected GazeHub's header line '{' '.join(header)}' (no column {', '.join(missing)}); got {shorten(line)!r}")
+        return None
+    return names
+
+
+def _gaze_problem(fields: dict[str, str], frame3d: str = "camera") -> tuple[str, str] | None:
+    """2DGaze is two finite numbers; 3DGaze, when present, is a finite vector in the same direction
+    (read in ``frame3d``, a key of :data:`FRAMES_3D`)."""
+    yp = vector(fields["2DGaze"], 2)
+    if yp is None:
+        return "malformed_line", f"2DGaze {fields['2DGaze']!r} is not 'yaw,pitch' (two numbers, radians)"
+    if not np.isfinite(yp).all():
+        return "bad_label", f"2DGaze {fields['2DGaze']!r} is not finite"
+    if "3DGaze" not in fields:
+        return None
+    v = vector(fields["3DGaze"], 3)
+    if v is None or not np.isfinite(v).all() or np.linalg.norm(v) < 1e-9:
+        return "malformed_line", f"3DGaze {fields['3DGaze']!r} is not 'x,y,z' (a finite non-zero vector)"
+    to_canonical, definition = FRAMES_3D[frame3d]
+    angle = float(geometry.angular_error_deg(to_canonical(v), geometry.from_yaw_pitch(yp)))
+    if angle > AGREEMENT_DEG:
+        return "bad_label", (f"3DGaze {fields['3DGaze']} and 2DGaze {fields['2DGaze']} disagree by {angle:.2f} deg "
+                             f"(GazeHub's 2DGaze is {definition})")
+    return None
+
+
+def read_label_file(path: str | Path, header: Sequence[str], problems: list[Problem] | None,
+                    check: LineCheck | None = None, frame3d: str = "camera") -> LabelFile:
+    """Parse one GazeHub ``.label`` file whose header should be ``header``.
+
+    ``problems``: None (strict: the first bad line raises, naming ``file:line``) or a list that
+    collects them while the line is skipped.  A line with another number of fields than the
+    header, a 2DGaze that is not two finite numbers, a 3DGaze that disagrees with it, a ``Face``
+    listed twice, or what ``check`` finds is one problem at ``file:line``."""
+    path = Path(path)
+    columns: tuple[str, ...] | None = None
+    rows, numbers, seen = [], [], {}
+    for number, line in read_lines(path, problems):
+        if columns is None:
+            columns = _header(path, number, line, header, problems)
+            if columns is None:
+                break
+            continue
+        values = line.strip().split(" ")  # as the trainers split a line
+        if len(values) != len(columns):
+            report(problems, "malformed_line", where(path, number),
+                   f"{len(values)} fields separated by single spaces, the header names {len(columns)} "
+                   f"({' '.join(columns)}); got {shorten(line)!r}")
+            continue
+        fields = dict(zip(columns, values))
+        problem = _gaze_problem(fields, frame3d) or (check(fields) if check else None)
+        if problem is None and fields["Face"] in seen:
+            problem = ("duplicate", f"Face {fields['Face']} is listed twice (first on line {seen[fields['Face']]})")
+        if problem is not None:
+            report(problems, problem[0], where(path, number), f"{problem[1]}; got {shorten(line)!r}")
+            continue
+        seen[fields["Face"]] = number
+        rows.append(fields)
+        numbers.append(number)
+    yaw_pitch = np.array([vector(f["2DGaze"], 2) for f in rows], dtype=np.float64).reshape(-1, 2)
+    return LabelFile(path=path, columns=columns or tuple(header), fields=rows, line=np.asarray(numbers, dtype=np.int64),
+                     yaw_pitch=yaw_pitch, gaze=geometry.from_yaw_pitch(yaw_pitch).reshape(-1, 3))
+
+
+# -- writing (SynthGaze's GazeHub layouts) ------------------------------------------------------------
+
+
+def numbers(values: Sequence[float] | np.ndarray) -> str:
+    """A vector field as GazeHub writes it: ``",".join(np.asarray(v).astype("str"))`` (float64)."""
+    return ",".join(np.asarray(values, dtype=np.float64).reshape(-1).astype(str))
+
+
+def gaze_fields(gaze: np.ndarray) -> tuple[str, str]:
+    """``(3DGaze, 2DGaze)`` of one canonical gaze vector, as GazeHub's scripts write them: the
+    camera-frame vector (x and y negated: :func:`gazebench.geometry.from_camera_frame` is its own
+    inverse) and ``GazeTo2d`` of it, i.e. gazebench's (yaw, pitch)."""
+    g = geometry.normalize(np.asarray(gaze, dtype=np.float64))
+    return numbers(geometry.from_camera_frame(g)), numbers(geometry.vector_to_yawpitch(g))
+
+
+def write_label_file(path: Path, header: Sequence[str], rows: Sequence[Sequence[str]]) -> None:
+    """The header line and one line per row (fields joined by single spaces), ``\\n`` endings."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    text = " ".join(header) + "\n" + "".join(" ".join(row) + "\n" for row in rows)
+    path.write_text(text, encoding="utf-8")
