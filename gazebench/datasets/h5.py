@@ -1,4 +1,4 @@
-"""One HDF5 file, opened lazily once per process: the frame cache and MPIIFaceGaze read through it.
+"""One HDF5 file, opened lazily once per process: the frame cache, MPIIFaceGaze and ETH-XGaze read through it.
 
 An HDF5 handle must not cross a fork (the HDF5 library's state is per process): a DataLoader
 worker started by ``fork`` drops the handle it inherited, unclosed, and opens its own on first use;
@@ -68,3 +68,25 @@ class LazyH5:
 
     def __repr__(self) -> str:
         return f"LazyH5({str(self.path)!r}, open={self.is_open})"
+
+
+class LazyH5Files:
+    """The HDF5 files of one dataset root, each a :class:`LazyH5` made on first use:
+    ``files[name]`` is the lazy handle of ``root / name``; ``close()`` closes this process's."""
+
+    def __init__(self, root: str | Path | None = None) -> None:
+        self.root = None if root is None else Path(root)  # may be set later, before the first read
+        self._files: dict[str, LazyH5] = {}
+
+    def __getitem__(self, name: str) -> LazyH5:
+        handle = self._files.get(name)
+        # setdefault: threads that race here share the first one (nothing is opened yet)
+        return handle if handle is not None else self._files.setdefault(name, LazyH5(Path(self.root) / name))
+
+    def items(self) -> list[tuple[str, LazyH5]]:
+        return list(self._files.items())
+
+    def close(self) -> None:
+        """Close this process's open files (they reopen on the next read)."""
+        for handle in self._files.values():
+            handle.close()

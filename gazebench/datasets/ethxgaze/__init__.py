@@ -41,7 +41,7 @@ from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.ethxgaze.labels import (
     SPLIT_FILE, read_split_file, subject_of, submission_text, to_canonical, to_pitch_yaw,
 )
-from gazebench.datasets.h5 import LazyH5
+from gazebench.datasets.h5 import LazyH5Files
 from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
 
@@ -67,8 +67,9 @@ class ETHXGaze(GazeDataset):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         #: "train/subject0000.h5" -> its lazily opened handle (once per process)
-        self._files: dict[str, LazyH5] = {}
+        self._files = LazyH5Files()
         super().__init__(*args, **kwargs)
+        self._files.root = self.root
 
     # -- root and split file ------------------------------------------------------------------
     def split_file(self) -> dict[str, list[str]]:
@@ -211,10 +212,6 @@ class ETHXGaze(GazeDataset):
         return atomic_write(path, submission_text(pitch_yaw))
 
     # -- images -------------------------------------------------------------------------------
-    def _handle(self, file: str) -> LazyH5:
-        handle = self._files.get(file)
-        return handle if handle is not None else self._files.setdefault(file, LazyH5(self.root / file))
-
     def image_path(self, position: int) -> Path:
         self.index  # noqa: B018 - builds the index (and the lookup arrays) on first use
         return self.root / str(self._file_of[position])
@@ -224,15 +221,14 @@ class ETHXGaze(GazeDataset):
         self.index  # noqa: B018
         file, sample = str(self._file_of[position]), int(self._sample_of[position])
         try:
-            bgr = self._handle(file)["face_patch"][sample]
+            bgr = self._files[file]["face_patch"][sample]
         except (OSError, KeyError, ValueError, IndexError) as exc:
             raise self.bad_sample(position, self.root / file, exc) from exc
         return np.ascontiguousarray(bgr[..., ::-1])
 
     def close(self) -> None:
         """Close this process's open files (they reopen on the next read)."""
-        for handle in self._files.values():
-            handle.close()
+        self._files.close()
 
     # -- fake data for tests ------------------------------------------------------------------
     @classmethod

@@ -46,7 +46,7 @@ import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
-from gazebench.datasets.h5 import LazyH5
+from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
 from gazebench.options import ConfigError
 from gazebench.options import Option, one_of, word_or_integer
@@ -83,7 +83,7 @@ class MPIIFaceGaze(GazeDataset):
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
         #: file name -> its lazily opened handle (gazebench.datasets.h5: once per process)
-        self._files: dict[str, LazyH5] = {}
+        self._files = LazyH5Files(self.root)
 
     @property
     def gazehub(self) -> bool:
@@ -218,12 +218,6 @@ class MPIIFaceGaze(GazeDataset):
                 "convention)"]
 
     # -- images -----------------------------------------------------------------------------
-    def _handle(self, filename: str) -> LazyH5:
-        """The lazily opened handle of ``filename`` (opened on first read in each process)."""
-        handle = self._files.get(filename)
-        # setdefault: threads that race here share the first one (nothing is opened yet)
-        return handle if handle is not None else self._files.setdefault(filename, LazyH5(self.root / filename))
-
     def image_path(self, position: int) -> Path:
         if self.gazehub:
             return super().image_path(position)
@@ -238,15 +232,14 @@ class MPIIFaceGaze(GazeDataset):
         self.index  # noqa: B018
         filename, sample = str(self._file_of[position]), int(self._sample_of[position])
         try:
-            chw = self._handle(filename)["Data/data"][sample]
+            chw = self._files[filename]["Data/data"][sample]
         except (OSError, KeyError, ValueError, IndexError) as exc:
             raise self.bad_sample(position, self.root / filename, exc) from exc
         return np.ascontiguousarray(chw[::-1].transpose(1, 2, 0))
 
     def close(self) -> None:
         """Close this process's open files (they reopen on the next read)."""
-        for handle in self._files.values():
-            handle.close()
+        self._files.close()
 
     # -- fake data for tests ------------------------------------------------------------------
     @classmethod
