@@ -60,7 +60,9 @@ def published_lines(info: dict[str, Any] | None) -> list[str]:
     if compared:
         differ = sum(v["counted"] != v["published"] for v in compared.values())
         pairs = ", ".join(f"{k} {v['counted']:,} of {v['published']:,}" for k, v in compared.items())
-        verdict = "all match" if not differ else f"{differ} of {len(compared)} differ (problems below)"
+        verdict = "all match" if not differ else (
+            f"{differ} of {len(compared)} differ (problems below; a tree that is not the published release, "
+            "e.g. a SynthGaze render, passes with --set expect_samples=any)")
         out.append(f"published sizes ({info['source']}): {pairs}: {verdict}")
     if info.get("per_subject"):
         out.append(f"per subject: {info['per_subject']:,} expected (checked per file while reading)")
