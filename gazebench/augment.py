@@ -29,7 +29,7 @@ import math
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Sequence
 
-from gazebench.options import OptionValueError
+from gazebench.options import names_of
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
@@ -45,38 +45,26 @@ CROP_SCALE = (0.8, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 #: torchvision's RandomResizedCrop.get_params draws at most this many boxes before its fallback
 CROP_TRIES = 10
-_NONE = ("", "none", "null", "false")
 
 
-def check_augment(value: Any) -> tuple[str, ...]:
-    """A recipe's ``augment`` -> the names, in :data:`AUGMENTATIONS` order, each once.
-
-    Accepts a list/tuple, ``"flip,resized_crop"``, or ``"none"`` / ``""`` / None / false for none."""
-    if value is None or value is False or (isinstance(value, str) and value.strip().lower() in _NONE):
-        return ()
-    items = value.split(",") if isinstance(value, str) else value
-    if not isinstance(items, (list, tuple)):
-        raise OptionValueError(f"must be none or a list of {', '.join(AUGMENTATIONS)}")
-    names = {str(v).strip().lower() for v in items} - {""}
-    unknown = sorted(names - set(AUGMENTATIONS))
-    if unknown:
-        raise OptionValueError(f"has unknown augmentation {', '.join(map(repr, unknown))}; "
-                               f"choose from {', '.join(AUGMENTATIONS)} (or none)")
-    return tuple(n for n in AUGMENTATIONS if n in names)
-
-
-check_augment.describe = "none or a comma list of " + ", ".join(AUGMENTATIONS)  # type: ignore[attr-defined]
+#: a recipe's ``augment`` -> the names, in :data:`AUGMENTATIONS` order, each once (a list, ``"flip,resized_crop"``,
+#: or none)
+check_augment = names_of(*AUGMENTATIONS, what="augmentation")
 
 
 # --- flip -----------------------------------------------------------------------------------------
 
 
-def random_flip(views: "torch.Tensor", target: "torch.Tensor", generator: "torch.Generator | None" = None):
+def random_flip(views: "torch.Tensor", target: "torch.Tensor", generator: "torch.Generator | None" = None,
+                part: "tuple[int, int] | None" = None):
     """Mirror half of the samples horizontally (every view of a sample alike) and negate their
-    gaze x, so yaw changes sign.  ``views [B, V, C, H, W]``, ``target [B, 3]``."""
+    gaze x, so yaw changes sign.  ``views [B, V, C, H, W]``, ``target [B, 3]``.  ``part``
+    ``(start, total)``: the batch is samples ``start..start+B`` of a batch of ``total`` (one rank's
+    slice under torchrun): the coins are drawn for all ``total`` and the slice's kept."""
     import torch
 
-    flip = torch.rand(views.shape[0], generator=generator) < 0.5
+    start, total = part if part is not None else (0, views.shape[0])
+    flip = (torch.rand(total, generator=generator) < 0.5)[start:start + views.shape[0]]
     if not flip.any():
         return views, target
     flip = flip.to(views.device)
@@ -185,14 +173,24 @@ class Augment:
 
     names: tuple[str, ...]
     generator: "torch.Generator | None" = None
+    #: ``(start, total)``: the batches are slices of batches of ``total`` samples starting at
+    #: ``start`` (one rank's share under torchrun, :mod:`gazebench.distributed`): every draw is made
+    #: for the whole batch, as one process would, and the slice's values kept
+    part: "tuple[int, int] | None" = None
 
     def frames(self, frames: "torch.Tensor") -> "torch.Tensor":
         """Before the zoom views: ``resized_crop`` per frame (frames as the loader delivers them)."""
-        return resized_crop(frames, self.generator) if "resized_crop" in self.names else frames
+        if "resized_crop" not in self.names:
+            return frames
+        if self.part is None:
+            return resized_crop(frames, self.generator)
+        (start, total), t = self.part, frames.shape[1]
+        boxes = sample_boxes(total * t, frames.shape[-1], self.generator)[start * t:(start + frames.shape[0]) * t]
+        return crop_resize(frames.flatten(0, 1), boxes).unflatten(0, frames.shape[:2])
 
     def views_target(self, views: "torch.Tensor", target: "torch.Tensor"):
         """After the views: ``flip`` (views mirrored, gaze x negated)."""
-        return random_flip(views, target, self.generator) if "flip" in self.names else (views, target)
+        return random_flip(views, target, self.generator, self.part) if "flip" in self.names else (views, target)
 
 
 def make_augment(names: Any, generator: "torch.Generator | None" = None) -> Augment | None:

@@ -22,7 +22,7 @@ from gazebench import __version__
 from gazebench.commands.common import global_flags
 
 COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
-            "analyze", "report")
+            "analyze", "report", "status")
 
 EPILOG = """\
 examples:
@@ -102,6 +102,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("default")
+    if rank_prefix() and os.environ.get("RANK") != "0":  # torchrun: rank 0 reports; the others only fail loudly
+        for name in ("quiet", "no_table"):
+            if hasattr(args, name):
+                setattr(args, name, True)
     if getattr(args, "trains", False) and not getattr(args, "dry_run", False):
         from gazebench.runtime import choose_openmp_wait
 
@@ -119,9 +123,30 @@ def main(argv: list[str] | None = None) -> int:
         if flags.traceback:
             raise
         hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) else None
-        print(f"gazebench {args.command}: {type(exc).__name__}: {message(exc)}" + (f"; {hint}" if hint else ""),
-              file=sys.stderr)
+        say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}"
+            + (f"; {hint}" if hint else ""))
         return 1
+    except Exception as exc:
+        if rank_prefix():  # under torchrun: which rank failed, in one line, before the traceback
+            say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
+        raise
+
+
+def say(line: str) -> None:
+    """One line on stderr in one write: the ranks of a torchrun job share the stream, and a line
+    written in pieces can be cut by another rank's."""
+    sys.stderr.write(line + "\n")
+    sys.stderr.flush()
+
+
+def rank_prefix() -> str:
+    """``[rank R] `` when torchrun started several processes (WORLD_SIZE > 1), else nothing: a
+    failing rank says which it is (gazebench.distributed)."""
+    try:
+        world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "?")
+    except ValueError:
+        return ""
+    return f"[rank {rank}] " if world > 1 else ""
 
 
 if __name__ == "__main__":

@@ -28,6 +28,7 @@ from gazebench.options import (
     boolean,
     check_value,
     integer,
+    names_of,
     number_above,
     one_of,
 )
@@ -99,6 +100,16 @@ def _init(value: Any) -> str:
 
 
 _init.describe = "none or published:NAME"  # type: ignore[attr-defined]
+
+#: experiment trackers a run can write to (gazebench.tracking); tensorboard is the default
+LOGGERS = ("tensorboard", "wandb", "mlflow")
+#: recipe fields that neither the unit id nor the configuration identity hashes: where a run's
+#: curves go changes nothing it computes, so another logger finds (and resumes) the same unit
+NOT_IN_UNIT_ID = ("logger",)
+
+
+#: ``tensorboard``, ``tensorboard,wandb``, a list, or none -> the names in :data:`LOGGERS` order
+_loggers = names_of(*LOGGERS, what="logger")
 #: ``init=published:NAME``: start from a published checkpoint (gazebench.published)
 PUBLISHED_PREFIX = "published:"
 
@@ -157,6 +168,10 @@ class Recipe:
                      "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)")
     on_bad_sample: str = _opt("error", one_of("error", "skip"),
                               "an unreadable image stops the run (error) or is left out and recorded (skip)")
+    logger: tuple[str, ...] = _opt(("tensorboard",), _loggers,
+                                   "per-epoch curves: tensorboard (<run dir>/tensorboard/), wandb, mlflow (extras: "
+                                   "pip install \"gazebench[wandb]\"), a comma list, or none; not in the unit id "
+                                   "(docs/tracking.md)")
 
     @classmethod
     def options(cls) -> dict[str, Option]:
@@ -207,10 +222,11 @@ class Recipe:
         return "; ".join(parts + ([] if "flip" in self.augment else ["no flip"]))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: what a result records and what the unit id hashes."""
+        """JSON-ready: what a result records and what the unit id hashes (less :data:`NOT_IN_UNIT_ID`)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
         out["augment"] = list(self.augment)
+        out["logger"] = list(self.logger)
         return out
 
 

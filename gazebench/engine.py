@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import time
 from dataclasses import dataclass
 from typing import Callable, Iterable
@@ -123,18 +124,22 @@ def train_step(
     optimizer: torch.optim.Optimizer,
     ctx: StepContext,
     scaler: torch.amp.GradScaler | None = None,
+    weight: float = 1.0,
 ) -> torch.Tensor:
-    """One optimisation step on ready model input; returns the loss (detached, not read back)."""
+    """One optimisation step on ready model input; returns the loss (detached, not read back).
+    ``weight`` scales what is differentiated (a torchrun rank's share of the global batch mean:
+    :mod:`gazebench.distributed`), not the loss returned."""
     with ctx.autocast():
         out = model(views)
     loss = loss_fn(_float_outputs(out), target)
     optimizer.zero_grad(set_to_none=True)
+    objective = loss * weight if weight != 1.0 else loss
     if scaler is not None:
-        scaler.scale(loss).backward()
+        scaler.scale(objective).backward()
         scaler.step(optimizer)
         scaler.update()
     else:
-        loss.backward()
+        objective.backward()
         optimizer.step()
     return loss.detach()
 
@@ -165,7 +170,10 @@ def train_one_epoch(
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss (over samples), samples and seconds.
     ``augment`` (:func:`gazebench.augment.make_augment`) works on the frames before the views
-    are made and on the views and targets after.
+    are made and on the views and targets after.  A batch with ``"shard": (start, total, weight)``
+    is one torchrun rank's slice of a global batch (:func:`gazebench.distributed.label_shards`):
+    the augmentation draws for the whole global batch and keeps the slice's, and the step's
+    gradient is weighted so that DDP's average over the ranks is the global batch mean's.
 
     ``seconds`` is wall time from asking the loader for the first batch to the end of the last
     step (the device synchronised), so ``samples / seconds`` is what an outside clock sees."""
@@ -174,11 +182,15 @@ def train_one_epoch(
     pending: list[torch.Tensor] = []
     start = time.perf_counter()
     for batch in loader:
-        views = ctx.views(batch, augment.frames if augment is not None else None)
+        shard, aug, weight = batch.get("shard"), augment, 1.0
+        if shard is not None:
+            weight = shard[2]
+            aug = dataclasses.replace(augment, part=shard[:2]) if augment is not None else None
+        views = ctx.views(batch, aug.frames if aug is not None else None)
         target = ctx.target(batch)
-        if augment is not None:
-            views, target = augment.views_target(views, target)
-        loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler)
+        if aug is not None:
+            views, target = aug.views_target(views, target)
+        loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler, weight)
         n = target.shape[0]
         pending.append(loss.to(_sum_dtype(loss.device)) * n)
         seen += n

@@ -9,6 +9,10 @@ the callbacks.  At the end the best weights are loaded and written to ``best.pt`
 
 Every epoch reseeds its sampler, its augmentation and torch's RNG from ``(seed, epoch)``, so an
 interrupted fit resumed from ``last.pt`` continues exactly as if it had not stopped.
+
+Under torchrun (:mod:`gazebench.distributed`, docs/cluster.md) every rank runs this loop on its
+slices of the same batches, validation is gathered so every rank selects and stops alike, and
+only rank 0 writes ``last.pt``/``best.pt``.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from gazebench import checkpoint
+from gazebench import checkpoint, distributed
 from gazebench.datasets.loading import without_skipped
 from gazebench.augment import make_augment
 from gazebench.engine import predict, train_one_epoch
@@ -42,7 +46,12 @@ class Callback:
 
     def on_epoch_end(self, setup: Setup, row: dict[str, Any]) -> None:
         """After epoch ``row["epoch"]`` was validated and checkpointed; ``row`` is its history
-        entry (``train_loss``, ``val_loss``, ``val_mean``, ``train_seconds``, ``train_samples``)."""
+        entry (``train_loss``, ``val_loss``, ``val_mean``, ``train_seconds``, ``train_samples``,
+        ``lr``: the optimiser's learning rate in that epoch)."""
+
+    def on_fit_end(self, setup: Setup, error: BaseException | None) -> None:
+        """When the epoch loop is over: finished (``error`` None) or stopped by ``error``
+        (flush and close files and connections here)."""
 
 
 class EpochLog(Callback):
@@ -91,30 +100,40 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None
     run_dir, recipe = setup.unit.run_dir, setup.recipe
     optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
     state = checkpoint.FitState()
-    if resume is not False:
+    main = setup.dist is None or setup.dist.is_main  # under torchrun only rank 0 writes and talks
+    if resume is not False:  # under torchrun every rank loads the same last.pt
         resumed = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler)
-        if resumed is None and resume:
+        if resumed is None and resume and main:
             print(f"--resume: nothing to resume ({run_dir / LAST} does not exist); training from epoch 1",
                   file=sys.stderr)
-        elif resumed is not None:
+        elif resumed is not None and main:
             print(f"resuming after epoch {resumed.epoch} from {run_dir / LAST} (--restart starts over)",
                   file=sys.stderr)
         state = resumed or state
     # one loader for all epochs (its workers persist); each epoch reseeds its sampler
     loader = setup.loader("train", generator=torch.Generator().manual_seed(setup.seed))
-    early_stopped = False
-    for epoch in range(state.epoch + 1, recipe.epochs + 1):
-        row = run_epoch(setup, loader, optimizer, scaler, epoch, progress, callbacks)
-        update_state(state, setup, row)
-        checkpoint.save(run_dir / LAST, setup.model, optimizer, scaler, state)
+    early_stopped, error = False, None
+    try:
+        for epoch in range(state.epoch + 1, recipe.epochs + 1):
+            row = run_epoch(setup, loader, optimizer, scaler, epoch, progress, callbacks)
+            update_state(state, setup, row)
+            if main:
+                checkpoint.save(run_dir / LAST, setup.model, optimizer, scaler, state)
+            for cb in callbacks:
+                cb.on_epoch_end(setup, row)
+            if recipe.patience is not None and state.bad_epochs >= recipe.patience:
+                early_stopped = True
+                break
+    except BaseException as exc:  # told to the callbacks (a tracker marks its run failed), then raised
+        error = exc
+        raise
+    finally:
         for cb in callbacks:
-            cb.on_epoch_end(setup, row)
-        if recipe.patience is not None and state.bad_epochs >= recipe.patience:
-            early_stopped = True
-            break
+            cb.on_fit_end(setup, error)
     if state.best_model is not None:
         setup.model.load_state_dict(state.best_model)
-    checkpoint.save_weights(run_dir / BEST, setup.model)
+    if main:
+        checkpoint.save_weights(run_dir / BEST, setup.model)
     return FitOutcome(state.history, state.best_epoch, early_stopped)
 
 
@@ -124,7 +143,7 @@ def check_eval_frames(setup: Setup, progress: bool) -> None:
     for split in ("val", "test"):
         if not len(setup.sets[split]):
             continue
-        with progress_bar(len(setup.sets[split]), f"check {split} frames", progress) as bar:
+        with progress_bar(len(setup.eval_loaders[split].sampler), f"check {split} frames", progress) as bar:
             for batch in without_skipped(setup.eval_loaders[split], setup.skipped[split]):
                 bar(len(batch["index"]))
 
@@ -136,13 +155,17 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
     recipe, seed = setup.recipe, setup.seed
     gen = torch.Generator().manual_seed(seed * 100_003 + epoch)
     torch.manual_seed(seed * 100_019 + epoch)
-    loader.sampler.generator = gen
+    loader.batch_sampler.sampler.generator = gen  # the RandomSampler (under torchrun: inside the sharded batches)
     aug = make_augment(recipe.augment, gen)
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
-    with progress_bar(len(loader.sampler), f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
-        stats = train_one_epoch(setup.step_model, without_skipped(loader, setup.skipped["train"]), setup.loss_fn,
+    batches, total = loader, len(loader.batch_sampler.sampler)
+    if isinstance(loader.batch_sampler, distributed.ShardedBatchSampler):
+        batches, total = distributed.label_shards(loader, loader.batch_sampler), loader.batch_sampler.local_samples()
+    with progress_bar(total, f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
+        stats = train_one_epoch(setup.train_model, without_skipped(batches, setup.skipped["train"]), setup.loss_fn,
                                 optimizer, setup.ctx, scaler, bar, augment=aug)
+    stats = distributed.reduce_train_stats(stats)  # all ranks' samples and loss
     for cb in callbacks:
         cb.on_train_epoch_end(setup, epoch, stats)
     if len(setup.sets["val"]):
@@ -151,7 +174,8 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
     else:  # a protocol without validation (select=last): nothing to validate on
         val_loss = val_mean = float("nan")
     return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val_loss, "val_mean": val_mean,
-            "train_seconds": stats["seconds"], "train_samples": stats["samples"]}
+            "train_seconds": stats["seconds"], "train_samples": stats["samples"],
+            "lr": float(optimizer.param_groups[0]["lr"])}
 
 
 def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) -> None:
@@ -175,11 +199,16 @@ def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) 
 def predict_split(setup: Setup, split: str, desc: str, progress: bool, with_loss: bool = False) -> dict[str, Any]:
     """Predictions for every sample of ``split`` (``val`` or ``test``), with the mean loss if asked."""
     loader = without_skipped(setup.eval_loaders[split], setup.skipped[split])
-    with progress_bar(len(setup.sets[split]), desc, progress) as bar:
-        return predict(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
+    with progress_bar(len(setup.eval_loaders[split].sampler), desc, progress) as bar:
+        pred = predict(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
+    # under torchrun each rank predicted its share: every rank gets all of them, in index order
+    return distributed.gather_predictions(pred)
 
 
 def evaluate(setup: Setup, progress: bool = True) -> Evaluation:
-    """The model as it is now (after :func:`fit`: the selected weights) on validation and test."""
-    return Evaluation(predict_split(setup, "val", "evaluate val", progress),
-                      predict_split(setup, "test", "evaluate test", progress))
+    """The model as it is now (after :func:`fit`: the selected weights) on validation and test
+    (under torchrun: gathered from the ranks' shares, with the unreadable samples every rank met)."""
+    evaluation = Evaluation(predict_split(setup, "val", "evaluate val", progress),
+                            predict_split(setup, "test", "evaluate test", progress))
+    setup.skipped = distributed.gather_skipped(setup.skipped)
+    return evaluation

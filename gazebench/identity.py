@@ -14,9 +14,11 @@ import hashlib
 import json
 from typing import Any
 
-#: recipe fields that change how fast or where a run goes, or how its problems are reported --
-#: not what it computes (``on_bad_sample``'s effect shows in the population instead)
-NOT_IN_IDENTITY = ("num_workers", "eval_batch_size", "device", "channels_last", "compile", "on_bad_sample")
+#: recipe fields that change how fast or where a run goes, how its problems are reported or where
+#: its curves are logged -- not what it computes (``on_bad_sample``'s effect shows in the population
+#: instead)
+NOT_IN_IDENTITY = ("num_workers", "eval_batch_size", "device", "channels_last", "compile", "on_bad_sample",
+                   "logger")
 
 
 def identity_config(*, dataset: str, card_version: str, protocol: str, data_options: dict[str, Any], model: str,

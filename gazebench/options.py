@@ -59,6 +59,27 @@ def one_of(*choices: Any) -> Check:
     return _described(check, "one of " + ", ".join(map(str, choices)))
 
 
+def names_of(*choices: str, what: str) -> Check:
+    """A set of names among ``choices``: a list/tuple or ``"a,b"``; ``none`` / ``""`` / None / false
+    for none.  Returns them in ``choices`` order, each once; an unknown one names the choices."""
+    nothing = ("", "none", "null", "false")
+
+    def check(value: Any) -> tuple[str, ...]:
+        if value is None or value is False or (isinstance(value, str) and value.strip().lower() in nothing):
+            return ()
+        items = value.split(",") if isinstance(value, str) else value
+        if not isinstance(items, (list, tuple)):
+            raise OptionValueError(f"must be none or a comma list of {', '.join(choices)}")
+        names = {str(v).strip().lower() for v in items} - {""}
+        unknown = sorted(names - set(choices))
+        if unknown:
+            raise OptionValueError(f"has unknown {what} {', '.join(map(repr, unknown))}; "
+                                   f"choose from {', '.join(choices)} (a comma list), or none")
+        return tuple(n for n in choices if n in names)
+
+    return _described(check, "none or a comma list of " + ", ".join(choices))
+
+
 def _real(value: Any, need: str) -> float:
     """``value`` as a finite float (``"0.5"`` from the command line too), else the ``need`` message."""
     if isinstance(value, bool):

@@ -26,7 +26,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from gazebench.config import ConfigError, Recipe, route_settings, takes, unknown_setting
+from gazebench.config import NOT_IN_UNIT_ID, ConfigError, Recipe, route_settings, takes, unknown_setting
 from gazebench.registry import closest
 from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, expand_env
 
@@ -330,7 +330,8 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
                           "(docs/published.md says where the authors host it)")
     identity = {
         "dataset": spec.dataset, "card_version": card.version, "protocol": protocol.name, "data_options": options,
-        "model": spec.model, "model_kwargs": model_kwargs, "recipe": recipe.as_dict(),
+        "model": spec.model, "model_kwargs": model_kwargs,
+        "recipe": {k: v for k, v in recipe.as_dict().items() if k not in NOT_IN_UNIT_ID},  # not the loggers
         "fold": fold, "seed": spec.seed,
     }
     uid = unit_id(identity)

@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gazebench import population
+from gazebench import distributed, population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
 from gazebench.fit import BEST, Evaluation, FitOutcome
@@ -111,7 +111,9 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         "val_metrics": metrics_for(evaluation.val, ds, sigma_trained) if len(evaluation.val["error"]) else {},
         "timings": _timings_part(outcome, evaluation, total_seconds),
         "data_problems": skipped_summary(setup.skipped, ds),
-        "environment": environment(setup.device),
+        # world size and backend under torchrun (docs/cluster.md): not in the identity -- they change
+        # only the order of float sums
+        "environment": {**environment(setup.device), "distributed": distributed.describe()},
         "artifacts": {
             "predictions": str(unit.run_dir / PREDICTIONS),
             "checkpoint": str(unit.run_dir / BEST) if model.trainable else None,

@@ -21,13 +21,15 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import population
+from gazebench import distributed, population
 from gazebench.atomic import check_writable
+from gazebench.engine import resolve_device
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
 from gazebench.results import result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
+from gazebench.tracking import make_loggers
 
 #: the leaderboard file a predict-only unit writes in its run folder
 SUBMISSION = "submission.txt"
@@ -45,21 +47,33 @@ def run_unit(
     """Train, select and test one unit; write its record.  Returns the record, or None when a
     finished result exists and ``overwrite == "only-missing"``.  An interrupted fit continues from
     its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
-    ``predict_only`` (automatic when the test labels are withheld): see the module docstring."""
+    ``predict_only`` (automatic when the test labels are withheld): see the module docstring.
+    Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
     t_start = time.perf_counter()
-    status = unit.status()
+    # under torchrun (docs/cluster.md) every rank runs the unit; rank 0 decides, writes and talks
+    distributed.init(resolve_device(unit.recipe.device))
+    main = distributed.is_main()
+    progress = progress and main
+    status = distributed.from_main(unit.status())
     if status == "done" and overwrite == "only-missing":
-        print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
+        if main:
+            print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
         return None
-    if status == "bad":
+    if status == "bad" and main:
         why = result_problem(unit.result_path, unit.unit_id)
         print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
     check_writable(unit.result_path.parent, unit.run_dir)
+    # a missing optional logger fails before any data
+    loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=deterministic)
     predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
-    outcome = fit(setup, [EpochLog()] if progress else [], resume=resume, progress=progress)
+    # the loggers first: an epoch's events are written (and flushed) right after its last.pt
+    outcome = fit(setup, loggers + ([EpochLog()] if progress else []), resume=resume, progress=progress)
     evaluation = evaluate(setup, progress)
+    if not main:  # rank 0 writes; the others wait for it, so the job ends with the unit written
+        distributed.barrier()
+        return None
     submission = None
     if predict_only:
         evaluation.test = unscored(evaluation.test)
@@ -69,6 +83,7 @@ def run_unit(
     write_record(record, unit.result_path)
     if progress:
         say_done(unit, record)
+    distributed.barrier()
     return record
 
 

@@ -16,6 +16,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler
 
+from gazebench import distributed
 from gazebench.config import ConfigError, Recipe
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import GazeDataset
@@ -51,6 +52,10 @@ class Setup:
     num_workers: int  # the recipe's num_workers, resolved for the device
     eval_loaders: dict[str, DataLoader] = field(default_factory=dict)
     skipped: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
+    #: under torchrun: this process's place in the job, and the DistributedDataParallel model that
+    #: training steps go through (gazebench.distributed); None in a single process
+    dist: distributed.Dist | None = None
+    ddp_model: nn.Module | None = None
 
     @property
     def recipe(self) -> Recipe:
@@ -65,9 +70,21 @@ class Setup:
         """Whether the model is trained by gradient steps (fitted baselines are not)."""
         return bool(self.model.trainable) and self.recipe.epochs > 0
 
+    @property
+    def train_model(self) -> nn.Module:
+        """What training steps go through: the DDP model under torchrun, else :attr:`step_model`."""
+        return self.ddp_model if self.ddp_model is not None else self.step_model
+
     def loader(self, split: str, generator: torch.Generator | None = None, sampler: Sampler | None = None) -> DataLoader:
-        """A loader over ``split`` with the recipe's batch size and the resolved workers."""
-        return make_loader(self.sets[split], self.recipe, self.num_workers, split == "train", generator, sampler)
+        """A loader over ``split`` with the recipe's batch size and the resolved workers; under
+        torchrun this rank's slices of the training batches, or its share of an evaluation split."""
+        train, parts = split == "train", None
+        if self.dist is not None and sampler is None:
+            if train:
+                parts = (self.dist.rank, self.dist.world_size)
+            else:
+                sampler = self.dist.eval_share(len(self.sets[split]))  # type: ignore[assignment]
+        return make_loader(self.sets[split], self.recipe, self.num_workers, train, generator, sampler, parts)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -88,6 +105,12 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     positions, subjects = split(dataset, unit.fold, recipe)
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
     device = resolve_device(recipe.device)
+    dist = distributed.init(device)  # None unless torchrun started several processes
+    if dist is not None:
+        device = dist.device
+        if bool(model.trainable) and recipe.epochs > 0:
+            distributed.check_batch_size(recipe.batch_size, dist.world_size)
+        distributed.global_batchnorm(model, device)  # BatchNorm over the global batch, as one process
     workers = resolve_num_workers(recipe.num_workers, device.type)
     configure_threads(device.type, workers)
     ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)
@@ -98,7 +121,9 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     source = open_frame_source(dataset, recipe.image_size, mode=cache_mode)
     sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample) for s in SPLITS}
     setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
-                  ctx, source, sets, workers)
+                  ctx, source, sets, workers, dist=dist)
+    if dist is not None and setup.trains:
+        setup.ddp_model = distributed.wrap_model(model, dist, recipe.compile)
     setup.eval_loaders = {s: setup.loader(s) for s in ("val", "test")}
     return setup
 
@@ -159,26 +184,31 @@ def make_loader(
     train: bool,
     generator: torch.Generator | None = None,
     sampler: Sampler | None = None,
+    parts: tuple[int, int] | None = None,
 ) -> DataLoader:
     """Workers (if any) stay up across epochs and keep ``prefetch_factor`` batches each in flight;
-    batches land in pinned memory on CUDA so the copy to the device overlaps compute."""
+    batches land in pinned memory on CUDA so the copy to the device overlaps compute.
+    ``parts`` ``(rank, world)``: a training loader of one torchrun rank, over its slices of the
+    single-process batches (:class:`gazebench.distributed.ShardedBatchSampler`)."""
     if sampler is None and train:
         cap = recipe.max_train_samples
         sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
+    # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
+    drop_last = train and _remainder(sampler, recipe.batch_size) == 1
+    batching: dict = dict(batch_size=recipe.batch_size if train else recipe.eval_batch_size, sampler=sampler,
+                          shuffle=False, drop_last=drop_last)
+    if train and parts is not None:
+        batching = dict(batch_sampler=distributed.ShardedBatchSampler(sampler, recipe.batch_size, drop_last, *parts))
     return DataLoader(
         ds,
         collate_fn=collate_frames,
-        batch_size=recipe.batch_size if train else recipe.eval_batch_size,
-        sampler=sampler,
-        shuffle=False,
         num_workers=workers,
         pin_memory=torch.cuda.is_available(),
         persistent_workers=workers > 0,
         prefetch_factor=4 if workers > 0 else None,
         worker_init_fn=_worker_init if workers > 0 else None,
         generator=generator,
-        # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
-        drop_last=train and _remainder(sampler, recipe.batch_size) == 1,
+        **batching,
     )
 
 

@@ -15,6 +15,7 @@ Suites live in ``benchmarks.yaml`` (names and keyword arguments only, no code)::
         folds: all                      # or a list of fold names
         seeds: [0, 1, 2]
         recipe: {epochs: 3, image_size: 64}  # over the protocol's recipe
+        launcher: {max_parallel: 8, gpus_per_unit: 1, timeout_min: 240}  # for --launcher slurm|local
 
 Each dataset is run under one of its card's protocols (``protocol:``; default: the card's
 default protocol).  Layers, later wins: recipe defaults (:class:`gazebench.config.Recipe`) < the
@@ -46,7 +47,7 @@ from gazebench.paths import SOURCE_ROOT
 from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
-SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe")
+SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
 DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds")
 MODEL_KEYS = ("name", "label", "kwargs")
 
@@ -125,6 +126,7 @@ class Suite:
     folds: Any = "all"
     seeds: list[int] = field(default_factory=lambda: [0])
     recipe: dict[str, Any] = field(default_factory=dict)
+    launcher: dict[str, Any] = field(default_factory=dict)  # submitit resources (gazebench.launch)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -203,7 +205,22 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         folds=raw.get("folds", "all"),
         seeds=_seeds(raw.get("seeds", [0]), where),
         recipe=_mapping(raw.get("recipe"), f"{where}.recipe"),
+        launcher=_launcher(raw.get("launcher"), f"{where}.launcher"),
     )
+
+
+def _launcher(value: Any, where: str) -> dict[str, Any]:
+    """A suite's ``launcher:`` mapping (resources for ``--launcher``), keys checked; the values are
+    checked when a launcher uses them (:func:`gazebench.launch.launch_options`)."""
+    from gazebench.launch import LAUNCHERS, RESOURCE_KEYS, SUITE_ONLY_KEYS
+
+    out = _mapping(value, where)
+    _check_keys(out, (*RESOURCE_KEYS, *SUITE_ONLY_KEYS, *LAUNCHERS), where)
+    for name in LAUNCHERS:
+        if name in out:
+            out[name] = _mapping(out[name], f"{where}.{name}")
+            _check_keys(out[name], (*RESOURCE_KEYS, *SUITE_ONLY_KEYS), f"{where}.{name}")
+    return out
 
 
 def load_suites(path: str | Path | None = None) -> dict[str, Suite]:

@@ -4,6 +4,8 @@ One path for every request: a named suite (``--benchmark NAME`` from benchmarks.
 anonymous suite of ``--dataset/--model`` is expanded into run specs, filtered, planned from the
 dataset cards (no data read) and executed unit by unit (:mod:`gazebench.planning`).  Units whose
 result file exists are skipped, so running the same command again resumes an interrupted sweep.
+With ``--launcher slurm|local`` the missing units go to submitit instead, one task each
+(:mod:`gazebench.launch`).
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ examples:
   gazebench run --benchmark paper --dataset rtgene --model static,mean   part of a suite
   gazebench run --benchmark smoke --root /tmp/synth --set epochs=1       override for every unit
   gazebench run --benchmark paper --root gaze360=/data/gaze360 --root rtgene=/data/RT-GENE
+  gazebench run --benchmark paper --launcher slurm --partition gpu --gpus-per-unit 1 --max-parallel 20
+                                                           one Slurm array task per missing unit (docs/cluster.md)
+  gazebench status --benchmark paper                       done / running / failed / missing, failed units' logs
 """
 
 
@@ -53,6 +58,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     sets_flag(how)
     how.add_argument("--epochs", type=int, help="shortcut for --set epochs=N")
     how.add_argument("--backbone", help="timm backbone, shortcut for --set backbone=NAME")
+    how.add_argument("--logger", help="per-epoch curves: tensorboard (default; <run dir>/tensorboard/), wandb, mlflow, "
+                                       "a comma list, or none; shortcut for --set logger=... (docs/tracking.md)")
     how.add_argument("--on-bad-sample", choices=("error", "skip"),
                      help="an unreadable image stops the run (error, default) or is left out and recorded (skip)")
     how.add_argument("--predict-only", action="store_true",
@@ -73,8 +80,39 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--keep-going", action="store_true", help="a failing unit does not stop the others")
     how.add_argument("--quiet", action="store_true", help="no progress output")
     how.add_argument("--no-table", action="store_true", help="do not print the leaderboard at the end")
+    launcher_flags(p)
     p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command "
                    "(--resume, the default) continues from the last finished epoch")
+
+
+def launcher_flags(p: argparse.ArgumentParser) -> None:
+    """``--launcher`` and the resources of its tasks (gazebench.launch; docs/cluster.md)."""
+    g = p.add_argument_group("cluster (submitit; pip install \"gazebench[cluster]\"; a suite's launcher: gives "
+                             "defaults, the flags win; docs/cluster.md)")
+    g.add_argument("--launcher", choices=("local", "slurm"),
+                   help="submit each missing unit as one task of a submitit job array: slurm (returns once "
+                        "queued; follow with `gazebench status`) or local (subprocesses here; waits); default: "
+                        "run the units in this process")
+    g.add_argument("--max-parallel", type=int, help="tasks running at once (slurm default 256, local 1)")
+    g.add_argument("--partition", help="Slurm partition")
+    g.add_argument("--gpus-per-unit", type=int, help="GPUs per task (slurm default 0; local: 1 where there is one)")
+    g.add_argument("--timeout-min", type=int, help="wall time per task in minutes (slurm default 1440; a unit "
+                                                   "that runs out of time is requeued and resumes from last.pt)")
+    g.add_argument("--mem-gb", type=float, help="memory per task in GB (slurm; default: the partition's)")
+    g.add_argument("--cpus-per-unit", type=int, help="CPU cores per task (slurm; default: the partition's)")
+
+
+def launch_options(args: argparse.Namespace, suite):
+    """The launcher's resources: the suite's ``launcher:`` mapping, the flags over it."""
+    from gazebench.launch import RESOURCE_KEYS, launch_options as options
+
+    return options(args.launcher, {k: getattr(args, k) for k in RESOURCE_KEYS}, suite.launcher,
+                   f"benchmark {suite.name!r} launcher" if suite.name else "launcher")
+
+
+def runs_root(args: argparse.Namespace, suite) -> Path:
+    """The runs folder of the request: ``runs/<suite>/`` for a suite, ``runs/`` for a single run."""
+    return args.runs / suite.name if suite.name else args.runs
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -82,7 +120,8 @@ def settings(args: argparse.Namespace) -> dict:
     from gazebench.config import parse_sets
 
     out = parse_sets(args.sets)
-    shortcuts = {"epochs": args.epochs, "backbone": args.backbone, "on_bad_sample": args.on_bad_sample}
+    shortcuts = {"epochs": args.epochs, "backbone": args.backbone, "on_bad_sample": args.on_bad_sample,
+                 "logger": args.logger}
     out.update({k: v for k, v in shortcuts.items() if v is not None})
     return out
 
@@ -178,6 +217,28 @@ def execute(units: list, args: argparse.Namespace) -> list[str]:
     return failed
 
 
+def launch_units(args: argparse.Namespace, suite, units: list, statuses: list[str], header: str,
+                 results_dir: Path) -> int:
+    """``--launcher``: the units to run, each as a submitit task (gazebench.launch; docs/cluster.md)."""
+    from gazebench.commands.status import status_command
+    from gazebench.launch import LAUNCHER_DIR, require_submitit, submit
+
+    require_submitit()
+    opts = launch_options(args, suite)
+    todo = units if args.overwrite == "always" else [u for u, s in zip(units, statuses) if s != "done"]
+    if not todo:
+        print(header + f": nothing to do (results under {results_dir})", file=sys.stderr)
+        return 0
+    print(header + f" (results under {results_dir})", file=sys.stderr)
+    name = f"benchmark {suite.name}" if suite.name else "run"
+    code = submit(todo, args, opts, runs_root(args, suite) / LAUNCHER_DIR, name=name, status_hint=status_command(args))
+    if args.launcher == "local" and not args.no_table:
+        from gazebench.commands.table import print_table
+
+        print_table(args.results, datasets=sorted({u.spec.dataset for u in units}), benchmark=suite.name or None)
+    return code
+
+
 def main(args: argparse.Namespace) -> int:
     suite, units, results_dir = request_units(args)
     statuses = [u.status() for u in units]
@@ -191,7 +252,13 @@ def main(args: argparse.Namespace) -> int:
         print(describe_protocols(units))
         print(dry_run_table(units, statuses))
         print(header + (" (--overwrite always would redo all)" if args.overwrite == "always" else ""))
+        if args.launcher:
+            opts = launch_options(args, suite)
+            todo = len(units) if args.overwrite == "always" else len(units) - done
+            print(f"--launcher {args.launcher} would submit {todo} units ({opts.describe()})")
         return 0
+    if args.launcher:
+        return launch_units(args, suite, units, statuses, header, results_dir)
     if not args.quiet:
         print(header + f" (results under {results_dir})", file=sys.stderr)
     failed = execute(units, args)

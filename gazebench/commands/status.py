@@ -1,0 +1,129 @@
+"""``gazebench status``: where each unit of a suite (or a single run) stands.
+
+The units are planned exactly as ``gazebench run`` plans them (same flags, same ``--set``: a
+changed setting is another unit), then each is shown as
+
+- ``done``: its result file is there and is this unit's;
+- ``running``: launched (``gazebench run --launcher``) and its job still alive per submitit (Slurm:
+  ``sacct``; local: the task's process), or per the unit's state file when the job cannot be
+  queried from here;
+- ``failed``: its task raised, or its job ended without a result (killed, out of time or memory);
+  the path of the task's log is shown;
+- ``missing``: neither (never launched, or launched and its result since removed).
+
+The state comes from the result files and from ``<run_dir>/launcher.json`` (gazebench.launch);
+the exit code is 0 whatever the states.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+from pathlib import Path
+
+from gazebench.commands.common import results_flag, sets_flag
+
+STATES = ("done", "running", "failed", "missing")
+
+EXAMPLES = """\
+examples:
+  gazebench status --benchmark quickstart                 one line per unit, counts at the end
+  gazebench status --benchmark paper --dataset rtgene      part of a suite
+  gazebench status --benchmark paper --json                for scripts
+  gazebench status --dataset synthgaze --model static      a single run's units
+
+Give the same flags (--set, --root, --results, --runs, ...) as the `gazebench run` that made them:
+a changed setting is another unit.
+"""
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("status", help="done / running / failed / missing units of a suite, with failed units' logs",
+                       epilog=EXAMPLES, parents=[results_flag()])
+    what = p.add_argument_group("which units (as for gazebench run)")
+    what.add_argument("--benchmark", help="a suite of benchmarks.yaml")
+    what.add_argument("--config", type=Path,
+                      help="benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)")
+    what.add_argument("--dataset", help="dataset (default synthgaze); with --benchmark: only these, comma separated")
+    what.add_argument("--model", help="model(s) or labels, comma separated")
+    what.add_argument("--fold", help="fold name(s), comma separated, or 'all'")
+    what.add_argument("--seed", help="seed(s), comma separated")
+    what.add_argument("--root", action="append", metavar="DIR | NAME=DIR", help="dataset root (as given to run)")
+    what.add_argument("--protocol", help="the dataset's protocol (as given to run)")
+    what.add_argument("--label", help="a single run's row name (as given to run)")
+    sets_flag(what)
+    what.add_argument("--epochs", type=int, help="as given to run (--set epochs=N)")
+    what.add_argument("--backbone", help="as given to run (--set backbone=NAME)")
+    what.add_argument("--on-bad-sample", choices=("error", "skip"), help="as given to run")
+    what.add_argument("--runs", default=Path("runs"), type=Path, help="checkpoints and state files (default runs/)")
+    p.add_argument("--json", action="store_true", help="the units and counts as JSON")
+    p.set_defaults(func=main)
+
+
+class _Request(argparse.Namespace):
+    """Status's flags as run's request: run's flags that status does not take read as not given."""
+
+    def __getattr__(self, name: str) -> None:
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return None
+
+
+def status_command(args: argparse.Namespace) -> str:
+    """The ``gazebench status`` line for the units of a ``gazebench run`` request."""
+    parts = ["gazebench", "status"]
+    for flag in ("benchmark", "config", "dataset", "model", "fold", "seed", "protocol", "label", "epochs",
+                 "backbone", "on_bad_sample"):
+        value = getattr(args, flag, None)
+        if value is not None:
+            parts += ["--" + flag.replace("_", "-"), str(value)]
+    for root in getattr(args, "root", None) or []:
+        parts += ["--root", root]
+    for item in getattr(args, "sets", None) or []:
+        parts += ["--set", item]
+    for flag, default in (("results", Path("results")), ("runs", Path("runs"))):
+        value = getattr(args, flag, None)
+        if value is not None and Path(value) != default:
+            parts += ["--" + flag, str(value)]
+    return shlex.join(parts)
+
+
+def main(args: argparse.Namespace) -> int:
+    from tabulate import tabulate
+
+    from gazebench.commands.run import request_units
+    from gazebench.launch import query_slurm, read_state, unit_state
+
+    suite, units, results_dir = request_units(_Request(**vars(args)))
+    query_slurm([read_state(u) for u in units])
+    rows = []
+    for u in units:
+        s = unit_state(u)
+        rows.append({"dataset": u.spec.dataset, "fold": u.fold, "label": u.label, "seed": u.spec.seed,
+                     "unit_id": u.unit_id, **s, "result": str(u.result_path), "run_dir": str(u.run_dir)})
+    counts = {state: sum(r["state"] == state for r in rows) for state in STATES}
+    name = f"benchmark {suite.name}" if suite.name else "run"
+    if args.json:
+        print(json.dumps({"benchmark": suite.name or None, "results": str(results_dir), "units": rows,
+                          "counts": counts}, indent=1))
+        return 0
+
+    def detail(r: dict) -> str:
+        if r["state"] == "failed":
+            error = (r.get("error") or "").strip().splitlines()
+            why = error[0] if error else ""
+            why = why if len(why) <= 100 else why[:99] + "…"
+            return f"log {r['log']}" + (f" ({why})" if why else "") if r["log"] else why
+        if r["state"] == "running":
+            if not r["job_id"]:
+                return f"{r['note']}: not yet submitted"
+            return f"job {r['job_id']} {r['note'] or ''}; log {r['log']}"
+        return r["note"] or ""
+
+    table = [[r["dataset"], r["fold"], r["label"], r["seed"], r["state"], detail(r)] for r in rows]
+    print(tabulate(table, headers=["dataset", "fold", "label", "seed", "state", ""], tablefmt="simple",
+                   disable_numparse=True))
+    print(f"{name}: {len(rows)} units: " + ", ".join(f"{counts[s]} {s}" for s in STATES)
+          + f" (results under {results_dir})")
+    return 0
