@@ -24,7 +24,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
-from gazebench.leaderboard_rows import column_names, row_names, strict_refusal
+from gazebench.leaderboard_rows import column_names, row_names, strict_refusal, trained_on
 from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
 __all__ = ["FORMATS", "aggregate", "card_folds", "dedupe", "higher_is_better", "layout", "leaderboard", "long_form",
@@ -99,6 +99,9 @@ def aggregate(
     df = df.assign(row=rows, column=column_names(df, metric))
     cells = []
     for (column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
+        source = trained_on(col["identity_config"].iloc[0]) if "identity_config" in col else None
+        if source:  # a cross-dataset column (gazebench.cross): its runs are the training dataset's folds
+            dataset, version = source["dataset"], source["card_version"]
         expected = folds_of(dataset, version) or sorted(set(col["fold"].astype(str)), key=_fold_key)
         for _, runs in col.groupby("row", sort=True):
             cells.append(_cell(runs, metric, expected))

@@ -16,11 +16,34 @@ from typing import Any
 
 import pandas as pd
 
-#: the record fields (load_results columns) that make a leaderboard column
-COLUMN = ["dataset", "card_version", "protocol", "dataset_options"]
+#: the record fields (load_results columns) that make a leaderboard column; ``trained_on``: the
+#: training column of a cross-dataset result (:func:`with_trained_on`; "" for a dataset's own runs)
+COLUMN = ["dataset", "card_version", "protocol", "dataset_options", "trained_on"]
 #: the same facts inside ``identity.config``: left out of row names, the column shows them
-COLUMN_CONFIG_KEYS = ("dataset", "card_version", "protocol", "data_options")
+COLUMN_CONFIG_KEYS = ("dataset", "card_version", "protocol", "data_options", "trained_on")
 _UNSET = object()
+
+
+def trained_on(config: Any) -> dict[str, Any] | None:
+    """The ``trained_on`` of a cross-dataset result's identity config (JSON text or dict), else None
+    (gazebench.cross: dataset, card_version, protocol, data_options of the training column)."""
+    if isinstance(config, str):
+        try:
+            config = json.loads(config)
+        except ValueError:
+            return None
+    return config.get("trained_on") if isinstance(config, dict) else None
+
+
+def with_trained_on(df: pd.DataFrame) -> pd.DataFrame:
+    """``df`` with a ``trained_on`` column (canonical JSON of the identity's ``trained_on``; "" for
+    a dataset's own runs), derived from ``identity_config`` when the frame has none."""
+    if "trained_on" in df.columns:
+        return df
+    if "identity_config" not in df.columns:
+        return df.assign(trained_on="")
+    keys = [trained_on(c) for c in df["identity_config"]]
+    return df.assign(trained_on=[json.dumps(k, sort_keys=True) if k else "" for k in keys])
 
 
 def column_names(df: pd.DataFrame, metric: str = "all.mean") -> pd.Series:
@@ -28,20 +51,39 @@ def column_names(df: pd.DataFrame, metric: str = "all.mean") -> pd.Series:
     dataset has results under several option sets, the card version when it has several; and,
     for a dataset whose results hold more than one population (Gaze360: the full test set and its
     face-detectable frames), the population ``metric`` is on: ``gaze360 (original) — test`` or
-    ``gaze360 (original) — test[face]`` (:func:`population_label`)."""
+    ``gaze360 (original) — test[face]`` (:func:`population_label`).  A cross-dataset result
+    (gazebench.cross) is its own column ``synthgaze → rtgene (original)``: the training dataset
+    first, with its protocol (and card version, options) when its cross results hold several."""
+    df = with_trained_on(df)
+    sources = df.loc[df["trained_on"] != "", "trained_on"].map(json.loads)
+    source_sets: dict[str, set] = {}
+    for t in sources:
+        source_sets.setdefault(t["dataset"], set()).add(json.dumps(t, sort_keys=True))
     versions = df.groupby("dataset")["card_version"].agg(lambda s: set(s)).to_dict()
     option_sets = df.groupby("dataset")["dataset_options"].agg(lambda s: set(s)).to_dict()
     with_population = datasets_with_populations(df)
     keys = COLUMN + ["population"]
     names = {}
     for key in df[keys].drop_duplicates().itertuples(index=False):
-        dataset, version, protocol, options, population = key
+        dataset, version, protocol, options, source, population = key
         opts = json.loads(options) if options and len(option_sets[dataset]) > 1 else {}
         name = dataset + ("[" + ",".join(f"{k}={v}" for k, v in sorted(opts.items())) + "]" if opts else "")
         notes = [str(protocol)] + ([f"card v{version}"] if len(versions[dataset]) > 1 else [])
         shown = f" — {population_label(str(population), metric)}" if dataset in with_population else ""
-        names[tuple(key)] = f"{name} ({', '.join(notes)}){shown}"
+        names[tuple(key)] = f"{_source_name(source, source_sets)}{name} ({', '.join(notes)}){shown}"
     return pd.Series([names[tuple(k)] for k in df[keys].itertuples(index=False)], index=df.index, dtype=object)
+
+
+def _source_name(source: str, source_sets: dict[str, set]) -> str:
+    """``synthgaze → `` for a cross-dataset column ("" for a dataset's own): the training dataset,
+    with its protocol, card version and options when its cross results hold several of them."""
+    if not source:
+        return ""
+    t = json.loads(source)
+    if len(source_sets.get(t["dataset"], ())) < 2:
+        return f"{t['dataset']} → "
+    opts = ",".join(f"{k}={v}" for k, v in sorted((t.get("data_options") or {}).items()))
+    return f"{t['dataset']}{'[' + opts + ']' if opts else ''} ({t['protocol']}, card v{t['card_version']}) → "
 
 
 def population_label(population: str, metric: str) -> str:
@@ -146,6 +188,7 @@ def _name(label: str, pairs: list[tuple[str, str]]) -> str:
 def row_names(df: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple[int, list[str]]]]:
     """The leaderboard row of every run (aligned with ``df``), and for each label split into
     several rows: how many configurations it holds and the keys that tell them apart."""
+    df = with_trained_on(df)
     names = df["label"].astype(str).copy()
     split = {}
     for label, runs in df.groupby(df["label"].astype(str), sort=True):

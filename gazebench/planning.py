@@ -48,6 +48,8 @@ class RunSpec:
     label: str | None = None  # leaderboard row name; defaults to the model name
     benchmark: str | None = None
     protocol: str | None = None  # a protocol of the dataset's card; None: the card's default
+    #: cross-dataset tests (gazebench.cross): ``(dataset, root or None)`` pairs; not in the unit id
+    cross: tuple[tuple[str, str | None], ...] = ()
 
     @property
     def row_label(self) -> str:
@@ -85,7 +87,18 @@ class Unit:
 
         if not self.result_path.exists():
             return "missing"
-        return "bad" if result_problem(self.result_path, self.unit_id) else "done"
+        if result_problem(self.result_path, self.unit_id):
+            return "bad"
+        # a unit with cross-dataset tests is done when their records are there too (else it re-runs,
+        # resuming its fit, and writes them)
+        return "done" if all(p.exists() for p in self.cross_paths.values()) else "missing"
+
+    @property
+    def cross_paths(self) -> dict[str, Path]:
+        """The record of each cross-dataset test, beside the unit's (gazebench.cross)."""
+        from gazebench.cross import cross_result_path
+
+        return {name: cross_result_path(self.result_path, name) for name, _ in self.spec.cross}
 
     @property
     def done(self) -> bool:
@@ -152,14 +165,15 @@ def csv_list(value: str | None) -> list[str] | None:
 
 
 def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: str | None = None,
-                     label: str | None = None, protocol: str | None = None) -> Suite:
+                     label: str | None = None, protocol: str | None = None, test: list[str] | None = None) -> Suite:
     """The anonymous suite of ``gazebench run --dataset D --model M[,M2] --seed S``: all the
     card's folds (``--fold`` then selects), the given seeds, the given protocol (None: the card's
-    default), no recipe of its own."""
+    default), no recipe of its own; ``test``: datasets to evaluate the trained units on
+    (``--test``, gazebench.cross)."""
     if label is not None and len(models) != 1:
         raise ConfigError(f"--label names one configuration's row; got {len(models)} models ({', '.join(models)})")
     entries = [ModelEntry(m, label or m) for m in models]
-    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root, protocol=protocol)],
+    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root, protocol=protocol, test=list(test or []))],
                  models=entries,
                  folds="all", seeds=seeds)
 
@@ -213,7 +227,8 @@ def chosen_protocol(card: Any, name: str | None, where: str) -> str:
 
 
 def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root: str | None,
-                   environ: dict[str, str] | None, protocol: str | None = None) -> list[RunSpec]:
+                   environ: dict[str, str] | None, protocol: str | None = None,
+                   cross_roots: dict[str, str] | None = None) -> list[RunSpec]:
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, dataset {d.name!r}"
     if root is None and d.root is not None:
@@ -224,6 +239,12 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
     folds = suite_folds(d.folds if d.folds is not None else suite.folds, card, dwhere)
     protocol = chosen_protocol(card, protocol or d.protocol, dwhere)
     data_keys = dataset_option_keys(d.name)
+    cross = tuple((t, (cross_roots or {}).get(t)) for t in d.test)
+    for t in d.test:
+        dataset_card(t)  # an unknown test dataset fails here, with suggestions
+        if t == d.name:
+            raise BenchmarkError(f"{dwhere}: test dataset {t!r} is the training dataset (its own test split is "
+                                 "evaluated anyway)")
     specs = []
     for fold in folds:
         for seed in suite.seeds:
@@ -236,7 +257,7 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                     dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
                     data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
                     recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
-                    protocol=protocol,
+                    protocol=protocol, cross=cross,
                 ))
     return specs
 
@@ -250,13 +271,13 @@ def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str
     settings, roots = dict(settings or {}), dict(roots or {})
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     for name in roots:
-        if name not in [d.name for d in suite.datasets]:
+        if name not in [d.name for d in suite.datasets] + [t for d in suite.datasets for t in d.test]:
             raise BenchmarkError(f"--root {name}=...: {where} has no dataset {name!r}")
     _check_model_entries(suite, where)
     _check_settings(suite, settings)
     Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
     return [spec for d in suite.datasets
-            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol)]
+            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, roots)]
 
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:

@@ -155,16 +155,23 @@ def describe(setup: Any, test_rows: np.ndarray, withheld: bool = False) -> dict[
     ...}}``; an equal hash is the same set of frames as, e.g., GazeHub's test file), complete,
     shortfall; and ``labels: withheld`` when the run was not scored (the release withholds the
     test labels, or ``--predict-only``)."""
-    ds = setup.dataset
+    ids = setup.dataset.index["id"].to_numpy()[test_rows]
+    return describe_rows(setup.dataset, test_rows, shortfall(setup, ids), setup.unit.fold, withheld)
+
+
+def describe_rows(ds: Any, test_rows: np.ndarray, lines: list[str], fold: str = "default", withheld: bool = False,
+                  suffix: str = "") -> dict[str, Any]:
+    """:func:`describe` for index rows ``test_rows`` of dataset ``ds`` with the shortfall ``lines``
+    already known; ``suffix`` ends every population name (a cross-dataset test over all of a
+    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`)."""
     ids = ds.index["id"].to_numpy()[test_rows]
-    lines = shortfall(setup, ids)
     masks = subset_masks(ds, test_rows)
     return {
-        "name": population_name(ds.name, setup.unit.fold, tag=population_tag(ds)),
+        "name": population_name(ds.name, fold, tag=population_tag(ds)) + suffix,
         "count": int(len(ids)),
         "sha256": ids_sha256(ids),
         "subsets": {name: int(mask.sum()) for name, mask in masks.items()},
-        "populations": {pop: {"name": population_name(ds.name, setup.unit.fold, tag=pop),
+        "populations": {pop: {"name": population_name(ds.name, fold, tag=pop) + suffix,
                               "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]])}
                         for pop in defined_populations(ds)},
         "complete": not lines,

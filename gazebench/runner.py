@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import distributed, population
+from gazebench import cross, distributed, population
 from gazebench.atomic import check_writable
 from gazebench.engine import resolve_device
 from gazebench.fit import EpochLog, evaluate, fit
@@ -67,6 +67,8 @@ def run_unit(
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=deterministic)
+    # cross-dataset tests (gazebench.cross): opened before training, so a bad root fails early
+    cross_tests = cross.open_tests(unit, setup.model) if main else []
     predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
     # the loggers first: an epoch's events are written (and flushed) right after its last.pt
     outcome = fit(setup, loggers + ([EpochLog()] if progress else []), resume=resume, progress=progress)
@@ -83,6 +85,7 @@ def run_unit(
     write_record(record, unit.result_path)
     if progress:
         say_done(unit, record)
+    cross.evaluate_cross(setup, record, cross_tests, progress)
     distributed.barrier()
     return record
 

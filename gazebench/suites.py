@@ -48,7 +48,7 @@ from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
-DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds")
+DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds", "test")
 MODEL_KEYS = ("name", "label", "kwargs")
 
 
@@ -106,6 +106,7 @@ class DatasetEntry:
     recipe: dict[str, Any] = field(default_factory=dict)
     folds: Any = None  # None: the suite's folds
     protocol: str | None = None  # None: the card's default protocol
+    test: list[str] = field(default_factory=list)  # cross-dataset tests (gazebench.cross)
 
 
 @dataclass
@@ -127,6 +128,17 @@ class Suite:
     seeds: list[int] = field(default_factory=lambda: [0])
     recipe: dict[str, Any] = field(default_factory=dict)
     launcher: dict[str, Any] = field(default_factory=dict)  # submitit resources (gazebench.launch)
+
+
+def _names(value: Any, where: str) -> list[str]:
+    """A list of dataset names: ``[a, b]`` or ``"a, b"``; None -> []."""
+    if value is None:
+        return []
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    if isinstance(value, list) and all(isinstance(v, str) for v in value):
+        return list(value)
+    raise BenchmarkError(f"{where}: expected a list of dataset names, got {value!r}")
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -185,7 +197,8 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
                                      _mapping(entry.get("options"), f"{w}.options"),
                                      _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds"),
-                                     None if entry.get("protocol") is None else str(entry["protocol"])))
+                                     None if entry.get("protocol") is None else str(entry["protocol"]),
+                                     _names(entry.get("test"), f"{w}.test")))
     models = [ModelEntry(str(entry["name"]), str(entry.get("label") or entry["name"]),
                          _mapping(entry.get("kwargs"), f"{w}.kwargs"))
               for w, entry in _entries(raw, "models", MODEL_KEYS, where)]
@@ -267,12 +280,13 @@ def expand_env(value: Any, where: str = "benchmark", environ: dict[str, str] | N
     return _ENV.sub(sub, value)
 
 
-def parse_roots(items: list[str] | None, datasets: list[str]) -> dict[str, str]:
-    """``--root DIR`` (a one-dataset suite) or ``--root NAME=DIR`` (repeatable) -> {dataset: DIR}."""
+def parse_roots(items: list[str] | None, datasets: list[str], tests: list[str] | None = None) -> dict[str, str]:
+    """``--root DIR`` (a one-dataset suite) or ``--root NAME=DIR`` (repeatable) -> {dataset: DIR}.
+    ``tests``: the suite's cross-dataset test datasets, whose roots are given as NAME=DIR."""
     roots: dict[str, str] = {}
     for item in items or []:
         name, sep, path = item.partition("=")
-        if sep and name in datasets:
+        if sep and (name in datasets or name in (tests or [])):
             roots[name] = path
         elif len(datasets) == 1:
             roots[datasets[0]] = item

@@ -25,6 +25,8 @@ examples:
   gazebench run --dataset rtgene --model static --fold 0,2 --dry-run     which units, without the data
   gazebench run --dataset gaze360 --protocol multizoom --model msa --dry-run   the protocol's recipe
   gazebench run --dataset synthgaze --model staticsc --set crops=175 --set lr=3e-4
+  gazebench run --train gaze360 --test rtgene,mpiifacegaze --root rtgene=/data/RT-GENE --model static
+                                                           cross-dataset: one more result per test dataset
 
   gazebench run --benchmark quickstart                     a whole suite; re-run to resume
   gazebench run --benchmark paper --dry-run                which units exist, which are missing
@@ -43,6 +45,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--benchmark", help="a suite of benchmarks.yaml (see `gazebench run --benchmark X --dry-run`)")
     what.add_argument("--config", type=Path, help="benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)")
     what.add_argument("--dataset", help="registered dataset (default: synthgaze); with --benchmark: only these, comma separated")
+    what.add_argument("--train", help="the dataset to train on (the same as --dataset; with --test)")
+    what.add_argument("--test", help="cross-dataset evaluation: also test the trained model on these datasets' test "
+                                     "protocols (all their folds' test subjects), comma separated; each test is its "
+                                     "own result and leaderboard column 'D1 → D2' (docs/leaderboards.md); give "
+                                     "their roots as --root NAME=DIR")
     what.add_argument("--model", help="registered model(s), comma separated (default: static); "
                                       "with --benchmark: only these labels or models")
     what.add_argument("--fold", help="fold name(s), comma separated, or 'all' (default: the first fold; "
@@ -132,7 +139,13 @@ def request_units(args: argparse.Namespace) -> tuple:
 
     seeds = [int(s) for s in csv_flag(args.seed)] if args.seed else None
     folds = None if args.fold in (None, "all") else csv_flag(args.fold)
+    if args.train and args.dataset and args.train != args.dataset:
+        raise ValueError(f"--train {args.train} and --dataset {args.dataset} name different datasets; give one")
+    args.dataset = args.dataset or args.train
     if args.benchmark:
+        if args.test:
+            raise ValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
+                             "(benchmarks.yaml)")
         if args.label:
             raise ValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)
@@ -143,13 +156,13 @@ def request_units(args: argparse.Namespace) -> tuple:
             raise ValueError("--config needs --benchmark NAME")
         dataset = args.dataset or "synthgaze"
         suite = planning.single_run_suite(dataset, csv_flag(args.model) or ["static"], seeds or [0], label=args.label,
-                                          protocol=args.protocol)
+                                          protocol=args.protocol, test=csv_flag(args.test))
         if args.fold is None:
             folds = [planning.dataset_card(dataset).resolve_fold(None)]
         filters = dict(folds=folds)
         results_dir, runs_dir = args.results, args.runs
     values = settings(args)
-    roots = suites.parse_roots(args.root, [d.name for d in suite.datasets])
+    roots = suites.parse_roots(args.root, [d.name for d in suite.datasets], [t for d in suite.datasets for t in d.test])
     specs = planning.select(planning.expand(suite, values, roots, protocol=args.protocol), **filters)
     planning.note_dropped(suite, values)
     return suite, planning.plan(specs, results_dir, runs_dir), results_dir
@@ -235,7 +248,7 @@ def launch_units(args: argparse.Namespace, suite, units: list, statuses: list[st
     if args.launcher == "local" and not args.no_table:
         from gazebench.commands.table import print_table
 
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units}), benchmark=suite.name or None)
+        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
     return code
 
 
@@ -270,5 +283,5 @@ def main(args: argparse.Namespace) -> int:
     if not args.no_table:
         from gazebench.commands.table import print_table
 
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units}), benchmark=suite.name or None)
+        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
     return 1 if failed else 0

@@ -1,0 +1,98 @@
+"""Cross-dataset evaluation (gazebench.cross): train on SynthGaze, test on an RT-GENE-layout tree."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from gazebench.cross import label_space_note
+from gazebench.geometry import yawpitch_to_vector
+from tests.helpers import cli, run_cli
+
+FLAGS = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
+         "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
+
+
+@pytest.fixture(scope="module")
+def trees(tmp_path_factory):
+    base = tmp_path_factory.mktemp("cross")
+    for layout in ("synthgaze", "rtgene"):
+        assert cli("synth", "--preset", "tiny", "--layout", layout, "--out", base / layout) == 0
+    return base
+
+
+def test_cross_dataset_run_writes_its_own_record_and_column(trees, tmp_path, capsys):
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    argv = ["run", "--dataset", "synthgaze", "--root", trees / "synthgaze", "--test", "rtgene",
+            "--root", f"rtgene={trees / 'rtgene'}", "--results", results, "--runs", runs, *FLAGS]
+    assert run_cli(argv) == 0
+    files = sorted(results.rglob("*.json"))
+    assert len(files) == 2
+    own = json.loads(next(f for f in files if ".cross-" not in f.name).read_text())
+    cross = json.loads(next(f for f in files if f.name.endswith(".cross-rtgene.json")).read_text())
+    assert own["dataset"]["name"] == "synthgaze" and "trained_on" not in own
+    assert cross["dataset"]["name"] == "rtgene" and cross["protocol"]["name"] == "original"
+    assert cross["trained_on"]["dataset"] == "synthgaze" and cross["trained_on"]["unit_id"] == own["unit_id"]
+    assert cross["identity"]["config"]["trained_on"]["dataset"] == "synthgaze"
+    assert cross["identity"]["hash"] != own["identity"]["hash"]
+    assert "text" in cross["label_space_note"]
+
+    # n = the union of every rtgene fold's test subjects' samples
+    from gazebench.datasets import build_dataset
+
+    ds = build_dataset("rtgene", str(trees / "rtgene"))
+    from gazebench.planning import dataset_card
+
+    union = np.unique(np.concatenate([ds.split_positions(f)["test"] for f in dataset_card("rtgene").folds()]))
+    assert cross["population"]["name"] == "rtgene/test (all folds)"
+    assert cross["population"]["count"] == len(union) == cross["metrics"]["all"]["n"]
+    from gazebench.population import ids_sha256
+
+    assert cross["population"]["sha256"] == ids_sha256(ds.index["id"].to_numpy()[union])
+    preds = cross["artifacts"]["predictions"]
+    assert preds.endswith("predictions_cross-rtgene.csv") and len(open_lines(preds)) == len(union) + 1
+
+    capsys.readouterr()
+    assert run_cli(["table", "--results", results]) == 0
+    table = capsys.readouterr().out
+    assert "synthgaze → rtgene (original)" in table and "synthgaze (standard)" in table
+    # a second run has nothing left to do (the cross record counts as part of the unit)
+    capsys.readouterr()
+    assert run_cli(argv) == 0
+    assert "done already" in capsys.readouterr().err or len(sorted(results.rglob("*.json"))) == 2
+
+
+def open_lines(path: str) -> list[str]:
+    with open(path) as f:
+        return f.read().splitlines()
+
+
+def test_train_is_dataset_and_dry_run_needs_no_data(tmp_path, capsys):
+    assert run_cli(["run", "--train", "synthgaze", "--test", "rtgene", "--dry-run", "--results", tmp_path, *FLAGS]) == 0
+    with pytest.raises(ValueError, match="different datasets"):
+        run_cli(["run", "--train", "synthgaze", "--dataset", "rtgene", "--dry-run", *FLAGS])
+
+
+def test_label_space_note_names_back_views():
+    rng = np.random.default_rng(0)
+    front = np.c_[rng.uniform(-1.2, 1.2, 200), rng.uniform(-0.5, 0.5, 200)]
+    wide = np.c_[rng.uniform(-3.0, 3.0, 200), front[:, 1]]
+    note = label_space_note(yawpitch_to_vector(front), yawpitch_to_vector(wide), "rtgene", "gaze360")
+    assert "backwards" in note["text"] and note["test"]["back_share"] > 0.3 and note["outside_share"] > 0.3
+    assert label_space_note(yawpitch_to_vector(wide), yawpitch_to_vector(front), "gaze360", "rtgene")["text"] == ""
+
+
+def test_suite_dataset_entry_takes_test(tmp_path):
+    from gazebench import planning, suites
+
+    path = tmp_path / "benchmarks.yaml"
+    path.write_text("benchmarks:\n  x:\n    datasets:\n      - {name: synthgaze, test: [rtgene]}\n"
+                    "    models:\n      - {name: static}\n")
+    suite = suites.get_suite("x", path)
+    assert suite.datasets[0].test == ["rtgene"]
+    specs = planning.expand(suite, roots=suites.parse_roots(["rtgene=/data/rt"], ["synthgaze"], ["rtgene"]))
+    unit = planning.plan_unit(specs[0], tmp_path / "results", tmp_path / "runs")
+    assert unit.spec.cross == (("rtgene", "/data/rt"),)
+    assert unit.cross_paths["rtgene"].name.endswith(".cross-rtgene.json") and unit.status() == "missing"
