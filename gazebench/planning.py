@@ -276,8 +276,17 @@ def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str
     _check_model_entries(suite, where)
     _check_settings(suite, settings)
     Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
+    cross_roots = {**test_roots(suite, where, environ), **roots}
     return [spec for d in suite.datasets
-            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, roots)]
+            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, cross_roots)]
+
+
+def test_roots(suite: Suite, where: str, environ: dict[str, str] | None) -> dict[str, str]:
+    """The roots of the suite's own dataset entries that other entries test on (``test:``): a
+    dataset trained in the suite is tested from the same folder (``--root NAME=DIR`` wins)."""
+    tested = {t for d in suite.datasets for t in d.test}
+    return {d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
+            for d in suite.datasets if d.name in tested and d.root}
 
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:

@@ -96,3 +96,19 @@ def test_suite_dataset_entry_takes_test(tmp_path):
     unit = planning.plan_unit(specs[0], tmp_path / "results", tmp_path / "runs")
     assert unit.spec.cross == (("rtgene", "/data/rt"),)
     assert unit.cross_paths["rtgene"].name.endswith(".cross-rtgene.json") and unit.status() == "missing"
+
+
+def test_a_suite_tests_on_its_own_datasets_from_their_roots(monkeypatch):
+    """The shipped cross-dataset suite: each dataset trains and tests on the others, each test
+    dataset read from its own entry's root unless --root NAME=DIR says otherwise."""
+    from gazebench import planning
+    from gazebench.suites import get_suite
+
+    for name, value in (("GAZE360_ROOT", "/g"), ("RTGENE_ROOT", "/r"), ("MPIIFACEGAZE_ROOT", "/m")):
+        monkeypatch.setenv(name, value)
+    monkeypatch.delenv("GAZEBENCH_BENCHMARKS", raising=False)
+    specs = planning.expand(get_suite("cross-dataset", None))
+    gaze360 = next(s for s in specs if s.dataset == "gaze360")
+    assert gaze360.cross == (("rtgene", "/r"), ("mpiifacegaze", "/m"))
+    specs = planning.expand(get_suite("cross-dataset", None), roots={"rtgene": "/elsewhere"})
+    assert next(s for s in specs if s.dataset == "gaze360").cross[0] == ("rtgene", "/elsewhere")
