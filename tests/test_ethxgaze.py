@@ -6,7 +6,6 @@ the test files carry labels."""
 from __future__ import annotations
 
 import json
-import pickle
 import warnings
 from pathlib import Path
 
@@ -14,8 +13,6 @@ import h5py
 import numpy as np
 import pandas as pd
 import pytest
-import torch
-from torch.utils.data import DataLoader
 
 from gazebench import geometry
 from gazebench.datasets import build_dataset
@@ -23,12 +20,10 @@ from gazebench.datasets.base import DatasetError
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.ethxgaze.labels import read_submission, to_canonical, to_pitch_yaw
 from gazebench.datasets.ethxgaze.layout import participant_ids
-from gazebench.datasets.loading import FrameWindows
-from gazebench.datasets.sources import ImageFiles
-from gazebench.datasets.views import ViewSpec
 from gazebench.results import load_results
 from gazebench.synth import Preset, make_scene, write_layout
 from tests.helpers import SMALL_RUN, cli
+from tests.lazy_h5 import check_lazy_handles
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
@@ -149,24 +144,8 @@ def test_bad_and_missing_files_are_listed(tmp_path, labelled):
 
 def test_files_open_lazily_once_per_process(labelled):
     ds = build_dataset("ethxgaze", labelled)
-
-    def open_files(dataset) -> list[str]:
-        return sorted(name for name, handle in dataset._files.items() if handle.is_open)
-
-    assert len(ds.index) == 42 and open_files(ds) == []  # indexing read the labels and closed every file
-    positions = np.arange(0, 42, 3)
-    expected = np.stack([ds.read_resized(int(i), 16) for i in positions])
-    ds.close()
-    windows = FrameWindows(ds, positions, ViewSpec(), ImageFiles(ds, 16))
-    loader = DataLoader(windows, batch_size=4, num_workers=2, multiprocessing_context="fork")
-    frames = torch.cat([b["frames"][:, 0] for b in loader]).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_array_equal(frames, expected)
-    assert open_files(ds) == []  # the workers opened their own; the parent opened nothing
-    ds.read_image(0)
-    assert open_files(ds) == ["train/subject0000.h5"]
-    clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives: no open handle
-    assert open_files(clone) == []
-    np.testing.assert_array_equal(clone.read_image(40), ds.read_image(40))
+    assert len(ds.index) == 42  # indexing read the labels (and closed every file: checked below)
+    check_lazy_handles(ds, np.arange(0, 42, 3), 16, "train/subject0000.h5", 40)
 
 
 def test_images_are_the_rendered_ones_in_rgb(labelled):

@@ -4,25 +4,20 @@ lazy per-process HDF5 handles, and runs and check-data on SynthGaze's rendering 
 from __future__ import annotations
 
 import json
-import pickle
 from pathlib import Path
 
 import h5py
 import numpy as np
 import pytest
-import torch
-from torch.utils.data import DataLoader
 
 from gazebench import geometry
 from gazebench.cli import main
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
-from gazebench.datasets.loading import FrameWindows
-from gazebench.datasets.sources import ImageFiles
-from gazebench.datasets.views import ViewSpec
 from gazebench.options import ConfigError
 from tests.helpers import NO_WEIGHTS, TINY_RECIPE
+from tests.lazy_h5 import check_lazy_handles
 
 PEOPLE = [f"p{k:02d}" for k in range(15)]
 
@@ -226,27 +221,8 @@ def test_missing_root_or_files_say_where_to_get_the_data(tmp_path):
 def test_files_open_lazily_once_per_process(tmp_path):
     write_tree(tmp_path, people=PEOPLE[:3], n=4)
     ds = build_dataset("mpiifacegaze", tmp_path, expect_samples="any")
-
-    def open_files(dataset) -> list[str]:
-        return sorted(name for name, handle in dataset._files.items() if handle.is_open)
-
-    assert len(ds.index) == 12 and open_files(ds) == []  # indexing closed every file
-    positions = np.arange(12)
-    expected = np.stack([ds.read_resized(int(i), 8) for i in positions])
-    ds.close()
-    assert open_files(ds) == []
-
-    windows = FrameWindows(ds, positions, ViewSpec(), ImageFiles(ds, 8))
-    loader = DataLoader(windows, batch_size=4, num_workers=2, multiprocessing_context="fork")
-    frames = torch.cat([b["frames"][:, 0] for b in loader]).permute(0, 2, 3, 1).numpy()
-    np.testing.assert_array_equal(frames, expected)
-    assert open_files(ds) == []  # the workers opened their own; the parent opened nothing
-
-    ds.read_image(0)
-    assert open_files(ds) == ["p00.mat"]
-    clone = pickle.loads(pickle.dumps(ds))  # what a spawned worker receives: no open handle
-    assert open_files(clone) == []
-    np.testing.assert_array_equal(clone.read_image(5), ds.read_image(5))
+    assert len(ds.index) == 12
+    check_lazy_handles(ds, np.arange(12), 8, "p00.mat", 5)
     handle = ds._files["p00.mat"]
     inherited = handle.file()
     handle._pid = -1  # as seen from a forked child: the inherited handle is dropped, not reused
