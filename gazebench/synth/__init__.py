@@ -22,6 +22,7 @@ from gazebench.synth.scene import (
     Preset,
     Scene,
     SubjectParams,
+    head_size,
     make_scene,
 )
 
@@ -34,6 +35,7 @@ __all__ = [
     "Preset",
     "Scene",
     "SubjectParams",
+    "head_size",
     "layout_names",
     "layout_options",
     "layout_writer",

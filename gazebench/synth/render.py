@@ -59,13 +59,14 @@ def _shade(nx, ny, nz, light, ambient, diffuse):
     return ambient + diffuse * np.maximum(0.0, nx * light[0] + ny * light[1] + nz * light[2])
 
 
-def background(seed: int, frame: int, n: int) -> np.ndarray:
-    """Background clutter of one frame, ``[n, n, 3]`` float in [0, 1]: a gradient and random shapes.
+def background(seed: int, n: int) -> np.ndarray:
+    """Background clutter of one sequence, ``[n, n, 3]`` float in [0, 1]: a gradient and random shapes.
 
-    It changes from frame to frame (a fixed background per sequence would let a model recognise
-    the sequence instead of reading the head).
+    The camera stays put within a sequence, so every frame of it has the same background (the
+    sequence's ``bg_seed``); only the head moves and the sensor noise is drawn anew per frame.
+    Subjects are disjoint across splits, so a model cannot gain from recognising a background.
     """
-    rng = np.random.default_rng([int(seed), int(frame), 7])
+    rng = np.random.default_rng([int(seed), 7])
     ys, xs = np.mgrid[0:n, 0:n].astype(np.float64)
     xs = (xs + 0.5) / n
     ys = (ys + 0.5) / n
@@ -448,7 +449,7 @@ def render_row(
     f = _Frame(row, subj, size, supersample, zoom)
     _render_base(f)
     base_hit = np.isfinite(f.t)
-    bg = background(int(row["bg_seed"]), int(row["frame"]), size)
+    bg = background(int(row["bg_seed"]), size)
     images: list[np.ndarray] = []
     plain = None
     for v in variants:

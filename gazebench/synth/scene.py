@@ -22,7 +22,9 @@ import pandas as pd
 
 from gazebench.geometry import yawpitch_to_vector
 
-GENERATOR_VERSION = "1.0"
+#: 2.0: the background is fixed per sequence (1.x drew a new one every frame), head sizes span
+#: 25-94 % of the crop (1.x: 35-94 %), and a third of the sequences are back views
+GENERATOR_VERSION = "2.0"
 FPS = 30.0
 BASE_TIMESTAMP = 1.5e9
 #: the head (2 x the reference half-width below) spans about ``HEAD_FRACTION / distance`` of the crop
@@ -30,8 +32,13 @@ HEAD_FRACTION = 0.92
 REFERENCE_HALF_WIDTH = 0.75
 EYE_YAW_MAX_DEG = 35.0  # eye-in-head rotation limit
 BACK_HEAD_YAW_DEG = 128.0  # the gaze points away from the camera only beyond this head yaw
-LOG_DISTANCE_RANGE = (math.log(0.98), math.log(2.55))  # per-sequence mean distance, before drift
-ANYWHERE_FRACTION = 0.6  # share of sequences whose mean head yaw is anywhere on the circle
+#: per-sequence mean distance, before drift: the head spans HEAD_FRACTION / distance of the crop,
+#: from about 94 % down to 25 % (log-uniform), so a centre crop of 150/224 px magnifies a small head
+LOG_DISTANCE_RANGE = (math.log(0.98), math.log(3.7))
+DISTANCE_CLIP = (0.97, 3.9)  # after the per-frame drift
+ANYWHERE_FRACTION = 0.4  # share of sequences whose mean head yaw is anywhere on the circle
+BACK_FRACTION = 0.3  # share of sequences whose mean head yaw is turned away (|yaw| >= BACK_BASE_DEG)
+BACK_BASE_DEG = 145.0
 
 # stream ids of the seeded generators (so adding a stream never shifts another one)
 _SUBJECT_STREAM, _SEQUENCE_STREAM, _GLASSES_STREAM, _YAW_STREAM = 1, 2, 3, 4
@@ -244,18 +251,24 @@ def _stratified(rng: np.random.Generator, n: int) -> np.ndarray:
     return (rng.permutation(n) + rng.uniform(0.0, 1.0, n)) / max(n, 1)
 
 
-def _sequence_bases(seed: int, n: int, anywhere: float = ANYWHERE_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def _sequence_bases(seed: int, n: int, anywhere: float = ANYWHERE_FRACTION, back: float = BACK_FRACTION) -> tuple[np.ndarray, np.ndarray]:
     """Mean head yaw and mean log-distance of each of ``n`` sequences.
 
-    A share ``anywhere`` of the sequences have their mean yaw spread evenly over the whole circle,
-    the others are drawn around the camera; distances are spread evenly over the zoom range.
-    Stratifying keeps the share of back views and the zoom range steady even in tiny sets.
+    A share ``back`` of the sequences are turned away from the camera (mean yaw spread evenly over
+    ``BACK_BASE_DEG``..180 degrees on either side), a share ``anywhere`` have their mean yaw spread
+    evenly over the whole circle, the others are drawn around the camera; distances are spread
+    evenly (log-uniform) over the zoom range. Stratifying keeps the share of back views and the zoom
+    range steady even in tiny sets.
     """
     rng = np.random.default_rng([seed, _YAW_STREAM, n])
-    k = int(round(anywhere * n))
-    spread = -np.pi + 2.0 * np.pi * _stratified(rng, k)
-    front = rng.normal(0.0, np.radians(35.0), n - k)
-    yaws = np.concatenate([spread, front])[rng.permutation(n)]
+    k_back = int(round(back * n))
+    k_any = int(round(anywhere * n))
+    arc = np.pi - np.radians(BACK_BASE_DEG)
+    u = 2.0 * _stratified(rng, k_back) - 1.0  # [-1, 1): the sign picks the side
+    away = np.sign(u) * (np.pi - arc * np.abs(u))
+    spread = -np.pi + 2.0 * np.pi * _stratified(rng, k_any)
+    front = rng.normal(0.0, np.radians(35.0), n - k_back - k_any)
+    yaws = _wrap(np.concatenate([away, spread, front])[rng.permutation(n)])
     log_d = LOG_DISTANCE_RANGE[0] + (LOG_DISTANCE_RANGE[1] - LOG_DISTANCE_RANGE[0]) * _stratified(rng, n)
     return yaws, log_d
 
@@ -274,9 +287,9 @@ def _draw_sequence(seed: int, subject: int, sequence: int, n: int, base_yaw: flo
     eye_yaw = d(outward * side)
     raw_eye_pitch = rng.normal(0.0, 12.0) + _smooth(rng, n, 25.0)
     eye_pitch = d(30.0 * np.tanh(raw_eye_pitch / 30.0))
-    # zoom: the head spans HEAD_FRACTION / distance of the crop (about 35% to 95%)
+    # zoom: the head spans HEAD_FRACTION / distance of the crop (about 25% to 95%)
     log_d = base_log_d + _smooth(rng, n, 0.18)
-    distance = np.clip(np.exp(log_d), 0.97, 2.65)
+    distance = np.clip(np.exp(log_d), *DISTANCE_CLIP)
     offset_x = np.clip(rng.normal(0.0, 0.03) + _smooth(rng, n, 0.03), -0.08, 0.08)
     offset_y = np.clip(rng.normal(0.0, 0.03) + _smooth(rng, n, 0.03), -0.08, 0.08)
     # light from the camera's side of the head, drifting slowly
@@ -320,6 +333,13 @@ def _glasses_flags(seed: int, n: int, fraction: float = 0.4) -> list[bool]:
         k = min(max(k, 1), n - 1)
     wearers = set(rng.permutation(n)[:k].tolist())
     return [i in wearers for i in range(n)]
+
+
+def head_size(frames: pd.DataFrame, subjects: list[SubjectParams]) -> np.ndarray:
+    """Width of each frame's head as a fraction of the crop width (the head ellipsoid's, without
+    hair): ``HEAD_FRACTION / distance`` scaled by the subject's head width."""
+    width = {s.id: s.head_axes[0] / REFERENCE_HALF_WIDTH for s in subjects}
+    return HEAD_FRACTION / frames["distance"].to_numpy() * frames["subject"].map(width).to_numpy()
 
 
 def resolve_preset(preset: Union[str, Preset]) -> Preset:

@@ -6,6 +6,7 @@ The layout and its writer belong to the generator (:func:`gazebench.synth.layout
 from __future__ import annotations
 
 import json
+import shutil
 import sys
 from pathlib import Path
 
@@ -35,16 +36,51 @@ class SynthGaze(GazeDataset):
     layout_writer = "gazebench.synth.layouts:write_synthgaze"
 
     def ensure_root(self) -> None:
-        if not self.root_given and not (self.root / "labels.csv").exists():
-            from gazebench.synth import make_scene, write_layout
+        if not self.root_given:
+            self._render_default_root()
+        super().ensure_root()
+        self._check_generator()
 
+    def _render_default_root(self) -> None:
+        """Render the default root on first use, and again when it was rendered by another
+        generator version (the old render is removed only once the new one is complete)."""
+        from gazebench.synth import GENERATOR_VERSION, make_scene, write_layout
+
+        if (self.root / "labels.csv").exists():
+            found = rendered_version(self.root)
+            if found == GENERATOR_VERSION:
+                return
+            old = self.root.with_name(f"{self.root.name}.stale-{found}")
+            print(f"SynthGaze: the default root {self.root} was rendered by generator {found}; this gazebench "
+                  f"renders {GENERATOR_VERSION}, so it renders the {DEFAULT_PRESET!r} preset (seed {DEFAULT_SEED}) anew.",
+                  file=sys.stderr)
+            if old.exists():
+                shutil.rmtree(old)
+            self.root.rename(old)
+        else:
+            old = None
             print(
                 f"SynthGaze: no data at the default root {self.root}; rendering the {DEFAULT_PRESET!r} "
                 f"preset (seed {DEFAULT_SEED}) there first.",
                 file=sys.stderr,
             )
-            write_layout(make_scene(DEFAULT_PRESET, DEFAULT_SEED), self.root, layout="synthgaze")
-        super().ensure_root()
+        write_layout(make_scene(DEFAULT_PRESET, DEFAULT_SEED), self.root, layout="synthgaze")
+        if old is not None:
+            shutil.rmtree(old, ignore_errors=True)
+
+    def _check_generator(self) -> None:
+        """A render by another generator version is stale: its images and labels are not the ones
+        this version's card, splits and published numbers describe."""
+        from gazebench.synth import GENERATOR_VERSION
+
+        found = rendered_version(self.root)
+        if found != GENERATOR_VERSION:
+            preset = manifest_value(self.root, "preset", {}).get("name", "default")
+            seed = manifest_value(self.root, "seed", 0)
+            raise DatasetError(
+                f"{self.root / MANIFEST}: rendered by SynthGaze generator {found}, this gazebench renders "
+                f"{GENERATOR_VERSION}; render it anew: gazebench synth --out NEW_DIR --preset {preset} --seed {seed}"
+            )
 
     def released_subjects(self) -> list[str] | None:
         """The subjects of the rendered preset (``synthgaze.json``): the card's split lists name
@@ -79,3 +115,17 @@ class SynthGaze(GazeDataset):
         rows = [0, len(f) // 2 + 1]
         images = dict(zip(f["id"].iloc[rows], render_frames(scene, rows, glasses=True)))  # variant=original
         return {"options": {}, "gaze": gaze, "images": images}
+
+
+def manifest_value(root: Path, key: str, default):
+    """One entry of a render's ``synthgaze.json`` (``default`` when it or the file is missing)."""
+    try:
+        manifest = json.loads((Path(root) / MANIFEST).read_text())
+    except (OSError, ValueError):
+        return default
+    return manifest.get(key, default) if isinstance(manifest, dict) else default
+
+
+def rendered_version(root: Path) -> str:
+    """The generator version a SynthGaze root was rendered by (``unknown`` without a manifest)."""
+    return str(manifest_value(root, "generator_version", "unknown"))
