@@ -252,7 +252,7 @@ def test_synth_tree_labels_and_check_data_statistics(synth_tree):
     for k in range(8):
         want = f.loc[f["subject"] == f"s{k:03d}", ["gaze_x", "gaze_y", "gaze_z"]].to_numpy()
         got = ds.gaze(np.flatnonzero(ds.index["subject"].to_numpy() == f"p{k:02d}"))
-        assert geometry.angular_error_deg(got, want).max() < 1e-6
+        assert geometry.angular_error_deg(got, want).max() < 1e-5  # arccos near 1: ~1e-6 deg of float noise
 
     report = check_dataset("mpiifacegaze", synth_tree, {"expect_samples": "any"}, images=True, workers=2)
     for k, split_of in ((0, {"test": [0], "val": [1]}), (3, {"test": [3], "val": [4]})):

@@ -21,6 +21,8 @@ DEFAULT_PRESET = "default"
 DEFAULT_SEED = 0
 #: the render's description, written beside labels.csv (gazebench.synth.layouts)
 MANIFEST = "synthgaze.json"
+#: the generator version of a tree whose manifest names none
+UNKNOWN = "unknown"
 
 
 @DATASETS.register("synthgaze")
@@ -70,11 +72,12 @@ class SynthGaze(GazeDataset):
 
     def _check_generator(self) -> None:
         """A render by another generator version is stale: its images and labels are not the ones
-        this version's card, splits and published numbers describe."""
+        this version's card, splits and published numbers describe. A tree whose manifest names no
+        generator (made by hand in this layout) is taken as it is."""
         from gazebench.synth import GENERATOR_VERSION
 
         found = rendered_version(self.root)
-        if found != GENERATOR_VERSION:
+        if found not in (GENERATOR_VERSION, UNKNOWN):  # a hand-made tree records no generator
             preset = manifest_value(self.root, "preset", {}).get("name", "default")
             seed = manifest_value(self.root, "seed", 0)
             raise DatasetError(
@@ -128,4 +131,4 @@ def manifest_value(root: Path, key: str, default):
 
 def rendered_version(root: Path) -> str:
     """The generator version a SynthGaze root was rendered by (``unknown`` without a manifest)."""
-    return str(manifest_value(root, "generator_version", "unknown"))
+    return str(manifest_value(root, "generator_version", UNKNOWN))
