@@ -85,3 +85,10 @@ def test_ls_lists_models_and_datasets_with_descriptions(capsys):
     assert "training set's mean gaze" in out
     assert cli("ls", "datasets") == 0
     assert "synthgaze" in capsys.readouterr().out
+    assert cli("ls", "analyses") == 0
+    out = capsys.readouterr().out
+    from gazebench.analysis import KINDS
+
+    for name, kind in KINDS.items():  # every kind, with its description and options
+        assert name in out and kind.description[:40] in out
+    assert "deltas=" in out and "resamples=2000" in out

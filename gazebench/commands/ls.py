@@ -1,4 +1,4 @@
-"""``gazebench ls datasets|models|losses|recipe|published``: what can be run and how it can be set, one line each."""
+"""``gazebench ls datasets|models|losses|recipe|published|analyses``: what can be run and how it can be set, one line each."""
 
 from __future__ import annotations
 
@@ -11,13 +11,15 @@ examples:
   gazebench ls models                 registered models and the input each takes
   gazebench ls recipe                 recipe keys: default, allowed values, what they do
   gazebench ls published              the authors' released checkpoints gazebench loads (docs/published.md)
+  gazebench ls analyses               the kinds of `gazebench analyze` and their options (docs/analysis.md)
 """
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list registered datasets, models, losses, the recipe's keys or published checkpoints",
+    p = sub.add_parser("ls", help="list registered datasets, models, losses, the recipe's keys, published checkpoints "
+                       "or analysis kinds",
                        epilog=EXAMPLES)
-    p.add_argument("what", choices=("datasets", "models", "losses", "recipe", "published"))
+    p.add_argument("what", choices=("datasets", "models", "losses", "recipe", "published", "analyses"))
     p.add_argument("--options", action="store_true", help="with datasets: list each adapter's options")
     p.set_defaults(func=main)
 
@@ -85,6 +87,14 @@ def published_rows() -> tuple[list[list[str]], list[str]]:
     return rows, ["name", "model", "trained on", "published (deg)", "licence"]
 
 
+def analysis_rows() -> tuple[list[list[str]], list[str]]:
+    from gazebench.analysis import load_kinds
+
+    rows = [[name, kind.description, ", ".join(f"{k}={opt.default!r}" for k, opt in kind.options.items())]
+            for name, kind in sorted(load_kinds().items())]
+    return rows, ["kind", "what it computes", "options (--set KEY=VALUE)"]
+
+
 def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
@@ -92,6 +102,6 @@ def main(args: argparse.Namespace) -> int:
         rows, headers = dataset_rows(args.options)
     else:
         rows, headers = {"models": model_rows, "losses": loss_rows, "recipe": recipe_rows,
-                         "published": published_rows}[args.what]()
+                         "published": published_rows, "analyses": analysis_rows}[args.what]()
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     return 0
