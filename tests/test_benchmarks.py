@@ -125,11 +125,18 @@ def test_shipped_suites_expand(monkeypatch):
     monkeypatch.setenv("GAZE360_ROOT", "/data/gaze360")
     monkeypatch.setenv("RTGENE_ROOT", "/data/rtgene")
     suites = load_suites()
-    assert {"quickstart", "paper", "smoke"} <= set(suites)
+    assert {"quickstart", "paper", "smoke", "synthgaze-paper"} <= set(suites)
     quick = suites["quickstart"]
     models = {m.name for m in quick.models}
-    assert {"mean", "static", "staticsc"} <= models
-    assert models & {"staticsclstm", "staticsclstmsym", "msa"}  # a multi-zoom model ranks against the static ones
+    assert "mean" in models  # the floor every trained model is read against
+    assert models & {"staticsclstm", "staticsclstmsym", "msa"}  # a multi-zoom model
+    # the claims' suite: every model the findings need, three seeds each, on SynthGaze
+    claims = expand(suites["synthgaze-paper"])
+    from gazebench.analysis.kinds.findings import CLAIMS
+
+    needed = {c.a for c in CLAIMS} | {c.b for c in CLAIMS if c.b}
+    assert needed <= {s.row_label for s in claims} and {s.seed for s in claims} == {0, 1, 2}
+    assert len(claims) == 9 * 3 and {s.dataset for s in claims} == {"synthgaze"}
     paper = expand(suites["paper"])
     assert len(paper) == (1 + 3) * 3 * 9  # gaze360 fixed split + rtgene 3 folds, 3 seeds, 9 rows
     assert {s.row_label for s in paper} >= {"mean", "static", "staticsc-175", "staticsclstm", "staticsclstmsym",

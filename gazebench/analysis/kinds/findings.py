@@ -48,9 +48,9 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("zoom-crop", "A centre zoom crop (175 of 224 px) beats the whole head image", f"{NOTES} line 800, 593",
+    Claim("zoom-crop", "A centre zoom crop (175 of 224 px) beats the whole head image", f"{NOTES} line 800",
           "paired", "staticsc-175", "staticsc"),
-    Claim("zoom-crop-small-heads", "... most of all where the head is small in the frame", f"{NOTES} line 800",
+    Claim("zoom-crop-small-heads", "... most of all where the head is small in the frame", f"{NOTES} lines 800, 850",
           "paired", "staticsc-175", "staticsc", "small_head"),
     Claim("multizoom-lstm", "An LSTM over zoom crops of one image beats the single 175 px crop",
           f"{NOTES} lines 308, 800", "paired", "staticsclstmsym", "staticsc-175"),
@@ -61,10 +61,11 @@ CLAIMS: tuple[Claim, ...] = (
     Claim("temporal", "A temporal model (7 frames) beats the static one on smooth sequences",
           f"{NOTES} lines 60-62", "paired", "seqlstm", "static"),
     Claim("temporal-sincos", "... and with sin-cos targets and zoom: seqsclstmsym beats staticsclstmsym",
-          f"{NOTES} lines 804, 834", "paired", "seqsclstmsym", "staticsclstmsym"),
+          f"{NOTES} lines 60-62, applied to the sin-cos multi-zoom pair", "paired", "seqsclstmsym", "staticsclstmsym"),
     Claim("magnification", "Multi-zoom fusion degrades more slowly under magnification than a single crop",
           f"{NOTES} lines 596-611, 612-642", "magnification", "staticsclstmsym", "staticsc-175", extra={"delta": 80}),
-    Claim("sigma", "The predicted σ tracks the error (higher σ, larger error)", f"{NOTES} line 304",
+    Claim("sigma", "The predicted σ tracks the error (higher σ, larger error)",
+          f"{NOTES} line 304 (σ to pick the zoom); SPEC.md §3 (pinball σ)",
           "sigma", "staticsclstmsym"),
 )
 
@@ -294,6 +295,6 @@ def forest_figure(table: Any) -> Any:
     ax.axvline(0.0, color="k", linewidth=0.8)
     ax.set_yticks(range(len(rows)))
     ax.set_yticklabels([f"{r['claim']}: {r['test']}" for _, r in rows.iloc[::-1].iterrows()], fontsize=7)
-    label_axes(ax, "A − B (degrees; < 0: the claim holds)", "", "Claims of the notes: paired difference, 95% interval",
+    label_axes(ax, "A − B (degrees; < 0: the claim holds)", "", "Paired difference, 95% interval",
                legend=False)
     return fig
