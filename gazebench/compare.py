@@ -157,16 +157,24 @@ def _read_predictions(path: Path) -> pd.DataFrame:
 
 
 def _subset(table: pd.DataFrame, subset: str, path: Path) -> pd.DataFrame:
+    """The rows of a predictions table in ``subset``: a gaze subset, or a population the run's
+    dataset defines (its ``in_<population>`` column) alone or with a gaze subset (``face_back``)."""
     if subset == "all":
         return table
-    from gazebench.geometry import subset_masks
+    from gazebench.population import POPULATION_COLUMN, population_of_subset, table_subset_masks
 
     cols = ["gaze_x", "gaze_y", "gaze_z"]
     if not set(cols) <= set(table.columns):
         raise CompareError(f"{path}: no gaze columns, so subset {subset!r} cannot be selected")
-    masks = subset_masks(table[cols].to_numpy(np.float64))
+    masks = table_subset_masks(table)
     if subset not in masks:
-        raise CompareError(f"unknown subset {subset!r}.{closest(subset, list(masks))} Subsets: all, {', '.join(masks)}")
+        pop = population_of_subset(subset)
+        why = ""
+        if pop is not None and POPULATION_COLUMN.format(pop) not in table.columns:
+            why = (f" (a population's subsets need the column {POPULATION_COLUMN.format(pop)!r}, written by runs "
+                   "whose dataset defines that population; re-run units older than it)")
+        raise CompareError(f"{path}: unknown subset {subset!r}.{closest(subset, list(masks))} Subsets: all, "
+                           f"{', '.join(masks)}{why}")
     return table[masks[subset]]
 
 

@@ -76,6 +76,32 @@ def subset_masks(ds: Any, rows: np.ndarray, gaze: np.ndarray | None = None) -> d
     return out
 
 
+#: a predictions file's column flagging the samples of population ``<name>`` (1 inside, 0 outside)
+POPULATION_COLUMN = "in_{}"
+
+
+def population_flags(ds: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
+    """The predictions file's population columns for index rows ``rows``: ``in_<population>``."""
+    return {POPULATION_COLUMN.format(pop): ds.index[column].to_numpy(bool)[np.asarray(rows, dtype=np.int64)].astype(int)
+            for pop, column in defined_populations(ds).items()}
+
+
+def table_subset_masks(table: Any) -> dict[str, np.ndarray]:
+    """Every subset a predictions table can be cut to: the gaze subsets (from its true gaze
+    columns), and for each ``in_<population>`` column the population and its gaze subsets
+    (``face``, ``face_front180``, ...) -- the names :func:`subset_masks` gives the record's metrics."""
+    masks = geometry.subset_masks(table[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64))
+    out = dict(masks)
+    prefix, suffix = POPULATION_COLUMN.split("{}")
+    for column in table.columns:
+        if column.startswith(prefix) and column.endswith(suffix) and len(column) > len(prefix) + len(suffix):
+            pop = column[len(prefix):len(column) - len(suffix)]
+            inside = table[column].to_numpy().astype(bool)
+            out[pop] = inside
+            out.update({f"{pop}_{s}": inside & masks[s] for s in masks})
+    return out
+
+
 def population_of_subset(subset: str) -> str | None:
     """``face_front180`` / ``face`` -> ``face``; ``all`` and the gaze subsets -> None."""
     head = subset.split("_")[0]

@@ -46,7 +46,8 @@ def metrics_for(pred: dict[str, Any], dataset: GazeDataset, sigma_trained: bool 
 def write_predictions(pred: dict[str, Any], dataset: GazeDataset, path: Path) -> Path:
     """One row per test sample: id, subject, its sequence and order inside it (the dataset index's
     ``sequence`` and ``order``: analyses follow a subject's frames with them), predicted and true
-    gaze vectors, error, sigma."""
+    gaze vectors, error, sigma, and a 0/1 column ``in_<population>`` per population the dataset
+    defines inside its test set (Gaze360's ``in_face``)."""
     idx = dataset.index
     rows = pred["index"]
     table = pd.DataFrame(
@@ -63,6 +64,7 @@ def write_predictions(pred: dict[str, Any], dataset: GazeDataset, path: Path) ->
             "gaze_z": pred["target"][:, 2],
             "error_deg": pred["error"],
             "sigma": pred["sigma"],
+            **population.population_flags(dataset, rows),  # in_face, ...: compare --subset face_back cuts by them
         }
     )
     return atomic_write(path, table.to_csv(index=False, float_format="%.6g"))

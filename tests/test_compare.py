@@ -156,3 +156,23 @@ def test_rows_of_a_label_with_several_configurations(tmp_path, capsys):
                          results=results)
     assert rc == 0 and out.startswith("static (backbone=test_resnet) vs static (backbone=resnet18) on synthgaze (default)")
     assert "paired units: 1 (folds default; seeds 0)" in out
+
+
+def test_a_population_subset_needs_its_column(tmp_path):
+    """``--subset face_back``: the samples of the ``in_face`` column's population that look away;
+    a predictions file without that column says so instead of comparing something else."""
+    import numpy as np
+    import pandas as pd
+
+    from gazebench.compare import CompareError, _subset
+
+    table = pd.DataFrame({"id": ["a", "b", "c", "d"], "gaze_x": [0, 0, 0, 0], "gaze_y": [0, 0, 0, 0],
+                          "gaze_z": [-1.0, 1.0, 1.0, -1.0], "error_deg": [1.0, 2.0, 3.0, 4.0], "in_face": [1, 1, 0, 0]})
+    assert list(_subset(table, "face_back", tmp_path / "p.csv")["id"]) == ["b"]
+    assert list(_subset(table, "face", tmp_path / "p.csv")["id"]) == ["a", "b"]
+    assert list(_subset(table, "back", tmp_path / "p.csv")["id"]) == ["b", "c"]
+    with pytest.raises(CompareError, match=r"p.csv: unknown subset 'eyes_back'.*face_back.*needs? the column 'in_eyes'"):
+        _subset(table, "eyes_back", tmp_path / "p.csv")
+    with pytest.raises(CompareError, match="unknown subset 'bak'.*back"):
+        _subset(table.drop(columns="in_face"), "bak", tmp_path / "p.csv")
+    assert np.isclose(_subset(table, "all", tmp_path / "p.csv")["error_deg"].mean(), 2.5)

@@ -127,6 +127,17 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
     assert record["metrics"]["face"]["mean"] == pytest.approx(on_face["error_deg"].mean(), abs=1e-4)
     front = on_face[on_face["gaze_z"] <= 0]
     assert record["metrics"]["face_front180"]["mean"] == pytest.approx(front["error_deg"].mean(), abs=1e-4)
+    # the predictions file flags the population, so compare and the analyses cut by it as the record does
+    assert set(pred.loc[pred["in_face"] == 1, "id"]) == face_ids
+    from gazebench.compare import _subset
+    from gazebench.population import table_subset_masks
+
+    for subset in FACE_SUBSETS:
+        cut = _subset(pred, subset, Path("predictions.csv"))
+        assert len(cut) == want[subset] == record["metrics"][subset]["n"]
+        if len(cut):
+            assert cut["error_deg"].mean() == pytest.approx(record["metrics"][subset]["mean"], abs=1e-4)
+    assert set(table_subset_masks(pred)) == {"front180", "front20", "back", *FACE_SUBSETS}
     assert pop["populations"] == {"face": {"name": "gaze360/test[face]", "count": want["face"],
                                            "sha256": ids_sha256(face_ids)}}
     # every leaderboard header names the population the metric is on

@@ -35,7 +35,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
     p.add_argument("--column", help="the leaderboard column, when the dataset has several (protocols, card versions, data options)")
     p.add_argument("--metric", default="mean", help="unit metric for the across-units part (default mean), or SUBSET.STAT")
-    p.add_argument("--subset", default="all", help="all, or front180 / front20 / back (selected from the gaze labels)")
+    p.add_argument("--subset", default="all", help="all, front180 / front20 / back (from the gaze labels), or a "
+                   "population the dataset defines and its subsets (Gaze360: face, face_front180, face_back, ...)")
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
     p.add_argument("--bootstrap", choices=("subject", "sample"), default="subject",
                    help="resample whole subjects (default) or single samples")

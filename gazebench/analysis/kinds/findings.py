@@ -136,17 +136,17 @@ def paired_runs(a: list, b: list) -> list[tuple[Any, Any]]:
 
 
 def subset_mask(pred: Any, subset: str, run: Any) -> Any:
-    """The samples of a predictions table in ``subset``: a gaze subset or ``small_head``."""
+    """The samples of a predictions table in ``subset``: a gaze subset, a population (``face``,
+    ``face_back``: Gaze360) or ``small_head``."""
     import numpy as np
 
-    from gazebench.analysis.runs import GAZE
-    from gazebench.geometry import subset_masks
+    from gazebench.population import table_subset_masks
 
     if subset == "all":
         return np.ones(len(pred), bool)
     if subset == "small_head":
         return small_heads(pred, run)
-    masks = subset_masks(pred[GAZE].to_numpy(np.float64))
+    masks = table_subset_masks(pred)
     if subset not in masks:
         raise ConfigError(f"unknown subset {subset!r}; known: {', '.join(masks)}, small_head")
     return masks[subset]
