@@ -17,6 +17,7 @@ pixel, then the image is averaged down, blurred, and given Gaussian noise.
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Sequence
 
@@ -59,14 +60,21 @@ def _shade(nx, ny, nz, light, ambient, diffuse):
     return ambient + diffuse * np.maximum(0.0, nx * light[0] + ny * light[1] + nz * light[2])
 
 
+@functools.lru_cache(maxsize=16)
 def background(seed: int, n: int) -> np.ndarray:
     """Background clutter of one sequence, ``[n, n, 3]`` float in [0, 1]: a gradient and random shapes.
 
     The camera stays put within a sequence, so every frame of it has the same background (the
     sequence's ``bg_seed``); only the head moves and the sensor noise is drawn anew per frame.
     Subjects are disjoint across splits, so a model cannot gain from recognising a background.
+    Frames are rendered sequence by sequence, so each background is drawn once and reused (the
+    array is read-only; :func:`_finish` composes the head onto a copy).
     """
-    rng = np.random.default_rng([int(seed), 7])
+    return _draw_background(int(seed), int(n))
+
+
+def _draw_background(seed: int, n: int) -> np.ndarray:
+    rng = np.random.default_rng([seed, 7])
     ys, xs = np.mgrid[0:n, 0:n].astype(np.float64)
     xs = (xs + 0.5) / n
     ys = (ys + 0.5) / n
@@ -97,6 +105,7 @@ def background(seed: int, n: int) -> np.ndarray:
             u = xs * math.cos(a) + ys * math.sin(a)
             mask = np.sin(u * rng.uniform(10.0, 40.0) + rng.uniform(0.0, 6.3)) > rng.uniform(0.4, 0.9)
         img[mask] = img[mask] * (1.0 - alpha) + col * alpha
+    img.flags.writeable = False
     return img
 
 
