@@ -32,12 +32,13 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from gazebench.errors import GazebenchError
 from gazebench.registry import closest
 
 ALPHA = 0.05
 
 
-class CompareError(ValueError):
+class CompareError(GazebenchError, ValueError):
     """No paired units, missing prediction files, or an ambiguous request."""
 
 

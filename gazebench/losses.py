@@ -24,6 +24,7 @@ from typing import Any, Sequence
 import torch
 import torch.nn.functional as F
 
+from gazebench.errors import GazebenchError
 from gazebench.geometry import normalize, vector_to_yawpitch
 from gazebench.registry import LOSSES
 
@@ -35,7 +36,7 @@ L2CS_ALPHA = 1.0
 SINCOS_REG_WEIGHT = 0.1
 
 
-class MissingOutputError(KeyError):
+class MissingOutputError(GazebenchError, KeyError):
     """A loss needs a model output the model does not produce."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain

@@ -15,14 +15,15 @@ import numbers
 from dataclasses import dataclass
 from typing import Any, Callable
 
+from gazebench.errors import GazebenchError
 from gazebench.registry import closest
 
 
-class ConfigError(ValueError):
+class ConfigError(GazebenchError, ValueError):
     """A bad setting: an unknown key, or a value outside what the key allows."""
 
 
-class OptionValueError(ValueError):
+class OptionValueError(GazebenchError, ValueError):
     """Raised by a check: the message says what the value should be (``"must be one of a, b"``)."""
 
 

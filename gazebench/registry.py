@@ -8,17 +8,19 @@ import inspect
 from dataclasses import dataclass, field
 from typing import Any, Callable, Generic, Iterator, TypeVar
 
+from gazebench.errors import GazebenchError
+
 T = TypeVar("T")
 
 
-class RegistryError(KeyError):
+class RegistryError(GazebenchError, KeyError):
     """An unknown or duplicate registry name."""
 
     def __str__(self) -> str:  # KeyError quotes its message; we want it plain
         return str(self.args[0]) if self.args else ""
 
 
-class PluginError(RuntimeError):
+class PluginError(GazebenchError, RuntimeError):
     """A plugin (a ``--plugin`` file or an entry point) that cannot be loaded."""
 
 

@@ -31,13 +31,14 @@ import pandas as pd
 from PIL import Image
 
 from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card, source_dir
+from gazebench.errors import GazebenchError
 from gazebench.options import Option, resolve_options
 
 SPLITS = ("train", "val", "test")
 INDEX_COLUMNS = ("id", "subject", "sequence", "order", "gaze_x", "gaze_y", "gaze_z", "path", "centre")
 
 
-class DatasetError(RuntimeError):
+class DatasetError(GazebenchError, RuntimeError):
     """A dataset problem the user can fix (missing root, bad labels, leakage)."""
 
 

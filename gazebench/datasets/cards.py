@@ -18,10 +18,11 @@ from typing import Any, Iterable
 
 import yaml
 
+from gazebench.errors import GazebenchError
 from gazebench.paths import SOURCE_ROOT
 
 
-class CardError(ValueError):
+class CardError(GazebenchError, ValueError):
     """A missing or malformed dataset card."""
 
 

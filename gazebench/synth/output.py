@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
+from gazebench.errors import GazebenchError
 from gazebench.progress import progress_bar
 from gazebench.synth.render import render_row
 from gazebench.synth.scene import GENERATOR_VERSION, Scene
@@ -30,7 +31,7 @@ JPEG_QUALITY = 95
 SOURCE_FILE = "synthgaze_source.json"  # mapping back to SynthGaze ids, beside foreign layouts
 
 
-class LayoutError(ValueError):
+class LayoutError(GazebenchError, ValueError):
     """A bad layout request (unknown layout, non-empty target, malformed splits)."""
 
 
