@@ -222,3 +222,21 @@ def test_an_interval_over_fewer_than_ten_test_subjects_is_flagged(tmp_path):
     clear = findings(resolve_runs(None, many), OPTIONS)
     assert clear.table.set_index("claim").loc["zoom-crop", ["subjects", "few_subjects"]].tolist() == [12, False]
     assert not any("fewer than 10" in note for note in clear.notes)
+
+
+def test_the_bootstrap_spearman_is_scipys_on_the_drawn_samples():
+    """σ's resampled ρ, computed by weights, equals scipy's ρ of the concatenated draw (ties included)."""
+    from scipy.stats import spearmanr
+
+    from gazebench.analysis.replication import seed_spearman
+
+    rng = np.random.default_rng(3)
+    n = 60
+    x, y = np.round(rng.normal(0, 1, n), 1), np.round(rng.normal(0, 1, n), 1)  # rounded: many ties
+    seeds, subjects = np.repeat([0, 1], n // 2), rng.integers(0, 5, n)
+    draws = rng.integers(0, 5, size=(7, 5))
+    got = seed_spearman(x, y, seeds, subjects, 2, 5)(draws)
+    for b, draw in enumerate(draws):
+        for s in range(2):
+            take = np.concatenate([np.flatnonzero((seeds == s) & (subjects == k)) for k in draw])
+            assert np.isclose(got[b, s], spearmanr(x[take], y[take]).statistic)

@@ -79,8 +79,7 @@ def several_configurations(label: str, by_identity: dict[str, list]) -> str:
     configs = {h: flat_identity((runs[0].record.get("identity") or {}).get("config") or {})
                for h, runs in by_identity.items()}
     every = set().union(*configs.values())
-    keys = sorted(k for k in every
-                  if len({json.dumps(c.get(k), sort_keys=True, default=str) if k in c else "\0" for c in configs.values()}) > 1)
+    keys = sorted(k for k in every if len({shown_value(c, k) for c in configs.values()}) > 1)
     short = short_names(keys, every)
     shown = []
     for h, runs in sorted(by_identity.items()):
@@ -88,6 +87,10 @@ def several_configurations(label: str, by_identity: dict[str, list]) -> str:
         shown.append(f"{h[:SHORT]} ({values or 'configs not recorded'}; {runs_text(unit_key(r) for r in runs)})")
     return (f"{label} holds {len(by_identity)} configurations in these runs: {' and '.join(shown)}; a claim "
             f"compares one configuration per label: {FIX}")
+
+
+def shown_value(config: dict[str, Any], key: str) -> str:
+    return json.dumps(config[key], sort_keys=True, default=str) if key in config else "\0"
 
 
 def flat_identity(config: dict[str, Any]) -> dict[str, Any]:
@@ -126,7 +129,8 @@ def paired_runs(a: Side, b: Side) -> tuple[list[tuple[Any, Any]], str]:
     mine, theirs = {unit_key(r): r for r in a.runs}, {unit_key(r): r for r in b.runs}
     shared = sorted(set(mine) & set(theirs), key=order)
     if not shared:
-        raise ConfigError(f"no fold and seed shared by {a.label} ({runs_text(mine)}) and {b.label} ({runs_text(theirs)})")
+        raise ConfigError(f"no fold and seed shared by {a.label} ({runs_text(mine)}) and {b.label} "
+                          f"({runs_text(theirs)})")
     text = f"{runs_text(shared)} ({len(shared)} pair{'s' if len(shared) > 1 else ''})"
     left = [f"{side.label} {runs_text(set(keyed) - set(shared))}"
             for side, keyed in ((a, mine), (b, theirs)) if set(keyed) - set(shared)]

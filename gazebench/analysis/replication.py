@@ -140,3 +140,54 @@ def verdict(lo: float, hi: float, per_seed: Sequence[float], claimed: int) -> tu
     if interval_claimed or interval_opposite:
         return "inconclusive", f"the interval excludes 0 but the seeds disagree ({agree} of {n} on the claimed side)"
     return "inconclusive", f"the interval includes 0 ({agree} of {n} seeds on the claimed side)"
+
+
+def seed_spearman(x: "np.ndarray", y: "np.ndarray", seed_codes: "np.ndarray", subject_codes: "np.ndarray",
+                  n_seeds: int, n_subjects: int) -> Callable[["np.ndarray"], "np.ndarray"]:
+    """The ``per_seed`` of :func:`crossed_bootstrap` for Spearman's ρ between ``x`` and ``y``: each
+    seed's ρ over the samples of the drawn subjects, a subject drawn twice counting twice (exactly
+    scipy's ρ of the concatenated draw: ties take their average rank)."""
+    import numpy as np
+
+    rows = [np.flatnonzero(seed_codes == s) for s in range(n_seeds)]
+
+    def per_seed(subjects: "np.ndarray") -> "np.ndarray":
+        draws = np.zeros((len(subjects), n_subjects))
+        np.add.at(draws, (np.arange(len(subjects))[:, None], subjects), 1.0)  # times each subject is drawn
+        out = np.full((len(subjects), n_seeds), np.nan)
+        for s, take in enumerate(rows):
+            chunk = max(1, 2_000_000 // max(1, len(take)))
+            for start in range(0, len(subjects), chunk):
+                weights = draws[start:start + chunk][:, subject_codes[take]]
+                out[start:start + chunk, s] = weighted_spearman(x[take], y[take], weights)
+        return out
+
+    return per_seed
+
+
+def weighted_spearman(x: "np.ndarray", y: "np.ndarray", weights: "np.ndarray") -> "np.ndarray":
+    """Spearman's ρ of ``x`` and ``y`` with sample i repeated ``weights[b, i]`` times, for each row b
+    of ``weights`` (``(B, n)``, whole numbers); NaN where either variable is constant."""
+    import numpy as np
+
+    rx, ry = weighted_ranks(x, weights), weighted_ranks(y, weights)
+    total = weights.sum(axis=1, keepdims=True)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        mx, my = (weights * rx).sum(1, keepdims=True) / total, (weights * ry).sum(1, keepdims=True) / total
+        dx, dy = rx - mx, ry - my
+        cov = (weights * dx * dy).sum(1)
+        return cov / np.sqrt((weights * dx * dx).sum(1) * (weights * dy * dy).sum(1))
+
+
+def weighted_ranks(values: "np.ndarray", weights: "np.ndarray") -> "np.ndarray":
+    """Each sample's (average) rank in the sample list where sample i appears ``weights[b, i]`` times."""
+    import numpy as np
+
+    order = np.argsort(values, kind="stable")
+    ordered = values[order]
+    starts = np.flatnonzero(np.r_[True, ordered[1:] != ordered[:-1]])  # groups of tied values
+    group_weight = np.add.reduceat(weights[:, order], starts, axis=1)
+    group_rank = np.cumsum(group_weight, axis=1) - group_weight + (group_weight + 1) / 2
+    group_of = np.empty(len(values), dtype=np.intp)
+    group_of[order] = np.cumsum(np.r_[True, ordered[1:] != ordered[:-1]]) - 1
+    return group_rank[:, group_of]

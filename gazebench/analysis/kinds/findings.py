@@ -268,13 +268,10 @@ def subject_count(n: int) -> dict[str, Any]:
 def sigma_test(runs: list, options: dict[str, Any]) -> dict[str, Any]:
     """Spearman's ρ between σ and the error: per seed (its runs' samples together), their mean, and
     the seeds × subjects bootstrap interval (claimed: ρ > 0)."""
-    import warnings
-
     import numpy as np
     import pandas as pd
-    from scipy.stats import spearmanr
 
-    from gazebench.analysis.replication import bootstrap_p, crossed_bootstrap, interval, verdict
+    from gazebench.analysis.replication import bootstrap_p, crossed_bootstrap, interval, seed_spearman, verdict
 
     if not all((r.record.get("model") or {}).get("sigma_trained", True) for r in runs):
         raise ConfigError(f"{runs[0].label}'s loss does not train σ: there is no uncertainty to test")
@@ -285,21 +282,8 @@ def sigma_test(runs: list, options: dict[str, Any]) -> dict[str, Any]:
     seed_codes, seeds = pd.factorize(pooled["seed"], sort=True)
     subject_codes, subjects = pd.factorize(pooled["subject"].astype(str), sort=True)
     sigma, error = pooled["sigma"].to_numpy(np.float64), pooled["error_deg"].to_numpy(np.float64)
-    rows_of = [[np.flatnonzero((seed_codes == s) & (subject_codes == k)) for k in range(len(subjects))]
-               for s in range(len(seeds))]
-
-    def rho(take: "np.ndarray") -> float:
-        if len(take) < 3:
-            return float("nan")
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore")  # a constant σ on a draw: ρ is NaN
-            return float(spearmanr(sigma[take], error[take]).statistic)
-
-    def per_seed(draws: "np.ndarray") -> "np.ndarray":
-        return np.array([[rho(np.concatenate([rows_of[s][k] for k in draw])) for s in range(len(seeds))]
-                         for draw in draws])
-
-    seed_rho = np.array([rho(np.flatnonzero(seed_codes == s)) for s in range(len(seeds))])
+    per_seed = seed_spearman(sigma, error, seed_codes, subject_codes, len(seeds), len(subjects))
+    seed_rho = per_seed(np.arange(len(subjects))[None, :])[0]  # every subject once: each seed's own ρ
     boots = crossed_bootstrap(per_seed, len(seeds), len(subjects), options["resamples"], options["seed"])
     lo, hi = interval(boots)
     result, why = verdict(lo, hi, list(seed_rho), claimed=+1)
@@ -341,5 +325,5 @@ def forest_figure(table: Any) -> Any:
                         for _, r in rows.iloc[::-1].iterrows()], fontsize=7)
     few = rows.get("few_subjects", pd.Series(dtype=object)).eq(True).any()
     label_axes(ax, "A − B (degrees; < 0: the claim holds)" + ("; †: fewer than 10 test subjects" if few else ""), "",
-               "Paired difference, 95% interval over seeds and test subjects", legend=False)
+               "A − B, 95% interval over seeds and subjects", legend=False)
     return fig
