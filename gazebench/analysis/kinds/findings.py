@@ -101,7 +101,7 @@ def findings(runs: list, options: dict[str, Any]) -> Analysis:
     rows = []
     for claim in claims:
         try:
-            rows.append({**describe(claim), **measure(claim, sides, options)})
+            rows.append({**describe(claim), **measure(claim, sides, options, {r.label for r in runs})})
         except ConfigError as exc:
             rows.append({**describe(claim), "verdict": "not measured", "why": str(exc)})
     table = pd.DataFrame(rows)
@@ -135,14 +135,15 @@ def describe(claim: Claim) -> dict[str, Any]:
     return {"claim": claim.id, "text": claim.text, "source": claim.source, "test": what}
 
 
-def measure(claim: Claim, sides: dict[str, Any], options: dict[str, Any]) -> dict[str, Any]:
+def measure(claim: Claim, sides: dict[str, Any], options: dict[str, Any], labels: set[str]) -> dict[str, Any]:
+    """One claim's row, from ``sides`` (:func:`label_sides`); ``labels``: every label in the runs."""
     from gazebench.analysis.configurations import paired_runs, runs_text, unit_key
 
-    a = side_of(claim.a, sides)
+    a = side_of(claim.a, sides, labels)
     if claim.test == "sigma":
         named = {"a_identity": a.short, "b_identity": "", "paired": f"runs: {runs_text(unit_key(r) for r in a.runs)}"}
         return {**sigma_test(list(a.runs), options), **named}
-    b = side_of(claim.b, sides)
+    b = side_of(claim.b, sides, labels)
     pairs, paired = paired_runs(a, b)
     if claim.test == "magnification":
         samples = magnification_samples(pairs, int(claim.extra["delta"]), options)
@@ -151,9 +152,9 @@ def measure(claim: Claim, sides: dict[str, Any], options: dict[str, Any]) -> dic
     return {**paired_test(samples, options), "a_identity": a.short, "b_identity": b.short, "paired": paired}
 
 
-def side_of(label: str, sides: dict[str, Any]) -> Any:
+def side_of(label: str, sides: dict[str, Any], labels: set[str]) -> Any:
     if label not in sides:
-        raise ConfigError(f"no runs labelled {label!r} (there: {', '.join(sorted(sides)) or 'none'})")
+        raise ConfigError(f"no runs labelled {label!r} (there: {', '.join(sorted(labels)) or 'none'})")
     return sides[label]
 
 
