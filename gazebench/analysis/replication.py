@@ -19,6 +19,12 @@ averaged out over seeds.  This is the two-way ("pigeonhole") bootstrap of crosse
 conservative: it over-counts the seed × subject interaction a little rather than dropping any
 variance component.
 
+A seed's mean (:func:`seed_means`) is over the drawn subjects' *samples* (a subject drawn twice
+counts twice), not an average of per-subject means: its estimate is then exactly the difference of
+the leaderboard's means (which are over samples), also on subsets where subjects have very
+different numbers of frames (SynthGaze's back views: 24 to 114 per test subject), where averaging
+per-subject means would weigh a subject's 24 frames like another's 114.
+
 Why a bootstrap and not per-seed paired tests combined (Fisher's or Stouffer's method): combining
 p-values asks whether *any* seed shows an effect, with each seed's test blind to the other seeds'
 effect sizes, so three seeds of +1°, +6° and +12° combine into overwhelming significance; the
