@@ -15,6 +15,7 @@ from gazebench.analysis.kinds.findings import CLAIMS, findings
 from gazebench.analysis.replication import verdict
 from gazebench.options import ConfigError
 from tests.fixtures.make_results import identity_part
+from tests.helpers import cli
 from tests.test_analysis import table_of, write_run
 
 N = 48  # samples per run: 12 per test subject
@@ -109,7 +110,7 @@ def test_the_report_shows_every_claims_row(tmp_path):
 # --- what is paired --------------------------------------------------------------------------------
 
 
-def test_a_label_holding_two_configurations_is_refused_naming_what_differs(tmp_path):
+def test_a_label_holding_two_configurations_is_refused_naming_what_differs(tmp_path, capsys):
     results = tmp_path / "results"
     base = 20 + np.arange(N) % 5
     i = 0
@@ -125,6 +126,11 @@ def test_a_label_holding_two_configurations_is_refused_naming_what_differs(tmp_p
     assert len(hashes) == 2 and all(h in message for h in hashes)
     assert "staticsc holds 2 configurations" in message and "batch_size=16" in message and "batch_size=32" in message
     assert "--label" in message and "\n" not in message
+    # on the command line: one line, no traceback, and nothing written
+    assert cli("analyze", "findings", "--results", results) != 0
+    err = capsys.readouterr().err.strip()
+    assert "staticsc holds 2 configurations" in err and len(err.splitlines()) == 1 and "Traceback" not in err
+    assert not (results / "analysis").exists()
 
 
 def test_two_runs_of_one_configuration_fold_and_seed_are_refused(tmp_path):
