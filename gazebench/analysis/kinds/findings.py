@@ -3,22 +3,32 @@
 A claim names the runs it needs by leaderboard label (the ``synthgaze-paper`` suite's labels) and
 one of three tests:
 
-- ``paired``: model A has a lower angular error than model B on a gaze subset.  The runs of A and
-  B are paired by fold and seed, their test samples joined by id (two runs on different test
-  populations are refused), and the pooled per-sample differences A − B go through
-  ``gazebench compare``'s statistics (:func:`gazebench.compare.sample_statistics`: mean, a 95%
-  bootstrap interval that resamples whole test subjects, the Wilcoxon signed-rank p-value).
+- ``paired``: model A has a lower angular error than model B on a gaze subset.  A's and B's runs
+  are paired by fold and seed and their test samples joined by id (two runs on different test
+  populations are refused); the statistic is the mean difference A − B.
 - ``magnification``: A's error grows less than B's when every crop is shrunk by δ px of 224 (the
   ``magnification`` analysis's re-evaluation from ``best.pt``, cached in the run folders); the
   per-sample quantity is the change of the error from δ = 0 to δ, then as ``paired``.
-- ``sigma``: the predicted σ of model A ranks its errors (Spearman's ρ between σ and the error, >
-  0); the interval resamples test subjects of the pooled runs.
+- ``sigma``: the predicted σ of model A ranks its errors: Spearman's ρ between σ and the error,
+  claimed > 0.
 
-Verdicts, the same rule for every claim: **reproduced** when the interval excludes 0 on the
-claimed side, p < 0.05 (paired tests) and the claimed direction holds in every seed;
-**not reproduced** when the interval excludes 0 on the other side; otherwise **inconclusive**
-(no significant difference, or seeds that disagree).  A claim whose runs are missing is reported
-as *not measured* with what is missing.
+**What is paired.**  Each label a claim names must be *one configuration* in the runs given (one
+configuration identity, :mod:`gazebench.identity`) with one run per (fold, seed): a label holding
+two identities (``staticsc`` at batch 16 and at batch 32) or two runs of one (identity, fold,
+seed) is refused with one line that names them and the fix, as ``gazebench compare`` and ``table
+--strict`` refuse; never is one of them picked.  The table names, per claim, the identity of each
+side (``a_identity``, ``b_identity``: the first 8 hex digits) and the runs paired (``paired``:
+folds, seeds, count, and any run left without a partner).
+
+**The statistics** (:mod:`gazebench.analysis.replication`): the seed is the unit of replication.
+Each seed's statistic (its mean difference, or its ρ) is computed over its runs, the estimate is
+their mean over seeds, and the 95 % interval comes from a bootstrap that resamples the seeds and
+the test subjects together (the same subjects for both models), so it holds the seed-to-seed
+spread as well as the test people's.  ``p`` is that bootstrap's two-sided p-value.
+**Reproduced**: the interval on the claimed side and every seed on the claimed side; **not
+reproduced**: the interval on the opposite side and every seed on the opposite side;
+**inconclusive**: otherwise (and with one seed).  ``few_subjects`` flags an interval over fewer
+than 10 test subjects.  A claim whose runs are missing is *not measured*, with what is missing.
 """
 
 from __future__ import annotations
@@ -73,8 +83,9 @@ CLAIMS: tuple[Claim, ...] = (
 SMALL_HEAD = 0.4
 
 
-@register_kind("findings", "each claim of the research notes measured over a suite's runs (paired test, "
-               "interval, seeds) with a verdict: reproduced / not reproduced / inconclusive", options={
+@register_kind("findings", "each claim of the research notes measured over a suite's runs (one configuration "
+               "per label, seeds x subjects bootstrap interval) with a verdict: reproduced / not reproduced / "
+               "inconclusive", options={
     "resamples": Option(2000, integer(100), "bootstrap resamples"),
     "seed": Option(0, integer(0), "bootstrap seed"),
     "claims": Option("all", one_of("all", *[c.id for c in CLAIMS]), "one claim, or all"),
@@ -83,23 +94,38 @@ SMALL_HEAD = 0.4
 def findings(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
-    by_label: dict[str, list] = {}
-    for run in runs:
-        by_label.setdefault(run.label, []).append(run)
-    rows, notes = [], []
-    for claim in CLAIMS:
-        if options["claims"] not in ("all", claim.id):
-            continue
+    from gazebench.analysis.replication import MIN_SUBJECTS
+
+    claims = [c for c in CLAIMS if options["claims"] in ("all", c.id)]
+    sides = label_sides(runs, {label for c in claims for label in (c.a, c.b) if label})
+    rows = []
+    for claim in claims:
         try:
-            rows.append({**describe(claim), **measure(claim, by_label, options)})
+            rows.append({**describe(claim), **measure(claim, sides, options, {r.label for r in runs})})
         except ConfigError as exc:
             rows.append({**describe(claim), "verdict": "not measured", "why": str(exc)})
     table = pd.DataFrame(rows)
     figures = [("findings.png", forest_figure(table))] if table["verdict"].ne("not measured").any() else []
-    notes.append("paired claims: A − B per test sample pooled over the paired seeds, 95% interval of a "
-                 f"subject bootstrap ({options['resamples']} resamples, seed {options['seed']}), Wilcoxon p; "
-                 "reproduced = interval on the claimed side, p < 0.05 and the claimed direction in every seed")
+    notes = [f"the seed is the unit of replication: estimate = the mean over seeds of each seed's statistic; 95% "
+             f"interval of a bootstrap resampling seeds and test subjects together ({options['resamples']} resamples, "
+             f"seed {options['seed']}); p = that bootstrap's two-sided p. Reproduced = interval and every seed on the "
+             "claimed side; not reproduced = interval and every seed on the opposite side; else inconclusive"]
+    if "few_subjects" in table and table["few_subjects"].eq(True).any():
+        few = ", ".join(table.loc[table["few_subjects"].eq(True), "claim"])
+        notes.append(f"few_subjects ({few}): the interval rests on fewer than {MIN_SUBJECTS} test subjects, so its "
+                     "percentiles are coarse and it may be too narrow")
     return Analysis("findings", "The research notes' claims, measured", table, figures, notes)
+
+
+def label_sides(runs: list, labels: set[str]) -> dict[str, Any]:
+    """Each label a claim needs, as one configuration (:func:`~gazebench.analysis.configurations.one_configuration`:
+    two identities or two runs of one unit are refused); labels without runs are left out."""
+    from gazebench.analysis.configurations import one_configuration
+
+    by_label: dict[str, list] = {}
+    for run in runs:
+        by_label.setdefault(run.label, []).append(run)
+    return {label: one_configuration(label, found) for label, found in sorted(by_label.items()) if label in labels}
 
 
 def describe(claim: Claim) -> dict[str, Any]:
@@ -109,30 +135,27 @@ def describe(claim: Claim) -> dict[str, Any]:
     return {"claim": claim.id, "text": claim.text, "source": claim.source, "test": what}
 
 
-def measure(claim: Claim, by_label: dict[str, list], options: dict[str, Any]) -> dict[str, Any]:
+def measure(claim: Claim, sides: dict[str, Any], options: dict[str, Any], labels: set[str]) -> dict[str, Any]:
+    """One claim's row, from ``sides`` (:func:`label_sides`); ``labels``: every label in the runs."""
+    from gazebench.analysis.configurations import paired_runs, runs_text, unit_key
+
+    a = side_of(claim.a, sides, labels)
     if claim.test == "sigma":
-        return sigma_test(runs_of(claim.a, by_label), options)
-    pairs = paired_runs(runs_of(claim.a, by_label), runs_of(claim.b, by_label))
+        named = {"a_identity": a.short, "b_identity": "", "paired": f"runs: {runs_text(unit_key(r) for r in a.runs)}"}
+        return {**sigma_test(list(a.runs), options), **named}
+    b = side_of(claim.b, sides, labels)
+    pairs, paired = paired_runs(a, b)
     if claim.test == "magnification":
         samples = magnification_samples(pairs, int(claim.extra["delta"]), options)
     else:
         samples = error_samples(pairs, claim.subset)
-    return paired_test(samples, options)
+    return {**paired_test(samples, options), "a_identity": a.short, "b_identity": b.short, "paired": paired}
 
 
-def runs_of(label: str, by_label: dict[str, list]) -> list:
-    if label not in by_label:
-        raise ConfigError(f"no runs labelled {label!r} (there: {', '.join(sorted(by_label)) or 'none'})")
-    return by_label[label]
-
-
-def paired_runs(a: list, b: list) -> list[tuple[Any, Any]]:
-    """Runs of A and B with the same fold and seed."""
-    keyed = {(r.fold, str(r.seed)): r for r in b}
-    pairs = [(r, keyed[(r.fold, str(r.seed))]) for r in a if (r.fold, str(r.seed)) in keyed]
-    if not pairs:
-        raise ConfigError(f"no fold and seed shared by {a[0].label} and {b[0].label}")
-    return pairs
+def side_of(label: str, sides: dict[str, Any], labels: set[str]) -> Any:
+    if label not in sides:
+        raise ConfigError(f"no runs labelled {label!r} (there: {', '.join(sorted(labels)) or 'none'})")
+    return sides[label]
 
 
 def subset_mask(pred: Any, subset: str, run: Any) -> Any:
@@ -210,64 +233,67 @@ def magnification_samples(pairs: list[tuple[Any, Any]], delta: int, options: dic
 
 
 def paired_test(samples: "Any", options: dict[str, Any]) -> dict[str, Any]:
-    """compare's statistics of the pooled samples, each seed's means, and the verdict."""
-    from gazebench.compare import ALPHA, sample_statistics
+    """The mean difference A − B: per seed, its mean over seeds, the seeds × subjects bootstrap
+    interval and p (:mod:`gazebench.analysis.replication`), and the verdict (claimed: A − B < 0)."""
+    import numpy as np
+    import pandas as pd
+
+    from gazebench.analysis.replication import (bootstrap_p, cell_sums, crossed_bootstrap, interval, seed_means,
+                                                verdict)
 
     if samples.empty:
         raise ConfigError("no test sample in this subset")
-    stats = sample_statistics(samples, "subject", options["resamples"], options["seed"])
-    per_seed = samples.groupby(["fold", "seed"])[["error_a", "error_b"]].mean()
-    lo, hi = stats["ci95"]
-    a_wins = int((per_seed["error_a"] < per_seed["error_b"]).sum())
-    seeds = len(per_seed)
-    if hi < 0 and stats["wilcoxon_p"] < ALPHA and a_wins == seeds:
-        verdict, why = "reproduced", "significant in the claimed direction, in every seed"
-    elif lo > 0 and stats["wilcoxon_p"] < ALPHA:
-        verdict, why = "not reproduced", "the opposite is significant"
-    else:
-        verdict = "inconclusive"
-        why = ("seeds disagree" if hi < 0 and stats["wilcoxon_p"] < ALPHA
-               else "no significant difference at 0.05")
-    return {"seeds": seeds, "a": mean_std(per_seed["error_a"]), "b": mean_std(per_seed["error_b"]),
-            "a_mean": stats["mean_a"], "b_mean": stats["mean_b"], "diff": stats["mean_diff"],
-            "ci95_low": lo, "ci95_high": hi, "p": stats["wilcoxon_p"], "n": stats["n"],
-            "subjects": stats["subjects"], "a_better_seeds": f"{a_wins}/{seeds}", "verdict": verdict, "why": why}
+    seed_codes, seeds = pd.factorize(samples["seed"].astype(str), sort=True)
+    subject_codes, subjects = pd.factorize(samples["subject"].astype(str), sort=True)
+    diff = (samples["error_a"] - samples["error_b"]).to_numpy(np.float64)
+    sums, counts = cell_sums(diff, seed_codes, subject_codes, len(seeds), len(subjects))
+    boots = crossed_bootstrap(seed_means(sums, counts), len(seeds), len(subjects), options["resamples"], options["seed"])
+    lo, hi = interval(boots)
+    per_seed = samples.assign(_seed=seed_codes).groupby("_seed")[["error_a", "error_b"]].mean()
+    seed_diff = sums.sum(axis=1) / counts.sum(axis=1)
+    result, why = verdict(lo, hi, list(seed_diff), claimed=-1)
+    return {"seeds": len(seeds), "a": mean_std(per_seed["error_a"]), "b": mean_std(per_seed["error_b"]),
+            "a_mean": float(per_seed["error_a"].mean()), "b_mean": float(per_seed["error_b"].mean()),
+            "diff": float(seed_diff.mean()), "ci95_low": lo, "ci95_high": hi, "p": bootstrap_p(boots),
+            "seed_values": ", ".join(f"{v:+.2f}" for v in seed_diff), "n": int(len(samples)),
+            **subject_count(len(subjects)), "claimed_side": f"{int(np.sum(seed_diff < 0))}/{len(seeds)}",
+            "verdict": result, "why": why}
+
+
+def subject_count(n: int) -> dict[str, Any]:
+    from gazebench.analysis.replication import MIN_SUBJECTS
+
+    return {"subjects": n, "few_subjects": n < MIN_SUBJECTS}
 
 
 def sigma_test(runs: list, options: dict[str, Any]) -> dict[str, Any]:
-    """Spearman's ρ between σ and the error: per run, and pooled with a subject-bootstrap interval."""
+    """Spearman's ρ between σ and the error: per seed (its runs' samples together), their mean, and
+    the seeds × subjects bootstrap interval (claimed: ρ > 0)."""
     import numpy as np
     import pandas as pd
-    from scipy.stats import spearmanr
+
+    from gazebench.analysis.replication import bootstrap_p, crossed_bootstrap, interval, seed_spearman, verdict
 
     if not all((r.record.get("model") or {}).get("sigma_trained", True) for r in runs):
         raise ConfigError(f"{runs[0].label}'s loss does not train σ: there is no uncertainty to test")
-    frames = [r.predictions[["subject", "sigma", "error_deg"]].assign(run=r.unit_id) for r in runs]
+    frames = [r.predictions[["subject", "sigma", "error_deg"]].assign(seed=str(r.seed)) for r in runs]
     pooled = pd.concat(frames, ignore_index=True).dropna()
     if pooled.empty:
         raise ConfigError(f"{runs[0].label}'s predictions carry no σ")
-    per_run = [float(spearmanr(f["sigma"], f["error_deg"]).statistic) for f in frames]
-    rho = float(spearmanr(pooled["sigma"], pooled["error_deg"]).statistic)
-    rng = np.random.default_rng(options["seed"])
-    subjects = pooled["subject"].astype(str).to_numpy()
-    names = np.unique(subjects)
-    rows_of = {s: np.flatnonzero(subjects == s) for s in names}
-    sigma, error = pooled["sigma"].to_numpy(), pooled["error_deg"].to_numpy()
-    boots = []
-    for _ in range(options["resamples"]):
-        take = np.concatenate([rows_of[s] for s in rng.choice(names, len(names))])
-        boots.append(spearmanr(sigma[take], error[take]).statistic)
-    lo, hi = (float(v) for v in np.nanpercentile(boots, [2.5, 97.5]))
-    positive = sum(v > 0 for v in per_run)
-    if lo > 0 and positive == len(per_run):
-        verdict, why = "reproduced", "ρ > 0 with its interval, in every seed"
-    elif hi < 0:
-        verdict, why = "not reproduced", "ρ < 0 with its interval"
-    else:
-        verdict, why = "inconclusive", "the interval includes 0 or seeds disagree"
-    return {"seeds": len(runs), "a": mean_std(pd.Series(per_run)), "b": "", "a_mean": rho, "b_mean": np.nan,
-            "diff": rho, "ci95_low": lo, "ci95_high": hi, "p": np.nan, "n": int(len(pooled)),
-            "subjects": len(names), "a_better_seeds": f"{positive}/{len(per_run)}", "verdict": verdict, "why": why}
+    seed_codes, seeds = pd.factorize(pooled["seed"], sort=True)
+    subject_codes, subjects = pd.factorize(pooled["subject"].astype(str), sort=True)
+    sigma, error = pooled["sigma"].to_numpy(np.float64), pooled["error_deg"].to_numpy(np.float64)
+    per_seed = seed_spearman(sigma, error, seed_codes, subject_codes, len(seeds), len(subjects))
+    seed_rho = per_seed(np.arange(len(subjects))[None, :])[0]  # every subject once: each seed's own ρ
+    boots = crossed_bootstrap(per_seed, len(seeds), len(subjects), options["resamples"], options["seed"])
+    lo, hi = interval(boots)
+    result, why = verdict(lo, hi, list(seed_rho), claimed=+1)
+    estimate = float(np.mean(seed_rho))
+    return {"seeds": len(seeds), "a": mean_std(pd.Series(seed_rho)), "b": "", "a_mean": estimate, "b_mean": np.nan,
+            "diff": estimate, "ci95_low": lo, "ci95_high": hi, "p": bootstrap_p(boots),
+            "seed_values": ", ".join(f"{v:+.2f}" for v in seed_rho), "n": int(len(pooled)),
+            **subject_count(len(subjects)), "claimed_side": f"{int(np.sum(seed_rho > 0))}/{len(seeds)}",
+            "verdict": result, "why": why}
 
 
 def mean_std(values: Any) -> str:
@@ -285,7 +311,9 @@ COLOURS = {"reproduced": "tab:green", "not reproduced": "tab:red", "inconclusive
 
 def forest_figure(table: Any) -> Any:
     """Each measured paired claim: the mean difference A − B with its 95% interval (left of 0:
-    the claim's direction), coloured by verdict."""
+    the claim's direction), coloured by verdict; † marks an interval over fewer than 10 test subjects."""
+    import pandas as pd
+
     rows = table[table["verdict"].ne("not measured") & table["test"].str.contains(" vs ")].reset_index(drop=True)
     fig, ax = new_figure(7.5, 0.5 * len(rows) + 1.6)
     for i, r in rows.iterrows():
@@ -294,7 +322,9 @@ def forest_figure(table: Any) -> Any:
                     fmt="o", color=COLOURS.get(r["verdict"], "k"), capsize=3)
     ax.axvline(0.0, color="k", linewidth=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['claim']}: {r['test']}" for _, r in rows.iloc[::-1].iterrows()], fontsize=7)
-    label_axes(ax, "A − B (degrees; < 0: the claim holds)", "", "Paired difference, 95% interval",
-               legend=False)
+    ax.set_yticklabels([f"{r['claim']}: {r['test']}" + (" †" if r.get("few_subjects") is True else "")
+                        for _, r in rows.iloc[::-1].iterrows()], fontsize=7)
+    few = rows.get("few_subjects", pd.Series(dtype=object)).eq(True).any()
+    label_axes(ax, "A − B (degrees; < 0: the claim holds)" + ("; †: fewer than 10 test subjects" if few else ""), "",
+               "A − B, 95% interval over seeds and subjects", legend=False)
     return fig
