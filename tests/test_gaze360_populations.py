@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
        "--set", "num_workers=0", "--set", "pretrained=false", "--set", "expect_samples=any", "--quiet", "--no-table"]
-FACE_SUBSETS = ("face", "face_front180", "face_front20", "face_back")
+GAZE_SUBSETS = ("front180", "front20", "front20axis", "back")
+FACE_SUBSETS = ("face", "face_front180", "face_front20", "face_front20axis", "face_back")
 
 
 def _record(results: Path) -> dict:
@@ -82,7 +83,7 @@ def test_check_data_counts_both_populations(tmp_path, capsys):
                            "--json"], capsys)
     report = json.loads(out)
     assert code == 0, report["problems"]
-    assert report["subsets"] == ["front180", "front20", "back", *FACE_SUBSETS]
+    assert report["subsets"] == [*GAZE_SUBSETS, *FACE_SUBSETS]
     for code_, split in ((0, "train"), (1, "val"), (2, "test")):
         want = expected_counts(df, code_)
         assert {k: report["splits"][split][k] for k in want} == want, split
@@ -93,8 +94,8 @@ def test_check_data_counts_both_populations(tmp_path, capsys):
     code, text = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any"],
                            capsys)
     header = next(line for line in text.splitlines() if line.startswith("split "))
-    assert header.split()[:9] == ["split", "samples", "subjects", "front180", "front20", "back", "face",
-                                  "face_front180", "face_front20"]
+    assert header.split()[:10] == ["split", "samples", "subjects", "front180", "front20", "front20axis", "back",
+                                   "face", "face_front180", "face_front20"]
     assert "population face (columns face, face_<subset>): the face-detectable frames" in text
 
 
@@ -103,7 +104,7 @@ def test_split_files_have_no_face_population(tmp_path, capsys):
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "annotation=splitfiles",
                            "--set", "expect_samples=any", "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["subsets"] == ["front180", "front20", "back"] and report["populations"] == {}
+    assert code == 0 and report["subsets"] == list(GAZE_SUBSETS) and report["populations"] == {}
     assert "face" not in report["splits"]["test"]
 
 
@@ -116,7 +117,7 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
     want = expected_counts(df, 2)
     pop = record["population"]
     assert pop["name"] == "gaze360/test" and pop["count"] == want["samples"]
-    assert pop["subsets"] == {k: want[k] for k in ("front180", "front20", "back", *FACE_SUBSETS)}
+    assert pop["subsets"] == {k: want[k] for k in (*GAZE_SUBSETS, *FACE_SUBSETS)}
     assert {k: record["metrics"][k]["n"] for k in pop["subsets"]} == pop["subsets"]
     # the face metrics are the errors of the face-detectable test frames, and nothing else
     pred = pd.read_csv(record["artifacts"]["predictions"])
@@ -137,9 +138,17 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
         assert len(cut) == want[subset] == record["metrics"][subset]["n"]
         if len(cut):
             assert cut["error_deg"].mean() == pytest.approx(record["metrics"][subset]["mean"], abs=1e-4)
-    assert set(table_subset_masks(pred)) == {"front180", "front20", "back", *FACE_SUBSETS}
-    assert pop["populations"] == {"face": {"name": "gaze360/test[face]", "count": want["face"],
-                                           "sha256": ids_sha256(face_ids)}}
+    assert set(table_subset_masks(pred)) == {*GAZE_SUBSETS, *FACE_SUBSETS}
+    # the population is GazeHub's (every test frame with a face box, window or not): the record counts
+    # the frames its source keeps beside those evaluated, and says that the windowless ones are missing
+    kept = df[(df["split"] == 2) & df["face"]]
+    missing = len(kept) - want["face"]
+    assert missing > 0  # this release has face-detectable test frames without frames f-3..f+3
+    assert pop["populations"] == {"face": {
+        "name": "gaze360/test[face]", "count": want["face"], "sha256": ids_sha256(face_ids),
+        "source_count": len(kept), "complete": False,
+        "shortfall": [f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are "
+                      "not evaluated: they are not test centre frames under these options"]}}
     # every leaderboard header names the population the metric is on
     for metric, label in (("all.mean", "— test |"), ("front180.mean", "— test |"),
                           ("face.mean", "— test[face] |"), ("face_front180.mean", "— test[face] |")):
@@ -247,7 +256,7 @@ def test_gazehub_run_names_the_face_population(trees, tmp_path, capsys):
     assert pop["name"] == "gaze360/test[face]" and pop["complete"] and pop["count"] == len(face_ids)
     assert pop["sha256"] == ids_sha256(face_ids)  # the same frames as the release's face population
     assert record["protocol"]["name"] == "gazehub" and record["dataset"]["options"]["layout"] == "gazehub"
-    assert set(record["metrics"]) == {"all", "front180", "front20", "back"}
+    assert set(record["metrics"]) == {"all", *GAZE_SUBSETS}
     assert cli("table", "--results", out / "results") == 0
     assert "gaze360 (gazehub) — test[face] |" in capsys.readouterr().out.splitlines()[0]
 

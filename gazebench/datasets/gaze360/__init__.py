@@ -93,7 +93,9 @@ class Gaze360(GazeDataset):
     """Gaze360 (Kellnhofer et al., ICCV 2019): 360-degree gaze in the wild, head crops, video."""
 
     name = "gaze360"
-    subsets = ("front180", "front20", "back")
+    #: ``front20`` (|yaw| <= 20 deg) and ``front20axis`` (within 20 deg of the camera axis): the two
+    #: readings of "front facing" (gazebench.geometry.SUBSETS)
+    subsets = ("front180", "front20", "front20axis", "back")
     #: populations inside the test set (name -> boolean index column), each reported with its own
     #: gaze subsets beside the full set's: ``face``, ``face_front180``, ... (gazebench.population)
     population_columns = {"face": "face_detected"}
