@@ -263,7 +263,7 @@ def test_gazehub_run_names_the_face_population(trees, tmp_path, capsys):
 
 def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
     """The released L2CS-Net Gaze360 model (reference weights) evaluated on GazeHub's Label/test.label:
-    its published numbers are on front180 and front20 of gaze360/test[face]."""
+    its published numbers are on front180 and "front facing" (front20 or front20axis) of gaze360/test[face]."""
     from tests.test_published import REFERENCE, reference_weights, save_released
 
     _, _, hub = trees
@@ -273,6 +273,9 @@ def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
     out = capsys.readouterr().out
     assert "l2cs-gaze360 (published) on gaze360 (gazehub), population gaze360/test[face]" in out
     assert "| front180 | GazeHub Gaze360 test, face-detectable frames, front 180°" in out
+    # L2CS-Net's "front facing" is not defined by its code or README: both readings, no difference
+    row = next(line for line in out.splitlines() if line.startswith("| front20 or front20axis "))
+    assert row.rstrip(" |").endswith("none: subset not stated") and "(front20)" in row and "(front20axis)" in row
     record = _record(tmp_path / "results")
     assert record["population"]["name"] == "gaze360/test[face]" and record["recipe"]["image_size"] == 64
 
@@ -367,3 +370,61 @@ def test_a_gazehub_root_without_labels_says_what_is_missing(tmp_path):
     (tmp_path / "hub" / "Image").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"missing Label/train.label, Label/val.label, Label/test.label"):
         build_dataset("gaze360", tmp_path / "hub", layout="gazehub")
+
+
+# -- the face population is its source's: every test frame with a face box, window or not ----------
+
+
+def test_the_face_population_is_gazehubs_whatever_the_centre_rule(tmp_path):
+    """GazeHub keeps every frame with a face box (data_processing_gaze360.py lines 46, 56-57, 84):
+    the population counts those; under centres=full_window the windowless ones are not evaluated and
+    the record says so, under centres=all it is evaluated whole."""
+    from gazebench.population import describe_rows
+
+    df = write_with_faces(tmp_path / "g360")
+    kept = df[(df["split"] == 2) & df["face"]]  # what GazeHub's Label/test.label lists
+    assert not full_window(df)[kept.index].all()  # some have no frames f-3..f+3
+    for centres, complete in (("full_window", False), ("all", True)):
+        ds = build_dataset("gaze360", tmp_path / "g360", expect_samples="any", centres=centres)
+        assert sorted(ds.index["id"].to_numpy()[ds.population_rows("test")["face"]]) == sorted(kept["stem"])
+        face = describe_rows(ds, ds.split_positions()["test"], [])["populations"]["face"]
+        assert face["source_count"] == len(kept) and face["complete"] is complete, centres
+        if complete:
+            assert face["count"] == len(kept) and face["sha256"] == ids_sha256(kept["stem"]) and face["shortfall"] == []
+        else:
+            missing = len(kept) - face["count"]
+            assert missing > 0 and face["shortfall"] == [
+                f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are not "
+                "evaluated: they are not test centre frames under these options"]
+
+
+def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from gazebench.datasets.cards import load_card
+
+    df = write_with_faces(tmp_path / "g360")
+    kept = {split: int(((df["split"] == code) & df["face"]).sum()) for code, split in enumerate(("train", "val", "test"))}
+    centre = {split: int(((df["split"] == code) & df["face"] & df["centre"]).sum())
+              for code, split in enumerate(("train", "val", "test"))}
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any",
+                           "--json", "--no-images"], capsys)
+    report = json.loads(out)
+    assert report["population_sizes"]["face"] == {s: {"source": kept[s], "centre": centre[s]} for s in kept}
+    assert report["splits"]["test"]["face"] == centre["test"] < kept["test"]
+    assert (f"test {kept['test']:,} frames, {centre['test']:,} of them centre frames"
+            in report["populations"]["face"])
+    # where a card states the population's size, check-data compares it (the card states none today)
+    card = yaml.safe_load(load_card("gaze360").path.read_text())
+    card["protocol"]["published_sizes"] = {"test_face": kept["test"] + 1}
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "gaze360.yaml").write_text(yaml.safe_dump(card, allow_unicode=True))
+    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--json", "--no-images"], capsys)
+    report = json.loads(out)
+    assert code == 1 and report["published"]["compared"] == {"test_face": {"counted": kept["test"],
+                                                                           "published": kept["test"] + 1}}
+    (message,) = [p["message"] for p in report["problems"] if p["kind"] == "published_size"]
+    assert message.startswith(f"test_face: {kept['test']} frames, the published Gaze360 test set's face population "
+                              f"has {kept['test'] + 1}")

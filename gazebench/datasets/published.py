@@ -131,7 +131,10 @@ def published_shortfall(card: Card, dataset: GazeDataset, counts: Mapping[str, i
             if want.per_subject is not None and count != want.per_subject:
                 out.append(subject_message(card, key[len(SUBJECT_KEY):], count, want, noun))
         elif key in want.sizes and count != want.sizes[key]:
-            out.append(size_message(card, key, count, want.sizes[key], noun, want.sizes_source))
+            # a population is counted as its source keeps it, centre frames or not: "frames"
+            is_population = key.partition("_")[2] in (card.extra("populations") or {})
+            out.append(size_message(card, key, count, want.sizes[key], "frames" if is_population else noun,
+                                    want.sizes_source))
     return out
 
 
