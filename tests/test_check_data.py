@@ -305,8 +305,8 @@ def directions(front20: int, side: int, back: int, seed: int, axis20: int = 0) -
     sign = rng.choice([-1.0, 1.0], n)
     yaw = np.concatenate([rng.uniform(0, 12, axis20), rng.uniform(0, 19, front20), rng.uniform(21, 89, side),
                           rng.uniform(91, 179, back)])
-    pitch = np.concatenate([rng.uniform(-12, 12, axis20), rng.choice([-1.0, 1.0], front20) * rng.uniform(21, 30, front20),
-                            rng.uniform(-30, 30, side + back)])
+    off_axis = rng.choice([-1.0, 1.0], front20) * rng.uniform(21, 30, front20)
+    pitch = np.concatenate([rng.uniform(-12, 12, axis20), off_axis, rng.uniform(-30, 30, side + back)])
     order = rng.permutation(n)
     return geometry.yawpitch_to_vector(np.radians(np.stack([(yaw * sign)[order], pitch[order]], 1)))
 

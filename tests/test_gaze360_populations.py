@@ -406,9 +406,10 @@ def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, 
     from gazebench.datasets.cards import load_card
 
     df = write_with_faces(tmp_path / "g360")
-    kept = {split: int(((df["split"] == code) & df["face"]).sum()) for code, split in enumerate(("train", "val", "test"))}
+    splits = enumerate(("train", "val", "test"))
+    kept = {split: int(((df["split"] == code) & df["face"]).sum()) for code, split in splits}
     centre = {split: int(((df["split"] == code) & df["face"] & df["centre"]).sum())
-              for code, split in enumerate(("train", "val", "test"))}
+              for code, split in enumerate(kept)}
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any",
                            "--json", "--no-images"], capsys)
     report = json.loads(out)

@@ -52,7 +52,8 @@ def test_reproduce_gaze360_lstm_prints_each_published_number_and_records_the_che
             got = record["metrics"][number.subset]["mean"]
             assert cells[3] == f"{got:.2f}" and cells[4] == f"{got - number.value:+.2f}"
         else:  # "front facing": no source says |yaw| or the camera axis; both measured, no difference
-            assert cells[3] == ", ".join(f"{record['metrics'][c]['mean']:.2f} ({c})" for c in ("front20", "front20axis"))
+            both = (f"{record['metrics'][c]['mean']:.2f} ({c})" for c in ("front20", "front20axis"))
+            assert cells[3] == ", ".join(both)
             assert cells[4] == "none: subset not stated"
     assert ('no difference for "Gaze360 test, front-facing" 11.1°: no source read says which subset it is on'
             in out and "subset_source in gaze360-lstm.yaml" in out)

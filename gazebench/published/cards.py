@@ -179,11 +179,12 @@ def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
             raise ConfigError(f"published card {path}: every published entry needs a value (or null) and a source")
         subset, candidates = row.get("subset"), row.get("candidates")
         if not isinstance(subset, str) or not row.get("subset_source"):
-            raise ConfigError(f"{where} must say which gazebench subset it is on (subset: all, {', '.join(SUBSETS)}, "
-                              f"or {UNKNOWN_SUBSET} with candidates:) and where that subset is defined (subset_source:, "
-                              "\"not stated\" when no source defines it)")
+            raise ConfigError(f"{where} must say which gazebench subset it is on (subset: all, "
+                              f"{', '.join(SUBSETS)}, or {UNKNOWN_SUBSET} with candidates:) and where that subset "
+                              "is defined (subset_source:, \"not stated\" when no source defines it)")
         if subset == UNKNOWN_SUBSET:
-            if not isinstance(candidates, list) or len(candidates) < 2 or not all(map(_subset_name_ok, map(str, candidates))):
+            named = isinstance(candidates, list) and len(candidates) >= 2
+            if not named or not all(_subset_name_ok(str(c)) for c in candidates):
                 raise ConfigError(f"{where}: subset: {UNKNOWN_SUBSET} needs candidates:, the two or more gazebench "
                                   f"subsets it may be (e.g. [front20, front20axis])")
         elif candidates is not None or not _subset_name_ok(subset):
