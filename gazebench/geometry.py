@@ -139,19 +139,35 @@ def mirror(v: Array) -> Array:
 
 # --- Gaze360 evaluation subsets ----------------------------------------------------------------
 
+#: half-width of the two "front-facing" subsets, degrees
 FRONT20_DEG = 20.0
-#: the names :func:`subset_masks` gives
-SUBSETS = ("front180", "front20", "back")
+#: the names :func:`subset_masks` gives.  "Front facing" (the Gaze360 paper's third column) has two
+#: readings, each its own subset: ``front20`` = |yaw| <= 20 deg (the reading of MultiZoomGaze's
+#: evaluation code, ashesh-0/MultiZoomGaze @ 24494a1 code/core/analysis_utils.py lines 38-49) and
+#: ``front20axis`` = the gaze within 20 deg of the camera axis (angle between g and (0, 0, -1)).
+#: ``front20axis`` lies inside ``front20`` (tan|yaw| <= tan(angle)); "within 90 deg" needs no second
+#: name: both readings give g_z <= 0, ``front180``.
+SUBSETS = ("front180", "front20", "front20axis", "back")
+
+
+def camera_axis_angle_deg(v: Array) -> np.ndarray:
+    """Angle in degrees between each gaze vector ``[N, 3]`` and the camera axis ``(0, 0, -1)``
+    (looking straight into the camera is 0, straight away from it 180)."""
+    v = np.asarray(v.detach().cpu() if _is_torch(v) else v, dtype=np.float64)
+    cos = -v[..., 2] / np.maximum(np.linalg.norm(v, axis=-1), 1e-12)
+    return np.degrees(np.arccos(np.clip(cos, -1.0, 1.0)))
 
 
 def subset_masks(v: Array) -> dict[str, np.ndarray]:
     """Boolean masks of the Gaze360 subsets for ground-truth vectors ``[N, 3]``:
-    ``front180`` = g_z <= 0 (|yaw| <= 90 deg), ``front20`` = |yaw| <= 20 deg, ``back`` = g_z > 0."""
+    ``front180`` = g_z <= 0 (|yaw| <= 90 deg), ``front20`` = |yaw| <= 20 deg, ``front20axis`` =
+    within 20 deg of the camera axis (:func:`camera_axis_angle_deg`), ``back`` = g_z > 0."""
     v = np.asarray(v.detach().cpu() if _is_torch(v) else v, dtype=np.float64)
     yaw_deg = np.degrees(vector_to_yawpitch(v)[..., 0])
     return {
         "front180": v[..., 2] <= 0,
         "front20": np.abs(yaw_deg) <= FRONT20_DEG,
+        "front20axis": camera_axis_angle_deg(v) <= FRONT20_DEG,
         "back": v[..., 2] > 0,
     }
 

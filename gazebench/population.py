@@ -22,6 +22,12 @@ named ``<population>`` and ``<population>_<subset>`` (``face``, ``face_front180`
 ``face_back``): :func:`subset_masks` gives them all, for the record's metrics, its subset counts and
 ``check-data``.  An adapter whose every sample belongs to one population (``population_tag()``,
 e.g. Gaze360 in GazeHub's layout: ``face``) names it in the population: ``gaze360/test[face]``.
+
+A population is what its source keeps: Gaze360's ``face`` is every test frame with a face box, as
+GazeHub's script writes them (no window requirement).  The record's ``populations`` entry counts
+the frames evaluated (``count``) beside the source's (``source_count``) and says, in ``complete``
+and ``shortfall``, when they are not the same frames (:func:`population_coverage`): under
+``centres=full_window`` a face frame without frames f-3..f+3 is not a centre frame, so not evaluated.
 """
 
 from __future__ import annotations
@@ -45,7 +51,7 @@ def population_name(dataset: str, fold: str, split: str = "test", tag: str | Non
 def defined_populations(ds: Any) -> dict[str, str]:
     """The populations adapter ``ds`` defines inside its splits (``population_columns``), those whose
     boolean column its index has: name -> column."""
-    return {name: col for name, col in ds.population_columns.items() if col in ds.index.columns}
+    return ds.population_column_names()
 
 
 def population_tag(ds: Any) -> str | None:
@@ -198,12 +204,34 @@ def describe_rows(ds: Any, test_rows: np.ndarray, lines: list[str], fold: str = 
         "sha256": ids_sha256(ids),
         "subsets": {name: int(mask.sum()) for name, mask in masks.items()},
         "populations": {pop: {"name": population_name(ds.name, fold, tag=pop) + suffix,
-                              "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]])}
+                              "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]]),
+                              **population_coverage(ds, pop, ids[masks[pop]])}
                         for pop in defined_populations(ds)},
         "complete": not lines,
         "shortfall": lines,
         **({"labels": WITHHELD} if withheld else {}),
     }
+
+
+def population_coverage(ds: Any, pop: str, evaluated_ids: np.ndarray, split: str = "test") -> dict[str, Any]:
+    """How much of population ``pop`` as its source keeps it (every frame of ``split`` in it,
+    :meth:`~gazebench.datasets.base.GazeDataset.population_rows`) the evaluated ids cover:
+    ``source_count``, ``complete`` (the same set of frames) and ``shortfall`` (one line why not).
+    Gaze360's ``face`` under ``centres=full_window``: a face-detectable test frame without frames
+    f-3..f+3 is kept by GazeHub but is no centre frame here, so it is not evaluated."""
+    rows = ds.population_rows(split).get(pop)
+    if rows is None:
+        return {}
+    source = set(ds.index["id"].to_numpy()[rows].tolist())
+    evaluated = set(np.asarray(evaluated_ids).tolist())
+    missing, extra = len(source - evaluated), len(evaluated - source)
+    lines = []
+    if missing:
+        lines.append(f"{missing:,} of the {len(source):,} {split} frames of population {pop} (as its source keeps "
+                     f"them) are not evaluated: they are not {split} {ds.sample_noun} under these options")
+    if extra:
+        lines.append(f"{extra:,} evaluated frames of population {pop} are not in its {split} split")
+    return {"source_count": len(source), "complete": not lines, "shortfall": lines}
 
 
 def warn(population: dict[str, Any], protocol: str) -> None:

@@ -41,20 +41,47 @@ def row_label(card: Any, seen_in_training: bool) -> str:
     return f"{card.name} (published{', trained on this split' if seen_in_training else ''})"
 
 
+def _mean(record: dict[str, Any], subset: str) -> float | None:
+    return (record["metrics"].get(subset) or {}).get("mean")
+
+
+def _deg(value: float | None) -> str:
+    return "—" if value is None else f"{value:.2f}"
+
+
 def comparison_rows(card: Any, record: dict[str, Any]) -> list[list[str]]:
-    """One row per published number: subset, population, published, reproduced, difference."""
+    """One row per published number: subset, population, published, reproduced, difference.  A
+    number whose subset no source states (``subset: unknown``) gets the value measured on each
+    candidate subset and no difference: a difference against a number of unknown definition is
+    not a reproduction."""
     rows = []
     for number in card.published:
-        stats = record["metrics"].get(number.subset or "all") or {}
-        got = stats.get("mean")
         want = number.value
+        if not number.subset_known:
+            measured = ", ".join(f"{_deg(_mean(record, c))} ({c})" for c in number.candidates)
+            rows.append([" or ".join(number.candidates), number.population,
+                         "not stated" if want is None else f"{want:.2f}", measured, "none: subset not stated"])
+            continue
+        got = _mean(record, number.subset)
         rows.append([
-            number.subset or "all", number.population,
+            number.subset, number.population,
             "not stated" if want is None else f"{want:.2f}",
-            "—" if got is None else f"{got:.2f}",
+            _deg(got),
             "—" if got is None or want is None else f"{got - want:+.2f}",
         ])
     return rows
+
+
+def unknown_subset_notes(card: Any) -> list[str]:
+    """Why a row gives no difference: one line per published number whose subset is unknown."""
+    out = []
+    for n in card.published:
+        if not n.subset_known:
+            value = "" if n.value is None else f" {n.value:g}°"
+            out.append(f"no difference for \"{n.population}\"{value}: no source read says which subset it is on, "
+                       f"so it is measured on each candidate ({', '.join(n.candidates)}); why: subset_source in "
+                       f"{card.path.name}")
+    return out
 
 
 def comparison_table(card: Any, record: dict[str, Any]) -> str:
@@ -68,4 +95,5 @@ def comparison_table(card: Any, record: dict[str, Any]) -> str:
     table = tabulate(comparison_rows(card, record), headers=["subset", "published population", "published (°)",
                                                               "reproduced (°)", "difference"],
                      tablefmt="github", disable_numparse=True)
-    return head + "\n\n" + table
+    notes = unknown_subset_notes(card)
+    return head + "\n\n" + table + ("\n\n" + "\n".join(notes) if notes else "")

@@ -296,24 +296,29 @@ def published_gaze360() -> dict[str, int]:
     return {k: int(v) for k, v in load_card("gaze360").published_sizes.items()}
 
 
-def directions(front20: int, side: int, back: int, seed: int) -> np.ndarray:
-    """Eye-frame gaze vectors: ``front20`` with |yaw| < 20 deg, ``side`` with 20 < |yaw| < 90 and
-    ``back`` with |yaw| > 90, shuffled."""
+def directions(front20: int, side: int, back: int, seed: int, axis20: int = 0) -> np.ndarray:
+    """Eye-frame gaze vectors, shuffled: ``axis20`` within 17 deg of the camera axis (|yaw|, |pitch|
+    <= 12 deg), ``front20`` with |yaw| < 20 deg but more than 21 deg from the axis (|pitch| > 21 deg),
+    ``side`` with 20 < |yaw| < 90 and ``back`` with |yaw| > 90."""
     rng = np.random.default_rng(seed)
-    sign = rng.choice([-1.0, 1.0], front20 + side + back)
-    yaw = np.concatenate([rng.uniform(0, 19, front20), rng.uniform(21, 89, side), rng.uniform(91, 179, back)])
-    yaw = rng.permutation(yaw * sign)
-    pitch = rng.uniform(-30, 30, len(yaw))
-    return geometry.yawpitch_to_vector(np.radians(np.stack([yaw, pitch], 1)))
+    n = axis20 + front20 + side + back
+    sign = rng.choice([-1.0, 1.0], n)
+    yaw = np.concatenate([rng.uniform(0, 12, axis20), rng.uniform(0, 19, front20), rng.uniform(21, 89, side),
+                          rng.uniform(91, 179, back)])
+    off_axis = rng.choice([-1.0, 1.0], front20) * rng.uniform(21, 30, front20)
+    pitch = np.concatenate([rng.uniform(-12, 12, axis20), off_axis, rng.uniform(-30, 30, side + back)])
+    order = rng.permutation(n)
+    return geometry.yawpitch_to_vector(np.radians(np.stack([(yaw * sign)[order], pitch[order]], 1)))
 
 
 def split_sizes(published: dict[str, int], drop: dict[str, int]) -> dict[str, np.ndarray]:
     """Gaze vectors of test / val / train with the published sizes, less ``drop[kind]`` test
-    frames of each kind (``front20``, ``side``, ``back``) and ``drop["val"]`` validation frames."""
-    f20, f180 = published["test_front20"], published["test_front180"]
-    kinds = {"front20": f20, "side": f180 - f20, "back": published["test"] - f180}
+    frames of each kind (``axis20``, ``front20`` -- |yaw| <= 20 deg outside 20 deg of the camera axis --,
+    ``side``, ``back``) and ``drop["val"]`` validation frames."""
+    axis, f20, f180 = published["test_front20axis"], published["test_front20"], published["test_front180"]
+    kinds = {"axis20": axis, "front20": f20 - axis, "side": f180 - f20, "back": published["test"] - f180}
     kinds = {k: n - drop.get(k, 0) for k, n in kinds.items()}
-    return {"test": directions(kinds["front20"], kinds["side"], kinds["back"], 0),
+    return {"test": directions(kinds["front20"], kinds["side"], kinds["back"], 0, axis20=kinds["axis20"]),
             "val": directions(0, published["val"] - drop.get("val", 0), 0, 1),
             "train": directions(0, 10, 0, 2)}
 
@@ -407,6 +412,7 @@ def test_gaze360_split_files_one_frame_short_fail_naming_both_sizes(tmp_path, ca
 
 @pytest.mark.parametrize("drop, differ", [
     ({"front20": 1}, ["test", "test_front180", "test_front20"]),
+    ({"axis20": 1}, ["test", "test_front180", "test_front20", "test_front20axis"]),
     ({"side": 2}, ["test", "test_front180"]),
     ({"val": 3}, ["val"]),
 ])

@@ -26,7 +26,8 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
        "--set", "num_workers=0", "--set", "pretrained=false", "--set", "expect_samples=any", "--quiet", "--no-table"]
-FACE_SUBSETS = ("face", "face_front180", "face_front20", "face_back")
+GAZE_SUBSETS = ("front180", "front20", "front20axis", "back")
+FACE_SUBSETS = ("face", "face_front180", "face_front20", "face_front20axis", "face_back")
 
 
 def _record(results: Path) -> dict:
@@ -82,7 +83,7 @@ def test_check_data_counts_both_populations(tmp_path, capsys):
                            "--json"], capsys)
     report = json.loads(out)
     assert code == 0, report["problems"]
-    assert report["subsets"] == ["front180", "front20", "back", *FACE_SUBSETS]
+    assert report["subsets"] == [*GAZE_SUBSETS, *FACE_SUBSETS]
     for code_, split in ((0, "train"), (1, "val"), (2, "test")):
         want = expected_counts(df, code_)
         assert {k: report["splits"][split][k] for k in want} == want, split
@@ -93,8 +94,8 @@ def test_check_data_counts_both_populations(tmp_path, capsys):
     code, text = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any"],
                            capsys)
     header = next(line for line in text.splitlines() if line.startswith("split "))
-    assert header.split()[:9] == ["split", "samples", "subjects", "front180", "front20", "back", "face",
-                                  "face_front180", "face_front20"]
+    assert header.split()[:10] == ["split", "samples", "subjects", "front180", "front20", "front20axis", "back",
+                                   "face", "face_front180", "face_front20"]
     assert "population face (columns face, face_<subset>): the face-detectable frames" in text
 
 
@@ -103,7 +104,7 @@ def test_split_files_have_no_face_population(tmp_path, capsys):
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "annotation=splitfiles",
                            "--set", "expect_samples=any", "--json"], capsys)
     report = json.loads(out)
-    assert code == 0 and report["subsets"] == ["front180", "front20", "back"] and report["populations"] == {}
+    assert code == 0 and report["subsets"] == list(GAZE_SUBSETS) and report["populations"] == {}
     assert "face" not in report["splits"]["test"]
 
 
@@ -116,7 +117,7 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
     want = expected_counts(df, 2)
     pop = record["population"]
     assert pop["name"] == "gaze360/test" and pop["count"] == want["samples"]
-    assert pop["subsets"] == {k: want[k] for k in ("front180", "front20", "back", *FACE_SUBSETS)}
+    assert pop["subsets"] == {k: want[k] for k in (*GAZE_SUBSETS, *FACE_SUBSETS)}
     assert {k: record["metrics"][k]["n"] for k in pop["subsets"]} == pop["subsets"]
     # the face metrics are the errors of the face-detectable test frames, and nothing else
     pred = pd.read_csv(record["artifacts"]["predictions"])
@@ -137,9 +138,17 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
         assert len(cut) == want[subset] == record["metrics"][subset]["n"]
         if len(cut):
             assert cut["error_deg"].mean() == pytest.approx(record["metrics"][subset]["mean"], abs=1e-4)
-    assert set(table_subset_masks(pred)) == {"front180", "front20", "back", *FACE_SUBSETS}
-    assert pop["populations"] == {"face": {"name": "gaze360/test[face]", "count": want["face"],
-                                           "sha256": ids_sha256(face_ids)}}
+    assert set(table_subset_masks(pred)) == {*GAZE_SUBSETS, *FACE_SUBSETS}
+    # the population is GazeHub's (every test frame with a face box, window or not): the record counts
+    # the frames its source keeps beside those evaluated, and says that the windowless ones are missing
+    kept = df[(df["split"] == 2) & df["face"]]
+    missing = len(kept) - want["face"]
+    assert missing > 0  # this release has face-detectable test frames without frames f-3..f+3
+    assert pop["populations"] == {"face": {
+        "name": "gaze360/test[face]", "count": want["face"], "sha256": ids_sha256(face_ids),
+        "source_count": len(kept), "complete": False,
+        "shortfall": [f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are "
+                      "not evaluated: they are not test centre frames under these options"]}}
     # every leaderboard header names the population the metric is on
     for metric, label in (("all.mean", "— test |"), ("front180.mean", "— test |"),
                           ("face.mean", "— test[face] |"), ("face_front180.mean", "— test[face] |")):
@@ -247,14 +256,14 @@ def test_gazehub_run_names_the_face_population(trees, tmp_path, capsys):
     assert pop["name"] == "gaze360/test[face]" and pop["complete"] and pop["count"] == len(face_ids)
     assert pop["sha256"] == ids_sha256(face_ids)  # the same frames as the release's face population
     assert record["protocol"]["name"] == "gazehub" and record["dataset"]["options"]["layout"] == "gazehub"
-    assert set(record["metrics"]) == {"all", "front180", "front20", "back"}
+    assert set(record["metrics"]) == {"all", *GAZE_SUBSETS}
     assert cli("table", "--results", out / "results") == 0
     assert "gaze360 (gazehub) — test[face] |" in capsys.readouterr().out.splitlines()[0]
 
 
 def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
     """The released L2CS-Net Gaze360 model (reference weights) evaluated on GazeHub's Label/test.label:
-    its published numbers are on front180 and front20 of gaze360/test[face]."""
+    its published numbers are on front180 and "front facing" (front20 or front20axis) of gaze360/test[face]."""
     from tests.test_published import REFERENCE, reference_weights, save_released
 
     _, _, hub = trees
@@ -263,7 +272,12 @@ def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
                "--runs", tmp_path / "runs", "--set", "image_size=64", "--set", "num_workers=0", "--quiet") == 0
     out = capsys.readouterr().out
     assert "l2cs-gaze360 (published) on gaze360 (gazehub), population gaze360/test[face]" in out
-    assert "| front180 | GazeHub Gaze360 test, face-detectable frames, front 180°" in out
+    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
+                                          for line in out.splitlines() if line.startswith("| "))}
+    assert rows["front180"][1] == "GazeHub Gaze360 test, face-detectable frames, front 180°"
+    # L2CS-Net's "front facing" is not defined by its code or README: both readings, no difference
+    row = next(line for line in out.splitlines() if line.startswith("| front20 or front20axis "))
+    assert row.rstrip(" |").endswith("none: subset not stated") and "(front20)" in row and "(front20axis)" in row
     record = _record(tmp_path / "results")
     assert record["population"]["name"] == "gaze360/test[face]" and record["recipe"]["image_size"] == 64
 
@@ -358,3 +372,62 @@ def test_a_gazehub_root_without_labels_says_what_is_missing(tmp_path):
     (tmp_path / "hub" / "Image").mkdir(parents=True)
     with pytest.raises(DatasetError, match=r"missing Label/train.label, Label/val.label, Label/test.label"):
         build_dataset("gaze360", tmp_path / "hub", layout="gazehub")
+
+
+# -- the face population is its source's: every test frame with a face box, window or not ----------
+
+
+def test_the_face_population_is_gazehubs_whatever_the_centre_rule(tmp_path):
+    """GazeHub keeps every frame with a face box (data_processing_gaze360.py lines 46, 56-57, 84):
+    the population counts those; under centres=full_window the windowless ones are not evaluated and
+    the record says so, under centres=all it is evaluated whole."""
+    from gazebench.population import describe_rows
+
+    df = write_with_faces(tmp_path / "g360")
+    kept = df[(df["split"] == 2) & df["face"]]  # what GazeHub's Label/test.label lists
+    assert not full_window(df)[kept.index].all()  # some have no frames f-3..f+3
+    for centres, complete in (("full_window", False), ("all", True)):
+        ds = build_dataset("gaze360", tmp_path / "g360", expect_samples="any", centres=centres)
+        assert sorted(ds.index["id"].to_numpy()[ds.population_rows("test")["face"]]) == sorted(kept["stem"])
+        face = describe_rows(ds, ds.split_positions()["test"], [])["populations"]["face"]
+        assert face["source_count"] == len(kept) and face["complete"] is complete, centres
+        if complete:
+            assert face["count"] == len(kept) and face["sha256"] == ids_sha256(kept["stem"]) and face["shortfall"] == []
+        else:
+            missing = len(kept) - face["count"]
+            assert missing > 0 and face["shortfall"] == [
+                f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are not "
+                "evaluated: they are not test centre frames under these options"]
+
+
+def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, capsys, monkeypatch):
+    import yaml
+
+    from gazebench.datasets.cards import load_card
+
+    df = write_with_faces(tmp_path / "g360")
+    splits = enumerate(("train", "val", "test"))
+    kept = {split: int(((df["split"] == code) & df["face"]).sum()) for code, split in splits}
+    centre = {split: int(((df["split"] == code) & df["face"] & df["centre"]).sum())
+              for code, split in enumerate(kept)}
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any",
+                           "--json", "--no-images"], capsys)
+    report = json.loads(out)
+    assert report["population_sizes"]["face"] == {s: {"source": kept[s], "centre": centre[s]} for s in kept}
+    assert report["splits"]["test"]["face"] == centre["test"] < kept["test"]
+    assert (f"test {kept['test']:,} frames, {centre['test']:,} of them centre frames"
+            in report["populations"]["face"])
+    # where a card states the population's size, check-data compares it (the card states none today)
+    card = yaml.safe_load(load_card("gaze360").path.read_text())
+    card["protocol"]["published_sizes"] = {"test_face": kept["test"] + 1}
+    cards = tmp_path / "cards"
+    cards.mkdir()
+    (cards / "gaze360.yaml").write_text(yaml.safe_dump(card, allow_unicode=True))
+    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--json", "--no-images"], capsys)
+    report = json.loads(out)
+    assert code == 1 and report["published"]["compared"] == {"test_face": {"counted": kept["test"],
+                                                                           "published": kept["test"] + 1}}
+    (message,) = [p["message"] for p in report["problems"] if p["kind"] == "published_size"]
+    assert message.startswith(f"test_face: {kept['test']} frames, the published Gaze360 test set's face population "
+                              f"has {kept['test'] + 1}")

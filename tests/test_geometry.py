@@ -54,11 +54,24 @@ def test_angular_error_known_values_and_clamp():
 
 
 def test_subsets():
-    v = G.yawpitch_to_vector(np.radians([[0, 0], [19, 5], [25, 0], [89, 0], [91, 0], [180, 0], [-100, 10]]))
+    v = G.yawpitch_to_vector(np.radians([[0, 0], [19, 5], [25, 0], [89, 0], [91, 0], [180, 0], [-100, 10], [0, 25],
+                                         [-12, -15]]))
     m = G.subset_masks(v)
-    assert m["front20"].tolist() == [True, True, False, False, False, False, False]
-    assert m["front180"].tolist() == [True, True, True, True, False, False, False]
-    assert m["back"].tolist() == [False, False, False, False, True, True, True]
+    assert m["front20"].tolist() == [True, True, False, False, False, False, False, True, True]
+    assert m["front180"].tolist() == [True, True, True, True, False, False, False, True, True]
+    assert m["back"].tolist() == [False, False, False, False, True, True, True, False, False]
+    # within 20 deg of the camera axis: (19, 5) is 19.6 deg off it, (0, 25) has |yaw| 0 but is 25 deg
+    # off, (-12, -15) is 19.1 deg off
+    assert m["front20axis"].tolist() == [True, True, False, False, False, False, False, False, True]
+    np.testing.assert_allclose(G.camera_axis_angle_deg(v[[0, 7, 5]]), [0.0, 25.0, 180.0], atol=1e-9)
+
+
+def test_front20axis_lies_inside_front20():
+    """tan|yaw| <= tan(angle to the axis), so a gaze within 20 deg of the axis has |yaw| <= 20 deg."""
+    v = G.normalize(np.random.default_rng(3).normal(size=(20000, 3)))
+    m = G.subset_masks(v)
+    assert m["front20axis"].any() and not (m["front20axis"] & ~m["front20"]).any()
+    assert (m["front20"] & ~m["front20axis"]).any()  # the two readings differ
 
 
 def test_native_conversions_agree():

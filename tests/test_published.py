@@ -247,6 +247,49 @@ def test_the_catalogue_holds_the_seven_releases() -> None:
             MODELS.get(card.model)  # the card's model is registered
 
 
+def test_every_published_number_says_its_subset_or_that_it_is_unknown() -> None:
+    from gazebench.geometry import SUBSETS
+    from gazebench.published.cards import UNKNOWN_SUBSET
+
+    for card in load_catalogue().values():
+        for n in card.published:
+            assert n.subset_source, (card.name, n.population)
+            if n.subset == UNKNOWN_SUBSET:
+                assert len(n.candidates) >= 2 and set(n.candidates) <= set(SUBSETS), card.name
+            else:
+                assert n.subset in ("all", *SUBSETS) and n.candidates == (), card.name
+    # "front facing": no source read says |yaw| <= 20 deg or within 20 deg of the camera axis
+    for name in ("gaze360-lstm", "l2cs-gaze360"):
+        (facing,) = [n for n in published_card(name).published if "front-facing" in n.population]
+        assert facing.subset == UNKNOWN_SUBSET and facing.candidates == ("front20", "front20axis")
+        assert facing.subset_source.startswith("not stated")
+    # MultiZoomGaze's own evaluation code cuts |yaw| <= 20 deg (its numbers are not quoted)
+    (facing,) = [n for n in published_card("multizoom-msa").published if "front-facing" in n.population]
+    assert facing.subset == "front20" and "analysis_utils.py line 49" in facing.subset_source
+
+
+@pytest.mark.parametrize("entry, says", [
+    ("  - {population: p, value: 1.0, source: s}\n", "must say which gazebench subset it is on"),
+    ("  - {population: p, value: 1.0, source: s, subset: front20, subset_source: x}\n", None),
+    ("  - {population: p, value: 1.0, source: s, subset: unknown, subset_source: x}\n", "needs candidates:"),
+    ("  - {population: p, value: 1.0, source: s, subset: front30, subset_source: x}\n", "subset 'front30' is not all"),
+    ("  - {population: p, value: 1.0, source: s, subset: unknown, candidates: [front20, front20axis],"
+     " subset_source: x}\n", None),
+])
+def test_a_published_number_without_its_subset_is_refused(tmp_path, entry, says) -> None:
+    from gazebench.published.cards import read_card
+
+    text = (ROOT / "gazebench" / "published" / "gaze360-lstm.yaml").read_text()
+    head, _, tail = text.partition("published:\n")
+    path = tmp_path / "gaze360-lstm.yaml"
+    path.write_text(head + "published:\n" + entry + tail[tail.index("peer_check:"):])
+    if says is None:
+        assert read_card(path).published[0].value == 1.0
+    else:
+        with pytest.raises(ConfigError, match=f"gaze360-lstm.yaml: published entry 1.*{says}"):
+            read_card(path)
+
+
 def test_an_unknown_name_lists_the_catalogue() -> None:
     with pytest.raises(ConfigError, match=r"no published checkpoint 'gaze360'.*gaze360-lstm.*l2cs-gaze360"):
         published_card("gaze360")

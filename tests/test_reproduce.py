@@ -42,13 +42,21 @@ def test_reproduce_gaze360_lstm_prints_each_published_number_and_records_the_che
     out = capsys.readouterr().out
     card = published_card("gaze360-lstm")
     rows = [line for line in out.splitlines() if line.startswith("| ") and line.split("|")[1].strip() != "subset"]
-    assert [r.split("|")[1].strip() for r in rows] == ["all", "front180", "front20"]
+    assert [r.split("|")[1].strip() for r in rows] == ["all", "front180", "front20 or front20axis"]
     (path,) = (tmp_path / "results").rglob("*.json")
     record = json.loads(path.read_text())
     for row, number in zip(rows, card.published):
         cells = [c.strip() for c in row.strip("|").split("|")]
-        got = record["metrics"][number.subset]["mean"]
-        assert cells[2] == f"{number.value:.2f}" and cells[3] == f"{got:.2f}" and cells[4] == f"{got - number.value:+.2f}"
+        assert cells[2] == f"{number.value:.2f}"
+        if number.subset_known:
+            got = record["metrics"][number.subset]["mean"]
+            assert cells[3] == f"{got:.2f}" and cells[4] == f"{got - number.value:+.2f}"
+        else:  # "front facing": no source says |yaw| or the camera axis; both measured, no difference
+            both = (f"{record['metrics'][c]['mean']:.2f} ({c})" for c in ("front20", "front20axis"))
+            assert cells[3] == ", ".join(both)
+            assert cells[4] == "none: subset not stated"
+    assert ('no difference for "Gaze360 test, front-facing" 11.1°: no source read says which subset it is on'
+            in out and "subset_source in gaze360-lstm.yaml" in out)
     assert record["selection"]["rule"].startswith("published checkpoint gaze360-lstm")
     assert record["weights"]["tag"] == "published:gaze360-lstm" and len(record["weights"]["sha256"]) == 64
     assert record["label"] == "gaze360-lstm (published)" and record["history"] == []

@@ -24,7 +24,8 @@ examples:
 #: columns of the text table, in order (absent ones are left out)
 COLUMNS = (
     ("samples", "samples"), ("subjects", "subjects"), ("front180", "front180"), ("front20", "front20"),
-    ("back", "back"), ("windows_complete", "win7 complete"), ("yaw_mean_deg", "yaw mean"),
+    ("front20axis", "front20axis"), ("back", "back"), ("windows_complete", "win7 complete"),
+    ("yaw_mean_deg", "yaw mean"),
     ("yaw_range_deg", "yaw range"), ("pitch_mean_deg", "pitch mean"), ("pitch_range_deg", "pitch range"),
 )
 MAX_LISTED = 50

@@ -232,6 +232,22 @@ class GazeDataset:
             out[split] = np.flatnonzero(mask)
         return out
 
+    def population_column_names(self) -> dict[str, str]:
+        """The populations (``population_columns``) whose boolean column the index has: name -> column."""
+        return {name: col for name, col in self.population_columns.items() if col in self.index.columns}
+
+    def population_rows(self, split: str) -> dict[str, np.ndarray]:
+        """Row positions of each population in ``split`` as the population's source keeps it:
+        every row of the split whose column is true, centre frame or not (Gaze360's ``face`` is
+        GazeHub's rule, every frame with a face box, whether or not its frames f-3..f+3 exist).
+        The split is the index's ``split`` column; an index without one gives {}."""
+        idx = self.index
+        if "split" not in idx.columns:
+            return {}
+        in_split = (idx["split"].astype(str) == split).to_numpy()
+        return {name: np.flatnonzero(in_split & idx[col].to_numpy(bool))
+                for name, col in self.population_column_names().items()}
+
     # -- windows -----------------------------------------------------------------------------
     def windows(self, offsets: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """For every row, the rows of its frame window: ``(table [N, T], complete [N])``.

@@ -8,7 +8,8 @@ fold) are checked for subjects shared between train / val / test.
 The report is a dict (the ``--json`` output)::
 
     {"dataset": ..., "root": ..., "options": {...}, "subsets": ["front180", ..., "face", "face_front180", ...],
-     "populations": {"face": "what it is (the card's populations)"},
+     "populations": {"face": "what it is (the card's populations), and its sizes in words"},
+     "population_sizes": {"face": {"test": {"source": n, "centre": m}, ...}},  # as its source keeps it
      "splits": {"train": {...}, "val": {...}, "test": {...}},        # pooled over folds
      "folds": {"0": {"train": {...}, "val": {...}, "test": {...}}, ...},  # "default" for a fixed split
      "problems": [{"kind": ..., "path": ..., "message": ...}, ...],  # any -> exit status 1
@@ -166,6 +167,24 @@ def _check_folds(dataset: GazeDataset, complete: np.ndarray | None, report: dict
     return pooled
 
 
+def count_populations(dataset: GazeDataset, pooled: dict[str, set[int]], report: dict[str, Any]) -> None:
+    """Each population's size per split as its source keeps it (every frame of the split in it,
+    centre frame or not: :meth:`GazeDataset.population_rows`) beside how many of those are the
+    split's centre frames (the table's column): ``report["population_sizes"]`` and one sentence
+    appended to the population's description."""
+    sizes: dict[str, dict[str, dict[str, int]]] = {}
+    for split in SPLITS:
+        for name, rows in dataset.population_rows(split).items():
+            centre = len(set(rows.tolist()) & pooled[split])
+            sizes.setdefault(name, {})[split] = {"source": int(len(rows)), "centre": int(centre)}
+    for name, per in sizes.items():
+        said = "; ".join(f"{split} {n['source']:,} frames, {n['centre']:,} of them {dataset.sample_noun}"
+                         for split, n in per.items())
+        report["populations"][name] = (str(report["populations"].get(name, "")).rstrip()
+                                       + f" Under this root (every frame of a split it keeps): {said}.")
+    report["population_sizes"] = sizes
+
+
 def check_published(dataset: GazeDataset, pooled: dict[str, set[int]], report: dict[str, Any],
                     problems: list[Problem]) -> None:
     """The pooled split sizes against the card's published ones (a ``published_size`` problem per
@@ -231,6 +250,7 @@ def check_dataset(
     pooled = _check_folds(dataset, complete, report, problems)
     for split in SPLITS:
         report["splits"][split] = split_stats(dataset, np.array(sorted(pooled[split]), dtype=np.int64), complete)
+    count_populations(dataset, pooled, report)
     check_published(dataset, pooled, report, problems)
     in_any = set().union(*pooled.values())
     centre = np.flatnonzero(index["centre"].to_numpy(bool))

@@ -11,6 +11,9 @@ The keys of ``counts`` (built by :func:`population_counts`):
 
   ``<split>``             labelled samples of a split (``test``, ``val``, ``train``)
   ``<split>_<subset>``    those of an evaluation subset (``test_front180``, ``test_front20``)
+  ``<split>_<population>`` the frames of a population the adapter defines, as its source keeps
+                          them (``test_face``: every test frame with a face box, centre frame or
+                          not; :meth:`GazeDataset.population_rows`)
   ``subject:<id>``        labelled samples of one subject
 
 A key the card does not publish is not compared.  The dataset option ``expect_samples`` says
@@ -25,7 +28,7 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping
+from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -89,17 +92,19 @@ def expected_counts(card: Card, dataset: GazeDataset) -> Expected | None:
                     sizes_source=f"{where} published_sizes", subject_source=f"{where} samples_per_subject")
 
 
-def _split_phrase(key: str) -> str:
-    """``test`` -> ``test set``; ``test_front180`` -> ``test set's front180 subset``."""
+def _split_phrase(key: str, populations: Iterable[str] = ()) -> str:
+    """``test`` -> ``test set``; ``test_front180`` -> ``test set's front180 subset``; a population
+    of the card (``test_face``) -> ``test set's face population``."""
     split, _, subset = key.partition("_")
     base = SPLIT_WORDS.get(split, f"{split} split")
-    return f"{base}'s {subset} subset" if subset else base
+    kind = "population" if subset in set(populations) else "subset"
+    return f"{base}'s {subset} {kind}" if subset else base
 
 
 def size_message(card: Card, key: str, count: int, expected: int, noun: str, source: str) -> str:
     """One line naming a split-level count and the published one."""
-    return (f"{key}: {count:,} {noun}, the published {short_title(card)} {_split_phrase(key)} has "
-            f"{expected:,} ({source})")
+    phrase = _split_phrase(key, card.extra("populations") or {})
+    return f"{key}: {count:,} {noun}, the published {short_title(card)} {phrase} has {expected:,} ({source})"
 
 
 def subject_message(card: Card, subject: str, count: int, want: Expected, noun: str) -> str:
@@ -126,14 +131,18 @@ def published_shortfall(card: Card, dataset: GazeDataset, counts: Mapping[str, i
             if want.per_subject is not None and count != want.per_subject:
                 out.append(subject_message(card, key[len(SUBJECT_KEY):], count, want, noun))
         elif key in want.sizes and count != want.sizes[key]:
-            out.append(size_message(card, key, count, want.sizes[key], noun, want.sizes_source))
+            # a population is counted as its source keeps it, centre frames or not: "frames"
+            is_population = key.partition("_")[2] in (card.extra("populations") or {})
+            out.append(size_message(card, key, count, want.sizes[key], "frames" if is_population else noun,
+                                    want.sizes_source))
     return out
 
 
 def population_counts(dataset: GazeDataset, positions: np.ndarray, split: str,
                       subjects: bool = True) -> dict[str, int]:
     """The counts of the labelled samples at index rows ``positions`` of ``split``: the split, its
-    evaluation subsets (datasets that report subsets) and, with ``subjects``, each subject."""
+    evaluation subsets (datasets that report subsets), the split's populations as their sources
+    keep them (whatever ``positions`` holds) and, with ``subjects``, each subject."""
     positions = np.asarray(positions, dtype=np.int64)
     counts = {split: int(len(positions))}
     if dataset.subsets:
@@ -141,6 +150,8 @@ def population_counts(dataset: GazeDataset, positions: np.ndarray, split: str,
         masks = geometry.subset_masks(gaze) if len(gaze) else {}
         for name in dataset.subsets:
             counts[f"{split}_{name}"] = int(masks[name].sum()) if len(gaze) else 0
+    for name, rows in dataset.population_rows(split).items():  # as the population's source keeps it
+        counts[f"{split}_{name}"] = int(len(rows))
     if subjects:
         per = Counter(dataset.index["subject"].to_numpy()[positions].tolist())
         counts.update({f"{SUBJECT_KEY}{s}": int(n) for s, n in sorted(per.items())})

@@ -5,8 +5,9 @@ and options a released checkpoint maps onto, where the authors host the file, it
 file is packed (:class:`Container`), the declared key table (:class:`KeyTable`: ordered prefix map,
 first match wins, plus ``ignore`` entries each with its reason), the input and output conventions,
 what it was trained on (:attr:`PublishedCard.training`), where and how to reproduce it, and each
-published number with its population and source (:class:`PublishedNumber`; ``value: null`` when
-no source states it).
+published number with its population, the gazebench subset it is on (or ``unknown`` with its
+candidates, when no source read says which), where that subset is defined, and its source
+(:class:`PublishedNumber`; ``value: null`` when no source states it).
 
 Nothing here imports torch: ``gazebench ls published`` reads the cards only.
 """
@@ -20,6 +21,7 @@ from typing import Any
 
 import yaml
 
+from gazebench.geometry import SUBSETS
 from gazebench.options import ConfigError
 from gazebench.registry import closest
 
@@ -66,19 +68,34 @@ class KeyTable:
         return next((reason for prefix, reason in self.ignore if key.startswith(prefix)), None)
 
 
+#: ``subset:`` of a published number whose subset no source read states (``candidates:`` lists the
+#: gazebench subsets it may be; ``gazebench reproduce`` then gives no difference)
+UNKNOWN_SUBSET = "unknown"
+
+
 @dataclass(frozen=True)
 class PublishedNumber:
     """One published result: the population/subset it was measured on, the value in degrees
-    (None: not stated by any source read), the gazebench subset it corresponds to, and the source."""
+    (None: not stated by any source read), the gazebench subset it corresponds to (or
+    :data:`UNKNOWN_SUBSET`, with the ``candidates`` it may be), where that subset's definition
+    comes from (``subset_source``; "not stated" when no source read defines it), and the source
+    of the value."""
 
     population: str
     value: float | None
-    subset: str | None
+    subset: str
     source: str
+    subset_source: str = ""
+    candidates: tuple[str, ...] = ()
+
+    @property
+    def subset_known(self) -> bool:
+        return self.subset != UNKNOWN_SUBSET
 
     def short(self) -> str:
         value = "not stated" if self.value is None else f"{self.value:g}°"
-        return f"{self.subset or self.population} {value}"
+        name = self.subset if self.subset_known else f"{' or '.join(self.candidates)} (which one: not stated)"
+        return f"{name} {value}"
 
 
 @dataclass(frozen=True)
@@ -148,14 +165,35 @@ def _container(data: dict[str, Any], path: Path) -> Container:
                      tuple(data.get("entries") or ()), str(data.get("source", "")).strip())
 
 
+def _subset_name_ok(name: str) -> bool:
+    """``all``, a gaze subset (``front20axis``) or a population's gaze subset (``face_front180``)."""
+    head, _, tail = name.partition("_")
+    return name == "all" or name in SUBSETS or (head.isidentifier() and tail in SUBSETS)
+
+
 def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
     numbers = []
-    for row in rows or []:
+    for i, row in enumerate(rows or []):
+        where = f"published card {path}: published entry {i + 1}"
         if not isinstance(row, dict) or "value" not in row or not row.get("source"):
             raise ConfigError(f"published card {path}: every published entry needs a value (or null) and a source")
+        subset, candidates = row.get("subset"), row.get("candidates")
+        if not isinstance(subset, str) or not row.get("subset_source"):
+            raise ConfigError(f"{where} must say which gazebench subset it is on (subset: all, "
+                              f"{', '.join(SUBSETS)}, or {UNKNOWN_SUBSET} with candidates:) and where that subset "
+                              "is defined (subset_source:, \"not stated\" when no source defines it)")
+        if subset == UNKNOWN_SUBSET:
+            named = isinstance(candidates, list) and len(candidates) >= 2
+            if not named or not all(_subset_name_ok(str(c)) for c in candidates):
+                raise ConfigError(f"{where}: subset: {UNKNOWN_SUBSET} needs candidates:, the two or more gazebench "
+                                  f"subsets it may be (e.g. [front20, front20axis])")
+        elif candidates is not None or not _subset_name_ok(subset):
+            raise ConfigError(f"{where}: subset {subset!r} is not all, one of {', '.join(SUBSETS)} or a population's "
+                              f"(face_front180, ...); candidates: goes only with subset: {UNKNOWN_SUBSET}")
         value = None if row["value"] is None else float(row["value"])
-        numbers.append(PublishedNumber(str(row.get("population", "")).strip(), value, row.get("subset"),
-                                       str(row["source"]).strip()))
+        numbers.append(PublishedNumber(str(row.get("population", "")).strip(), value, subset,
+                                       str(row["source"]).strip(), " ".join(str(row["subset_source"]).split()),
+                                       tuple(str(c) for c in candidates or ())))
     return tuple(numbers)
 
 

@@ -27,20 +27,29 @@ Windows: frames f+o of the same person by frame *number*; a missing number is re
 nearest frame number that exists (ties go to the frame nearer the centre), and the window is
 marked incomplete.
 
+Subsets: ``front180`` (g_z <= 0), ``front20`` (|yaw| <= 20 deg), ``front20axis`` (within 20 deg of
+the camera axis) and ``back`` (g_z > 0): the two 20-degree cuts are the two readings of the papers'
+"front facing" (:data:`gazebench.geometry.SUBSETS`).
+
 Populations: the release marks every frame where dlib found a face (``person_face_bbox`` other than
 ``[-1, -1, -1, -1]``; erkil1452/gaze360 @ cbeb8e4, dataset/README.md lines 27 and 109); read from
 ``metadata.mat``, the index column ``face_detected`` holds it and every result reports the
 face-detectable population beside the full test set (``population_columns``: subsets ``face``,
-``face_front180``, ``face_front20``, ``face_back`` beside ``all``, ``front180``, ``front20``,
-``back``; :mod:`gazebench.population`).  The split files carry no face boxes: no face population.
+``face_front180``, ... beside ``all``, ``front180``, ...; :mod:`gazebench.population`).  The
+population is GazeHub's rule, every frame of a split with a face box, window or not
+(data_processing_gaze360.py, Deep-In-Sight/L2CS-Net @ 4a36054, lines 46, 56-57 and 84): the
+evaluated frames are the centre frames, so under ``centres=full_window`` a face frame without
+frames f-3..f+3 is counted (:meth:`population_rows`) but not evaluated, and the record says so
+(:func:`gazebench.population.population_coverage`).  The split files carry no face boxes: no face
+population.
 
 GazeHub's layout (option ``layout: gazehub``): ``Image/<split>/Face/<n>.jpg`` face crops and
 ``Label/{train,val,test}.label`` as GazeHub's script writes them, the face-detectable frames only
 (:mod:`gazebench.datasets.gaze360.gazehub`); the same ids and subjects as the release, and every
 test sample is in the face population, so the population is named ``gaze360/test[face]``.
 
-Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20
-subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
+Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20 /
+front20axis subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
 from either annotation.  Option ``expect_samples``: ``published`` (default) or ``any`` (a root that
 is not the release, e.g. a SynthGaze tree); with ``centres=all`` or ``layout=gazehub`` nothing is
 compared (the card publishes the full release's sizes only).
@@ -93,7 +102,9 @@ class Gaze360(GazeDataset):
     """Gaze360 (Kellnhofer et al., ICCV 2019): 360-degree gaze in the wild, head crops, video."""
 
     name = "gaze360"
-    subsets = ("front180", "front20", "back")
+    #: ``front20`` (|yaw| <= 20 deg) and ``front20axis`` (within 20 deg of the camera axis): the two
+    #: readings of "front facing" (gazebench.geometry.SUBSETS)
+    subsets = ("front180", "front20", "front20axis", "back")
     #: populations inside the test set (name -> boolean index column), each reported with its own
     #: gaze subsets beside the full set's: ``face``, ``face_front180``, ... (gazebench.population)
     population_columns = {"face": "face_detected"}
