@@ -107,13 +107,15 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
     device = resolve_device(recipe.device)
     dist = distributed.init(device)  # None unless torchrun started several processes
+    trains = bool(model.trainable) and recipe.epochs > 0
     if dist is not None:
         device = dist.device
-        if bool(model.trainable) and recipe.epochs > 0:
+        if trains:
             distributed.check_batch_size(recipe.batch_size, dist.world_size)
         distributed.global_batchnorm(model, device)  # BatchNorm over the global batch, as one process
+    # before any frame is decoded: a batch that cannot fit is one line, not an OOM kill later
     check_batch_memory(recipe, model.view.num_frames, model.view.num_views, {s: len(p) for s, p in positions.items()},
-                       device, bool(model.trainable) and recipe.epochs > 0, dist.world_size if dist else 1)
+                       device, trains, dist.world_size if dist else 1)
     workers = resolve_num_workers(recipe.num_workers, device.type)
     configure_threads(device.type, workers)
     ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)
