@@ -134,7 +134,8 @@ def _image_size(value: Any) -> int:
     return size
 
 
-_image_size.describe = f"an integer from 1 to {MAX_IMAGE_SIZE} (${MAX_IMAGE_SIZE_ENV} raises it)"  # type: ignore[attr-defined]
+_image_size.describe = (  # type: ignore[attr-defined]
+    f"an integer from 1 to {MAX_IMAGE_SIZE} (${MAX_IMAGE_SIZE_ENV} raises it)")
 
 #: experiment trackers a run can write to (gazebench.tracking); tensorboard is the default
 LOGGERS = ("tensorboard", "wandb", "mlflow")
