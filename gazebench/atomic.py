@@ -7,6 +7,10 @@ target's folder, flushed to disk, given the mode a plain ``open(path, "w")`` wou
 (Ctrl-C included) removes the temporary file; a killed process leaves the old file (or none) and a
 ``.<name>.<pid>.<random>.tmp`` beside it, never a torn file, and the next write of the same target
 removes the temporary files of writers that are no longer alive (:func:`sweep_stale`).
+
+A write that fails for want of space, quota or a working disk raises :class:`WriteError`: an
+``OSError`` (errno kept) whose one-line message names the target file -- not the temporary one,
+and not nothing, as a bare ``write`` or ``fsync`` failure would -- and says what to do.
 """
 
 from __future__ import annotations
@@ -17,6 +21,38 @@ import os
 import tempfile
 from pathlib import Path
 from typing import Iterator
+
+from gazebench.errors import GazebenchError
+
+#: what to do when a write fails with this errno (others: the generic advice)
+_FIXES = {
+    errno.ENOSPC: "free space on that disk",
+    errno.EDQUOT: "free space or raise your disk quota",
+    errno.EFBIG: "the file is larger than the filesystem or `ulimit -f` allows; write to another disk",
+    errno.EROFS: "the disk is read-only; write to another folder (--results/--runs)",
+}
+#: how every write failure ends: the same command picks up where it stopped
+RERUN = "and re-run the same command (a run resumes from its last checkpoint)"
+
+
+class WriteError(GazebenchError, OSError):
+    """Writing ``filename`` failed (disk full, quota, I/O error): one line naming the file, why and
+    the fix.  An ``OSError`` too, with the errno of the failure when one is known."""
+
+    def __init__(self, path: str | Path, reason: str, code: int | None = None) -> None:
+        super().__init__(code, reason, str(path))
+
+    def __str__(self) -> str:
+        fix = _FIXES.get(self.errno, "fix the disk or the folder")  # type: ignore[arg-type]
+        return f"cannot write {self.filename}: {self.strerror}; {fix} {RERUN}"
+
+
+def write_error(exc: OSError, path: Path, tmp: Path) -> OSError:
+    """``exc`` raised while writing ``tmp`` (the temporary file of ``path``) as a :class:`WriteError`
+    naming ``path``; an error about another file (a source read inside the block) is left as it is."""
+    if isinstance(exc, WriteError) or exc.errno is None or exc.filename not in (None, str(tmp), tmp):
+        return exc
+    return WriteError(path, exc.strerror or str(exc), exc.errno)
 
 
 def _umask_mode() -> int:
@@ -46,7 +82,9 @@ def _fsync_file(path: Path) -> None:
 def atomic_path(path: str | Path) -> Iterator[Path]:
     """Yields a temporary path beside ``path`` to write to; when the block ends normally, the
     temporary file becomes ``path`` (fsynced, mode from the umask, renamed, folder fsynced).
-    When the block raises, the temporary file is removed and ``path`` is untouched."""
+    When the block raises, the temporary file is removed and ``path`` is untouched; an ``OSError``
+    of the write itself (ENOSPC in ``write``, ``close`` or ``fsync``) becomes a :class:`WriteError`
+    naming ``path``."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     sweep_stale(path)
@@ -58,9 +96,13 @@ def atomic_path(path: str | Path) -> Iterator[Path]:
         _fsync_file(tmp)
         os.chmod(tmp, _umask_mode())  # mkstemp made it 0600; the result is as readable as any file
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         with contextlib.suppress(OSError):
             tmp.unlink()
+        if isinstance(exc, OSError):
+            error = write_error(exc, path, tmp)
+            if error is not exc:
+                raise error from exc
         raise
     _fsync_dir(path.parent)
 

@@ -31,9 +31,16 @@ class FitState:
 
 
 def atomic_save(obj: Any, path: Path) -> None:
-    """``torch.save`` through :func:`gazebench.atomic.atomic_path` (fsynced, mode from the umask)."""
-    with atomic_path(path) as tmp:
-        torch.save(obj, tmp)
+    """``torch.save`` through :func:`gazebench.atomic.atomic_path` (fsynced, mode from the umask).
+
+    torch writes into a Python file object, not a path: given a path, its C++ writer reports a
+    full disk as a RuntimeError that names neither the file nor the cause ("[enforce fail at
+    inline_container.cc:...] . unexpected pos ...", "basic_ios::clear: iostream error"); through
+    a file object the failure is the ``OSError`` itself (ENOSPC), which :func:`atomic_path` turns
+    into a :class:`~gazebench.atomic.WriteError` naming ``path`` and the fix.  The previous file
+    at ``path`` stays whole."""
+    with atomic_path(path) as tmp, open(tmp, "wb") as f:
+        torch.save(obj, f)
 
 
 def _rng_state() -> dict[str, Any]:

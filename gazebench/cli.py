@@ -20,6 +20,7 @@ import warnings
 
 from gazebench import __version__
 from gazebench.commands.common import global_flags
+from gazebench.errors import GazebenchError
 
 COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
             "analyze", "report", "status")
@@ -122,7 +123,9 @@ def main(argv: list[str] | None = None) -> int:
     except USER_ERRORS as exc:
         if flags.traceback:
             raise
-        hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) else None
+        # a GazebenchError (gazebench.atomic.WriteError too) says its own fix
+        hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) and not isinstance(
+            exc, GazebenchError) else None
         say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}"
             + (f"; {hint}" if hint else ""))
         return 1

@@ -15,6 +15,7 @@ Nothing here imports torch.
 from __future__ import annotations
 
 import dataclasses
+import os
 from dataclasses import dataclass, field
 from typing import Any, Iterable
 
@@ -101,6 +102,41 @@ def _init(value: Any) -> str:
 
 _init.describe = "none or published:NAME"  # type: ignore[attr-defined]
 
+#: the largest ``image_size`` allowed without ``GAZEBENCH_MAX_IMAGE_SIZE``: the largest frame any
+#: supported dataset stores, MPIIFaceGaze's normalised release at 448 x 448 px
+#: (datasets/mpiifacegaze.yaml, ``layout``: ``Data/data (3000, 3, 448, 448)``; ETH-XGaze is read
+#: in its 224 px release, datasets/ethxgaze.yaml); every shipped protocol trains at 224
+#: (the cards' ``recipe: image_size: 224``).  Beyond it a frame is only upsampled (no new
+#: information) at 3 x size^2 bytes a frame: --set image_size=100000 (30 GB a frame) once grew to
+#: 24 GB and was killed without a word.
+MAX_IMAGE_SIZE = 448
+MAX_IMAGE_SIZE_ENV = "GAZEBENCH_MAX_IMAGE_SIZE"
+
+
+def max_image_size() -> int:
+    """:data:`MAX_IMAGE_SIZE`, or ``$GAZEBENCH_MAX_IMAGE_SIZE`` where someone really needs more."""
+    text = os.environ.get(MAX_IMAGE_SIZE_ENV, "").strip()
+    if not text:
+        return MAX_IMAGE_SIZE
+    if not text.isdigit() or int(text) < 1:
+        raise ConfigError(f"{MAX_IMAGE_SIZE_ENV}={text!r}: must be a whole number of pixels, e.g. 1024")
+    return int(text)
+
+
+def _image_size(value: Any) -> int:
+    size = integer(1)(value)
+    limit = max_image_size()
+    if size > limit:
+        raise OptionValueError(
+            f"must be at most {limit} px: the largest frame of any supported dataset is {MAX_IMAGE_SIZE} px "
+            f"(MPIIFaceGaze), and a larger size only upsamples, at 3 x size^2 bytes a frame; if you really need "
+            f"it, export {MAX_IMAGE_SIZE_ENV}={size}")
+    return size
+
+
+_image_size.describe = (  # type: ignore[attr-defined]
+    f"an integer from 1 to {MAX_IMAGE_SIZE} (${MAX_IMAGE_SIZE_ENV} raises it)")
+
 #: experiment trackers a run can write to (gazebench.tracking); tensorboard is the default
 LOGGERS = ("tensorboard", "wandb", "mlflow")
 #: recipe fields that neither the unit id nor the configuration identity hashes: where a run's
@@ -141,7 +177,7 @@ class Recipe:
     lr: float = _opt(1e-3, _number(number_above(0)), "learning rate")
     betas: tuple[float, float] = _opt((0.9, 0.999), _betas, "Adam/AdamW betas")
     weight_decay: float = _opt(0.0, _number(number_above(0, inclusive=True)), "weight decay")
-    image_size: int = _opt(64, integer(1), "frames are resized to this many px (square) before zoom crops")
+    image_size: int = _opt(64, _image_size, "frames are resized to this many px (square) before zoom crops")
     num_workers: int | str = _opt("auto", _num_workers,
                                   "DataLoader worker processes (0: decode in the training process; auto: 0 on a "
                                   "CPU, 1 on a GPU; docs/performance.md)")

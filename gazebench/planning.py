@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import sys
 from dataclasses import dataclass, field
 from functools import lru_cache
@@ -27,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from gazebench.config import NOT_IN_UNIT_ID, ConfigError, Recipe, route_settings, takes, unknown_setting
+from gazebench.paths import folder_name, inside
 from gazebench.registry import closest
 from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, expand_env
 
@@ -334,12 +334,6 @@ def unit_id(identity: dict[str, Any]) -> str:
     return hashlib.sha1(json.dumps(identity, sort_keys=True, default=str).encode()).hexdigest()[:10]
 
 
-def folder_name(label: str) -> str:
-    """A row label as a folder name: runs of characters other than letters, digits, ``.``, ``_``
-    and ``-`` become one ``-`` (``gaze360-lstm (published)`` -> ``gaze360-lstm-published``)."""
-    return re.sub(r"[^A-Za-z0-9._-]+", "-", label).strip("-") or "unnamed"
-
-
 def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> Unit:
     """The unit of ``spec`` from its dataset's card and declared options alone (no data is read)."""
     from gazebench.datasets.base import resolve_dataset_options
@@ -367,7 +361,7 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     uid = unit_id(identity)
     rel = Path(spec.dataset) / folder_name(spec.row_label) / f"fold-{fold}_seed-{spec.seed}_{uid}"
     return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, model_kwargs), card, uid,
-                Path(results_dir) / rel.with_suffix(".json"), Path(runs_dir) / rel, protocol)
+                inside(results_dir, rel.with_suffix(".json")), inside(runs_dir, rel, what="run"), protocol)
 
 
 def plan(specs: list[RunSpec], results_dir: str | Path, runs_dir: str | Path) -> list[Unit]:

@@ -23,6 +23,7 @@ from gazebench.datasets.base import GazeDataset
 from gazebench.datasets.loading import FrameWindows, collate_frames
 from gazebench.datasets.sources import FrameSource, open_frame_source
 from gazebench.engine import LossFn, StepContext, compile_model, resolve_device
+from gazebench.memory import check_batch_memory
 from gazebench.models import build_model
 from gazebench.models.base import GazeModel
 from gazebench.planning import Unit
@@ -106,11 +107,15 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
     device = resolve_device(recipe.device)
     dist = distributed.init(device)  # None unless torchrun started several processes
+    trains = bool(model.trainable) and recipe.epochs > 0
     if dist is not None:
         device = dist.device
-        if bool(model.trainable) and recipe.epochs > 0:
+        if trains:
             distributed.check_batch_size(recipe.batch_size, dist.world_size)
         distributed.global_batchnorm(model, device)  # BatchNorm over the global batch, as one process
+    # before any frame is decoded: a batch that cannot fit is one line, not an OOM kill later
+    check_batch_memory(recipe, model.view.num_frames, model.view.num_views, {s: len(p) for s, p in positions.items()},
+                       device, trains, dist.world_size if dist else 1)
     workers = resolve_num_workers(recipe.num_workers, device.type)
     configure_threads(device.type, workers)
     ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)

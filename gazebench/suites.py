@@ -24,6 +24,10 @@ Model kwargs: the protocol's ``model`` defaults and the suite's shared ``model_k
 where the model accepts the key) < the model entry's ``kwargs`` < ``--set``.  Dataset options:
 the protocol's ``data`` < the entry's ``options`` < ``--set``.
 
+A suite's name becomes a folder, ``<results>/<name>/`` and ``<runs>/<name>/``, so it holds only
+letters, digits, ``.``, ``_`` and ``-`` and starts with a letter or digit (a name such as
+``../x`` is refused when the file is read; :func:`gazebench.paths.name_problem`).
+
 Strings may use ``${VAR}`` or ``${VAR:-default}``; they are expanded when the suite is expanded into
 units, so an unset variable of one suite never gets in the way of another.
 
@@ -43,7 +47,7 @@ from typing import Any, Iterable
 import yaml
 
 from gazebench.config import ConfigError
-from gazebench.paths import SOURCE_ROOT
+from gazebench.paths import SOURCE_ROOT, name_problem
 from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
@@ -183,6 +187,9 @@ def _entries(raw: dict[str, Any], key: str, allowed: Iterable[str], where: str) 
 
 def parse_suite(name: str, raw: Any, source: Path) -> Suite:
     where = f"{source}: benchmark {name!r}"
+    problem = name_problem(name)
+    if problem:  # the name becomes results/<name>/ and runs/<name>/: no '..', '/' or hidden folder
+        raise BenchmarkError(f"{where}: {problem}")
     raw = _mapping(raw, where)
     _check_keys(raw, SUITE_KEYS, where)
     if raw.get("plugins"):

@@ -113,6 +113,66 @@ def test_bad_suites_fail_with_a_reason(tmp_path):
         suite("- a list")
 
 
+def test_a_suite_name_that_climbs_out_of_the_results_folder_is_refused_and_writes_nothing(tiny_synth, tmp_path,
+                                                                                           capsys):
+    """A suite named ``../../../x`` in a --config file once wrote results/../../../x/...: the
+    name is refused when the file is read, in one line naming the file, the suite and the fix."""
+    config = tmp_path / "mine.yaml"
+    config.write_text('benchmarks:\n  "../../../x":\n    datasets: [synthgaze]\n    models: [mean]\n'
+                      '    recipe: {num_workers: 0, eval_batch_size: 64}\n')
+    out = tmp_path / "a" / "b" / "c"
+    rc = cli("run", "--benchmark", "../../../x", "--config", config, "--root", tiny_synth, "--results",
+             out / "results", "--runs", out / "runs", "--quiet", "--no-table")
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1
+    assert str(config) in err and "'../../../x'" in err and "rename it, e.g. 'x'" in err
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*") if p.is_file()) == ["mine.yaml"]
+
+
+@pytest.mark.parametrize("name", ["..", ".hidden", "a/b", "x y", "/abs"])
+def test_suite_names_that_are_not_plain_folder_names_are_refused(tmp_path, name):
+    path = tmp_path / "b.yaml"
+    path.write_text(json.dumps({"benchmarks": {name: {"datasets": ["synthgaze"], "models": ["mean"]}}}))
+    with pytest.raises(BenchmarkError, match="rename it"):
+        get_suite(name, path)
+    with pytest.raises(BenchmarkError, match="rename it"):
+        load_suites(path)
+
+
+def test_result_and_run_paths_that_leave_their_root_are_refused(tmp_path):
+    """The last guard where the paths are built, whatever the name came from."""
+    from gazebench.paths import UnsafePathError, folder_name, inside
+
+    assert inside(tmp_path, "suite", "a.json") == tmp_path / "suite" / "a.json"
+    for parts in (["../x"], ["a", "..", "..", "x"], ["/etc/x"]):
+        with pytest.raises(UnsafePathError, match="leaves its root folder"):
+            inside(tmp_path / "results", *parts)
+    assert [folder_name(s) for s in ("..", ".", "a/../b", "gaze360-lstm (published)")] == \
+        ["unnamed", "unnamed", "a-..-b", "gaze360-lstm-published"]
+    spec = next(s for s in expand(get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml"))
+                if s.model == "mean")
+    import dataclasses
+
+    spec = dataclasses.replace(spec, label="..")  # a label of dots once named the dataset folder's parent
+    unit = planning.plan_unit(spec, tmp_path / "r", tmp_path / "runs")
+    assert unit.result_path.parent.name == "unnamed" and unit.run_dir.parent.name == "unnamed"
+
+
+def test_a_suite_that_bypasses_the_name_check_still_cannot_write_outside_the_roots(tmp_path, monkeypatch, capsys):
+    """Defence in depth: however a suite got its name, its results and runs folders stay inside."""
+    import dataclasses
+
+    from gazebench import suites
+
+    smoke = get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml")
+    monkeypatch.setattr(suites, "get_suite", lambda name, path=None: dataclasses.replace(smoke, name="../../x"))
+    rc = cli("run", "--benchmark", "whatever", "--results", tmp_path / "a" / "results", "--runs",
+             tmp_path / "a" / "runs", "--dry-run")
+    err = capsys.readouterr().err.strip()
+    assert rc != 0 and len(err.splitlines()) == 1 and "leaves its root folder" in err
+    assert str(tmp_path / "a" / "results") in err
+
+
 def test_roots_from_the_command_line():
     assert parse_roots(["/x"], ["synthgaze"]) == {"synthgaze": "/x"}
     assert parse_roots(["rtgene=/r", "gaze360=/g"], ["gaze360", "rtgene"]) == {"rtgene": "/r", "gaze360": "/g"}

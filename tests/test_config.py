@@ -79,3 +79,24 @@ def test_fp32_means_ieee_float32_on_cuda_and_tf32_is_asked_for():
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
     assert Recipe.resolve({"precision": "tf32"}).precision == "tf32"
+
+
+def test_image_size_is_bounded_by_the_largest_frame_a_dataset_stores_unless_raised(monkeypatch, capsys):
+    """--set image_size=100000 once grew to 24 GB and was killed without a word: refused up front,
+    with the way past the bound for whoever really needs it."""
+    from gazebench.cli import main
+
+    monkeypatch.delenv("GAZEBENCH_MAX_IMAGE_SIZE", raising=False)
+    assert Recipe.resolve({"image_size": 448}).image_size == 448  # MPIIFaceGaze's normalised frames
+    with pytest.raises(ConfigError, match=r"image_size=449: must be at most 448 px.*GAZEBENCH_MAX_IMAGE_SIZE=449"):
+        Recipe.resolve({"image_size": 449})
+    assert main(["run", "--dry-run", "--set", "image_size=100000"]) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and "image_size=100000: must be at most 448 px" in err
+    monkeypatch.setenv("GAZEBENCH_MAX_IMAGE_SIZE", "1024")
+    assert Recipe.resolve({"image_size": 1024}).image_size == 1024
+    with pytest.raises(ConfigError, match="at most 1024 px"):
+        Recipe.resolve({"image_size": 1025})
+    monkeypatch.setenv("GAZEBENCH_MAX_IMAGE_SIZE", "big")
+    with pytest.raises(ConfigError, match="GAZEBENCH_MAX_IMAGE_SIZE='big': must be a whole number"):
+        Recipe.resolve({"image_size": 64})

@@ -160,6 +160,72 @@ def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_r
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
 
 
+def _fill_the_disk_on(monkeypatch, n: int) -> None:
+    """From the ``n``-th ``torch.save`` on (until undone), whatever torch writes into lands on
+    /dev/full, the kernel's always-full device: a real ENOSPC, met by torch's own writer (a path it
+    opens itself, or the file object it is given)."""
+    real, calls = torch.save, []
+
+    def save(obj, f, *args, **kwargs):
+        calls.append(f)
+        if len(calls) < n:
+            return real(obj, f, *args, **kwargs)
+        if isinstance(f, (str, os.PathLike)):
+            return real(obj, "/dev/full", *args, **kwargs)
+        full = os.open("/dev/full", os.O_WRONLY)
+        os.dup2(full, f.fileno())  # the file object stays the caller's; its writes now fail
+        os.close(full)
+        return real(obj, f, *args, **kwargs)
+
+    monkeypatch.setattr(torch, "save", save)
+
+
+@pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
+def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_it_and_the_same_command_resumes(
+        tiny_synth, tmp_path, capsys, monkeypatch):
+    args = _run_args(tiny_synth, tmp_path, epochs=3)
+    _fill_the_disk_on(monkeypatch, 2)  # the checkpoint after epoch 2
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    (last,) = (tmp_path / "runs").rglob("last.pt")
+    assert len(err.splitlines()) == 1 and "Traceback" not in err and "inline_container" not in err
+    assert f"cannot write {last}: No space left on device; free space" in err
+    assert "re-run the same command" in err
+    assert torch.load(last, weights_only=True)["fit"]["epoch"] == 1  # the previous checkpoint, whole
+    assert sorted(p.name for p in last.parent.iterdir() if p.suffix == ".tmp") == []
+    assert not (tmp_path / "results").exists() or not list((tmp_path / "results").rglob("*.json"))
+    monkeypatch.undo()  # space freed: the same command picks up after epoch 1 and finishes
+    assert main(args) == 0
+    assert "resuming after epoch 1" in capsys.readouterr().err
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 1
+
+
+def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_synth, tmp_path, capsys,
+                                                                          monkeypatch):
+    """A write or fsync that fails with ENOSPC says no file name; the error names the result."""
+    import errno
+
+    import gazebench.atomic
+
+    real = gazebench.atomic._fsync_file
+
+    def fsync(path):
+        if ".json." in Path(path).name:  # the record's temporary file
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(path)
+
+    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
+            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    monkeypatch.setattr(gazebench.atomic, "_fsync_file", fsync)
+    assert main(args) == 1
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1
+    assert f"cannot write {tmp_path / 'results'}" in err and ".json: No space left on device; free space" in err
+    assert not list((tmp_path / "results").rglob("*.json*"))  # no record, no temporary
+    monkeypatch.setattr(gazebench.atomic, "_fsync_file", real)
+    assert main(args) == 0 and len(list((tmp_path / "results").rglob("*.json"))) == 1
+
+
 def test_an_interrupted_unit_resumes_by_default_and_restart_starts_over(tiny_synth, tmp_path, capsys):
     args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "2", "--no-table",
             "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
@@ -224,6 +290,26 @@ def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path
             raise RuntimeError("crash mid-write")
     assert path.read_text() == '{"a": 1}'  # the old file, whole
     assert sorted(p.name for p in path.parent.iterdir()) == ["record.json"]  # no temporary left
+
+
+def test_a_failed_write_names_its_target_and_an_error_about_another_file_is_left_alone(tmp_path):
+    import errno
+
+    from gazebench.atomic import WriteError, atomic_path
+
+    target = tmp_path / "record.json"
+    with pytest.raises(WriteError) as caught:
+        with atomic_path(target) as tmp:
+            tmp.write_text("half")
+            raise OSError(errno.EDQUOT, "Disk quota exceeded")  # as write() or close() raise it: no name
+    assert caught.value.errno == errno.EDQUOT and caught.value.filename == str(target)
+    assert str(caught.value).startswith(f"cannot write {target}: Disk quota exceeded; free space or raise")
+    missing = FileNotFoundError(errno.ENOENT, "No such file or directory", str(tmp_path / "frame.png"))
+    with pytest.raises(FileNotFoundError) as caught:
+        with atomic_path(target):
+            raise missing  # reading a source inside the block: not a write failure of the target
+    assert caught.value is missing
+    assert list(tmp_path.iterdir()) == []
 
 
 def _dead_pid() -> int:

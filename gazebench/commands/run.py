@@ -16,6 +16,7 @@ import sys
 from pathlib import Path
 
 from gazebench.commands.common import csv_flag, results_flag, sets_flag
+from gazebench.paths import inside
 
 EXAMPLES = """\
 examples:
@@ -119,7 +120,7 @@ def launch_options(args: argparse.Namespace, suite):
 
 def runs_root(args: argparse.Namespace, suite) -> Path:
     """The runs folder of the request: ``runs/<suite>/`` for a suite, ``runs/`` for a single run."""
-    return args.runs / suite.name if suite.name else args.runs
+    return inside(args.runs, suite.name, what="runs") if suite.name else args.runs
 
 
 def settings(args: argparse.Namespace) -> dict:
@@ -150,7 +151,7 @@ def request_units(args: argparse.Namespace) -> tuple:
             raise ValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)
         filters = dict(datasets=csv_flag(args.dataset), models=csv_flag(args.model), folds=folds, seeds=seeds)
-        results_dir, runs_dir = args.results / suite.name, args.runs / suite.name
+        results_dir, runs_dir = inside(args.results, suite.name, what="results"), runs_root(args, suite)
     else:
         if args.config:
             raise ValueError("--config needs --benchmark NAME")
