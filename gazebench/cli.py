@@ -16,10 +16,12 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 import warnings
 
 from gazebench import __version__
 from gazebench.commands.common import global_flags
+from gazebench.errors import GazebenchError
 
 COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
             "analyze", "report", "status")
@@ -37,8 +39,12 @@ examples:
 global flags (before or after the command): --plugin FILE (repeatable), --traceback
 """
 
-#: what a user error looks like: one line, no traceback (``--traceback`` shows it)
-USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, TypeError)
+#: the exit status of a user error (as argparse's for a bad flag): the command could not do what was asked
+USER_ERROR_EXIT = 2
+#: the exit status of a bug (what Python gives an uncaught exception)
+BUG_EXIT = 1
+#: where a bug is reported
+REPORT_TO = "the gazebench issue tracker"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("default")
+    warnings.formatwarning = format_warning
     if rank_prefix() and os.environ.get("RANK") != "0":  # torchrun: rank 0 reports; the others only fail loudly
         for name in ("quiet", "no_table"):
             if hasattr(args, name):
@@ -119,17 +126,36 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gazebench table | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
-    except USER_ERRORS as exc:
+    except (GazebenchError, OSError) as exc:  # what the user can fix: one line (--traceback shows where)
         if flags.traceback:
             raise
-        hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) else None
-        say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}"
-            + (f"; {hint}" if hint else ""))
-        return 1
-    except Exception as exc:
-        if rank_prefix():  # under torchrun: which rank failed, in one line, before the traceback
-            say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
-        raise
+        say(f"{rank_prefix()}gazebench {args.command}: {error_line(exc, args)}")
+        return USER_ERROR_EXIT
+    except Exception as exc:  # a bug in gazebench or a library: the traceback is what a report needs
+        if flags.traceback:
+            raise
+        say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+        say(f"{rank_prefix()}gazebench {args.command}: this is a bug in gazebench (or a library it uses), not a "
+            f"mistake in the command; please report it to {REPORT_TO} with the command, `gazebench --version` "
+            "and the traceback above")
+        return BUG_EXIT
+
+
+def error_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """A user error as one line: the error's kind (a generic one has none) and its message; an
+    ``OSError`` (a folder in the way, a full disk) also gets the command's hint, e.g. that
+    ``run`` continues where it stopped."""
+    kind = "" if type(exc).__module__ == "gazebench.errors" else f"{type(exc).__name__}: "
+    hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) and not isinstance(exc, GazebenchError) else None
+    return kind + message(exc) + (f"; {hint}" if hint else "")
+
+
+def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A warning as the user reads it: ``gazebench: warning: <message>``, without Python's file,
+    line number and source line (which say where the warning was raised, not what to do)."""
+    return f"{rank_prefix()}gazebench: warning: {message}\n"
 
 
 def say(line: str) -> None:

@@ -63,7 +63,7 @@ def test_second_run_skips_finished_work(tiny_synth, tmp_path, capsys):
 
 def test_missing_root_says_where_it_looked_and_how_to_get_data(tmp_path, capsys):
     rc = cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean", "--no-table")
-    assert rc == 1
+    assert rc == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nowhere") in err
     assert "gazebench synth" in err  # where to get it
@@ -71,9 +71,9 @@ def test_missing_root_says_where_it_looked_and_how_to_get_data(tmp_path, capsys)
 
 
 def test_unknown_model_and_setting_suggest_close_names(tiny_synth, capsys):
-    assert cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 2
     assert "Did you mean 'static'" in capsys.readouterr().err
-    assert cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 2
     assert "Did you mean 'epochs'" in capsys.readouterr().err
 
 

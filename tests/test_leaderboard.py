@@ -134,7 +134,7 @@ def test_duplicate_units_count_once_with_a_warning(tmp_path, capsys):
 
 
 def test_missing_results_folder_is_an_error(tmp_path, capsys):
-    assert main(["table", "--results", str(tmp_path / "nowhere")]) == 1
+    assert main(["table", "--results", str(tmp_path / "nowhere")]) == 2
     assert "no results folder" in capsys.readouterr().err
 
 
@@ -174,7 +174,7 @@ def test_higher_is_better_metrics_sort_descending():
 
 def test_unknown_metric_lists_known(capsys):
     with warnings.catch_warnings(record=True):
-        assert main(["table", "--results", str(FIXTURE), "--metric", "meen"]) == 1
+        assert main(["table", "--results", str(FIXTURE), "--metric", "meen"]) == 2
     assert "all.mean" in capsys.readouterr().err
 
 
@@ -223,7 +223,7 @@ def test_configurations_under_one_label_become_rows_named_by_what_differs(exampl
 
 def test_strict_refuses_naming_the_differing_keys_and_the_fix(example_tree, capsys):
     with warnings.catch_warnings(record=True):
-        assert main(["table", "--results", str(example_tree), "--strict"]) == 1
+        assert main(["table", "--results", str(example_tree), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "staticsc holds 3 configurations that differ in crops, lr" in err
     assert "static holds 2 configurations that differ in backbone" in err

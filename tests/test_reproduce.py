@@ -96,5 +96,5 @@ def test_a_published_checkpoint_fine_tunes_like_any_model(tiny_synth, gaze360_ls
 def test_init_needs_the_file_and_the_cards_model(tiny_synth, tmp_path, capsys):
     common = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--epochs", "1", "--dry-run",
               "--set", "init=published:gaze360-lstm", "--results", tmp_path]
-    assert cli(*common, "--model", "seqlstm") == 1
+    assert cli(*common, "--model", "seqlstm") == 2
     assert "weights_file=FILE" in capsys.readouterr().err
