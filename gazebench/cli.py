@@ -108,7 +108,6 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     warnings.simplefilter("default")
-    warnings.formatwarning = format_warning
     if rank_prefix() and os.environ.get("RANK") != "0":  # torchrun: rank 0 reports; the others only fail loudly
         for name in ("quiet", "no_table"):
             if hasattr(args, name):
@@ -117,6 +116,7 @@ def main(argv: list[str] | None = None) -> int:
         from gazebench.runtime import choose_openmp_wait
 
         choose_openmp_wait()  # before anything (a plugin too) starts torch's OpenMP: docs/performance.md
+    formatwarning, warnings.formatwarning = warnings.formatwarning, format_warning
     try:
         load_plugins(flags.plugins)
         return int(args.func(args) or 0)
@@ -140,6 +140,8 @@ def main(argv: list[str] | None = None) -> int:
             f"mistake in the command; please report it to {REPORT_TO} with the command, `gazebench --version` "
             "and the traceback above")
         return BUG_EXIT
+    finally:
+        warnings.formatwarning = formatwarning  # a caller in the same process (a test) keeps its own
 
 
 def error_line(exc: BaseException, args: argparse.Namespace) -> str:

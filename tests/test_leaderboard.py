@@ -113,8 +113,8 @@ def test_long_forms_carry_the_fields():
 def test_benchmark_filter_and_unknown_benchmark(capsys):
     out, _ = table(capsys, "--benchmark", "fixture", "--format", "csv")
     assert "card v0" not in out  # the v0 runs carry no benchmark
-    out, _ = table(capsys, "--benchmark", "nope")
-    assert "no results for benchmark 'nope'" in out
+    out, _ = table(capsys, "--benchmark", "quickstart")  # a suite of benchmarks.yaml, not run here
+    assert "no results for benchmark 'quickstart'" in out
 
 
 def test_duplicate_units_count_once_with_a_warning(tmp_path, capsys):
@@ -292,3 +292,27 @@ def test_row_keys_are_shortened_only_when_unambiguous_and_values_compact():
                                                                           "recipe.loss": "recipe.loss"}
     assert [compact(v) for v in (0.0001, 3.25e-4, 175, True, None, ["flip", "resized_crop"], [], 0.1 + 0.2)] == [
         "0.0001", "0.000325", "175", "true", "null", "flip+resized_crop", "none", "0.30000000000000004"]
+
+
+def test_latex_has_no_raw_unicode_symbols_of_gazebench_names():
+    from gazebench.leaderboard_table import render as render_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg = aggregate(load_results(FIXTURE))
+    agg["column"] = "gaze360 → " + agg["column"]  # a cross-dataset column's name (gazebench.cross)
+    text = render_table(agg, "latex")
+    body = [line for line in text.splitlines() if not line.startswith("%")]  # the legend is a comment
+    assert "gaze360 $\\rightarrow$ " in text
+    assert not [line for line in body if any(ord(ch) > 127 for ch in line)]
+
+
+def test_an_unknown_benchmark_is_an_error_naming_the_suites(tmp_path, capsys):
+    from tests.helpers import cli
+
+    for command in (["table"], ["report", "--out", tmp_path / "r.html"]):
+        assert cli(*command, "--results", FIXTURE, "--benchmark", "quickstrat") == 2
+        err = capsys.readouterr().err
+        assert "--benchmark 'quickstrat': no suite of that name" in err and "Did you mean 'quickstart'" in err
+    assert not (tmp_path / "r.html").exists()
+    assert cli("table", "--results", FIXTURE, "--benchmark", "fixture") == 0  # a folder of the results

@@ -31,7 +31,11 @@ def parse_floats(value: str | Sequence[float] | None) -> tuple[float, ...] | Non
         return None
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
-    out = tuple(float(v) for v in value)
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserValueError(f"zoom crop sizes are numbers (relative sizes in (0, 1] or pixels of 224, comma "
+                             f"separated); got {value!r}") from None
     if any(v > 1.0 for v in out):
         out = tuple(v / 224.0 for v in out)
     for v in out:
