@@ -8,6 +8,11 @@ Parsing is two-step.  A *pre-parse* reads the global flags wherever they stand o
 and models exist before any command looks names up; then the full parser runs.  Building the
 parser imports no torch, pandas or adapters: ``gazebench --help`` is instant, and each command
 imports what it needs when it runs.
+
+Errors: a :class:`~gazebench.errors.GazebenchError` (a mistake in the command or its files) or an
+``OSError`` (a folder in the way, a full disk) is one line on stderr and exit status 2; anything
+else is a bug, shown with its traceback and a line asking for a report, exit status 1.
+``--traceback`` re-raises either.  Warnings print as ``gazebench: warning: <message>``.
 """
 
 from __future__ import annotations
