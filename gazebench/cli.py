@@ -154,7 +154,8 @@ def error_line(exc: BaseException, args: argparse.Namespace) -> str:
     ``OSError`` (a folder in the way, a full disk) also gets the command's hint, e.g. that
     ``run`` continues where it stopped."""
     kind = "" if type(exc).__module__ == "gazebench.errors" else f"{type(exc).__name__}: "
-    hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) and not isinstance(exc, GazebenchError) else None
+    plain_os_error = isinstance(exc, OSError) and not isinstance(exc, GazebenchError)
+    hint = getattr(args, "os_error_hint", None) if plain_os_error else None
     return kind + message(exc) + (f"; {hint}" if hint else "")
 
 

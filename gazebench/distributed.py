@@ -133,7 +133,7 @@ def init(device: torch.device | str = "cpu") -> Dist | None:
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
             raise UserRuntimeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA devices; "
-                               "start at most one process per GPU (--nproc-per-node)")
+                                   "start at most one process per GPU (--nproc-per-node)")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         backend = "nccl"
@@ -263,8 +263,8 @@ def label_shards(loader: Iterable[dict], batch_sampler: ShardedBatchSampler) -> 
     for k, batch in enumerate(loader):
         if "frames" not in batch:
             raise UserRuntimeError("every sample of this rank's share of a training batch was unreadable "
-                               "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
-                               f"the samples at rows {batch.get('skipped')}")
+                                   "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
+                                   f"the samples at rows {batch.get('skipped')}")
         batch["shard"] = batch_sampler.plan[k]
         yield batch
 

@@ -65,7 +65,7 @@ def require(package: str) -> Any:
         return importlib.import_module(package)
     except ImportError:
         raise UserRuntimeError(f"logger={package} needs the {package} package: pip install \"gazebench[{package}]\" "
-                           "(or --set logger=tensorboard)") from None
+                               "(or --set logger=tensorboard)") from None
 
 
 class TensorBoardLog(Callback):

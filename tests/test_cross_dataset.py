@@ -129,5 +129,6 @@ def test_a_data_option_of_the_test_dataset_reaches_it(tmp_path):
     root = tmp_path / "g360"
     assert cli("synth", "--preset", "tiny", "--layout", "gaze360", "--out", root) == 0
     model = SimpleNamespace(view=SimpleNamespace(needs_sequences=False))
-    assert open_test("gaze360", str(root), model, spec.cross_options["gaze360"]).dataset.options["expect_samples"] == "any"
+    given = spec.cross_options["gaze360"]
+    assert open_test("gaze360", str(root), model, given).dataset.options["expect_samples"] == "any"
     assert open_test("gaze360", str(root), model).dataset.options["expect_samples"] == "published"

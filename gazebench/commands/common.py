@@ -83,7 +83,8 @@ def check_benchmark(name: str | None, results: Path) -> None:
         return  # a suite not run yet: the command says it has no results
     where = f"no suite of that name in {source}" if source else "no benchmark file"
     known = f" Benchmarks: {', '.join(names)}" if names else ""
-    raise UserValueError(f"--benchmark {name!r}: {where} and no {Path(results) / name} folder.{closest(name, names)}{known}")
+    raise UserValueError(f"--benchmark {name!r}: {where} and no {Path(results) / name} folder."
+                         f"{closest(name, names)}{known}")
 
 
 def dataset_names(value: str | None) -> str | None:

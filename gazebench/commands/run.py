@@ -58,7 +58,8 @@ def run_flags() -> argparse.ArgumentParser:
     what.add_argument("--test", help="cross-dataset evaluation: also test the trained model on these datasets' test "
                                      "protocols (all their folds' test subjects), comma separated; each test is its "
                                      "own result and leaderboard column 'D1 → D2' (docs/leaderboards.md); give "
-                                     "their roots as --root NAME=DIR")
+                                     "their roots as --root NAME=DIR; a --set data option reaches every dataset "
+                                     "that takes it (--set expect_samples=any)")
     what.add_argument("--model", help="registered model(s), comma separated (default: static); "
                                       "with --benchmark: only these labels or models")
     what.add_argument("--fold", help="fold name(s), comma separated, or 'all' (default: the first fold; "
@@ -178,7 +179,7 @@ def request_units(args: argparse.Namespace) -> tuple:
     if args.benchmark:
         if args.test:
             raise UserValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
-                             "(benchmarks.yaml)")
+                                 "(benchmarks.yaml)")
         if args.label:
             raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)

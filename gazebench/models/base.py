@@ -54,7 +54,7 @@ def check_model_options(name: str, given: Any) -> None:
     for key in given:
         if key not in accepted:
             raise UserTypeError(f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
-                            f"Options: {', '.join(accepted)}")
+                                f"Options: {', '.join(accepted)}")
 
 
 def build_model(name: str, **kwargs: Any) -> GazeModel:

@@ -116,8 +116,8 @@ def prepare_out(out: Path, targets: list[Path | None], overwrite: bool) -> list[
     old = {p for p in previous_outputs(out) if p.exists()}
     for path in [out / name for name in TABLES] + [t for t in targets if t is not None]:
         if path.exists() and path not in old:
-            raise UserRuntimeError(f"--overwrite: {path} is not a file of a previous prediction (not in {out / 'gaze.json'}); "
-                                   "move it or give another --out")
+            raise UserRuntimeError(f"--overwrite: {path} is not a file of a previous prediction (not in "
+                                   f"{out / 'gaze.json'}); move it or give another --out")
     return sorted(old)
 
 
