@@ -15,6 +15,7 @@ import numpy as np
 import torch
 
 from gazebench.atomic import atomic_path
+from gazebench.errors import UserValueError
 
 
 @dataclass
@@ -82,7 +83,7 @@ def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
         return None
     ckpt = torch.load(path, map_location="cpu", weights_only=True)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "gazebench-checkpoint-1":
-        raise ValueError(f"{path}: not a gazebench checkpoint")
+        raise UserValueError(f"{path}: not a gazebench checkpoint")
     model.load_state_dict(ckpt["model"])
     optimizer.load_state_dict(ckpt["optimizer"])
     if scaler is not None and ckpt.get("scaler"):

@@ -8,6 +8,11 @@ Parsing is two-step.  A *pre-parse* reads the global flags wherever they stand o
 and models exist before any command looks names up; then the full parser runs.  Building the
 parser imports no torch, pandas or adapters: ``gazebench --help`` is instant, and each command
 imports what it needs when it runs.
+
+Errors: a :class:`~gazebench.errors.GazebenchError` (a mistake in the command or its files) or an
+``OSError`` (a folder in the way, a full disk) is one line on stderr and exit status 2; anything
+else is a bug, shown with its traceback and a line asking for a report, exit status 1.
+``--traceback`` re-raises either.  Warnings print as ``gazebench: warning: <message>``.
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import argparse
 import importlib
 import os
 import sys
+import traceback
 import warnings
 
 from gazebench import __version__
@@ -38,8 +44,12 @@ examples:
 global flags (before or after the command): --plugin FILE (repeatable), --traceback
 """
 
-#: what a user error looks like: one line, no traceback (``--traceback`` shows it)
-USER_ERRORS = (ValueError, KeyError, OSError, RuntimeError, TypeError)
+#: the exit status of a user error (as argparse's for a bad flag): the command could not do what was asked
+USER_ERROR_EXIT = 2
+#: the exit status of a bug (what Python gives an uncaught exception)
+BUG_EXIT = 1
+#: where a bug is reported
+REPORT_TO = "the gazebench issue tracker"
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -111,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         from gazebench.runtime import choose_openmp_wait
 
         choose_openmp_wait()  # before anything (a plugin too) starts torch's OpenMP: docs/performance.md
+    formatwarning, warnings.formatwarning = warnings.formatwarning, format_warning
     try:
         load_plugins(flags.plugins)
         return int(args.func(args) or 0)
@@ -120,19 +131,39 @@ def main(argv: list[str] | None = None) -> int:
     except BrokenPipeError:  # `gazebench table | head`: the reader left; stop quietly
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at exit
         return 0
-    except USER_ERRORS as exc:
+    except (GazebenchError, OSError) as exc:  # what the user can fix: one line (--traceback shows where)
         if flags.traceback:
             raise
-        # a GazebenchError (gazebench.atomic.WriteError too) says its own fix
-        hint = getattr(args, "os_error_hint", None) if isinstance(exc, OSError) and not isinstance(
-            exc, GazebenchError) else None
-        say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}"
-            + (f"; {hint}" if hint else ""))
-        return 1
-    except Exception as exc:
-        if rank_prefix():  # under torchrun: which rank failed, in one line, before the traceback
-            say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
-        raise
+        say(f"{rank_prefix()}gazebench {args.command}: {error_line(exc, args)}")
+        return USER_ERROR_EXIT
+    except Exception as exc:  # a bug in gazebench or a library: the traceback is what a report needs
+        if flags.traceback:
+            raise
+        say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
+        sys.stderr.write("".join(traceback.format_exception(exc)))
+        say(f"{rank_prefix()}gazebench {args.command}: this is a bug in gazebench (or a library it uses), not a "
+            f"mistake in the command; please report it to {REPORT_TO} with the command, `gazebench --version` "
+            "and the traceback above")
+        return BUG_EXIT
+    finally:
+        warnings.formatwarning = formatwarning  # a caller in the same process (a test) keeps its own
+
+
+def error_line(exc: BaseException, args: argparse.Namespace) -> str:
+    """A user error as one line: the error's kind (a generic one has none) and its message; an
+    ``OSError`` (a folder in the way, a full disk) also gets the command's hint, e.g. that
+    ``run`` continues where it stopped."""
+    kind = "" if type(exc).__module__ == "gazebench.errors" else f"{type(exc).__name__}: "
+    plain_os_error = isinstance(exc, OSError) and not isinstance(exc, GazebenchError)
+    hint = getattr(args, "os_error_hint", None) if plain_os_error else None
+    return kind + message(exc) + (f"; {hint}" if hint else "")
+
+
+def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+                   line: str | None = None) -> str:
+    """A warning as the user reads it: ``gazebench: warning: <message>``, without Python's file,
+    line number and source line (which say where the warning was raised, not what to do)."""
+    return f"{rank_prefix()}gazebench: warning: {message}\n"
 
 
 def say(line: str) -> None:

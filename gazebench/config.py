@@ -189,7 +189,8 @@ class Recipe:
                        "checkpoint rule: best validation mean angular error, best validation loss, or the last epoch")
     precision: str = _opt("fp32", one_of("fp32", "tf32", "bf16", "fp16"),
                           "forward-pass precision: fp32 (IEEE, also on CUDA), tf32 (CUDA's TF32 convolutions and "
-                          "matrix products), bf16 or fp16 autocast (fp16: CUDA only)")
+                          "matrix products; on CPU the same as fp32), bf16 or fp16 autocast on CPU or CUDA (fp16 trains with "
+                          "a GradScaler)")
     device: str = _opt("auto", _device, "where to train (auto: CUDA when available)")
     channels_last: bool | str = _opt("auto", _channels_last,
                                      "NHWC memory format (auto: CUDA, or CPU from 112 px; docs/performance.md)")

@@ -59,16 +59,17 @@ class CrossTest:
     shortfall: list[str]
 
 
-def open_test(name: str, root: str | None, model: Any) -> CrossTest:
-    """Dataset ``name`` under its card's default protocol (its data options), with the union of
-    every fold's test rows; the model's view checked against it before any training."""
+def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None) -> CrossTest:
+    """Dataset ``name`` under its card's default protocol (its data options, then ``options``: the
+    ``--set`` data options it takes), with the union of every fold's test rows; the model's view
+    checked against it before any training."""
     from gazebench.datasets import build_dataset
     from gazebench.datasets.base import resolve_dataset_options
     from gazebench.planning import dataset_card, dataset_class
 
     card = dataset_card(name)
     protocol = card.protocol(None)
-    options = resolve_dataset_options(dataset_class(name), dict(protocol.data))
+    options = resolve_dataset_options(dataset_class(name), {**protocol.data, **(options or {})})
     ds = build_dataset(name, root, **options)
     if model.view.needs_sequences and not ds.has_sequences:
         raise ConfigError(f"--test {name}: the model needs {model.view.describe()}, but dataset {name!r} has no "
@@ -93,7 +94,8 @@ def open_test(name: str, root: str | None, model: Any) -> CrossTest:
 
 def open_tests(unit: Any, model: Any) -> list[CrossTest]:
     """The unit's cross tests (``unit.spec.cross``: ``(name, root)`` pairs), opened."""
-    return [open_test(name, root, model) for name, root in getattr(unit.spec, "cross", ())]
+    given = getattr(unit.spec, "cross_options", {}) or {}
+    return [open_test(name, root, model, given.get(name)) for name, root in getattr(unit.spec, "cross", ())]
 
 
 def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: str, test_name: str) -> dict[str, Any]:

@@ -41,6 +41,7 @@ import torch
 from torch import nn
 from torch.utils.data import BatchSampler, Sampler
 
+from gazebench.errors import UserRuntimeError
 from gazebench.options import ConfigError
 
 #: seconds a rank waits in a collective before it gives up (the others' failure, a stuck peer)
@@ -131,8 +132,8 @@ def init(device: torch.device | str = "cpu") -> Dist | None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise RuntimeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA devices; "
-                               "start at most one process per GPU (--nproc-per-node)")
+            raise UserRuntimeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA devices; "
+                                   "start at most one process per GPU (--nproc-per-node)")
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         backend = "nccl"
@@ -261,9 +262,9 @@ def label_shards(loader: Iterable[dict], batch_sampler: ShardedBatchSampler) -> 
     skip``) stops the run: a rank without a step would leave the others waiting."""
     for k, batch in enumerate(loader):
         if "frames" not in batch:
-            raise RuntimeError("every sample of this rank's share of a training batch was unreadable "
-                               "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
-                               f"the samples at rows {batch.get('skipped')}")
+            raise UserRuntimeError("every sample of this rank's share of a training batch was unreadable "
+                                   "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
+                                   f"the samples at rows {batch.get('skipped')}")
         batch["shard"] = batch_sampler.plan[k]
         yield batch
 

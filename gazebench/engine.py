@@ -14,6 +14,7 @@ from torch import nn
 
 from gazebench.augment import Augment
 from gazebench.datasets.views import ViewSpec, make_views
+from gazebench.errors import UserRuntimeError, UserValueError
 from gazebench.geometry import angular_error_deg
 
 LossFn = Callable[[dict[str, torch.Tensor], torch.Tensor], torch.Tensor]
@@ -42,7 +43,7 @@ def use_channels_last(setting: bool | str, device: torch.device, image_size: int
     :data:`CHANNELS_LAST_MIN_CPU_SIZE` px up, where oneDNN's NHWC kernels win."""
     if isinstance(setting, str):
         if setting.strip().lower() != "auto":
-            raise ValueError(f"channels_last must be true, false or auto; got {setting!r}")
+            raise UserValueError(f"channels_last must be true, false or auto; got {setting!r}")
         return device.type == "cuda" or image_size >= CHANNELS_LAST_MIN_CPU_SIZE
     return bool(setting)
 
@@ -55,7 +56,7 @@ def compile_model(model: nn.Module, enabled: bool) -> nn.Module:
     if not enabled:
         return model
     if not hasattr(torch, "compile"):
-        raise RuntimeError("recipe compile=true needs torch.compile (PyTorch 2.0 or later)")
+        raise UserRuntimeError("recipe compile=true needs torch.compile (PyTorch 2.0 or later)")
     return torch.compile(model)
 
 
@@ -71,14 +72,14 @@ class StepContext:
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
-            raise ValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
+            raise UserValueError(f"precision must be one of {', '.join(PRECISIONS)}; got {self.precision!r}")
         self.channels_last = use_channels_last(self.channels_last, self.device, self.image_size)
         if self.device.type == "cuda":
             configure_matmul_precision(self.precision)
 
     def autocast(self) -> contextlib.AbstractContextManager:
-        """Mixed precision for the forward pass: bf16 autocast on CPU (AMX/AVX-512 BF16 kernels) or
-        CUDA, fp16 on CUDA (with a GradScaler in training)."""
+        """Mixed precision for the forward pass: bf16 or fp16 autocast on the unit's device, CPU
+        (bf16: AMX/AVX-512 BF16 kernels) or CUDA; fp16 trains with a GradScaler on either."""
         if self.precision in ("fp32", "tf32"):
             return contextlib.nullcontext()
         dtype = torch.bfloat16 if self.precision == "bf16" else torch.float16
@@ -107,9 +108,22 @@ class StepContext:
 
 
 def resolve_device(name: str = "auto") -> torch.device:
+    """``auto``: CUDA when a device is visible, else the CPU.  A named CUDA device that is not
+    there is a one-line user error here, not torch's driver message at the first tensor moved."""
     if name == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    return torch.device(name)
+    try:
+        device = torch.device(name)
+    except RuntimeError as exc:
+        raise UserValueError(f"device={name}: not a device torch knows ({exc}); use device=cpu, cuda or auto") from None
+    if device.type == "cuda":
+        count = torch.cuda.device_count() if torch.cuda.is_available() else 0
+        if count == 0:
+            raise UserRuntimeError(f"device={name}: no CUDA device is visible here (torch.cuda.is_available() is "
+                                   "False); use device=cpu, or device=auto to take a GPU when there is one")
+        if device.index is not None and device.index >= count:
+            raise UserRuntimeError(f"device={name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
+    return device
 
 
 def _float_outputs(out: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:

@@ -25,3 +25,14 @@ class UserValueError(GazebenchError, ValueError):
 
 class UserRuntimeError(GazebenchError, RuntimeError):
     """An operation cannot be done as asked (a state of files or data the user can change)."""
+
+
+class UserTypeError(GazebenchError, TypeError):
+    """A value of the wrong kind for where the user put it (e.g. an option a model does not take)."""
+
+
+class UserKeyError(GazebenchError, KeyError):
+    """A name the user gave is not known (a metric, a preset)."""
+
+    def __str__(self) -> str:  # KeyError quotes its message; we want it plain
+        return str(self.args[0]) if self.args else ""

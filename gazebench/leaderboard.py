@@ -24,6 +24,7 @@ from typing import Any, Callable
 
 import pandas as pd
 
+from gazebench.errors import UserKeyError
 from gazebench.leaderboard_rows import column_names, row_names, strict_refusal, trained_on
 from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
@@ -87,7 +88,7 @@ def aggregate(
         return pd.DataFrame(columns=CELL_COLUMNS)
     if metric not in df.columns:
         known = sorted(c for c in df.columns if "." in c and not c.startswith("timings."))
-        raise KeyError(f"no metric {metric!r} in these results; known: {', '.join(known)}")
+        raise UserKeyError(f"no metric {metric!r} in these results; known: {', '.join(known)}")
     df = df[df[metric].notna()]
     if df.empty:
         return pd.DataFrame(columns=CELL_COLUMNS)

@@ -19,6 +19,8 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
+from gazebench.errors import UserValueError
+
 FORMATS = ("github", "latex", "csv", "html", "json")
 #: metrics where a larger value is better (everything else is an error: smaller is better)
 HIGHER_IS_BETTER = ("sigma_error_pearson", "sigma_error_spearman")
@@ -126,11 +128,20 @@ _STYLES = {
 }
 
 
+#: the non-ASCII characters of gazebench's own column names and cells ("gaze360 → rtgene", "±", "—") as
+#: LaTeX commands: LaTeX's default fonts have no "→" and stop with "Unicode character not set up"
+_LATEX_SYMBOLS = {"→": "$\\rightarrow$", "±": "$\\pm$", "×": "$\\times$", "°": "$^\\circ$", "†": "\\textdagger{}",
+                  "—": "---", "–": "--", "…": "\\ldots{}", "≤": "$\\leq$", "≥": "$\\geq$"}
+
+
 def _latex_escape(text: str) -> str:
     out = text.replace("\\", "\\textbackslash{}")
     for ch in "&%$#_{}":
         out = out.replace(ch, "\\" + ch)
-    return out.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
+    out = out.replace("~", "\\textasciitilde{}").replace("^", "\\textasciicircum{}")
+    for ch, command in _LATEX_SYMBOLS.items():
+        out = out.replace(ch, command)
+    return out
 
 
 def _legend(table: Table) -> list[str]:
@@ -208,7 +219,7 @@ def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean") -> 
     """The leaderboard as text: ``github`` (Markdown), ``latex``, ``html`` (tables with bold best
     values and footnotes), or ``csv`` / ``json`` (long form, one record per cell)."""
     if fmt not in FORMATS:
-        raise ValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
+        raise UserValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt in ("csv", "json"):
         records = long_form(agg, metric)
         if fmt == "json":

@@ -50,6 +50,8 @@ class RunSpec:
     protocol: str | None = None  # a protocol of the dataset's card; None: the card's default
     #: cross-dataset tests (gazebench.cross): ``(dataset, root or None)`` pairs; not in the unit id
     cross: tuple[tuple[str, str | None], ...] = ()
+    #: the ``--set`` data options each cross-dataset test takes ({dataset: options}); not in the unit id
+    cross_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def row_label(self) -> str:
@@ -198,7 +200,7 @@ def _check_model_entries(suite: Suite, where: str) -> None:
 def _check_settings(suite: Suite, settings: dict[str, Any]) -> None:
     """A ``--set`` key must be taken by at least one unit of the suite: the one unknown-key error."""
     model_keys = {k for m in suite.models for k in model_option_keys(m.name)}
-    data_keys = {k for d in suite.datasets for k in dataset_option_keys(d.name)}
+    data_keys = {k for d in suite.datasets for name in (d.name, *d.test) for k in dataset_option_keys(name)}
     for key in settings:
         if not takes(key, model_keys, data_keys):
             raise unknown_setting(key, model_keys, data_keys)
@@ -253,11 +255,12 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                 mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, data_keys)}, keys, data_keys)
                 shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
                 kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
+                tested = {t: route_settings(settings, keys, dataset_option_keys(t), strict=False).data for t in d.test}
                 specs.append(RunSpec(
                     dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
                     data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
                     recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
-                    protocol=protocol, cross=cross,
+                    protocol=protocol, cross=cross, cross_options={t: o for t, o in tested.items() if o},
                 ))
     return specs
 
@@ -291,7 +294,7 @@ def test_roots(suite: Suite, where: str, environ: dict[str, str] | None) -> dict
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:
     """``--set`` keys that some model configs of the suite do not take: {key: [labels]}."""
-    data_keys = sorted({k for d in suite.datasets for k in dataset_option_keys(d.name)})
+    data_keys = sorted({k for d in suite.datasets for name in (d.name, *d.test) for k in dataset_option_keys(name)})
     out: dict[str, list[str]] = {}
     for key in settings:
         for m in suite.models:

@@ -139,6 +139,14 @@ class Registry(Generic[T]):
     def get(self, name: str) -> T:
         return self.entry(name).obj
 
+    def canonical(self, name: str) -> str:
+        """The registered name ``name`` stands for (an alias's own name); ``name`` when unknown."""
+        found = self._lookup(name)
+        if found is None:
+            self.load_plugins()
+            found = self._lookup(name)
+        return found.name if found is not None else name
+
     def __contains__(self, name: object) -> bool:
         return isinstance(name, str) and self._lookup(name) is not None
 

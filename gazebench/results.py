@@ -16,6 +16,7 @@ from typing import Any
 import pandas as pd
 
 from gazebench.atomic import atomic_write
+from gazebench.errors import UserValueError
 
 SCHEMA_VERSION = 2
 
@@ -40,10 +41,10 @@ def read_record(path: Path) -> dict[str, Any]:
     with open(path) as f:
         record = json.load(f)
     if not isinstance(record, dict) or "metrics" not in record:
-        raise ValueError("not a gazebench result record (no 'metrics')")
+        raise UserValueError("not a gazebench result record (no 'metrics')")
     version = record.get("schema_version")
     if version != SCHEMA_VERSION:
-        raise ValueError(f"schema_version {version!r}; this gazebench reads {SCHEMA_VERSION}")
+        raise UserValueError(f"schema_version {version!r}; this gazebench reads {SCHEMA_VERSION}")
     return record
 
 

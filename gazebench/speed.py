@@ -27,6 +27,7 @@ from torch.utils.data import RandomSampler
 from gazebench.datasets.loading import FrameWindows
 from gazebench.augment import make_augment
 from gazebench.engine import train_one_epoch, train_step
+from gazebench.errors import UserValueError
 from gazebench.runtime import load_average, runtime_report
 from gazebench.setup import Setup, make_loader, make_optimizer, make_scaler
 
@@ -61,7 +62,7 @@ class StepTimer:
 
     def __init__(self, setup: Setup, warmup: int) -> None:
         if not setup.model.trainable:
-            raise ValueError(f"model {setup.unit.spec.model!r} is not trained by gradient steps; nothing to benchmark")
+            raise UserValueError(f"model {setup.unit.spec.model!r} is not trained by gradient steps; nothing to benchmark")
         self.setup, self.warmup = setup, warmup
         self.optimizer, self.scaler = make_optimizer(setup.model, setup.recipe), make_scaler(setup)
         self.augment = make_augment(setup.recipe.augment, torch.Generator().manual_seed(setup.seed))
@@ -115,7 +116,7 @@ def measure(setup: Setup, steps: int = 20, warmup: int = 5, repeat: int = 3,
             log: Callable[[str], None] | None = None) -> dict[str, Any]:
     """(a), (b), (c) and their ratios for ``setup`` (see the module doc), as a dict."""
     if steps < 1 or repeat < 1 or warmup < 0:
-        raise ValueError("steps and repeat must be >= 1, warmup >= 0")
+        raise UserValueError("steps and repeat must be >= 1, warmup >= 0")
     load_before = load_average()
     timer, src = StepTimer(setup, warmup), Endless(setup)
     # one untimed round first: kernel selection, worker start-up and allocator growth happen once

@@ -28,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from gazebench.config import LOGGERS
+from gazebench.errors import UserRuntimeError, UserValueError
 from gazebench.fit import Callback
 from gazebench.setup import Setup
 
@@ -63,8 +64,8 @@ def require(package: str) -> Any:
     try:
         return importlib.import_module(package)
     except ImportError:
-        raise RuntimeError(f"logger={package} needs the {package} package: pip install \"gazebench[{package}]\" "
-                           "(or --set logger=tensorboard)") from None
+        raise UserRuntimeError(f"logger={package} needs the {package} package: pip install \"gazebench[{package}]\" "
+                               "(or --set logger=tensorboard)") from None
 
 
 class TensorBoardLog(Callback):
@@ -172,7 +173,7 @@ def make_loggers(names: tuple[str, ...] | list[str], run_dir: str | Path) -> lis
     the one-line install hint, here, before any data is read."""
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:  # Recipe.resolve checks this already; a hand-built recipe may not
-        raise ValueError(f"unknown logger {', '.join(map(repr, unknown))}; choose from {', '.join(LOGGERS)}, or none")
+        raise UserValueError(f"unknown logger {', '.join(map(repr, unknown))}; choose from {', '.join(LOGGERS)}, or none")
     run_dir = Path(run_dir)
     makers = {"tensorboard": lambda: TensorBoardLog(run_dir / TENSORBOARD_DIR),
               "wandb": lambda: WandbLog(run_dir), "mlflow": lambda: MLflowLog(run_dir)}

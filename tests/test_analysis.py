@@ -286,7 +286,7 @@ def test_help_lists_the_kinds_and_user_errors_are_one_line(capsys):
     out = capsys.readouterr().out
     for name in ("bins", "uncertainty", "smoothing", "gallery", "yaw_bin="):
         assert name in out
-    assert cli("analyze", "nonsense", "--results", "nowhere") == 1
+    assert cli("analyze", "nonsense", "--results", "nowhere") == 2
     assert "no analysis kind 'nonsense'" in capsys.readouterr().err
 
 

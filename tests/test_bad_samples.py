@@ -37,7 +37,7 @@ def _args(root: Path, out: Path, *extra: str) -> list[str]:
 def test_bad_image_stops_the_run_naming_sample_path_and_check_data(workers, damaged, tmp_path, capsys):
     """One line, whether the frame was decoded in the training process or in a loader worker."""
     root, bad_ids = damaged
-    assert main(_args(root, tmp_path, "--set", f"num_workers={workers}")) == 1
+    assert main(_args(root, tmp_path, "--set", f"num_workers={workers}")) == 2
     err = capsys.readouterr().err
     assert len(err.strip().splitlines()) == 1 and "Traceback" not in err
     assert "BadSample" in err and "synthgaze" in err
@@ -53,7 +53,7 @@ def test_a_bad_test_image_stops_the_run_before_the_first_epoch(tiny_synth, tmp_p
     labels = pd.read_csv(root / "labels.csv")
     row = labels[labels.subject == "s000"].iloc[3]  # a test subject
     (root / row.path).write_bytes((root / row.path).read_bytes()[:200])
-    assert main(_args(root, tmp_path)) == 1
+    assert main(_args(root, tmp_path)) == 2
     assert row.id in capsys.readouterr().err
     assert not list((tmp_path / "runs").rglob("*.pt"))  # no epoch was trained
 

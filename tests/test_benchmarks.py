@@ -228,13 +228,13 @@ def test_a_single_run_is_an_anonymous_suite(suites):
     ["run", "--benchmark", "grid", "--set", "crop=175"],
 ])
 def test_an_unknown_set_key_is_the_same_error_on_a_run_and_a_suite(suites, argv, capsys):
-    assert cli(*argv, "--dry-run") == 1
+    assert cli(*argv, "--dry-run") == 2
     err = capsys.readouterr().err
     assert "unknown setting 'crop'. Did you mean 'crops'" in err
 
 
 def test_a_key_no_unit_takes_is_an_error_and_one_some_take_is_a_note(suites, capsys):
-    assert cli("run", "--dataset", "rtgene", "--model", "mean", "--set", "crops=175", "--dry-run") == 1
+    assert cli("run", "--dataset", "rtgene", "--model", "mean", "--set", "crops=175", "--dry-run") == 2
     assert "unknown setting 'crops'" in capsys.readouterr().err
     assert cli("run", "--dataset", "rtgene", "--model", "mean,static", "--set", "crops=175", "--dry-run") == 0
     assert "note: --set crops does not apply to mean" in capsys.readouterr().err

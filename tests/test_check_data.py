@@ -14,7 +14,7 @@ from PIL import Image
 
 from gazebench import geometry
 from tests.test_gaze360 import full_window, render_gaze360, run_cli, split_file_lines, write_gaze360
-from tests.test_rtgene import ALL_SUBJECTS, FOLD_TEST, render_rtgene, write_rtgene
+from tests.test_rtgene import ALL_SUBJECTS, FOLD_TEST, label_line, render_rtgene, write_rtgene
 
 
 def check_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -472,3 +472,41 @@ def test_published_shortfall_for_the_population_check(tmp_path):
     assert published_shortfall(ds.card, ds, {"test": published["test"], "train": 3}) == []  # train: not published
     any_root = build_dataset("gaze360", root, expect_samples="any")
     assert published_shortfall(any_root.card, any_root, counts) == []
+
+
+# --- a damaged manifest; labels in the wrong unit ---------------------------------------------------------
+
+
+def test_a_corrupt_synthgaze_manifest_is_a_problem_and_stops_a_run(tiny_synth, tmp_path, capsys):
+    import shutil
+
+    from gazebench.datasets.base import DatasetError
+
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_synth, root)
+    manifest = root / "synthgaze.json"
+    manifest.write_text(manifest.read_text()[:40])  # truncated
+    code, out = check_cli(["--root", str(root), "--no-images", "--json"], capsys)
+    problems = json.loads(out)["problems"]
+    assert code == 1 and [p["kind"] for p in problems] == ["manifest"]
+    assert problems[0]["path"] == str(manifest) and "cannot be read as JSON" in problems[0]["message"]
+    with pytest.raises(DatasetError, match="synthgaze.json: cannot be read as JSON"):
+        run_cli(["run", "--root", str(root), "--model", "mean", "--quiet", "--no-table",
+                 "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")])
+    manifest.write_text("[1, 2]")  # valid JSON, not the render's description
+    code, out = check_cli(["--root", str(root), "--no-images", "--json"], capsys)
+    assert code == 1 and "holds a JSON list" in json.loads(out)["problems"][0]["message"]
+
+
+def test_degrees_read_as_radians_are_warned_about_from_the_cards_range(tmp_path, capsys):
+    root = tmp_path / "rt"
+    written = write_rtgene(root, frames=4)
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images", "--json"], capsys)
+    assert code == 0 and not [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
+    for subject, rows in written.items():  # the same angles, written in degrees
+        lines = [label_line(i, np.degrees(yaw), np.degrees(pitch), t) for i, yaw, pitch, t in rows]
+        (root / f"{subject}_glasses" / "label_combined.txt").write_text("\n".join(lines) + "\n")
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images", "--json"], capsys)
+    (warning,) = [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
+    assert "gaze yaw outside [-90, 90] deg" in warning and "degrees as radians" in warning
+    assert "rtgene.yaml" in warning

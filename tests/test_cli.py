@@ -63,17 +63,18 @@ def test_second_run_skips_finished_work(tiny_synth, tmp_path, capsys):
 
 def test_missing_root_says_where_it_looked_and_how_to_get_data(tmp_path, capsys):
     rc = cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean", "--no-table")
-    assert rc == 1
+    assert rc == 2
     err = capsys.readouterr().err
     assert str(tmp_path / "nowhere") in err
     assert "gazebench synth" in err  # where to get it
     assert "labels.csv" in err  # the expected layout
+    assert "--resume" not in err  # the hint for a run stopped by a full disk is no help here
 
 
 def test_unknown_model_and_setting_suggest_close_names(tiny_synth, capsys):
-    assert cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "statc", "--no-table") == 2
     assert "Did you mean 'static'" in capsys.readouterr().err
-    assert cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 1
+    assert cli("run", "--root", tiny_synth, "--model", "static", "--set", "epoch=2", "--no-table") == 2
     assert "Did you mean 'epochs'" in capsys.readouterr().err
 
 
@@ -92,3 +93,130 @@ def test_ls_lists_models_and_datasets_with_descriptions(capsys):
     for name, kind in KINDS.items():  # every kind, with its description and options
         assert name in out and kind.description[:40] in out
     assert "deltas=" in out and "resamples=2000" in out
+
+
+# --- errors: a user's mistake is one line and exit 2; a bug keeps its traceback ---------------------------
+
+
+def test_a_user_error_is_one_line_with_exit_2_and_a_bug_shows_its_traceback(monkeypatch, capsys):
+    import gazebench.commands.ls as ls
+    from gazebench.errors import UserValueError
+
+    def user_mistake(args):
+        raise UserValueError("--thing 3: must be 1 or 2")
+
+    monkeypatch.setattr(ls, "main", user_mistake)
+    assert cli("ls", "models") == 2
+    err = capsys.readouterr().err
+    assert err == "gazebench ls: --thing 3: must be 1 or 2\n"
+    with pytest.raises(UserValueError):  # --traceback shows where it came from
+        cli("ls", "models", "--traceback")
+
+    def internal_bug(args):
+        return len(None)  # TypeError: a bug, not the user's doing
+
+    monkeypatch.setattr(ls, "main", internal_bug)
+    capsys.readouterr()
+    rc = cli("ls", "models")
+    err = capsys.readouterr().err
+    assert rc not in (0, 2)
+    assert "Traceback (most recent call last)" in err and "internal_bug" in err and "TypeError" in err
+    assert "this is a bug in gazebench" in err.splitlines()[-1] and "report it" in err.splitlines()[-1]
+
+
+def test_user_errors_of_the_package_are_gazebench_errors_keeping_their_builtin_base():
+    from gazebench.datasets.views import parse_floats
+    from gazebench.errors import GazebenchError
+    from gazebench.leaderboard_table import render
+    from gazebench.synth.scene import resolve_preset
+
+    for call, builtin in ((lambda: parse_floats("abc"), ValueError), (lambda: parse_floats("0,2000"), ValueError),
+                          (lambda: render(None, "docx"), ValueError), (lambda: resolve_preset("huge"), KeyError)):
+        with pytest.raises(builtin) as caught:
+            call()
+        assert isinstance(caught.value, GazebenchError)
+
+
+def test_seeds_that_are_not_integers_are_one_line(tiny_synth, capsys):
+    assert cli("run", "--root", tiny_synth, "--seed", "a,b", "--dry-run") == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--seed a,b: 'a' is not an integer" in err
+
+
+def test_a_shortcut_flag_and_a_set_of_the_same_key_must_agree(tiny_synth, capsys):
+    assert cli("run", "--root", tiny_synth, "--epochs", "1", "--set", "epochs=3", "--dry-run") == 2
+    assert "--epochs 1 and --set epochs=3 disagree" in capsys.readouterr().err
+    assert cli("run", "--root", tiny_synth, "--backbone", "resnet18", "--set", "model.backbone=resnet50",
+               "--dry-run") == 2
+    assert "disagree" in capsys.readouterr().err
+    assert cli("run", "--root", tiny_synth, "--epochs", "3", "--set", "epochs=3", "--dry-run") == 0
+
+
+def test_a_dataset_alias_plans_the_datasets_own_units(tmp_path, capsys):
+    common = ["run", "--model", "mean", "--dry-run", "--results", tmp_path]
+    assert cli(*common, "--dataset", "rt-gene") == 0
+    by_alias = capsys.readouterr().out
+    assert cli(*common, "--dataset", "rtgene") == 0
+    assert by_alias == capsys.readouterr().out  # same units, same result files (rtgene/...)
+    assert cli("run", "--dataset", "synthgaze", "--test", "rt-gene", "--model", "mean", "--dry-run",
+               "--results", tmp_path) == 0
+
+
+def test_status_takes_every_flag_run_takes(tiny_synth, tmp_path, capsys):
+    flags = ["--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r", "--runs", tmp_path / "runs",
+             "--logger", "none", "--keep-going", "--deterministic", "--quiet", "--no-table", "--restart",
+             "--overwrite", "only-missing", "--on-bad-sample", "skip", "--test", "rtgene"]
+    assert cli("run", *flags, "--dry-run") == 0
+    capsys.readouterr()
+    assert cli("status", *flags, "--json") == 0
+    (unit,) = json.loads(capsys.readouterr().out)["units"]
+    assert unit["state"] == "missing" and unit["label"] == "mean"
+
+
+def test_warnings_are_one_gazebench_line_without_python_source(tmp_path):
+    import os
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    results.mkdir()
+    (results / "broken.json").write_text("{")
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    r = subprocess.run([sys.executable, "-m", "gazebench", "table", "--results", str(results)], env=env,
+                       capture_output=True, text=True, timeout=120)
+    lines = [line for line in r.stderr.splitlines() if "broken.json" in line]
+    assert lines and all(line.startswith("gazebench: warning: skipping unreadable result") for line in lines), r.stderr
+    assert ".py:" not in r.stderr and "warnings.warn" not in r.stderr
+
+
+def test_a_cuda_device_without_a_gpu_is_one_line(tiny_synth, tmp_path, capsys):
+    import torch
+
+    if torch.cuda.is_available():
+        pytest.skip("a CUDA device is visible")
+    rc = cli("run", "--root", tiny_synth, "--model", "static", "--set", "device=cuda", "--results", tmp_path / "r",
+             "--runs", tmp_path / "runs", "--quiet", "--no-table", *TINY_RECIPE)
+    err = capsys.readouterr().err
+    assert rc == 2 and err.count("\n") == 1
+    assert "device=cuda: no CUDA device is visible" in err and "device=cpu" in err
+
+
+def test_a_root_that_is_a_file_says_so(tiny_synth, capsys):
+    assert cli("run", "--root", tiny_synth / "labels.csv", "--model", "mean", "--no-table") == 2
+    err = capsys.readouterr().err
+    assert "labels.csv is a file, not a folder" in err and "does not exist" not in err
+
+
+def test_precision_fp16_runs_on_the_cpu_as_ls_recipe_says(capsys):
+    import torch
+
+    from gazebench.engine import StepContext
+
+    assert cli("ls", "recipe") == 0
+    (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision")]
+    assert "CUDA only" not in line and "fp16 autocast on CPU or CUDA" in line and "GradScaler" in line
+    ctx = StepContext(None, 32, torch.device("cpu"), "fp16")
+    with ctx.autocast():
+        out = torch.nn.Linear(4, 2)(torch.randn(3, 4))
+    assert out.dtype == torch.float16  # fp16 autocast on the CPU, not silently fp32
+    assert torch.amp.GradScaler("cpu").is_enabled()  # make_scaler's scaler works on the CPU too

@@ -69,7 +69,7 @@ def test_subset_selects_samples_by_their_gaze(capsys):
 
 def test_missing_predictions_are_named(capsys):
     rc, _, err = compare(capsys, "seqlstm", "static", "--dataset", "rtgene")
-    assert rc == 1
+    assert rc == 2
     assert "predictions files missing" in err and "fold-1_seed-0_fx00000022.predictions.csv" in err
 
 
@@ -81,14 +81,14 @@ def test_no_paired_units_and_unknown_labels_fail_clearly(tmp_path, capsys):
     for f in (results / "fixture" / "rtgene" / "seqlstm").glob("fold-0_*.json"):
         f.unlink()
     rc, _, err = compare(capsys, "seqlstm", "static", "--dataset", "rtgene", results=results)
-    assert rc == 1 and "no paired units" in err and "seqlstm has: rtgene (original) fold 1 seed 0" in err
+    assert rc == 2 and "no paired units" in err and "seqlstm has: rtgene (original) fold 1 seed 0" in err
     rc, _, err = compare(capsys, "statc", "static", "--dataset", "rtgene")
-    assert rc == 1 and "Did you mean 'static'" in err
+    assert rc == 2 and "Did you mean 'static'" in err
 
 
 def test_several_columns_need_a_choice(capsys):
     rc, _, err = compare(capsys, "static", "mean", "--dataset", "synthgaze")
-    assert rc == 1 and "--column" in err and "synthgaze (default, card v0)" in err
+    assert rc == 2 and "--column" in err and "synthgaze (default, card v0)" in err
     rc, out, _ = compare(capsys, "static", "mean", "--dataset", "synthgaze", "--column", "synthgaze (default, card v1)")
     assert rc == 0 and "mean is better" not in out and "static is better than mean" in out
 
@@ -136,7 +136,7 @@ def test_runs_on_different_populations_are_refused_unless_allowed(tmp_path, caps
     path.write_text(json.dumps(rec))
     column = ["--column", "synthgaze (default, card v1)"]
     rc, out, err = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, results=results)
-    assert rc == 1 and out == ""
+    assert rc == 2 and out == ""
     assert "different populations (fold default seed 0: static on synthgaze/test (18 samples), staticsc on synthgaze/test (24 samples))" in err
     assert "--allow-population-mismatch" in err
     rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, "--allow-population-mismatch",
@@ -150,7 +150,7 @@ def test_rows_of_a_label_with_several_configurations(tmp_path, capsys):
     results = tmp_path / "results"
     example(results)
     rc, _, err = compare(capsys, "static", "mean", "--dataset", "synthgaze", results=results)
-    assert rc == 1 and "static holds several configurations on synthgaze (default)" in err
+    assert rc == 2 and "static holds several configurations on synthgaze (default)" in err
     assert "'static (backbone=resnet18)', 'static (backbone=test_resnet)'" in err
     rc, out, _ = compare(capsys, "static (backbone=test_resnet)", "static (backbone=resnet18)", "--dataset", "synthgaze",
                          results=results)

@@ -112,3 +112,23 @@ def test_a_suite_tests_on_its_own_datasets_from_their_roots(monkeypatch):
     assert gaze360.cross == (("rtgene", "/r"), ("mpiifacegaze", "/m"))
     specs = planning.expand(get_suite("cross-dataset", None), roots={"rtgene": "/elsewhere"})
     assert next(s for s in specs if s.dataset == "gaze360").cross[0] == ("rtgene", "/elsewhere")
+
+
+def test_a_data_option_of_the_test_dataset_reaches_it(tmp_path):
+    from types import SimpleNamespace
+
+    from gazebench.cross import open_test
+    from gazebench.planning import expand, single_run_suite
+
+    suite = single_run_suite("synthgaze", ["static"], [0], test=["gaze360"])
+    (spec,) = [s for s in expand(suite, {"expect_samples": "any"}) if s.fold == "default"]
+    assert spec.cross_options == {"gaze360": {"expect_samples": "any"}} and "expect_samples" not in spec.data_options
+    assert run_cli(["run", "--dataset", "synthgaze", "--test", "gaze360", "--set", "expect_samples=any",
+                    "--dry-run", "--results", tmp_path, *FLAGS]) == 0
+
+    root = tmp_path / "g360"
+    assert cli("synth", "--preset", "tiny", "--layout", "gaze360", "--out", root) == 0
+    model = SimpleNamespace(view=SimpleNamespace(needs_sequences=False))
+    given = spec.cross_options["gaze360"]
+    assert open_test("gaze360", str(root), model, given).dataset.options["expect_samples"] == "any"
+    assert open_test("gaze360", str(root), model).dataset.options["expect_samples"] == "published"

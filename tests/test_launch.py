@@ -187,7 +187,7 @@ def test_launcher_options_layers_and_checks(tmp_path):
 def test_without_submitit_the_launcher_is_one_line_naming_the_extra(tmp_path, monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "submitit", None)  # import submitit -> ImportError
     config = write_suite(tmp_path, tmp_path, [0])
-    assert cli("run", *request(config, tmp_path), "--launcher", "local") == 1
+    assert cli("run", *request(config, tmp_path), "--launcher", "local") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and 'pip install "gazebench[cluster]"' in err
     assert not (tmp_path / "runs").exists()  # nothing queued

@@ -113,8 +113,8 @@ def test_long_forms_carry_the_fields():
 def test_benchmark_filter_and_unknown_benchmark(capsys):
     out, _ = table(capsys, "--benchmark", "fixture", "--format", "csv")
     assert "card v0" not in out  # the v0 runs carry no benchmark
-    out, _ = table(capsys, "--benchmark", "nope")
-    assert "no results for benchmark 'nope'" in out
+    out, _ = table(capsys, "--benchmark", "quickstart")  # a suite of benchmarks.yaml, not run here
+    assert "no results for benchmark 'quickstart'" in out
 
 
 def test_duplicate_units_count_once_with_a_warning(tmp_path, capsys):
@@ -134,7 +134,7 @@ def test_duplicate_units_count_once_with_a_warning(tmp_path, capsys):
 
 
 def test_missing_results_folder_is_an_error(tmp_path, capsys):
-    assert main(["table", "--results", str(tmp_path / "nowhere")]) == 1
+    assert main(["table", "--results", str(tmp_path / "nowhere")]) == 2
     assert "no results folder" in capsys.readouterr().err
 
 
@@ -174,7 +174,7 @@ def test_higher_is_better_metrics_sort_descending():
 
 def test_unknown_metric_lists_known(capsys):
     with warnings.catch_warnings(record=True):
-        assert main(["table", "--results", str(FIXTURE), "--metric", "meen"]) == 1
+        assert main(["table", "--results", str(FIXTURE), "--metric", "meen"]) == 2
     assert "all.mean" in capsys.readouterr().err
 
 
@@ -223,7 +223,7 @@ def test_configurations_under_one_label_become_rows_named_by_what_differs(exampl
 
 def test_strict_refuses_naming_the_differing_keys_and_the_fix(example_tree, capsys):
     with warnings.catch_warnings(record=True):
-        assert main(["table", "--results", str(example_tree), "--strict"]) == 1
+        assert main(["table", "--results", str(example_tree), "--strict"]) == 2
     err = capsys.readouterr().err
     assert "staticsc holds 3 configurations that differ in crops, lr" in err
     assert "static holds 2 configurations that differ in backbone" in err
@@ -292,3 +292,27 @@ def test_row_keys_are_shortened_only_when_unambiguous_and_values_compact():
                                                                           "recipe.loss": "recipe.loss"}
     assert [compact(v) for v in (0.0001, 3.25e-4, 175, True, None, ["flip", "resized_crop"], [], 0.1 + 0.2)] == [
         "0.0001", "0.000325", "175", "true", "null", "flip+resized_crop", "none", "0.30000000000000004"]
+
+
+def test_latex_has_no_raw_unicode_symbols_of_gazebench_names():
+    from gazebench.leaderboard_table import render as render_table
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        agg = aggregate(load_results(FIXTURE))
+    agg["column"] = "gaze360 → " + agg["column"]  # a cross-dataset column's name (gazebench.cross)
+    text = render_table(agg, "latex")
+    body = [line for line in text.splitlines() if not line.startswith("%")]  # the legend is a comment
+    assert "gaze360 $\\rightarrow$ " in text
+    assert not [line for line in body if any(ord(ch) > 127 for ch in line)]
+
+
+def test_an_unknown_benchmark_is_an_error_naming_the_suites(tmp_path, capsys):
+    from tests.helpers import cli
+
+    for command in (["table"], ["report", "--out", tmp_path / "r.html"]):
+        assert cli(*command, "--results", FIXTURE, "--benchmark", "quickstrat") == 2
+        err = capsys.readouterr().err
+        assert "--benchmark 'quickstrat': no suite of that name" in err and "Did you mean 'quickstart'" in err
+    assert not (tmp_path / "r.html").exists()
+    assert cli("table", "--results", FIXTURE, "--benchmark", "fixture") == 0  # a folder of the results

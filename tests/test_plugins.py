@@ -210,7 +210,7 @@ def test_synth_writes_a_plugin_dataset_in_its_layout(fresh_registries, tmp_path,
 
 
 def test_cli_missing_plugin_file_is_a_clear_error(fresh_registries, tmp_path, capsys):
-    assert main(["ls", "datasets", "--plugin", str(tmp_path / "nowhere.py")]) == 1
+    assert main(["ls", "datasets", "--plugin", str(tmp_path / "nowhere.py")]) == 2
     assert f"plugin file {tmp_path / 'nowhere.py'} does not exist" in capsys.readouterr().err
 
 

@@ -175,7 +175,7 @@ def test_recursive_folders_are_one_sequence_each(tiny_synth, tmp_path, capsys):
             Image.open(p).save(top / name / f"{i}.png")
     out = tmp_path / "out"
     model = ["--model", "static", "--set", "backbone=test_resnet", "--set", f"image_size={SIZE}"]
-    assert predict(*model, top, "--out", out) == 1
+    assert predict(*model, top, "--out", out) == 2
     assert "--recursive" in capsys.readouterr().err
     assert predict(*model, top, "--recursive", "--out", out) == 0
     table = pd.read_csv(out / "gaze.csv")
@@ -276,7 +276,7 @@ def test_a_crop_file_cuts_the_head_out_of_a_larger_frame(trained, tiny_synth, tm
     assert "1 frame(s) have no head box" in err and "other.png" in err and "typo.png" in err
     bad = tmp_path / "bad.csv"
     bad.write_text("input,frame,x,y,w,h\nscene.png,0,30,20,0,48\n")
-    assert predict("--run", trained["record"], frame, "--crops", bad, "--out", out) == 1
+    assert predict("--run", trained["record"], frame, "--crops", bad, "--out", out) == 2
     assert "line 2" in capsys.readouterr().err
 
 
@@ -326,10 +326,36 @@ def test_user_errors_are_one_line(trained, tiny_synth, tmp_path, capsys, monkeyp
          "first missing"),
     ]
     for argv, message in cases:
-        assert predict(*argv, "--out", out) == 1
+        assert predict(*argv, "--out", out) == 2
         err = capsys.readouterr().err.strip()
         assert message in err and len(err.splitlines()) == 1, err
     monkeypatch.setitem(sys.modules, "av", None)
     (tmp_path / "clip.mp4").write_bytes(b"")
-    assert predict("--run", trained["record"], tmp_path / "clip.mp4", "--out", out) == 1
+    assert predict("--run", trained["record"], tmp_path / "clip.mp4", "--out", out) == 2
     assert 'pip install "gazebench[video]"' in capsys.readouterr().err
+
+
+# --- the output folder ------------------------------------------------------------------------------------
+
+
+def test_a_non_empty_out_is_refused_and_overwrite_replaces_only_a_previous_predictions_files(tiny_synth, tmp_path,
+                                                                                             capsys):
+    first, second = _sequence_images(tiny_synth, 2)
+    model = ["--model", "static", "--set", "backbone=test_resnet", "--set", f"image_size={SIZE}"]
+    out = tmp_path / "out"
+    assert predict(*model, first, second, "--out", out) == 0
+    drawn = sorted(p.name for p in out.iterdir())
+    assert predict(*model, second, "--out", out) == 2  # would leave the first image's drawing beside the new table
+    err = capsys.readouterr().err
+    assert f"--out {out} is not empty" in err and "--overwrite" in err
+    assert sorted(p.name for p in out.iterdir()) == drawn  # nothing touched
+
+    (out / "notes.txt").write_text("mine")
+    assert predict(*model, second, "--out", out, "--overwrite") == 0
+    assert sorted(p.name for p in out.iterdir()) == sorted(["gaze.csv", "gaze.json", f"{second.stem}.png", "notes.txt"])
+    assert pd.read_csv(out / "gaze.csv")["input"].tolist() == [str(second)]
+    assert (out / "notes.txt").read_text() == "mine"
+
+    (out / "gaze.json").unlink()  # no longer a prediction's folder: its files are not ours to replace
+    assert predict(*model, second, "--out", out, "--overwrite") == 2
+    assert "gaze.csv is not a file of a previous prediction" in capsys.readouterr().err

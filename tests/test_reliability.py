@@ -131,7 +131,7 @@ def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(t
     rc = main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
                "--results", str(blocker / "results"), "--runs", str(tmp_path / "runs"), *RECIPE])
     err = capsys.readouterr().err
-    assert rc == 1 and len(err.strip().splitlines()) == 1
+    assert rc == 2 and len(err.strip().splitlines()) == 1
     assert f"cannot write to {blocker / 'results'}" in err and "(--resume, the default) continues" in err
     assert not list((tmp_path / "runs").rglob("*.pt"))  # nothing was trained
 
@@ -150,7 +150,7 @@ def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_r
     args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
             "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
     monkeypatch.setattr(gazebench.results, "atomic_write", full)
-    assert main(args) == 1
+    assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err and str(tmp_path / "results") in err
     assert "(--resume, the default) continues" in err

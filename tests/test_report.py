@@ -167,7 +167,7 @@ def test_empty_results_folder_and_no_analyses(tmp_path):
 
 
 def test_missing_results_folder_is_one_line(tmp_path, capsys):
-    assert cli("report", "--results", tmp_path / "nope", "--out", tmp_path / "r.html") == 1
+    assert cli("report", "--results", tmp_path / "nope", "--out", tmp_path / "r.html") == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("gazebench report: FileNotFoundError: no results folder") and "\n" not in err
     assert not (tmp_path / "r.html").exists()

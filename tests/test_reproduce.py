@@ -104,5 +104,14 @@ def test_a_published_checkpoint_fine_tunes_like_any_model(tiny_synth, gaze360_ls
 def test_init_needs_the_file_and_the_cards_model(tiny_synth, tmp_path, capsys):
     common = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--epochs", "1", "--dry-run",
               "--set", "init=published:gaze360-lstm", "--results", tmp_path]
-    assert cli(*common, "--model", "seqlstm") == 1
+    assert cli(*common, "--model", "seqlstm") == 2
     assert "weights_file=FILE" in capsys.readouterr().err
+
+
+def test_dry_run_needs_no_weights_and_a_run_asks_for_them(tmp_path, capsys):
+    assert cli("reproduce", "gaze360-lstm", "--dry-run", "--results", tmp_path) == 0
+    out = capsys.readouterr().out
+    assert "protocol original of gaze360" in out and "its result file is named once --weights is given" in out
+    assert cli("reproduce", "gaze360-lstm", "--results", tmp_path) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "--weights FILE" in err and "gaze360_model.pth.tar" in err

@@ -127,7 +127,7 @@ def _run_dir_of_last(out: Path) -> Path:
 
 
 def test_an_unknown_logger_is_one_line(tiny_synth, tmp_path, capsys):
-    assert _run(tiny_synth, tmp_path, "--set", "logger=tensorbord,wandb", "--dry-run") == 1
+    assert _run(tiny_synth, tmp_path, "--set", "logger=tensorbord,wandb", "--dry-run") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "unknown logger 'tensorbord'" in err and "tensorboard, wandb, mlflow" in err
 
@@ -136,7 +136,7 @@ def test_an_unknown_logger_is_one_line(tiny_synth, tmp_path, capsys):
 def test_a_missing_optional_logger_names_its_extra_before_reading_data(package, tiny_synth, tmp_path, monkeypatch,
                                                                        capsys):
     monkeypatch.setitem(sys.modules, package, None)  # `import wandb` raises ImportError
-    assert _run(tiny_synth, tmp_path, "--quiet", "--logger", f"tensorboard,{package}") == 1
+    assert _run(tiny_synth, tmp_path, "--quiet", "--logger", f"tensorboard,{package}") == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and f'pip install "gazebench[{package}]"' in err
     assert not list(tmp_path.rglob("last.pt"))  # nothing was trained

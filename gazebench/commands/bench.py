@@ -8,7 +8,7 @@ import argparse
 import json
 import sys
 
-from gazebench.commands.common import dataset_flags
+from gazebench.commands.common import dataset_flags, dataset_names
 
 EXAMPLES = """\
 examples:
@@ -75,6 +75,7 @@ def main(args: argparse.Namespace) -> int:
 
     from gazebench.speed import measure, render
 
+    args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     threads = torch.get_num_threads()
     try:
         setup = bench_setup(plan_bench_unit(args), args.source)

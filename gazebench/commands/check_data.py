@@ -9,7 +9,7 @@ import json
 import sys
 from typing import Any
 
-from gazebench.commands.common import data_options, dataset_flags
+from gazebench.commands.common import data_options, dataset_flags, dataset_names
 
 EXAMPLES = """\
 examples:
@@ -130,6 +130,7 @@ def render_text(report: dict[str, Any]) -> str:
 def main(args: argparse.Namespace) -> int:
     from gazebench.datasets.checks import check_dataset
 
+    args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     options = data_options(args.dataset, args.sets, "check-data")
     report = check_dataset(args.dataset, args.root, options, images=not args.no_images,
                            workers=args.workers, progress=not args.json)

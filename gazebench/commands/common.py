@@ -64,6 +64,42 @@ def data_options(dataset: str, sets: list[str], command: str) -> dict[str, Any]:
     return routed.data
 
 
+def check_benchmark(name: str | None, results: Path) -> None:
+    """``--benchmark NAME`` of a command that reads results (``table``, ``report``): a name that is
+    neither a suite of the benchmark file nor a folder of ``results`` (where ``run --benchmark``
+    writes) is a user error naming the suites, not an empty table."""
+    if name is None or (Path(results) / name).is_dir():
+        return
+    from gazebench.errors import GazebenchError, UserValueError
+    from gazebench.registry import closest
+    from gazebench.suites import read_benchmarks
+
+    try:
+        source, raw = read_benchmarks()
+    except GazebenchError:  # no benchmark file, or a broken one: only the results can tell
+        source, raw = None, {}
+    names = [str(n) for n in raw]
+    if name in names:
+        return  # a suite not run yet: the command says it has no results
+    where = f"no suite of that name in {source}" if source else "no benchmark file"
+    known = f" Benchmarks: {', '.join(names)}" if names else ""
+    raise UserValueError(f"--benchmark {name!r}: {where} and no {Path(results) / name} folder."
+                         f"{closest(name, names)}{known}")
+
+
+def dataset_names(value: str | None) -> str | None:
+    """A ``--dataset`` value (comma separated) with each registered alias replaced by the dataset's
+    own name (``rt-gene`` -> ``rtgene``): cards, results and unit ids use that name.  An unknown
+    name is left for the command to report with its suggestions."""
+    if not value:
+        return value
+    import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
+    from gazebench.registry import DATASETS
+
+    names = csv_flag(value) or []
+    return ",".join(DATASETS.canonical(n) for n in names)
+
+
 def csv_flag(values: list[str] | str | None) -> list[str] | None:
     """A comma-separated (and possibly repeated) flag -> list, or None when not given."""
     if not values:

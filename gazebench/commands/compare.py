@@ -7,6 +7,7 @@ import argparse
 import json
 
 from gazebench.commands.common import results_flag
+from gazebench.errors import UserValueError
 
 EXAMPLES = """\
 examples:
@@ -53,7 +54,7 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.results import load_results
 
     if args.resamples < 100:
-        raise ValueError(f"--resamples {args.resamples} is too few for a 95% interval; use at least 100")
+        raise UserValueError(f"--resamples {args.resamples} is too few for a 95% interval; use at least 100")
     df = load_results(args.results)  # unreadable files are reported as warnings
     if not df.empty and args.benchmark:
         df = df[df["benchmark"] == args.benchmark]

@@ -44,7 +44,11 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--results", type=Path, default=Path("results"),
                    help="where to find the result record of a --run folder (default results/)")
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, videos")
-    p.add_argument("--out", type=Path, required=True, help="output folder: gaze.csv, gaze.json, drawn frames")
+    p.add_argument("--out", type=Path, required=True, help="output folder, new or empty: gaze.csv, gaze.json, "
+                                                          "drawn frames")
+    p.add_argument("--overwrite", action="store_true",
+                   help="--out holds a previous prediction: replace its files (gaze.csv, gaze.json and the drawn "
+                        "frames its gaze.json lists); nothing else in the folder is touched")
     p.add_argument("--recursive", action="store_true", help="look into the subfolders of INPUT folders")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--crops", type=Path, metavar="FILE", help="head boxes per frame: CSV input,frame,x,y,w,h")
@@ -121,10 +125,12 @@ def main(args: argparse.Namespace) -> int:
     locator = make_locator(args)
     predictor = load_predictor(args)
     check_writable(args.out)
+    targets = output.drawn_targets(sequences, args.out, args.video_out)
+    previous = output.prepare_out(args.out, targets, args.overwrite)
     pred = infer.predict(predictor, sequences, locator, args.device, args.batch_size, not args.quiet)
     report_gaps(getattr(locator, "inner", locator), pred, len(sequences))
     table = output.gaze_table(pred)
-    targets = output.drawn_targets(sequences, args.out, args.video_out)
+    output.clear_previous(previous)
     about = {"predictor": predictor.about, "crops": locator.describe(),
              "inputs": [{"input": str(s.path), "kind": s.kind, "drawn": str(t) if t else None}
                         for s, t in zip(sequences, targets)]}

@@ -9,7 +9,7 @@ import sys
 import time
 from pathlib import Path
 
-from gazebench.commands.common import data_options, dataset_flags
+from gazebench.commands.common import data_options, dataset_flags, dataset_names
 
 EXAMPLES = """\
 examples:
@@ -42,6 +42,7 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.config import Recipe
     from gazebench.datasets import build_dataset
 
+    args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     dataset = build_dataset(args.dataset, args.root, **data_options(args.dataset, args.sets, "prepare"))
     size = args.size
     if size is None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.commands.common import results_flag
+from gazebench.commands.common import check_benchmark, results_flag
 
 EXAMPLES = """\
 examples:
@@ -42,6 +42,7 @@ def command_line(args: argparse.Namespace) -> list[str]:
 def main(args: argparse.Namespace) -> int:
     from gazebench.report import write_report
 
+    check_benchmark(args.benchmark, args.results)
     path, data = write_report(args.results, args.out, args.title, args.benchmark, command_line(args))
     for note in data.notes:
         print(f"note: {note}")

@@ -7,6 +7,10 @@ import argparse
 from pathlib import Path
 
 from gazebench.commands.common import results_flag, sets_flag
+from gazebench.errors import UserValueError
+
+#: the checkpoint path a dry run without ``--weights`` plans with (its unit is shown, not run)
+NO_WEIGHTS = Path("<--weights>")
 
 EXAMPLES = """\
 examples:
@@ -20,7 +24,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("reproduce", help="evaluate a published checkpoint under its paper's protocol",
                        epilog=EXAMPLES, parents=[results_flag()])
     p.add_argument("name", help="a published checkpoint (gazebench ls published)")
-    p.add_argument("--weights", required=True, type=Path, help="the checkpoint file, as the authors host it")
+    p.add_argument("--weights", type=Path, help="the checkpoint file, as the authors host it (not needed with "
+                                                "--dry-run, which then shows the protocol without the result file)")
     p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
     p.add_argument("--runs", default=Path("runs"), type=Path, help="predictions (default runs/)")
     sets_flag(p)
@@ -41,7 +46,8 @@ def plan_units(args: argparse.Namespace, card) -> list:
     seen = card.training_overlap(rep["dataset"], rep.get("split", "test")) is not None
     suite = planning.single_run_suite(rep["dataset"], [card.model], [0], root=args.root,
                                       label=reproduce.row_label(card, seen), protocol=rep.get("protocol"))
-    settings = {**reproduce.reproduce_settings(card, args.weights), **parse_sets(args.sets)}
+    weights = args.weights if args.weights is not None else NO_WEIGHTS
+    settings = {**reproduce.reproduce_settings(card, weights), **parse_sets(args.sets)}
     specs = planning.expand(suite, settings)
     if rep.get("fold") is not None:
         specs = planning.select(specs, folds=[str(rep["fold"])])
@@ -57,10 +63,17 @@ def main(args: argparse.Namespace) -> int:
 
     card = published_card(args.name)
     reproduce.check_reproducible(card, args.allow_training_data)
+    if args.weights is None and not args.dry_run:
+        raise UserValueError(f"--weights FILE: give the checkpoint of {card.name} as the authors host it ({card.url}); "
+                             "--dry-run shows the protocol without it")
     units = plan_units(args, card)
     if args.dry_run:
         print(describe_protocols(units))
-        print(dry_run_table(units, [u.status() for u in units]))
+        if args.weights is None:  # the unit id covers the checkpoint file: no result path to show yet
+            for u in units:
+                print(f"unit: {u.describe()}; its result file is named once --weights is given")
+        else:
+            print(dry_run_table(units, [u.status() for u in units]))
         return 0
     if not args.weights.expanduser().is_file():
         raise FileNotFoundError(f"--weights {args.weights}: no such file (download it from {card.url})")

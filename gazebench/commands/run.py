@@ -15,7 +15,8 @@ import json
 import sys
 from pathlib import Path
 
-from gazebench.commands.common import csv_flag, results_flag, sets_flag
+from gazebench.commands.common import csv_flag, dataset_names, results_flag, sets_flag
+from gazebench.errors import UserValueError
 from gazebench.paths import inside
 
 EXAMPLES = """\
@@ -41,7 +42,15 @@ examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("run", help="train and evaluate models", epilog=EXAMPLES, parents=[results_flag()])
+    p = sub.add_parser("run", help="train and evaluate models", epilog=EXAMPLES, parents=[run_flags()])
+    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command "
+                   "(--resume, the default) continues from the last finished epoch")
+
+
+def run_flags() -> argparse.ArgumentParser:
+    """Every flag of ``gazebench run``, as a parent parser: ``gazebench status`` takes the same
+    line (a unit is planned from all of them), so ``run`` can be swapped for ``status``."""
+    p = argparse.ArgumentParser(add_help=False, parents=[results_flag()])
     what = p.add_argument_group("what to run (with --benchmark: filters on the suite)")
     what.add_argument("--benchmark", help="a suite of benchmarks.yaml (see `gazebench run --benchmark X --dry-run`)")
     what.add_argument("--config", type=Path, help="benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)")
@@ -50,7 +59,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     what.add_argument("--test", help="cross-dataset evaluation: also test the trained model on these datasets' test "
                                      "protocols (all their folds' test subjects), comma separated; each test is its "
                                      "own result and leaderboard column 'D1 → D2' (docs/leaderboards.md); give "
-                                     "their roots as --root NAME=DIR")
+                                     "their roots as --root NAME=DIR; a --set data option reaches every dataset "
+                                     "that takes it (--set expect_samples=any)")
     what.add_argument("--model", help="registered model(s), comma separated (default: static); "
                                       "with --benchmark: only these labels or models")
     what.add_argument("--fold", help="fold name(s), comma separated, or 'all' (default: the first fold; "
@@ -89,8 +99,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     how.add_argument("--quiet", action="store_true", help="no progress output")
     how.add_argument("--no-table", action="store_true", help="do not print the leaderboard at the end")
     launcher_flags(p)
-    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command "
-                   "(--resume, the default) continues from the last finished epoch")
+    return p
 
 
 def launcher_flags(p: argparse.ArgumentParser) -> None:
@@ -124,37 +133,62 @@ def runs_root(args: argparse.Namespace, suite) -> Path:
 
 
 def settings(args: argparse.Namespace) -> dict:
-    """``--set`` and its shortcut flags, typed."""
+    """``--set`` and its shortcut flags, typed.  A shortcut and a ``--set`` of the same key with
+    different values (``--epochs 1 --set epochs=3``) is refused: neither silently wins."""
     from gazebench.config import parse_sets
 
     out = parse_sets(args.sets)
     shortcuts = {"epochs": args.epochs, "backbone": args.backbone, "on_bad_sample": args.on_bad_sample,
                  "logger": args.logger}
-    out.update({k: v for k, v in shortcuts.items() if v is not None})
+    for key, value in shortcuts.items():
+        if value is None:
+            continue
+        given = {k: v for k, v in out.items() if k.rpartition(".")[2] == key}
+        for k, v in given.items():
+            if str(v).lower() != str(value).lower():
+                flag = "--" + key.replace("_", "-")
+                raise UserValueError(f"{flag} {value} and --set {k}={v} disagree; give one of them")
+            del out[k]
+        out[key] = value
     return out
+
+
+def parse_seeds(value: str | None) -> list[int] | None:
+    """``--seed 0,1,2`` -> ``[0, 1, 2]``; anything but integers is a user error naming the flag."""
+    if not value:
+        return None
+    seeds = []
+    for item in csv_flag(value):
+        try:
+            seeds.append(int(item))
+        except ValueError:
+            raise UserValueError(f"--seed {value}: {item!r} is not an integer; give seeds like --seed 0,1,2") from None
+    return seeds
 
 
 def request_units(args: argparse.Namespace) -> tuple:
     """``(suite, units, results_dir)``: the request expanded, filtered and planned."""
     from gazebench import planning, suites
 
-    seeds = [int(s) for s in csv_flag(args.seed)] if args.seed else None
+    seeds = parse_seeds(args.seed)
+    args.dataset, args.train = dataset_names(args.dataset), dataset_names(args.train)
+    args.test = dataset_names(args.test)
     folds = None if args.fold in (None, "all") else csv_flag(args.fold)
     if args.train and args.dataset and args.train != args.dataset:
-        raise ValueError(f"--train {args.train} and --dataset {args.dataset} name different datasets; give one")
+        raise UserValueError(f"--train {args.train} and --dataset {args.dataset} name different datasets; give one")
     args.dataset = args.dataset or args.train
     if args.benchmark:
         if args.test:
-            raise ValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
-                             "(benchmarks.yaml)")
+            raise UserValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
+                                 "(benchmarks.yaml)")
         if args.label:
-            raise ValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
+            raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)
         filters = dict(datasets=csv_flag(args.dataset), models=csv_flag(args.model), folds=folds, seeds=seeds)
         results_dir, runs_dir = inside(args.results, suite.name, what="results"), runs_root(args, suite)
     else:
         if args.config:
-            raise ValueError("--config needs --benchmark NAME")
+            raise UserValueError("--config needs --benchmark NAME")
         dataset = args.dataset or "synthgaze"
         suite = planning.single_run_suite(dataset, csv_flag(args.model) or ["static"], seeds or [0], label=args.label,
                                           protocol=args.protocol, test=csv_flag(args.test))

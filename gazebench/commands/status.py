@@ -22,8 +22,6 @@ import json
 import shlex
 from pathlib import Path
 
-from gazebench.commands.common import results_flag, sets_flag
-
 STATES = ("done", "running", "failed", "missing")
 
 EXAMPLES = """\
@@ -39,42 +37,21 @@ a changed setting is another unit.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
+    from gazebench.commands.run import run_flags
+
     p = sub.add_parser("status", help="done / running / failed / missing units of a suite, with failed units' logs",
-                       epilog=EXAMPLES, parents=[results_flag()])
-    what = p.add_argument_group("which units (as for gazebench run)")
-    what.add_argument("--benchmark", help="a suite of benchmarks.yaml")
-    what.add_argument("--config", type=Path,
-                      help="benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)")
-    what.add_argument("--dataset", help="dataset (default synthgaze); with --benchmark: only these, comma separated")
-    what.add_argument("--model", help="model(s) or labels, comma separated")
-    what.add_argument("--fold", help="fold name(s), comma separated, or 'all'")
-    what.add_argument("--seed", help="seed(s), comma separated")
-    what.add_argument("--root", action="append", metavar="DIR | NAME=DIR", help="dataset root (as given to run)")
-    what.add_argument("--protocol", help="the dataset's protocol (as given to run)")
-    what.add_argument("--label", help="a single run's row name (as given to run)")
-    sets_flag(what)
-    what.add_argument("--epochs", type=int, help="as given to run (--set epochs=N)")
-    what.add_argument("--backbone", help="as given to run (--set backbone=NAME)")
-    what.add_argument("--on-bad-sample", choices=("error", "skip"), help="as given to run")
-    what.add_argument("--runs", default=Path("runs"), type=Path, help="checkpoints and state files (default runs/)")
+                       description="Takes every flag of `gazebench run` (the units are planned from them; the "
+                                   "ones about how to train are accepted and have no effect here).",
+                       epilog=EXAMPLES, parents=[run_flags()])
     p.add_argument("--json", action="store_true", help="the units and counts as JSON")
     p.set_defaults(func=main)
-
-
-class _Request(argparse.Namespace):
-    """Status's flags as run's request: run's flags that status does not take read as not given."""
-
-    def __getattr__(self, name: str) -> None:
-        if name.startswith("__"):
-            raise AttributeError(name)
-        return None
 
 
 def status_command(args: argparse.Namespace) -> str:
     """The ``gazebench status`` line for the units of a ``gazebench run`` request."""
     parts = ["gazebench", "status"]
-    for flag in ("benchmark", "config", "dataset", "model", "fold", "seed", "protocol", "label", "epochs",
-                 "backbone", "on_bad_sample"):
+    for flag in ("benchmark", "config", "dataset", "train", "test", "model", "fold", "seed", "protocol", "label",
+                 "epochs", "backbone", "logger", "on_bad_sample"):
         value = getattr(args, flag, None)
         if value is not None:
             parts += ["--" + flag.replace("_", "-"), str(value)]
@@ -95,7 +72,7 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.commands.run import request_units
     from gazebench.launch import query_slurm, read_state, unit_state
 
-    suite, units, results_dir = request_units(_Request(**vars(args)))
+    suite, units, results_dir = request_units(args)
     query_slurm([read_state(u) for u in units])
     rows = []
     for u in units:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.commands.common import csv_flag, results_flag
+from gazebench.commands.common import check_benchmark, csv_flag, results_flag
 
 EXAMPLES = """\
 examples:
@@ -65,6 +65,7 @@ def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "gi
 
 
 def main(args: argparse.Namespace) -> int:
+    check_benchmark(args.benchmark, args.results)
     print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark,
                 args.strict)
     return 0

@@ -131,9 +131,12 @@ class GazeDataset:
         missing = [p for p in self.required_paths() if not (self.root / p).exists()]
         if self.root.is_dir() and not missing:
             return
-        what = f"{self.root} does not exist" if not self.root.is_dir() else (
-            f"{self.root} is incomplete: missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
-        )
+        if self.root.is_file():
+            what = f"{self.root} is a file, not a folder (--root names the dataset's folder)"
+        elif not self.root.is_dir():
+            what = f"{self.root} does not exist"
+        else:
+            what = f"{self.root} is incomplete: missing {', '.join(missing[:5])}" + (" ..." if len(missing) > 5 else "")
         raise DatasetNotFound(self.not_found_message(what))
 
     def not_found_message(self, what: str) -> str:

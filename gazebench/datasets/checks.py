@@ -207,6 +207,36 @@ def check_published(dataset: GazeDataset, pooled: dict[str, set[int]], report: d
     report["published"] = info
 
 
+def range_warnings(dataset: GazeDataset, positions: np.ndarray) -> list[str]:
+    """A warning per angle (yaw, pitch) for labels outside the card's ``gaze_range_deg`` (the range
+    the recording makes plausible, canonical convention, degrees): angles in degrees read as
+    radians, or read with another convention, land there.  No range on the card: no check."""
+    bounds = dataset.card.extra("gaze_range_deg") or {}
+    if not bounds or len(positions) == 0:
+        return []
+    if not isinstance(bounds, dict) or not all(
+            isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
+            for v in bounds.values()) or set(bounds) - {"yaw", "pitch"}:
+        raise CardError(f"{dataset.card.path}: gaze_range_deg must map yaw and/or pitch to [min, max] in degrees; "
+                        f"got {bounds!r}")
+    angles = np.degrees(geometry.vector_to_yawpitch(dataset.gaze(positions)))
+    ids = dataset.index["id"].astype(str).to_numpy()
+    out = []
+    for k, name in enumerate(("yaw", "pitch")):
+        if name not in bounds:
+            continue
+        lo, hi = (float(v) for v in bounds[name])
+        outside = np.flatnonzero((angles[:, k] < lo) | (angles[:, k] > hi))
+        if len(outside):
+            first = outside[0]
+            out.append(f"{len(outside):,} of {len(positions):,} labelled samples have a gaze {name} outside "
+                       f"[{lo:g}, {hi:g}] deg, the range the card gives as plausible for {dataset.name} (e.g. "
+                       f"{ids[positions[first]]!r}: {angles[first, k]:+.1f} deg): labels read in another unit "
+                       f"(degrees as radians) or another convention look like this "
+                       f"({dataset.card.path.name}, gaze_range_deg)")
+    return out
+
+
 def check_dataset(
     name: str,
     root: str | Path | None,
@@ -253,6 +283,7 @@ def check_dataset(
     count_populations(dataset, pooled, report)
     check_published(dataset, pooled, report, problems)
     in_any = set().union(*pooled.values())
+    report["warnings"] += range_warnings(dataset, np.array(sorted(in_any), dtype=np.int64))
     centre = np.flatnonzero(index["centre"].to_numpy(bool))
     outside = len(set(centre.tolist()) - in_any)
     if outside:

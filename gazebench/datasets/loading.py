@@ -17,6 +17,7 @@ from torch.utils.data import Dataset, default_collate
 from gazebench.datasets.base import BadSample, GazeDataset
 from gazebench.datasets.sources import FrameSource
 from gazebench.datasets.views import ViewSpec
+from gazebench.errors import UserValueError
 
 
 ON_BAD_SAMPLE = ("error", "skip")
@@ -49,7 +50,7 @@ class FrameWindows(Dataset):
         on_bad_sample: str = "error",
     ) -> None:
         if on_bad_sample not in ON_BAD_SAMPLE:
-            raise ValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
+            raise UserValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
         self.on_bad_sample = on_bad_sample
         self.dataset = dataset
         self.positions = np.asarray(positions, dtype=np.int64)
@@ -58,7 +59,7 @@ class FrameWindows(Dataset):
         self.size = int(source.size)
         if spec.needs_sequences:
             if not dataset.has_sequences:
-                raise ValueError(f"dataset {dataset.name!r} has no sequences; view {spec.describe()} needs {spec.num_frames} frames")
+                raise UserValueError(f"dataset {dataset.name!r} has no sequences; view {spec.describe()} needs {spec.num_frames} frames")
             table, complete = dataset.windows(spec.offsets)
             self.rows = table[self.positions]
             self.complete = complete[self.positions]

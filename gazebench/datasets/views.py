@@ -18,6 +18,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from gazebench.errors import UserValueError
+
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
@@ -29,12 +31,16 @@ def parse_floats(value: str | Sequence[float] | None) -> tuple[float, ...] | Non
         return None
     if isinstance(value, str):
         value = [v for v in value.replace(" ", "").split(",") if v]
-    out = tuple(float(v) for v in value)
+    try:
+        out = tuple(float(v) for v in value)
+    except (TypeError, ValueError):
+        raise UserValueError(f"zoom crop sizes are numbers (relative sizes in (0, 1] or pixels of 224, comma "
+                             f"separated); got {value!r}") from None
     if any(v > 1.0 for v in out):
         out = tuple(v / 224.0 for v in out)
     for v in out:
         if not 0.0 < v <= 1.0:
-            raise ValueError(f"zoom crop sizes are relative sizes in (0, 1] or pixels of 224; got {value!r}")
+            raise UserValueError(f"zoom crop sizes are relative sizes in (0, 1] or pixels of 224; got {value!r}")
     return out
 
 
@@ -54,7 +60,7 @@ class ViewSpec:
         if 0 not in self.offsets:
             raise ValueError(f"a view must include the labelled frame (offset 0); got offsets {self.offsets}")
         if self.crops is not None and len(self.offsets) > 1 and len(self.crops) != len(self.offsets):
-            raise ValueError(
+            raise UserValueError(
                 f"per-frame zoom needs one crop per frame: {len(self.offsets)} frames, {len(self.crops)} crops"
             )
 
@@ -62,7 +68,7 @@ class ViewSpec:
     def window(cls, length: int, crops: Sequence[float] | None = None) -> "ViewSpec":
         """``length`` frames centred on the labelled one (f - length//2 ... f + length//2)."""
         if length < 1 or length % 2 == 0:
-            raise ValueError(f"a centred frame window needs an odd length; got {length}")
+            raise UserValueError(f"a centred frame window needs an odd length; got {length}")
         half = length // 2
         return cls(tuple(range(-half, half + 1)), tuple(crops) if crops is not None else None)
 

@@ -40,6 +40,7 @@ import timm
 import torch
 from torch import nn
 
+from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
 from gazebench.models.weights import Weights, locate, parse_pretrained, sha256_file, timm_name
 from gazebench.registry import closest
@@ -59,7 +60,7 @@ def create_timm(
     because ``num_classes=0``.
     """
     if ":" not in name and not timm.is_model(name):  # "hf-hub:..." names resolve remotely
-        raise ValueError(f"unknown timm backbone {name!r}.{closest(name, timm.list_models())}")
+        raise UserValueError(f"unknown timm backbone {name!r}.{closest(name, timm.list_models())}")
     tagged = timm_name(name, pretrained) if ":" not in name else None
     if weights_file is not None:
         path = Path(weights_file).expanduser()
@@ -110,7 +111,7 @@ def make_projection(kind: str, in_dim: int, out_dim: int) -> nn.Sequential:
     if kind in ("gaze360", "gaze360-relu"):
         layers = [nn.Linear(in_dim, GAZE360_HIDDEN), nn.ReLU(inplace=True), nn.Linear(GAZE360_HIDDEN, out_dim)]
         return nn.Sequential(*layers, *([nn.ReLU(inplace=True)] if kind == "gaze360-relu" else []))
-    raise ValueError(f"proj must be one of {', '.join(PROJECTIONS)}; got {kind!r}")
+    raise UserValueError(f"proj must be one of {', '.join(PROJECTIONS)}; got {kind!r}")
 
 
 class Backbone(nn.Module):

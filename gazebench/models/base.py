@@ -19,6 +19,7 @@ import torch
 from torch import nn
 
 from gazebench.datasets.views import ViewSpec
+from gazebench.errors import UserTypeError
 from gazebench.registry import MODELS, closest
 
 
@@ -52,8 +53,8 @@ def check_model_options(name: str, given: Any) -> None:
     accepted = model_kwargs(name)
     for key in given:
         if key not in accepted:
-            raise TypeError(f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
-                            f"Options: {', '.join(accepted)}")
+            raise UserTypeError(f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
+                                f"Options: {', '.join(accepted)}")
 
 
 def build_model(name: str, **kwargs: Any) -> GazeModel:

@@ -25,6 +25,7 @@ import math
 import torch
 from torch import nn
 
+from gazebench.errors import UserValueError
 from gazebench.models.heads import outputs
 
 
@@ -56,9 +57,9 @@ class BinnedHead(nn.Module):
     def __init__(self, in_dim: int, bins: int = 90, bin_width: float = 4.0, angle_min: float = -180.0) -> None:
         super().__init__()
         if int(bins) != bins or bins < 2:
-            raise ValueError(f"bins must be an integer >= 2; got {bins!r}")
+            raise UserValueError(f"bins must be an integer >= 2; got {bins!r}")
         if not bin_width > 0:
-            raise ValueError(f"bin_width must be > 0 degrees; got {bin_width!r}")
+            raise UserValueError(f"bin_width must be > 0 degrees; got {bin_width!r}")
         self.bins, self.bin_width, self.angle_min = int(bins), float(bin_width), float(angle_min)
         self.fc_yaw = nn.Linear(in_dim, self.bins)
         self.fc_pitch = nn.Linear(in_dim, self.bins)

@@ -10,6 +10,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from gazebench.errors import UserValueError
+
 TAKES = ("middle", "last")
 
 
@@ -76,7 +78,7 @@ class LSTMFusion(Fusion):
         take: str = "last",
     ) -> None:
         if take not in TAKES:
-            raise ValueError(f"LSTMFusion take must be one of {TAKES}; got {take!r}")
+            raise UserValueError(f"LSTMFusion take must be one of {TAKES}; got {take!r}")
         super().__init__(hidden * (2 if bidirectional else 1))
         self.take = take
         self.lstm = nn.LSTM(dim, hidden, num_layers=layers, batch_first=True, bidirectional=bidirectional)

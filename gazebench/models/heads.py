@@ -22,6 +22,7 @@ import math
 import torch
 from torch import nn
 
+from gazebench.errors import UserValueError
 from gazebench.geometry import yawpitch_to_vector
 
 DECODES = ("atan2", "avg", "weighted")
@@ -37,7 +38,7 @@ def _sigma(o: torch.Tensor, scale: float) -> torch.Tensor:
 
 def _check_scale(sigma_scale: float) -> float:
     if not 0 < sigma_scale <= math.pi:
-        raise ValueError(f"sigma_scale must be in (0, pi]; got {sigma_scale!r}")
+        raise UserValueError(f"sigma_scale must be in (0, pi]; got {sigma_scale!r}")
     return float(sigma_scale)
 
 
@@ -122,7 +123,7 @@ class SinCosHead(nn.Module):
     def __init__(self, in_dim: int, decode: str = "atan2", sigma_scale: float = math.pi) -> None:
         super().__init__()
         if decode not in DECODES:
-            raise ValueError(f"unknown sin-cos decode {decode!r}; choose one of {DECODES}")
+            raise UserValueError(f"unknown sin-cos decode {decode!r}; choose one of {DECODES}")
         self.decode = decode
         self.sigma_scale = _check_scale(sigma_scale)
         self.fc = nn.Linear(in_dim, 4)

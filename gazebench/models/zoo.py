@@ -39,6 +39,7 @@ from torch import nn
 
 from gazebench.config import parse_value
 from gazebench.datasets.views import ViewSpec, parse_floats
+from gazebench.errors import GazebenchError, UserValueError
 from gazebench.losses import loss_for_head  # importing also registers the loss names models default to
 from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
@@ -162,10 +163,10 @@ def _coerce(value: Any, default: Any) -> Any:
     if isinstance(default, bool):
         if isinstance(parsed, bool) or parsed in (0, 1):
             return bool(parsed)
-        raise ValueError(f"expected a boolean, got {value!r}")
+        raise UserValueError(f"expected a boolean, got {value!r}")
     if isinstance(parsed, (int, float)) and not isinstance(parsed, bool):
         return type(default)(parsed)
-    raise ValueError(f"expected a number, got {value!r}")
+    raise UserValueError(f"expected a number, got {value!r}")
 
 
 #: options read by their own parser instead of the default's type (``pretrained``: a bool or a tag)
@@ -203,8 +204,9 @@ def named_model(
                 model = factory(common, **options)
             except ConfigError as err:
                 raise ConfigError(f"model {name!r}: {err}") from err
-            except ValueError as err:
-                raise ValueError(f"model {name!r}: {err}") from err
+            except ValueError as err:  # a user's value stays a user error; any other is a bug's, traceback kept
+                kind = UserValueError if isinstance(err, GazebenchError) else ValueError
+                raise kind(f"model {name!r}: {err}") from err
             model.name = name
             if "crops" in options:
                 options["crops"] = model.view.crops  # relative sizes, as used
@@ -231,7 +233,7 @@ def one_view(crops: Any) -> ViewSpec:
     """One frame, at most one zoom crop."""
     crops = parse_crops(crops)
     if crops is not None and len(crops) > 1:
-        raise ValueError(
+        raise UserValueError(
             f"a single-view model takes at most one crop; got {len(crops)} ({crops}). "
             "Several zoom crops of one frame need a fusion: staticsclstm, staticsclstmsym or msa"
         )
@@ -247,7 +249,7 @@ def frame_window(frames: int, crops: Any) -> ViewSpec:
     """A centred window of ``frames`` frames; with crops, frame i is zoomed by crop i."""
     crops = parse_crops(crops)
     if crops is not None and len(crops) != frames:
-        raise ValueError(f"frames={frames} needs {frames} crops (one per frame), got {len(crops)}: set crops too")
+        raise UserValueError(f"frames={frames} needs {frames} crops (one per frame), got {len(crops)}: set crops too")
     return ViewSpec.window(frames, crops)
 
 

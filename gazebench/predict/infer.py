@@ -17,6 +17,7 @@ from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
+from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
 from gazebench.predict.crops import Box, Locator, crop_resized
 from gazebench.predict.inputs import Sequence
@@ -108,7 +109,7 @@ def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator, d
     from gazebench.progress import progress_bar
 
     if batch_size < 1:
-        raise ValueError(f"--batch-size must be >= 1; got {batch_size}")
+        raise UserValueError(f"--batch-size must be >= 1; got {batch_size}")
     warn_single_frames(sequences, predictor)
     dev = resolve_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():

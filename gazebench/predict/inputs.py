@@ -24,6 +24,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
@@ -115,7 +116,7 @@ def read_image(path: Path) -> np.ndarray:
         with Image.open(path) as im:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:
-        raise ValueError(f"{path}: not a readable image ({exc})") from exc
+        raise UserValueError(f"{path}: not a readable image ({exc})") from exc
 
 
 def import_av() -> Any:
@@ -132,10 +133,10 @@ def open_video(path: Path) -> Any:
     try:
         container = av.open(str(path))
     except (av.FFmpegError, OSError) as exc:
-        raise ValueError(f"{path}: cannot be read as a video ({exc})") from exc
+        raise UserValueError(f"{path}: cannot be read as a video ({exc})") from exc
     if not container.streams.video:
         container.close()
-        raise ValueError(f"{path}: has no video stream")
+        raise UserValueError(f"{path}: has no video stream")
     return container
 
 
@@ -159,4 +160,4 @@ def read_video(path: Path) -> Iterator[Frame]:
                 yield Frame(str(path), done, frame.time, frame.to_ndarray(format="rgb24"))
                 done += 1
         except av.FFmpegError as exc:
-            raise ValueError(f"{path}: decoding failed after {done} frames ({exc})") from exc
+            raise UserValueError(f"{path}: decoding failed after {done} frames ({exc})") from exc

@@ -6,6 +6,11 @@
   ``<folder name>/<image name>.png``; a video -> ``<name>.mp4`` (PyAV's H.264 encoder, else
   MPEG-4 Part 2, at the video's frame rate) or, with ``png``, ``<name>/<frame %06d>.png``.  Frames
   without a head box are written undrawn; names that would clash get ``-2``, ``-3``, ...
+
+``--out`` must be new or empty, so a table never sits beside the drawn frames of another
+prediction.  With ``--overwrite`` a previous prediction's own files (``gaze.csv``, ``gaze.json``
+and the drawn frames its ``gaze.json`` lists) are removed first and nothing else is touched; a
+file of this prediction that would replace anything else is refused (:func:`prepare_out`).
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from gazebench.errors import UserRuntimeError
 from gazebench.predict.drawing import draw_gaze
 from gazebench.predict.infer import Predictions
 from gazebench.predict.inputs import Sequence, import_av, video_info
@@ -36,6 +42,7 @@ CONVENTION = (
 )
 
 VIDEO_OUT = ("mp4", "png", "none")
+TABLES = ("gaze.csv", "gaze.json")
 VIDEO_CODECS = ("libx264", "mpeg4")
 DEFAULT_FPS = 25
 
@@ -75,6 +82,56 @@ def write_tables(table: Any, out: Path, about: dict[str, Any]) -> tuple[Path, Pa
     doc = {"convention": CONVENTION, "columns": list(COLUMNS), **about, "rows": rows}
     json_path = atomic_write(out / "gaze.json", json.dumps(doc, indent=1, default=str) + "\n")
     return csv_path, json_path
+
+
+# --- the output folder ---------------------------------------------------------------------------
+
+
+def previous_outputs(out: Path) -> list[Path]:
+    """What an earlier ``gazebench predict`` wrote into ``out``: its tables and the drawn files or
+    folders its ``gaze.json`` lists (each a child of ``out``); empty when there is no such table."""
+    if not (out / "gaze.json").is_file():
+        return []
+    try:
+        doc = json.loads((out / "gaze.json").read_text())
+    except (OSError, ValueError):  # a damaged table: the tables are still its own
+        doc = {}
+    drawn = [d.get("drawn") for d in doc.get("inputs", []) if isinstance(d, dict)] if isinstance(doc, dict) else []
+    return [out / name for name in TABLES] + [out / Path(d).name for d in drawn if isinstance(d, str) and Path(d).name]
+
+
+def prepare_out(out: Path, targets: list[Path | None], overwrite: bool) -> list[Path]:
+    """Check ``--out`` before any work; returns the previous prediction's files to remove (by
+    :func:`clear_previous`, once the new one is ready to be written).  A non-empty folder without
+    ``overwrite``, or a file of this prediction that would replace one not written by a previous
+    prediction, is a user error naming it."""
+    if not out.is_dir() or not any(out.iterdir()):
+        return []
+    entries = sorted(p.name for p in out.iterdir())
+    shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
+    if not overwrite:
+        raise UserRuntimeError(f"--out {out} is not empty ({shown}): a prediction there would mix with what is there; "
+                               "give a new or empty folder, or --overwrite to replace a previous prediction's files "
+                               "(gaze.csv, gaze.json and the drawn frames gaze.json lists; nothing else is touched)")
+    old = {p for p in previous_outputs(out) if p.exists()}
+    for path in [out / name for name in TABLES] + [t for t in targets if t is not None]:
+        if path.exists() and path not in old:
+            raise UserRuntimeError(f"--overwrite: {path} is not a file of a previous prediction (not in "
+                                   f"{out / 'gaze.json'}); move it or give another --out")
+    return sorted(old)
+
+
+def clear_previous(paths: list[Path]) -> None:
+    """Remove a previous prediction's files: a drawn file, or a drawn folder's PNG frames (the
+    folder too once it is empty; anything else in it stays)."""
+    for path in paths:
+        if path.is_dir():
+            for frame in path.glob("*.png"):
+                frame.unlink()
+            if not any(path.iterdir()):
+                path.rmdir()
+        elif path.exists():
+            path.unlink()
 
 
 # --- drawn frames -------------------------------------------------------------------------------

@@ -20,6 +20,7 @@ from typing import Union
 import numpy as np
 import pandas as pd
 
+from gazebench.errors import UserKeyError
 from gazebench.geometry import yawpitch_to_vector
 
 #: 2.0: the background is fixed per sequence (1.x drew a new one every frame), head sizes span
@@ -348,7 +349,7 @@ def resolve_preset(preset: Union[str, Preset]) -> Preset:
     try:
         return PRESETS[preset]
     except KeyError:
-        raise KeyError(f"unknown SynthGaze preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
+        raise UserKeyError(f"unknown SynthGaze preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
 
 
 def make_scene(preset: Union[str, Preset], seed: int = 0) -> Scene:

@@ -17,6 +17,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, new_grid, register_kind
 from gazebench.analysis.runs import GAZE, PRED
+from gazebench.errors import UserValueError
 from gazebench.options import Option, any_value, integer
 
 OPTIONS = {
@@ -84,7 +85,7 @@ def read_images(run: Any, ids: list[str], options: dict[str, Any]) -> dict[str, 
     positions = {str(i): p for p, i in enumerate(dataset.index["id"].astype(str))}
     unknown = [i for i in ids if i not in positions]
     if unknown:
-        raise ValueError(f"run {run.name}: sample {unknown[0]!r} is not in dataset {part['name']} at {dataset.root}")
+        raise UserValueError(f"run {run.name}: sample {unknown[0]!r} is not in dataset {part['name']} at {dataset.root}")
     return {i: dataset.read_resized(positions[i], options["size"]) for i in dict.fromkeys(ids)}
 
 

@@ -29,6 +29,7 @@ from typing import Any
 import numpy as np
 
 from gazebench import geometry
+from gazebench.errors import UserValueError
 
 SPLIT_FILE = "train_test_split.json"
 #: the keys of train_test_split.json this adapter reads (the release also has ``test_specific``)
@@ -71,13 +72,13 @@ def read_split_file(path: Path) -> dict[str, list[str]]:
     try:
         data = json.loads(Path(path).read_text())
     except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(f"cannot read it as JSON: {exc}") from exc
+        raise UserValueError(f"cannot read it as JSON: {exc}") from exc
     if not isinstance(data, dict):
-        raise ValueError(f"a mapping of subsets to file lists is expected, got {type(data).__name__}")
+        raise UserValueError(f"a mapping of subsets to file lists is expected, got {type(data).__name__}")
     out = {}
     for key in SPLIT_KEYS:
         files = data.get(key, [])
         if not isinstance(files, list) or not all(isinstance(f, str) for f in files):
-            raise ValueError(f"{key!r} must be a list of file names like 'subject0000.h5'")
+            raise UserValueError(f"{key!r} must be a list of file names like 'subject0000.h5'")
         out[key] = list(files)
     return out

@@ -76,6 +76,10 @@ class SynthGaze(GazeDataset):
         generator (made by hand in this layout) is taken as it is."""
         from gazebench.synth import GENERATOR_VERSION
 
+        damaged = manifest_problem(self.root)
+        if damaged:
+            self.report_problem("manifest", self.root / MANIFEST, damaged)
+            return
         found = rendered_version(self.root)
         if found not in (GENERATOR_VERSION, UNKNOWN):  # a hand-made tree records no generator
             preset = manifest_value(self.root, "preset", {}).get("name", "default")
@@ -118,6 +122,23 @@ class SynthGaze(GazeDataset):
         rows = [0, len(f) // 2 + 1]
         images = dict(zip(f["id"].iloc[rows], render_frames(scene, rows, glasses=True)))  # variant=original
         return {"options": {}, "gaze": gaze, "images": images}
+
+
+def manifest_problem(root: Path) -> str | None:
+    """What is wrong with a render's ``synthgaze.json`` when it is there but not a JSON object
+    (truncated, edited by hand): the generator version, preset and subjects cannot be trusted."""
+    path = Path(root) / MANIFEST
+    if not path.is_file():
+        return None
+    try:
+        manifest = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        why = f"cannot be read as JSON ({exc})"
+    else:
+        if isinstance(manifest, dict):
+            return None
+        why = f"holds a JSON {type(manifest).__name__}, not the render's description"
+    return f"{why}; render the tree anew: gazebench synth --out DIR --preset NAME --seed N"
 
 
 def manifest_value(root: Path, key: str, default):
