@@ -133,3 +133,20 @@ def test_mpiifacegaze_gazehub_trains_on_the_other_fourteen_without_validation(sy
         f"p{k:02d}" for k in range(1, 8)]
     assert "no validation split" in record["selection"]["rule"] and record["val_metrics"] == {}
     assert record["selection"]["chosen_epoch"] == 1 and record["population"]["name"] == "mpiifacegaze/fold-0/test"
+
+
+def test_every_rtgene_protocol_names_its_images_and_where_they_come_from(capsys, tmp_path):
+    """The seed's RT-GENE script reads original/face_before_inpainting by default (rt_run.py line
+    381, data_utils.py lines 43-44): the adapter's own default (inpainted) must never decide."""
+    from gazebench.datasets.rtgene import VARIANT_DIRS
+
+    card = load_card("rtgene")
+    for name in card.protocol_names():
+        p = card.protocol(name)
+        assert p.data.get("variant") in VARIANT_DIRS, name
+        assert f"variant {p.data['variant']}" in p.description + " " + p.source, name
+    assert _unit("rtgene", "static").data_options["variant"] == "original_large"
+    assert _unit("rtgene", "static", "inpainted").data_options["variant"] == "inpainted"
+    assert _unit("rtgene", "static", variant="original").data_options["variant"] == "original"  # --set wins
+    assert cli("run", "--dataset", "rtgene", "--model", "static", "--dry-run", "--results", tmp_path) == 0
+    assert "variant=original_large" in capsys.readouterr().out
