@@ -150,3 +150,21 @@ def test_every_rtgene_protocol_names_its_images_and_where_they_come_from(capsys,
     assert _unit("rtgene", "static", variant="original").data_options["variant"] == "original"  # --set wins
     assert cli("run", "--dataset", "rtgene", "--model", "static", "--dry-run", "--results", tmp_path) == 0
     assert "variant=original_large" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model,options,loss", [
+    ("msa", {}, "sincos_pinball"), ("msaseq", {}, "sincos_pinball"), ("msa", {"head": "angle", "decode": "atan2"}, "pinball"),
+    ("static", {}, "pinball"), ("seqlstm", {}, "pinball"), ("staticsc", {}, "sincos"),
+    ("staticsclstmsym", {}, "sincos"), ("seqsclstmsym", {}, "sincos"),
+])
+def test_multizoom_trains_each_model_with_its_originals_loss(model, options, loss):
+    """MultiZoomGaze run.py: NonLstmSinCosModel (MSA, MSA+Seq) PinBallLoss (lines 583-584),
+    NonLstmMultiCropModel (MSA+raw), StaticModel and LSTM PinBallLoss, the Reg models
+    RegularizedSinAndCosLoss; the unit's model is what build_setup builds, its loss what it trains."""
+    from gazebench.losses import resolve_loss
+    from gazebench.setup import unit_model
+
+    unit = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False, **options)
+    built = unit_model(unit)
+    assert resolve_loss(unit.recipe.loss, built) == loss and built.options["loss"] == loss
+    assert loss in load_card("gaze360").protocol("multizoom").description
