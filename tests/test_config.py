@@ -79,3 +79,12 @@ def test_fp32_means_ieee_float32_on_cuda_and_tf32_is_asked_for():
     finally:
         torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32 = before
     assert Recipe.resolve({"precision": "tf32"}).precision == "tf32"
+
+
+def test_lr_step_takes_an_epoch_count_and_a_factor():
+    assert Recipe().lr_step is None and Recipe().epoch_lr(30) == Recipe().lr
+    assert Recipe.resolve({"lr_step": "10,0.1"}).lr_step == Recipe.resolve({"lr_step": [10, 0.1]}).lr_step == (10, 0.1)
+    assert Recipe.resolve({"lr_step": [10, 0.1]}).as_dict()["lr_step"] == [10, 0.1]
+    for bad in ([0, 0.1], [10, 2], [1.5, 0.1], [10], "x"):
+        with pytest.raises(ConfigError, match=r"lr_step=.*\[EPOCHS, GAMMA\]"):
+            Recipe.resolve({"lr_step": bad})

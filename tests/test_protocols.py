@@ -168,3 +168,25 @@ def test_multizoom_trains_each_model_with_its_originals_loss(model, options, los
     built = unit_model(unit)
     assert resolve_loss(unit.recipe.loss, built) == loss and built.options["loss"] == loss
     assert loss in load_card("gaze360").protocol("multizoom").description
+
+
+@pytest.mark.parametrize("protocol", ["seed", "xgaze-baseline"])
+def test_ethxgaze_protocols_decay_the_learning_rate_as_the_originals(protocol, capsys, tmp_path):
+    """StepLR(step_size=10, gamma=0.1) stepped after each epoch: ETH-XGaze trainer.py lines 72-75
+    and 104; the seed's xg_run.py lines 275 and 321."""
+    recipe = _unit("ethxgaze", "xgaze", protocol).recipe
+    assert recipe.lr_step == (10, 0.1)
+    assert [recipe.epoch_lr(e) for e in (1, 10, 11, 20, 21)] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5, 1e-6])
+    assert cli("run", "--dataset", "ethxgaze", "--protocol", protocol, "--model", "xgaze", "--dry-run",
+               "--results", tmp_path) == 0
+    assert " lr_step=10,0.1 " in capsys.readouterr().out
+
+
+def test_lr_step_sets_each_epochs_learning_rate(tiny_synth, tmp_path):
+    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--epochs", "3",
+               "--set", "lr=0.001", "--set", "lr_step=[1, 0.5]", "--results", tmp_path / "r", "--runs",
+               tmp_path / "runs", *SMALL_RUN[2:]) == 0
+    (path,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["recipe"]["lr_step"] == [1, 0.5]
+    assert [h["lr"] for h in record["history"]] == pytest.approx([1e-3, 5e-4, 2.5e-4])
