@@ -184,7 +184,7 @@ class Recipe:
                                          "training samples drawn per epoch, a random subset each epoch (none: all)")
     augment: tuple[str, ...] = _opt((), check_augment,
                                     "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
-                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame); none")
+                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame, on the frame as read); none")
     init: str = _opt("none", _init,
                      "start from a published checkpoint: published:NAME with weights_file=FILE (gazebench ls "
                      "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)")
