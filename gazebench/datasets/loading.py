@@ -74,8 +74,9 @@ class FrameWindows(Dataset):
             self.complete = np.ones(len(self.positions), dtype=bool)
         self.gaze = dataset.gaze(self.positions).astype(np.float32)
         self.crop = crop
-        # in shared memory: persistent loader workers read the epoch the main process sets
-        self._epoch = torch.zeros(1, dtype=torch.int64).share_memory_()
+        self._epoch = torch.zeros(1, dtype=torch.int64)
+        if crop is not None:  # in shared memory: persistent loader workers read the epoch the main process sets
+            self._epoch.share_memory_()
 
     def set_epoch(self, epoch: int) -> None:
         """The epoch whose draws ``crop`` makes (set before the epoch's batches are asked for)."""
