@@ -80,6 +80,24 @@ def _loss(value: Any) -> str | None:
 _loss.describe = "a loss name (gazebench ls losses) or none"  # type: ignore[attr-defined]
 
 
+def _lr_step(value: Any) -> tuple[int, float] | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    wrong = OptionValueError("must be none or [EPOCHS, GAMMA] with an integer EPOCHS >= 1 and 0 < GAMMA <= 1, "
+                             "e.g. [10, 0.1]")
+    parts = value.strip("[]() ").split(",") if isinstance(value, str) else value
+    try:
+        every, gamma = (float(str(v).strip()) for v in parts)
+    except (TypeError, ValueError):
+        raise wrong from None
+    if every != int(every) or every < 1 or not 0 < gamma <= 1:
+        raise wrong
+    return (int(every), gamma)
+
+
+_lr_step.describe = "none or [epochs, gamma]"  # type: ignore[attr-defined]
+
+
 def _num_workers(value: Any) -> int | str:
     if value == "auto":
         return "auto"
@@ -175,6 +193,10 @@ class Recipe:
     eval_batch_size: int = _opt(128, integer(1), "batch size for validation and test")
     optimizer: str = _opt("adam", one_of("adam", "adamw", "sgd"), "optimiser (sgd: momentum 0.9)")
     lr: float = _opt(1e-3, _number(number_above(0)), "learning rate")
+    lr_step: tuple[int, float] | None = _opt(None, _lr_step,
+                                             "step decay: [N, gamma] multiplies lr by gamma every N epochs (torch's "
+                                             "StepLR stepped after each epoch: epoch e trains at lr * gamma^((e-1)//N)); "
+                                             "none: constant lr")
     betas: tuple[float, float] = _opt((0.9, 0.999), _betas, "Adam/AdamW betas")
     weight_decay: float = _opt(0.0, _number(number_above(0, inclusive=True)), "weight decay")
     image_size: int = _opt(64, _image_size, "frames are resized to this many px (square) before zoom crops")
@@ -199,7 +221,7 @@ class Recipe:
                                          "training samples drawn per epoch, a random subset each epoch (none: all)")
     augment: tuple[str, ...] = _opt((), check_augment,
                                     "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
-                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame); none")
+                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame, on the frame as read); none")
     init: str = _opt("none", _init,
                      "start from a published checkpoint: published:NAME with weights_file=FILE (gazebench ls "
                      "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)")
@@ -251,6 +273,14 @@ class Recipe:
         """The published checkpoint a model starts from (``init=published:NAME``), or None."""
         return self.init[len(PUBLISHED_PREFIX):] if self.init.startswith(PUBLISHED_PREFIX) else None
 
+    def epoch_lr(self, epoch: int) -> float:
+        """The learning rate epoch ``epoch`` (1-based) trains at: ``lr``, times ``gamma`` for every
+        ``N`` epochs before it under ``lr_step`` (as torch's StepLR stepped after each epoch)."""
+        if self.lr_step is None:
+            return self.lr
+        every, gamma = self.lr_step
+        return self.lr * gamma ** ((epoch - 1) // every)
+
     def augmentation(self) -> str:
         """The training augmentations in words ("none" when there are none)."""
         if not self.augment:
@@ -262,6 +292,7 @@ class Recipe:
         """JSON-ready: what a result records and what the unit id hashes (less :data:`NOT_IN_UNIT_ID`)."""
         out = dataclasses.asdict(self)
         out["betas"] = list(self.betas)
+        out["lr_step"] = list(self.lr_step) if self.lr_step is not None else None
         out["augment"] = list(self.augment)
         out["logger"] = list(self.logger)
         return out

@@ -91,12 +91,9 @@ class StepContext:
         a GPU it is done rarely to keep the queue of kernels full (free on CPU)."""
         return 1 if self.device.type == "cpu" else 25
 
-    def views(self, batch: dict, frames_hook: Callable[[torch.Tensor], torch.Tensor] | None = None) -> torch.Tensor:
-        """The batch's model input on the device; ``frames_hook`` (e.g. ``Augment.frames``) runs on
-        the frames there, before the zoom views are made."""
+    def views(self, batch: dict) -> torch.Tensor:
+        """The batch's model input on the device."""
         frames = batch["frames"].to(self.device, non_blocking=True)  # uint8: a quarter of float's bytes
-        if frames_hook is not None:
-            frames = frames_hook(frames)
         views = make_views(frames, self.spec, self.image_size)
         if self.channels_last:
             b, v = views.shape[:2]
@@ -183,8 +180,8 @@ def train_one_epoch(
     augment: Augment | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss (over samples), samples and seconds.
-    ``augment`` (:func:`gazebench.augment.make_augment`) works on the frames before the views
-    are made and on the views and targets after.  A batch with ``"shard": (start, total, weight)``
+    ``augment`` (:func:`gazebench.augment.make_augment`) works on the views and targets once they
+    are made (``resized_crop`` happened in the data path).  A batch with ``"shard": (start, total, weight)``
     is one torchrun rank's slice of a global batch (:func:`gazebench.distributed.label_shards`):
     the augmentation draws for the whole global batch and keeps the slice's, and the step's
     gradient is weighted so that DDP's average over the ranks is the global batch mean's.
@@ -200,7 +197,7 @@ def train_one_epoch(
         if shard is not None:
             weight = shard[2]
             aug = dataclasses.replace(augment, part=shard[:2]) if augment is not None else None
-        views = ctx.views(batch, aug.frames if aug is not None else None)
+        views = ctx.views(batch)
         target = ctx.target(batch)
         if aug is not None:
             views, target = aug.views_target(views, target)

@@ -157,6 +157,9 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
     torch.manual_seed(seed * 100_019 + epoch)
     loader.batch_sampler.sampler.generator = gen  # the RandomSampler (under torchrun: inside the sharded batches)
     aug = make_augment(recipe.augment, gen)
+    setup.sets["train"].set_epoch(epoch)  # the data path's draws (resized_crop) of this epoch
+    for group in optimizer.param_groups:  # recipe.lr_step: set per epoch, so a resumed fit continues the schedule
+        group["lr"] = recipe.epoch_lr(epoch)
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
     batches, total = loader, len(loader.batch_sampler.sampler)

@@ -5,6 +5,7 @@ A registered loss is ``fn(output, target) -> scalar`` where ``output`` is a mode
 the canonical unit gaze ``[B, 3]``; each loss converts the target to what it compares.
 
 Registered: ``pinball`` (yaw, pitch + sigma; Gaze360), ``sincos`` (regularised sin-cos pinball),
+``sincos_pinball`` (plain pinball on the sin-cos triple: the seed's MSA models),
 ``mse`` / ``l1`` (yaw, pitch; the yaw difference is wrapped to [-pi, pi) so a back-view gaze at
 +179 deg vs -179 deg counts as 2 deg), ``mse_sincos`` (``mse`` for sin-cos models, with their
 unit-circle regulariser), ``angular`` (mean ``1 - cos`` of the angle between vectors: smooth
@@ -34,6 +35,8 @@ L2CS_ALPHA = 1.0
 #: the unit-circle regulariser's weight in the seed's sin-cos loss: ``(1 - 0.9)``
 #: (ashesh-0/MultiZoomGaze @ 24494a1, code/sinecosine_model/mixed_loss.py lines 104-117)
 SINCOS_REG_WEIGHT = 0.1
+#: the losses on a sin-cos head's (sin yaw, cos yaw, sin pitch)
+SINCOS_LOSSES = ("sincos", "sincos_pinball")
 
 
 class MissingOutputError(GazebenchError, KeyError):
@@ -157,6 +160,17 @@ def sincos_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.
     return sincos_regularised(sincos, sincos_target(target.to(sincos.dtype)), sigma)
 
 
+@register("sincos_pinball", sigma=True)
+def sincos_pinball_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Tensor:
+    """Plain pinball (tau 0.1/0.9) on (sin yaw, cos yaw, sin pitch) with the predicted sigma, no
+    unit-circle term: how the seed trains its released MSA and MSA+Seq models
+    (``NonLstmSinCosModel``, ashesh-0/MultiZoomGaze @ 24494a1, ``code/run.py`` lines 583-584:
+    ``PinBallLoss``, ``code/core/loss.py`` lines 6-27, on the model's tanh outputs and the
+    sin-cos target); its regularised ``NonLstmSinCosRegModel`` (lines 585-586) is ``sincos``."""
+    sincos, sigma = _need(output, "sincos_pinball", "sincos", "sigma")
+    return pinball(sincos, sincos_target(target.to(sincos.dtype)), sigma)
+
+
 def _angle_mse(yaw_pitch: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     return (angle_difference(yaw_pitch, _target_angles(target, yaw_pitch)) ** 2).mean()
 
@@ -251,9 +265,9 @@ def loss_for_head(name: str, sincos_head: bool) -> str:
 
 def has_sincos_head(model: Any) -> bool:
     """Whether ``model`` predicts (sin yaw, cos yaw, sin pitch): its head says so (``kind``), or,
-    for a model without one, its default loss is ``sincos``."""
+    for a model without one, its default loss is a sin-cos loss."""
     kind = getattr(getattr(model, "head", None), "kind", None)
-    return kind == "sincos" if kind is not None else getattr(model, "default_loss", None) == "sincos"
+    return kind == "sincos" if kind is not None else getattr(model, "default_loss", None) in SINCOS_LOSSES
 
 
 def resolve_loss(recipe_loss: str | None, model: Any) -> str:

@@ -17,6 +17,7 @@ from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler
 
 from gazebench import distributed
+from gazebench.augment import source_crop
 from gazebench.config import ConfigError, Recipe
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import GazeDataset
@@ -124,7 +125,9 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
         model.to(memory_format=torch.channels_last)
     step_model = compile_model(model, recipe.compile)  # shares model's parameters
     source = open_frame_source(dataset, recipe.image_size, mode=cache_mode)
-    sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample) for s in SPLITS}
+    crop = source_crop(recipe.augment, unit.spec.seed)  # resized_crop: on the frame as read, training only
+    sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample,
+                            crop if s == "train" else None) for s in SPLITS}
     setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
                   ctx, source, sets, workers, dist=dist)
     if dist is not None and setup.trains:

@@ -1,26 +1,31 @@
-"""Augmentations: the recipe's names, Gaze360's per-frame random resized crop, the label-exact flip."""
+"""Augmentations: the recipe's names, Gaze360's per-frame random resized crop on the frame as read, the
+label-exact flip."""
 
 from __future__ import annotations
 
 import subprocess
 import sys
 
+import numpy as np
 import pytest
 import torch
 import torchvision.transforms.functional as TF
+from PIL import Image
 
 from gazebench.augment import (
     AUGMENTATIONS,
     CROP_RATIO,
     CROP_SCALE,
+    SourceCrop,
     check_augment,
-    crop_resize,
+    crop_to_size,
+    draw_box,
     make_augment,
     random_flip,
-    resized_crop,
-    sample_boxes,
+    source_crop,
 )
-from gazebench.engine import StepContext
+from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
 from gazebench.options import OptionValueError
 
@@ -39,7 +44,7 @@ def frames(b: int = 2, t: int = 3, size: int = 24, seed: int = 0) -> torch.Tenso
 @pytest.mark.parametrize("value", [None, "", "none", "None", [], ()])
 def test_none_means_no_augmentation(value) -> None:
     assert check_augment(value) == ()
-    assert make_augment(value, gen()) is None
+    assert make_augment(value, gen()) is None and source_crop(value, 0) is None
 
 
 def test_names_in_every_spelling_come_back_in_one_order() -> None:
@@ -57,81 +62,111 @@ def test_importing_the_names_does_not_import_torch() -> None:
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
-# --- boxes ----------------------------------------------------------------------------------------
+# --- boxes, on the frame as read ------------------------------------------------------------------
 
 
-def test_boxes_keep_within_the_scale_and_ratio_bounds_and_the_frame() -> None:
-    size, n = 64, 4000
-    top, left, h, w = sample_boxes(n, size, gen()).unbind(1)
-    assert (top >= 0).all() and (left >= 0).all() and (top + h <= size).all() and (left + w <= size).all()
-    # sides are rounded to pixels: allow half a pixel on each side of the bounds
-    area = (h * w).double() / size**2
-    slack = 1.0 / size
+def boxes(height: int, width: int, n: int, seed: int = 0, **kw) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    return np.array([draw_box(height, width, rng, **kw) for _ in range(n)])
+
+
+@pytest.mark.parametrize("height,width", [(64, 64), (100, 70), (90, 76)])
+def test_boxes_keep_within_the_scale_and_ratio_bounds_of_the_frames_own_pixels(height, width) -> None:
+    top, left, h, w = boxes(height, width, 3000).T
+    assert (top >= 0).all() and (left >= 0).all() and (top + h <= height).all() and (left + w <= width).all()
+    # sides are rounded to pixels: allow a pixel's worth of slack on the bounds
+    slack = 2.0 / min(height, width)
+    area = h * w / (height * width)
     assert area.min() >= CROP_SCALE[0] - 2 * slack and area.max() <= CROP_SCALE[1] + 2 * slack
-    ratio = w.double() / h.double()
+    ratio = w / h  # in source pixels: the aspect Gaze360's loader draws, whatever the frame's shape
     assert ratio.min() >= CROP_RATIO[0] * (1 - 2 * slack) and ratio.max() <= CROP_RATIO[1] * (1 + 2 * slack)
-    # the draws spread over the ranges, and the position over the free room
-    assert area.max() - area.min() > 0.15 and ratio.max() / ratio.min() > 1.4
-    free = (size - w).double().clamp_min(1)
-    assert 0.4 < (left.double() / free)[w < size].mean() < 0.6
+    free = np.maximum(width - w, 1)
+    assert 0.4 < (left / free)[w < width].mean() < 0.6
 
 
-def test_a_frame_with_no_fitting_draw_gets_the_centre_fallback() -> None:
-    # a ratio range far from 1 at full area never fits a square frame: torchvision's fallback
-    # is the largest centred box within the range
-    top, left, h, w = sample_boxes(50, 40, gen(), scale=(1.0, 1.0), ratio=(2.0, 3.0)).unbind(1)
+def test_a_frame_with_no_fitting_draw_gets_torchvisions_centre_fallback() -> None:
+    # full area, a ratio range far from the frame's: no draw fits; the largest centred box within the range
+    top, left, h, w = boxes(40, 40, 5, scale=(1.0, 1.0), ratio=(2.0, 3.0)).T
     assert (w == 40).all() and (h == 20).all() and (top == 10).all() and (left == 0).all()
+    # a tall frame whose own aspect lies within the range keeps the whole frame
+    assert (boxes(40, 36, 5, scale=(1.0, 1.0), ratio=(0.5, 2.0)) == [0, 0, 40, 36]).all()
+    # a 120 x 60 frame (aspect 1/2) fits no box of area >= 0.8 and aspect >= 3/4: the centred 60 x 80
+    assert (boxes(120, 60, 5) == [20, 0, 80, 60]).all()
 
 
-def test_seeded_boxes_repeat_and_differ_between_seeds() -> None:
-    assert torch.equal(sample_boxes(20, 32, gen(3)), sample_boxes(20, 32, gen(3)))
-    assert not torch.equal(sample_boxes(20, 32, gen(3)), sample_boxes(20, 32, gen(4)))
+def test_crop_to_size_is_torchvisions_resized_crop_on_the_pil_frame() -> None:
+    image = np.random.default_rng(0).integers(0, 256, (90, 76, 3), dtype=np.uint8)
+    for box in [(0, 0, 90, 76), (5, 3, 70, 66), (10, 0, 80, 60)]:
+        want = np.asarray(TF.resized_crop(Image.fromarray(image), *box, [32, 32]))
+        assert np.array_equal(crop_to_size(image, box, 32), want)
 
 
-# --- crop and resize ------------------------------------------------------------------------------
+def test_source_crops_are_drawn_from_seed_epoch_sample_and_slot_alone() -> None:
+    crop = SourceCrop(3)
+    assert crop.box((90, 76), 1, 17, 0) == SourceCrop(3).box((90, 76), 1, 17, 0)
+    draws = {crop.box((90, 76), e, p, k) for e in (1, 2) for p in (17, 18) for k in (0, 1)}
+    assert len(draws) == 8 and SourceCrop(4).box((90, 76), 1, 17, 0) not in draws
 
 
-def test_crop_resize_matches_torchvisions_resized_crop() -> None:
-    x = torch.rand(5, 3, 20, 20, generator=gen())
-    boxes = torch.tensor([[0, 0, 20, 20], [2, 3, 16, 17], [0, 4, 18, 15], [5, 0, 15, 19], [1, 1, 17, 18]])
-    got = crop_resize(x, boxes)
-    for k, (top, left, h, w) in enumerate(boxes.tolist()):
-        want = TF.resized_crop(x[k], top, left, h, w, [20, 20], antialias=False)
-        torch.testing.assert_close(got[k], want, atol=1e-5, rtol=0)
+class _Frames:
+    """A dataset stand-in whose frames encode their own coordinates: red = row, green = column."""
+
+    name, has_sequences = "stand-in", False
+
+    def __init__(self, height: int, width: int) -> None:
+        rows, cols = np.mgrid[0:height, 0:width]
+        self.image = np.stack([rows * 255 // (height - 1), cols * 255 // (width - 1), np.zeros_like(rows)], -1)
+        self.image = self.image.astype(np.uint8)
+
+    def read_image(self, position: int) -> np.ndarray:
+        return self.image
+
+    def read_resized(self, position: int, size: int) -> np.ndarray:
+        return crop_to_size(self.image, (0, 0, *self.image.shape[:2]), size)
+
+    def gaze(self, positions) -> np.ndarray:
+        return np.tile([0.0, 0.0, -1.0], (len(positions), 1))
 
 
-def test_the_full_frame_box_is_the_identity() -> None:
-    x = frames()
-    assert torch.equal(resized_crop(x, gen(), scale=(1.0, 1.0), ratio=(1.0, 1.0)), x)
-    f = x.float() / 255
-    assert torch.equal(resized_crop(f, gen(), scale=(1.0, 1.0), ratio=(1.0, 1.0)), f)
+def test_the_training_split_crops_the_frame_as_read_before_resizing() -> None:
+    """Gaze360's loader draws the RandomResizedCrop on the frame from disk, then resizes the box
+    (code/data_loader.py lines 86-88, run.py line 63): on a 100 x 70 frame the box's aspect is at
+    least 3/4 in the frame's own pixels (and at most 70/80, area >= 0.8 with w <= 70); a box drawn
+    on the frame resized to a square would have 0.7 x its aspect there, down to 0.525."""
+    ds, size, crop = _Frames(100, 70), 32, SourceCrop(0)
+    windows = FrameWindows(ds, np.arange(40), ViewSpec(), ImageFiles(ds, size), crop=crop)
+    windows.set_epoch(2)
+    measured = []
+    for i in range(40):
+        frame = windows[i]["frames"][0].permute(1, 2, 0).numpy()
+        box = crop.box((100, 70), 2, i, 0)
+        assert np.array_equal(frame, crop_to_size(ds.image, box, size))
+        # the pixels' own coordinates show where the box lay in the source frame
+        rows = frame[..., 0].astype(float) * 99 / 255
+        cols = frame[..., 1].astype(float) * 69 / 255
+        measured.append((cols.max() - cols.min() + 1) / (rows.max() - rows.min() + 1))
+    measured = np.array(measured)
+    assert measured.min() > 0.72 and measured.max() < 0.9
+    plain = FrameWindows(ds, np.arange(3), ViewSpec(), ImageFiles(ds, size))
+    assert np.array_equal(plain[0]["frames"][0].permute(1, 2, 0).numpy(), ds.read_resized(0, size))
 
 
-def test_resized_crop_is_seeded_and_keeps_shape_and_dtype() -> None:
-    x = frames()
-    a, b = resized_crop(x, gen(1)), resized_crop(x, gen(1))
-    assert torch.equal(a, b) and a.shape == x.shape and a.dtype == torch.uint8
-    assert not torch.equal(a, resized_crop(x, gen(2)))
-    assert resized_crop(x.float(), gen(1)).dtype == torch.float32
+def test_every_frame_of_a_window_gets_its_own_box_and_each_epoch_new_ones() -> None:
+    ds, crop = _Frames(90, 76), SourceCrop(1)
+    windows = FrameWindows(ds, np.arange(2), ViewSpec(), ImageFiles(ds, 24), crop=crop)
+    windows.rows = np.zeros((2, 5), dtype=np.int64)  # a window repeating one frame five times
+    windows.set_epoch(1)
+    first = windows[0]["frames"]
+    assert len({bytes(f.numpy()) for f in first}) > 1
+    windows.set_epoch(2)
+    assert not torch.equal(windows[0]["frames"], first)
+    windows.set_epoch(1)
+    assert torch.equal(windows[0]["frames"], first)
 
 
-def test_frames_of_one_sample_get_independent_boxes() -> None:
-    # the same frame repeated T times comes out different per frame: one box per frame
-    one = frames(b=1, t=1, size=32)
-    x = one.expand(2, 6, 3, 32, 32).contiguous()
-    out = resized_crop(x, gen(5))
-    distinct = {bytes(out[b, t].numpy()) for b in range(2) for t in range(6)}
-    assert len(distinct) > 6
-
-
-def test_make_augment_runs_the_crop_on_frames_through_the_step_context() -> None:
-    aug = make_augment("resized_crop", gen(7))
-    batch = {"frames": frames(b=2, t=1, size=16), "gaze": torch.zeros(2, 3)}
-    ctx = StepContext(ViewSpec(), 16, torch.device("cpu"))
-    plain, cropped = ctx.views(batch), ctx.views(batch, aug.frames)
-    assert plain.shape == cropped.shape and not torch.equal(plain, cropped)
-    views, target = aug.views_target(plain, batch["gaze"])  # no flip named: unchanged
-    assert views is plain and target is batch["gaze"]
+def test_make_augment_leaves_the_crop_to_the_data_path() -> None:
+    assert make_augment("resized_crop", gen(7)) is None and source_crop("resized_crop", 5) == SourceCrop(5)
+    assert make_augment("resized_crop,flip", gen(7)).names == ("flip", "resized_crop")
 
 
 # --- flip -----------------------------------------------------------------------------------------
@@ -157,5 +192,27 @@ def test_augment_flip_is_seeded() -> None:
     a = make_augment(["flip"], gen(9)).views_target(views, target)
     b = make_augment(["flip"], gen(9)).views_target(views, target)
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
-    assert make_augment(["flip"], gen(9)).frames(views) is views  # no crop named: frames unchanged
 
+
+
+def test_a_run_with_resized_crop_crops_its_training_frames_only(tiny_synth, tmp_path) -> None:
+    from gazebench import planning
+    from gazebench.setup import build_setup
+
+    suite = planning.single_run_suite("synthgaze", ["static"], [4], root=str(tiny_synth))
+    (spec,) = planning.expand(suite, {"augment": "resized_crop", "backbone": "test_resnet", "image_size": 16,
+                                      "batch_size": 16, "num_workers": 1, "max_train_samples": 32})
+    setup = build_setup(planning.plan_unit(spec, tmp_path / "r", tmp_path / "runs"))
+    assert setup.sets["train"].crop == SourceCrop(4)
+    assert setup.sets["val"].crop is None and setup.sets["test"].crop is None
+    # a persistent worker process reads the epoch the main process sets before each pass
+    train = setup.sets["train"]
+    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(train, [0]), batch_size=1, num_workers=1,
+                                         persistent_workers=True)
+    seen = []
+    for epoch in (1, 2):
+        train.set_epoch(epoch)
+        (batch,) = list(loader)
+        seen.append(batch["frames"][0])
+        assert torch.equal(batch["frames"][0], train[0]["frames"])
+    assert not torch.equal(seen[0], seen[1])

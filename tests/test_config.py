@@ -90,7 +90,7 @@ def test_image_size_is_bounded_by_the_largest_frame_a_dataset_stores_unless_rais
     assert Recipe.resolve({"image_size": 448}).image_size == 448  # MPIIFaceGaze's normalised frames
     with pytest.raises(ConfigError, match=r"image_size=449: must be at most 448 px.*GAZEBENCH_MAX_IMAGE_SIZE=449"):
         Recipe.resolve({"image_size": 449})
-    assert main(["run", "--dry-run", "--set", "image_size=100000"]) == 1
+    assert main(["run", "--dry-run", "--set", "image_size=100000"]) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "image_size=100000: must be at most 448 px" in err
     monkeypatch.setenv("GAZEBENCH_MAX_IMAGE_SIZE", "1024")
@@ -100,3 +100,12 @@ def test_image_size_is_bounded_by_the_largest_frame_a_dataset_stores_unless_rais
     monkeypatch.setenv("GAZEBENCH_MAX_IMAGE_SIZE", "big")
     with pytest.raises(ConfigError, match="GAZEBENCH_MAX_IMAGE_SIZE='big': must be a whole number"):
         Recipe.resolve({"image_size": 64})
+
+
+def test_lr_step_takes_an_epoch_count_and_a_factor():
+    assert Recipe().lr_step is None and Recipe().epoch_lr(30) == Recipe().lr
+    assert Recipe.resolve({"lr_step": "10,0.1"}).lr_step == Recipe.resolve({"lr_step": [10, 0.1]}).lr_step == (10, 0.1)
+    assert Recipe.resolve({"lr_step": [10, 0.1]}).as_dict()["lr_step"] == [10, 0.1]
+    for bad in ([0, 0.1], [10, 2], [1.5, 0.1], [10], "x"):
+        with pytest.raises(ConfigError, match=r"lr_step=.*\[EPOCHS, GAMMA\]"):
+            Recipe.resolve({"lr_step": bad})

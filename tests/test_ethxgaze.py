@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import warnings
+import zipfile
 from pathlib import Path
 
 import h5py
@@ -170,10 +171,15 @@ def run(tree: Path, out: Path, *extra) -> tuple[dict, Path]:
 
 
 def check_submission(record: dict, tree: Path) -> None:
-    """One pitch,yaw row per test sample, in split-file order, equal to the run's predictions."""
+    """The zip to upload holds within_eva_results.txt in a folder: one pitch,yaw row per test sample,
+    in split-file order, equal to the run's predictions; submission.txt beside it is the same text."""
     submission = Path(record["artifacts"]["submission"])
-    assert submission.name == "submission.txt" and submission.parent == Path(record["artifacts"]["predictions"]).parent
-    lines = submission.read_text().splitlines()
+    assert submission.name == "submission.zip" and submission.parent == Path(record["artifacts"]["predictions"]).parent
+    with zipfile.ZipFile(submission) as archive:
+        assert archive.namelist() == ["submission/within_eva_results.txt"]
+        text = archive.read("submission/within_eva_results.txt").decode()
+    assert text == (submission.parent / "submission.txt").read_text()
+    lines = text.splitlines()
     assert len(lines) == 12 and all(len(line.split(",")) == 2 for line in lines)
     pitch_yaw = read_submission(submission)
     pred = pd.read_csv(record["artifacts"]["predictions"])
@@ -205,10 +211,35 @@ def test_predict_only_run_when_the_test_labels_are_withheld(withheld, tmp_path):
     assert path.stat().st_mtime_ns == before
 
 
+def leaderboard_error_deg(submission: np.ndarray, truth: np.ndarray) -> np.ndarray:
+    """The leaderboard's score of (pitch, yaw) rows against its labels, as ETH-XGaze's scorer and
+    utils.py ``pitchyaw_to_vector`` compute it: (cos p sin y, sin p, cos p cos y) for both, the angle
+    between them in degrees."""
+    def vec(py):
+        return np.stack([np.cos(py[:, 0]) * np.sin(py[:, 1]), np.sin(py[:, 0]), np.cos(py[:, 0]) * np.cos(py[:, 1])], 1)
+    a, b = vec(submission), vec(truth)
+    cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
+    return np.degrees(np.arccos(np.clip(cos, -1, 1)))
+
+
 def test_predict_only_flag_on_a_labelled_test_split(labelled, tmp_path):
     record, _ = run(labelled, tmp_path, "--predict-only")
     assert record["metrics"] == {} and record["population"]["labels"] == "withheld"
     check_submission(record, labelled)
+    # scored as the leaderboard scores it, against the test files' own labels in the json's order,
+    # the zip gives each sample the error gazebench measures from the same predictions
+    split = json.loads((labelled / "train_test_split.json").read_text())["test"]
+    truth = []
+    for name in split:
+        with h5py.File(labelled / "test" / name) as fh:
+            truth.append(fh["face_gaze"][:])
+    scored = leaderboard_error_deg(read_submission(Path(record["artifacts"]["submission"])), np.concatenate(truth))
+    ds = build_dataset("ethxgaze", labelled)
+    rows = ds.submission_rows()
+    pred = pd.read_csv(record["artifacts"]["predictions"]).set_index("id").loc[ds.index["id"].to_numpy()[rows]]
+    ours = np.degrees(np.arccos(np.clip((geometry.normalize(pred[["pred_x", "pred_y", "pred_z"]].to_numpy())
+                                         * ds.gaze(rows)).sum(1), -1, 1)))
+    np.testing.assert_allclose(scored, ours, atol=1e-3)
 
 
 def test_a_labelled_test_split_gives_a_normal_result(labelled, tmp_path):
@@ -224,11 +255,16 @@ def test_the_submission_needs_every_test_sample(labelled, tmp_path):
     rows = ds.submission_rows()
     with pytest.raises(DatasetError, match="1 of the 12 have none"):
         ds.write_submission(rows[1:], np.tile([0.0, 0.0, -1.0], (11, 1)), tmp_path / "submission.txt")
-    assert not (tmp_path / "submission.txt").exists()
+    assert not (tmp_path / "submission.txt").exists() and not (tmp_path / "submission.zip").exists()
     shuffled = rows[::-1]
     vectors = ds.gaze(shuffled)
-    ds.write_submission(shuffled, vectors, tmp_path / "submission.txt")  # any order in, split-file order out
-    np.testing.assert_allclose(read_submission(tmp_path / "submission.txt"), ds.index[["gaze_pitch", "gaze_yaw"]].to_numpy()[rows], atol=1e-12)
+    written = ds.write_submission(shuffled, vectors, tmp_path / "submission.txt")  # any order in, split-file order out
+    assert written == tmp_path / "submission.zip"
+    for path in (tmp_path / "submission.txt", written):
+        np.testing.assert_allclose(read_submission(path), ds.index[["gaze_pitch", "gaze_yaw"]].to_numpy()[rows], atol=1e-12)
+    before = written.read_bytes()
+    ds.write_submission(rows, ds.gaze(rows), tmp_path / "submission.txt")
+    assert written.read_bytes() == before  # the same predictions give the same archive
 
 
 def test_reproduce_the_released_baseline_writes_a_submission(withheld, tmp_path, capsys):

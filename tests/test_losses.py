@@ -62,6 +62,15 @@ def test_regularised_sincos_by_hand() -> None:
     assert LOSSES.get("sincos")(out, target).item() == pytest.approx(expected, abs=1e-12)
 
 
+def test_sincos_pinball_is_the_pinball_part_alone() -> None:
+    # the case above without the unit-circle term: the seed's PinBallLoss on its MSA models' outputs
+    pred, sigma = torch.tensor([[0.6, 0.6, 0.0]], **T), torch.tensor([0.1], **T)
+    target = torch.tensor([[0.0, 0.0, -1.0]], **T)
+    out = {"sincos": pred, "sigma": sigma, "vector": target}
+    assert LOSSES.get("sincos_pinball")(out, target).item() == pytest.approx(0.17 + 0.35 / 3, abs=1e-12)
+    assert trains_sigma("sincos_pinball")
+
+
 def test_registered_pinball_converts_the_target_vector() -> None:
     yp = torch.tensor([[0.3, -0.2]], **T)
     target = yawpitch_to_vector(torch.tensor([[0.5, 0.1]], **T))

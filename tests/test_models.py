@@ -94,8 +94,10 @@ def test_expected_views() -> None:
 
 def test_default_losses() -> None:
     assert tiny("static").default_loss == "pinball" and tiny("seqlstm").default_loss == "pinball"
-    for name in ("staticsc", "staticsclstm", "staticsclstmsym", "seqsclstm", "seqsclstmsym", "msa", "msaseq"):
+    for name in ("staticsc", "staticsclstm", "staticsclstmsym", "seqsclstm", "seqsclstmsym"):
         assert tiny(name).default_loss == "sincos"
+    # MSA and MSA+Seq, the seed's NonLstmSinCosModel, train with plain pinball on the sin-cos outputs
+    assert tiny("msa").default_loss == tiny("msaseq").default_loss == "sincos_pinball"
     assert tiny("static", loss="mse").default_loss == "mse"
     assert tiny("l2cs").default_loss == "l2cs" and tiny("xgaze").default_loss == "l1"
     # the MSA models' loss follows their head: MSA+raw (head=angle) trains with pinball, as the seed

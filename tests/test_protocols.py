@@ -133,3 +133,60 @@ def test_mpiifacegaze_gazehub_trains_on_the_other_fourteen_without_validation(sy
         f"p{k:02d}" for k in range(1, 8)]
     assert "no validation split" in record["selection"]["rule"] and record["val_metrics"] == {}
     assert record["selection"]["chosen_epoch"] == 1 and record["population"]["name"] == "mpiifacegaze/fold-0/test"
+
+
+def test_every_rtgene_protocol_names_its_images_and_where_they_come_from(capsys, tmp_path):
+    """The seed's RT-GENE script reads original/face_before_inpainting by default (rt_run.py line
+    381, data_utils.py lines 43-44): the adapter's own default (inpainted) must never decide."""
+    from gazebench.datasets.rtgene import VARIANT_DIRS
+
+    card = load_card("rtgene")
+    for name in card.protocol_names():
+        p = card.protocol(name)
+        assert p.data.get("variant") in VARIANT_DIRS, name
+        assert f"variant {p.data['variant']}" in p.description + " " + p.source, name
+    assert _unit("rtgene", "static").data_options["variant"] == "original_large"
+    assert _unit("rtgene", "static", "inpainted").data_options["variant"] == "inpainted"
+    assert _unit("rtgene", "static", variant="original").data_options["variant"] == "original"  # --set wins
+    assert cli("run", "--dataset", "rtgene", "--model", "static", "--dry-run", "--results", tmp_path) == 0
+    assert "variant=original_large" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("model,options,loss", [
+    ("msa", {}, "sincos_pinball"), ("msaseq", {}, "sincos_pinball"), ("msa", {"head": "angle", "decode": "atan2"}, "pinball"),
+    ("static", {}, "pinball"), ("seqlstm", {}, "pinball"), ("staticsc", {}, "sincos"),
+    ("staticsclstmsym", {}, "sincos"), ("seqsclstmsym", {}, "sincos"),
+])
+def test_multizoom_trains_each_model_with_its_originals_loss(model, options, loss):
+    """MultiZoomGaze run.py: NonLstmSinCosModel (MSA, MSA+Seq) PinBallLoss (lines 583-584),
+    NonLstmMultiCropModel (MSA+raw), StaticModel and LSTM PinBallLoss, the Reg models
+    RegularizedSinAndCosLoss; the unit's model is what build_setup builds, its loss what it trains."""
+    from gazebench.losses import resolve_loss
+    from gazebench.setup import unit_model
+
+    unit = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False, **options)
+    built = unit_model(unit)
+    assert resolve_loss(unit.recipe.loss, built) == loss and built.options["loss"] == loss
+    assert loss in load_card("gaze360").protocol("multizoom").description
+
+
+@pytest.mark.parametrize("protocol", ["seed", "xgaze-baseline"])
+def test_ethxgaze_protocols_decay_the_learning_rate_as_the_originals(protocol, capsys, tmp_path):
+    """StepLR(step_size=10, gamma=0.1) stepped after each epoch: ETH-XGaze trainer.py lines 72-75
+    and 104; the seed's xg_run.py lines 275 and 321."""
+    recipe = _unit("ethxgaze", "xgaze", protocol).recipe
+    assert recipe.lr_step == (10, 0.1)
+    assert [recipe.epoch_lr(e) for e in (1, 10, 11, 20, 21)] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5, 1e-6])
+    assert cli("run", "--dataset", "ethxgaze", "--protocol", protocol, "--model", "xgaze", "--dry-run",
+               "--results", tmp_path) == 0
+    assert " lr_step=10,0.1 " in capsys.readouterr().out
+
+
+def test_lr_step_sets_each_epochs_learning_rate(tiny_synth, tmp_path):
+    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--epochs", "3",
+               "--set", "lr=0.001", "--set", "lr_step=[1, 0.5]", "--results", tmp_path / "r", "--runs",
+               tmp_path / "runs", *SMALL_RUN[2:]) == 0
+    (path,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(path.read_text())
+    assert record["recipe"]["lr_step"] == [1, 0.5]
+    assert [h["lr"] for h in record["history"]] == pytest.approx([1e-3, 5e-4, 2.5e-4])

@@ -320,7 +320,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_run_static_all_three_folds(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=3, size=16)
+    write_rtgene(root, frames=3, size=16, variants=("original_large",))  # the original protocol's images
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "static", "--fold", "all",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
@@ -332,13 +332,14 @@ def test_run_static_all_three_folds(tmp_path):
         assert r["dataset"]["samples"]["val"] == 12
         assert r["recipe"]["lr"] == 3.25e-4 and r["recipe"]["betas"] == [0.9, 0.95]
         assert r["model"]["loss"] == "mse"
+        assert r["dataset"]["options"]["variant"] == "original_large"  # the seed script's default images
 
 
 @pytest.mark.parametrize("model", ["seqlstm", "seqsclstmsym"])
 def test_run_temporal_models_record_complete_windows(tmp_path, model):
     root = tmp_path / "rt"
     # 9 frames per subject at 30 Hz: the three middle frames have a full f-3..f+3 window
-    write_rtgene(root, frames=9, size=16)
+    write_rtgene(root, frames=9, size=16, variants=("original_large",))
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", model, "--fold", "2",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0

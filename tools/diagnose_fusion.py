@@ -149,9 +149,10 @@ def main(argv: list[str] | None = None) -> int:
         torch.manual_seed(setup.seed * 100_019 + epoch)
         loader.sampler.generator = gen
         aug = make_augment(recipe.augment, gen)
+        setup.sets["train"].set_epoch(epoch)  # as gazebench.fit.run_epoch
         model.train()
         for batch in without_skipped(loader, setup.skipped["train"]):
-            views = setup.ctx.views(batch, aug.frames if aug is not None else None)
+            views = setup.ctx.views(batch)
             target = setup.ctx.target(batch)
             if aug is not None:
                 views, target = aug.views_target(views, target)

@@ -285,7 +285,8 @@ class GazeDataset:
 
     def write_submission(self, rows: np.ndarray, vectors: np.ndarray, path: Path) -> Path | None:
         """The dataset's leaderboard file for predictions ``vectors`` of index rows ``rows`` (a
-        test split whose labels are withheld, e.g. ETH-XGaze's), or None when it has none."""
+        test split whose labels are withheld, e.g. ETH-XGaze's), written at or beside ``path``:
+        the path of what to upload, or None when the dataset has no such format."""
         return None
 
     def released_subjects(self) -> list[str] | None:

@@ -3,12 +3,14 @@
 A sample is ``{"frames": uint8 [T, C, S, S], "gaze": float32 [3], "index": int}`` where T is
 the view's frame count and ``index`` the row of the labelled frame in the adapter's index (ids
 and subjects are looked up there, so workers never pickle strings per sample).  Zoom crops and
-normalisation happen later, batched, on the device (views.make_views).
+normalisation happen later, batched, on the device (views.make_views).  A training split with a
+``crop`` (the recipe's ``resized_crop``, :class:`gazebench.augment.SourceCrop`) reads each frame
+as the adapter decodes it and crops it there, before resizing, as Gaze360's loader does.
 """
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -43,11 +45,16 @@ def without_skipped(loader: Iterable[dict], skipped: list[int]) -> Iterator[dict
 class FrameWindows(Dataset):
     """The labelled frames at ``positions`` of ``dataset``, each with the frames ``spec`` needs,
     read from ``source`` (:mod:`gazebench.datasets.sources`: the image files or a prepared cache)
-    at the source's size."""
+    at the source's size.
+
+    ``crop`` (``crop(image, size, epoch, position, slot) -> uint8 [size, size, 3]``, e.g.
+    :class:`gazebench.augment.SourceCrop`): each frame is instead decoded by the adapter at its own
+    size and cropped and resized by ``crop``, every slot of the window on its own; ``epoch`` is
+    what :meth:`set_epoch` last set, shared with the loader's worker processes."""
 
     def __init__(
         self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, source: FrameSource,
-        on_bad_sample: str = "error",
+        on_bad_sample: str = "error", crop: Callable[[np.ndarray, int, int, int, int], np.ndarray] | None = None,
     ) -> None:
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise UserValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
@@ -67,23 +74,36 @@ class FrameWindows(Dataset):
             self.rows = self.positions[:, None]
             self.complete = np.ones(len(self.positions), dtype=bool)
         self.gaze = dataset.gaze(self.positions).astype(np.float32)
+        self.crop = crop
+        self._epoch = torch.zeros(1, dtype=torch.int64)
+        if crop is not None:  # in shared memory: persistent loader workers read the epoch the main process sets
+            self._epoch.share_memory_()
+
+    def set_epoch(self, epoch: int) -> None:
+        """The epoch whose draws ``crop`` makes (set before the epoch's batches are asked for)."""
+        self._epoch[0] = int(epoch)
 
     def __len__(self) -> int:
         return len(self.positions)
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
         rows = self.rows[i]
+        read = self.source.read if self.crop is None else self.dataset.read_image
         decoded: dict[int, np.ndarray] = {}
         for r in rows:  # a padded window repeats rows: decode each distinct frame once
             r = int(r)
             if r not in decoded:
                 try:
-                    decoded[r] = self.source.read(r)
+                    decoded[r] = read(r)
                 except BadSample:
                     if self.on_bad_sample == "error":
                         raise
                     return {"skipped": int(self.positions[i])}  # never a placeholder image
-        frames = np.stack([decoded[int(r)] for r in rows])  # [T, S, S, C]
+        if self.crop is None:
+            frames = np.stack([decoded[int(r)] for r in rows])  # [T, S, S, C]
+        else:
+            epoch, position = int(self._epoch[0]), int(self.positions[i])
+            frames = np.stack([self.crop(decoded[int(r)], self.size, epoch, position, k) for k, r in enumerate(rows)])
         return {
             "frames": torch.from_numpy(frames).permute(0, 3, 1, 2).contiguous(),
             "gaze": torch.from_numpy(self.gaze[i]),

@@ -258,13 +258,16 @@ MSA_HEADS = ("sincos", "angle")
 
 
 def msa_head(kind: str, dim: int, decode: str) -> tuple[nn.Module, str]:
-    """(head, default loss) for ``msa`` / ``msaseq``: ``sincos`` (MSA, MSA+Seq) or ``angle``,
-    MultiZoomGaze's MSA+raw: Gaze360's angle head with sigma = pi*sigmoid, pinball loss
-    (ashesh-0/MultiZoomGaze @ 24494a1: ``code/non_lstm_based_model.py`` lines 10-35, i.e.
+    """(head, default loss) for ``msa`` / ``msaseq``, each with its original's loss
+    (ashesh-0/MultiZoomGaze @ 24494a1): ``sincos``, MSA and MSA+Seq, the released
+    ``NonLstmSinCosModel`` (README.md lines 26-34), trained with plain ``PinBallLoss`` on the sin-cos
+    outputs (``code/run.py`` lines 583-584): ``sincos_pinball``, not the regularised ``sincos`` of
+    ``NonLstmSinCosRegModel`` (lines 585-586); or ``angle``, MSA+raw: Gaze360's angle head with
+    sigma = pi*sigmoid, pinball loss (``code/non_lstm_based_model.py`` lines 10-35, i.e.
     ``Linear(256, 3)`` after the same spatial max and tail, decoded by ``code/model.py`` lines
     41-57; ``code/run.py`` lines 590-631 train it with ``PinBallLoss``)."""
     if kind == "sincos":
-        return SinCosHead(dim, decode), "sincos"
+        return SinCosHead(dim, decode), "sincos_pinball"
     if kind == "angle":
         if decode != "atan2":
             raise ConfigError(f"decode={decode} reads a sin-cos head; head=angle predicts the angles themselves")
@@ -344,7 +347,8 @@ def seqsclstmsym(
 
 @named_model("msa", proj="gaze360")
 def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2", head: str = "sincos") -> GazeModel:
-    """MSA: zoom crops 224,200,175,150 of one frame, max of their feature maps; sin-cos (head=angle: MSA+raw)."""
+    """MSA: zoom crops 224,200,175,150 of one frame, max of their feature maps; sin-cos, plain
+    sin-cos pinball (head=angle: MSA+raw, pinball)."""
     fusion = SpatialMaxFusion(c.dim)
     return c.compose(zoom_views(crops), fusion, *msa_head(head, fusion.out_dim, decode))
 

@@ -15,7 +15,8 @@ Unlabelled samples (a test file without ``face_gaze``): the index column ``label
 the index holds the placeholder ``(0, 0, -1)`` (the index contract wants unit vectors) and
 :meth:`ETHXGaze.gaze` returns NaN for them, so nothing can score against a label that does not
 exist.  A run whose test split has unlabelled samples is predict-only (gazebench/runner.py): it
-writes :meth:`ETHXGaze.write_submission`, the leaderboard's file, instead of metrics.
+writes :meth:`ETHXGaze.write_submission`, the leaderboard's file and the zip to upload, instead
+of metrics.
 
 Splits (``protocol: splits: from_index``): the json's ``test`` list is the test split; its
 ``train`` list is split by the ``validation`` option into validation (the card's
@@ -39,7 +40,7 @@ import pandas as pd
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.ethxgaze.labels import (
-    SPLIT_FILE, read_split_file, subject_of, submission_text, to_canonical, to_pitch_yaw,
+    SPLIT_FILE, read_split_file, subject_of, submission_text, submission_zip, to_canonical, to_pitch_yaw,
 )
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.options import Option, one_of
@@ -197,8 +198,10 @@ class ETHXGaze(GazeDataset):
 
     def write_submission(self, rows: np.ndarray, vectors: np.ndarray, path: Path) -> Path:
         """Write the predictions ``vectors`` (canonical, one per index row of ``rows``) as the
-        leaderboard's file: one ``pitch,yaw`` line per test sample in split-file order
-        (``labels.py``).  Every test sample needs a prediction, else nothing is written."""
+        leaderboard's file, one ``pitch,yaw`` line per test sample in split-file order
+        (``labels.py``), to ``path``, and as the archive the leaderboard takes,
+        ``within_eva_results.txt`` in a folder, to ``path`` with suffix ``.zip``; returns the
+        archive's path.  Every test sample needs a prediction, else nothing is written."""
         order = self.submission_rows()
         at = {int(r): k for k, r in enumerate(np.asarray(rows, dtype=np.int64))}
         missing = [int(r) for r in order if int(r) not in at]
@@ -209,7 +212,9 @@ class ETHXGaze(GazeDataset):
                                f"split-file order, and {len(missing)} of the {len(order)} have none{example}; "
                                "rerun without --on-bad-sample skip once the files read")
         pitch_yaw = to_pitch_yaw(np.asarray(vectors, dtype=np.float64)[[at[int(r)] for r in order]])
-        return atomic_write(path, submission_text(pitch_yaw))
+        text = submission_text(pitch_yaw)
+        atomic_write(path, text)
+        return atomic_write(Path(path).with_suffix(".zip"), submission_zip(text))
 
     # -- images -------------------------------------------------------------------------------
     def image_path(self, position: int) -> Path:

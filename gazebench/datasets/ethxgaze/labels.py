@@ -13,7 +13,10 @@ Submission: one row per test sample, ``pitch,yaw`` in radians, written by ``np.s
 delimiter=',')`` (default format ``%.18e``, no header): ETH-XGaze trainer.py lines 166-190
 (``test_results.txt``); the leaderboard's file name is ``within_eva_results.txt``, zipped in a
 folder (yunhanwang1105/GazeTech @ 15a598c, ETH-XGaze/README.md line 35, trainer.py line 247;
-the seed writes the same, ashesh-0/MultiZoomGaze @ 24494a1, code/xgaze/evaluate.py lines 37-44).
+the seed writes the same, ashesh-0/MultiZoomGaze @ 24494a1, code/xgaze/evaluate.py lines 37-44):
+:func:`submission_zip` makes that archive, :data:`SUBMISSION_MEMBER` inside it.  The leaderboard's
+scorer reads the file with ``np.loadtxt(..., delimiter=',')`` and scores it against its own labels
+by the angle between ``pitchyaw_to_vector`` of both (pitch first).
 Rows follow the test loader: the subjects in the order of ``train_test_split.json``'s ``test``
 list, each file's rows in order (ETH-XGaze main.py lines 27-30 ``is_shuffle=False``,
 data_loader.py lines 49-67 and 83-97; README.md line 46: "note the order of the subjects").
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import io
 import json
+import zipfile
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +36,8 @@ from gazebench import geometry
 from gazebench.errors import UserValueError
 
 SPLIT_FILE = "train_test_split.json"
+#: the leaderboard's file inside the uploaded zip: ``within_eva_results.txt`` in a folder
+SUBMISSION_MEMBER = "submission/within_eva_results.txt"
 #: the keys of train_test_split.json this adapter reads (the release also has ``test_specific``)
 SPLIT_KEYS = ("train", "test")
 
@@ -56,8 +62,23 @@ def submission_text(pitch_yaw: np.ndarray) -> str:
     return buf.getvalue()
 
 
+def submission_zip(text: str) -> bytes:
+    """The archive to upload: ``text`` as :data:`SUBMISSION_MEMBER`, deflated, with a fixed
+    timestamp so that the same predictions give the same bytes."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as archive:
+        info = zipfile.ZipInfo(SUBMISSION_MEMBER, date_time=(1980, 1, 1, 0, 0, 0))
+        info.compress_type = zipfile.ZIP_DEFLATED
+        archive.writestr(info, text)
+    return buf.getvalue()
+
+
 def read_submission(path: Path) -> np.ndarray:
-    """A submission file back as (pitch, yaw) ``[N, 2]`` (as the leaderboard reads it)."""
+    """A submission back as (pitch, yaw) ``[N, 2]``, as the leaderboard reads it: the text file,
+    or from a zip its :data:`SUBMISSION_MEMBER`."""
+    if zipfile.is_zipfile(path):
+        with zipfile.ZipFile(path) as archive:
+            return np.loadtxt(io.StringIO(archive.read(SUBMISSION_MEMBER).decode()), delimiter=",", ndmin=2)
     return np.loadtxt(path, delimiter=",", ndmin=2)
 
 
