@@ -20,6 +20,7 @@ from gazebench.fit import BEST, Evaluation, FitOutcome
 from gazebench.geometry import error_summary
 from gazebench.identity import identity_config, identity_hash
 from gazebench.models import count_parameters
+from gazebench.models.base import identity_recipe_keys
 from gazebench.provenance import environment, now_iso
 from gazebench.setup import Setup
 
@@ -140,12 +141,13 @@ def model_options(model: Any, unit: Any) -> dict[str, Any]:
 
 def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
     unit = setup.unit
+    keys = identity_recipe_keys(unit.spec.model)  # the model's declaration (gazebench.identity)
     config = identity_config(
         dataset=unit.spec.dataset, card_version=unit.card.version, protocol=unit.protocol.name,
         data_options=setup.dataset.options, model=unit.spec.model, model_options=model_options(setup.model, unit),
-        weights=weights_tag, recipe=unit.recipe.as_dict(),
+        weights=weights_tag, recipe=unit.recipe.as_dict(), recipe_keys=keys,
     )
-    return {"hash": identity_hash(config), "config": config}
+    return {"hash": identity_hash(config), "config": config, "recipe_keys": None if keys is None else sorted(keys)}
 
 
 def _selection_rule(setup: Setup) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -114,7 +115,7 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
     """What the leaderboard keeps apart: the protocol, the configuration identity (its hash and
     canonical config as JSON) and the test population (name, size, SHA-256 of its sorted ids,
     whether it is the protocol's full population, and what it lacks)."""
-    identity, population = record["identity"], record["population"]
+    identity, population = record_identity(record), record["population"]
     return {
         "protocol": record["protocol"]["name"],
         "identity": identity["hash"],
@@ -125,6 +126,32 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
         "population_complete": bool(population["complete"]),
         "population_shortfall": "; ".join(map(str, population.get("shortfall") or [])),
     }
+
+
+def record_identity(record: dict[str, Any]) -> dict[str, Any]:
+    """The record's configuration identity (gazebench.identity).  A record written before models
+    declared which recipe keys can change their number (no ``identity.recipe_keys``) is re-derived
+    under its model's declaration today, so it shares a row with new records of its configuration."""
+    identity = record["identity"]
+    if "recipe_keys" in identity:
+        return identity
+    from gazebench.identity import narrowed
+
+    return narrowed(identity, declared_recipe_keys(str(record["model"]["name"])))
+
+
+@lru_cache(maxsize=None)
+def declared_recipe_keys(model: str) -> tuple[str, ...] | None:
+    """Today's declaration of registered model ``model`` (None: every key, or a model that is not
+    registered here, e.g. a plugin not loaded).  Imports the models on first use."""
+    import gazebench.models  # noqa: F401  (registers the built-in models)
+    from gazebench.errors import GazebenchError
+    from gazebench.models.base import identity_recipe_keys
+
+    try:
+        return identity_recipe_keys(model)
+    except GazebenchError:
+        return None
 
 
 def predict_only(record: dict[str, Any]) -> bool:
