@@ -154,6 +154,59 @@ def declared_recipe_keys(model: str) -> tuple[str, ...] | None:
         return None
 
 
+def resolve_predictions(row: Any, results_dir: Path) -> tuple[Path | None, list[Path]]:
+    """The predictions file a record (a :func:`load_results` row: ``predictions``, ``path``) points
+    to, and every place it was looked for.  A relative path is tried against the working
+    directory, the folder holding ``results/`` (runs write ``runs/...`` beside it) and the record's
+    own folder."""
+    value = row.get("predictions")
+    if not isinstance(value, str) or not value:
+        return None, []
+    path = Path(value)
+    candidates = [path] if path.is_absolute() else [path, Path(results_dir).parent / path, Path(row["path"]).parent / path]
+    for c in candidates:
+        if c.is_file():
+            return c, candidates
+    return None, candidates
+
+
+#: how far a record's ``all.mean`` may be from the mean of its predictions file's ``error_deg``
+#: (relative): the file keeps 6 significant digits (``%.6g``, gazebench.record.write_predictions),
+#: so each error is off by at most 5e-6 of itself and so is the mean of those non-negative errors;
+#: twice that bound, whatever the CPU
+PREDICTIONS_RTOL = 1e-5
+
+
+def predictions_check(row: Any, results_dir: Path) -> str:
+    """"" when a record's ``all.mean`` and ``all.n`` agree with its per-sample predictions file, or
+    when there is no file to check against; else one sentence naming both files and both numbers
+    (a record edited by hand, or a predictions file from another run)."""
+    mean, n = row.get("all.mean"), row.get("all.n")
+    if mean is None or pd.isna(mean):
+        return ""
+    path, _ = resolve_predictions(row, results_dir)
+    if path is None:
+        return ""
+    try:
+        errors = pd.read_csv(path, usecols=["error_deg"], dtype={"error_deg": "float64"})["error_deg"]
+    except (OSError, ValueError) as exc:
+        return f"{row['path']}: its predictions file {path} is unreadable ({exc})"
+    if n is not None and not pd.isna(n) and int(n) != len(errors):
+        return f"{row['path']} says n={int(n)} test samples, its predictions file {path} has {len(errors)}"
+    actual = float(errors.mean()) if len(errors) else float("nan")
+    if abs(actual - float(mean)) <= PREDICTIONS_RTOL * max(abs(actual), 1e-12):
+        return ""
+    return f"{row['path']} says all.mean {float(mean):.6g}, its predictions file {path} gives {actual:.6g}"
+
+
+def check_predictions(df: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
+    """``df`` (load_results rows) with ``record_check``: :func:`predictions_check` of each row.
+    Reads one column of each row's predictions file: filter the rows first."""
+    if df.empty:
+        return df.assign(record_check=pd.Series(dtype=object))
+    return df.assign(record_check=[predictions_check(row, Path(results_dir)) for _, row in df.iterrows()])
+
+
 def predict_only(record: dict[str, Any]) -> bool:
     """Whether ``record`` is a predict-only run's: its test labels were withheld, so no metrics."""
     return (record.get("population") or {}).get("labels") == "withheld" or record.get("metrics") == {}

@@ -79,3 +79,60 @@ def test_old_mean_records_are_read_under_todays_declaration_and_compare_works(fi
     assert "batch_size" not in out and "| mean (" not in out and "| mean " in out
     assert cli("compare", "mean", "static", "--results", tmp_path, "--dataset", "synthgaze") == 0
     assert "paired" in capsys.readouterr().out.lower()
+
+
+# --- item: a record edited by hand is checked against its predictions file --------------------------
+
+
+def edit_record(path: Path, **metrics: float) -> None:
+    record = json.loads(path.read_text())
+    record["metrics"]["all"].update(metrics)
+    path.write_text(json.dumps(record))
+
+
+def test_a_record_its_predictions_file_contradicts_is_marked_never_bold_never_in_the_mean(fixture_cards, tmp_path,
+                                                                                          capsys):
+    paths = {}
+    for i, (dataset, label) in enumerate([(d, lab) for d in ("synthgaze", "rtgene") for lab in ("static", "staticsc")]):
+        for fold in (["default"] if dataset == "synthgaze" else ["0", "1", "2"]):
+            paths[dataset, label, fold] = write_run(tmp_path, 10 * i + len(paths), dataset, label, fold, 0)
+    write_cards(tmp_path)
+    edit_record(paths["synthgaze", "static", "default"], mean=5.0)  # the best by far, by hand
+    capsys.readouterr()
+    assert cli("table", "--results", tmp_path) == 0
+    out = capsys.readouterr().out
+    line = next(row for row in out.splitlines() if row.startswith("| static "))
+    assert "5.00" in line and "**5.00" not in line and "‡[" in line
+    assert line.rstrip().endswith("— |")  # no Mean for the row
+    note = next(row for row in out.splitlines() if row.startswith("‡["))
+    assert str(paths["synthgaze", "static", "default"]) in note and "predictions" in note and "5" in note
+    # the untouched records pass: no other mark, the other row keeps its bold and its Mean
+    assert out.count("‡[") == 2 and "**" in next(r for r in out.splitlines() if r.startswith("| staticsc "))
+    capsys.readouterr()
+    assert cli("table", "--results", tmp_path, "--format", "csv") == 0
+    rows = [r for r in capsys.readouterr().out.splitlines() if r.startswith("static,")]
+    assert any(r.endswith(",‡") for r in rows)
+
+
+def test_a_record_whose_sample_count_differs_from_its_predictions_file_is_marked(fixture_cards, tmp_path):
+    from gazebench.leaderboard import aggregate
+    from gazebench.results import check_predictions
+
+    path = write_run(tmp_path, 1, "synthgaze", "static", "default", 0)
+    write_cards(tmp_path)
+    edit_record(path, n=999)
+    df = check_predictions(quiet_results(tmp_path), tmp_path)
+    assert "n=999" in df["record_check"].iloc[0]
+    cell = aggregate(df).iloc[0]
+    assert not cell["record_ok"] and "n=999" in cell["record_note"]
+
+
+def test_printing_precision_is_no_mismatch_and_a_missing_file_is_not_checked(fixture_cards, tmp_path):
+    from gazebench.results import PREDICTIONS_RTOL, check_predictions
+
+    path = write_run(tmp_path, 1, "synthgaze", "static", "default", 0)
+    write_run(tmp_path, 2, "synthgaze", "staticsc", "default", 0, with_predictions=False)
+    write_cards(tmp_path)
+    record = json.loads(path.read_text())
+    edit_record(path, mean=record["metrics"]["all"]["mean"] * (1 + PREDICTIONS_RTOL / 4))
+    assert list(check_predictions(quiet_results(tmp_path), tmp_path)["record_check"]) == ["", ""]

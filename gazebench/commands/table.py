@@ -51,7 +51,7 @@ def table_text(results: Path, benchmark: str | None = None, datasets: list[str] 
     from gazebench.results import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
-    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict)
+    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict, results_dir=results)
     if text == "(no results)":
         what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
         scope = " for " + " and ".join(w for w in what if w) if any(what) else ""
