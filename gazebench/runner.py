@@ -21,7 +21,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import cross, distributed, population
+from gazebench import cross, distributed, population, unitlock
 from gazebench.atomic import check_writable
 from gazebench.engine import resolve_device
 from gazebench.fit import EpochLog, evaluate, fit
@@ -45,7 +45,8 @@ def run_unit(
     predict_only: bool = False,
 ) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
-    finished result exists and ``overwrite == "only-missing"``.  An interrupted fit continues from
+    finished result exists and ``overwrite == "only-missing"``, or when another process is running
+    the unit (it holds the unit's lock, :mod:`gazebench.unitlock`: one line says so).  An interrupted fit continues from
     its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
     ``predict_only`` (automatic when the test labels are withheld): see the module docstring.
     Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
@@ -59,11 +60,36 @@ def run_unit(
         if main:
             print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
         return None
+    check_writable(unit.result_path.parent, unit.run_dir)
+    # one process at a time runs a unit (gazebench.unitlock); rank 0 holds the lock for all ranks
+    lock = unitlock.acquire(unit.run_dir, unit.unit_id) if main else None
+    if distributed.from_main(main and not isinstance(lock, unitlock.UnitLock)):
+        if main:
+            print(f"unit {unit.unit_id} ({unit.describe()}) is being run by {unitlock.holder_text(lock)}; skipping "
+                  f"it here (its lock: {unit.run_dir / unitlock.LOCK_NAME}). Run the same command again once it has "
+                  "finished or stopped", file=sys.stderr)
+        return None
+    try:
+        return _run_locked(unit, overwrite, resume, progress, deterministic, predict_only, t_start)
+    finally:
+        if isinstance(lock, unitlock.UnitLock):
+            lock.release()
+
+
+def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool, deterministic: bool,
+                predict_only: bool, t_start: float) -> dict[str, Any] | None:
+    """:func:`run_unit` once this process holds the unit's lock."""
+    main = distributed.is_main()
+    # another process may have finished the unit while this one waited for the lock
+    status = distributed.from_main(unit.status())
+    if status == "done" and overwrite == "only-missing":
+        if main:
+            print(f"done meanwhile by another process: {unit.result_path}", file=sys.stderr)
+        return None
     if status == "bad" and main:
         why = result_problem(unit.result_path, unit.unit_id)
         print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
-    check_writable(unit.result_path.parent, unit.run_dir)
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=deterministic)

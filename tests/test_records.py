@@ -5,6 +5,11 @@ their predictions, the unit lock, and a sweep whose every unit fails."""
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 import warnings
 from pathlib import Path
 
@@ -12,7 +17,7 @@ import pytest
 
 from gazebench.results import load_results
 from tests.fixtures.make_results import write_cards, write_run
-from tests.helpers import TINY_RECIPE, cli
+from tests.helpers import SMALL_RUN, TINY_RECIPE, cli
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
 
@@ -136,3 +141,85 @@ def test_printing_precision_is_no_mismatch_and_a_missing_file_is_not_checked(fix
     record = json.loads(path.read_text())
     edit_record(path, mean=record["metrics"]["all"]["mean"] * (1 + PREDICTIONS_RTOL / 4))
     assert list(check_predictions(quiet_results(tmp_path), tmp_path)["record_check"]) == ["", ""]
+
+
+# --- item: one process at a time runs a unit ---------------------------------------------------------
+
+
+def gazebench_process(*argv) -> subprocess.Popen:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    return subprocess.Popen([sys.executable, "-m", "gazebench", *map(str, argv)], env=env, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+
+
+def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, capsys):
+    from gazebench.unitlock import LOCK_NAME
+
+    import gazebench.models  # noqa: F401  (this process is ready before the first one starts)
+    import gazebench.runner  # noqa: F401
+
+    argv = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--results",
+            tmp_path / "results", "--runs", tmp_path / "runs", *SMALL_RUN[2:], "--epochs", "4"]  # SMALL_RUN less its --epochs 1
+    first = gazebench_process(*argv)
+    try:
+        next_lock(tmp_path / "runs", first)
+        capsys.readouterr()
+        assert cli(*argv) == 0  # the second process
+        err = capsys.readouterr().err
+        assert f"is being run by pid {first.pid} on" in err and "skipping it" in err
+    finally:
+        out, err = first.communicate(timeout=600)
+    assert first.returncode == 0, err
+    assert len(list((tmp_path / "results").rglob("*.json"))) == 1
+    assert len(list((tmp_path / "runs").rglob("events.out.tfevents*"))) == 1  # one TensorBoard file
+    assert not list((tmp_path / "runs").rglob(LOCK_NAME))  # released
+
+
+def next_lock(runs: Path, proc: subprocess.Popen) -> Path:
+    """The lock file that the process ``proc`` takes under ``runs``, once it is there."""
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline:
+        found = list(runs.rglob("unit.lock"))
+        if found:
+            return found[0]
+        assert proc.poll() is None, proc.communicate()
+        time.sleep(0.02)
+    raise AssertionError(f"no unit.lock under {runs}")
+
+
+def test_the_lock_of_a_killed_process_is_taken_over(tiny_synth, tmp_path, capsys):
+    argv = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r",
+            "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
+    assert cli(*argv) == 0
+    (result,) = (tmp_path / "r").rglob("*.json")
+    run_dir = tmp_path / "runs" / result.relative_to(tmp_path / "r").with_suffix("")
+    result.unlink()  # the unit is to be run again
+    code = "import sys, time; from pathlib import Path; from gazebench.unitlock import acquire; " \
+           "acquire(Path(sys.argv[1]), 'u'); print('held', flush=True); time.sleep(600)"
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], env=env, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        capsys.readouterr()
+        assert cli(*argv) == 0
+        assert f"being run by pid {holder.pid}" in capsys.readouterr().err and not result.exists()
+    finally:
+        holder.send_signal(signal.SIGKILL)
+        holder.wait()
+        holder.stdout.close()
+    assert cli(*argv) == 0  # the killed holder's lock file is still there: taken over
+    err = capsys.readouterr().err
+    assert f"was left by pid {holder.pid}" in err and "taking it over" in err
+    assert result.exists() and not (run_dir / "unit.lock").exists()
+
+
+# --- item: a sweep whose every unit fails ------------------------------------------------------------
+
+
+def test_keep_going_with_every_unit_failing_reports_the_failures(tmp_path, capsys):
+    rc = cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean,static", "--keep-going",
+             "--results", tmp_path / "results", "--runs", tmp_path / "runs")
+    err = capsys.readouterr().err
+    assert rc == 1
+    assert "failed 2" in err and "no results under" in err
+    assert "FileNotFoundError" not in err

@@ -246,9 +246,7 @@ def launch_units(args: argparse.Namespace, suite, units: list, statuses: list[st
     name = f"benchmark {suite.name}" if suite.name else "run"
     code = submit(todo, args, opts, runs_root(args, suite) / LAUNCHER_DIR, name=name, status_hint=status_command(args))
     if args.launcher == "local" and not args.no_table:
-        from gazebench.commands.table import print_table
-
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
+        print_results_table(args, suite, units)
     return code
 
 
@@ -281,7 +279,17 @@ def main(args: argparse.Namespace) -> int:
     for line in failed:
         print(f"  failed: {line}", file=sys.stderr)
     if not args.no_table:
-        from gazebench.commands.table import print_table
-
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
+        print_results_table(args, suite, units)
     return 1 if failed else 0
+
+
+def print_results_table(args: argparse.Namespace, suite, units: list) -> None:
+    """The leaderboard of the request's datasets at the end of a run; when no unit has written a
+    result yet (every one failed), one line saying so instead."""
+    from gazebench.commands.table import print_table
+
+    if not args.results.is_dir():
+        print(f"(no results under {args.results} yet: no unit has finished)", file=sys.stderr)
+        return
+    print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}),
+                benchmark=suite.name or None)
