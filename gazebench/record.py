@@ -16,6 +16,7 @@ import pandas as pd
 from gazebench import distributed, population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
+from gazebench.fingerprint import data_fingerprint
 from gazebench.fit import BEST, Evaluation, FitOutcome
 from gazebench.geometry import error_summary
 from gazebench.identity import identity_config, identity_hash
@@ -172,6 +173,8 @@ def _dataset_part(setup: Setup) -> dict[str, Any]:
         "subjects": setup.subjects,
         "samples": {s: int(len(positions[s])) for s in positions},
         "windows_complete": {s: int(sets[s].complete.sum()) for s in sets} if setup.model.view.needs_sequences else None,
+        # what the splits read (ids, labels, relative paths): a later run notices other data (gazebench.fingerprint)
+        "fingerprint": data_fingerprint(ds.index, positions),
         "frame_cache": setup.source.describe(),
     }
 

@@ -14,6 +14,7 @@ record with no test metrics whose population says ``labels: withheld``.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -23,11 +24,14 @@ import numpy as np
 
 from gazebench import cross, distributed, population, unitlock
 from gazebench.atomic import check_writable
+from gazebench.datasets import build_dataset
 from gazebench.engine import resolve_device
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
-from gazebench.results import result_problem, set_aside, write_record
+from gazebench.errors import GazebenchError
+from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_data_note
+from gazebench.results import read_record, result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
 from gazebench.tracking import make_loggers
 
@@ -59,6 +63,7 @@ def run_unit(
     if status == "done" and overwrite == "only-missing":
         if main:
             print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
+            check_done_data(unit)
         return None
     check_writable(unit.result_path.parent, unit.run_dir)
     # one process at a time runs a unit (gazebench.unitlock); rank 0 holds the lock for all ranks
@@ -93,6 +98,8 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=deterministic)
+    if progress:
+        say_frames(setup.source.describe())
     # cross-dataset tests (gazebench.cross): opened before training, so a bad root fails early
     cross_tests = cross.open_tests(unit, setup.model) if main else []
     predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
@@ -116,6 +123,31 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
     return record
 
 
+def check_done_data(unit: Unit, opened: dict[tuple, Any] | None = None) -> None:
+    """For a unit found done: one line on stderr when its result was made on other data than its
+    dataset holds now (gazebench.fingerprint).  ``opened``: adapters already opened by the caller,
+    by (dataset, root, options), so a sweep reads each dataset's index once.  A record without a
+    fingerprint (older code) or data that cannot be opened: nothing is said."""
+    try:
+        recorded = recorded_fingerprint(read_record(unit.result_path))
+    except (OSError, ValueError):
+        return
+    if recorded is None:
+        return
+    opened = {} if opened is None else opened
+    key = (unit.spec.dataset, unit.spec.root, json.dumps(unit.data_options, sort_keys=True, default=str))
+    try:
+        if key not in opened:
+            opened[key] = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
+        dataset = opened[key]
+        current = data_fingerprint(dataset.index, dataset.split_positions(unit.fold))["sha256"]
+    except (GazebenchError, OSError, ValueError):
+        return
+    note = stale_data_note(unit.result_path, recorded, current, dataset.root)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def unscored(pred: dict[str, Any]) -> dict[str, Any]:
     """Test predictions of a predict-only unit: the targets and errors NaN (there is no label)."""
     return {**pred, "target": np.full_like(pred["target"], np.nan), "error": np.full_like(pred["error"], np.nan)}
@@ -129,6 +161,14 @@ def write_submission(setup: Setup, pred: dict[str, Any], path: Path) -> Path | N
         print(f"note: dataset {setup.dataset.name!r} has no leaderboard submission format; the test predictions "
               f"are in {path.parent / PREDICTIONS}", file=sys.stderr)
     return written
+
+
+def say_frames(frames: dict[str, Any]) -> None:
+    """One line on stderr when the frames come from a ``gazebench prepare`` cache (the record keeps
+    it too: ``dataset.frame_cache``)."""
+    if frames.get("state") == "used":
+        print(f"frames: from the prepared cache {frames['path']} (cache fingerprint {frames.get('fingerprint')})",
+              file=sys.stderr)
 
 
 def say_done(unit: Any, record: dict[str, Any]) -> None:

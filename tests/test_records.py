@@ -223,3 +223,50 @@ def test_keep_going_with_every_unit_failing_reports_the_failures(tmp_path, capsy
     assert rc == 1
     assert "failed 2" in err and "no results under" in err
     assert "FileNotFoundError" not in err
+
+
+# --- item: a result made on other data is noticed --------------------------------------------------
+
+
+def test_a_label_fixed_after_a_unit_finished_is_said_when_the_unit_is_found_done(tiny_synth, tmp_path, capsys,
+                                                                                  monkeypatch):
+    import shutil
+
+    root = tmp_path / "synth"
+    shutil.copytree(tiny_synth, root)
+    argv = ["run", "--dataset", "synthgaze", "--root", root, "--model", "mean", "--results", tmp_path / "r",
+            "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
+    assert cli(*argv) == 0
+    (result,) = (tmp_path / "r").rglob("*.json")
+    record = json.loads(result.read_text())
+    fingerprint = record["dataset"]["fingerprint"]
+    assert fingerprint["version"] == 1 and len(fingerprint["sha256"]) == 16
+    assert sum(fingerprint["samples"].values()) == sum(record["dataset"]["samples"].values())
+    capsys.readouterr()
+    assert cli(*argv) == 0
+    assert "other data" not in capsys.readouterr().err  # same data: nothing to say
+
+    labels = root / "labels.csv"
+    lines = labels.read_text().splitlines(True)
+    cells = lines[1].split(",")
+    cells[5] = str(-float(cells[5]))  # one label fixed: gaze_x of the first frame
+    labels.write_text("".join([lines[0], ",".join(cells), *lines[2:]]))
+    stamp = result.stat().st_mtime_ns
+    assert cli(*argv) == 0
+    err = capsys.readouterr().err
+    line = next(x for x in err.splitlines() if "other data" in x)
+    assert str(result) in line and fingerprint["sha256"] in line and "--overwrite always" in line
+    assert result.stat().st_mtime_ns == stamp  # warned, not re-run
+
+    # a record from older code has no fingerprint: unknown, no warning, no crash, no re-run
+    del record["dataset"]["fingerprint"]
+    result.write_text(json.dumps(record))
+    assert cli(*argv) == 0
+    err = capsys.readouterr().err
+    assert "done already" in err and "other data" not in err
+
+    # --dry-run reads no data, so it checks nothing
+    import gazebench.runner
+
+    monkeypatch.setattr(gazebench.runner, "build_dataset", lambda *a, **k: pytest.fail("dry run opened the data"))
+    assert cli(*argv, "--dry-run") == 0

@@ -209,13 +209,14 @@ def dry_run_table(units: list, statuses: list[str]) -> str:
 
 def execute(units: list, args: argparse.Namespace) -> list[str]:
     """Run every missing unit (every unit with ``--overwrite always``); returns the failures."""
-    from gazebench.runner import run_unit
+    from gazebench.runner import check_done_data, run_unit
 
-    failed = []
+    failed, opened = [], {}
     for i, unit in enumerate(units, 1):
         if unit.done and args.overwrite == "only-missing":
             if not args.quiet:
                 print(f"[{i}/{len(units)}] done already: {unit.describe()} ({unit.result_path})", file=sys.stderr)
+            check_done_data(unit, opened)  # a result made on other data than the root holds now is said
             continue
         if not args.quiet:
             print(f"[{i}/{len(units)}] {unit.describe()}", file=sys.stderr)
