@@ -153,8 +153,6 @@ def gazebench_process(*argv) -> subprocess.Popen:
 
 
 def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, capsys):
-    from gazebench.unitlock import LOCK_NAME
-
     import gazebench.models  # noqa: F401  (this process is ready before the first one starts)
     import gazebench.runner  # noqa: F401
 
@@ -172,7 +170,7 @@ def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, caps
     assert first.returncode == 0, err
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
     assert len(list((tmp_path / "runs").rglob("events.out.tfevents*"))) == 1  # one TensorBoard file
-    assert not list((tmp_path / "runs").rglob(LOCK_NAME))  # released
+    assert not list((tmp_path / "runs").rglob("unit.lock"))  # released
 
 
 def next_lock(runs: Path, proc: subprocess.Popen) -> Path:
