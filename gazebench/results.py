@@ -115,10 +115,12 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
     """What the leaderboard keeps apart: the protocol, the configuration identity (its hash and
     canonical config as JSON) and the test population (name, size, SHA-256 of its sorted ids,
     whether it is the protocol's full population, and what it lacks)."""
-    identity, population = record_identity(record), record["population"]
+    identity, population = record["identity"], record["population"]
     return {
         "protocol": record["protocol"]["name"],
         "identity": identity["hash"],
+        # written before models declared their identity keys (see narrow_legacy)
+        "identity_legacy": "recipe_keys" not in identity,
         "identity_config": json.dumps(identity["config"], sort_keys=True, default=str),
         "population": population["name"],
         "population_count": population["count"],
@@ -128,16 +130,32 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def record_identity(record: dict[str, Any]) -> dict[str, Any]:
-    """The record's configuration identity (gazebench.identity).  A record written before models
-    declared which recipe keys can change their number (no ``identity.recipe_keys``) is re-derived
-    under its model's declaration today, so it shares a row with new records of its configuration."""
-    identity = record["identity"]
-    if "recipe_keys" in identity:
-        return identity
+#: what a label's runs must share to be one leaderboard column (the leaderboard splits rows inside it)
+_COLUMN_OF_LABEL = ["label", "dataset", "card_version", "protocol", "dataset_options"]
+
+
+def narrow_legacy(df: pd.DataFrame) -> pd.DataFrame:
+    """Records written before models declared which recipe keys can change their number (no
+    ``identity.recipe_keys``: ``identity_legacy``) re-derived under their model's declaration today
+    (gazebench.identity.narrowed), so they share a row with the records of their configuration:
+    only where a label holds several identities in one column (elsewhere nothing could merge, and
+    the model registry, torch and timm, is not imported to learn it)."""
+    if df.empty or not df["identity_legacy"].any():
+        return df
+    counts = df.groupby(_COLUMN_OF_LABEL, dropna=False)["identity"].transform("nunique")
+    todo = df.index[df["identity_legacy"] & (counts > 1)]
+    if not len(todo):
+        return df
     from gazebench.identity import narrowed
 
-    return narrowed(identity, declared_recipe_keys(str(record["model"]["name"])))
+    df = df.copy()
+    for i in todo:
+        config = json.loads(df.at[i, "identity_config"])
+        keys = declared_recipe_keys(str(df.at[i, "model"]))
+        identity = narrowed({"hash": df.at[i, "identity"], "config": config}, keys)
+        df.at[i, "identity"] = identity["hash"]
+        df.at[i, "identity_config"] = json.dumps(identity["config"], sort_keys=True, default=str)
+    return df
 
 
 @lru_cache(maxsize=None)
@@ -163,7 +181,8 @@ def resolve_predictions(row: Any, results_dir: Path) -> tuple[Path | None, list[
     if not isinstance(value, str) or not value:
         return None, []
     path = Path(value)
-    candidates = [path] if path.is_absolute() else [path, Path(results_dir).parent / path, Path(row["path"]).parent / path]
+    candidates = [path] if path.is_absolute() else [path, Path(results_dir).parent / path,
+                                                     Path(row["path"]).parent / path]
     for c in candidates:
         if c.is_file():
             return c, candidates
@@ -235,4 +254,4 @@ def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
         warnings.warn(f"left out {len(unscored)} predict-only result{'s' if len(unscored) > 1 else ''} (test labels "
                       f"withheld, no metrics; each run folder holds its leaderboard submission), e.g. {unscored[0]}",
                       stacklevel=2)
-    return pd.DataFrame(rows)
+    return narrow_legacy(pd.DataFrame(rows))

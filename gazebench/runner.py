@@ -25,12 +25,13 @@ import numpy as np
 from gazebench import cross, distributed, population, unitlock
 from gazebench.atomic import check_writable
 from gazebench.datasets import build_dataset
+from gazebench.datasets.cards import default_data_root
 from gazebench.engine import resolve_device
+from gazebench.errors import GazebenchError
+from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_data_note
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
-from gazebench.errors import GazebenchError
-from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_data_note
 from gazebench.results import read_record, result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
 from gazebench.tracking import make_loggers
@@ -50,8 +51,8 @@ def run_unit(
 ) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
     finished result exists and ``overwrite == "only-missing"``, or when another process is running
-    the unit (it holds the unit's lock, :mod:`gazebench.unitlock`: one line says so).  An interrupted fit continues from
-    its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
+    the unit (it holds the unit's lock, :mod:`gazebench.unitlock`; one line says so).  An
+    interrupted fit continues from its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
     ``predict_only`` (automatic when the test labels are withheld): see the module docstring.
     Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
     t_start = time.perf_counter()
@@ -85,7 +86,7 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
                 predict_only: bool, t_start: float) -> dict[str, Any] | None:
     """:func:`run_unit` once this process holds the unit's lock."""
     main = distributed.is_main()
-    # another process may have finished the unit while this one waited for the lock
+    # another process may have finished the unit between this one's first look and its lock
     status = distributed.from_main(unit.status())
     if status == "done" and overwrite == "only-missing":
         if main:
@@ -127,7 +128,11 @@ def check_done_data(unit: Unit, opened: dict[tuple, Any] | None = None) -> None:
     """For a unit found done: one line on stderr when its result was made on other data than its
     dataset holds now (gazebench.fingerprint).  ``opened``: adapters already opened by the caller,
     by (dataset, root, options), so a sweep reads each dataset's index once.  A record without a
-    fingerprint (older code) or data that cannot be opened: nothing is said."""
+    fingerprint (older code) or data that is not there (nothing is rendered or fetched to check):
+    nothing is said."""
+    root = Path(unit.spec.root).expanduser() if unit.spec.root else default_data_root() / unit.spec.dataset
+    if not root.is_dir():
+        return
     try:
         recorded = recorded_fingerprint(read_record(unit.result_path))
     except (OSError, ValueError):

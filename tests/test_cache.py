@@ -92,7 +92,8 @@ def test_cache_round_trip_equals_direct_loading(synth_copy, monkeypatch):
     assert path.parent == synth_copy / ".gazebench-cache" and path.name.startswith(f"synthgaze-{SIZE}px-")
     source = open_frame_source(cached, SIZE)
     assert isinstance(source, H5Frames)
-    assert source.describe() == {"state": "used", "path": str(path), "fingerprint": describe_cache(path)["fingerprint_id"]}
+    build = describe_cache(path)["fingerprint_id"]
+    assert source.describe() == {"state": "used", "path": str(path), "fingerprint": build}
     images = ImageFiles(direct, SIZE)
     calls = count_decodes(cached, monkeypatch)
     for r in range(len(direct)):

@@ -157,7 +157,7 @@ def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, caps
     import gazebench.runner  # noqa: F401
 
     argv = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--results",
-            tmp_path / "results", "--runs", tmp_path / "runs", *SMALL_RUN[2:], "--epochs", "4"]  # SMALL_RUN less its --epochs 1
+            tmp_path / "results", "--runs", tmp_path / "runs", *SMALL_RUN[2:], "--epochs", "4"]  # not its --epochs 1
     first = gazebench_process(*argv)
     try:
         next_lock(tmp_path / "runs", first)
