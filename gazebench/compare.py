@@ -34,6 +34,7 @@ import pandas as pd
 
 from gazebench.errors import GazebenchError
 from gazebench.registry import closest
+from gazebench.results import resolve_predictions
 
 ALPHA = 0.05
 
@@ -48,21 +49,6 @@ class Pair:
     seed: int
     a: pd.Series  # load_results rows
     b: pd.Series
-
-
-def resolve_predictions(row: pd.Series, results_dir: Path) -> tuple[Path | None, list[Path]]:
-    """The predictions file a record points to, and every place it was looked for.  A relative
-    path is tried against the working directory, the folder holding ``results/`` (runs write
-    ``runs/...`` beside it) and the record's own folder."""
-    value = row.get("predictions")
-    if not isinstance(value, str) or not value:
-        return None, []
-    path = Path(value)
-    candidates = [path] if path.is_absolute() else [path, results_dir.parent / path, Path(row["path"]).parent / path]
-    for c in candidates:
-        if c.is_file():
-            return c, candidates
-    return None, candidates
 
 
 def _select(df: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:

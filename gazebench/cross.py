@@ -203,7 +203,8 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
     return {
         **record,
         "unit_id": cross_unit_id(record["unit_id"], test.name),
-        "identity": {"hash": identity_hash(config), "config": config},
+        "identity": {"hash": identity_hash(config), "config": config,
+                     "recipe_keys": record["identity"].get("recipe_keys")},
         "protocol": {"name": test.protocol.name, "source": test.protocol.source,
                      "selection": f"{record['protocol']['selection']} (on {trained_on['dataset']})"},
         "population": pop,

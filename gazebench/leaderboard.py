@@ -12,7 +12,8 @@ card, the folds seen in that column) and every fold has the same seeds.  Its *po
 order when every run was tested on the protocol's full test population and the runs of one fold
 on the same one (same SHA-256 of the sorted sample ids).  A cell that fails either is still shown,
 with its mean over the runs it has, but marked with a footnote that says why (``[k]``; ``†[k]`` for
-a population); it is never bold and never enters the Mean column
+a population; ``‡[k]`` for a record whose metric disagrees with its predictions file); it is never
+bold and never enters the Mean column
 (:mod:`gazebench.leaderboard_table` lays the table out and renders it).
 """
 
@@ -20,6 +21,7 @@ from __future__ import annotations
 
 import math
 import warnings
+from pathlib import Path
 from typing import Any, Callable
 
 import pandas as pd
@@ -33,7 +35,8 @@ __all__ = ["FORMATS", "aggregate", "card_folds", "dedupe", "higher_is_better", "
 
 #: one cell of :func:`aggregate`
 CELL_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "mean", "std", "n",
-                "folds", "seeds", "complete", "missing", "populations", "population_ok", "population_note"]
+                "folds", "seeds", "complete", "missing", "populations", "population_ok", "population_note",
+                "record_ok", "record_note"]
 
 
 def card_folds(dataset: str, card_version: str) -> list[str] | None:
@@ -79,7 +82,9 @@ def aggregate(
 ) -> pd.DataFrame:
     """One row per cell (:data:`CELL_COLUMNS`): row, label, column, ..., mean, std, n, folds, seeds,
     complete, missing (why the folds or seeds are incomplete; "" when complete), populations,
-    population_ok, population_note (what the test populations lack; "" when in order).
+    population_ok, population_note (what the test populations lack; "" when in order), record_ok,
+    record_note (records whose metric disagrees with their predictions file: the ``record_check``
+    column of :func:`gazebench.results.check_predictions`, when ``df`` has it).
 
     ``df`` is :func:`gazebench.results.load_results` output (deduplicate it first with :func:`dedupe`);
     ``folds_of(dataset, card_version)`` gives a column's expected folds (None: the folds seen).
@@ -115,6 +120,8 @@ def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any
     seeds_by_fold = {f: sorted(int(s) for s in g["seed"]) for f, g in runs.groupby(runs["fold"].astype(str))}
     first = runs.iloc[0]
     fold_notes, population_notes = fold_problems(seeds_by_fold, expected), population_problems(runs)
+    # records that disagree with their predictions file (gazebench.results.check_predictions)
+    record_notes = [c for c in runs.get("record_check", pd.Series(dtype=object)).fillna("") if c]
     return {
         "row": first["row"], "label": str(first["label"]), "column": first["column"], "dataset": first["dataset"],
         "card_version": str(first["card_version"]), "protocol": str(first["protocol"]),
@@ -129,6 +136,8 @@ def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any
         "populations": sorted(runs["population"].astype(str).unique(), key=_population_key),
         "population_ok": not population_notes,
         "population_note": "; ".join(population_notes),
+        "record_ok": not record_notes,
+        "record_note": "; ".join(record_notes),
     }
 
 
@@ -187,10 +196,13 @@ def _population_key(name: str) -> tuple[Any, ...]:
 
 def leaderboard(
     df: pd.DataFrame, metric: str = "all.mean", fmt: str = "github", benchmark: str | None = None,
-    datasets: list[str] | None = None, strict: bool = False,
+    datasets: list[str] | None = None, strict: bool = False, results_dir: str | Path | None = None,
 ) -> str:
     """Filter, deduplicate, aggregate and render a :func:`load_results` frame; duplicate units are
-    reported as warnings.  ``strict``: refuse labels that hold several configurations."""
+    reported as warnings.  ``strict``: refuse labels that hold several configurations.
+    ``results_dir`` (where ``df`` was loaded from): check each record that enters the table
+    against its predictions file (:func:`gazebench.results.check_predictions`; a mismatch marks
+    the cell ``‡``)."""
     if not df.empty and benchmark is not None:
         df = df[df["benchmark"] == benchmark]
     if not df.empty and datasets:
@@ -198,4 +210,8 @@ def leaderboard(
     df, messages = dedupe(df)
     for message in messages:
         warnings.warn(message, stacklevel=2)
+    if results_dir is not None:
+        from gazebench.results import check_predictions
+
+        df = check_predictions(df, results_dir)
     return render(aggregate(df, metric, strict=strict), fmt, metric)

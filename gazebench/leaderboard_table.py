@@ -1,9 +1,10 @@
 """The leaderboard laid out and rendered from the cells of :func:`gazebench.leaderboard.aggregate`.
 
-A cell is *clean* when it is complete (the protocol's folds, equal seeds) and its population is in
-order.  Only clean cells can be bold, and the Mean column (tables with more than one column)
-averages a row's cells only when every one of them is clean.  A cell that is not clean carries
-``[k]`` (folds or seeds) and/or ``†[k]`` (test population), explained by footnote k.  Rows are
+A cell is *clean* when it is complete (the protocol's folds, equal seeds), its population is in
+order and its records agree with their predictions files.  Only clean cells can be bold, and the
+Mean column (tables with more than one column) averages a row's cells only when every one of them
+is clean.  A cell that is not clean carries ``[k]`` (folds or seeds), ``†[k]`` (test population)
+and/or ``‡[k]`` (a record whose metric its predictions file does not give), explained by footnote k.  Rows are
 sorted best first: rows with a Mean by their Mean, then the others.
 """
 
@@ -27,31 +28,42 @@ HIGHER_IS_BETTER = ("sigma_error_pearson", "sigma_error_spearman")
 #: one record per cell in the csv and json forms
 LONG_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "metric", "mean", "std",
                 "n", "folds", "seeds", "complete", "missing", "populations", "population_complete", "population_note",
-                "mark"]
+                "record_note", "mark"]
 DAGGER = "†"
+#: a cell with a record whose metric disagrees with its predictions file (gazebench.results.check_predictions)
+DOUBLE_DAGGER = "‡"
 
 
 def higher_is_better(metric: str) -> bool:
     return metric.rpartition(".")[2] in HIGHER_IS_BETTER
 
 
+def record_ok(cell: dict[str, Any]) -> bool:
+    return bool(cell.get("record_ok", True))  # cells of frames that were not checked count as agreeing
+
+
 def clean(cell: dict[str, Any]) -> bool:
-    return bool(cell["complete"]) and bool(cell["population_ok"])
+    return bool(cell["complete"]) and bool(cell["population_ok"]) and record_ok(cell)
+
+
+def cell_marks(cell: dict[str, Any]) -> str:
+    """The symbols of a cell's footnotes that are not plain ``[k]``: ``†`` and/or ``‡``."""
+    return (DAGGER if not cell["population_ok"] else "") + (DOUBLE_DAGGER if not record_ok(cell) else "")
 
 
 @dataclass
 class Table:
     """The leaderboard laid out: ``rows`` of (row name, {column: cell}), the Mean per row (rows
-    clean in every column only), best values, numbered footnotes ``(dagger, text)`` and each
-    marked cell's footnote marks ``(dagger, number)``."""
+    clean in every column only), best values, numbered footnotes ``(symbol, text)`` and each
+    marked cell's footnote marks ``(symbol, number)``; symbol: "" (folds or seeds), ``†`` or ``‡``."""
 
     metric: str
     columns: list[str]
     rows: list[tuple[str, dict[str, dict[str, Any]]]]
     row_mean: dict[str, float]
     best: dict[str, float]
-    footnotes: list[tuple[bool, str]] = field(default_factory=list)
-    marks: dict[tuple[str, str], list[tuple[bool, int]]] = field(default_factory=dict)
+    footnotes: list[tuple[str, str]] = field(default_factory=list)
+    marks: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
 
     @property
     def has_mean(self) -> bool:
@@ -59,7 +71,11 @@ class Table:
 
     @property
     def has_dagger(self) -> bool:
-        return any(dagger for dagger, _ in self.footnotes)
+        return any(symbol == DAGGER for symbol, _ in self.footnotes)
+
+    @property
+    def has_double_dagger(self) -> bool:
+        return any(symbol == DOUBLE_DAGGER for symbol, _ in self.footnotes)
 
 
 def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
@@ -100,12 +116,14 @@ def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
 def _footnote(table: Table, row: str, col: str, cell: dict[str, Any]) -> None:
     notes = []
     if not cell["complete"]:
-        notes.append((False, f"{row}, {col}: {cell['missing']}; averaged over the runs it has."))
+        notes.append(("", f"{row}, {col}: {cell['missing']}; averaged over the runs it has."))
     if not cell["population_ok"]:
-        notes.append((True, f"{row}, {col}: {cell['population_note']}."))
-    for dagger, text in notes:
-        table.footnotes.append((dagger, text))
-        table.marks.setdefault((row, col), []).append((dagger, len(table.footnotes)))
+        notes.append((DAGGER, f"{row}, {col}: {cell['population_note']}."))
+    if not record_ok(cell):
+        notes.append((DOUBLE_DAGGER, f"{row}, {col}: {cell['record_note']}."))
+    for symbol, text in notes:
+        table.footnotes.append((symbol, text))
+        table.marks.setdefault((row, col), []).append((symbol, len(table.footnotes)))
 
 
 def _is_best(value: float, best: float | None) -> bool:
@@ -120,11 +138,11 @@ def _number_text(cell: dict[str, Any]) -> str:
 
 _STYLES = {
     "github": {"bold": "**{}**", "escape": lambda s: s.replace("|", "\\|"), "pm": "±", "none": "—", "fmt": "github",
-               "dagger": DAGGER},
+               "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER}},
     "html": {"bold": "<b>{}</b>", "escape": html.escape, "pm": "±", "none": "—", "fmt": "unsafehtml",
-             "dagger": DAGGER},
+             "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER}},
     "latex": {"bold": "\\textbf{{{}}}", "escape": lambda s: _latex_escape(s), "pm": "$\\pm$", "none": "--",
-              "fmt": "latex_raw", "dagger": "\\textdagger{}"},
+              "fmt": "latex_raw", "marks": {DAGGER: "\\textdagger{}", DOUBLE_DAGGER: "\\textdaggerdbl{}"}},
 }
 
 
@@ -154,8 +172,11 @@ def _legend(table: Table) -> list[str]:
         + " Sorted best first."
         + (f" {DAGGER}: runs that fell short of the protocol's full population (the note says how), or seeds "
            "of one fold tested on different populations; never bold, never in the Mean." if table.has_dagger else "")
+        + (f" {DOUBLE_DAGGER}: a record whose all.mean its predictions file does not give (edited by hand, or "
+           "the file of another run; the note names both files); never bold, never in the Mean."
+           if table.has_double_dagger else "")
     ]
-    lines += [f"{DAGGER if dagger else ''}[{i}] {note}" for i, (dagger, note) in enumerate(table.footnotes, 1)]
+    lines += [f"{symbol}[{i}] {note}" for i, (symbol, note) in enumerate(table.footnotes, 1)]
     return lines
 
 
@@ -166,7 +187,7 @@ def _cell_text(table: Table, row: str, col: str, cell: dict[str, Any] | None, st
     if clean(cell) and _is_best(cell["mean"], table.best.get(col)):
         text = style["bold"].format(text)
     marks = table.marks.get((row, col), [])
-    return text + "".join(f" {style['dagger'] if dagger else ''}[{n}]" for dagger, n in marks)
+    return text + "".join(f" {style['marks'].get(symbol, '')}[{n}]" for symbol, n in marks)
 
 
 def _mean_text(table: Table, row: str, style: dict[str, Any]) -> str:
@@ -210,7 +231,7 @@ def long_form(agg: pd.DataFrame, metric: str = "all.mean") -> list[dict[str, Any
                     "folds": list(c["folds"]), "seeds": list(c["seeds"]), "complete": bool(c["complete"]),
                     "missing": c["missing"], "populations": list(c["populations"]),
                     "population_complete": bool(c["population_ok"]), "population_note": c["population_note"],
-                    "mark": "" if c["population_ok"] else DAGGER,
+                    "record_note": c.get("record_note", ""), "mark": cell_marks(c),
                 })
     return out
 

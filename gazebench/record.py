@@ -16,10 +16,12 @@ import pandas as pd
 from gazebench import distributed, population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
+from gazebench.fingerprint import data_fingerprint
 from gazebench.fit import BEST, Evaluation, FitOutcome
 from gazebench.geometry import error_summary
 from gazebench.identity import identity_config, identity_hash
 from gazebench.models import count_parameters
+from gazebench.models.base import identity_recipe_keys
 from gazebench.provenance import environment, now_iso
 from gazebench.setup import Setup
 
@@ -140,12 +142,13 @@ def model_options(model: Any, unit: Any) -> dict[str, Any]:
 
 def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
     unit = setup.unit
+    keys = identity_recipe_keys(unit.spec.model)  # the model's declaration (gazebench.identity)
     config = identity_config(
         dataset=unit.spec.dataset, card_version=unit.card.version, protocol=unit.protocol.name,
         data_options=setup.dataset.options, model=unit.spec.model, model_options=model_options(setup.model, unit),
-        weights=weights_tag, recipe=unit.recipe.as_dict(),
+        weights=weights_tag, recipe=unit.recipe.as_dict(), recipe_keys=keys,
     )
-    return {"hash": identity_hash(config), "config": config}
+    return {"hash": identity_hash(config), "config": config, "recipe_keys": None if keys is None else sorted(keys)}
 
 
 def _selection_rule(setup: Setup) -> str:
@@ -170,6 +173,8 @@ def _dataset_part(setup: Setup) -> dict[str, Any]:
         "subjects": setup.subjects,
         "samples": {s: int(len(positions[s])) for s in positions},
         "windows_complete": {s: int(sets[s].complete.sum()) for s in sets} if setup.model.view.needs_sequences else None,
+        # what the splits read (ids, labels, relative paths): a later run notices other data (gazebench.fingerprint)
+        "fingerprint": data_fingerprint(ds.index, positions),
         "frame_cache": setup.source.describe(),
     }
 

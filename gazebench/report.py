@@ -92,7 +92,7 @@ def load_runs(results: Path, benchmark: str | None = None) -> tuple[pd.DataFrame
     """The records under ``results`` (one run per unit: duplicates set aside as the leaderboard
     does), their raw records by path, and notes on files skipped or set aside."""
     from gazebench.leaderboard import dedupe
-    from gazebench.results import load_results, read_record
+    from gazebench.results import check_predictions, load_results, read_record
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
@@ -101,6 +101,7 @@ def load_runs(results: Path, benchmark: str | None = None) -> tuple[pd.DataFrame
     if not df.empty and benchmark is not None:
         df = df[df["benchmark"] == benchmark]
     df, duplicates = dedupe(df)
+    df = check_predictions(df, results)  # a record its predictions file contradicts is marked in the tables
     records = {path: read_record(Path(path)) for path in df.get("path", [])}
     return df, records, notes + duplicates
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -119,6 +120,8 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
     return {
         "protocol": record["protocol"]["name"],
         "identity": identity["hash"],
+        # written before models declared their identity keys (see narrow_legacy)
+        "identity_legacy": "recipe_keys" not in identity,
         "identity_config": json.dumps(identity["config"], sort_keys=True, default=str),
         "population": population["name"],
         "population_count": population["count"],
@@ -126,6 +129,102 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
         "population_complete": bool(population["complete"]),
         "population_shortfall": "; ".join(map(str, population.get("shortfall") or [])),
     }
+
+
+#: what a label's runs must share to be one leaderboard column (the leaderboard splits rows inside it)
+_COLUMN_OF_LABEL = ["label", "dataset", "card_version", "protocol", "dataset_options"]
+
+
+def narrow_legacy(df: pd.DataFrame) -> pd.DataFrame:
+    """Records written before models declared which recipe keys can change their number (no
+    ``identity.recipe_keys``: ``identity_legacy``) re-derived under their model's declaration today
+    (gazebench.identity.narrowed), so they share a row with the records of their configuration:
+    only where a label holds several identities in one column (elsewhere nothing could merge, and
+    the model registry, torch and timm, is not imported to learn it)."""
+    if df.empty or not df["identity_legacy"].any():
+        return df
+    counts = df.groupby(_COLUMN_OF_LABEL, dropna=False)["identity"].transform("nunique")
+    todo = df.index[df["identity_legacy"] & (counts > 1)]
+    if not len(todo):
+        return df
+    from gazebench.identity import narrowed
+
+    df = df.copy()
+    for i in todo:
+        config = json.loads(df.at[i, "identity_config"])
+        keys = declared_recipe_keys(str(df.at[i, "model"]))
+        identity = narrowed({"hash": df.at[i, "identity"], "config": config}, keys)
+        df.at[i, "identity"] = identity["hash"]
+        df.at[i, "identity_config"] = json.dumps(identity["config"], sort_keys=True, default=str)
+    return df
+
+
+@lru_cache(maxsize=None)
+def declared_recipe_keys(model: str) -> tuple[str, ...] | None:
+    """Today's declaration of registered model ``model`` (None: every key, or a model that is not
+    registered here, e.g. a plugin not loaded).  Imports the models on first use."""
+    import gazebench.models  # noqa: F401  (registers the built-in models)
+    from gazebench.errors import GazebenchError
+    from gazebench.models.base import identity_recipe_keys
+
+    try:
+        return identity_recipe_keys(model)
+    except GazebenchError:
+        return None
+
+
+def resolve_predictions(row: Any, results_dir: Path) -> tuple[Path | None, list[Path]]:
+    """The predictions file a record (a :func:`load_results` row: ``predictions``, ``path``) points
+    to, and every place it was looked for.  A relative path is tried against the working
+    directory, the folder holding ``results/`` (runs write ``runs/...`` beside it) and the record's
+    own folder."""
+    value = row.get("predictions")
+    if not isinstance(value, str) or not value:
+        return None, []
+    path = Path(value)
+    candidates = [path] if path.is_absolute() else [path, Path(results_dir).parent / path,
+                                                     Path(row["path"]).parent / path]
+    for c in candidates:
+        if c.is_file():
+            return c, candidates
+    return None, candidates
+
+
+#: how far a record's ``all.mean`` may be from the mean of its predictions file's ``error_deg``
+#: (relative): the file keeps 6 significant digits (``%.6g``, gazebench.record.write_predictions),
+#: so each error is off by at most 5e-6 of itself and so is the mean of those non-negative errors;
+#: twice that bound, whatever the CPU
+PREDICTIONS_RTOL = 1e-5
+
+
+def predictions_check(row: Any, results_dir: Path) -> str:
+    """"" when a record's ``all.mean`` and ``all.n`` agree with its per-sample predictions file, or
+    when there is no file to check against; else one sentence naming both files and both numbers
+    (a record edited by hand, or a predictions file from another run)."""
+    mean, n = row.get("all.mean"), row.get("all.n")
+    if mean is None or pd.isna(mean):
+        return ""
+    path, _ = resolve_predictions(row, results_dir)
+    if path is None:
+        return ""
+    try:
+        errors = pd.read_csv(path, usecols=["error_deg"], dtype={"error_deg": "float64"})["error_deg"]
+    except (OSError, ValueError) as exc:
+        return f"{row['path']}: its predictions file {path} is unreadable ({exc})"
+    if n is not None and not pd.isna(n) and int(n) != len(errors):
+        return f"{row['path']} says n={int(n)} test samples, its predictions file {path} has {len(errors)}"
+    actual = float(errors.mean()) if len(errors) else float("nan")
+    if abs(actual - float(mean)) <= PREDICTIONS_RTOL * max(abs(actual), 1e-12):
+        return ""
+    return f"{row['path']} says all.mean {float(mean):.6g}, its predictions file {path} gives {actual:.6g}"
+
+
+def check_predictions(df: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame:
+    """``df`` (load_results rows) with ``record_check``: :func:`predictions_check` of each row.
+    Reads one column of each row's predictions file: filter the rows first."""
+    if df.empty:
+        return df.assign(record_check=pd.Series(dtype=object))
+    return df.assign(record_check=[predictions_check(row, Path(results_dir)) for _, row in df.iterrows()])
 
 
 def predict_only(record: dict[str, Any]) -> bool:
@@ -156,4 +255,4 @@ def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
         warnings.warn(f"left out {len(unscored)} predict-only result{'s' if len(unscored) > 1 else ''} (test labels "
                       f"withheld, no metrics; each run folder holds its leaderboard submission), e.g. {unscored[0]}",
                       stacklevel=2)
-    return pd.DataFrame(rows)
+    return narrow_legacy(pd.DataFrame(rows))

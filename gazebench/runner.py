@@ -14,6 +14,7 @@ record with no test metrics whose population says ``labels: withheld``.
 
 from __future__ import annotations
 
+import json
 import sys
 import time
 from pathlib import Path
@@ -21,13 +22,17 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import cross, distributed, population
+from gazebench import cross, distributed, population, unitlock
 from gazebench.atomic import check_writable
+from gazebench.datasets import build_dataset
+from gazebench.datasets.cards import default_data_root
 from gazebench.engine import resolve_device
+from gazebench.errors import GazebenchError
+from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_data_note
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
-from gazebench.results import result_problem, set_aside, write_record
+from gazebench.results import read_record, result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
 from gazebench.tracking import make_loggers
 
@@ -45,8 +50,9 @@ def run_unit(
     predict_only: bool = False,
 ) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
-    finished result exists and ``overwrite == "only-missing"``.  An interrupted fit continues from
-    its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
+    finished result exists and ``overwrite == "only-missing"``, or when another process is running
+    the unit (it holds the unit's lock, :mod:`gazebench.unitlock`; one line says so).  An
+    interrupted fit continues from its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
     ``predict_only`` (automatic when the test labels are withheld): see the module docstring.
     Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
     t_start = time.perf_counter()
@@ -58,15 +64,43 @@ def run_unit(
     if status == "done" and overwrite == "only-missing":
         if main:
             print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
+            check_done_data(unit)
+        return None
+    check_writable(unit.result_path.parent, unit.run_dir)
+    # one process at a time runs a unit (gazebench.unitlock); rank 0 holds the lock for all ranks
+    lock = unitlock.acquire(unit.run_dir, unit.unit_id) if main else None
+    if distributed.from_main(main and not isinstance(lock, unitlock.UnitLock)):
+        if main:
+            print(f"unit {unit.unit_id} ({unit.describe()}) is being run by {unitlock.holder_text(lock)}; skipping "
+                  f"it here (its lock: {unit.run_dir / unitlock.LOCK_NAME}). Run the same command again once it has "
+                  "finished or stopped", file=sys.stderr)
+        return None
+    try:
+        return _run_locked(unit, overwrite, resume, progress, deterministic, predict_only, t_start)
+    finally:
+        if isinstance(lock, unitlock.UnitLock):
+            lock.release()
+
+
+def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool, deterministic: bool,
+                predict_only: bool, t_start: float) -> dict[str, Any] | None:
+    """:func:`run_unit` once this process holds the unit's lock."""
+    main = distributed.is_main()
+    # another process may have finished the unit between this one's first look and its lock
+    status = distributed.from_main(unit.status())
+    if status == "done" and overwrite == "only-missing":
+        if main:
+            print(f"done meanwhile by another process: {unit.result_path}", file=sys.stderr)
         return None
     if status == "bad" and main:
         why = result_problem(unit.result_path, unit.unit_id)
         print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
-    check_writable(unit.result_path.parent, unit.run_dir)
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=deterministic)
+    if progress:
+        say_frames(setup.source.describe())
     # cross-dataset tests (gazebench.cross): opened before training, so a bad root fails early
     cross_tests = cross.open_tests(unit, setup.model) if main else []
     predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
@@ -90,6 +124,35 @@ def run_unit(
     return record
 
 
+def check_done_data(unit: Unit, opened: dict[tuple, Any] | None = None) -> None:
+    """For a unit found done: one line on stderr when its result was made on other data than its
+    dataset holds now (gazebench.fingerprint).  ``opened``: adapters already opened by the caller,
+    by (dataset, root, options), so a sweep reads each dataset's index once.  A record without a
+    fingerprint (older code) or data that is not there (nothing is rendered or fetched to check):
+    nothing is said."""
+    root = Path(unit.spec.root).expanduser() if unit.spec.root else default_data_root() / unit.spec.dataset
+    if not root.is_dir():
+        return
+    try:
+        recorded = recorded_fingerprint(read_record(unit.result_path))
+    except (OSError, ValueError):
+        return
+    if recorded is None:
+        return
+    opened = {} if opened is None else opened
+    key = (unit.spec.dataset, unit.spec.root, json.dumps(unit.data_options, sort_keys=True, default=str))
+    try:
+        if key not in opened:
+            opened[key] = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
+        dataset = opened[key]
+        current = data_fingerprint(dataset.index, dataset.split_positions(unit.fold))["sha256"]
+    except (GazebenchError, OSError, ValueError):
+        return
+    note = stale_data_note(unit.result_path, recorded, current, dataset.root)
+    if note:
+        print(note, file=sys.stderr)
+
+
 def unscored(pred: dict[str, Any]) -> dict[str, Any]:
     """Test predictions of a predict-only unit: the targets and errors NaN (there is no label)."""
     return {**pred, "target": np.full_like(pred["target"], np.nan), "error": np.full_like(pred["error"], np.nan)}
@@ -103,6 +166,14 @@ def write_submission(setup: Setup, pred: dict[str, Any], path: Path) -> Path | N
         print(f"note: dataset {setup.dataset.name!r} has no leaderboard submission format; the test predictions "
               f"are in {path.parent / PREDICTIONS}", file=sys.stderr)
     return written
+
+
+def say_frames(frames: dict[str, Any]) -> None:
+    """One line on stderr when the frames come from a ``gazebench prepare`` cache (the record keeps
+    it too: ``dataset.frame_cache``)."""
+    if frames.get("state") == "used":
+        print(f"frames: from the prepared cache {frames['path']} (cache fingerprint {frames.get('fingerprint')})",
+              file=sys.stderr)
 
 
 def say_done(unit: Any, record: dict[str, Any]) -> None:

@@ -14,7 +14,8 @@ import pytest
 import torch
 from torch.utils.data import DataLoader
 
-from gazebench.cache import CacheError, StaleCacheWarning, build_cache, cache_path, fingerprint, read_fingerprint
+from gazebench.cache import (CacheError, StaleCacheWarning, build_cache, cache_path, describe_cache, fingerprint,
+                             read_fingerprint)
 from gazebench.cli import main
 from gazebench.datasets import build_dataset
 from gazebench.datasets.loading import FrameWindows
@@ -90,7 +91,9 @@ def test_cache_round_trip_equals_direct_loading(synth_copy, monkeypatch):
     assert what == "built" and path == cache_path(cached, SIZE)
     assert path.parent == synth_copy / ".gazebench-cache" and path.name.startswith(f"synthgaze-{SIZE}px-")
     source = open_frame_source(cached, SIZE)
-    assert isinstance(source, H5Frames) and source.describe() == {"state": "used", "path": str(path)}
+    assert isinstance(source, H5Frames)
+    build = describe_cache(path)["fingerprint_id"]
+    assert source.describe() == {"state": "used", "path": str(path), "fingerprint": build}
     images = ImageFiles(direct, SIZE)
     calls = count_decodes(cached, monkeypatch)
     for r in range(len(direct)):
@@ -173,7 +176,7 @@ def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
     with pytest.raises(CacheError, match="gazebench prepare .*--set variant=inpainted"):
         open_frame_source(inpainted, SIZE, mode="require")
     monkeypatch.setenv("GAZEBENCH_CACHE", "off")
-    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None}
+    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None, "fingerprint": None}
     # a cache folder elsewhere holds the same file name scheme
     other = synth_copy.parent / "elsewhere"
     path, _ = build_cache(original, SIZE, cache_dir=other, progress=False)
@@ -203,9 +206,14 @@ def test_run_uses_a_prepared_cache_and_records_it(synth_copy, tmp_path, capsys):
     assert main(["prepare", "--root", str(synth_copy), "--size", str(SIZE)]) == 0
     assert "up to date" in capsys.readouterr().err
     results = tmp_path / "results"
+    capsys.readouterr()
     rc = main(["run", "--root", str(synth_copy), "--model", "mean", "--epochs", "0",
-               "--results", str(results), "--runs", str(tmp_path / "runs"), "--quiet", "--no-table", *TINY_RECIPE])
+               "--results", str(results), "--runs", str(tmp_path / "runs"), "--no-table", *TINY_RECIPE])
     assert rc == 0
     record = json.loads(next(results.rglob("*.json")).read_text())
-    assert record["dataset"]["frame_cache"]["state"] == "used"
-    assert record["dataset"]["frame_cache"]["path"].endswith(".h5")
+    cache = record["dataset"]["frame_cache"]
+    assert cache["state"] == "used" and cache["path"].endswith(".h5")
+    # which build of the cache was read: its fingerprint, recorded and said
+    assert cache["fingerprint"] == describe_cache(cache["path"])["fingerprint_id"]
+    assert f"frames: from the prepared cache {cache['path']} (cache fingerprint {cache['fingerprint']})" in \
+        capsys.readouterr().err

@@ -244,13 +244,14 @@ def dry_run_table(units: list, statuses: list[str]) -> str:
 
 def execute(units: list, args: argparse.Namespace) -> list[str]:
     """Run every missing unit (every unit with ``--overwrite always``); returns the failures."""
-    from gazebench.runner import run_unit
+    from gazebench.runner import check_done_data, run_unit
 
-    failed = []
+    failed, opened = [], {}
     for i, unit in enumerate(units, 1):
         if unit.done and args.overwrite == "only-missing":
             if not args.quiet:
                 print(f"[{i}/{len(units)}] done already: {unit.describe()} ({unit.result_path})", file=sys.stderr)
+            check_done_data(unit, opened)  # a result made on other data than the root holds now is said
             continue
         if not args.quiet:
             print(f"[{i}/{len(units)}] {unit.describe()}", file=sys.stderr)
@@ -281,9 +282,7 @@ def launch_units(args: argparse.Namespace, suite, units: list, statuses: list[st
     name = f"benchmark {suite.name}" if suite.name else "run"
     code = submit(todo, args, opts, runs_root(args, suite) / LAUNCHER_DIR, name=name, status_hint=status_command(args))
     if args.launcher == "local" and not args.no_table:
-        from gazebench.commands.table import print_table
-
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
+        print_results_table(args, suite, units)
     return code
 
 
@@ -316,7 +315,17 @@ def main(args: argparse.Namespace) -> int:
     for line in failed:
         print(f"  failed: {line}", file=sys.stderr)
     if not args.no_table:
-        from gazebench.commands.table import print_table
-
-        print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}), benchmark=suite.name or None)
+        print_results_table(args, suite, units)
     return 1 if failed else 0
+
+
+def print_results_table(args: argparse.Namespace, suite, units: list) -> None:
+    """The leaderboard of the request's datasets at the end of a run; when no unit has written a
+    result yet (every one failed), one line saying so instead."""
+    from gazebench.commands.table import print_table
+
+    if not args.results.is_dir():
+        print(f"(no results under {args.results} yet: no unit has finished)", file=sys.stderr)
+        return
+    print_table(args.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}),
+                benchmark=suite.name or None)

@@ -21,8 +21,9 @@ the runs (folds × seeds) of one configuration, with n runs. A label run with se
 configurations becomes one row per configuration, named by what differs: staticsc (crops=175).
 A cell whose folds differ from the protocol's (the dataset card), or whose folds have unequal
 seeds, is marked [k]; one tested on less than the protocol's full test population (or whose seeds
-of a fold were tested on different ones) is marked †[k]. Footnote k explains; a marked cell is
-never bold and never enters the Mean column.
+of a fold were tested on different ones) is marked †[k]; one with a record whose all.mean its
+predictions file does not give (edited by hand) is marked ‡[k]. Footnote k explains; a marked
+cell is never bold and never enters the Mean column.
 """
 
 
@@ -51,7 +52,7 @@ def table_text(results: Path, benchmark: str | None = None, datasets: list[str] 
     from gazebench.results import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
-    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict)
+    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict, results_dir=results)
     if text == "(no results)":
         what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
         scope = " for " + " and ".join(w for w in what if w) if any(what) else ""

@@ -46,13 +46,15 @@ class CacheStatus:
     state: str
     path: Path | None = None
     message: str = ""
+    #: the used cache's fingerprint id (gazebench.cache.fingerprint_id): which build of the file was read
+    fingerprint: str | None = None
 
     @property
     def used(self) -> bool:
         return self.state == "used"
 
     def as_dict(self) -> dict[str, Any]:
-        return {"state": self.state, "path": str(self.path) if self.path else None}
+        return {"state": self.state, "path": str(self.path) if self.path else None, "fingerprint": self.fingerprint}
 
 
 class ImageFiles:
@@ -79,11 +81,11 @@ class H5Frames:
     read through a :class:`~gazebench.datasets.h5.LazyH5` handle: opened on the first read in
     each process, never inherited through a fork."""
 
-    def __init__(self, path: str | Path, size: int, frames: int) -> None:
+    def __init__(self, path: str | Path, size: int, frames: int, fingerprint: str | None = None) -> None:
         self.path = Path(path)
         self.size = int(size)
         self.frames = int(frames)
-        self.cache = CacheStatus("used", self.path)
+        self.cache = CacheStatus("used", self.path, fingerprint=fingerprint)
         # one frame is one chunk and is read once per visit: HDF5's chunk cache would only copy
         self.file = LazyH5(self.path, rdcc_nbytes=0)
 
@@ -118,6 +120,7 @@ def open_frame_source(
         cache_path,
         fingerprint,
         fingerprint_diff,
+        fingerprint_id,
         prepare_command,
         read_fingerprint,
     )
@@ -142,4 +145,4 @@ def open_frame_source(
             raise CacheError(message)
         warnings.warn(message + " (reading the image files meanwhile)", StaleCacheWarning, stacklevel=2)
         return ImageFiles(dataset, size, CacheStatus("stale", path, message))
-    return H5Frames(path, size, wanted["frames"])
+    return H5Frames(path, size, wanted["frames"], fingerprint_id(wanted))

@@ -57,6 +57,16 @@ def check_model_options(name: str, given: Any) -> None:
                                 f"Options: {', '.join(accepted)}")
 
 
+def identity_recipe_keys(name: str) -> tuple[str, ...] | None:
+    """The recipe keys that can change the number of registered model ``name``: its factory's
+    ``identity_recipe_keys`` (a tuple of :class:`gazebench.config.Recipe` fields), or None when it
+    declares none (then every key counts but the speed-only ones, gazebench.identity).  Only these
+    enter the configuration identity, so runs that differ in a key the model ignores share one
+    leaderboard row."""
+    keys = getattr(MODELS.get(name), "identity_recipe_keys", None)
+    return None if keys is None else tuple(keys)
+
+
 def build_model(name: str, **kwargs: Any) -> GazeModel:
     """Build a registered model; ``None`` kwargs are dropped (the factory default applies), and an
     unknown kwarg is an error that lists what the model accepts."""
@@ -101,3 +111,7 @@ def mean() -> GazeModel:
 
 
 mean.trainable = False  # type: ignore[attr-defined]  (a fitted baseline: the planner allows epochs=0)
+# its number depends on the training data only: fit_prior averages every training gaze vector
+# (gazebench.setup.build_fitted_model: no batches, epochs, optimiser, augmentation or sampling --
+# max_train_samples caps the training loader, which mean never uses) and forward ignores the images
+mean.identity_recipe_keys = ()  # type: ignore[attr-defined]
