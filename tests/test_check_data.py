@@ -47,7 +47,7 @@ def assert_stats(got: dict, gaze: np.ndarray) -> None:
 
 def test_rtgene_counts_per_fold_and_split(tmp_path, capsys):
     root = tmp_path / "rt"
-    written = write_rtgene(root, frames=3)
+    written = write_rtgene(root, frames=3, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["problems"] == []
@@ -70,14 +70,14 @@ def test_rtgene_counts_per_fold_and_split(tmp_path, capsys):
 
 def test_rtgene_problems_are_all_listed(tmp_path, capsys):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=4)
+    write_rtgene(root, frames=4, variants=("original_large",))
     labels = root / "s003_glasses" / "label_combined.txt"
     lines = labels.read_text().splitlines()
     lines[1] = "2, [0.1, -0.2], [0.3], 1504190788.8"       # malformed
     lines[2] = "1" + lines[2][1:]                          # duplicate idx 1
     lines.append("9, [0.1, -0.2], [inf, 0.1], 1504190799")  # non-finite
     labels.write_text("\n".join(lines) + "\n")
-    faces = root / "s005_glasses" / "inpainted" / "face"
+    faces = root / "s005_glasses" / "original" / "face_before_inpainting"  # the default protocol's images
     (faces / "face_000002_rgb.png").unlink()                           # missing image
     data = (faces / "face_000003_rgb.png").read_bytes()
     (faces / "face_000003_rgb.png").write_bytes(data[: len(data) // 2])  # truncated image
@@ -108,7 +108,7 @@ def test_rtgene_problems_are_all_listed(tmp_path, capsys):
 
 def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
     root = tmp_path / "rt"
-    write_rtgene(root, subjects=[s for s in ALL_SUBJECTS if s != "s016"], frames=2)
+    write_rtgene(root, subjects=[s for s in ALL_SUBJECTS if s != "s016"], frames=2, variants=("original_large",))
     cards = tmp_path / "cards"
     cards.mkdir()
     from gazebench.datasets.cards import load_card
@@ -451,7 +451,7 @@ def test_gaze360_published_sizes_from_metadata_and_the_switches(tmp_path, capsys
 
 def test_rtgene_publishes_no_size_and_says_so(tmp_path, capsys):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=2)
+    write_rtgene(root, frames=2, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images"], capsys)
     assert code == 0 and "published sizes: none published" in out
 
@@ -500,7 +500,7 @@ def test_a_corrupt_synthgaze_manifest_is_a_problem_and_stops_a_run(tiny_synth, t
 
 def test_degrees_read_as_radians_are_warned_about_from_the_cards_range(tmp_path, capsys):
     root = tmp_path / "rt"
-    written = write_rtgene(root, frames=4)
+    written = write_rtgene(root, frames=4, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images", "--json"], capsys)
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
     for subject, rows in written.items():  # the same angles, written in degrees
@@ -510,3 +510,17 @@ def test_degrees_read_as_radians_are_warned_about_from_the_cards_range(tmp_path,
     (warning,) = [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
     assert "gaze yaw outside [-90, 90] deg" in warning and "degrees as radians" in warning
     assert "rtgene.yaml" in warning
+
+
+def test_check_data_reads_the_images_of_the_protocol_a_run_would_use(tmp_path, capsys):
+    """RT-GENE's default protocol reads original/face_before_inpainting; check-data must check those
+    files (not the adapter's own default, the inpainted ones), and --protocol picks another's."""
+    root = tmp_path / "rt"
+    write_rtgene(root, frames=2, variants=("inpainted",))  # only the inpainted images exist
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
+    report = json.loads(out)
+    assert code == 1 and report["options"]["variant"] == "original_large"
+    assert {p["kind"] for p in report["problems"]} == {"missing_image"}
+    assert all("face_before_inpainting" in p["path"] for p in report["problems"])
+    code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--protocol", "inpainted", "--json"], capsys)
+    assert code == 0 and json.loads(out)["problems"] == []

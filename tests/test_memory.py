@@ -78,7 +78,7 @@ def test_a_run_whose_batch_cannot_fit_stops_in_one_line_before_reading_a_frame(t
     rc = cli("run", "--root", tiny_synth, "--model", "static", "--results", tmp_path / "results", "--runs",
              tmp_path / "runs", *SMALL_RUN, "--set", "image_size=1000000")
     err = capsys.readouterr().err.strip()
-    assert rc == 1 and len(err.splitlines()) == 1
+    assert rc == 2 and len(err.splitlines()) == 1
     assert "BatchMemoryError: recipe batch_size=8, image_size=1000000: one batch needs at least" in err
     assert "lower image_size (--set image_size=...)" in err
     assert not (tmp_path / "runs").exists() and not (tmp_path / "results").exists()

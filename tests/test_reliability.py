@@ -49,7 +49,7 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp
     proc = subprocess.Popen([sys.executable, "-m", "gazebench", *_run_args(tiny_synth, out, epochs)], env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     ckpt = None
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # a limit for a hung process, not a speed check (a loaded 2-core CI)
     while time.time() < deadline and proc.poll() is None:
         found = list((out / "runs").rglob("last.pt")) if (out / "runs").exists() else []
         if found:
@@ -80,7 +80,7 @@ def test_concurrent_runs_into_one_results_folder_stay_valid(tiny_synth, tmp_path
         for seed in (0, 1, 0)  # two writers race for the same unit, one writes another
     ]
     for p in procs:
-        assert p.wait(timeout=120) == 0, p.stderr.read().decode()
+        assert p.wait(timeout=600) == 0, p.stderr.read().decode()
     files = sorted(results.rglob("*.json"))
     assert len(files) == 2
     for f in files:
@@ -185,7 +185,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_it_and_the_sam
         tiny_synth, tmp_path, capsys, monkeypatch):
     args = _run_args(tiny_synth, tmp_path, epochs=3)
     _fill_the_disk_on(monkeypatch, 2)  # the checkpoint after epoch 2
-    assert main(args) == 1
+    assert main(args) == 2
     err = capsys.readouterr().err.strip()
     (last,) = (tmp_path / "runs").rglob("last.pt")
     assert len(err.splitlines()) == 1 and "Traceback" not in err and "inline_container" not in err
@@ -217,7 +217,7 @@ def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_s
     args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
             "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
     monkeypatch.setattr(gazebench.atomic, "_fsync_file", fsync)
-    assert main(args) == 1
+    assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"cannot write {tmp_path / 'results'}" in err and ".json: No space left on device; free space" in err
@@ -253,7 +253,7 @@ def test_a_reader_that_leaves_early_ends_the_command_quietly():
     proc = subprocess.Popen([sys.executable, "-m", "gazebench", "ls", "recipe"], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE)
     proc.stdout.close()
-    _, err = proc.communicate(timeout=120)
+    _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0 and err == b""
 
 
@@ -341,7 +341,7 @@ def test_prepare_killed_mid_write_then_rerun_leaves_no_temporary_file(tiny_synth
     argv = [sys.executable, "-m", "gazebench", "prepare", "--dataset", "synthgaze", "--root", str(synth_copy),
             "--size", "48", "--workers", "1", "--quiet"]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
+    deadline = time.time() + 600  # a limit for a hung process, not a speed check (a loaded 2-core CI)
     while time.time() < deadline and proc.poll() is None and not list(cache.glob(".*.tmp")):
         time.sleep(0.01)
     assert proc.poll() is None, "prepare finished before it could be killed"

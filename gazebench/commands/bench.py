@@ -50,7 +50,7 @@ def plan_bench_unit(args: argparse.Namespace):
     settings = parse_sets(args.sets)
     if args.backbone:
         settings["backbone"] = args.backbone
-    suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root)
+    suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root, protocol=args.protocol)
     first_fold = planning.dataset_card(args.dataset).resolve_fold(None)
     (spec,) = planning.select(planning.expand(suite, settings), folds=[first_fold])
     scratch = tempfile.gettempdir()

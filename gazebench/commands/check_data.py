@@ -131,7 +131,7 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.datasets.checks import check_dataset
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
-    options = data_options(args.dataset, args.sets, "check-data")
+    options = data_options(args.dataset, args.sets, "check-data", args.protocol)
     report = check_dataset(args.dataset, args.root, options, images=not args.no_images,
                            workers=args.workers, progress=not args.json)
     if args.json:

@@ -40,6 +40,8 @@ def dataset_flags(default: str | None = "synthgaze") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--dataset", default=default, help=f"registered dataset (default: {default})")
     p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
+    p.add_argument("--protocol", help="read the data as this protocol of the dataset's card does (its data options, "
+                                      "e.g. RT-GENE's image variant; default: the card's default protocol)")
     sets_flag(p)
     return p
 
@@ -50,18 +52,20 @@ def sets_flag(p: argparse.ArgumentParser) -> None:
                         "`gazebench ls datasets --options`)")
 
 
-def data_options(dataset: str, sets: list[str], command: str) -> dict[str, Any]:
-    """``--set`` values of a command that takes data options only (``check-data``, ``prepare``):
-    routed like everywhere else, so an unknown key gets the same error; a recipe or model key
-    is an error saying this command does not train."""
+def data_options(dataset: str, sets: list[str], command: str, protocol: str | None = None) -> dict[str, Any]:
+    """The data options of a command that reads data without training (``check-data``,
+    ``prepare``): the protocol's (``--protocol``, default the card's default protocol, so the
+    files checked or cached are the ones a default run reads), under the ``--set`` values, routed
+    like everywhere else, so an unknown key gets the same error; a recipe or model key is an
+    error saying this command does not train."""
     from gazebench.config import ConfigError, parse_sets, route_settings
-    from gazebench.planning import dataset_option_keys
+    from gazebench.planning import dataset_card, dataset_option_keys
 
     routed = route_settings(parse_sets(sets), (), dataset_option_keys(dataset))
     if routed.recipe:
         raise ConfigError(f"gazebench {command} takes data options only; {', '.join(routed.recipe)} "
                           "is a recipe key (use it with gazebench run)")
-    return routed.data
+    return {**dataset_card(dataset).protocol(protocol).data, **routed.data}
 
 
 def check_benchmark(name: str | None, results: Path) -> None:

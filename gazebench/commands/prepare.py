@@ -43,7 +43,7 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.datasets import build_dataset
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
-    dataset = build_dataset(args.dataset, args.root, **data_options(args.dataset, args.sets, "prepare"))
+    dataset = build_dataset(args.dataset, args.root, **data_options(args.dataset, args.sets, "prepare", args.protocol))
     size = args.size
     if size is None:
         size = Recipe.resolve(dataset.card.recipe).image_size
