@@ -122,6 +122,14 @@ def model_option_keys(name: str) -> tuple[str, ...]:
     return tuple(model_kwargs(name))
 
 
+def model_options_without_effect(name: str, kwargs: dict[str, Any]) -> frozenset[str]:
+    """Options of model ``name`` that ``kwargs`` leave without effect (a protocol's defaults skip them)."""
+    import gazebench.models  # noqa: F401
+    from gazebench.models.base import options_without_effect
+
+    return options_without_effect(name, kwargs)
+
+
 def model_is_trained(name: str) -> bool:
     """False for fitted baselines (``mean``), which run with ``epochs=0``."""
     import gazebench.models  # noqa: F401
@@ -344,7 +352,7 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     card = dataset_card(spec.dataset)
     protocol = card.protocol(spec.protocol)
     options = resolve_dataset_options(dataset_class(spec.dataset), {**protocol.data, **spec.data_options})
-    keys = model_option_keys(spec.model)
+    keys = set(model_option_keys(spec.model)) - model_options_without_effect(spec.model, spec.model_kwargs)
     model_kwargs = {**{k: v for k, v in protocol.model.items() if k in keys}, **spec.model_kwargs}
     fold = card.resolve_fold(spec.fold)
     recipe = Recipe.resolve(protocol.recipe, spec.recipe)

@@ -190,3 +190,20 @@ def test_lr_step_sets_each_epochs_learning_rate(tiny_synth, tmp_path):
     record = json.loads(path.read_text())
     assert record["recipe"]["lr_step"] == [1, 0.5]
     assert [h["lr"] for h in record["history"]] == pytest.approx([1e-3, 5e-4, 2.5e-4])
+
+
+@pytest.mark.parametrize("model", ["msa", "msaseq"])
+def test_a_protocols_decode_default_skips_the_angle_head_it_cannot_apply_to(model):
+    """multizoom decodes sin-cos heads with decode=avg; MSA+raw (head=angle) has nothing to decode,
+    so the protocol's default must not reach it (it once made `reproduce multizoom-msa-raw` fail
+    while the model was built), while a decode the user gives is still refused."""
+    from gazebench.models import build_model
+    from gazebench.options import ConfigError
+
+    sincos = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False)
+    assert sincos.model_kwargs["decode"] == "avg"
+    raw = _unit("gaze360", model, "multizoom", head="angle", backbone="test_resnet", pretrained=False)
+    assert raw.model_kwargs["decode"] == "atan2"  # the model's own default, which the angle head accepts
+    build_model(model, **raw.model_kwargs)
+    with pytest.raises(ConfigError, match="decode=avg reads a sin-cos head"):
+        build_model(model, **{**raw.model_kwargs, "decode": "avg"})

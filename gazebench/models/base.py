@@ -67,6 +67,16 @@ def identity_recipe_keys(name: str) -> tuple[str, ...] | None:
     return None if keys is None else tuple(keys)
 
 
+def options_without_effect(name: str, kwargs: dict[str, Any]) -> frozenset[str]:
+    """The options of registered model ``name`` that have no effect given ``kwargs`` (its factory's
+    ``options_without_effect(kwargs)``, if it declares one): e.g. ``decode`` of an MSA model with
+    ``head=angle``, whose angle head has no sin-cos outputs to decode.  A protocol's model
+    defaults (``protocols: P: model:`` in a card) skip these, so a protocol that decodes its sin-cos
+    models one way still builds the angle-head variant; a value the user gives is still checked."""
+    declared = getattr(MODELS.get(name), "options_without_effect", None)
+    return frozenset(declared(kwargs)) if declared is not None else frozenset()
+
+
 def build_model(name: str, **kwargs: Any) -> GazeModel:
     """Build a registered model; ``None`` kwargs are dropped (the factory default applies), and an
     unknown kwarg is an error that lists what the model accepts."""

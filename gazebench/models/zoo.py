@@ -362,6 +362,13 @@ def msaseq(
     return c.compose(frame_window(frames, crops), fusion, *msa_head(head, fusion.out_dim, decode))
 
 
+def _angle_head_decodes_nothing(kwargs: dict[str, Any]) -> set[str]:
+    return {"decode"} if kwargs.get("head") == "angle" else set()
+
+
+msa.options_without_effect = msaseq.options_without_effect = _angle_head_decodes_nothing  # type: ignore[attr-defined]
+
+
 @named_model("l2cs", backbone="resnet50", proj="none")
 def l2cs(
     c: Common, crops: Any = None, bins: int = 90, bin_width: float = 4.0, angle_min: float = -180.0,
