@@ -165,6 +165,7 @@ def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, caps
         assert cli(*argv) == 0  # the second process
         err = capsys.readouterr().err
         assert f"is being run by pid {first.pid} on" in err and "skipping it" in err
+        assert "run: ran 0, skipped 0 done, 1 left to the process running them, failed 0" in err  # not "ran 1"
     finally:
         out, err = first.communicate(timeout=600)
     assert first.returncode == 0, err

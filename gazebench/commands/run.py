@@ -242,11 +242,13 @@ def dry_run_table(units: list, statuses: list[str]) -> str:
                     disable_numparse=True)
 
 
-def execute(units: list, args: argparse.Namespace) -> list[str]:
-    """Run every missing unit (every unit with ``--overwrite always``); returns the failures."""
+def execute(units: list, args: argparse.Namespace) -> tuple[list[str], int]:
+    """Run every missing unit (every unit with ``--overwrite always``); returns the failures and
+    how many units were left to another process that holds them (gazebench.unitlock)."""
+    from gazebench import distributed
     from gazebench.runner import check_done_data, run_unit
 
-    failed, opened = [], {}
+    failed, opened, busy = [], {}, 0
     for i, unit in enumerate(units, 1):
         if unit.done and args.overwrite == "only-missing":
             if not args.quiet:
@@ -256,14 +258,17 @@ def execute(units: list, args: argparse.Namespace) -> list[str]:
         if not args.quiet:
             print(f"[{i}/{len(units)}] {unit.describe()}", file=sys.stderr)
         try:
-            run_unit(unit, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
-                     deterministic=args.deterministic, predict_only=args.predict_only)
+            record = run_unit(unit, overwrite=args.overwrite, resume=args.resume, progress=not args.quiet,
+                              deterministic=args.deterministic, predict_only=args.predict_only)
         except Exception as exc:  # noqa: BLE001  (reported; the sweep goes on only with --keep-going)
             if not args.keep_going:
                 raise
             failed.append(f"{unit.describe()}: {type(exc).__name__}: {exc}")
             print(f"[{i}/{len(units)}] FAILED {unit.describe()}: {exc}", file=sys.stderr)
-    return failed
+            continue
+        if record is None and distributed.is_main() and unit.status() != "done":
+            busy += 1  # another process holds the unit: run_unit said so and skipped it
+    return failed, busy
 
 
 def launch_units(args: argparse.Namespace, suite, units: list, statuses: list[str], header: str,
@@ -308,10 +313,12 @@ def main(args: argparse.Namespace) -> int:
         return launch_units(args, suite, units, statuses, header, results_dir)
     if not args.quiet:
         print(header + f" (results under {results_dir})", file=sys.stderr)
-    failed = execute(units, args)
-    ran = len(units) - len(failed) - (done if args.overwrite == "only-missing" else 0)
-    if suite.name or failed:
-        print(f"{name}: ran {ran}, skipped {len(units) - ran - len(failed)} done, failed {len(failed)}", file=sys.stderr)
+    failed, busy = execute(units, args)
+    skipped_done = done if args.overwrite == "only-missing" else 0
+    ran = len(units) - len(failed) - skipped_done - busy
+    if suite.name or failed or busy:
+        held = f", {busy} left to the process running them" if busy else ""
+        print(f"{name}: ran {ran}, skipped {skipped_done} done{held}, failed {len(failed)}", file=sys.stderr)
     for line in failed:
         print(f"  failed: {line}", file=sys.stderr)
     if not args.no_table:
