@@ -19,6 +19,7 @@ bold and never enters the Mean column
 
 from __future__ import annotations
 
+import json
 import math
 import warnings
 from pathlib import Path
@@ -97,6 +98,7 @@ def aggregate(
     df = df[df[metric].notna()]
     if df.empty:
         return pd.DataFrame(columns=CELL_COLUMNS)
+    df = on_metric_population(df, metric)
     rows, split = row_names(df)
     if strict and split:
         from gazebench.options import ConfigError
@@ -112,6 +114,30 @@ def aggregate(
         for _, runs in col.groupby("row", sort=True):
             cells.append(_cell(runs, metric, expected))
     return pd.DataFrame(cells, columns=CELL_COLUMNS)
+
+
+def on_metric_population(df: pd.DataFrame, metric: str) -> pd.DataFrame:
+    """For a metric on a population inside the test set (``face.mean``, ``face_front180.mean``:
+    Gaze360's face population), the runs' population columns describe that population (its name,
+    count, hash, and whether the frames evaluated are all the frames its source keeps), so a cell
+    on fewer frames than, e.g., GazeHub's face population is marked like any short population.
+    Records from before populations recorded their coverage say nothing (complete)."""
+    from gazebench.population import population_of_subset
+
+    inner = population_of_subset(metric.split(".", 1)[0])
+    if not inner or "population_inner" not in df.columns:
+        return df
+    out = df.copy()
+    for i, text in df["population_inner"].items():
+        pop = json.loads(text or "{}").get(inner)
+        if not pop:
+            continue
+        out.at[i, "population"] = pop["name"]
+        out.at[i, "population_count"] = pop["count"]
+        out.at[i, "population_sha256"] = pop["sha256"]
+        out.at[i, "population_complete"] = bool(pop.get("complete", True))
+        out.at[i, "population_shortfall"] = "; ".join(map(str, pop.get("shortfall") or []))
+    return out
 
 
 def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any]:

@@ -128,6 +128,8 @@ def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
         "population_sha256": population["sha256"],
         "population_complete": bool(population["complete"]),
         "population_shortfall": "; ".join(map(str, population.get("shortfall") or [])),
+        # the populations inside the test set (Gaze360's face), each with its own coverage
+        "population_inner": json.dumps(population.get("populations") or {}, sort_keys=True, default=str),
     }
 
 
