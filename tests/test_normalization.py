@@ -115,7 +115,8 @@ def test_result_is_frozen():
 
 def _scene(seed: int):
     rng = np.random.default_rng(seed)
-    k = np.array([[rng.uniform(500, 1500), 0, rng.uniform(300, 340)], [0, rng.uniform(500, 1500), rng.uniform(220, 260)],
+    k = np.array([[rng.uniform(500, 1500), 0, rng.uniform(300, 340)],
+                  [0, rng.uniform(500, 1500), rng.uniform(220, 260)],
                   [0, 0, 1.0]])
     model = np.array([[-45.0, -35, 28], [-19, -33, 29], [19, -33, 29], [45, -35, 28], [-24, 38, 22], [24, 38, 22]])
     rvec = Rotation.from_euler("yxz", rng.uniform(-60, 60, 3), degrees=True).as_rotvec()
@@ -236,7 +237,8 @@ def test_warp_image_matches_opencv_on_random_homographies():
     cv2 = pytest.importorskip("cv2")
     rng = np.random.default_rng(1)
     ys, xs = np.mgrid[0:120, 0:160]
-    img = np.stack([(xs * 3 + ys) % 256, ((xs // 7 + ys // 5) % 2) * 200, (np.sin(xs / 9) * 100 + 120)], -1).astype(np.uint8)
+    img = np.stack([(xs * 3 + ys) % 256, ((xs // 7 + ys // 5) % 2) * 200, np.sin(xs / 9) * 100 + 120], -1)
+    img = img.astype(np.uint8)
     for _ in range(5):
         h = np.eye(3) + rng.normal(0, [[0.2, 0.2, 10], [0.2, 0.2, 10], [5e-4, 5e-4, 0]])
         ours, theirs = warp_image(img, h, (100, 90)), cv2.warpPerspective(img, h, (100, 90))
