@@ -14,7 +14,9 @@ on the same one (same SHA-256 of the sorted sample ids).  A cell that fails eith
 with its mean over the runs it has, but marked with a footnote that says why (``[k]``; ``†[k]`` for
 a population; ``‡[k]`` for a record whose metric disagrees with its predictions file); it is never
 bold and never enters the Mean column
-(:mod:`gazebench.leaderboard_table` lays the table out and renders it).
+(:mod:`gazebench.leaderboard_table` lays the table out and renders it).  Beside a cross-dataset
+column, :func:`leaderboard` shows the numbers papers publish for the same training and test
+datasets as marked reference rows (:func:`published_references`; ``references=False`` leaves them out).
 """
 
 from __future__ import annotations

@@ -7,12 +7,13 @@ is clean.  A cell that is not clean carries ``[k]`` (folds or seeds), ``†[k]``
 and/or ``‡[k]`` (a record whose metric its predictions file does not give), explained by footnote k.  Rows are
 sorted best first: rows with a Mean by their Mean, then the others.
 
-*Reference rows* (``ref: ...``) are published numbers (:mod:`gazebench.published.references`) shown
-beside a cross-dataset column whose training datasets and test dataset they match, below the measured
-rows after a separator row, named ``ref: METHOD — SOURCE [Rk]`` after their source note ``[Rk]`` (paper, table, URL, populations,
-backbone, adaptation).  They are never bold, never in the Mean, never in the best-cell choice or the
-ordering of the measured rows; in the CSV and JSON forms they are records with ``mark: ref`` and a
-``reference`` field (the CSV has that column only when the table has reference rows).
+*Reference rows* are published numbers (:mod:`gazebench.published.references`) shown beside a
+cross-dataset column whose training datasets and test dataset they match, below the measured rows
+after a separator row, named ``ref: METHOD — SOURCE [Rk]`` after their source's note ``[Rk]`` (paper,
+table, URL, populations, backbone, adaptation).  They are never bold, never in the Mean, never in the
+best-cell choice or the ordering of the measured rows; in the CSV and JSON forms they are records
+with ``mark: ref`` and a ``reference`` field (the CSV has that column only when the table has
+reference rows).
 """
 
 from __future__ import annotations
@@ -290,7 +291,8 @@ def _render_table(table: Table, fmt: str) -> str:
     return text + "\n\n" + "\n".join(legend)
 
 
-def long_form(agg: pd.DataFrame, metric: str = "all.mean", references: Sequence[Reference] = ()) -> list[dict[str, Any]]:
+def long_form(agg: pd.DataFrame, metric: str = "all.mean",
+              references: Sequence[Reference] = ()) -> list[dict[str, Any]]:
     """The cells in table order (best row first) as plain records, for CSV and JSON; then the
     reference rows' numbers (``mark: ref``, with a ``reference`` field citing the source)."""
     table = layout(agg, metric, references)

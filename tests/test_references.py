@@ -130,8 +130,8 @@ def frame() -> pd.DataFrame:
 def _rows(text: str) -> dict[str, list[str]]:
     lines = [line for line in text.splitlines() if line.startswith("|")]
     header = [c.strip() for c in lines[0].strip("|").split("|")]
-    return {cells[0]: cells[1:] for cells in ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:])} | {
-        "": header[1:]}
+    body = ([c.strip() for c in line.strip("|").split("|")] for line in lines[2:])
+    return {cells[0]: cells[1:] for cells in body} | {"": header[1:]}
 
 
 def test_reference_rows_appear_for_matching_columns_only(frame):
