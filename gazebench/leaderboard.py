@@ -14,7 +14,9 @@ on the same one (same SHA-256 of the sorted sample ids).  A cell that fails eith
 with its mean over the runs it has, but marked with a footnote that says why (``[k]``; ``†[k]`` for
 a population; ``‡[k]`` for a record whose metric disagrees with its predictions file); it is never
 bold and never enters the Mean column
-(:mod:`gazebench.leaderboard_table` lays the table out and renders it).
+(:mod:`gazebench.leaderboard_table` lays the table out and renders it).  Beside a cross-dataset
+column, :func:`leaderboard` shows the numbers papers publish for the same training and test
+datasets as marked reference rows (:func:`published_references`; ``references=False`` leaves them out).
 """
 
 from __future__ import annotations
@@ -32,12 +34,12 @@ from gazebench.leaderboard_rows import column_names, row_names, strict_refusal, 
 from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
 __all__ = ["FORMATS", "aggregate", "card_folds", "dedupe", "higher_is_better", "layout", "leaderboard", "long_form",
-           "render"]
+           "published_references", "render"]
 
 #: one cell of :func:`aggregate`
 CELL_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "mean", "std", "n",
                 "folds", "seeds", "complete", "missing", "populations", "population_ok", "population_note",
-                "record_ok", "record_note"]
+                "record_ok", "record_note", "training"]
 
 
 def card_folds(dataset: str, card_version: str) -> list[str] | None:
@@ -85,7 +87,8 @@ def aggregate(
     complete, missing (why the folds or seeds are incomplete; "" when complete), populations,
     population_ok, population_note (what the test populations lack; "" when in order), record_ok,
     record_note (records whose metric disagrees with their predictions file: the ``record_check``
-    column of :func:`gazebench.results.check_predictions`, when ``df`` has it).
+    column of :func:`gazebench.results.check_predictions`, when ``df`` has it), training (the
+    datasets a cross-dataset column was trained on; () for a dataset's own column).
 
     ``df`` is :func:`gazebench.results.load_results` output (deduplicate it first with :func:`dedupe`);
     ``folds_of(dataset, card_version)`` gives a column's expected folds (None: the folds seen).
@@ -111,9 +114,18 @@ def aggregate(
         if source:  # a cross-dataset column (gazebench.cross): its runs are the training dataset's folds
             dataset, version = source["dataset"], source["card_version"]
         expected = folds_of(dataset, version) or sorted(set(col["fold"].astype(str)), key=_fold_key)
+        training = training_datasets(source)
         for _, runs in col.groupby("row", sort=True):
-            cells.append(_cell(runs, metric, expected))
+            cells.append({**_cell(runs, metric, expected), "training": training})
     return pd.DataFrame(cells, columns=CELL_COLUMNS)
+
+
+def training_datasets(source: dict[str, Any] | None) -> tuple[str, ...]:
+    """The datasets a cross-dataset column was trained on (its identity's ``trained_on``: ``datasets``
+    for joint training, else ``dataset``); () for a dataset's own column."""
+    if not source:
+        return ()
+    return tuple(source.get("datasets") or [source["dataset"]])
 
 
 def on_metric_population(df: pd.DataFrame, metric: str) -> pd.DataFrame:
@@ -223,12 +235,14 @@ def _population_key(name: str) -> tuple[Any, ...]:
 def leaderboard(
     df: pd.DataFrame, metric: str = "all.mean", fmt: str = "github", benchmark: str | None = None,
     datasets: list[str] | None = None, strict: bool = False, results_dir: str | Path | None = None,
+    references: bool = True,
 ) -> str:
     """Filter, deduplicate, aggregate and render a :func:`load_results` frame; duplicate units are
     reported as warnings.  ``strict``: refuse labels that hold several configurations.
     ``results_dir`` (where ``df`` was loaded from): check each record that enters the table
     against its predictions file (:func:`gazebench.results.check_predictions`; a mismatch marks
-    the cell ``‡``)."""
+    the cell ``‡``).  ``references``: show the published reference rows beside the cross-dataset
+    columns they match (:func:`published_references`)."""
     if not df.empty and benchmark is not None:
         df = df[df["benchmark"] == benchmark]
     if not df.empty and datasets:
@@ -240,4 +254,15 @@ def leaderboard(
         from gazebench.results import check_predictions
 
         df = check_predictions(df, results_dir)
-    return render(aggregate(df, metric, strict=strict), fmt, metric)
+    return render(aggregate(df, metric, strict=strict), fmt, metric,
+                  references=published_references(metric) if references else ())
+
+
+def published_references(metric: str) -> tuple:
+    """The published reference rows (:mod:`gazebench.published.references`) for ``metric``: papers
+    report the mean angular error over their whole test set, so only ``all.mean`` has any."""
+    if metric != "all.mean":
+        return ()
+    from gazebench.published.references import load_references
+
+    return tuple(load_references())

@@ -6,6 +6,14 @@ Mean column (tables with more than one column) averages a row's cells only when 
 is clean.  A cell that is not clean carries ``[k]`` (folds or seeds), ``†[k]`` (test population)
 and/or ``‡[k]`` (a record whose metric its predictions file does not give), explained by footnote k.  Rows are
 sorted best first: rows with a Mean by their Mean, then the others.
+
+*Reference rows* are published numbers (:mod:`gazebench.published.references`) shown beside a
+cross-dataset column whose training datasets and test dataset they match, below the measured rows
+after a separator row, named ``ref: METHOD — SOURCE [Rk]`` after their source's note ``[Rk]`` (paper,
+table, URL, populations, backbone, adaptation).  They are never bold, never in the Mean, never in the
+best-cell choice or the ordering of the measured rows; in the CSV and JSON forms they are records
+with ``mark: ref`` and a ``reference`` field (the CSV has that column only when the table has
+reference rows).
 """
 
 from __future__ import annotations
@@ -14,13 +22,16 @@ import html
 import json
 import math
 from dataclasses import dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any, Sequence
 
 import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
 from gazebench.errors import UserValueError
+
+if TYPE_CHECKING:
+    from gazebench.published.references import Reference
 
 FORMATS = ("github", "latex", "csv", "html", "json")
 #: metrics where a larger value is better (everything else is an error: smaller is better)
@@ -32,6 +43,10 @@ LONG_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol",
 DAGGER = "†"
 #: a cell with a record whose metric disagrees with its predictions file (gazebench.results.check_predictions)
 DOUBLE_DAGGER = "‡"
+#: the start of a published reference row's name, and its mark in the long forms
+REFERENCE = "ref"
+#: the model-column text of the row that separates the measured rows from the reference rows
+REFERENCE_SEPARATOR = "published, not measured here:"
 
 
 def higher_is_better(metric: str) -> bool:
@@ -64,6 +79,10 @@ class Table:
     best: dict[str, float]
     footnotes: list[tuple[str, str]] = field(default_factory=list)
     marks: dict[tuple[str, str], list[tuple[str, int]]] = field(default_factory=dict)
+    #: published reference rows: (row name, {column: Reference}), after the measured rows
+    reference_rows: list[tuple[str, dict[str, Reference]]] = field(default_factory=list)
+    #: the source notes [R1], [R2], ... the reference rows name
+    reference_notes: list[str] = field(default_factory=list)
 
     @property
     def has_mean(self) -> bool:
@@ -78,7 +97,9 @@ class Table:
         return any(symbol == DOUBLE_DAGGER for symbol, _ in self.footnotes)
 
 
-def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
+def layout(agg: pd.DataFrame, metric: str = "all.mean", references: Sequence[Reference] = ()) -> Table:
+    """The table of ``agg``'s cells; ``references``: published numbers, shown as reference rows beside
+    the cross-dataset columns they match (they change nothing of the measured rows)."""
     hib = higher_is_better(metric)
     sign = -1.0 if hib else 1.0
     columns = sorted(agg["column"].unique(), key=lambda c: (c.split(" (")[0], c)) if len(agg) else []
@@ -110,7 +131,52 @@ def layout(agg: pd.DataFrame, metric: str = "all.mean") -> Table:
         for col in columns:
             if col in cells[r]:
                 _footnote(table, r, col, cells[r][col])
+    _add_references(table, agg, references)
     return table
+
+
+def _add_references(table: Table, agg: pd.DataFrame, references: Sequence[Reference]) -> None:
+    """The reference rows of the columns trained on some datasets and tested on another (a cell's
+    ``training`` and ``dataset``) that a published number matches; in the reference files' order,
+    one note per source."""
+    keys: dict[str, tuple[tuple[str, ...], str]] = {}
+    for rec in agg.to_dict("records") if references else []:
+        keys.setdefault(rec["column"], (tuple(rec.get("training") or ()), str(rec["dataset"])))
+    grouped: dict[tuple[str, str], dict[str, Reference]] = {}
+    for ref in references:
+        for col in table.columns:
+            training, test = keys.get(col, ((), ""))
+            if training and ref.matches(training, test):
+                grouped.setdefault((ref.source, ref.method), {})[col] = ref
+    sources: dict[str, list[Reference]] = {}
+    for (source, _), by_column in grouped.items():
+        sources.setdefault(source, []).extend(by_column.values())
+    number = {source: i for i, source in enumerate(sources, 1)}
+    table.reference_notes = [_reference_note(refs) for refs in sources.values()]
+    table.reference_rows = [(f"{REFERENCE}: {method} — {next(iter(cells.values())).short} [R{number[source]}]", cells)
+                            for (source, method), cells in grouped.items()]
+
+
+def _reference_note(refs: list[Reference]) -> str:
+    """One source's note: paper, table, URL, the populations of the numbers shown, and each row's
+    backbone and adaptation."""
+    first = refs[0]
+    methods = list(dict.fromkeys(r.method for r in refs))
+
+    def populations(texts: dict[str, list[str]]) -> str:
+        return "; ".join(text + ("" if len(rows) == len(methods) else f" ({', '.join(rows)})")
+                         for text, rows in texts.items())
+
+    trained: dict[str, list[str]] = {}
+    tested: dict[str, list[str]] = {}
+    for r in refs:
+        for texts, text in ((trained, r.training_population), (tested, f"{r.test}: {r.test_population}")):
+            if r.method not in texts.setdefault(text, []):
+                texts[text].append(r.method)
+    rows = "; ".join(f"{r.method}: backbone {r.backbone}, adaptation {r.adaptation}"
+                     for r in {r.method: r for r in refs}.values())
+    return (f"{first.short}: {first.paper} ({first.venue}); {first.table}; {first.url}. "
+            f"Trained on {populations(trained)}. Tested on {populations(tested)}. Rows: {rows}.")
 
 
 def _footnote(table: Table, row: str, col: str, cell: dict[str, Any]) -> None:
@@ -177,6 +243,11 @@ def _legend(table: Table) -> list[str]:
            if table.has_double_dagger else "")
     ]
     lines += [f"{symbol}[{i}] {note}" for i, (symbol, note) in enumerate(table.footnotes, 1)]
+    if table.reference_rows:
+        lines.append(f"{REFERENCE}: published numbers, not measured by gazebench: the source's own {table.metric} on "
+                     "the populations its note [Rk] states (which may differ from the column's); never bold, never "
+                     "in the Mean, the best cell or the ordering of the measured rows.")
+        lines += [f"[R{i}] {note}" for i, note in enumerate(table.reference_notes, 1)]
     return lines
 
 
@@ -205,6 +276,11 @@ def _render_table(table: Table, fmt: str) -> str:
         + ([_mean_text(table, row, style)] if table.has_mean else [])
         for row, cells in table.rows
     ]
+    if table.reference_rows:
+        body.append([style["escape"](REFERENCE_SEPARATOR)] + [""] * (len(headers) - 1))
+        body += [[style["escape"](row)] + [style["escape"](cells[col].text) if col in cells else style["none"]
+                                           for col in table.columns] + ([style["none"]] if table.has_mean else [])
+                 for row, cells in table.reference_rows]
     colalign = ["left"] + ["right"] * (len(headers) - 1)
     text = tabulate(body, headers=headers, tablefmt=style["fmt"], disable_numparse=True, colalign=colalign)
     legend = _legend(table)
@@ -215,9 +291,11 @@ def _render_table(table: Table, fmt: str) -> str:
     return text + "\n\n" + "\n".join(legend)
 
 
-def long_form(agg: pd.DataFrame, metric: str = "all.mean") -> list[dict[str, Any]]:
-    """The cells in table order (best row first) as plain records, for CSV and JSON."""
-    table = layout(agg, metric)
+def long_form(agg: pd.DataFrame, metric: str = "all.mean",
+              references: Sequence[Reference] = ()) -> list[dict[str, Any]]:
+    """The cells in table order (best row first) as plain records, for CSV and JSON; then the
+    reference rows' numbers (``mark: ref``, with a ``reference`` field citing the source)."""
+    table = layout(agg, metric, references)
     out = []
     for row, cells in table.rows:
         for col in table.columns:
@@ -233,22 +311,43 @@ def long_form(agg: pd.DataFrame, metric: str = "all.mean") -> list[dict[str, Any
                     "population_complete": bool(c["population_ok"]), "population_note": c["population_note"],
                     "record_note": c.get("record_note", ""), "mark": cell_marks(c),
                 })
+    for row, cells in table.reference_rows:
+        for col in table.columns:
+            if col in cells:
+                out.append(_reference_record(row, col, cells[col], metric))
     return out
 
 
-def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean") -> str:
+def _reference_record(row: str, col: str, ref: Reference, metric: str) -> dict[str, Any]:
+    """A published number as a long-form record: what does not apply to it (folds, seeds, identity) is empty."""
+    return {
+        "row": row, "label": ref.method, "column": col, "dataset": ref.test, "card_version": None, "protocol": None,
+        "identity": None, "metric": metric, "mean": ref.value, "std": None, "n": None, "folds": [], "seeds": [],
+        "complete": None, "missing": "", "populations": [], "population_complete": None,
+        "population_note": f"trained on {ref.training_population}; tested on {ref.test}: {ref.test_population}",
+        "record_note": "", "mark": REFERENCE,
+        "reference": f"{ref.short}: {ref.paper} ({ref.venue}); {ref.table}; {ref.url}; published as {ref.text}; "
+                     f"backbone {ref.backbone}; adaptation {ref.adaptation}",
+    }
+
+
+def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean",
+           references: Sequence[Reference] = ()) -> str:
     """The leaderboard as text: ``github`` (Markdown), ``latex``, ``html`` (tables with bold best
-    values and footnotes), or ``csv`` / ``json`` (long form, one record per cell)."""
+    values and footnotes), or ``csv`` / ``json`` (long form, one record per cell).  ``references``:
+    published numbers shown as reference rows beside the cross-dataset columns they match."""
     if fmt not in FORMATS:
         raise UserValueError(f"unknown format {fmt!r}; choose from {', '.join(FORMATS)}")
     if fmt in ("csv", "json"):
-        records = long_form(agg, metric)
+        records = long_form(agg, metric, references)
         if fmt == "json":
             return json.dumps(records, indent=2, ensure_ascii=False)
-        flat = pd.DataFrame(records, columns=LONG_COLUMNS)
+        referenced = any(r["mark"] == REFERENCE for r in records)
+        flat = pd.DataFrame(records, columns=LONG_COLUMNS + (["reference"] if referenced else []))
+        flat["n"] = flat["n"].astype("Int64")  # a reference record has no n; the others stay integers
         for key in ("folds", "seeds", "populations"):
             flat[key] = flat[key].map(lambda items: " ".join(map(str, items)))
         return flat.to_csv(index=False, float_format="%.4f", lineterminator="\n").rstrip("\n")
     if agg.empty:
         return "(no results)"
-    return _render_table(layout(agg, metric), fmt)
+    return _render_table(layout(agg, metric, references), fmt)

@@ -209,8 +209,10 @@ def leaderboard_metrics(df: pd.DataFrame) -> list[str]:
     return sorted(means, key=lambda c: c != "all.mean")
 
 
-def leaderboard_section(df: pd.DataFrame) -> str:
-    from gazebench.leaderboard import aggregate, render
+def leaderboard_section(df: pd.DataFrame, references: bool = True) -> str:
+    """The leaderboards (all.mean and each subset's mean); ``references``: the published reference
+    rows beside the cross-dataset columns they match (all.mean only)."""
+    from gazebench.leaderboard import aggregate, published_references, render
 
     if df.empty:
         return '<h2 id="leaderboard">Leaderboard</h2>\n<p class="note">No results.</p>'
@@ -222,7 +224,8 @@ def leaderboard_section(df: pd.DataFrame) -> str:
     for metric in leaderboard_metrics(df):
         subset = metric.rpartition(".")[0]
         parts.append(f"<h3>{esc(metric)}: {esc(SUBSET_TEXT.get(subset, subset))}</h3>")
-        text = render(aggregate(df, metric), "html", metric)
+        text = render(aggregate(df, metric), "html", metric,
+                      references=published_references(metric) if references else ())
         table, _, legend = text.partition("\n<p>")
         parts.append(table + ('\n<div class="legend"><p>' + legend + "</div>" if legend else ""))
     parts.append(cells_section(df))
@@ -403,10 +406,11 @@ def header(data: ReportData, title: str, command: list[str] | None) -> str:
     return "\n".join(parts)
 
 
-def render_report(data: ReportData, title: str | None = None, command: list[str] | None = None) -> str:
+def render_report(data: ReportData, title: str | None = None, command: list[str] | None = None,
+                  references: bool = True) -> str:
     title = title or f"gazebench report: {data.results}"
     known = {str(u) for u in data.runs.get("unit_id", [])}
-    body = [header(data, title, command), leaderboard_section(data.runs),
+    body = [header(data, title, command), leaderboard_section(data.runs, references),
             analyses_section(data.analyses, data.results, known), provenance_section(data.runs, data.records)]
     return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
             '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
@@ -431,10 +435,11 @@ def external_references(text: str) -> list[str]:
 
 
 def write_report(results: str | Path, out: str | Path, title: str | None = None, benchmark: str | None = None,
-                 command: list[str] | None = None) -> tuple[Path, ReportData]:
-    """Collect, render and write the page atomically; returns its path and what it was made from."""
+                 command: list[str] | None = None, references: bool = True) -> tuple[Path, ReportData]:
+    """Collect, render and write the page atomically; returns its path and what it was made from.
+    ``references``: show the published reference rows beside the cross-dataset columns."""
     data = collect(results, benchmark)
-    page = render_report(data, title, command)
+    page = render_report(data, title, command, references)
     outside = external_references(page)
     if outside:  # the page must open offline; a reference out of it is a bug here, not the user's
         raise RuntimeError(f"the report would refer outside itself: {', '.join(outside[:5])}")

@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html)")
     p.add_argument("--title", help="the page title (default: gazebench report: RESULTS)")
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
+    p.add_argument("--no-references", dest="references", action="store_false",
+                   help="leave out the published reference rows beside cross-dataset columns")
     p.set_defaults(func=main)
 
 
@@ -36,14 +38,15 @@ def command_line(args: argparse.Namespace) -> list[str]:
     """The command as the page shows it (the flags as parsed)."""
     argv = ["gazebench", "report", "--results", str(args.results), "--out", str(args.out)]
     argv += ["--title", args.title] if args.title else []
-    return argv + (["--benchmark", args.benchmark] if args.benchmark else [])
+    argv += ["--benchmark", args.benchmark] if args.benchmark else []
+    return argv + ([] if args.references else ["--no-references"])
 
 
 def main(args: argparse.Namespace) -> int:
     from gazebench.report import write_report
 
     check_benchmark(args.benchmark, args.results)
-    path, data = write_report(args.results, args.out, args.title, args.benchmark, command_line(args))
+    path, data = write_report(args.results, args.out, args.title, args.benchmark, command_line(args), args.references)
     for note in data.notes:
         print(f"note: {note}")
     n = len(data.analyses)

@@ -15,6 +15,7 @@ examples:
   gazebench table --subset front180 --format latex    Gaze360's front-facing subset, for a paper
   gazebench table --format csv > leaderboard.csv      long form: row, label, column, identity, mean, std, n, ...
   gazebench table --strict                            refuse labels that hold several configurations
+  gazebench table --no-references                     without the published reference rows
 
 A column is a dataset under one protocol (card version, data options); a cell is mean ± std over
 the runs (folds × seeds) of one configuration, with n runs. A label run with several
@@ -24,6 +25,11 @@ seeds, is marked [k]; one tested on less than the protocol's full test populatio
 of a fold were tested on different ones) is marked †[k]; one with a record whose all.mean its
 predictions file does not give (edited by hand) is marked ‡[k]. Footnote k explains; a marked
 cell is never bold and never enters the Mean column.
+
+A cross-dataset column (ethxgaze → mpiifacegaze) shows below its measured rows the numbers papers
+publish for the same training and test datasets (PureGaze, PnP-GA, UniGaze: gazebench/published/
+tables/), as rows "ref: METHOD (PAPER) [Rk]"; note Rk cites the paper, table and populations.
+They are not measured here: never bold, never in the Mean. Only for the mean error (all.mean).
 """
 
 
@@ -38,6 +44,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dataset", action="append", help="only these datasets (comma separated or repeated)")
     p.add_argument("--strict", action="store_true",
                    help="refuse a label that holds several configurations (instead of one row per configuration)")
+    p.add_argument("--no-references", dest="references", action="store_false",
+                   help="leave out the published reference rows beside cross-dataset columns")
     p.set_defaults(func=main)
 
 
@@ -47,12 +55,13 @@ def metric_name(metric: str, subset: str = "all") -> str:
 
 
 def table_text(results: Path, benchmark: str | None = None, datasets: list[str] | None = None,
-               fmt: str = "github", metric: str = "all.mean", strict: bool = False) -> str:
+               fmt: str = "github", metric: str = "all.mean", strict: bool = False, references: bool = True) -> str:
     from gazebench.leaderboard import leaderboard
     from gazebench.results import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
-    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict, results_dir=results)
+    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict, results_dir=results,
+                       references=references)
     if text == "(no results)":
         what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
         scope = " for " + " and ".join(w for w in what if w) if any(what) else ""
@@ -61,12 +70,12 @@ def table_text(results: Path, benchmark: str | None = None, datasets: list[str] 
 
 
 def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "github", metric: str = "all.mean",
-                benchmark: str | None = None, strict: bool = False) -> None:
-    print(table_text(results, benchmark, datasets, fmt, metric, strict))
+                benchmark: str | None = None, strict: bool = False, references: bool = True) -> None:
+    print(table_text(results, benchmark, datasets, fmt, metric, strict, references))
 
 
 def main(args: argparse.Namespace) -> int:
     check_benchmark(args.benchmark, args.results)
     print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark,
-                args.strict)
+                args.strict, args.references)
     return 0

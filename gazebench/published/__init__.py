@@ -13,6 +13,9 @@ API::
     published_state_dict(name, weights_file, model, device="cpu") -> (state dict, sha256)
 
 The card module imports no torch (``gazebench ls published``); the loaders are imported on first use.
+
+Besides the cards, ``tables/*.yaml`` holds numbers papers publish for cross-dataset tasks (cited),
+read by :mod:`gazebench.published.references` for the leaderboard's reference rows.
 """
 
 from __future__ import annotations
