@@ -19,7 +19,7 @@ from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.eyediap.gazehub_layout import sample_ids
 from gazebench.options import ConfigError
-from gazebench.synth import Preset, make_scene, render_frames, write_layout
+from gazebench.synth import make_scene, render_frames
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
@@ -27,13 +27,12 @@ HEADER = "Face Left Right metapath 3DGaze 3DHead 2DGaze 2DHead Rvec Svec GazeOri
 #: the run the issue names: one fold, one epoch, the tiny test backbone
 RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
        "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
-#: 8 SynthGaze subjects -> participants p1, p5, p9, p14, p2, p6, p10, p15 (two per group)
-PRESET = Preset(n_subjects=8, n_sequences=2, n_frames=4, image_size=32, name="eyediap-test")
 
 
 @pytest.fixture(scope="module")
 def hub_tree(tmp_path_factory) -> Path:
-    """``gazebench synth --layout eyediap-gazehub``: 8 participants, 8 faces each."""
+    """``gazebench synth --layout eyediap-gazehub --preset tiny``: 8 SynthGaze subjects -> participants
+    p1, p5, p9, p14, p2, p6, p10, p15 (two per group), 18 faces each."""
     root = tmp_path_factory.mktemp("eyediap") / "hub"
     assert main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "eyediap-gazehub", "--workers", "1"]) == 0
     return root

@@ -26,7 +26,7 @@ import numpy as np
 
 from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
-from gazebench.videoio import VIDEO_EXTRA, import_av  # noqa: F401  (re-exported: predict.output)
+from gazebench.videoio import import_av
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
