@@ -79,9 +79,7 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
     for fold in folds:
         rows.append(np.asarray(ds.split_positions(fold)["test"], dtype=np.int64))
         subjects += ds.split_subjects(fold)["test"]
-        rule = card.split_rule(fold, ds.options)
-        if not rule.from_index:
-            named += rule.named()["test"]
+        named += ds.named_subjects(fold).get("test", [])
     union = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
     if not len(union):
         raise ConfigError(f"--test {name}: no test samples in any fold of {name!r} under {ds.root}")
