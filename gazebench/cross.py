@@ -11,7 +11,8 @@ folder (``predictions_cross-<D2>.csv``).
 
 That record is an ordinary result of D2 (``dataset`` D2, D2's protocol, its own population
 ``<D2>/test (all folds)``) plus ``trained_on`` (D1, its protocol, card version, options, fold,
-the unit's id) and a ``label_space_note``: where D2's test gaze lies outside what D1's training
+the unit's id, and ``datasets``: ``[D1]``, or the sorted training datasets of a joint run,
+``--train A,B``: gazebench.joint, whose record also carries the ``joint`` block) and a ``label_space_note``: where D2's test gaze lies outside what D1's training
 set shows (yaw/pitch beyond its range, back views it never has).  ``trained_on`` is part of the
 identity, so a cross result never mixes with D2's own runs: the leaderboard shows it as its own
 column ``D1 → D2 (protocol)`` (:func:`gazebench.leaderboard_rows.column_names`).
@@ -198,6 +199,10 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
 
     ds, base = test.dataset, record["identity"]["config"]
     trained_on = {k: base[k] for k in ("dataset", "card_version", "protocol", "data_options")}
+    joint = record.get("joint")
+    if joint:  # joint training (gazebench.joint): the training datasets, sorted; their protocols,
+        # options and the sampling are in data_options. A single dataset's identity stays as it was.
+        trained_on["datasets"] = list(joint["datasets"])
     config = {**base, "dataset": test.name, "card_version": str(test.card.version), "protocol": test.protocol.name,
               "data_options": json_ready(ds.options), "trained_on": trained_on}
     return {
@@ -211,7 +216,8 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
         "dataset": {"name": test.name, "card_version": test.card.version, "options": ds.options, "root": str(ds.root),
                     "subjects": {"test": test.subjects}, "samples": {"test": int(len(test.rows))},
                     "folds": test.folds, "frame_cache": source.describe()},
-        "trained_on": {**trained_on, "fold": record["fold"], "unit_id": record["unit_id"], "result": str(result)},
+        "trained_on": {**trained_on, "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
+                       "fold": record["fold"], "unit_id": record["unit_id"], "result": str(result)},
         "label_space_note": note,
         "metrics": metrics,
         "val_metrics": {},

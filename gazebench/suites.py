@@ -52,7 +52,7 @@ from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
-DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds", "test")
+DATASET_KEYS = ("name", "train", "root", "protocol", "options", "recipe", "folds", "test")
 MODEL_KEYS = ("name", "label", "kwargs")
 
 
@@ -111,6 +111,17 @@ class DatasetEntry:
     folds: Any = None  # None: the suite's folds
     protocol: str | None = None  # None: the card's default protocol
     test: list[str] = field(default_factory=list)  # cross-dataset tests (gazebench.cross)
+    #: joint training (gazebench.joint): the training datasets (``train: [A, B]``; ``name`` is then
+    #: ``A+B``, sorted); ``roots`` and ``protocols``: per member; ``options``: the joint's options
+    #: (sampling, sampling_weights) and, under a member's name, that member's data options
+    members: list[str] = field(default_factory=list)
+    roots: dict[str, Any] = field(default_factory=dict)
+    protocols: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def trained_on(self) -> list[str]:
+        """The datasets the entry trains on: its members, or its one dataset."""
+        return list(self.members) or [self.name]
 
 
 @dataclass
@@ -179,8 +190,8 @@ def _entries(raw: dict[str, Any], key: str, allowed: Iterable[str], where: str) 
         w = f"{where}, {key}[{i}]"
         entry = {"name": entry} if isinstance(entry, str) else _mapping(entry, w)
         _check_keys(entry, allowed, w)
-        if not entry.get("name"):
-            raise BenchmarkError(f"{w}: needs a name")
+        if not entry.get("name") and not entry.get("train"):
+            raise BenchmarkError(f"{w}: needs a name" + (" (or train: [A, B] for joint training)" if key == "datasets" else ""))
         out.append((w, entry))
     return out
 
@@ -200,6 +211,9 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         load_plugin_files(raw["plugins"], source.parent)
     datasets = []
     for w, entry in _entries(raw, "datasets", DATASET_KEYS, where):
+        if entry.get("train") is not None:
+            datasets.append(_joint_entry(entry, w))
+            continue
         root = entry.get("root")
         datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
                                      _mapping(entry.get("options"), f"{w}.options"),
@@ -227,6 +241,38 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         recipe=_mapping(raw.get("recipe"), f"{where}.recipe"),
         launcher=_launcher(raw.get("launcher"), f"{where}.launcher"),
     )
+
+
+def _joint_entry(entry: dict[str, Any], where: str) -> DatasetEntry:
+    """A dataset entry that trains on several datasets at once (``train: [A, B]``; gazebench.joint)::
+
+        - train: [ethxgaze, gaze360]
+          root: {ethxgaze: "${ETHXGAZE_ROOT}", gaze360: "${GAZE360_ROOT}"}   # per member
+          protocol: {gaze360: gazehub}       # per member (default: each card's default)
+          options: {sampling: balanced, sampling_weights: "gaze360:2", gaze360: {layout: gazehub}}
+          test: [mpiifacegaze]
+    """
+    members = _names(entry.get("train"), f"{where}.train")
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise BenchmarkError(f"{where}.train: joint training needs two or more different datasets, got {members!r} "
+                             "(one dataset: give it as name:)")
+    if entry.get("name"):
+        raise BenchmarkError(f"{where}: give either name: (one dataset) or train: (joint training), not both")
+    from gazebench.datasets.joint import joint_name
+
+    roots, protocols = (_member_map(entry.get(k), members, f"{where}.{k}") for k in ("root", "protocol"))
+    return DatasetEntry(joint_name(members), None, _mapping(entry.get("options"), f"{where}.options"),
+                        _mapping(entry.get("recipe"), f"{where}.recipe"), entry.get("folds"), None,
+                        _names(entry.get("test"), f"{where}.test"), sorted(members), roots, protocols)
+
+
+def _member_map(value: Any, members: list[str], where: str) -> dict[str, Any]:
+    """A joint entry's ``root:`` or ``protocol:``: a mapping by member (each key a member)."""
+    out = _mapping(value, where + " (a mapping by training dataset, e.g. {gaze360: ...})")
+    for key in out:
+        if key not in members:
+            raise BenchmarkError(f"{where}: {key!r} is not one of the training datasets ({', '.join(members)})")
+    return {str(k): (None if v in (None, "") else str(v)) for k, v in out.items()}
 
 
 def _launcher(value: Any, where: str) -> dict[str, Any]:
