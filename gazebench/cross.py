@@ -58,18 +58,22 @@ class CrossTest:
     subjects: list[str]
     folds: list[str]
     shortfall: list[str]
+    split: str = "test"  # or "all": every labelled sample (a dataset left out of training)
 
 
-def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None) -> CrossTest:
-    """Dataset ``name`` under its card's default protocol (its data options, then ``options``: the
-    ``--set`` data options it takes), with the union of every fold's test rows; the model's view
-    checked against it before any training."""
+def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None,
+              protocol: str | None = None, split: str = "test") -> CrossTest:
+    """Dataset ``name`` under ``protocol`` (None: its card's default; its data options, then
+    ``options``: the test entry's and the ``--set`` data options it takes), with the union of every
+    fold's test rows (``split="all"``: of every split's, the whole labelled dataset, for a dataset
+    left out of training); the model's view checked against it before any training.  Samples whose
+    labels the release withholds (ETH-XGaze's test) cannot be scored and are left out."""
     from gazebench.datasets import build_dataset
     from gazebench.datasets.base import resolve_dataset_options
     from gazebench.planning import dataset_card, dataset_class
 
     card = dataset_card(name)
-    protocol = card.protocol(None)
+    protocol = card.protocol(protocol)
     options = resolve_dataset_options(dataset_class(name), {**protocol.data, **(options or {})})
     ds = build_dataset(name, root, **options)
     if model.view.needs_sequences and not ds.has_sequences:
@@ -77,26 +81,41 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
                           "sequences to build frame windows from")
     folds = card.folds()
     rows, subjects, named = [], [], []
+    parts = ("train", "val", "test") if split == "all" else ("test",)
     for fold in folds:
-        rows.append(np.asarray(ds.split_positions(fold)["test"], dtype=np.int64))
-        subjects += ds.split_subjects(fold)["test"]
+        positions, split_subjects = ds.split_positions(fold), ds.split_subjects(fold)
         rule = card.split_rule(fold, ds.options)
-        if not rule.from_index:
-            named += rule.named()["test"]
+        for part in parts:
+            rows.append(np.asarray(positions[part], dtype=np.int64))
+            subjects += split_subjects[part]
+            if not rule.from_index:
+                named += rule.named().get(part, [])
     union = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
+    withheld = 0
+    if "labelled" in ds.index.columns:
+        labelled = ds.index["labelled"].to_numpy(bool)[union]
+        union, withheld = union[labelled], int((~labelled).sum())
     if not len(union):
-        raise ConfigError(f"--test {name}: no test samples in any fold of {name!r} under {ds.root}")
+        why = (f" ({withheld} samples with withheld labels; test on its labelled subjects with split: all)"
+               if withheld else "")
+        raise ConfigError(f"--test {name}: no labelled {'' if split == 'all' else 'test '}samples in any fold of "
+                          f"{name!r} under {ds.root}{why}")
     subjects = sorted(set(subjects))
     lines = population.missing_subjects({"test": list(dict.fromkeys(named))}, {"test": subjects},
                                         ds.released_subjects())
     lines += population.left_out_lines(ds.left_out, {"test": subjects}, population._left_out_option(ds))
-    return CrossTest(name, ds, card, protocol, union, subjects, folds, lines)
+    if withheld:
+        lines.append(f"{withheld} samples whose labels the release withholds are not scored")
+    return CrossTest(name, ds, card, protocol, union, subjects, folds, lines, split)
 
 
 def open_tests(unit: Any, model: Any) -> list[CrossTest]:
     """The unit's cross tests (``unit.spec.cross``: ``(name, root)`` pairs), opened."""
     given = getattr(unit.spec, "cross_options", {}) or {}
-    return [open_test(name, root, model, given.get(name)) for name, root in getattr(unit.spec, "cross", ())]
+    protocols = getattr(unit.spec, "cross_protocols", {}) or {}
+    whole = getattr(unit.spec, "cross_all", ()) or ()
+    return [open_test(name, root, model, given.get(name), protocols.get(name), "all" if name in whole else "test")
+            for name, root in getattr(unit.spec, "cross", ())]
 
 
 def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: str, test_name: str) -> dict[str, Any]:
@@ -172,8 +191,8 @@ def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], p
         lines = test.shortfall + ([f"{len(set(skipped))} unreadable test samples skipped (on_bad_sample=skip)"]
                                   if skipped else [])
         rows = np.asarray(pred["index"], dtype=np.int64)
-        suffix = " (all folds)" if len(test.folds) > 1 else ""
-        pop = population.describe_rows(ds, rows, lines, fold="default", suffix=suffix)
+        suffix = " (all folds)" if len(test.folds) > 1 and test.split == "test" else ""
+        pop = population.describe_rows(ds, rows, lines, fold="default", suffix=suffix, split=test.split)
         population.warn(pop, test.protocol.name)
         predictions = write_predictions(pred, ds, unit.run_dir / PREDICTIONS.format(name=test.name))
         path = cross_result_path(unit.result_path, test.name)

@@ -87,7 +87,7 @@ def plan_joint(spec: Any) -> tuple[Any, Any, dict[str, Any]]:
 def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: dict[str, str],
                 environ: dict[str, str] | None, protocol: str | None, cross_roots: dict[str, str]) -> list[Any]:
     """The run specs of a joint entry: folds (``default``) x seeds x models."""
-    from gazebench.planning import RunSpec, dataset_card, model_option_keys
+    from gazebench.planning import RunSpec, cross_all, cross_protocols, cross_settings, dataset_card, model_option_keys
 
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, joint dataset {d.name!r}"
@@ -117,14 +117,12 @@ def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: di
                                   keys, keys_of_members | set(joint_data_keys()))
             shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
             kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
-            from gazebench.planning import dataset_option_keys
-
-            tested = {t: route_settings(settings, keys, dataset_option_keys(t), strict=False).data for t in d.test}
+            tested = cross_settings(d, settings, keys, environ, where)
             specs.append(RunSpec(
                 dataset=d.name, model=m.name, fold="default", seed=seed, root=None,
                 data_options={**own, **set_own}, model_kwargs={**kwargs, **mine.model},
                 recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None, protocol=None,
-                cross=cross, cross_options={t: o for t, o in tested.items() if o},
+                cross=cross, cross_options={t: o for t, o in tested.items() if o}, cross_protocols=cross_protocols(d), cross_all=cross_all(d),
                 members=tuple(d.members), member_roots=member_roots,
                 member_protocols={k: v for k, v in d.protocols.items() if v},
                 member_options={n: {**per[n], **set_per[n]} for n in d.members},

@@ -52,6 +52,10 @@ class RunSpec:
     cross: tuple[tuple[str, str | None], ...] = ()
     #: the ``--set`` data options each cross-dataset test takes ({dataset: options}); not in the unit id
     cross_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the protocol each cross-dataset test is read under, when not its card's default ({dataset: protocol})
+    cross_protocols: dict[str, str] = field(default_factory=dict)
+    #: the tests evaluated on every labelled sample (``split: all``), not their folds' test subjects
+    cross_all: tuple[str, ...] = ()
     #: joint training (gazebench.joint): the training datasets, sorted (``dataset`` is then their
     #: composite's name ``A+B``, ``data_options`` its own options: sampling); each member's root,
     #: protocol (None: its card's default) and data options
@@ -285,14 +289,39 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                 mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, data_keys)}, keys, data_keys)
                 shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
                 kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
-                tested = {t: route_settings(settings, keys, dataset_option_keys(t), strict=False).data for t in d.test}
+                tested = cross_settings(d, settings, keys, environ, where)
                 specs.append(RunSpec(
                     dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
                     data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
                     recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
                     protocol=protocol, cross=cross, cross_options={t: o for t, o in tested.items() if o},
+                    cross_protocols=cross_protocols(d), cross_all=cross_all(d),
                 ))
     return specs
+
+
+def cross_settings(d: DatasetEntry, settings: dict[str, Any], model_keys: tuple[str, ...],
+                   environ: dict[str, str] | None, where: str) -> dict[str, dict[str, Any]]:
+    """Each test dataset's data options: its test entry's ``options`` under the ``--set`` values it takes."""
+    out = {}
+    for t in d.test:
+        given = expand_env((d.test_entries.get(t) or {}).get("options") or {}, f"{where}, test {t!r} options", environ)
+        out[t] = {**given, **route_settings(settings, model_keys, dataset_option_keys(t), strict=False).data}
+    return out
+
+
+def cross_protocols(d: DatasetEntry) -> dict[str, str]:
+    """The protocols a dataset entry's test entries name ({test: protocol}), each checked on its card."""
+    out = {}
+    for t, entry in d.test_entries.items():
+        if entry.get("protocol"):
+            out[t] = chosen_protocol(dataset_card(t), entry["protocol"], f"test dataset {t!r}")
+    return out
+
+
+def cross_all(d: DatasetEntry) -> tuple[str, ...]:
+    """The tests of a dataset entry evaluated on every labelled sample (``split: all``)."""
+    return tuple(t for t, e in d.test_entries.items() if e.get("split") == "all")
 
 
 def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str, str] | None = None,
@@ -320,12 +349,16 @@ def test_roots(suite: Suite, where: str, environ: dict[str, str] | None) -> dict
     tested = {t for d in suite.datasets for t in d.test}
     roots = {d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
              for d in suite.datasets if d.name in tested and d.root}
+    for d in suite.datasets:  # a test entry's own root (test: [{name: D, root: ...}])
+        for t, entry in d.test_entries.items():
+            if entry.get("root") and t not in roots:
+                roots[t] = expand_env(entry["root"], f"{where}, test {t!r} root", environ)
     # a joint entry's member roots serve the other entries too (a leave-one-dataset-out suite names each root once)
     for d in suite.datasets:
         for m, r in d.roots.items():
             if r and m not in roots:
                 roots[m] = expand_env(r, f"{where}, dataset {d.name!r} root of {m}", environ)
-    return roots
+    return {k: v for k, v in roots.items() if v}
 
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:
