@@ -268,3 +268,18 @@ def test_leaderboard_column_of_a_joint_cross_result():
     df = pd.DataFrame([row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint"}),
                        row("c", {"dataset": "a", "protocol": "p"}), row("c", None)])
     assert list(column_names(df)) == ["a+b → c (p)", "a → c (p)", "c (p)"]
+
+
+def test_bench_compares_a_joint_data_path_with_each_member_alone(trees, capsys):
+    capsys.readouterr()
+    assert cli("bench", "--train", "rtgene,gaze360", "--train-root", f"gaze360={trees / 'gaze360'}",
+               "--train-root", f"rtgene={trees / 'rtgene'}", "--model", "static", "--backbone", "test_resnet",
+               "--set", "image_size=32", "--set", "pretrained=false", "--set", "expect_samples=any",
+               "--set", "num_workers=0", "--set", "batch_size=8", "--steps", "1", "--warmup", "0", "--repeat", "1",
+               "--json") == 0
+    report = json.loads(capsys.readouterr().out)
+    joint = report["joint"]
+    assert set(joint["data_samples_per_s"]) == {"joint", "gaze360", "rtgene"}
+    slowest = min(joint["data_samples_per_s"][k] for k in ("gaze360", "rtgene"))
+    assert joint["joint_over_slowest"] == pytest.approx(joint["data_samples_per_s"]["joint"] / slowest)
+    assert report["frames"]["members"].keys() == {"gaze360", "rtgene"}
