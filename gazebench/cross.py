@@ -84,12 +84,11 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
     parts = ("train", "val", "test") if split == "all" else ("test",)
     for fold in folds:
         positions, split_subjects = ds.split_positions(fold), ds.split_subjects(fold)
-        rule = card.split_rule(fold, ds.options)
+        named_here = ds.named_subjects(fold)
         for part in parts:
             rows.append(np.asarray(positions[part], dtype=np.int64))
             subjects += split_subjects[part]
-            if not rule.from_index:
-                named += rule.named().get(part, [])
+            named += named_here.get(part, [])
     union = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
     withheld = 0
     if "labelled" in ds.index.columns:

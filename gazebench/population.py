@@ -152,8 +152,7 @@ def shortfall(setup: Any, test_ids: np.ndarray) -> list[str]:
     from gazebench.datasets.published import population_counts, published_shortfall
 
     ds, unit = setup.dataset, setup.unit
-    rule = unit.card.split_rule(unit.fold, ds.options)
-    lines = [] if rule.from_index else missing_subjects(rule.named(), setup.subjects, ds.released_subjects())
+    lines = missing_subjects(ds.named_subjects(unit.fold), setup.subjects, ds.released_subjects())
     lines += left_out_lines(ds.left_out, setup.subjects, _left_out_option(ds))
     skipped = len(set(setup.skipped["test"]))
     if skipped:

@@ -207,6 +207,14 @@ class GazeDataset:
             return self._subjects_from_index()
         return rule.subjects(self.index["subject"].unique())
 
+    def named_subjects(self, fold: str | int | None = None) -> dict[str, list[str]]:
+        """The subjects the protocol names for ``fold`` (``test``, ``val``; ``train`` only when listed,
+        not "rest"), before absent ones are dropped: what a run's population and ``check-data`` hold
+        the root to.  The card's lists by default; an adapter whose groups come from the data (EYEDIAP's
+        GazeHub ClusterLabel files) names them itself.  {} when the splits come from the index."""
+        rule = self.card.split_rule(fold, self.options)
+        return {} if rule.from_index else rule.named()
+
     def _subjects_from_index(self) -> dict[str, list[str]]:
         """``splits: from_index``: the subjects having frames of each split in the index's ``split``
         column (a subject found in two splits is leakage, caught by :func:`check_disjoint`)."""

@@ -96,9 +96,9 @@ def leakage_problems(subjects: dict[str, list[str]], fold: str, source: str) -> 
 
 
 def protocol_subjects(dataset: GazeDataset, fold: str) -> dict[str, list[str]]:
-    """Subjects the card's protocol names for ``fold`` (before absent ones are dropped; ``train``
-    only when listed, not "rest"), or {} when the splits come from the data."""
-    return dataset.card.split_rule(fold, dataset.options).named()
+    """Subjects the protocol names for ``fold`` (:meth:`GazeDataset.named_subjects`: before absent
+    ones are dropped; ``train`` only when listed, not "rest"), or {} when the splits come from the data."""
+    return dataset.named_subjects(fold)
 
 
 def verify_images(dataset: GazeDataset, workers: int = 4,

@@ -1,6 +1,6 @@
 """GazeHub's ``.label`` files (Cheng et al., "Appearance-based Gaze Estimation With Deep Learning:
 A Review and Benchmark", phi-ai.buaa.edu.cn/Gazehub): what the GazeHub layouts of MPIIFaceGaze
-and RT-GENE share -- reading a label file, and writing one from SynthGaze.
+and RT-GENE share -- reading a label file, and writing one (with its images) from SynthGaze.
 
 The format, as GazeHub's scripts write it and its trainers read it: the first line is a header of
 column names separated by single spaces (``Face Left Right Origin WhichEye 3DGaze 3DHead 2DGaze
@@ -30,11 +30,13 @@ arcsin(y)) of it -- the same (yaw, pitch); ``read_label_file(..., frame3d="gaze3
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Sequence
 
 import numpy as np
+from PIL import Image, ImageOps
 
 from gazebench import geometry
 from gazebench.datasets.base import Problem
@@ -49,6 +51,12 @@ FRAMES_3D = {
     "camera": (geometry.from_camera_frame, "yaw = atan2(-x, -z), pitch = asin(-y) of 3DGaze, camera frame"),
     "gaze360": (geometry.from_gaze360, "yaw = atan2(x, -z), pitch = asin(y) of 3DGaze, Gaze360's eye frame"),
 }
+
+#: width, height of GazeHub's 60 x 36 eye crops
+EYE_SIZE = (60, 36)
+#: eye regions of a SynthGaze face (fractions of width and height: x0, y0, x1, y1); "left" is the
+#: subject's left eye, on the image's right (after a flip, the flipped right eye, as GazeHub swaps them)
+EYE_BOXES = {"left": (0.52, 0.28, 0.88, 0.52), "right": (0.12, 0.28, 0.48, 0.52)}
 
 #: a dataset's check of one line: fields by column name -> (kind, message) of a problem, or None
 LineCheck = Callable[[dict[str, str]], "tuple[str, str] | None"]
@@ -182,3 +190,39 @@ def write_label_file(path: Path, header: Sequence[str], rows: Sequence[Sequence[
     path.parent.mkdir(parents=True, exist_ok=True)
     text = " ".join(header) + "\n" + "".join(" ".join(row) + "\n" for row in rows)
     path.write_text(text, encoding="utf-8")
+
+
+def jpeg_bytes(image: np.ndarray) -> bytes:
+    """``image`` (RGB or greyscale uint8) as JPEG bytes, quality 95 (OpenCV's default, which
+    GazeHub's ``cv2.imwrite`` uses: :data:`gazebench.synth.output.JPEG_QUALITY`)."""
+    from gazebench.synth.output import JPEG_QUALITY
+
+    buf = io.BytesIO()
+    Image.fromarray(image).save(buf, format="JPEG", quality=JPEG_QUALITY)
+    return buf.getvalue()
+
+
+def eye_crop(face: np.ndarray, eye: str) -> np.ndarray:
+    """The 60 x 36 greyscale, histogram-equalised crop of ``eye``'s region of a SynthGaze ``face``
+    (:data:`EYE_BOXES`; GazeHub crops around the eye landmarks, gazebench reads only the faces)."""
+    h, w = face.shape[:2]
+    x0, y0, x1, y1 = EYE_BOXES[eye]
+    box = (round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))
+    crop = Image.fromarray(face).crop(box).resize(EYE_SIZE, Image.BILINEAR).convert("L")
+    return np.asarray(ImageOps.equalize(crop))
+
+
+def head_fields(yaw: float, pitch: float, roll: float) -> tuple[str, str]:
+    """``(3DHead, 2DHead)``: the rotation vector of SynthGaze's head rotation in the camera frame
+    (x right, y down: the canonical frame with x and y negated) and ``HeadTo2d`` of it (yaw =
+    arctan2(z_x, z_z), pitch = arcsin(z_y) of the rotation's z axis, which points into the head),
+    i.e. the head's own (yaw, pitch)."""
+    from gazebench.synth.scene import rotation  # the writers' side only: reading never needs it
+
+    flip = np.diag([-1.0, -1.0, 1.0])
+    m = flip @ rotation(yaw, pitch, roll) @ flip
+    angle = float(np.arccos(np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)))
+    axis = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
+    rvec = axis * (angle / (2.0 * np.sin(angle))) if np.sin(angle) > 1e-9 else np.zeros(3)
+    z = m[:, 2]
+    return numbers(rvec), numbers([np.arctan2(z[0], z[2]), np.arcsin(np.clip(z[1], -1.0, 1.0))])

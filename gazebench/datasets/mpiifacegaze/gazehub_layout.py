@@ -25,23 +25,17 @@ order, k = 1, 2, ...:
 
 from __future__ import annotations
 
-import io
 from pathlib import Path
 
 import numpy as np
-from PIL import Image, ImageOps
 
 from gazebench import geometry
-from gazebench.datasets.gazehub import gaze_fields, numbers, write_label_file
+from gazebench.datasets.gazehub import eye_crop, gaze_fields, head_fields, jpeg_bytes, numbers, write_label_file
 from gazebench.datasets.mpiifacegaze.gazehub import HEADER, IMAGE_DIR, LABEL_DIR
-from gazebench.synth.output import JPEG_QUALITY, SOURCE_FILE, render_all, scene_info, write_json
-from gazebench.synth.scene import Scene, rotation
+from gazebench.synth.output import SOURCE_FILE, render_all, scene_info, write_json
+from gazebench.synth.scene import Scene
 
 MAX_PEOPLE = 15
-EYE_SIZE = (60, 36)  # width, height of GazeHub's eye crops
-#: eye regions of the face image (fractions of width and height: x0, y0, x1, y1); "Left" is the
-#: subject's left eye, on the image's right (after a flip, the flipped right eye, as GazeHub swaps them)
-EYE_BOXES = {"left": (0.52, 0.28, 0.88, 0.52), "right": (0.12, 0.28, 0.48, 0.52)}
 #: the normalisation GazeHub records, for a camera that is already the normalised one
 VIRTUAL_CAMERA = {"Rmat": numbers([0, 0, 0]), "Smat": numbers([1, 1, 1]), "GazeOrigin": numbers([0, 0, 600])}
 
@@ -51,42 +45,13 @@ def which_eye(k: int) -> str:
     return "right" if k % 2 == 0 else "left"
 
 
-def _jpeg(image: np.ndarray) -> bytes:
-    buf = io.BytesIO()
-    Image.fromarray(image).save(buf, format="JPEG", quality=JPEG_QUALITY)
-    return buf.getvalue()
-
-
-def eye_crop(face: np.ndarray, eye: str) -> np.ndarray:
-    """The 60 x 36 greyscale, histogram-equalised crop of ``eye``'s region of ``face``."""
-    h, w = face.shape[:2]
-    x0, y0, x1, y1 = EYE_BOXES[eye]
-    box = (round(x0 * w), round(y0 * h), round(x1 * w), round(y1 * h))
-    crop = Image.fromarray(face).crop(box).resize(EYE_SIZE, Image.BILINEAR).convert("L")
-    return np.asarray(ImageOps.equalize(crop))
-
-
-def head_fields(yaw: float, pitch: float, roll: float) -> tuple[str, str]:
-    """``(3DHead, 2DHead)``: the rotation vector of SynthGaze's head rotation in the camera frame
-    (x right, y down: the canonical frame with x and y negated) and ``HeadTo2d`` of it (yaw =
-    arctan2(z_x, z_z), pitch = arcsin(z_y) of the rotation's z axis, which points into the head),
-    i.e. the head's own (yaw, pitch)."""
-    flip = np.diag([-1.0, -1.0, 1.0])
-    m = flip @ rotation(yaw, pitch, roll) @ flip
-    angle = float(np.arccos(np.clip((np.trace(m) - 1.0) / 2.0, -1.0, 1.0)))
-    axis = np.array([m[2, 1] - m[1, 2], m[0, 2] - m[2, 0], m[1, 0] - m[0, 1]])
-    rvec = axis * (angle / (2.0 * np.sin(angle))) if np.sin(angle) > 1e-9 else np.zeros(3)
-    z = m[:, 2]
-    return numbers(rvec), numbers([np.arctan2(z[0], z[2]), np.arcsin(np.clip(z[1], -1.0, 1.0))])
-
-
 def _write_sample(root: Path, person: str, k: int, face: np.ndarray) -> list[str]:
     """The three images of sample k (``face`` as GazeHub stores it: flipped for right samples);
     returns the Face, Left and Right fields."""
     names = [f"{person}/{part}/{k}.jpg" for part in ("face", "left", "right")]
     images = [face, eye_crop(face, "left"), eye_crop(face, "right")]
     for name, image in zip(names, images):
-        (root / IMAGE_DIR / name).write_bytes(_jpeg(image))
+        (root / IMAGE_DIR / name).write_bytes(jpeg_bytes(image))
     return names
 
 

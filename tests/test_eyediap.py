@@ -1,0 +1,156 @@
+"""EYEDIAP: GazeHub's preprocessed layout (``layout=gazehub``), its folds from the ClusterLabel
+files, the errors a damaged tree gives, and the issue's end-to-end run (synth -> check-data -> run)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from gazebench import geometry
+from gazebench.cli import main
+from gazebench.datasets import build_dataset
+from gazebench.datasets.base import DatasetError, DatasetNotFound
+from gazebench.datasets.checks import check_dataset
+from gazebench.datasets.eyediap.gazehub_layout import sample_ids
+from gazebench.synth import Preset, make_scene, render_frames
+
+pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
+
+HEADER = "Face Left Right metapath 3DGaze 3DHead 2DGaze 2DHead Rvec Svec GazeOrigin"
+#: the run the issue names: one fold, one epoch, the tiny test backbone
+RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
+       "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
+#: 8 SynthGaze subjects -> participants p1, p5, p9, p14, p2, p6, p10, p15 (two per group)
+PRESET = Preset(n_subjects=8, n_sequences=2, n_frames=4, image_size=32, name="eyediap-test")
+
+
+@pytest.fixture(scope="module")
+def hub_tree(tmp_path_factory) -> Path:
+    """``gazebench synth --layout eyediap-gazehub``: 8 participants, 8 faces each."""
+    root = tmp_path_factory.mktemp("eyediap") / "hub"
+    assert main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "eyediap-gazehub", "--workers", "1"]) == 0
+    return root
+
+
+def hub(root: Path, **options):
+    return build_dataset("eyediap", root, layout="gazehub", **options)
+
+
+def copy_tree(src: Path, dst: Path) -> Path:
+    shutil.copytree(src, dst)
+    return dst
+
+
+def run_record(tmp_path: Path, *argv: str) -> dict:
+    results = tmp_path / "results"
+    assert main(["run", "--results", str(results), "--runs", str(tmp_path / "runs"), *argv, *RUN]) == 0
+    (path,) = results.rglob("*.json")
+    return json.loads(path.read_text())
+
+
+# -- GazeHub's layout as written -------------------------------------------------------------------
+
+
+def test_gazehub_files_are_gazehubs(hub_tree):
+    assert sorted(p.name for p in (hub_tree / "ClusterLabel").iterdir()) == [f"cluster{g}.label" for g in (1, 2, 3, 4)]
+    lines = (hub_tree / "ClusterLabel" / "cluster3.label").read_text().splitlines()
+    assert lines[0] == HEADER and len(lines) == 1 + 2 * 18  # p9 and p10, 18 faces each
+    first = lines[1].split(" ")
+    # the first face of participant 9: frame 0 of its first screen session, line 1 of its files
+    assert first[:4] == ["p9/face/1.jpg", "p9/left/1.jpg", "p9/right/1.jpg", "9_A_DS_S_1"]
+    assert [len(f.split(",")) for f in first[4:]] == [3, 3, 2, 2, 3, 3, 3]
+    # one sampled frame in 15: the session's second face is video line 16
+    assert lines[2].split(" ")[3] == "9_A_DS_S_16"
+    assert {line.split(" ")[0].split("/")[0] for line in lines[1:]} == {"p9", "p10"}
+    assert (hub_tree / "Label" / "p9.label").read_text().splitlines()[1:19] == lines[1:19]
+    with Image.open(hub_tree / "Image" / "p9" / "face" / "2.jpg") as face:
+        assert face.format == "JPEG" and face.mode == "RGB"
+    with Image.open(hub_tree / "Image" / "p9" / "left" / "2.jpg") as eye:
+        assert eye.size == (60, 36) and eye.mode == "L"
+
+
+def test_labels_and_pixels_round_trip_to_the_rendered_frames(hub_tree):
+    scene = make_scene("tiny", 0)
+    ds = hub(hub_tree)
+    ids = sample_ids(scene)
+    want = scene.frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)
+    got = ds.gaze(ds.index.set_index("id").index.get_indexer(ids))
+    assert geometry.angular_error_deg(got, want).max() < 1e-6
+    # 2DGaze as written is gazebench's (yaw, pitch); sessions and frame numbers from metapath
+    row = ds.index.set_index("id").loc["p9/face/2"]
+    assert (row["session"], row["frame"], row["order"], row["sequence"]) == ("9_A_DS_S", 15, 15.0, "9_A_DS_S")
+    np.testing.assert_allclose([row["gaze_yaw"], row["gaze_pitch"]],
+                               geometry.vector_to_yawpitch(want[ids.index("p9/face/2")]), atol=1e-9)
+    r = ids.index("p15/face/7")
+    image = ds.read_image(int(np.flatnonzero(ds.index["id"] == "p15/face/7")[0])).astype(float)
+    assert np.abs(image - render_frames(scene, [r], glasses=True)[0]).mean() < 8  # JPEG, not mirrored
+
+
+# -- folds: GazeHub's groups are its ClusterLabel files --------------------------------------------
+
+
+def test_fold_k_tests_the_kth_cluster_file_and_validates_on_the_next(hub_tree, tmp_path):
+    ds = hub(hub_tree)
+    assert ds.split_subjects(2) == {"train": ["p1", "p15", "p2", "p5", "p6"], "val": ["p14"], "test": ["p10", "p9"]}
+    assert ds.split_subjects(3)["val"] == ["p1"]  # the last fold validates on the first group
+    assert hub(hub_tree, validation="none").split_subjects(0)["val"] == []
+    # the groups are the files' people, whatever the card lists: swap two people between files
+    root = copy_tree(hub_tree, tmp_path / "swapped")
+    c1, c2 = root / "ClusterLabel" / "cluster1.label", root / "ClusterLabel" / "cluster2.label"
+    one, two = c1.read_text().splitlines(), c2.read_text().splitlines()
+    p2 = [line for line in one[1:] if line.startswith("p2/")]
+    p6 = [line for line in two[1:] if line.startswith("p6/")]
+    c1.write_text("\n".join([one[0], *[ln for ln in one[1:] if ln not in p2], *p6]) + "\n")
+    c2.write_text("\n".join([two[0], *[ln for ln in two[1:] if ln not in p6], *p2]) + "\n")
+    swapped = hub(root)
+    assert swapped.split_subjects(0)["test"] == ["p1", "p6"] and swapped.split_subjects(1)["test"] == ["p2", "p5"]
+    assert swapped.named_subjects(0) == {"test": ["p1", "p6"], "val": ["p2"]}
+    # the files are numbered in name order, as GazeHub's trainers sort them
+    c1.rename(root / "ClusterLabel" / "zz.label")
+    assert hub(root).split_subjects(0)["test"] == ["p2", "p5"] and hub(root).split_subjects(3)["test"] == ["p1", "p6"]
+
+
+def test_damaged_trees_are_one_error_naming_the_file(hub_tree, tmp_path):
+    root = copy_tree(hub_tree, tmp_path / "bad")
+    label = root / "ClusterLabel" / "cluster2.label"
+    lines = label.read_text().splitlines()
+    fields = lines[4].split(" ")
+    fields[3] = "9_A_DS_S_31"  # a session of participant 9 on a face of p5
+    label.write_text("\n".join([*lines[:4], " ".join(fields), *lines[5:]]) + "\n")
+    with pytest.raises(DatasetError) as err:
+        hub(root).index  # noqa: B018
+    assert str(err.value).startswith(f"{label}:5: metapath '9_A_DS_S_31' is a session of participant 9, Face of p5")
+    report = check_dataset("eyediap", root, {"layout": "gazehub"}, images=False)
+    assert [p["path"] for p in report["problems"]] == [f"{label}:5"]
+    assert report["folds"]["1"]["test"]["samples"] == 2 * 18 - 1  # the other lines are read
+    # a person in two files, and three files instead of four
+    label.write_text("\n".join(lines) + "\n")
+    (root / "ClusterLabel" / "cluster4.label").write_text(
+        (root / "ClusterLabel" / "cluster4.label").read_text() + lines[1] + "\n")
+    with pytest.raises(DatasetError, match="p5 has lines in cluster2.label, cluster4.label"):
+        hub(root).index  # noqa: B018
+    (root / "ClusterLabel" / "cluster4.label").unlink()
+    with pytest.raises(DatasetError, match=r"3 label files \(cluster1.label, cluster2.label, cluster3.label\)"):
+        hub(root).index  # noqa: B018
+    shutil.rmtree(root / "ClusterLabel")
+    with pytest.raises(DatasetNotFound, match=r"no ClusterLabel/\*\.label files found \(layout=gazehub\)"):
+        hub(root)
+
+
+# -- the issue's run: synth -> check-data clean -> one fold end to end --------------------------------
+
+
+def test_gazehub_tree_checks_clean_and_runs_a_fold(hub_tree, tmp_path):
+    report = check_dataset("eyediap", hub_tree, {"layout": "gazehub"}, images=True)
+    assert report["problems"] == []
+    assert report["folds"]["1"]["test"]["subject_ids"] == ["p5", "p6"] and report["folds"]["1"]["val"]["subject_ids"] == ["p9"]
+    record = run_record(tmp_path, "--dataset", "eyediap", "--root", str(hub_tree), "--protocol", "gazehub", "--fold", "1")
+    assert record["dataset"]["options"]["layout"] == "gazehub" and record["protocol"]["name"] == "gazehub"
+    assert record["dataset"]["subjects"] == {"train": ["p1", "p10", "p14", "p15", "p2", "p9"], "val": [], "test": ["p5", "p6"]}
+    assert record["metrics"]["all"]["n"] == 36
+    assert record["population"]["complete"] and record["population"]["shortfall"] == []  # the files' groups are the protocol's
