@@ -103,7 +103,7 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
     lines = population.missing_subjects({"test": list(dict.fromkeys(named))}, {"test": subjects},
                                         ds.released_subjects())
     lines += population.left_out_lines(ds.left_out, {"test": subjects}, population._left_out_option(ds))
-    if withheld:
+    if withheld and split == "test":  # split all is every labelled sample by definition
         lines.append(f"{withheld} samples whose labels the release withholds are not scored")
     return CrossTest(name, ds, card, protocol, union, subjects, folds, lines, split)
 

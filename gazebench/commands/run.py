@@ -192,7 +192,9 @@ def request_units(args: argparse.Namespace) -> tuple:
         if args.label:
             raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)
-        filters = dict(datasets=csv_flag(args.dataset), models=csv_flag(args.model), folds=folds, seeds=seeds)
+        # a joint entry is named by its training datasets joined with '+', in any order
+        wanted = [("+".join(sorted(d.split("+"))) if "+" in d else d) for d in csv_flag(args.dataset) or []]
+        filters = dict(datasets=wanted or None, models=csv_flag(args.model), folds=folds, seeds=seeds)
         results_dir, runs_dir = inside(args.results, suite.name, what="results"), runs_root(args, suite)
     else:
         if args.config:
