@@ -20,7 +20,7 @@ TINY = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", 
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("joint")
-    for layout in ("gaze360", "rtgene", "mpiifacegaze"):
+    for layout in ("gaze360", "rtgene", "mpiifacegaze", "ethxgaze"):
         assert cli("synth", "--preset", "tiny", "--layout", layout, "--out", base / layout) == 0
     return base
 
@@ -283,3 +283,11 @@ def test_bench_compares_a_joint_data_path_with_each_member_alone(trees, capsys):
     slowest = min(joint["data_samples_per_s"][k] for k in ("gaze360", "rtgene"))
     assert joint["joint_over_slowest"] == pytest.approx(joint["data_samples_per_s"]["joint"] / slowest)
     assert report["frames"]["members"].keys() == {"gaze360", "rtgene"}
+
+
+def test_a_test_dataset_with_withheld_labels_points_to_split_all(trees, tmp_path, capsys):
+    capsys.readouterr()
+    assert cli("run", "--train", "gaze360", "--test", "ethxgaze", "--model", "static", *roots(trees, "gaze360", "ethxgaze"),
+               "--results", tmp_path / "r", "--runs", tmp_path / "runs", *TINY) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "--test ethxgaze: no labelled test samples" in err[0] and "split: all" in err[0]
