@@ -291,3 +291,18 @@ def test_a_test_dataset_with_withheld_labels_points_to_split_all(trees, tmp_path
                "--results", tmp_path / "r", "--runs", tmp_path / "runs", *TINY) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--test ethxgaze: no labelled test samples" in err[0] and "split: all" in err[0]
+
+
+def test_a_joint_run_is_planned_again_from_its_record(trees, tmp_path):
+    """Re-evaluation (gazebench analyze) re-plans a run from its record: a joint run's members come back."""
+    from gazebench.analysis.reevaluate import unit_from_record
+
+    results, runs = tmp_path / "results", tmp_path / "runs"
+    assert run_cli(["run", "--train", "gaze360,rtgene", "--model", "static", *roots(trees, "gaze360", "rtgene"),
+                    "--results", results, "--runs", runs, "--set", "sampling_weights=rtgene:3", *TINY]) == 0
+    (path,) = results.rglob("*.json")
+    record = json.loads(path.read_text())
+    unit = unit_from_record(record, runs / "gaze360+rtgene" / "static" / path.stem)
+    assert unit.spec.members == ("gaze360", "rtgene") and unit.data_options["sampling_weights"] == {"rtgene": 3.0}
+    assert unit.data_options["members"] == record["identity"]["config"]["data_options"]["members"]
+    assert unit.spec.member_roots == {"gaze360": str(trees / "gaze360"), "rtgene": str(trees / "rtgene")}
