@@ -38,21 +38,11 @@ def data_keys(entry: DatasetEntry) -> set[str]:
 
 def split_options(entry: DatasetEntry, given: dict[str, Any], where: str) -> tuple[dict[str, Any], dict[str, dict]]:
     """A joint entry's ``options:`` -> (the joint's own, {member: its options})."""
-    own = {k: v for k, v in given.items() if k not in entry.members}
-    per = {m: dict(given.get(m) or {}) for m in entry.members}
-    for m, opts in per.items():
+    for m in entry.members:
         if not isinstance(given.get(m) or {}, dict):
             raise BenchmarkError(f"{where}.options.{m}: expected a mapping of {m}'s data options")
-    return own, per
-
-
-def member_settings(settings: dict[str, Any], members: list[str]) -> tuple[dict[str, Any], dict[str, dict]]:
-    """``--set`` data values: the joint's own keys, and each member's (the keys it takes)."""
-    from gazebench.planning import dataset_option_keys
-
-    own = {k: v for k, v in settings.items() if k.rpartition(".")[2] in joint_data_keys()}
-    rest = {k: v for k, v in settings.items() if k not in own}
-    return own, {m: route_settings(rest, (), dataset_option_keys(m), strict=False).data for m in members}
+    own = {k: v for k, v in given.items() if k not in entry.members}
+    return own, {m: dict(given.get(m) or {}) for m in entry.members}
 
 
 def members_of(spec: Any) -> list[Any]:
@@ -87,7 +77,8 @@ def plan_joint(spec: Any) -> tuple[Any, Any, dict[str, Any]]:
 def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: dict[str, str],
                 environ: dict[str, str] | None, protocol: str | None, cross_roots: dict[str, str]) -> list[Any]:
     """The run specs of a joint entry: folds (``default``) x seeds x models."""
-    from gazebench.planning import RunSpec, cross_all, cross_protocols, cross_settings, dataset_card, model_option_keys
+    from gazebench.planning import (RunSpec, cross_all, cross_protocols, cross_settings, dataset_card,
+                                    dataset_option_keys, model_option_keys)
 
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, joint dataset {d.name!r}"
@@ -102,29 +93,32 @@ def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: di
         dataset_card(t)
         if t in d.members:
             raise BenchmarkError(f"{dwhere}: test dataset {t!r} is one of the training datasets")
-    folds = d.folds if d.folds is not None else "default"
-    if folds not in ("all", "default", ["default"]) and suite.folds != folds:
+    if d.folds not in (None, "all", "default", ["default"]):  # the suite's folds are for its single datasets
         raise BenchmarkError(f"{dwhere}: a joint dataset has the one fold 'default' (each member contributes its "
-                             "card's first fold's splits); got folds {folds!r}")
-    keys_of_members = set().union(*(data_keys(DatasetEntry(m)) for m in d.members))
-    set_own, set_per = member_settings(settings, list(d.members))
+                             f"card's first fold's splits); got folds {d.folds!r}")
+    member_keys = {n: set(dataset_option_keys(n)) for n in d.members}
+    every_data_key = set().union(*member_keys.values()) | set(joint_data_keys())
     cross = tuple((t, cross_roots.get(t)) for t in d.test)
     specs = []
     for seed in suite.seeds:
         for m in suite.models:
             keys = model_option_keys(m.name)
-            mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, keys_of_members | set(joint_data_keys()))},
-                                  keys, keys_of_members | set(joint_data_keys()))
+            # --set: recipe, then the model, then data options, as for one dataset; a data option
+            # reaches the joint (sampling) or every member that takes it
+            mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, every_data_key)}, keys,
+                                  every_data_key)
             shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
             kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
             tested = cross_settings(d, settings, keys, environ, where)
             specs.append(RunSpec(
                 dataset=d.name, model=m.name, fold="default", seed=seed, root=None,
-                data_options={**own, **set_own}, model_kwargs={**kwargs, **mine.model},
-                recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None, protocol=None,
-                cross=cross, cross_options={t: o for t, o in tested.items() if o}, cross_protocols=cross_protocols(d), cross_all=cross_all(d),
-                members=tuple(d.members), member_roots=member_roots,
+                data_options={**own, **{k: v for k, v in mine.data.items() if k in joint_data_keys()}},
+                model_kwargs={**kwargs, **mine.model}, recipe={**recipe, **mine.recipe}, label=m.label,
+                benchmark=suite.name or None, protocol=None, cross=cross,
+                cross_options={t: o for t, o in tested.items() if o}, cross_protocols=cross_protocols(d),
+                cross_all=cross_all(d), members=tuple(d.members), member_roots=member_roots,
                 member_protocols={k: v for k, v in d.protocols.items() if v},
-                member_options={n: {**per[n], **set_per[n]} for n in d.members},
+                member_options={n: {**per[n], **{k: v for k, v in mine.data.items() if k in member_keys[n]}}
+                                for n in d.members},
             ))
     return specs

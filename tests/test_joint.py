@@ -5,7 +5,6 @@ dataset's layout, tested on a third."""
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
