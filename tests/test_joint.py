@@ -102,6 +102,17 @@ def test_sampling_is_part_of_the_unit_and_weights_must_name_training_datasets():
         units("--train", "gaze360,rtgene", "--model", "static", "--set", "sampling_weights=gaze360:-1")
 
 
+def test_a_joint_run_refuses_what_it_cannot_mean(capsys):
+    from gazebench.errors import GazebenchError
+
+    with pytest.raises(GazebenchError, match="keeps each training dataset's own protocol"):
+        units("--train", "gaze360,rtgene", "--model", "static", "--protocol", "original")
+    with pytest.raises(GazebenchError, match="is one of the training datasets"):
+        units("--train", "gaze360,rtgene", "--test", "rtgene", "--model", "static")
+    with pytest.raises(GazebenchError, match="say which one as --root NAME=DIR"):
+        units("--train", "gaze360,rtgene", "--model", "static", "--root", "/data")
+
+
 def test_a_member_option_reaches_only_the_members_that_take_it():
     (u,) = units("--train", "gaze360,rtgene", "--model", "static", "--set", "variant=original")
     assert u.data_options["members"]["rtgene"]["options"]["variant"] == "original"
