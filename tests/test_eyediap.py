@@ -1,5 +1,6 @@
-"""EYEDIAP: GazeHub's preprocessed layout (``layout=gazehub``), its folds from the ClusterLabel
-files, the errors a damaged tree gives, and the issue's end-to-end run (synth -> check-data -> run)."""
+"""EYEDIAP in both forms: the release (session folders, videos, text files, normalised when read)
+and GazeHub's preprocessed layout (``layout=gazehub``, folds from the ClusterLabel files); the
+errors a damaged tree gives; and the issue's end-to-end run (synth -> check-data -> run) on each."""
 
 from __future__ import annotations
 
@@ -17,7 +18,8 @@ from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.eyediap.gazehub_layout import sample_ids
-from gazebench.synth import Preset, make_scene, render_frames
+from gazebench.options import ConfigError
+from gazebench.synth import make_scene, render_frames
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
@@ -25,15 +27,22 @@ HEADER = "Face Left Right metapath 3DGaze 3DHead 2DGaze 2DHead Rvec Svec GazeOri
 #: the run the issue names: one fold, one epoch, the tiny test backbone
 RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
        "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
-#: 8 SynthGaze subjects -> participants p1, p5, p9, p14, p2, p6, p10, p15 (two per group)
-PRESET = Preset(n_subjects=8, n_sequences=2, n_frames=4, image_size=32, name="eyediap-test")
 
 
 @pytest.fixture(scope="module")
 def hub_tree(tmp_path_factory) -> Path:
-    """``gazebench synth --layout eyediap-gazehub``: 8 participants, 8 faces each."""
+    """``gazebench synth --layout eyediap-gazehub --preset tiny``: 8 SynthGaze subjects -> participants
+    p1, p5, p9, p14, p2, p6, p10, p15 (two per group), 18 faces each."""
     root = tmp_path_factory.mktemp("eyediap") / "hub"
     assert main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "eyediap-gazehub", "--workers", "1"]) == 0
+    return root
+
+
+@pytest.fixture(scope="module")
+def release_tree(tmp_path_factory) -> Path:
+    """``gazebench synth --layout eyediap``: the same 8 participants as session folders with videos."""
+    root = tmp_path_factory.mktemp("eyediap") / "release"
+    assert main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "eyediap", "--workers", "1"]) == 0
     return root
 
 
@@ -154,3 +163,117 @@ def test_gazehub_tree_checks_clean_and_runs_a_fold(hub_tree, tmp_path):
     assert record["dataset"]["subjects"] == {"train": ["p1", "p10", "p14", "p15", "p2", "p9"], "val": [], "test": ["p5", "p6"]}
     assert record["metrics"]["all"]["n"] == 36
     assert record["population"]["complete"] and record["population"]["shortfall"] == []  # the files' groups are the protocol's
+
+
+def test_release_tree_checks_clean_and_runs_a_fold(release_tree, tmp_path):
+    report = check_dataset("eyediap", release_tree, {}, images=True)
+    assert report["problems"] == []
+    assert report["folds"]["0"]["test"]["subject_ids"] == ["p1", "p2"] and report["folds"]["0"]["val"]["subject_ids"] == ["p5"]
+    record = run_record(tmp_path, "--dataset", "eyediap", "--root", str(release_tree), "--fold", "0")
+    assert record["dataset"]["options"]["layout"] == "release" and record["protocol"]["name"] == "four-fold"
+    assert record["dataset"]["subjects"] == {"train": ["p10", "p14", "p15", "p6", "p9"], "val": ["p5"], "test": ["p1", "p2"]}
+    assert record["metrics"]["all"]["n"] == 36
+    # 8 of the card's 14 participants: the population says which are missing
+    assert record["population"]["shortfall"] == ["test subjects p3, p4 named by the protocol have no samples under the root"]
+
+
+# -- the release ---------------------------------------------------------------------------------------
+
+
+def release(root: Path, **options):
+    return build_dataset("eyediap", root, **options)
+
+
+def test_release_labels_and_faces_round_trip_through_normalisation(release_tree):
+    """The writer places the face 600 mm in front of a camera that sits rotated and offset in the
+    world; reading maps the world into the camera (R^T (p - T)), normalises, and gets back the
+    rendered label and face (a 224 px face of the 48 px rendering)."""
+    scene = make_scene("tiny", 0)
+    ds = release(release_tree)
+    source = json.loads((release_tree / "synthgaze_source.json").read_text())["samples"]
+    rows = scene.frames.set_index("id").loc[[source[i] for i in ds.index["id"]]]
+    assert geometry.angular_error_deg(ds.gaze(), rows[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)).max() < 1e-4
+    assert ds.index["id"].iat[1] == "p1/1_A_DS_M/15" and ds.index["sequence"].iat[1] == "1_A_DS_M"
+    face = ds.read_image(1)
+    assert face.shape == (224, 224, 3) and face.dtype == np.uint8
+    r = int(np.flatnonzero(scene.frames["id"].to_numpy() == source["p1/1_A_DS_M/15"])[0])
+    rendered = np.asarray(Image.fromarray(render_frames(scene, [r], glasses=True)[0]).resize((224, 224), Image.BILINEAR), float)
+    assert np.abs(face - rendered).mean() < 10 < np.abs(face - rendered[:, ::-1]).mean()
+
+
+def test_video_frames_read_in_any_order_are_the_same(release_tree):
+    ds = release(release_tree)
+    forward = [ds.read_image(i) for i in range(len(ds.index))[:20]]
+    fresh = release(release_tree)
+    for i in (19, 3, 11, 0, 19, 7):  # backwards and repeated: seeks, then decodes forward
+        assert np.array_equal(fresh.read_image(i), forward[i])
+
+
+def test_frames_without_tracking_are_left_out_and_damaged_files_name_their_line(release_tree, tmp_path):
+    root = copy_tree(release_tree, tmp_path / "bad")
+    head = root / "Data" / "5_A_DS_S" / "head_pose.txt"
+    lines = head.read_text().splitlines()
+    lines[16] = "15;" + ";".join(["0"] * 12)  # frame 15: no head tracking, the release writes zeros
+    head.write_text("\n".join(lines) + "\n")
+    ds = release(root)
+    assert "p5/5_A_DS_S/15" not in set(ds.index["id"]) and ds.left_out == {"p5": 1}
+    lines[31] = "30;1;2;3"
+    head.write_text("\n".join(lines) + "\n")
+    with pytest.raises(DatasetError) as err:
+        release(root).index  # noqa: B018
+    assert str(err.value).startswith(f"{head}:32: 4 fields separated by ';', expected 13")
+    (root / "Data" / "9_A_DS_M" / "rgb_vga.mov").unlink()
+    report = check_dataset("eyediap", root, {}, images=False)
+    assert sorted((p["kind"], p["path"]) for p in report["problems"]) == [
+        ("malformed_line", f"{head}:32"), ("missing_file", str(root / "Data" / "9_A_DS_M"))]
+
+
+def test_release_options_and_roots(release_tree, hub_tree, monkeypatch):
+    assert len(release(release_tree, frame_step=30).index) == 8 * 2 * 5  # frames 0, 30, ..., 120 of each session
+    with pytest.raises(ConfigError, match="face_size applies to the release"):
+        hub(hub_tree, face_size=64)
+    with pytest.raises(DatasetNotFound, match=r"no screen-target session folders \(Data/"):
+        release(hub_tree)
+    import builtins
+
+    real_import = builtins.__import__
+
+    def no_av(name, *args, **kwargs):
+        if name == "av":
+            raise ImportError("No module named 'av'")
+        return real_import(name, *args, **kwargs)
+
+    monkeypatch.setattr(builtins, "__import__", no_av)
+    with pytest.raises(ConfigError, match=r'EYEDIAP.s videos need PyAV, which is not installed: pip install "gazebench\[video\]"'):
+        release(release_tree).read_image(0)
+
+
+# -- the adapter contract on GazeHub's layout (the registry's contract test covers the release) -------
+
+
+def test_the_contract_holds_for_gazehub_layout(tmp_path, monkeypatch):
+    from gazebench.datasets.eyediap import EYEDIAP
+    from tests.test_dataset_contract import check_check_data, check_folds_and_splits, check_images, check_index, check_views
+
+    root = tmp_path / "fake"
+    info = EYEDIAP.write_fake(root, layout="gazehub")
+    ds = EYEDIAP(root=root, **info["options"])
+    check_index(ds, info)
+    check_folds_and_splits(ds, monkeypatch)
+    check_images(ds, info)
+    check_views(ds)
+    check_check_data("eyediap", root, info)
+
+
+def test_prepare_decodes_the_release_once_into_the_frame_cache(release_tree, tmp_path):
+    """``gazebench prepare`` reads the videos from several threads (one container each); the cache
+    holds what reading the release gives."""
+    import h5py
+
+    assert main(["prepare", "--dataset", "eyediap", "--root", str(release_tree), "--size", "32", "--workers", "2",
+                 "--cache-dir", str(tmp_path), "--quiet"]) == 0
+    (path,) = tmp_path.glob("eyediap-32px-*.h5")
+    ds = release(release_tree)
+    with h5py.File(path, "r") as f:
+        for position in (0, 17, 70, len(ds.index) - 1):
+            assert np.array_equal(f["frames"][position], ds.read_resized(position, 32))

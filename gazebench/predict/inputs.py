@@ -26,10 +26,10 @@ import numpy as np
 
 from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
+from gazebench.videoio import import_av
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")
-VIDEO_EXTRA = 'pip install "gazebench[video]"'
 
 
 @dataclass(frozen=True)
@@ -117,15 +117,6 @@ def read_image(path: Path) -> np.ndarray:
             return np.asarray(ImageOps.exif_transpose(im).convert("RGB"))
     except (OSError, SyntaxError, ValueError) as exc:
         raise UserValueError(f"{path}: not a readable image ({exc})") from exc
-
-
-def import_av() -> Any:
-    """PyAV, or one line saying how to install it."""
-    try:
-        import av
-    except ImportError as exc:
-        raise ConfigError(f"videos need PyAV, which is not installed: {VIDEO_EXTRA}") from exc
-    return av
 
 
 def open_video(path: Path) -> Any:

@@ -27,42 +27,13 @@ import numpy as np
 
 from gazebench.datasets.cards import load_card
 from gazebench.datasets.eyediap.gazehub import CLUSTER_DIR, HEADER, IMAGE_DIR, LABEL_DIR
-from gazebench.datasets.eyediap.sessions import SCREEN_TARGETS, subject_id, synth_participants
+from gazebench.datasets.eyediap.sessions import plan_samples
 from gazebench.datasets.gazehub import eye_crop, gaze_fields, head_fields, jpeg_bytes, numbers, write_label_file
 from gazebench.synth.output import SOURCE_FILE, render_all, scene_info, write_json
 from gazebench.synth.scene import Scene
 
-#: the video frames between two of GazeHub's samples ((i - 1) % 15 == 0)
-FRAME_STEP = 15
 #: the normalisation GazeHub records, for a camera that is already the normalised one
 VIRTUAL_CAMERA = (numbers([0, 0, 0]), numbers([1, 1, 1]), numbers([0, 0, 600]))
-
-
-def screen_sessions(participant: int) -> list[str]:
-    """The participant's four screen-target sessions, in the order SynthGaze sequences fill them."""
-    return [f"{participant}_A_{t}_{h}" for t in sorted(SCREEN_TARGETS, reverse=True) for h in ("S", "M")]
-
-
-def plan_samples(scene: Scene) -> list[dict | None]:
-    """Per scene row: ``{"subject", "k", "session", "frame"}`` of the face it becomes (frame = the
-    video frame number, 0-based), or None for the subjects beyond the participants available."""
-    f = scene.frames
-    numbers_ = synth_participants(load_card("eyediap"), len(scene.subjects))
-    person = {s.id: n for s, n in zip(scene.subjects, numbers_)}
-    out: list[dict | None] = [None] * len(f)
-    counts: dict[str, int] = {}
-    sequences: dict[str, list[str]] = {}
-    for r, (subject, sequence) in enumerate(zip(f["subject"], f["sequence"])):
-        if subject not in person:
-            continue
-        seqs = sequences.setdefault(subject, [])
-        if sequence not in seqs:
-            seqs.append(sequence)
-        session = screen_sessions(person[subject])[seqs.index(sequence) % 4]
-        k = counts[subject] = counts.get(subject, 0) + 1
-        j = counts[session] = counts.get(session, 0) + 1
-        out[r] = {"subject": subject_id(person[subject]), "k": k, "session": session, "frame": FRAME_STEP * (j - 1)}
-    return out
 
 
 def sample_ids(scene: Scene) -> list[str | None]:

@@ -1,4 +1,4 @@
-"""EYEDIAP's recording sessions, and which participants a SynthGaze tree stands for.
+"""EYEDIAP's recording sessions, and how a SynthGaze scene becomes participants, sessions and frames.
 
 The release's session list, as its own script ``Scripts/EYEDIAP_misc.py`` builds it (copy read:
 koyukan/WebEyeTrack @ 1e17e3e, ``python/webeyetrack/datasets/eyediap.py``, the ``sessions`` loop):
@@ -12,12 +12,18 @@ participants 1-11 and 14-16 x {CS, DS} x {S, M}), named ``<participant>_<A|B>_<C
 from __future__ import annotations
 
 import re
+from typing import TYPE_CHECKING
 
-from gazebench.datasets.cards import Card
+from gazebench.datasets.cards import Card, load_card
+
+if TYPE_CHECKING:
+    from gazebench.synth.scene import Scene
 
 #: a session folder's name: participant, condition (A/B), target (CS/DS/FT), head (S/M)
 SESSION = re.compile(r"^(\d+)_([AB])_(CS|DS|FT)_([SM])$")
 SCREEN_TARGETS = ("CS", "DS")
+#: the video frames between two of GazeHub's samples (lines i with (i - 1) % 15 == 0: frames 0, 15, ...)
+FRAME_STEP = 15
 BALL_TARGET = "FT"
 
 
@@ -48,3 +54,30 @@ def synth_participants(card: Card, n: int) -> list[int]:
     groups = [[int(s[1:]) for s in card.split_rule(fold).test] for fold in card.folds()]
     order = [g[i] for i in range(max(map(len, groups))) for g in groups if i < len(g)]
     return order[:n]
+
+
+def screen_sessions(participant: int) -> list[str]:
+    """The participant's four screen-target sessions, in the order SynthGaze sequences fill them."""
+    return [f"{participant}_A_{t}_{h}" for t in sorted(SCREEN_TARGETS, reverse=True) for h in ("S", "M")]
+
+
+def plan_samples(scene: Scene) -> list[dict | None]:
+    """Per scene row: ``{"subject", "k", "session", "frame"}`` of the face it becomes (frame = the
+    video frame number, 0-based), or None for the subjects beyond the participants available."""
+    f = scene.frames
+    numbers_ = synth_participants(load_card("eyediap"), len(scene.subjects))
+    person = {s.id: n for s, n in zip(scene.subjects, numbers_)}
+    out: list[dict | None] = [None] * len(f)
+    counts: dict[str, int] = {}
+    sequences: dict[str, list[str]] = {}
+    for r, (subject, sequence) in enumerate(zip(f["subject"], f["sequence"])):
+        if subject not in person:
+            continue
+        seqs = sequences.setdefault(subject, [])
+        if sequence not in seqs:
+            seqs.append(sequence)
+        session = screen_sessions(person[subject])[seqs.index(sequence) % 4]
+        k = counts[subject] = counts.get(subject, 0) + 1
+        j = counts[session] = counts.get(session, 0) + 1
+        out[r] = {"subject": subject_id(person[subject]), "k": k, "session": session, "frame": FRAME_STEP * (j - 1)}
+    return out
