@@ -278,6 +278,12 @@ def test_leaderboard_column_of_a_joint_cross_result():
     df = pd.DataFrame([row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint"}),
                        row("c", {"dataset": "a", "protocol": "p"}), row("c", None)])
     assert list(column_names(df)) == ["a+b → c (p)", "a → c (p)", "c (p)"]
+    # two joint trainings of the same datasets: each named by what differs between them only
+    members = {"a": {"options": {"layout": "x", "size": 1}}, "b": {"options": {"v": 2}}}
+    other = {"a": {"options": {"layout": "y", "size": 1}}, "b": {"options": {"v": 2}}}
+    df = pd.DataFrame([row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint", "card_version": "1",
+                                 "data_options": {"members": m, "sampling": "balanced"}}) for m in (members, other)])
+    assert list(column_names(df)) == ["a+b[a.layout=x] → c (p)", "a+b[a.layout=y] → c (p)"]
 
 
 def test_bench_compares_a_joint_data_path_with_each_member_alone(trees, capsys):
