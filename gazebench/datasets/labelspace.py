@@ -19,9 +19,10 @@ A card declares this as ``label_space:`` (read through :meth:`gazebench.datasets
 
 Joining (training one model on several datasets, :mod:`gazebench.datasets.joint`): the labels must
 be directions in frames of one *family* (:data:`FRAME_FAMILY`: a camera and a normalised camera
-both look at the subject along the camera-to-face direction, and differ by the normalisation's
-small rotation -- the practice of every cross-dataset paper that trains on Gaze360 and ETH-XGaze
-alike; a head frame is relative to the head and cannot be mixed with them), and the images must
+both give the gaze seen from a camera facing the subject, and differ by the normalisation's rotation
+-- PureGaze's cross-domain code reads GazeHub's Gaze360 labels as released beside normalised ones,
+yihuacheng/PureGaze @ 5e3a9f4, model/reader/reader_adap.py; a head frame is relative to the head and
+cannot be mixed with them), and the images must
 show the same part of the person (:data:`IMAGE_FAMILY`: face and head crops are one family, eye
 patches another).  :func:`join_problem` says in one line why a set of datasets cannot be joined.
 """
