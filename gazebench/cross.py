@@ -11,7 +11,8 @@ folder (``predictions_cross-<D2>.csv``).
 
 That record is an ordinary result of D2 (``dataset`` D2, D2's protocol, its own population
 ``<D2>/test (all folds)``) plus ``trained_on`` (D1, its protocol, card version, options, fold,
-the unit's id) and a ``label_space_note``: where D2's test gaze lies outside what D1's training
+the unit's id, and ``datasets``: ``[D1]``, or the sorted training datasets of a joint run,
+``--train A,B``: gazebench.joint, whose record also carries the ``joint`` block) and a ``label_space_note``: where D2's test gaze lies outside what D1's training
 set shows (yaw/pitch beyond its range, back views it never has).  ``trained_on`` is part of the
 identity, so a cross result never mixes with D2's own runs: the leaderboard shows it as its own
 column ``D1 → D2 (protocol)`` (:func:`gazebench.leaderboard_rows.column_names`).
@@ -57,18 +58,22 @@ class CrossTest:
     subjects: list[str]
     folds: list[str]
     shortfall: list[str]
+    split: str = "test"  # or "all": every labelled sample (a dataset left out of training)
 
 
-def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None) -> CrossTest:
-    """Dataset ``name`` under its card's default protocol (its data options, then ``options``: the
-    ``--set`` data options it takes), with the union of every fold's test rows; the model's view
-    checked against it before any training."""
+def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None,
+              protocol: str | None = None, split: str = "test") -> CrossTest:
+    """Dataset ``name`` under ``protocol`` (None: its card's default; its data options, then
+    ``options``: the test entry's and the ``--set`` data options it takes), with the union of every
+    fold's test rows (``split="all"``: of every split's, the whole labelled dataset, for a dataset
+    left out of training); the model's view checked against it before any training.  Samples whose
+    labels the release withholds (ETH-XGaze's test) cannot be scored and are left out."""
     from gazebench.datasets import build_dataset
     from gazebench.datasets.base import resolve_dataset_options
     from gazebench.planning import dataset_card, dataset_class
 
     card = dataset_card(name)
-    protocol = card.protocol(None)
+    protocol = card.protocol(protocol)
     options = resolve_dataset_options(dataset_class(name), {**protocol.data, **(options or {})})
     ds = build_dataset(name, root, **options)
     if model.view.needs_sequences and not ds.has_sequences:
@@ -76,24 +81,40 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
                           "sequences to build frame windows from")
     folds = card.folds()
     rows, subjects, named = [], [], []
+    parts = ("train", "val", "test") if split == "all" else ("test",)
     for fold in folds:
-        rows.append(np.asarray(ds.split_positions(fold)["test"], dtype=np.int64))
-        subjects += ds.split_subjects(fold)["test"]
-        named += ds.named_subjects(fold).get("test", [])
+        positions, split_subjects = ds.split_positions(fold), ds.split_subjects(fold)
+        named_here = ds.named_subjects(fold)
+        for part in parts:
+            rows.append(np.asarray(positions[part], dtype=np.int64))
+            subjects += split_subjects[part]
+            named += named_here.get(part, [])
     union = np.unique(np.concatenate(rows)) if rows else np.zeros(0, np.int64)
+    withheld = 0
+    if "labelled" in ds.index.columns:
+        labelled = ds.index["labelled"].to_numpy(bool)[union]
+        union, withheld = union[labelled], int((~labelled).sum())
     if not len(union):
-        raise ConfigError(f"--test {name}: no test samples in any fold of {name!r} under {ds.root}")
+        why = (f" ({withheld} samples with withheld labels; test on its labelled subjects with split: all)"
+               if withheld else "")
+        raise ConfigError(f"--test {name}: no labelled {'' if split == 'all' else 'test '}samples in any fold of "
+                          f"{name!r} under {ds.root}{why}")
     subjects = sorted(set(subjects))
     lines = population.missing_subjects({"test": list(dict.fromkeys(named))}, {"test": subjects},
                                         ds.released_subjects())
     lines += population.left_out_lines(ds.left_out, {"test": subjects}, population._left_out_option(ds))
-    return CrossTest(name, ds, card, protocol, union, subjects, folds, lines)
+    if withheld and split == "test":  # split all is every labelled sample by definition
+        lines.append(f"{withheld} samples whose labels the release withholds are not scored")
+    return CrossTest(name, ds, card, protocol, union, subjects, folds, lines, split)
 
 
 def open_tests(unit: Any, model: Any) -> list[CrossTest]:
     """The unit's cross tests (``unit.spec.cross``: ``(name, root)`` pairs), opened."""
     given = getattr(unit.spec, "cross_options", {}) or {}
-    return [open_test(name, root, model, given.get(name)) for name, root in getattr(unit.spec, "cross", ())]
+    protocols = getattr(unit.spec, "cross_protocols", {}) or {}
+    whole = getattr(unit.spec, "cross_all", ()) or ()
+    return [open_test(name, root, model, given.get(name), protocols.get(name), "all" if name in whole else "test")
+            for name, root in getattr(unit.spec, "cross", ())]
 
 
 def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: str, test_name: str) -> dict[str, Any]:
@@ -169,8 +190,8 @@ def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], p
         lines = test.shortfall + ([f"{len(set(skipped))} unreadable test samples skipped (on_bad_sample=skip)"]
                                   if skipped else [])
         rows = np.asarray(pred["index"], dtype=np.int64)
-        suffix = " (all folds)" if len(test.folds) > 1 else ""
-        pop = population.describe_rows(ds, rows, lines, fold="default", suffix=suffix)
+        suffix = " (all folds)" if len(test.folds) > 1 and test.split == "test" else ""
+        pop = population.describe_rows(ds, rows, lines, fold="default", suffix=suffix, split=test.split)
         population.warn(pop, test.protocol.name)
         predictions = write_predictions(pred, ds, unit.run_dir / PREDICTIONS.format(name=test.name))
         path = cross_result_path(unit.result_path, test.name)
@@ -196,6 +217,10 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
 
     ds, base = test.dataset, record["identity"]["config"]
     trained_on = {k: base[k] for k in ("dataset", "card_version", "protocol", "data_options")}
+    joint = record.get("joint")
+    if joint:  # joint training (gazebench.joint): the training datasets, sorted; their protocols,
+        # options and the sampling are in data_options. A single dataset's identity stays as it was.
+        trained_on["datasets"] = list(joint["datasets"])
     config = {**base, "dataset": test.name, "card_version": str(test.card.version), "protocol": test.protocol.name,
               "data_options": json_ready(ds.options), "trained_on": trained_on}
     return {
@@ -209,7 +234,8 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
         "dataset": {"name": test.name, "card_version": test.card.version, "options": ds.options, "root": str(ds.root),
                     "subjects": {"test": test.subjects}, "samples": {"test": int(len(test.rows))},
                     "folds": test.folds, "frame_cache": source.describe()},
-        "trained_on": {**trained_on, "fold": record["fold"], "unit_id": record["unit_id"], "result": str(result)},
+        "trained_on": {**trained_on, "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
+                       "fold": record["fold"], "unit_id": record["unit_id"], "result": str(result)},
         "label_space_note": note,
         "metrics": metrics,
         "val_metrics": {},

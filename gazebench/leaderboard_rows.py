@@ -82,8 +82,26 @@ def _source_name(source: str, source_sets: dict[str, set]) -> str:
     t = json.loads(source)
     if len(source_sets.get(t["dataset"], ())) < 2:
         return f"{t['dataset']} → "
+    if t.get("datasets"):  # joint training (gazebench.joint): only what tells it from the others
+        return f"{t['dataset']}[{_joint_differences(t, source_sets[t['dataset']])}] → "
     opts = ",".join(f"{k}={v}" for k, v in sorted((t.get("data_options") or {}).items()))
     return f"{t['dataset']}{'[' + opts + ']' if opts else ''} ({t['protocol']}, card v{t['card_version']}) → "
+
+
+def _joint_differences(t: dict[str, Any], sources: set) -> str:
+    """``eyediap.layout=release,sampling=balanced``: the keys of a joint training column's
+    options (the members' protocols, folds and options, the sampling) whose values differ among the
+    joint runs of the same training datasets, with this one's values."""
+    def flat(x: dict[str, Any]) -> dict[str, Any]:
+        out = flat_config(x.get("data_options") or {})
+        out["card_version"] = x.get("card_version")
+        return {k.replace("members.", "", 1).replace(".options.", "."): v for k, v in out.items()}
+
+    flats = [flat(json.loads(s)) for s in sources]
+    mine = flat(t)
+    keys = sorted(k for k in set().union(*flats)
+                  if len({json.dumps(f.get(k, "\0"), sort_keys=True, default=str) for f in flats}) > 1)
+    return ",".join(f"{k}={compact(mine.get(k, _UNSET))}" for k in keys)
 
 
 def population_label(population: str, metric: str) -> str:

@@ -52,6 +52,17 @@ class RunSpec:
     cross: tuple[tuple[str, str | None], ...] = ()
     #: the ``--set`` data options each cross-dataset test takes ({dataset: options}); not in the unit id
     cross_options: dict[str, dict[str, Any]] = field(default_factory=dict)
+    #: the protocol each cross-dataset test is read under, when not its card's default ({dataset: protocol})
+    cross_protocols: dict[str, str] = field(default_factory=dict)
+    #: the tests evaluated on every labelled sample (``split: all``), not their folds' test subjects
+    cross_all: tuple[str, ...] = ()
+    #: joint training (gazebench.joint): the training datasets, sorted (``dataset`` is then their
+    #: composite's name ``A+B``, ``data_options`` its own options: sampling); each member's root,
+    #: protocol (None: its card's default) and data options
+    members: tuple[str, ...] = ()
+    member_roots: dict[str, str | None] = field(default_factory=dict)
+    member_protocols: dict[str, str | None] = field(default_factory=dict)
+    member_options: dict[str, dict[str, Any]] = field(default_factory=dict)
 
     @property
     def row_label(self) -> str:
@@ -175,15 +186,23 @@ def csv_list(value: str | None) -> list[str] | None:
 
 
 def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: str | None = None,
-                     label: str | None = None, protocol: str | None = None, test: list[str] | None = None) -> Suite:
+                     label: str | None = None, protocol: str | None = None, test: list[str] | None = None,
+                     members: list[str] | None = None) -> Suite:
     """The anonymous suite of ``gazebench run --dataset D --model M[,M2] --seed S``: all the
     card's folds (``--fold`` then selects), the given seeds, the given protocol (None: the card's
     default), no recipe of its own; ``test``: datasets to evaluate the trained units on
-    (``--test``, gazebench.cross)."""
+    (``--test``, gazebench.cross); ``members``: train on these datasets at once (``--train A,B``,
+    gazebench.joint; ``dataset`` is then ignored)."""
     if label is not None and len(models) != 1:
         raise ConfigError(f"--label names one configuration's row; got {len(models)} models ({', '.join(models)})")
     entries = [ModelEntry(m, label or m) for m in models]
-    return Suite(name="", source=Path("<command line>"), datasets=[DatasetEntry(dataset, root, protocol=protocol, test=list(test or []))],
+    if members:
+        from gazebench.suites import _joint_entry
+
+        entry = _joint_entry({"train": list(members), "test": list(test or [])}, "--train")
+    else:
+        entry = DatasetEntry(dataset, root, protocol=protocol, test=list(test or []))
+    return Suite(name="", source=Path("<command line>"), datasets=[entry],
                  models=entries,
                  folds="all", seeds=seeds)
 
@@ -207,8 +226,11 @@ def _check_model_entries(suite: Suite, where: str) -> None:
 
 def _check_settings(suite: Suite, settings: dict[str, Any]) -> None:
     """A ``--set`` key must be taken by at least one unit of the suite: the one unknown-key error."""
+    from gazebench.joint import data_keys as entry_data_keys
+
     model_keys = {k for m in suite.models for k in model_option_keys(m.name)}
-    data_keys = {k for d in suite.datasets for name in (d.name, *d.test) for k in dataset_option_keys(name)}
+    data_keys = {k for d in suite.datasets for k in entry_data_keys(d)}
+    data_keys |= {k for d in suite.datasets for name in d.test for k in dataset_option_keys(name)}
     for key in settings:
         if not takes(key, model_keys, data_keys):
             raise unknown_setting(key, model_keys, data_keys)
@@ -238,7 +260,11 @@ def chosen_protocol(card: Any, name: str | None, where: str) -> str:
 
 def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root: str | None,
                    environ: dict[str, str] | None, protocol: str | None = None,
-                   cross_roots: dict[str, str] | None = None) -> list[RunSpec]:
+                   cross_roots: dict[str, str] | None = None, root_map: dict[str, str] | None = None) -> list[RunSpec]:
+    if d.members:
+        from gazebench.joint import joint_specs
+
+        return joint_specs(suite, d, settings, root_map or {}, environ, protocol, cross_roots or {})
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, dataset {d.name!r}"
     if root is None and d.root is not None:
@@ -263,14 +289,39 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                 mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, data_keys)}, keys, data_keys)
                 shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
                 kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
-                tested = {t: route_settings(settings, keys, dataset_option_keys(t), strict=False).data for t in d.test}
+                tested = cross_settings(d, settings, keys, environ, where)
                 specs.append(RunSpec(
                     dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
                     data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
                     recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
                     protocol=protocol, cross=cross, cross_options={t: o for t, o in tested.items() if o},
+                    cross_protocols=cross_protocols(d), cross_all=cross_all(d),
                 ))
     return specs
+
+
+def cross_settings(d: DatasetEntry, settings: dict[str, Any], model_keys: tuple[str, ...],
+                   environ: dict[str, str] | None, where: str) -> dict[str, dict[str, Any]]:
+    """Each test dataset's data options: its test entry's ``options`` under the ``--set`` values it takes."""
+    out = {}
+    for t in d.test:
+        given = expand_env((d.test_entries.get(t) or {}).get("options") or {}, f"{where}, test {t!r} options", environ)
+        out[t] = {**given, **route_settings(settings, model_keys, dataset_option_keys(t), strict=False).data}
+    return out
+
+
+def cross_protocols(d: DatasetEntry) -> dict[str, str]:
+    """The protocols a dataset entry's test entries name ({test: protocol}), each checked on its card."""
+    out = {}
+    for t, entry in d.test_entries.items():
+        if entry.get("protocol"):
+            out[t] = chosen_protocol(dataset_card(t), entry["protocol"], f"test dataset {t!r}")
+    return out
+
+
+def cross_all(d: DatasetEntry) -> tuple[str, ...]:
+    """The tests of a dataset entry evaluated on every labelled sample (``split: all``)."""
+    return tuple(t for t, e in d.test_entries.items() if e.get("split") == "all")
 
 
 def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str, str] | None = None,
@@ -282,27 +333,40 @@ def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str
     settings, roots = dict(settings or {}), dict(roots or {})
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     for name in roots:
-        if name not in [d.name for d in suite.datasets] + [t for d in suite.datasets for t in d.test]:
+        if name not in [n for d in suite.datasets for n in (*d.trained_on, *d.test)]:
             raise BenchmarkError(f"--root {name}=...: {where} has no dataset {name!r}")
     _check_model_entries(suite, where)
     _check_settings(suite, settings)
     Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
     cross_roots = {**test_roots(suite, where, environ), **roots}
     return [spec for d in suite.datasets
-            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, cross_roots)]
+            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, cross_roots, roots)]
 
 
 def test_roots(suite: Suite, where: str, environ: dict[str, str] | None) -> dict[str, str]:
     """The roots of the suite's own dataset entries that other entries test on (``test:``): a
     dataset trained in the suite is tested from the same folder (``--root NAME=DIR`` wins)."""
     tested = {t for d in suite.datasets for t in d.test}
-    return {d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
-            for d in suite.datasets if d.name in tested and d.root}
+    roots = {d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
+             for d in suite.datasets if d.name in tested and d.root}
+    for d in suite.datasets:  # a test entry's own root (test: [{name: D, root: ...}])
+        for t, entry in d.test_entries.items():
+            if entry.get("root") and t not in roots:
+                roots[t] = expand_env(entry["root"], f"{where}, test {t!r} root", environ)
+    # a joint entry's member roots serve the other entries too (a leave-one-dataset-out suite names each root once)
+    for d in suite.datasets:
+        for m, r in d.roots.items():
+            if r and m not in roots:
+                roots[m] = expand_env(r, f"{where}, dataset {d.name!r} root of {m}", environ)
+    return {k: v for k, v in roots.items() if v}
 
 
 def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[str]]:
     """``--set`` keys that some model configs of the suite do not take: {key: [labels]}."""
-    data_keys = sorted({k for d in suite.datasets for name in (d.name, *d.test) for k in dataset_option_keys(name)})
+    from gazebench.joint import data_keys as entry_data_keys
+
+    data_keys = sorted({k for d in suite.datasets for k in entry_data_keys(d)}
+                       | {k for d in suite.datasets for name in d.test for k in dataset_option_keys(name)})
     out: dict[str, list[str]] = {}
     for key in settings:
         for m in suite.models:
@@ -349,9 +413,14 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     """The unit of ``spec`` from its dataset's card and declared options alone (no data is read)."""
     from gazebench.datasets.base import resolve_dataset_options
 
-    card = dataset_card(spec.dataset)
-    protocol = card.protocol(spec.protocol)
-    options = resolve_dataset_options(dataset_class(spec.dataset), {**protocol.data, **spec.data_options})
+    if spec.members:  # joint training: the composite's card, protocol and options (gazebench.joint)
+        from gazebench.joint import plan_joint
+
+        card, protocol, options = plan_joint(spec)
+    else:
+        card = dataset_card(spec.dataset)
+        protocol = card.protocol(spec.protocol)
+        options = resolve_dataset_options(dataset_class(spec.dataset), {**protocol.data, **spec.data_options})
     keys = set(model_option_keys(spec.model)) - model_options_without_effect(spec.model, spec.model_kwargs)
     model_kwargs = {**{k: v for k, v in protocol.model.items() if k in keys}, **spec.model_kwargs}
     fold = card.resolve_fold(spec.fold)

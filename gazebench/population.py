@@ -191,20 +191,21 @@ def describe(setup: Any, test_rows: np.ndarray, withheld: bool = False) -> dict[
 
 
 def describe_rows(ds: Any, test_rows: np.ndarray, lines: list[str], fold: str = "default", withheld: bool = False,
-                  suffix: str = "") -> dict[str, Any]:
+                  suffix: str = "", split: str = "test") -> dict[str, Any]:
     """:func:`describe` for index rows ``test_rows`` of dataset ``ds`` with the shortfall ``lines``
     already known; ``suffix`` ends every population name (a cross-dataset test over all of a
-    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`)."""
+    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`); ``split``: the population's
+    split name (``all``: every labelled sample of a dataset left out of training, ``mpiifacegaze/all``)."""
     ids = ds.index["id"].to_numpy()[test_rows]
     masks = subset_masks(ds, test_rows)
     return {
-        "name": population_name(ds.name, fold, tag=population_tag(ds)) + suffix,
+        "name": population_name(ds.name, fold, split, tag=population_tag(ds)) + suffix,
         "count": int(len(ids)),
         "sha256": ids_sha256(ids),
         "subsets": {name: int(mask.sum()) for name, mask in masks.items()},
-        "populations": {pop: {"name": population_name(ds.name, fold, tag=pop) + suffix,
+        "populations": {pop: {"name": population_name(ds.name, fold, split, tag=pop) + suffix,
                               "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]]),
-                              **population_coverage(ds, pop, ids[masks[pop]])}
+                              **(population_coverage(ds, pop, ids[masks[pop]]) if split == "test" else {})}
                         for pop in defined_populations(ds)},
         "complete": not lines,
         "shortfall": lines,

@@ -115,6 +115,9 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         "val_metrics": metrics_for(evaluation.val, ds, sigma_trained) if len(evaluation.val["error"]) else {},
         "timings": _timings_part(outcome, evaluation, total_seconds),
         "data_problems": skipped_summary(setup.skipped, ds),
+        # joint training: the members, their label spaces (which were normalised), the sampling,
+        # each member's validation error (gazebench.datasets.joint)
+        **({"joint": ds.summary(evaluation.val, setup.positions)} if setup.unit.spec.members else {}),
         # world size and backend under torchrun (docs/cluster.md): not in the identity -- they change
         # only the order of float sums
         "environment": {**environment(setup.device), "distributed": distributed.describe()},

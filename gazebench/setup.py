@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import DataLoader, RandomSampler, Sampler
+from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 
 from gazebench import distributed
 from gazebench.augment import source_crop
@@ -102,7 +102,7 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     evaluation loaders of ``unit``.  Frames come from a current frame cache, else the image files
     (``cache_mode``: ``auto``, ``off``, ``require``; default ``$GAZEBENCH_CACHE`` or ``auto``)."""
     recipe = unit.recipe
-    dataset = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
+    dataset = open_dataset(unit)
     seed_everything(unit.spec.seed, deterministic)
     positions, subjects = split(dataset, unit.fold, recipe)
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
@@ -136,6 +136,16 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     return setup
 
 
+def open_dataset(unit: Unit) -> GazeDataset:
+    """The unit's dataset: its adapter on its root, or, for joint training, the composite of the
+    members' adapters (:func:`gazebench.datasets.joint.build_joint`)."""
+    if unit.spec.members:
+        from gazebench.datasets.joint import build_joint
+
+        return build_joint(unit.data_options, unit.spec.member_roots)
+    return build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
+
+
 def split(dataset: GazeDataset, fold: str, recipe: Recipe) -> tuple[dict[str, np.ndarray], dict[str, list[str]]]:
     """Row positions and subjects of each split of ``fold``; the leakage guard runs here.  Only a
     recipe that selects nothing on validation (``select=last``, no ``patience``) may have no
@@ -156,9 +166,12 @@ def build_fitted_model(unit: Unit, dataset: GazeDataset, train: np.ndarray) -> t
     the name of its loss (the recipe's, else the model's default; losses.resolve_loss: MSE on a sin-cos model is mse_sincos)."""
     model = unit_model(unit)
     if model.view.needs_sequences and not dataset.has_sequences:
+        lacking = getattr(dataset, "without_sequences", lambda: [dataset.name])()  # a joint run: the members
         raise ConfigError(
-            f"model {unit.spec.model!r} needs {model.view.describe()}, but dataset {dataset.name!r} has no sequences "
-            "to build frame windows from; choose a single-frame model"
+            f"model {unit.spec.model!r} needs {model.view.describe()}, but dataset {', '.join(map(repr, lacking))} "
+            f"{'has' if len(lacking) == 1 else 'have'} no sequences to build frame windows from"
+            + (f" (every dataset of a joint run {dataset.name!r} must)" if lacking != [dataset.name] else "")
+            + "; choose a single-frame model"
         )
     loss_name = resolve_loss(unit.recipe.loss, model)  # an unknown loss fails before any data is read
     model.fit_prior(dataset.gaze(train))
@@ -200,7 +213,12 @@ def make_loader(
     single-process batches (:class:`gazebench.distributed.ShardedBatchSampler`)."""
     if sampler is None and train:
         cap = recipe.max_train_samples
-        sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
+        weights = ds.dataset.sample_weights(ds.positions)  # joint training's sampling law; None: uniform
+        if weights is None:
+            sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
+        else:
+            sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), min(cap, len(ds)) if cap else len(ds), replacement=True,
+                                            generator=generator)
     # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
     drop_last = train and _remainder(sampler, recipe.batch_size) == 1
     batching: dict = dict(batch_size=recipe.batch_size if train else recipe.eval_batch_size, sampler=sampler,

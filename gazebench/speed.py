@@ -9,7 +9,10 @@ measurement alike), each after ``warmup`` untimed batches:
   (c) full   samples/s of ``engine.train_one_epoch`` fed by the loader, as a run trains
 
 and the medians of the per-repeat ratios c/b (goal >= 0.95) and a/b (goal >= 3), with the
-allocator, threads and load average.  ``gazebench bench`` prints this; tools/perf/bench.py adds
+allocator, threads and load average.  For a joint unit (several training datasets,
+:mod:`gazebench.datasets.joint`) :func:`compare_data_paths` also times each member's data path
+alone, interleaved with the joint's, and reports joint / slowest member (goal >= 1: the composite
+costs nothing per sample).  ``gazebench bench`` prints this; tools/perf/bench.py adds
 the zoom-crop cost, the reference pipeline and cache-vs-images comparisons.
 """
 
@@ -32,6 +35,8 @@ from gazebench.runtime import load_average, runtime_report
 from gazebench.setup import Setup, make_loader, make_optimizer, make_scaler
 
 GOALS = {"full_over_model": 0.95, "data_over_model": 3.0}
+#: a joint run's data path against its slowest member's alone (samples/s ratio)
+JOINT_GOAL = 1.0
 
 
 def median(xs: list[float | None]) -> float | None:
@@ -134,6 +139,42 @@ def measure(setup: Setup, steps: int = 20, warmup: int = 5, repeat: int = 3,
     report["bench"] = {"steps": steps, "warmup": warmup, "repeat": repeat}
     report["runtime"].update(load_average_before=load_before, load_average_after=load_average())
     return report
+
+
+def compare_data_paths(joint: Setup, members: dict[str, Setup], steps: int = 20, warmup: int = 5,
+                       repeat: int = 3) -> dict[str, Any]:
+    """(a) of a joint set-up and of each member's own set-up (the same model, recipe and frames),
+    interleaved ``repeat`` times in this process: samples/s of each (medians), and the median of the
+    per-repeat ratios joint / slowest member (``joint_over_slowest``; goal :data:`JOINT_GOAL`)."""
+    setups = {"joint": joint, **members}
+    timers = {k: StepTimer(s, warmup) for k, s in setups.items()}
+    srcs = {k: Endless(s) for k, s in setups.items()}
+    for k in setups:  # untimed round: worker start-up, first decodes
+        timers[k].data(srcs[k], max(1, warmup))
+    rows = []
+    load_before = load_average()
+    for _ in range(repeat):
+        row = {k: timers[k].data(srcs[k], steps) for k in setups}
+        row["joint_over_slowest"] = row["joint"] / min(row[k] for k in members)
+        rows.append(row)
+    return {
+        "data_samples_per_s": {k: median([r[k] for r in rows]) for k in setups},
+        "joint_over_slowest": median([r["joint_over_slowest"] for r in rows]),
+        "goal": JOINT_GOAL,
+        "load_average_before": load_before, "load_average_after": load_average(),
+        "repeats": rows,
+    }
+
+
+def render_comparison(report: dict[str, Any]) -> str:
+    rates = report["data_samples_per_s"]
+    lines = ["", "  data path, joint vs each training dataset alone (same model, recipe, frames; interleaved):"]
+    lines += [f"  {'(a) ' + k:24s} {v:10.1f}" for k, v in rates.items()]
+    ok = (report["joint_over_slowest"] or 0) >= report["goal"]
+    lines.append(f"  {'joint / slowest member':24s} {report['joint_over_slowest']:10.2f}  goal >= {report['goal']:g}: "
+                 f"{'met' if ok else 'MISSED'} (load average {report['load_average_before']} -> "
+                 f"{report['load_average_after']})")
+    return "\n".join(lines)
 
 
 def summarise(setup: Setup, rows: list[dict[str, Any]]) -> dict[str, Any]:

@@ -52,7 +52,7 @@ from gazebench.registry import closest
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
-DATASET_KEYS = ("name", "root", "protocol", "options", "recipe", "folds", "test")
+DATASET_KEYS = ("name", "train", "root", "protocol", "options", "recipe", "folds", "test")
 MODEL_KEYS = ("name", "label", "kwargs")
 
 
@@ -111,6 +111,20 @@ class DatasetEntry:
     folds: Any = None  # None: the suite's folds
     protocol: str | None = None  # None: the card's default protocol
     test: list[str] = field(default_factory=list)  # cross-dataset tests (gazebench.cross)
+    #: joint training (gazebench.joint): the training datasets (``train: [A, B]``; ``name`` is then
+    #: ``A+B``, sorted); ``roots`` and ``protocols``: per member; ``options``: the joint's options
+    #: (sampling, sampling_weights) and, under a member's name, that member's data options
+    members: list[str] = field(default_factory=list)
+    roots: dict[str, Any] = field(default_factory=dict)
+    protocols: dict[str, Any] = field(default_factory=dict)
+    #: a test given as a mapping (``test: [{name: mpiifacegaze, protocol: gazehub, root: ..., options: ...}]``):
+    #: its root, protocol and data options by name (a bare name: the card's default protocol)
+    test_entries: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    @property
+    def trained_on(self) -> list[str]:
+        """The datasets the entry trains on: its members, or its one dataset."""
+        return list(self.members) or [self.name]
 
 
 @dataclass
@@ -143,6 +157,43 @@ def _names(value: Any, where: str) -> list[str]:
     if isinstance(value, list) and all(isinstance(v, str) for v in value):
         return list(value)
     raise BenchmarkError(f"{where}: expected a list of dataset names, got {value!r}")
+
+
+TEST_KEYS = ("name", "root", "protocol", "options", "split")
+
+
+def _tests(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, Any]]]:
+    """A dataset entry's ``test:``: names, or mappings ``{name, root, protocol, options, split}`` (a
+    test read under another protocol than its card's default, e.g. GazeHub's MPIIFaceGaze; ``split:
+    all``: every labelled sample of a dataset held out of training, not only its test subjects) ->
+    the names and the mappings by name."""
+    if not isinstance(value, list) or all(isinstance(v, str) for v in value):
+        return _names(value, where), {}
+    names, entries = [], {}
+    for i, item in enumerate(value):
+        w = f"{where}[{i}]"
+        item = {"name": item} if isinstance(item, str) else _mapping(item, w)
+        _check_keys(item, TEST_KEYS, w)
+        if not item.get("name"):
+            raise BenchmarkError(f"{w}: needs a name")
+        names.append(str(item["name"]))
+        entries[str(item["name"])] = {"root": None if item.get("root") in (None, "") else str(item["root"]),
+                                      "protocol": None if item.get("protocol") is None else str(item["protocol"]),
+                                      "options": _mapping(item.get("options"), f"{w}.options"),
+                                      "split": _test_split(item.get("split"), f"{w}.split")}
+    return names, entries
+
+
+TEST_SPLITS = ("test", "all")
+
+
+def _test_split(value: Any, where: str) -> str:
+    if value is None:
+        return "test"
+    if value not in TEST_SPLITS:
+        raise BenchmarkError(f"{where}: {value!r}; give test (the union of its folds' test subjects, the default) or all "
+                             "(every labelled sample: a dataset left out of training)")
+    return str(value)
 
 
 def _mapping(value: Any, where: str) -> dict[str, Any]:
@@ -179,8 +230,8 @@ def _entries(raw: dict[str, Any], key: str, allowed: Iterable[str], where: str) 
         w = f"{where}, {key}[{i}]"
         entry = {"name": entry} if isinstance(entry, str) else _mapping(entry, w)
         _check_keys(entry, allowed, w)
-        if not entry.get("name"):
-            raise BenchmarkError(f"{w}: needs a name")
+        if not entry.get("name") and not entry.get("train"):
+            raise BenchmarkError(f"{w}: needs a name" + (" (or train: [A, B] for joint training)" if key == "datasets" else ""))
         out.append((w, entry))
     return out
 
@@ -200,12 +251,16 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         load_plugin_files(raw["plugins"], source.parent)
     datasets = []
     for w, entry in _entries(raw, "datasets", DATASET_KEYS, where):
+        if entry.get("train") is not None:
+            datasets.append(_joint_entry(entry, w))
+            continue
         root = entry.get("root")
         datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
                                      _mapping(entry.get("options"), f"{w}.options"),
                                      _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds"),
                                      None if entry.get("protocol") is None else str(entry["protocol"]),
-                                     _names(entry.get("test"), f"{w}.test")))
+                                     *_tests(entry.get("test"), f"{w}.test")[:1],
+                                     test_entries=_tests(entry.get("test"), f"{w}.test")[1]))
     models = [ModelEntry(str(entry["name"]), str(entry.get("label") or entry["name"]),
                          _mapping(entry.get("kwargs"), f"{w}.kwargs"))
               for w, entry in _entries(raw, "models", MODEL_KEYS, where)]
@@ -227,6 +282,45 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
         recipe=_mapping(raw.get("recipe"), f"{where}.recipe"),
         launcher=_launcher(raw.get("launcher"), f"{where}.launcher"),
     )
+
+
+def _joint_entry(entry: dict[str, Any], where: str) -> DatasetEntry:
+    """A dataset entry that trains on several datasets at once (``train: [A, B]``; gazebench.joint)::
+
+        - train: [ethxgaze, gaze360]
+          root: {ethxgaze: "${ETHXGAZE_ROOT}", gaze360: "${GAZE360_ROOT}"}   # per member
+          protocol: {gaze360: gazehub}       # per member (default: each card's default)
+          options: {sampling: balanced, sampling_weights: "gaze360:2", gaze360: {layout: gazehub}}
+          test: [mpiifacegaze]
+    """
+    members = _names(entry.get("train"), f"{where}.train")
+    if len(members) < 2 or len(set(members)) != len(members):
+        raise BenchmarkError(f"{where}.train: joint training needs two or more different datasets, got {members!r} "
+                             "(one dataset: give it as name:)")
+    if entry.get("name"):
+        raise BenchmarkError(f"{where}: give either name: (one dataset) or train: (joint training), not both")
+    from gazebench.datasets.joint import joint_name
+
+    tests, test_entries = _tests(entry.get("test"), f"{where}.test")
+    roots, protocols = (_member_map(entry.get(k), members + tests, f"{where}.{k}") for k in ("root", "protocol"))
+    for t in tests:  # root: and protocol: may name the tests too (one mapping for a whole task)
+        given = test_entries.setdefault(t, {"root": None, "protocol": None, "options": {}, "split": "test"})
+        given["root"] = given["root"] or roots.pop(t, None)
+        given["protocol"] = given["protocol"] or protocols.pop(t, None)
+    return DatasetEntry(joint_name(members), None, _mapping(entry.get("options"), f"{where}.options"),
+                        _mapping(entry.get("recipe"), f"{where}.recipe"), entry.get("folds"), None, tests,
+                        sorted(members), roots, protocols, test_entries)
+
+
+def _member_map(value: Any, names: list[str], where: str) -> dict[str, Any]:
+    """A joint entry's ``root:`` or ``protocol:``: a mapping by dataset (each key one of its
+    training or test datasets)."""
+    out = _mapping(value, where + " (a mapping by dataset, e.g. {gaze360: ...})")
+    for key in out:
+        if key not in names:
+            raise BenchmarkError(f"{where}: {key!r} is not one of the entry's training or test datasets "
+                                 f"({', '.join(names)})")
+    return {str(k): (None if v in (None, "") else str(v)) for k, v in out.items()}
 
 
 def _launcher(value: Any, where: str) -> dict[str, Any]:

@@ -118,16 +118,30 @@ def unit_from_record(record: dict[str, Any], run_dir: Path, device: str | None =
     options["weights_file"] = as_released
     if device:
         recipe["device"] = device
-    spec = RunSpec(
-        dataset=ds["name"], model=model["name"], fold=record["fold"], seed=record["seed"], root=ds["root"],
-        data_options=dict(ds.get("options") or {}), model_kwargs=options, recipe=recipe, label=record["label"],
-        benchmark=record.get("benchmark"), protocol=(record.get("protocol") or {}).get("name"),
-    )
+    given = dict(dataset=ds["name"], model=model["name"], fold=record["fold"], seed=record["seed"], root=ds["root"],
+                 data_options=dict(ds.get("options") or {}), model_kwargs=options, recipe=recipe,
+                 label=record["label"], benchmark=record.get("benchmark"),
+                 protocol=(record.get("protocol") or {}).get("name"))
+    spec = RunSpec(**{**given, **joint_spec_part(record)})
     unit = plan_unit(spec, run_dir.parent, run_dir.parent)
     if ds.get("card_version") not in (None, unit.card.version):
         print(f"warning: {ds['name']}'s card is version {unit.card.version}; the run used version "
               f"{ds['card_version']} (its test split may differ)", file=sys.stderr)
     return dataclasses.replace(unit, run_dir=run_dir, unit_id=record.get("unit_id", unit.unit_id))
+
+
+def joint_spec_part(record: dict[str, Any]) -> dict[str, Any]:
+    """A joint run's members as a RunSpec holds them (gazebench.joint), from its record's ``joint``
+    block: each training dataset's root, protocol and data options, and the sampling; {} otherwise."""
+    joint = record.get("joint")
+    if not joint:
+        return {}
+    members = joint["members"]
+    return {"members": tuple(joint["datasets"]), "root": None, "protocol": None,
+            "data_options": {"sampling": joint["sampling"], "sampling_weights": joint["sampling_weights"]},
+            "member_roots": {n: m.get("root") for n, m in members.items()},
+            "member_protocols": {n: m["protocol"] for n, m in members.items()},
+            "member_options": {n: dict(m["options"]) for n, m in members.items()}}
 
 
 def checkpoint_file(record: dict[str, Any], run_dir: Path) -> Path:

@@ -16,6 +16,8 @@ examples:
   gazebench bench --model staticsclstmsym --set image_size=224 --set batch_size=8 --steps 6 --source cache
   gazebench bench --model static --set precision=bf16 --set channels_last=auto --json
   gazebench bench --dataset gaze360 --root /data/gaze360 --model seqlstm --set num_workers=2
+  gazebench bench --train gaze360,ethxgaze --train-root gaze360=/data/g360 --train-root ethxgaze=/data/xg
+                  a joint unit, and its data path against each training dataset's alone (docs/multidataset.md)
 
 Ratios: c/b = full step / model step alone (goal >= 0.95), a/b = data path / model step (goal >= 3).
 Warm-up batches are excluded; the allocator, threads and load average are reported.  For a steady
@@ -37,6 +39,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "would use (default auto)")
     p.add_argument("--threads", type=int, help="torch threads of the training process (default: as a run sets them)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
+    p.add_argument("--train", help="several datasets, comma separated: bench the joint unit that trains on all of "
+                                   "them (gazebench run --train A,B) and compare its data path with each one's alone")
+    p.add_argument("--train-root", action="append", default=[], metavar="NAME=DIR",
+                   help="a training dataset's root for --train (repeatable)")
     p.set_defaults(func=main, trains=True)
 
 
@@ -47,12 +53,17 @@ def plan_bench_unit(args: argparse.Namespace):
     from gazebench import planning
     from gazebench.config import parse_sets
 
+    from gazebench.suites import parse_roots
+
     settings = parse_sets(args.sets)
     if args.backbone:
         settings["backbone"] = args.backbone
-    suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root, protocol=args.protocol)
-    first_fold = planning.dataset_card(args.dataset).resolve_fold(None)
-    (spec,) = planning.select(planning.expand(suite, settings), folds=[first_fold])
+    members = sorted(set(dataset_names(args.train).split(","))) if getattr(args, "train", None) else None
+    suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root, protocol=args.protocol,
+                                      members=members if members and len(members) > 1 else None)
+    roots = parse_roots(getattr(args, "train_root", None), members) if members else {}
+    first_fold = "default" if members and len(members) > 1 else planning.dataset_card(args.dataset).resolve_fold(None)
+    (spec,) = planning.select(planning.expand(suite, settings, roots), folds=[first_fold])
     scratch = tempfile.gettempdir()
     return planning.plan_unit(spec, f"{scratch}/gazebench-bench", f"{scratch}/gazebench-bench")
 
@@ -63,17 +74,18 @@ def bench_setup(unit, source: str):
 
     if source == "cache":
         from gazebench.cache import build_cache
-        from gazebench.datasets import build_dataset
+        from gazebench.setup import open_dataset
 
-        dataset = build_dataset(unit.spec.dataset, unit.spec.root, **unit.data_options)
-        build_cache(dataset, unit.recipe.image_size, progress=False)  # nothing to do when current
+        dataset = open_dataset(unit)
+        for one in getattr(dataset, "members", {dataset.name: dataset}).values():  # a joint unit: each member's
+            build_cache(one, unit.recipe.image_size, progress=False)  # nothing to do when current
     return build_setup(unit, cache_mode={"auto": None, "cache": "require", "images": "off"}[source])
 
 
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from gazebench.speed import measure, render
+    from gazebench.speed import compare_data_paths, measure, render, render_comparison
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     threads = torch.get_num_threads()
@@ -82,7 +94,30 @@ def main(args: argparse.Namespace) -> int:
         if args.threads:
             torch.set_num_threads(args.threads)
         report = measure(setup, args.steps, args.warmup, args.repeat, log=lambda msg: print(msg, file=sys.stderr))
+        if setup.unit.spec.members:  # a joint unit: its data path against each training dataset's alone
+            report["joint"] = compare_data_paths(setup, member_setups(args, setup.unit), args.steps, args.warmup,
+                                                 args.repeat)
     finally:
         torch.set_num_threads(threads)  # a test calling main() keeps its own setting
-    print(json.dumps(report, indent=2, default=str) if args.json else render(report))
+    text = render(report) + (render_comparison(report["joint"]) if "joint" in report else "")
+    print(json.dumps(report, indent=2, default=str) if args.json else text)
     return 0
+
+
+def member_setups(args: argparse.Namespace, unit) -> dict:
+    """Each training dataset of a joint unit alone: its own unit (the joint's model, recipe and the
+    member's data options and root) set up as a run would."""
+    import dataclasses
+
+    from gazebench import planning
+
+    out = {}
+    for name in unit.spec.members:
+        m = unit.data_options["members"][name]
+        spec = dataclasses.replace(unit.spec, dataset=name, members=(), member_roots={}, member_options={},
+                                   member_protocols={}, root=unit.spec.member_roots.get(name), fold=m["fold"],
+                                   protocol=m["protocol"], data_options=m["options"], cross=())
+        one = planning.plan_unit(spec, unit.result_path.parent, unit.run_dir.parent)
+        # the same recipe as the joint unit (the member's protocol recipe must not change the measurement)
+        out[name] = bench_setup(dataclasses.replace(one, recipe=unit.recipe), args.source)
+    return out

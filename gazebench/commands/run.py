@@ -29,6 +29,8 @@ examples:
   gazebench run --dataset synthgaze --model staticsc --set crops=175 --set lr=3e-4
   gazebench run --train gaze360 --test rtgene,mpiifacegaze --root rtgene=/data/RT-GENE --model static
                                                            cross-dataset: one more result per test dataset
+  gazebench run --train gaze360,ethxgaze --test mpiifacegaze --root gaze360=/data/g360 --root ethxgaze=/data/xg \
+                --set sampling=balanced --model static     joint training: one model on both training sets
 
   gazebench run --benchmark quickstart                     a whole suite; re-run to resume
   gazebench run --benchmark paper --dry-run                which units exist, which are missing
@@ -55,7 +57,9 @@ def run_flags() -> argparse.ArgumentParser:
     what.add_argument("--benchmark", help="a suite of benchmarks.yaml (see `gazebench run --benchmark X --dry-run`)")
     what.add_argument("--config", type=Path, help="benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)")
     what.add_argument("--dataset", help="registered dataset (default: synthgaze); with --benchmark: only these, comma separated")
-    what.add_argument("--train", help="the dataset to train on (the same as --dataset; with --test)")
+    what.add_argument("--train", help="the dataset to train on (the same as --dataset; with --test); several, comma "
+                                      "separated: one model trained on all of them at once (joint training, "
+                                      "docs/multidataset.md; --set sampling=balanced, --set sampling_weights=A:2)")
     what.add_argument("--test", help="cross-dataset evaluation: also test the trained model on these datasets' test "
                                      "protocols (all their folds' test subjects), comma separated; each test is its "
                                      "own result and leaderboard column 'D1 → D2' (docs/leaderboards.md); give "
@@ -174,9 +178,13 @@ def request_units(args: argparse.Namespace) -> tuple:
     args.dataset, args.train = dataset_names(args.dataset), dataset_names(args.train)
     args.test = dataset_names(args.test)
     folds = None if args.fold in (None, "all") else csv_flag(args.fold)
+    members = csv_flag(args.train) if args.train and "," in args.train else None  # joint training
+    if members and (args.dataset or args.benchmark):
+        raise UserValueError(f"--train {args.train}: joint training is a single run (no --dataset"
+                             + (", no --benchmark: in a suite give a dataset entry 'train: [A, B]')" if args.benchmark else ")"))
     if args.train and args.dataset and args.train != args.dataset:
         raise UserValueError(f"--train {args.train} and --dataset {args.dataset} name different datasets; give one")
-    args.dataset = args.dataset or args.train
+    args.dataset = args.dataset or (None if members else args.train)
     if args.benchmark:
         if args.test:
             raise UserValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
@@ -184,20 +192,23 @@ def request_units(args: argparse.Namespace) -> tuple:
         if args.label:
             raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = suites.get_suite(args.benchmark, args.config)
-        filters = dict(datasets=csv_flag(args.dataset), models=csv_flag(args.model), folds=folds, seeds=seeds)
+        # a joint entry is named by its training datasets joined with '+', in any order
+        wanted = [("+".join(sorted(d.split("+"))) if "+" in d else d) for d in csv_flag(args.dataset) or []]
+        filters = dict(datasets=wanted or None, models=csv_flag(args.model), folds=folds, seeds=seeds)
         results_dir, runs_dir = inside(args.results, suite.name, what="results"), runs_root(args, suite)
     else:
         if args.config:
             raise UserValueError("--config needs --benchmark NAME")
         dataset = args.dataset or "synthgaze"
         suite = planning.single_run_suite(dataset, csv_flag(args.model) or ["static"], seeds or [0], label=args.label,
-                                          protocol=args.protocol, test=csv_flag(args.test))
+                                          protocol=args.protocol, test=csv_flag(args.test), members=members)
         if args.fold is None:
-            folds = [planning.dataset_card(dataset).resolve_fold(None)]
+            folds = ["default"] if members else [planning.dataset_card(dataset).resolve_fold(None)]
         filters = dict(folds=folds)
         results_dir, runs_dir = args.results, args.runs
     values = settings(args)
-    roots = suites.parse_roots(args.root, [d.name for d in suite.datasets], [t for d in suite.datasets for t in d.test])
+    roots = suites.parse_roots(args.root, [n for d in suite.datasets for n in d.trained_on],
+                               [t for d in suite.datasets for t in d.test])
     specs = planning.select(planning.expand(suite, values, roots, protocol=args.protocol), **filters)
     planning.note_dropped(suite, values)
     return suite, planning.plan(specs, results_dir, runs_dir), results_dir
@@ -236,10 +247,12 @@ def _text(value: object) -> str:
 def dry_run_table(units: list, statuses: list[str]) -> str:
     from tabulate import tabulate
 
-    rows = [[u.spec.dataset, u.fold, u.label, u.spec.seed, status, str(u.result_path)]
-            for u, status in zip(units, statuses)]
-    return tabulate(rows, headers=["dataset", "fold", "label", "seed", "status", "result"], tablefmt="simple",
-                    disable_numparse=True)
+    tested = any(u.spec.cross for u in units)
+    rows = [[u.spec.dataset, u.fold, u.label, u.spec.seed, status]
+            + ([", ".join(f"{u.spec.dataset} → {t}" for t, _ in u.spec.cross) or "-"] if tested else [])
+            + [str(u.result_path)] for u, status in zip(units, statuses)]
+    headers = ["dataset", "fold", "label", "seed", "status"] + (["tested on (train → test)"] if tested else []) + ["result"]
+    return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
 def execute(units: list, args: argparse.Namespace) -> tuple[list[str], int]:

@@ -259,6 +259,11 @@ class GazeDataset:
         return {name: np.flatnonzero(in_split & idx[col].to_numpy(bool))
                 for name, col in self.population_column_names().items()}
 
+    def sample_weights(self, positions: np.ndarray) -> np.ndarray | None:
+        """The training sampler's probability of each of ``positions``; None: uniform (every
+        single dataset; a joint run's composite weighs its members, gazebench.datasets.joint)."""
+        return None
+
     # -- windows -----------------------------------------------------------------------------
     def windows(self, offsets: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """For every row, the rows of its frame window: ``(table [N, T], complete [N])``.

@@ -206,6 +206,21 @@ class Card:
         """Split sizes the dataset's paper reports (``protocol: published_sizes``), or {}."""
         return dict(self._protocol.get("published_sizes") or self._data.get("published_sizes") or {})
 
+    def label_space(self, options: dict[str, Any] | None = None) -> Any:
+        """The frame the converted gaze is in, what the images show and whether they are
+        normalised, under the adapter's resolved ``options`` (a
+        :class:`~gazebench.datasets.labelspace.LabelSpace`), or None when the card declares none."""
+        from gazebench.datasets.labelspace import parse_label_space
+        from gazebench.errors import UserValueError
+
+        raw = self._data.get("label_space")
+        if raw is None:
+            return None
+        try:
+            return parse_label_space(raw, str(self.path), options)
+        except UserValueError as exc:
+            raise CardError(str(exc)) from None
+
     def extra(self, key: str, default: Any = None) -> Any:
         """A key the card's own adapter defines (e.g. MPIIFaceGaze's ``samples_per_subject``);
         protocol questions go through the methods of this class, never through here."""

@@ -9,7 +9,8 @@ index at one size; :class:`~gazebench.datasets.loading.FrameWindows` reads every
   (:mod:`gazebench.cache` builds it and decides whether it is current).
 
 :func:`open_frame_source` picks one: the cache when it exists and its fingerprint matches the
-dataset as it is now, else the image files (``$GAZEBENCH_CACHE``: ``auto``, ``off``, ``require``).
+dataset as it is now, else the image files (``$GAZEBENCH_CACHE``: ``auto``, ``off``, ``require``);
+a composite dataset (:class:`gazebench.datasets.joint.JointDataset`) opens each member's that way.
 ``source.describe()`` is what the result record stores under ``dataset.frame_cache``.
 """
 
@@ -125,6 +126,9 @@ def open_frame_source(
         read_fingerprint,
     )
 
+    own = getattr(dataset, "open_frames", None)
+    if own is not None:  # a composite (gazebench.datasets.joint): each member's own source behind one
+        return own(size, mode, cache_dir)
     mode = cache_mode(mode)
     if mode == "off":
         return ImageFiles(dataset, size, CacheStatus("off"))
