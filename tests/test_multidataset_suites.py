@@ -83,6 +83,11 @@ def test_cross_domain_runs_on_synthgaze_and_the_table_shows_the_four_columns(tre
     table = capsys.readouterr().out
     for task in TASKS:
         assert f"{task} (gazehub)" in table
+    # the published numbers of the four tasks stand beside them, as marked rows under the measured ones
+    measured, _, published = table.partition("published, not measured here:")
+    assert "ref: PureGaze (ours)" in published and "ref:" not in measured
+    puregaze = next(line for line in published.splitlines() if "ref: PureGaze (ours)" in line)
+    assert all(value in puregaze for value in ("7.08", "7.48", "9.28", "9.32")) and "**" not in puregaze
 
 
 def test_a_leave_one_dataset_out_task_runs_on_synthgaze(trees, tmp_path, capsys):
