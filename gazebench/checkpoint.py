@@ -1,12 +1,15 @@
 """Checkpoints: written atomically after every epoch, read back with ``weights_only=True``.
 
 A checkpoint holds only tensors and plain Python values (no pickled objects), so loading one
-from an untrusted source cannot run code.
+from an untrusted source cannot run code.  :func:`read_checkpoint` is the one reader of every
+checkpoint and weights file (resume, best.pt, the authors' published files): a file holding pickled
+code, or not a torch file at all, is one ConfigError line naming it, never a traceback.
 """
 
 from __future__ import annotations
 
 import random
+import re
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,35 @@ import torch
 
 from gazebench.atomic import atomic_path
 from gazebench.errors import UserValueError
+from gazebench.options import ConfigError
+
+
+#: the global a weights-only load refused; torch words it "Unsupported global: GLOBAL os.system" or
+#: "Trying to load unsupported GLOBAL posix.system whose module posix is blocked" by version and module
+_GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
+
+
+def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any:
+    """``torch.load(path, map_location=device, weights_only=True)``; a file that is not a plain
+    checkpoint (not a torch file at all, or one holding pickled code) is one ConfigError line."""
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"weights file {str(path)!r} does not exist")
+    try:
+        return torch.load(path, map_location=device, weights_only=True)
+    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a foreign file; all end here
+        code = _GLOBAL.search(str(err))
+        if code:
+            raise ConfigError(f"{path}: holds pickled code or objects ({code.group(1)}), not only tensors; "
+                              "gazebench reads checkpoints with torch.load(weights_only=True) and never "
+                              "runs code from a file") from err
+        raise ConfigError(f"{path}: is not a PyTorch checkpoint (torch.load failed: {type(err).__name__}"
+                          f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
+
+
+def _first_line(err: Exception) -> str:
+    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
+    return lines[0][:120] if lines else ""
 
 
 @dataclass
@@ -81,7 +113,7 @@ def load_into(path: Path, model: torch.nn.Module, optimizer: torch.optim.Optimiz
     path = Path(path)
     if not path.exists():
         return None
-    ckpt = torch.load(path, map_location="cpu", weights_only=True)
+    ckpt = read_checkpoint(path)
     if not isinstance(ckpt, dict) or ckpt.get("format") != "gazebench-checkpoint-1":
         raise UserValueError(f"{path}: not a gazebench checkpoint")
     model.load_state_dict(ckpt["model"])
@@ -97,4 +129,4 @@ def save_weights(path: Path, model: torch.nn.Module) -> None:
 
 
 def load_weights(path: Path, model: torch.nn.Module) -> None:
-    model.load_state_dict(torch.load(path, map_location="cpu", weights_only=True))
+    model.load_state_dict(read_checkpoint(path))

@@ -17,6 +17,7 @@ import pytest
 import torch
 
 from gazebench.cli import main
+from gazebench.errors import GazebenchError
 
 RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num_workers=0", "--backbone", "test_resnet"]
 
@@ -268,8 +269,13 @@ def test_a_checkpoint_carrying_code_is_refused(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"model": _Evil()}, path)
     model = torch.nn.Linear(2, 2)
-    with pytest.raises(pickle.UnpicklingError):
+    with pytest.raises(GazebenchError) as err:  # a user's file: one line, not a traceback
         checkpoint.load_weights(path, model)
+    message = str(err.value)
+    assert str(path) in message and "pickled code" in message and "\n" not in message
+    assert isinstance(err.value.__cause__, pickle.UnpicklingError)
+    with pytest.raises(GazebenchError, match="pickled code"):  # a last.pt to resume from: the same
+        checkpoint.load_into(path, model, torch.optim.SGD(model.parameters(), lr=0.1), None)
 
 
 def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path):

@@ -13,42 +13,16 @@ missing and the first unexpected key, and shape mismatches).
 
 from __future__ import annotations
 
-import re
 from pathlib import Path
 from typing import Any, Mapping
 
 import torch
 
+from gazebench.checkpoint import read_checkpoint
 from gazebench.models.base import GazeModel, build_model
 from gazebench.models.weights import Weights, sha256_file
 from gazebench.options import ConfigError
 from gazebench.published.cards import PublishedCard, published_card
-
-_GLOBAL = re.compile(r"Unsupported global: GLOBAL ([\w.]+)")
-
-
-def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any:
-    """``torch.load(path, map_location=device, weights_only=True)``; a file that is not a plain
-    checkpoint (not a torch file at all, or one holding pickled code) is one ConfigError line."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"weights file {str(path)!r} does not exist")
-    try:
-        return torch.load(path, map_location=device, weights_only=True)
-    except Exception as err:  # noqa: BLE001 - torch raises many kinds for a foreign file; all end here
-        code = _GLOBAL.search(str(err))
-        if code:
-            raise ConfigError(f"{path}: holds pickled code or objects ({code.group(1)}), not only tensors; "
-                              "gazebench reads checkpoints with torch.load(weights_only=True) and never "
-                              "runs code from a file") from err
-        raise ConfigError(f"{path}: is not a PyTorch checkpoint (torch.load failed: {type(err).__name__}"
-                          f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
-
-
-def _first_line(err: Exception) -> str:
-    lines = [line.strip() for line in str(err).splitlines() if line.strip()]
-    return lines[0][:120] if lines else ""
-
 
 def _some(names: list[Any], most: int = 4) -> str:
     shown = ", ".join(map(str, names[:most]))
