@@ -52,7 +52,8 @@ def main() -> int:
         for argv in commands(results):
             times = sorted(wall(argv) for _ in range(args.repeat))
             heavy = heavy_imports(argv)
-            print(f"gazebench {' '.join(argv[:2]) if argv[0] == 'ls' else argv[0]:<12} median {statistics.median(times):.2f} s"
+            name = " ".join(argv[:2]) if argv[0] == "ls" else argv[0]
+            print(f"gazebench {name:<12} median {statistics.median(times):.2f} s"
                   f"  (min {times[0]:.2f}, max {times[-1]:.2f}; {args.repeat} runs)  imports "
                   f"{', '.join(heavy) if heavy else 'no torch/timm'}")
         print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
