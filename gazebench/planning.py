@@ -126,35 +126,31 @@ class Unit:
 
 @lru_cache(maxsize=None)
 def model_option_keys(name: str) -> tuple[str, ...]:
-    """The options of registered model ``name`` (its factory's keyword arguments)."""
-    import gazebench.models  # noqa: F401  (registers the built-in models)
-    from gazebench.models.base import model_kwargs
+    """The options of model ``name`` (its factory's keyword arguments, as gazebench.model_catalog declares them)."""
+    from gazebench.model_catalog import model_info
 
-    return tuple(model_kwargs(name))
+    return model_info(name).keys
 
 
 def model_options_without_effect(name: str, kwargs: dict[str, Any]) -> frozenset[str]:
     """Options of model ``name`` that ``kwargs`` leave without effect (a protocol's defaults skip them)."""
-    import gazebench.models  # noqa: F401
-    from gazebench.models.base import options_without_effect
+    from gazebench.model_catalog import model_info
 
-    return options_without_effect(name, kwargs)
+    return model_info(name).options_without_effect(kwargs)
 
 
 def model_is_trained(name: str) -> bool:
     """False for fitted baselines (``mean``), which run with ``epochs=0``."""
-    import gazebench.models  # noqa: F401
-    from gazebench.registry import MODELS
+    from gazebench.model_catalog import model_info
 
-    return bool(getattr(MODELS.get(name), "trainable", True))
+    return model_info(name).trainable
 
 
 def resolved_model_kwargs(name: str, given: dict[str, Any]) -> dict[str, Any]:
     """The factory's defaults updated by the given (non-None) values: what a result records."""
-    import gazebench.models  # noqa: F401
-    from gazebench.models.base import model_kwargs
+    from gazebench.model_catalog import model_info
 
-    out = {k: p.default for k, p in model_kwargs(name).items() if p.default is not p.empty}
+    out = model_info(name).defaults()
     out.update({k: v for k, v in given.items() if v is not None})
     return out
 
@@ -211,11 +207,11 @@ def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: st
 
 
 def _check_model_entries(suite: Suite, where: str) -> None:
-    from gazebench.models.base import check_model_options
+    from gazebench.model_catalog import check_options
 
     for m in suite.models:
         try:
-            check_model_options(m.name, m.kwargs)  # an unknown model fails here too, with suggestions
+            check_options(m.name, m.kwargs)  # an unknown model fails here too, with suggestions
         except TypeError as exc:
             raise BenchmarkError(f"{where}, model {m.label!r}: {exc}") from None
     every = sorted({k for m in suite.models for k in model_option_keys(m.name)})

@@ -163,14 +163,13 @@ def narrow_legacy(df: pd.DataFrame) -> pd.DataFrame:
 
 @lru_cache(maxsize=None)
 def declared_recipe_keys(model: str) -> tuple[str, ...] | None:
-    """Today's declaration of registered model ``model`` (None: every key, or a model that is not
-    registered here, e.g. a plugin not loaded).  Imports the models on first use."""
-    import gazebench.models  # noqa: F401  (registers the built-in models)
+    """Today's declaration of model ``model`` (None: every key, or a model that is not registered
+    here, e.g. a plugin not loaded).  A built-in's is read from gazebench.model_catalog (no torch)."""
     from gazebench.errors import GazebenchError
-    from gazebench.models.base import identity_recipe_keys
+    from gazebench.model_catalog import model_info
 
     try:
-        return identity_recipe_keys(model)
+        return model_info(model).identity_recipe_keys
     except GazebenchError:
         return None
 

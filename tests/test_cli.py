@@ -220,3 +220,27 @@ def test_precision_fp16_runs_on_the_cpu_as_ls_recipe_says(capsys):
         out = torch.nn.Linear(4, 2)(torch.randn(3, 4))
     assert out.dtype == torch.float16  # fp16 autocast on the CPU, not silently fp32
     assert torch.amp.GradScaler("cpu").is_enabled()  # make_scaler's scaler works on the CPU too
+
+
+def test_planning_listing_and_status_import_no_torch(tiny_synth, tmp_path, capsys):
+    """ls models, a dry run, status and table read the models' declarations: they start without torch or timm."""
+    import os
+    import subprocess
+    import sys
+
+    results = tmp_path / "results"
+    assert cli("run", "--root", tiny_synth, "--model", "mean", "--results", results, "--runs", tmp_path / "runs",
+               "--quiet", "--no-table", *TINY_RECIPE) == 0
+    capsys.readouterr()
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    for argv in (["ls", "models"],
+                 ["run", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--dry-run", "--results", results],
+                 ["status", "--root", str(tiny_synth), "--model", "mean,msa", "--results", str(results)],
+                 ["table", "--results", str(results)]):
+        code = ("import sys; from gazebench.cli import main; rc = main(sys.argv[1:]); "
+                "heavy = [m for m in ('torch', 'timm') if m in sys.modules]; "
+                "print('imported', heavy, file=sys.stderr) if heavy else None; sys.exit(rc or bool(heavy))")
+        r = subprocess.run([sys.executable, "-c", code, *map(str, argv)], env=env, capture_output=True, text=True,
+                           timeout=120)
+        assert r.returncode == 0, (argv, r.stderr)
+        assert "mean" in r.stdout or "static" in r.stdout, (argv, r.stdout)

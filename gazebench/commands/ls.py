@@ -49,16 +49,22 @@ def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
 
 
 def model_rows() -> tuple[list[list[str]], list[str]]:
-    import gazebench.models  # noqa: F401
-    from gazebench.models import build_model
-    from gazebench.planning import model_option_keys
-    from gazebench.registry import MODELS
+    """The built-in models from their declarations (gazebench.model_catalog: no torch); a plugin's
+    input is known by building it."""
+    from gazebench.model_catalog import model_info, model_names
 
     rows = []
-    for entry in MODELS:
-        kwargs = {"backbone": "test_resnet"} if "backbone" in model_option_keys(entry.name) else {}
-        rows.append([entry.name, entry.description, build_model(entry.name, **kwargs).view.describe()])
+    for name in model_names():
+        info = model_info(name)
+        rows.append([info.name, info.description, info.input or plugin_input(name, info.keys)])
     return rows, ["name", "description", "input"]
+
+
+def plugin_input(name: str, keys: tuple[str, ...]) -> str:
+    from gazebench.models import build_model
+
+    kwargs = {"backbone": "test_resnet"} if "backbone" in keys else {}
+    return build_model(name, **kwargs).view.describe()
 
 
 def loss_rows() -> tuple[list[list[str]], list[str]]:

@@ -19,8 +19,8 @@ import torch
 from torch import nn
 
 from gazebench.datasets.views import ViewSpec
-from gazebench.errors import UserTypeError
-from gazebench.registry import MODELS, closest
+from gazebench.model_catalog import reject_unknown_options
+from gazebench.registry import MODELS
 
 
 class GazeModel(nn.Module):
@@ -50,11 +50,7 @@ def check_model_options(name: str, given: Any) -> None:
     parameters = inspect.signature(MODELS.get(name)).parameters.values()
     if any(p.kind == p.VAR_KEYWORD for p in parameters):
         return  # a factory taking **kwargs checks its own
-    accepted = model_kwargs(name)
-    for key in given:
-        if key not in accepted:
-            raise UserTypeError(f"model {name!r} has no option {key!r}.{closest(key, list(accepted))} "
-                                f"Options: {', '.join(accepted)}")
+    reject_unknown_options(name, given, list(model_kwargs(name)))
 
 
 def identity_recipe_keys(name: str) -> tuple[str, ...] | None:

@@ -41,6 +41,7 @@ from gazebench.config import parse_value
 from gazebench.datasets.views import ViewSpec, parse_floats
 from gazebench.errors import GazebenchError, UserValueError
 from gazebench.losses import loss_for_head  # importing also registers the loss names models default to
+from gazebench.model_catalog import angle_head_decodes_nothing
 from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
 from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
@@ -362,11 +363,7 @@ def msaseq(
     return c.compose(frame_window(frames, crops), fusion, *msa_head(head, fusion.out_dim, decode))
 
 
-def _angle_head_decodes_nothing(kwargs: dict[str, Any]) -> set[str]:
-    return {"decode"} if kwargs.get("head") == "angle" else set()
-
-
-msa.options_without_effect = msaseq.options_without_effect = _angle_head_decodes_nothing  # type: ignore[attr-defined]
+msa.options_without_effect = msaseq.options_without_effect = angle_head_decodes_nothing  # type: ignore[attr-defined]
 
 
 @named_model("l2cs", backbone="resnet50", proj="none")
