@@ -14,10 +14,11 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-import pandas as pd
-
 from gazebench.atomic import atomic_write
 from gazebench.errors import UserValueError
+from gazebench.lazymodule import LazyModule
+
+pd = LazyModule("pandas")  # imported on first use: status reads records without it
 
 SCHEMA_VERSION = 2
 

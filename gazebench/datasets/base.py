@@ -27,12 +27,14 @@ from pathlib import Path
 from typing import Any, ClassVar, Iterable
 
 import numpy as np
-import pandas as pd
 from PIL import Image
 
 from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card, source_dir
 from gazebench.errors import GazebenchError
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, resolve_options
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 SPLITS = ("train", "val", "test")
 INDEX_COLUMNS = ("id", "subject", "sequence", "order", "gaze_x", "gaze_y", "gaze_z", "path", "centre")

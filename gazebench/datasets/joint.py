@@ -29,13 +29,15 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import SPLITS, GazeDataset, validate_index
 from gazebench.datasets.cards import Card, CardError, Protocol, SplitRule
 from gazebench.datasets.labelspace import join_problem
 from gazebench.errors import UserValueError
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, OptionValueError, _described, one_of, resolve_options
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the protocol name of every joint unit: the recipe is the recipe defaults under the suite's and
 #: --set's (no member's protocol recipe wins over the others'); each member keeps its protocol's data options

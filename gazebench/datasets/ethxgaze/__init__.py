@@ -35,7 +35,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
@@ -43,8 +42,11 @@ from gazebench.datasets.ethxgaze.labels import (
     SPLIT_FILE, read_split_file, subject_of, submission_text, submission_zip, to_canonical, to_pitch_yaw,
 )
 from gazebench.datasets.h5 import LazyH5Files
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the card's ``validation_sets``
 VALIDATION_CHOICES = ("seed", "kfold-0", "kfold-1", "kfold-2", "kfold-3", "kfold-4", "none")

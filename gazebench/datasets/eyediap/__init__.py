@@ -25,15 +25,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.eyediap import release
 from gazebench.datasets.eyediap.gazehub import CLUSTER_DIR, CLUSTERS, cluster_files, gazehub_index, participant_number
 from gazebench.datasets.eyediap.sessions import FRAME_STEP, SCREEN_TARGETS, SESSION, subject_id
 from gazebench.datasets.eyediap.video import SessionVideos, VideoFrameError
+from gazebench.lazymodule import LazyModule
 from gazebench.options import ConfigError, Option, integer, one_of
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 DATA_DIR = "Data"
 #: the normalised face of the release: focal length and distance of the virtual camera (GazeHub's

@@ -43,11 +43,13 @@ import re
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import Problem
 from gazebench.datasets.eyediap.sessions import SESSION
 from gazebench.datasets.gazehub import LabelFile, read_label_file
+from gazebench.lazymodule import LazyModule
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the header GazeHub's EyeDiap script writes (data_processing_diap.py, ImageProcessing_Diap)
 HEADER = ("Face", "Left", "Right", "metapath", "3DGaze", "3DHead", "2DGaze", "2DHead", "Rvec", "Svec", "GazeOrigin")

@@ -62,7 +62,6 @@ from pathlib import Path
 from typing import Iterable
 
 import numpy as np
-import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
@@ -74,8 +73,11 @@ from gazebench.datasets.gaze360.parsing import (
     parse_gaze360_split_file,
     subject_name,
 )
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: metadata ``split`` codes
 SPLIT_CODES = {0: "train", 1: "val", 2: "test", 3: "unused"}

@@ -31,11 +31,13 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import DatasetError, Problem
 from gazebench.datasets.gaze360.parsing import frame_stem, parse_gaze360_image_path, parse_gazehub_label, subject_name
 from gazebench.datasets.gazehub import LabelFile
+from gazebench.lazymodule import LazyModule
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: label files of the centre frames, by split (the release's split names, dataset/README.md line 113)
 GAZEHUB_LABELS = {"train": "Label/train.label", "val": "Label/val.label", "test": "Label/test.label"}

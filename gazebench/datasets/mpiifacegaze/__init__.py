@@ -42,15 +42,17 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
+from gazebench.lazymodule import LazyModule
 from gazebench.options import ConfigError
 from gazebench.options import Option, one_of, word_or_integer
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 PERSON_FILE = re.compile(r"^(p\d{2})\.mat$")
 #: columns of ``Data/label`` (the rest are landmarks)

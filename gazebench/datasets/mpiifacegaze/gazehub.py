@@ -38,10 +38,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import Problem
 from gazebench.datasets.gazehub import LabelFile, read_label_file
+from gazebench.lazymodule import LazyModule
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the header GazeHub's MPIIFaceGaze script writes (data_processing_mpii.py line 49)
 HEADER = ("Face", "Left", "Right", "Origin", "WhichEye", "3DGaze", "3DHead", "2DGaze", "2DHead",

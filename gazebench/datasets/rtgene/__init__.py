@@ -41,14 +41,16 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.rtgene.gazehub import FOLD_FILES, LABEL_DIR, VALID_FILE, gazehub_tables, label_files
 from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, number_in, one_of
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 LABEL_FILE = "label_combined.txt"
 VARIANT_DIRS = {

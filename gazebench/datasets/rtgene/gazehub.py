@@ -36,10 +36,12 @@ from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import Problem
 from gazebench.datasets.gazehub import LabelFile, read_label_file
+from gazebench.lazymodule import LazyModule
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the header GazeHub's RT-GENE script writes
 HEADER = ("Face", "Left", "Right", "Origin", "3DGaze", "3DHead", "2DGaze", "2DHead")

@@ -11,11 +11,13 @@ import sys
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from gazebench.datasets.base import DatasetError, GazeDataset
+from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, one_of
 from gazebench.registry import DATASETS
+
+pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 DEFAULT_PRESET = "default"
 DEFAULT_SEED = 0
