@@ -55,6 +55,10 @@ CACHE_DIR_NAME = ".gazebench-cache"
 ENV_CACHE = "GAZEBENCH_CACHE"
 ENV_CACHE_DIR = "GAZEBENCH_CACHE_DIR"
 CACHE_MODES = ("auto", "off", "require")
+#: MiB of decoded frames a run without a current cache file keeps in memory, so that each frame is
+#: decoded once per process rather than once per epoch (0: decode on every read)
+ENV_KEEP_MB = "GAZEBENCH_KEEP_FRAMES_MB"
+DEFAULT_KEEP_MB = 1024
 RESIZE_METHOD = "GazeDataset.read_resized (PIL bilinear, aspect not kept)"
 STRING_COLUMNS = ("id", "subject", "sequence", "path")
 
@@ -161,6 +165,17 @@ def cache_mode(mode: str | None = None) -> str:
     if mode not in CACHE_MODES:
         raise CacheError(f"${ENV_CACHE}={mode!r} is not one of {', '.join(CACHE_MODES)}")
     return mode
+
+
+def keep_in_memory(frames: int, size: int) -> bool:
+    """Whether ``frames`` decoded frames of ``size`` px fit the memory budget ($GAZEBENCH_KEEP_FRAMES_MB,
+    default 1024 MiB; 0 turns keeping off)."""
+    raw = os.environ.get(ENV_KEEP_MB, "").strip() or str(DEFAULT_KEEP_MB)
+    try:
+        budget_mb = float(raw)
+    except ValueError:
+        raise CacheError(f"${ENV_KEEP_MB}={raw!r} is not a number of MiB (0 turns keeping decoded frames off)") from None
+    return budget_mb > 0 and frames * size * size * 3 <= budget_mb * 2**20
 
 
 # --- writing ----------------------------------------------------------------------------------

@@ -81,6 +81,37 @@ def test_frame_windows_decode_each_frame_of_a_window_once(tiny_synth, monkeypatc
         monkeypatch.undo()
 
 
+def test_kept_frames_are_decoded_once_per_process_and_equal_direct_reads(tiny_synth, monkeypatch):
+    """Without a cache file a run keeps what it decoded: epoch two decodes nothing, and reads the same pixels."""
+    ds = build_dataset("synthgaze", tiny_synth)
+    monkeypatch.delenv("GAZEBENCH_KEEP_FRAMES_MB", raising=False)
+    kept = open_frame_source(ds, SIZE)  # the tiny tree fits the default budget
+    assert isinstance(kept, ImageFiles) and kept.keep and kept.describe()["kept_in_memory"] is True
+    direct = ImageFiles(build_dataset("synthgaze", tiny_synth), SIZE)
+    positions = ds.split_positions()["train"]
+    calls = count_decodes(ds, monkeypatch)
+    first = [kept.read(p) for p in positions]
+    assert sorted(calls) == sorted(int(p) for p in positions)
+    first[0][:] = 0  # a caller writing into its frame changes no later read
+    for p in positions:  # the second epoch
+        np.testing.assert_array_equal(kept.read(p), direct.read(p))
+    assert len(calls) == len(positions)
+
+
+@pytest.mark.parametrize("budget, kept", [("0", False), ("0.001", False), ("64", True)])
+def test_keeping_frames_follows_the_memory_budget(tiny_synth, monkeypatch, budget, kept):
+    ds = build_dataset("synthgaze", tiny_synth)  # well under 64 MiB at 32 px, over 1 KiB
+    monkeypatch.setenv("GAZEBENCH_KEEP_FRAMES_MB", budget)
+    source = open_frame_source(ds, SIZE)
+    assert source.keep is kept and source.describe()["kept_in_memory"] is kept
+
+
+def test_a_bad_memory_budget_is_one_line(tiny_synth, monkeypatch):
+    monkeypatch.setenv("GAZEBENCH_KEEP_FRAMES_MB", "lots")
+    with pytest.raises(CacheError, match=r"GAZEBENCH_KEEP_FRAMES_MB='lots' is not a number of MiB"):
+        open_frame_source(build_dataset("synthgaze", tiny_synth), SIZE)
+
+
 # --- the cache --------------------------------------------------------------------------------
 
 
@@ -176,7 +207,8 @@ def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
     with pytest.raises(CacheError, match="gazebench prepare .*--set variant=inpainted"):
         open_frame_source(inpainted, SIZE, mode="require")
     monkeypatch.setenv("GAZEBENCH_CACHE", "off")
-    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None, "fingerprint": None}
+    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None, "fingerprint": None,
+                                                            "kept_in_memory": True}
     # a cache folder elsewhere holds the same file name scheme
     other = synth_copy.parent / "elsewhere"
     path, _ = build_cache(original, SIZE, cache_dir=other, progress=False)

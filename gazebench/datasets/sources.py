@@ -4,7 +4,8 @@ A *frame source* serves ``read(position) -> uint8 [size, size, 3]`` for the rows
 index at one size; :class:`~gazebench.datasets.loading.FrameWindows` reads every frame through one.
 
 * :class:`ImageFiles`: decode with the adapter (``read_image``) and resize (``read_resized``:
-  PIL bilinear, aspect not kept).
+  PIL bilinear, aspect not kept); with ``keep=True`` each frame is decoded once in a process and
+  kept, resized, in memory for the later epochs (the same pixels, read again).
 * :class:`H5Frames`: the frames ``gazebench prepare`` decoded and resized once into an HDF5 file
   (:mod:`gazebench.cache` builds it and decides whether it is current).
 
@@ -60,18 +61,37 @@ class CacheStatus:
 
 class ImageFiles:
     """Frames decoded from the dataset's own files by the adapter, resized to ``size``.
-    ``cache`` records why no frame cache serves them (the default: none was looked for)."""
+    ``cache`` records why no frame cache serves them (the default: none was looked for).
 
-    def __init__(self, dataset: GazeDataset, size: int, cache: CacheStatus = CacheStatus("off")) -> None:
+    ``keep``: keep every frame once decoded (``uint8 [N, size, size, 3]``, filled as frames are
+    first read; memory is taken only as it fills), so a run decodes each frame once per process
+    instead of once per epoch.  :func:`open_frame_source` keeps when the dataset fits
+    ``$GAZEBENCH_KEEP_FRAMES_MB``.  Loader workers inherit what the parent had decoded and each
+    keeps its own from there."""
+
+    def __init__(self, dataset: GazeDataset, size: int, cache: CacheStatus = CacheStatus("off"),
+                 keep: bool = False) -> None:
         self.dataset = dataset
         self.size = int(size)
         self.cache = cache
+        self.keep = bool(keep)
+        self._kept: np.ndarray | None = None
+        self._decoded: np.ndarray | None = None
 
     def read(self, position: int) -> np.ndarray:
-        return self.dataset.read_resized(position, self.size)
+        if not self.keep:
+            return self.dataset.read_resized(position, self.size)
+        if self._kept is None or self._decoded is None:  # on first read: a loader worker allocates its own
+            # zeros: the pages are taken from the system only as frames fill them
+            self._kept = np.zeros((len(self.dataset), self.size, self.size, 3), dtype=np.uint8)
+            self._decoded = np.zeros(len(self.dataset), dtype=bool)
+        if not self._decoded[position]:
+            self._kept[position] = self.dataset.read_resized(position, self.size)
+            self._decoded[position] = True
+        return self._kept[position].copy()  # the caller may write into its frame
 
     def describe(self) -> dict[str, Any]:
-        return self.cache.as_dict()
+        return {**self.cache.as_dict(), "kept_in_memory": self.keep}
 
     def __repr__(self) -> str:
         return f"ImageFiles({self.dataset.name!r}, size={self.size}, cache={self.cache.state})"
@@ -122,6 +142,7 @@ def open_frame_source(
         fingerprint,
         fingerprint_diff,
         fingerprint_id,
+        keep_in_memory,
         prepare_command,
         read_fingerprint,
     )
@@ -130,14 +151,15 @@ def open_frame_source(
     if own is not None:  # a composite (gazebench.datasets.joint): each member's own source behind one
         return own(size, mode, cache_dir)
     mode = cache_mode(mode)
+    keep = keep_in_memory(len(dataset), size)
     if mode == "off":
-        return ImageFiles(dataset, size, CacheStatus("off"))
+        return ImageFiles(dataset, size, CacheStatus("off"), keep)
     path = cache_path(dataset, size, cache_dir)
     rebuild = prepare_command(dataset, size, cache_dir)
     if not path.is_file():
         if mode == "require":
             raise CacheError(f"no frame cache for {dataset.name!r} at {size} px: {path} does not exist. Build it: {rebuild}")
-        return ImageFiles(dataset, size, CacheStatus("missing", path))
+        return ImageFiles(dataset, size, CacheStatus("missing", path), keep)
     wanted = fingerprint(dataset, size)
     changed = fingerprint_diff(read_fingerprint(path), wanted)
     if changed:
@@ -148,5 +170,5 @@ def open_frame_source(
         if mode == "require":
             raise CacheError(message)
         warnings.warn(message + " (reading the image files meanwhile)", StaleCacheWarning, stacklevel=2)
-        return ImageFiles(dataset, size, CacheStatus("stale", path, message))
+        return ImageFiles(dataset, size, CacheStatus("stale", path, message), keep)
     return H5Frames(path, size, wanted["frames"], fingerprint_id(wanted))
