@@ -6,8 +6,12 @@ recipe's ``num_workers`` is ``auto`` by default: on a CPU that is no loader work
 frames are decoded in the training process between steps (0.1-0.2 ms a frame at 64 px, against
 3-6 ms of model per sample) -- and the training process keeps one torch thread per core, as a
 bare PyTorch loop does.  An explicit ``num_workers=N`` on a CPU leaves the workers their cores:
-``cores - N`` torch threads (at least one).  On a GPU, ``auto`` is one worker and the process
-keeps PyTorch's default threads.  An explicit ``OMP_NUM_THREADS`` always wins.
+``cores - N`` torch threads (at least one).  On a GPU, ``auto`` gives the loader every core of
+this process's share of the machine but one (the cores it may run on, divided among the
+processes torchrun starts on the node, ``$LOCAL_WORLD_SIZE``), at least one: decoding and
+augmenting 224 px frames for a GPU step takes many cores (one H200 training ``static`` at
+224 px, batch 80, drew 1.3-1.5x its model step from four workers: docs/performance.md), and the
+process keeps PyTorch's default threads.  An explicit ``OMP_NUM_THREADS`` always wins.
 
 Waiting.  The threads of a team meet at a barrier after every parallel region, and GNU OpenMP
 lets a thread that arrives first spin for a long time (300 000 rounds) before it sleeps.  When
@@ -33,8 +37,6 @@ import sys
 import time
 from typing import Any, MutableMapping
 
-#: ``auto`` workers: none on a CPU (decode between steps), one elsewhere (a GPU: as before)
-AUTO_WORKERS = {"cpu": 0}
 #: GNU OpenMP spin rounds before a waiting thread sleeps: on a quiet machine, and on a busy one
 SPIN_QUIET, SPIN_BUSY = "1000", "300"
 #: other processes keeping this many cores busy make the machine busy
@@ -103,10 +105,17 @@ def choose_openmp_wait(environ: MutableMapping[str, str] = os.environ) -> dict[s
 
 
 def resolve_num_workers(value: int | str, device_type: str) -> int:
-    """The recipe's ``num_workers`` as a number: ``auto`` -> :data:`AUTO_WORKERS` for the device."""
-    if value == "auto":
-        return AUTO_WORKERS.get(device_type, 1)
-    return int(value)
+    """The recipe's ``num_workers`` as a number.  ``auto``: none on a CPU (decode between steps);
+    on a GPU, this process's share of the cores less one (see the module doc)."""
+    if value != "auto":
+        return int(value)
+    if device_type == "cpu":
+        return 0
+    try:
+        processes = max(1, int(os.environ.get("LOCAL_WORLD_SIZE", "1")))
+    except ValueError:
+        processes = 1
+    return max(1, cpu_cores() // processes - 1)
 
 
 def configure_threads(device_type: str, num_workers: int) -> dict[str, Any]:

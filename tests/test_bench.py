@@ -93,11 +93,23 @@ def test_non_finite_loss_still_stops_training(tiny_synth):
     assert stats["samples"] == 8 and np.isfinite(stats["loss"]) and stats["seconds"] > 0
 
 
+@pytest.mark.parametrize("cores, local_processes, workers", [(16, None, 15), (16, "4", 3), (8, "8", 1), (2, None, 1)])
+def test_gpu_default_workers_scale_with_the_cores(monkeypatch, cores, local_processes, workers):
+    """On a GPU, ``num_workers=auto`` gives the loader the process's share of the cores, less its own."""
+    monkeypatch.setattr(runtime, "cpu_cores", lambda: cores)
+    if local_processes is None:
+        monkeypatch.delenv("LOCAL_WORLD_SIZE", raising=False)
+    else:
+        monkeypatch.setenv("LOCAL_WORLD_SIZE", local_processes)  # torchrun's processes on this node
+    assert runtime.resolve_num_workers("auto", "cuda") == workers
+    assert runtime.resolve_num_workers("auto", "cpu") == 0 and runtime.resolve_num_workers(5, "cuda") == 5
+
+
 def test_cpu_default_takes_every_core_and_decodes_inline(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
     before = torch.get_num_threads()
     try:
-        assert runtime.resolve_num_workers("auto", "cpu") == 0 and runtime.resolve_num_workers("auto", "cuda") == 1
+        assert runtime.resolve_num_workers("auto", "cpu") == 0
         assert runtime.resolve_num_workers(3, "cpu") == 3
         assert runtime.configure_threads("cpu", 0)["torch_threads"] == runtime.cpu_cores()
         assert runtime.configure_threads("cpu", 1)["torch_threads"] == max(1, runtime.cpu_cores() - 1)
