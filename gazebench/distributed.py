@@ -261,7 +261,7 @@ def label_shards(loader: Iterable[dict], batch_sampler: ShardedBatchSampler) -> 
     weight)`` from the sampler's plan.  A batch whose every sample was skipped (``on_bad_sample=
     skip``) stops the run: a rank without a step would leave the others waiting."""
     for k, batch in enumerate(loader):
-        if "frames" not in batch:
+        if "frames" not in batch and "rows" not in batch:  # (rows: frames held on the device)
             raise UserRuntimeError("every sample of this rank's share of a training batch was unreadable "
                                    "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
                                    f"the samples at rows {batch.get('skipped')}")

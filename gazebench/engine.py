@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from gazebench.augment import Augment
+from gazebench.datasets.device_frames import DeviceFrames
 from gazebench.datasets.views import ViewSpec, make_views
 from gazebench.errors import UserRuntimeError, UserValueError
 from gazebench.geometry import angular_error_deg
@@ -69,6 +70,8 @@ class StepContext:
     device: torch.device
     precision: str = "fp32"
     channels_last: bool = False
+    #: the frames held on the device (gazebench.datasets.device_frames), for batches that carry ``rows``
+    frames_on_device: DeviceFrames | None = None
 
     def __post_init__(self) -> None:
         if self.precision not in PRECISIONS:
@@ -93,7 +96,10 @@ class StepContext:
 
     def views(self, batch: dict) -> torch.Tensor:
         """The batch's model input on the device."""
-        frames = batch["frames"].to(self.device, non_blocking=True)  # uint8: a quarter of float's bytes
+        if "rows" in batch:  # the frames are on the device already: pick them
+            frames = self.frames_on_device.gather(batch["rows"])
+        else:
+            frames = batch["frames"].to(self.device, non_blocking=True)  # uint8: a quarter of float's bytes
         views = make_views(frames, self.spec, self.image_size)
         if self.channels_last:
             b, v = views.shape[:2]

@@ -169,10 +169,13 @@ def write_submission(setup: Setup, pred: dict[str, Any], path: Path) -> Path | N
 
 
 def say_frames(frames: dict[str, Any]) -> None:
-    """One line on stderr when the frames come from a ``gazebench prepare`` cache (the record keeps
-    it too: ``dataset.frame_cache``)."""
+    """One line on stderr when the frames come from a ``gazebench prepare`` cache, one when they are
+    held on the device (the record keeps both: ``dataset.frame_cache``)."""
     if frames.get("state") == "used":
         print(f"frames: from the prepared cache {frames['path']} (cache fingerprint {frames.get('fingerprint')})",
+              file=sys.stderr)
+    if frames.get("on_device"):
+        print(f"frames: held on {frames['on_device']} for the run ($GAZEBENCH_DEVICE_FRAMES=off reads them per batch)",
               file=sys.stderr)
 
 

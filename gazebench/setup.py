@@ -21,6 +21,7 @@ from gazebench.augment import source_crop
 from gazebench.config import ConfigError, Recipe
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import GazeDataset
+from gazebench.datasets.device_frames import DeviceFrames, hold_on_device
 from gazebench.datasets.loading import FrameWindows, collate_frames
 from gazebench.datasets.sources import FrameSource, open_frame_source
 from gazebench.engine import LossFn, StepContext, compile_model, resolve_device
@@ -86,7 +87,8 @@ class Setup:
                 parts = (self.dist.rank, self.dist.world_size)
             else:
                 sampler = self.dist.eval_share(len(self.sets[split]))  # type: ignore[assignment]
-        return make_loader(self.sets[split], self.recipe, self.num_workers, train, generator, sampler, parts)
+        workers = 0 if self.sets[split].on_device is not None else self.num_workers  # rows need no decoding
+        return make_loader(self.sets[split], self.recipe, workers, train, generator, sampler, parts)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -128,12 +130,29 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     crop = source_crop(recipe.augment, unit.spec.seed)  # resized_crop: on the frame as read, training only
     sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample,
                             crop if s == "train" else None) for s in SPLITS}
+    held = place_frames_on_device(sets, dataset, source, device, workers, recipe.on_bad_sample)
+    if held is not None:
+        source, ctx.frames_on_device = held, held
     setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
                   ctx, source, sets, workers, dist=dist)
     if dist is not None and setup.trains:
         setup.ddp_model = distributed.wrap_model(model, dist, recipe.compile)
     setup.eval_loaders = {s: setup.loader(s) for s in ("val", "test")}
     return setup
+
+
+def place_frames_on_device(sets: dict[str, FrameWindows], dataset: GazeDataset, source: FrameSource,
+                           device: torch.device, workers: int, on_bad_sample: str) -> DeviceFrames | None:
+    """Hold every frame the splits read on ``device`` when :func:`hold_on_device` says so (a split
+    that crops frames as decoded is left to its source); the splits then hand over rows."""
+    held = [s for s in SPLITS if len(sets[s]) and sets[s].crop is None]
+    rows = np.unique(np.concatenate([sets[s].rows.ravel() for s in held])) if held else np.empty(0, np.int64)
+    if not len(rows) or not hold_on_device(device, len(rows), source.size):
+        return None
+    frames = DeviceFrames(source, rows, len(dataset), device, workers, skip_bad=on_bad_sample == "skip")
+    for s in held:
+        sets[s].hold_on(frames)
+    return frames
 
 
 def open_dataset(unit: Unit) -> GazeDataset:

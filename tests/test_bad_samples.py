@@ -13,6 +13,13 @@ from gazebench.cli import main
 from tests.helpers import TINY_RECIPE
 
 
+@pytest.fixture(params=["off", "on"], ids=["frames-from-loader", "frames-held-on-device"], autouse=True)
+def where_frames_are(request, monkeypatch) -> str:
+    """Every case twice: frames decoded for each batch, and held on the device (here the CPU)."""
+    monkeypatch.setenv("GAZEBENCH_DEVICE_FRAMES", request.param)
+    return request.param
+
+
 @pytest.fixture()
 def damaged(tiny_synth, tmp_path) -> tuple[Path, list[str]]:
     """A copy of the tiny tree with one test frame truncated and one train frame deleted."""

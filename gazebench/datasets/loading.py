@@ -2,7 +2,9 @@
 
 A sample is ``{"frames": uint8 [T, C, S, S], "gaze": float32 [3], "index": int}`` where T is
 the view's frame count and ``index`` the row of the labelled frame in the adapter's index (ids
-and subjects are looked up there, so workers never pickle strings per sample).  Zoom crops and
+and subjects are looked up there, so workers never pickle strings per sample).  When the frames
+are held on the device (:mod:`gazebench.datasets.device_frames`) a sample carries ``"rows"``
+(int64 ``[T]``, the frames' places there) instead of ``"frames"``: the step gathers them.  Zoom crops and
 normalisation happen later, batched, on the device (views.make_views).  A training split with a
 ``crop`` (the recipe's ``resized_crop``, :class:`gazebench.augment.SourceCrop`) reads each frame
 as the adapter decodes it and crops it there, before resizing, as Gaze360's loader does.
@@ -17,6 +19,7 @@ import torch
 from torch.utils.data import Dataset, default_collate
 
 from gazebench.datasets.base import BadSample, GazeDataset
+from gazebench.datasets.device_frames import DeviceFrames
 from gazebench.datasets.sources import FrameSource
 from gazebench.datasets.views import ViewSpec
 from gazebench.errors import UserValueError
@@ -34,11 +37,16 @@ def collate_frames(samples: list[dict]) -> dict:
     return batch
 
 
+def has_samples(batch: dict) -> bool:
+    """Whether a collated batch kept any sample (its frames, or their places on the device)."""
+    return "frames" in batch or "rows" in batch
+
+
 def without_skipped(loader: Iterable[dict], skipped: list[int]) -> Iterator[dict]:
     """Batches of ``loader`` with at least one sample; appends skipped row positions to ``skipped``."""
     for batch in loader:
         skipped.extend(batch.get("skipped", []))
-        if "frames" in batch:
+        if has_samples(batch):
             yield batch
 
 
@@ -75,6 +83,7 @@ class FrameWindows(Dataset):
             self.complete = np.ones(len(self.positions), dtype=bool)
         self.gaze = dataset.gaze(self.positions).astype(np.float32)
         self.crop = crop
+        self.on_device: DeviceFrames | None = None
         self._epoch = torch.zeros(1, dtype=torch.int64)
         if crop is not None:  # in shared memory: persistent loader workers read the epoch the main process sets
             self._epoch.share_memory_()
@@ -86,8 +95,19 @@ class FrameWindows(Dataset):
     def __len__(self) -> int:
         return len(self.positions)
 
+    def hold_on(self, frames: DeviceFrames) -> None:
+        """Hand over the frames' places in ``frames`` (which holds every row of this split) instead of
+        the frames; a split that crops each frame as decoded keeps reading through its source."""
+        if self.crop is None:
+            self.on_device = frames
+
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
         rows = self.rows[i]
+        if self.on_device is not None:
+            if self.on_device.bad[rows].any():  # only with on_bad_sample=skip: error stopped the placing
+                return {"skipped": int(self.positions[i])}
+            return {"rows": torch.from_numpy(self.on_device.slot[rows]), "gaze": torch.from_numpy(self.gaze[i]),
+                    "index": int(self.positions[i])}
         read = self.source.read if self.crop is None else self.dataset.read_image
         decoded: dict[int, np.ndarray] = {}
         for r in rows:  # a padded window repeats rows: decode each distinct frame once
