@@ -12,13 +12,13 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from torch.utils.data import DataLoader
+from torch.utils.data import DataLoader, default_collate
 
 from gazebench.cache import (CacheError, StaleCacheWarning, build_cache, cache_path, describe_cache, fingerprint,
                              read_fingerprint)
 from gazebench.cli import main
 from gazebench.datasets import build_dataset
-from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.loading import FrameWindows, collate_frames
 from gazebench.datasets.sources import H5Frames, ImageFiles, open_frame_source
 from gazebench.datasets.views import ViewSpec, make_views
 from gazebench.models.zoo import SYMMETRIC_PX
@@ -79,6 +79,22 @@ def test_frame_windows_decode_each_frame_of_a_window_once(tiny_synth, monkeypatc
         assert item["frames"].shape == (7, 3, SIZE, SIZE)
         assert len(calls) == len(set(calls)) == len(set(frames.rows[i].tolist()))  # never a frame twice
         monkeypatch.undo()
+
+
+def test_windows_of_one_batch_share_their_decodes(tiny_synth, monkeypatch):
+    """Consecutive centre frames share six of their seven frames: a batch decodes each frame once,
+    and gives the samples one by one would."""
+    ds = build_dataset("synthgaze", tiny_synth)
+    positions = ds.split_positions()["test"]
+    frames = FrameWindows(ds, positions, ViewSpec.window(7), ImageFiles(ds, SIZE))
+    calls = count_decodes(ds, monkeypatch)
+    loader = DataLoader(frames, batch_size=8, num_workers=0, collate_fn=collate_frames)
+    for k, batch in enumerate(loader):
+        rows = frames.rows[k * 8:(k + 1) * 8]
+        assert len(calls) == len(set(rows.ravel().tolist())) < rows.size  # each distinct frame once
+        alone = default_collate([frames[int(i)] for i in range(k * 8, k * 8 + len(rows))])
+        assert torch.equal(batch["frames"], alone["frames"]) and torch.equal(batch["gaze"], alone["gaze"])
+        calls.clear()
 
 
 def test_kept_frames_are_decoded_once_per_process_and_equal_direct_reads(tiny_synth, monkeypatch):

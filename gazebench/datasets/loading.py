@@ -102,6 +102,16 @@ class FrameWindows(Dataset):
             self.on_device = frames
 
     def __getitem__(self, i: int) -> dict[str, torch.Tensor | int]:
+        return self._sample(i, {})
+
+    def __getitems__(self, indices: list[int]) -> list[dict[str, torch.Tensor | int]]:
+        """A batch's samples at once (what a DataLoader asks for): a frame that several windows of
+        the batch share (consecutive centre frames share six of seven) is decoded once."""
+        decoded: dict[int, np.ndarray | None] = {}
+        return [self._sample(int(i), decoded) for i in indices]
+
+    def _sample(self, i: int, decoded: dict[int, np.ndarray | None]) -> dict[str, torch.Tensor | int]:
+        """Sample ``i``, its frames read through ``decoded`` (row -> frame, None: unreadable)."""
         rows = self.rows[i]
         if self.on_device is not None:
             if self.on_device.bad[rows].any():  # only with on_bad_sample=skip: error stopped the placing
@@ -109,7 +119,6 @@ class FrameWindows(Dataset):
             return {"rows": torch.from_numpy(self.on_device.slot[rows]), "gaze": torch.from_numpy(self.gaze[i]),
                     "index": int(self.positions[i])}
         read = self.source.read if self.crop is None else self.dataset.read_image
-        decoded: dict[int, np.ndarray] = {}
         for r in rows:  # a padded window repeats rows: decode each distinct frame once
             r = int(r)
             if r not in decoded:
@@ -118,7 +127,9 @@ class FrameWindows(Dataset):
                 except BadSample:
                     if self.on_bad_sample == "error":
                         raise
-                    return {"skipped": int(self.positions[i])}  # never a placeholder image
+                    decoded[r] = None
+            if decoded[r] is None:
+                return {"skipped": int(self.positions[i])}  # never a placeholder image
         if self.crop is None:
             frames = np.stack([decoded[int(r)] for r in rows])  # [T, S, S, C]
         else:
