@@ -206,6 +206,8 @@ def render(report: dict[str, Any]) -> str:
     """The report as a short text table."""
     rt, rc, m, ok = report["runtime"], report["recipe"], report["model"], report["goals_met"]
     frames = "cache" if report["frames"]["state"] == "used" else "images"
+    if report["frames"].get("on_device"):
+        frames += f", held on {report['frames']['on_device']}"
     mark = {True: "met", False: "MISSED"}
     return "\n".join([
         f"gazebench bench: {m['name']} ({m['view']}, backbone {m['backbone']}), {rc['image_size']} px, batch "
