@@ -143,6 +143,12 @@ def model_options(model: Any, unit: Any) -> dict[str, Any]:
     return dict(getattr(model, "options", None) or unit.model_kwargs)
 
 
+def identity_of(setup: Setup) -> dict[str, Any]:
+    """The configuration identity (``hash``, ``config``, ``recipe_keys``) that ``setup``'s record will
+    carry; known once the model is built (the trackers name their runs' parameters with it)."""
+    return _identity_part(setup, model_weights(setup.model)["tag"])
+
+
 def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
     unit = setup.unit
     keys = identity_recipe_keys(unit.spec.model)  # the model's declaration (gazebench.identity)

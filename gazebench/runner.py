@@ -34,7 +34,7 @@ from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
 from gazebench.results import read_record, result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
-from gazebench.tracking import make_loggers
+from gazebench.tracking import log_result, make_loggers
 
 #: the leaderboard file a predict-only unit writes in its run folder
 SUBMISSION = "submission.txt"
@@ -117,6 +117,8 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
     write_predictions(evaluation.test, setup.dataset, unit.run_dir / PREDICTIONS)
     record = make_record(setup, outcome, evaluation, time.perf_counter() - t_start, predict_only, submission)
     write_record(record, unit.result_path)
+    log_result(loggers, setup, record, {"result": unit.result_path, "predictions": unit.run_dir / PREDICTIONS,
+                                        **({"submission": submission} if submission else {})})
     if progress:
         say_done(unit, record)
     cross.evaluate_cross(setup, record, cross_tests, progress)
