@@ -45,6 +45,22 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any
                           f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
 
 
+def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
+    """The tensors of a safetensors file (a flat name -> tensor table that holds no code, as
+    Hugging Face hosts weights); a file that is not one is one ConfigError line."""
+    from safetensors import SafetensorError
+    from safetensors.torch import load_file
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"weights file {str(path)!r} does not exist")
+    try:
+        return load_file(str(path), device=str(device))
+    except (SafetensorError, OSError, ValueError) as err:
+        raise ConfigError(f"{path}: is not a safetensors file (safetensors failed: {type(err).__name__}"
+                          f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
+
+
 def _first_line(err: Exception) -> str:
     lines = [line.strip() for line in str(err).splitlines() if line.strip()]
     return lines[0][:120] if lines else ""

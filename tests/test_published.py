@@ -13,7 +13,6 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
-import math
 from pathlib import Path
 
 import numpy as np
@@ -27,46 +26,18 @@ from gazebench.models.heads import decode_yaw
 from gazebench.options import ConfigError
 from gazebench.published import load_catalogue, published_card
 from gazebench.registry import MODELS
+from tests.reference_rule import key_rows, parse_shape as _shape, reference_weights
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
 NAMES = ("gaze360-lstm", "multizoom-msa-seq", "multizoom-msa", "multizoom-msa-raw", "multizoom-static",
-         "l2cs-gaze360", "ethxgaze-resnet50")
+         "l2cs-gaze360", "ethxgaze-resnet50", "gazetr-hybrid-ethxgaze", "unigaze-b16-joint", "unigaze-l16-joint",
+         "unigaze-h14-joint", "unigaze-h14-cross-x")
+#: the cards whose forward pass is peer-checked in full (L/16 and H/14: key tables and shapes only, below)
+PEER_NAMES = NAMES[:9]
 
 
 # --- the reference weights, rebuilt by the rule and packed as the released file ------------------
-
-
-def _shape(text: str) -> tuple[int, ...]:
-    return () if text == "scalar" else tuple(int(n) for n in text.split("x"))
-
-
-def _draw(rng: np.random.Generator, key: str, shape: tuple[int, ...], dtype: str) -> np.ndarray:
-    if "int" in dtype:
-        return np.zeros(shape, dtype=np.int64)
-    if key.endswith("running_var") or (len(shape) == 1 and key.endswith("weight")):
-        return rng.uniform(0.5, 1.5, shape).astype(np.float32)
-    if key.endswith("running_mean"):
-        return rng.uniform(-0.2, 0.2, shape).astype(np.float32)
-    if len(shape) == 1:
-        return rng.uniform(-0.1, 0.1, shape).astype(np.float32)
-    return (rng.standard_normal(shape) * math.sqrt(2 / np.prod(shape[1:]))).astype(np.float32)
-
-
-def reference_weights(folder: Path) -> dict[str, torch.Tensor]:
-    """The reference README's rule: draws in keys.tsv order (seed 0), then scale.tsv, then overrides.npz."""
-    rng = np.random.default_rng(0)
-    state = {}
-    for line in (folder / "keys.tsv").read_text().splitlines():
-        key, shape, dtype = line.split("\t")
-        state[key] = torch.from_numpy(_draw(rng, key, _shape(shape), dtype))
-    if (folder / "scale.tsv").is_file():
-        for line in (folder / "scale.tsv").read_text().splitlines():
-            key, factor = line.split("\t")
-            state[key] = state[key] * torch.tensor(np.float32(factor))
-    if (folder / "overrides.npz").is_file():
-        state.update({k: torch.from_numpy(v) for k, v in np.load(folder / "overrides.npz").items()})
-    return state
 
 
 def _other_entry(name: str) -> object:
@@ -94,6 +65,11 @@ def cuda_tagged_storages():
 def save_released(name: str, state: dict[str, torch.Tensor], path: Path, cuda_tag: bool = True) -> Path:
     """``state`` (keyed as in the released file, keys.tsv) packed as the card says the file is."""
     container = published_card(name).container
+    if container.format == "safetensors":  # a flat table of tensors, as Hugging Face hosts them
+        from safetensors.torch import save_file
+
+        save_file({k: v.contiguous() for k, v in state.items()}, str(path))
+        return path
     obj = state if container.state_dict is None else {
         e: state if e == container.state_dict else _other_entry(e) for e in container.entries}
     with cuda_tagged_storages() if cuda_tag else contextlib.nullcontext():
@@ -128,6 +104,10 @@ def _xgaze(out, exp):
     return [("(pitch, yaw)", out["yaw_pitch"][:, [1, 0]], exp["pitch_yaw"])]
 
 
+def _yawpitch(out, exp):
+    return [("(yaw, pitch)", out["yaw_pitch"], exp["yaw_pitch"])]
+
+
 #: card -> (outputs to compare, input [B, 3, S, S] gets a view axis)
 PEER = {
     "gaze360-lstm": (_angles, False),
@@ -137,7 +117,20 @@ PEER = {
     "multizoom-static": (_angles, False),
     "l2cs-gaze360": (_l2cs, True),
     "ethxgaze-resnet50": (_xgaze, True),
+    "gazetr-hybrid-ethxgaze": (_yawpitch, True),
+    "unigaze-b16-joint": (_xgaze, True),
 }
+
+
+def card_views(name: str, pictures: np.ndarray) -> torch.Tensor:
+    """uint8 RGB pictures ``[B, H, W, 3]`` -> ``[B, 3, H, W]`` float64 as the card's ``input:`` says
+    (channel order, 1/255, mean and std): the references that store pictures check the card's input
+    conventions too, since the authors' code made its input from the same pictures its own way."""
+    spec = published_card(name).input
+    x = pictures[..., ::-1] if spec["channels"] == "BGR" else pictures
+    x = torch.from_numpy(np.ascontiguousarray(x)).double().permute(0, 3, 1, 2) / 255
+    mean, std = (torch.tensor(spec["normalise"][k], dtype=torch.float64).view(1, 3, 1, 1) for k in ("mean", "std"))
+    return (x - mean) / std
 
 #: How far a peer output may be from the reference, in float32 epsilons (2^-23) of the output's
 #: scale.  gazebench's side runs in float64 (test below), so its own rounding (~1e-16) is nothing
@@ -163,14 +156,17 @@ def _needs_model(name: str) -> None:
         pytest.skip(f"model {published_card(name).model!r} is not registered yet")
 
 
-@pytest.mark.parametrize("name", NAMES)
+@pytest.mark.parametrize("name", PEER_NAMES)
 def test_peer_check_against_the_authors_outputs(name: str, tmp_path: Path) -> None:
     _needs_model(name)
     compare, add_view_axis = PEER[name]
     folder = REFERENCE / name
     path = save_released(name, reference_weights(folder), tmp_path / published_card(name).file.replace(":", "_"))
     model = load_published(name, path)
-    views = torch.from_numpy(np.load(folder / "views.npy"))
+    if (folder / "views.npy").is_file():
+        views = torch.from_numpy(np.load(folder / "views.npy"))
+    else:
+        views = card_views(name, np.load(folder / "pictures.npy"))
     with torch.no_grad():  # float64: the comparison does not depend on this CPU (PEER_EPS)
         out = model.double()(views.double().unsqueeze(1) if add_view_axis else views.double())
     expected = np.load(folder / "expected.npz")
@@ -180,6 +176,36 @@ def test_peer_check_against_the_authors_outputs(name: str, tmp_path: Path) -> No
     assert not model.training
     assert model.weights == {"tag": f"published:{name}", "file": str(path),
                              "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+
+
+@pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(("unigaze", "gazetr"))])
+def test_the_key_table_fits_the_authors_architecture(name: str) -> None:
+    """Every key of the authors' model (keys.tsv, listed from their own class) maps onto gazebench's
+    model built from the card, with its shape, or is ignored with a reason: for UniGaze-L/16 and
+    -H/14, whose forward pass is B/16's at another size, this is their check (built on the meta
+    device: no memory, no arithmetic)."""
+    card = published_card(name)
+    rows = key_rows(REFERENCE / name)
+    with torch.device("meta"):
+        model = loading.build_published(name)
+        state = {key: torch.empty(shape, dtype=torch.int64 if "int" in dtype else torch.float32)
+                 for key, shape, dtype in rows}
+    mapped, origin = loading.map_keys(state, card)
+    loading.check_fit(model, mapped, origin, card, Path(card.file))  # raises on any missing, unexpected or reshaped key
+    ignored = [key for key, _, _ in rows if card.keys.ignored(key)]
+    assert len(mapped) + len(ignored) == len(rows) and len(mapped) == len(model.state_dict())
+
+
+def test_the_unigaze_sizes_are_the_authors_vits() -> None:
+    """B/16, L/16 and H/14 as MAE_Gaze builds them (models/mae.py lines 429-447): width, depth, patch."""
+    sizes = {}
+    for name in ("unigaze-b16-joint", "unigaze-l16-joint", "unigaze-h14-joint", "unigaze-h14-cross-x"):
+        shapes = {key: shape for key, shape, _ in key_rows(REFERENCE / name)}
+        depth = len({k.split(".")[2] for k in shapes if k.startswith("vit.blocks.")})
+        sizes[name] = (shapes["vit.cls_token"][-1], depth, shapes["vit.patch_embed.proj.weight"][-1],
+                       shapes["vit.pos_embed"][1])
+    assert sizes == {"unigaze-b16-joint": (768, 12, 16, 197), "unigaze-l16-joint": (1024, 24, 16, 197),
+                     "unigaze-h14-joint": (1280, 32, 14, 257), "unigaze-h14-cross-x": (1280, 32, 14, 257)}
 
 
 # --- the loader's errors --------------------------------------------------------------------------
@@ -254,11 +280,14 @@ def test_cuda_tagged_storages_load_on_the_cpu(tmp_path: Path) -> None:
 # --- the catalogue ---------------------------------------------------------------------------------
 
 
-def test_the_catalogue_holds_the_seven_releases() -> None:
+def test_the_catalogue_holds_the_twelve_releases() -> None:
+    """The first seven, GazeTR's one released file (its fine-tuned models are not released) and
+    UniGaze's four."""
     cards = load_catalogue()
     assert tuple(sorted(cards)) == tuple(sorted(NAMES))
     for card in cards.values():
-        assert card.url.startswith("http") and card.licence and card.container.format in ("zip", "legacy")
+        assert card.url.startswith("http") and card.licence
+        assert card.container.format in ("zip", "legacy", "safetensors")
         assert all(reason for _, reason in card.keys.ignore)
         assert all(n.source for n in card.published)
         if card.model in MODELS.names():
@@ -311,6 +340,40 @@ def test_a_published_number_without_its_subset_is_refused(tmp_path, entry, says)
 def test_an_unknown_name_lists_the_catalogue() -> None:
     with pytest.raises(ConfigError, match=r"no published checkpoint 'gaze360'.*gaze360-lstm.*l2cs-gaze360"):
         published_card("gaze360")
+
+
+def test_a_jointly_trained_card_knows_each_of_its_datasets() -> None:
+    card = published_card("unigaze-b16-joint")
+    assert card.training_datasets == ("ethxgaze", "gazecapture", "mpiifacegaze", "eyediap", "gaze360")
+    assert "trained on the train split of gaze360" in card.training_overlap("gaze360", "train")
+    assert "trained on the train split of ethxgaze" in card.training_overlap("ethxgaze", "train")
+    assert card.training_overlap("gaze360", "test") is None and card.training_overlap("rtgene", "train") is None
+
+
+def test_a_safetensors_release_that_is_no_safetensors_file_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "unigaze_b16_joint.safetensors"
+    torch.save(zero_weights("unigaze-b16-joint"), path)  # a torch file under the released name
+    with pytest.raises(ConfigError, match=r"unigaze_b16_joint.safetensors: is not a safetensors file") as err:
+        load_published("unigaze-b16-joint", path)
+    assert "\n" not in str(err.value)
+
+
+def test_reproduce_refuses_the_cards_it_cannot_feed_yet() -> None:
+    """GazeTR takes BGR in [0, 1] and gazebench's data pipeline feeds RGB with ImageNet's mean and std;
+    UniGaze's numbers are on the authors' own normalisation: no reproduce until those are wired."""
+    from gazebench import reproduce
+
+    for name in ("gazetr-hybrid-ethxgaze", "unigaze-b16-joint", "unigaze-h14-cross-x"):
+        with pytest.raises(ConfigError, match=f"{name} cannot be reproduced here"):
+            reproduce.check_reproducible(published_card(name))
+
+
+def test_predict_refuses_a_card_whose_input_it_does_not_feed() -> None:
+    from gazebench.predict.predictors import card_input_size
+
+    with pytest.raises(ConfigError, match=r"gazetr-hybrid-ethxgaze: its input \(BGR"):
+        card_input_size(published_card("gazetr-hybrid-ethxgaze"))
+    assert card_input_size(published_card("unigaze-h14-joint")) == 224
 
 
 def test_a_card_knows_its_training_data() -> None:

@@ -86,7 +86,7 @@ def published_rows() -> tuple[list[list[str]], list[str]]:
     rows = []
     for card in load_catalogue().values():
         options = ", ".join(f"{k}={v}" for k, v in card.options.items() if k in ("backbone", "head", "decode"))
-        trained = card.training.get("dataset") or "?"
+        trained = "+".join(card.training_datasets) or "?"
         splits = "+".join(card.training.get("splits") or [])
         rows.append([card.name, f"{card.model} ({options})", f"{trained} {splits}".strip(), card.published_short(),
                      card.licence_short])

@@ -159,3 +159,23 @@ class PitchYawHead(nn.Module):
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         o = self.fc(x).float()
         return outputs(o[:, 1], o[:, 0])
+
+
+class YawPitchHead(nn.Module):
+    """``Linear(in_dim, 2)`` = (yaw, pitch) in radians, gazebench's own angles, no activation, no
+    sigma: GazeTR-Hybrid's ``feed`` (yihuacheng/GazeTR @ d7cf716, ``model.py`` lines 100 and 125),
+    regressed with an L1 loss (line 102) onto GazeHub's ``2DGaze`` label (``reader/reader.py``
+    lines 125-126), which is ``GazeTo2d`` = (yaw, pitch) = (arctan2(-x, -z), arcsin(-y)) of the
+    camera-frame gaze (``gazebench.datasets.gazehub``); GazeTR's ``gtools.gazeto3d`` (lines 3-9)
+    inverts it to the camera frame, i.e. gazebench's :func:`~gazebench.geometry.yawpitch_to_vector`
+    with x and y negated."""
+
+    kind = "yawpitch"
+
+    def __init__(self, in_dim: int) -> None:
+        super().__init__()
+        self.fc = nn.Linear(in_dim, 2)
+
+    def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        o = self.fc(x).float()
+        return outputs(o[:, 0], o[:, 1])

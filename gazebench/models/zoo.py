@@ -14,7 +14,10 @@ Paper defaults per model, as the originals: ``proj=gaze360-relu`` for ``static``
 sigma scale of the static sin-cos head is 1, every other head's pi (``gazebench.models.heads``).
 ``l2cs`` and ``xgaze`` default to ``backbone=resnet50`` and ``proj=none``: their heads sit on the
 pooled ResNet-50 features (Ahmednull/L2CS-Net @ a4d8f7f, ``l2cs/model.py`` lines 53-70;
-xucong-zhang/ETH-XGaze @ ef9bff0, ``model.py`` lines 5-19).  ``msa`` / ``msaseq`` take
+xucong-zhang/ETH-XGaze @ ef9bff0, ``model.py`` lines 5-19).  ``unigaze`` is the same head on a timm
+ViT's class token (``vit_base_patch16_224``; ut-vision/UniGaze @ 9c240fb,
+``unigaze_easy/src/unigaze/models/mae_gaze.py`` lines 33-92), and ``gazetr`` GazeTR-Hybrid's ResNet-18
+feature map read by a transformer encoder (:mod:`gazebench.models.hybrid`).  ``msa`` / ``msaseq`` take
 ``head=sincos`` (MSA, MSA+Seq) or ``head=angle`` (MultiZoomGaze's MSA+raw, :func:`msa_head`).
 
 Parameter names are stable, because published checkpoints are mapped onto them:
@@ -46,7 +49,8 @@ from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
 from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
 from gazebench.models.binned import BinnedHead
-from gazebench.models.heads import AngleHead, PitchYawHead, SinCosHead
+from gazebench.models.heads import AngleHead, PitchYawHead, SinCosHead, YawPitchHead
+from gazebench.models.hybrid import HybridTransformer, TokenEncoder
 from gazebench.models.weights import parse_pretrained
 from gazebench.options import ConfigError
 from gazebench.registry import LOSSES, MODELS
@@ -379,3 +383,32 @@ def l2cs(
 def xgaze(c: Common, crops: Any = None) -> GazeModel:
     """ETH-XGaze baseline: pooled ResNet-50 features, Linear -> (pitch, yaw) radians, L1 loss."""
     return c.compose(one_view(crops), SingleView(c.dim), PitchYawHead(c.dim), "l1")
+
+
+@named_model("unigaze", backbone="vit_base_patch16_224", proj="none")
+def unigaze(c: Common, crops: Any = None) -> GazeModel:
+    """UniGaze: a ViT's normalised class token, Linear -> (pitch, yaw) radians, L1 loss."""
+    # ut-vision/UniGaze @ 9c240fb: MAE_Gaze (unigaze_easy/src/unigaze/models/mae_gaze.py lines 33-55,
+    # 86-92) with global_pool=False reads norm(x)[:, 0] (models/mae.py lines 407-426), which is what
+    # timm's ViT gives with its default global_pool='token' (Backbone.embed); gaze_fc = Linear(D, 2)
+    # regressed with an L1 loss (unigaze/configs/loss/l1_loss.yaml) onto ETH-XGaze's (pitch, yaw).
+    return c.compose(one_view(crops), SingleView(c.dim), PitchYawHead(c.dim), "l1")
+
+
+#: GazeTR-Hybrid's sizes (yihuacheng/GazeTR @ d7cf716, model.py lines 71-76): 32 channels, 8 heads,
+#: 6 layers, 512 hidden units, dropout 0.1; 7 x 7 + 1 positions (line 73, 98)
+GAZETR_POSITIONS = 7 * 7 + 1
+
+
+@named_model("gazetr", backbone="resnet18", proj="none")
+def gazetr(
+    c: Common, crops: Any = None, maps: int = 32, heads: int = 8, layers: int = 6, feedforward: int = 512,
+    dropout: float = 0.1, positions: int = GAZETR_POSITIONS,
+) -> GazeModel:
+    """GazeTR-Hybrid: ResNet-18 map -> 1x1 conv to 32 channels -> transformer on its tokens -> (yaw, pitch), L1 loss.
+
+    The 7x7 map's 49 tokens after a class token, a learnt position table, 6 post-norm layers; the
+    class token -> Linear -> (yaw, pitch) radians (:mod:`gazebench.models.hybrid`)."""
+    encoder = TokenEncoder(maps, heads, layers, feedforward, dropout, positions)
+    loss = loss_for_head(c.loss or "l1", False)
+    return HybridTransformer(c.built_backbone, encoder, YawPitchHead(maps), maps, one_view(crops), loss)

@@ -27,8 +27,9 @@ from gazebench.registry import closest
 
 #: where the cards live (package data)
 CARD_DIR = Path(__file__).resolve().parent
-#: serialisation of the released file: PyTorch >= 1.6's zip container, or the legacy (1.x) stream
-FORMATS = ("zip", "legacy")
+#: serialisation of the released file: PyTorch >= 1.6's zip container, the legacy (1.x) stream, or a
+#: safetensors table (a flat state dict, no container entries: ``state_dict`` null)
+FORMATS = ("zip", "legacy", "safetensors")
 REQUIRED = ("name", "title", "model", "options", "file", "url", "licence", "licence_short", "container", "keys",
             "input", "output", "training", "reproduce", "published")
 
@@ -126,10 +127,16 @@ class PublishedCard:
         """The weights tag a loaded model records: ``published:<name>``."""
         return f"published:{self.name}"
 
+    @property
+    def training_datasets(self) -> tuple[str, ...]:
+        """The datasets it was trained on (``training.dataset``: one name, or a list for joint training)."""
+        named = self.training.get("dataset")
+        return (named,) if isinstance(named, str) else tuple(named or ())
+
     def training_overlap(self, dataset: str, split: str) -> str | None:
         """Why evaluating on ``split`` of ``dataset`` would reuse this checkpoint's training data
         (training or checkpoint selection), or None when the card knows of no overlap."""
-        if self.training.get("dataset") != dataset:
+        if dataset not in self.training_datasets:
             return None
         for role, key in (("trained on", "splits"), ("selected its checkpoint on", "selection")):
             used = self.training.get(key) or []
@@ -161,6 +168,9 @@ def _keys(data: dict[str, Any], path: Path) -> KeyTable:
 def _container(data: dict[str, Any], path: Path) -> Container:
     if data.get("format") not in FORMATS:
         raise ConfigError(f"published card {path}: container.format must be one of {', '.join(FORMATS)}")
+    if data["format"] == "safetensors" and (data.get("state_dict") or data.get("entries")):
+        raise ConfigError(f"published card {path}: a safetensors file is a flat state dict (state_dict: null, "
+                          "no entries)")
     return Container(data.get("state_dict"), str(data.get("prefix") or ""), data["format"],
                      tuple(data.get("entries") or ()), str(data.get("source", "")).strip())
 

@@ -2,6 +2,7 @@
 
 :func:`load_published` reads the file with ``torch.load(weights_only=True, map_location=device)``
 (the legacy non-zip stream of PyTorch 1.x included; storages tagged ``cuda:0`` land on ``device``),
+or with safetensors when the card says the file is one (UniGaze's Hugging Face releases),
 takes the state dict from the entry the card declares, strips the declared prefix (``module.``),
 renames every key through the card's ordered prefix table (first match wins; no fuzzy matching),
 drops the card's ``ignore`` entries (each with its reason), builds the model from the card and
@@ -18,7 +19,7 @@ from typing import Any, Mapping
 
 import torch
 
-from gazebench.checkpoint import read_checkpoint
+from gazebench.checkpoint import read_checkpoint, read_safetensors
 from gazebench.models.base import GazeModel, build_model
 from gazebench.models.weights import Weights, sha256_file
 from gazebench.options import ConfigError
@@ -101,7 +102,8 @@ def published_state_dict(name: str, weights_file: str | Path, model: torch.nn.Mo
     """The released file's tensors under ``model``'s key names, checked to fit it exactly, and the
     file's SHA-256 (for initialising or fine-tuning a model built from the card)."""
     card, path = published_card(name), Path(weights_file).expanduser()
-    state = _state_dict(read_checkpoint(path, device), card, path)
+    read = read_safetensors if card.container.format == "safetensors" else read_checkpoint
+    state = _state_dict(read(path, device), card, path)
     digest = check_hash(path, card)
     mapped, origin = map_keys(state, card)
     check_fit(model, mapped, origin, card, path)
