@@ -171,9 +171,19 @@ def stepd_of(job_id: str) -> list[str]:
     return found
 
 
+@pytest.fixture()
+def slurm_jobs():
+    """Job ids to cancel at the end, so that a failing test leaves nothing queued or running."""
+    jobs: list[str] = []
+    yield jobs
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False, capture_output=True, timeout=30)
+
+
 @pytest.mark.slurm
 @pytest.mark.skipif(slurm_problem() is not None, reason=str(slurm_problem()))
-def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_synth, tmp_path, capsys, monkeypatch):
+def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_synth, tmp_path, capsys, monkeypatch,
+                                                                          slurm_jobs):
     """Two units as one job array on a real slurmctld/slurmd: ``gazebench status`` follows them
     through sacct (via submitit); ``scontrol requeue`` of one makes it start again and resume from
     its last.pt; ``scancel`` of the other shows it failed, with its log."""
@@ -190,6 +200,7 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_s
     units = by_unit(status_json(config, out, capsys))
     requeued, cancelled = units[("static", 0)], units[("static", 1)]
     array = requeued["job_id"].split("_")[0]
+    slurm_jobs.append(array)
     assert (requeued["job_id"], cancelled["job_id"]) == (f"{array}_0", f"{array}_1")
     assert {requeued["state"], cancelled["state"]} == {"running"}  # queued or running: sacct knows the job
 
