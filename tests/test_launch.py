@@ -1,15 +1,17 @@
 """Cluster sweeps through submitit: a suite through the local launcher (the code path Slurm runs),
 again with nothing left to do, a failing unit in ``gazebench status`` with its log, and a re-run
-that finishes it; the Slurm array's sbatch script and state files against stand-ins for sbatch,
-srun and sacct; the suite's ``launcher:`` key and the flags over it."""
+that finishes it; a job array on a real one-node Slurm cluster (tools/ci/start_slurm.sh), requeued
+and cancelled under ``gazebench status``; the suite's ``launcher:`` key and the flags over it."""
 
 from __future__ import annotations
 
+import functools
 import json
 import os
+import re
 import shutil
 import signal
-import stat
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -109,48 +111,152 @@ def test_local_launcher_runs_skips_reports_failure_and_finishes_on_rerun(tiny_sy
     assert status["counts"] == {"done": 4, "running": 0, "failed": 0, "missing": 0}
 
 
-# --- Slurm, against stand-ins for its commands ----------------------------------------------------
+# --- Slurm: a real one-node cluster (tools/ci/start_slurm.sh; .ci/run starts it) ----------------------
 
 
-def fake_slurm(bin_dir: Path, sacct_states: Path) -> None:
-    """``srun`` (present: submitit detects Slurm), ``sbatch`` (keeps the script, answers job 4242)
-    and ``sacct`` (answers the states written in ``sacct_states``)."""
-    bin_dir.mkdir()
-    scripts = {
-        "srun": "#!/bin/sh\nexit 0\n",
-        "sbatch": f"#!/bin/sh\ncp \"$1\" {bin_dir / 'submitted.sh'}\necho 'Submitted batch job 4242'\n",
-        "sacct": f"#!/bin/sh\necho 'JobID|State|NodeList'\ncat {sacct_states}\n",
-    }
-    for name, text in scripts.items():
-        (bin_dir / name).write_text(text)
-        (bin_dir / name).chmod(stat.S_IRWXU)
+@functools.lru_cache(maxsize=1)
+def slurm_problem() -> str | None:
+    """Why the Slurm tests cannot run here (None: sbatch is there and sinfo shows a usable node)."""
+    if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
+        return "no Slurm here (as root: tools/ci/start_slurm.sh starts a one-node cluster)"
+    try:
+        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], check=False, capture_output=True, text=True,
+                                timeout=5).stdout
+    except (OSError, subprocess.SubprocessError) as exc:
+        return f"sinfo failed: {exc}"
+    if not any(s.strip() in ("idle", "mix", "alloc") for s in states.split()):
+        return f"no usable Slurm node (sinfo: {states.strip() or 'nothing'}; tools/ci/start_slurm.sh starts one)"
+    return None
 
 
-def test_slurm_array_script_state_files_and_status(tmp_path, monkeypatch, capsys):
+EPOCHS = 4
+SLURM_SUITE = """
+benchmarks:
+  tiny:
+    datasets: [{{name: synthgaze, root: "{root}"}}]
+    models: [static]
+    model_kwargs: {{backbone: test_resnet, pretrained: false}}
+    folds: all
+    seeds: [0, 1]
+    recipe: {{epochs: {epochs}, image_size: 32, batch_size: 16, num_workers: 0, logger: none}}
+    launcher:
+      slurm: {{partition: {partition}, cpus_per_unit: 1, max_parallel: 2, sbatch: {{comment: gazebench-test}}}}
+"""
+
+
+def wait_until(what: str, check, timeout: float, *, every: float = 0.1):
+    deadline = time.time() + timeout
+    while time.time() < deadline:
+        value = check()
+        if value:
+            return value
+        time.sleep(every)
+    pytest.fail(f"waited {timeout:g} s for {what}")
+
+
+def scontrol(*args: str) -> str:
+    return subprocess.run(["scontrol", *args], capture_output=True, text=True, check=True, timeout=30).stdout
+
+
+def stepd_of(job_id: str) -> list[str]:
+    """The slurmstepd processes of a job on this node (their title is ``slurmstepd: [<id>.<step>]``)."""
+    found = []
+    for cmdline in Path("/proc").glob("[0-9]*/cmdline"):
+        try:
+            text = cmdline.read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if text.startswith(f"slurmstepd: [{job_id}."):
+            found.append(text)
+    return found
+
+
+@pytest.fixture()
+def slurm_jobs():
+    """Job ids to cancel at the end, so that a failing test leaves nothing queued or running."""
+    jobs: list[str] = []
+    yield jobs
+    if jobs:
+        subprocess.run(["scancel", *jobs], check=False, capture_output=True, timeout=30)
+
+
+@pytest.mark.slurm
+@pytest.mark.skipif(slurm_problem() is not None, reason=str(slurm_problem()))
+def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_synth, tmp_path, capsys, monkeypatch,
+                                                                          slurm_jobs):
+    """Two units as one job array on a real slurmctld/slurmd: ``gazebench status`` follows them
+    through sacct (via submitit); ``scontrol requeue`` of one makes it start again and resume from
+    its last.pt; ``scancel`` of the other shows it failed, with its log."""
     pytest.importorskip("submitit")
-    bin_dir, sacct_states = tmp_path / "bin", tmp_path / "sacct.txt"
-    fake_slurm(bin_dir, sacct_states)
-    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
-    config, out = write_suite(tmp_path, tmp_path / "no-data-needed", [0]), tmp_path / "out"
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job inherits the environment (sbatch --export=ALL)
+    sinfo = subprocess.run(["sinfo", "-h", "-o", "%R"], check=True, capture_output=True, text=True, timeout=30)
+    partition = sinfo.stdout.split()[0]
+    config, out = tmp_path / "benchmarks.yaml", tmp_path / "out"
+    config.write_text(SLURM_SUITE.format(root=tiny_synth, epochs=EPOCHS, partition=partition))
 
-    assert cli("run", *request(config, out), "--launcher", "slurm", "--max-parallel", "1", "--timeout-min", "90") == 0
-    assert "job array 4242" in capsys.readouterr().err
-    script = (bin_dir / "submitted.sh").read_text()
-    for line in ("--array=0-1%1", "--partition=gpu", "--gpus-per-node=1", "--mem=16GB", "--time=90",
-                 "--account=gaze", "--ntasks-per-node=1", "--signal=USR2@"):
-        assert line in script, line
-    assert str(out.absolute() / "runs" / "tiny" / launch.LAUNCHER_DIR / "%A_%a") in script
+    assert cli("run", *request(config, out), "--launcher", "slurm", "--timeout-min", "20") == 0
+    err = capsys.readouterr().err
+    assert "submitted 2 units as Slurm job array" in err, err
+    units = by_unit(status_json(config, out, capsys))
+    requeued, cancelled = units[("static", 0)], units[("static", 1)]
+    array = requeued["job_id"].split("_")[0]
+    slurm_jobs.append(array)
+    assert (requeued["job_id"], cancelled["job_id"]) == (f"{array}_0", f"{array}_1")
+    assert {requeued["state"], cancelled["state"]} == {"running"}  # queued or running: sacct knows the job
 
-    sacct_states.write_text("4242_0|RUNNING|n1\n4242_1|FAILED|n1\n")
+    # what submitit gave sbatch: the suite's resources, as Slurm took them
+    job = scontrol("show", "job", array)
+    for field in (f"Partition={partition}", "TimeLimit=00:20:00", "Comment=gazebench-test", "ArrayTaskThrottle=2"):
+        assert field in job, (field, job)
+
+    def state(unit: dict) -> dict:
+        return json.loads((Path(unit["run_dir"]) / launch.STATE_FILE).read_text())
+
+    # the cancelled unit: once its task runs (the two run side by side, one CPU each),
+    # scancel it
+    wait_until("the second task to start", lambda: state(cancelled)["state"] == "running", 90)
+    subprocess.run(["scancel", cancelled["job_id"]], check=True, timeout=30)
+
+    # the requeued unit: once its first epoch's checkpoint is there, suspend it (its processes stop
+    # where they are, so the requeue finds it at a known epoch whatever the machine's speed), then
+    # requeue it.  Slurm holds a job requeued while suspended (JobHeldAdmin; otherwise it keeps
+    # it pending for two minutes): release it
+    last = Path(requeued["run_dir"]) / "last.pt"
+    wait_until("the first task's last.pt", last.exists, 90, every=0.05)
+    scontrol("suspend", requeued["job_id"])
+    scontrol("requeue", requeued["job_id"])
+
+    def pending() -> bool:
+        return "JobState=PENDING" in scontrol("show", "job", requeued["job_id"])
+
+    wait_until("the requeued job to be pending", pending, 60, every=0.2)
     status = by_unit(status_json(config, out, capsys))
-    assert status[("mean", 0)]["state"] == "running" and status[("mean", 0)]["job_id"] == "4242_0"
-    failed = status[("static", 0)]
-    assert failed["state"] == "failed" and failed["job_id"] == "4242_1"
-    assert failed["log"].endswith("4242_1/4242_1_0_log.err") and "ended without a result" in failed["error"]
+    assert status[("static", 0)]["state"] == "running"  # requeued: pending again, alive for sacct
 
-    # sacct knows nothing of them (or is not there): the state file says what it last knew
-    sacct_states.write_text("")
-    assert {u["state"] for u in status_json(config, out, capsys)["units"]} == {"running"}
+    # the requeued unit: once the node has cleaned up its first run (no slurmstepd of the job
+    # left, else the relaunch fails and Slurm holds the job again), released, it starts again
+    raw_id = re.search(r"\bJobId=(\d+)", scontrol("show", "job", requeued["job_id"]))[1]
+    wait_until("the first run's slurmstepd to exit", lambda: not stepd_of(raw_id), 60, every=0.2)
+    subprocess.run(["scontrol", "release", requeued["job_id"]], check=False, capture_output=True, timeout=30)
+    if pending():
+        subprocess.run(["scontrol", "update", f"jobid={requeued['job_id']}", "StartTime=now"], check=False,
+                       capture_output=True, timeout=30)
+
+    wait_until("the requeued unit's result", lambda: Path(requeued["result"]).exists(), 120, every=0.5)
+    status = status_json(config, out, capsys)
+    assert status["counts"] == {"done": 1, "running": 0, "failed": 1, "missing": 0}, status["units"]
+    log = Path(requeued["log"]).read_text()
+    assert "DUE TO JOB REQUEUE" in log and log.count(f"gazebench unit {requeued['unit_id']}") == 2, log
+    resumed = re.search(r"resuming after epoch (\d+)", log)
+    assert resumed and 1 <= int(resumed[1]) < EPOCHS, log  # from its checkpoint, not from scratch
+    assert f"epoch {EPOCHS}:" in log.split(resumed[0])[1]
+    failed = by_unit(status)[("static", 1)]
+    assert failed["state"] == "failed" and "ended without a result" in failed["error"]
+    assert failed["log"].endswith(f"{array}_1/{array}_1_0_log.err")
+    assert "CANCELLED" in Path(failed["log"]).read_text()
+    capsys.readouterr()
+    assert cli("status", *request(config, out)) == 0
+    assert "1 done, 0 running, 1 failed, 0 missing" in capsys.readouterr().out
 
 
 def test_the_task_checkpoint_requeues_the_same_unit_resuming(tmp_path):
