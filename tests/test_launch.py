@@ -129,7 +129,7 @@ def slurm_problem() -> str | None:
     return None
 
 
-EPOCHS = 4
+EPOCHS = 12  # enough that a unit cannot finish in the second between scancel and SIGKILL (KillWait=1)
 SLURM_SUITE = """
 benchmarks:
   tiny:
@@ -244,7 +244,12 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_s
 
     wait_until("the requeued unit's result", lambda: Path(requeued["result"]).exists(), 120, every=0.5)
     status = status_json(config, out, capsys)
-    assert status["counts"] == {"done": 1, "running": 0, "failed": 1, "missing": 0}, status["units"]
+    if status["counts"] != {"done": 1, "running": 0, "failed": 1, "missing": 0}:  # say what Slurm saw
+        sacct = subprocess.run(["sacct", "-j", array, "-P", "--format=JobID,State,ExitCode,Start,End"],
+                               capture_output=True, text=True, timeout=30).stdout
+        logs = {u["label"] + str(u["seed"]): Path(u["log"]).read_text() if u.get("log") else None
+                for u in status["units"]}
+        pytest.fail(f"counts {status['counts']}; sacct:\n{sacct}\nlogs: {logs}\nunits: {status['units']}")
     log = Path(requeued["log"]).read_text()
     assert "DUE TO JOB REQUEUE" in log and log.count(f"gazebench unit {requeued['unit_id']}") == 2, log
     resumed = re.search(r"resuming after epoch (\d+)", log)
