@@ -114,6 +114,21 @@ def test_kept_frames_are_decoded_once_per_process_and_equal_direct_reads(tiny_sy
     assert len(calls) == len(positions)
 
 
+def test_a_loader_worker_keeps_nothing(tiny_synth, monkeypatch):
+    """N workers keeping their own copies would take N times the budget: in a worker every read decodes."""
+    import torch.utils.data
+
+    ds = build_dataset("synthgaze", tiny_synth)
+    monkeypatch.delenv("GAZEBENCH_KEEP_FRAMES_MB", raising=False)
+    source = open_frame_source(ds, SIZE)
+    assert source.keep
+    monkeypatch.setattr(torch.utils.data, "get_worker_info", lambda: object())  # as inside a worker
+    calls = count_decodes(ds, monkeypatch)
+    for _ in range(2):
+        source.read(0)
+    assert calls == [0, 0] and source._kept is None
+
+
 @pytest.mark.parametrize("budget, kept", [("0", False), ("0.001", False), ("64", True)])
 def test_keeping_frames_follows_the_memory_budget(tiny_synth, monkeypatch, budget, kept):
     ds = build_dataset("synthgaze", tiny_synth)  # well under 64 MiB at 32 px, over 1 KiB

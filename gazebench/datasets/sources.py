@@ -66,8 +66,8 @@ class ImageFiles:
     ``keep``: keep every frame once decoded (``uint8 [N, size, size, 3]``, filled as frames are
     first read; memory is taken only as it fills), so a run decodes each frame once per process
     instead of once per epoch.  :func:`open_frame_source` keeps when the dataset fits
-    ``$GAZEBENCH_KEEP_FRAMES_MB``.  Loader workers inherit what the parent had decoded and each
-    keeps its own from there."""
+    ``$GAZEBENCH_KEEP_FRAMES_MB``.  Only the training process keeps: a loader worker decodes on every
+    read (N workers keeping their own copies would take N times the budget)."""
 
     def __init__(self, dataset: GazeDataset, size: int, cache: CacheStatus = CacheStatus("off"),
                  keep: bool = False) -> None:
@@ -79,7 +79,7 @@ class ImageFiles:
         self._decoded: np.ndarray | None = None
 
     def read(self, position: int) -> np.ndarray:
-        if not self.keep:
+        if not self.keep or _in_loader_worker():  # a worker keeping its own copy would multiply the memory
             return self.dataset.read_resized(position, self.size)
         if self._kept is None or self._decoded is None:  # on first read: a loader worker allocates its own
             # zeros: the pages are taken from the system only as frames fill them
@@ -95,6 +95,12 @@ class ImageFiles:
 
     def __repr__(self) -> str:
         return f"ImageFiles({self.dataset.name!r}, size={self.size}, cache={self.cache.state})"
+
+
+def _in_loader_worker() -> bool:
+    from torch.utils.data import get_worker_info
+
+    return get_worker_info() is not None
 
 
 class H5Frames:
