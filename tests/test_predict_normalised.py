@@ -158,6 +158,8 @@ def _scene_frame(row, subject, centre_px, distance, head, eye):
     row["gaze_x"], row["gaze_y"], row["gaze_z"] = gaze_canonical_v
     row["offset_x"], row["offset_y"] = head_centre_v[:2] / MM_PER_UNIT / fw
     (render,) = render_row(row, subject, RENDER, size=RENDER)
+    # the stand-in model's premise: nothing in the picture but the dot is magenta
+    assert (np.minimum(render[..., 0], render[..., 2]).astype(int) - render[..., 1]).max() < 0.4 * 255
     gaze_v = from_camera_frame(gaze_canonical_v)  # the same flip both ways
     centre_r = RENDER / 2.0 - 0.5
     tip = centre_r + per_mm * GAZE_LENGTH * gaze_v[:2]
@@ -374,3 +376,42 @@ def _normalising_rotation(centre: np.ndarray, head: np.ndarray) -> np.ndarray:
     down /= np.linalg.norm(down)
     right = np.cross(down, forward)
     return np.stack([right / np.linalg.norm(right), down, forward])
+
+
+def test_the_mediapipe_landmarker_returns_its_six_mesh_vertices_in_pixels(tmp_path, monkeypatch):
+    """MediaPipe's glue, on a stand-in ``mediapipe`` module (the real one needs its model file): the
+    mesh's normalised coordinates become pixels, vertices 33, 133, 362, 263, 98, 327 in that order."""
+    import types
+    from types import SimpleNamespace
+
+    from gazebench.predict import landmarks
+
+    made = {}
+
+    class FaceLandmarker:
+        @classmethod
+        def create_from_options(cls, options):
+            made["options"] = options
+            return cls()
+
+        def detect(self, image):
+            made["image"] = image
+            mesh = [SimpleNamespace(x=i / 1000.0, y=i / 2000.0) for i in range(478)]
+            return SimpleNamespace(face_landmarks=[mesh])
+
+    modules = {name: types.ModuleType(name) for name in
+               ("mediapipe", "mediapipe.tasks", "mediapipe.tasks.python", "mediapipe.tasks.python.vision")}
+    modules["mediapipe"].Image = lambda image_format, data: SimpleNamespace(format=image_format, data=data)
+    modules["mediapipe"].ImageFormat = SimpleNamespace(SRGB="srgb")
+    modules["mediapipe.tasks.python"].BaseOptions = lambda model_asset_path: SimpleNamespace(path=model_asset_path)
+    modules["mediapipe.tasks.python.vision"].FaceLandmarker = FaceLandmarker
+    modules["mediapipe.tasks.python.vision"].FaceLandmarkerOptions = lambda **kw: SimpleNamespace(**kw)
+    for name, module in modules.items():
+        monkeypatch.setitem(sys.modules, name, module)
+    model = tmp_path / "face_landmarker.task"
+    model.write_bytes(b"model")
+    rgb = np.zeros((100, 200, 3), dtype=np.uint8)
+    (six,) = landmarks.build_landmarker("mediapipe", model).landmarks(rgb)
+    assert made["options"].base_options.path == str(model) and made["image"].format == "srgb"
+    expected = [[i / 1000.0 * 200, i / 2000.0 * 100] for i in (33, 133, 362, 263, 98, 327)]
+    assert six == pytest.approx(np.array(expected))

@@ -119,6 +119,9 @@ class NormalisedFaces:
         height, width = frame.image.shape[:2]
         k = camera_matrix(width, height, self.focal)
         pose = fit_head_pose(six, k)
+        if pose.tvec[2] <= 0:  # a fit with the face behind the camera: landmarks that fit no face
+            self.failed += 1
+            return None
         try:
             n = normalize_face(frame.image, k, pose.rvec, pose.tvec, FACE_MODEL, focal=self.camera.focal,
                                distance=self.camera.distance, size=self.camera.size)
