@@ -4,6 +4,9 @@ The model comes from a finished run (``--run``), a registered name (``--model``,
 ``--weights`` is given) or a published checkpoint (``--published NAME --weights FILE``).  Each
 frame's head crop (the whole frame, ``--crops FILE`` or ``--detector NAME``) is resized and
 normalised exactly as in training; sequence models read their frame window over consecutive frames.
+A checkpoint trained on normalised faces (its card's ``input.image: normalised-face``, or
+``--input normalised-face``) gets each face normalised instead: landmarks (``--landmarker``), head
+pose by PnP, the normalised patch; its gaze is turned back into the camera frame.
 Writes ``gaze.csv`` and ``gaze.json`` (one row per frame) and the frames with the gaze arrow.
 """
 
@@ -20,6 +23,7 @@ examples:
   gazebench predict --published gaze360-lstm --weights gaze360_model.pth.tar clip.mp4 --out pred/ --crops heads.csv
   gazebench predict --run RUN frames/ --recursive --out pred/ --video-out png
   gazebench predict --run RUN clip.mp4 --detector opencv-haar --crop-scale 1.6 --out pred/
+  gazebench predict --published unigaze-b16-joint --weights unigaze_b16_joint.safetensors clip.mp4 --out pred/ --focal 900
   gazebench predict --model static --set backbone=test_resnet img.png --out /tmp/p     pipeline smoke test (untrained)
 
 crop file (--crops): CSV with the header input,frame,x,y,w,h: the image or video, the frame number
@@ -56,6 +60,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                                            'pip install "gazebench[detect]")')
     p.add_argument("--crop-scale", type=float, metavar="F", help="scale each box of --crops/--detector about its "
                                                                    "centre (e.g. 1.6: face box -> head box)")
+    norm = p.add_argument_group("normalised faces (checkpoints trained on them: docs/predict.md)")
+    norm.add_argument("--input", choices=("auto", "face-box", "normalised-face"), default="auto",
+                      help="what the model sees: auto (a published card's input.image; face-box for --run and "
+                           "--model), a face box as is, or the normalised face")
+    norm.add_argument("--landmarker", default="mediapipe", metavar="NAME",
+                      help='facial landmarks for the head pose (default mediapipe: pip install "gazebench[landmarks]")')
+    norm.add_argument("--landmarker-model", type=Path, metavar="PATH",
+                      help="the landmarker's model file (mediapipe: face_landmarker.task; default: downloaded once "
+                           "to the cache)")
+    norm.add_argument("--focal", type=float, metavar="PX", help="the camera's focal length in pixels (default: the "
+                                                                 "frame's width); principal point at the centre")
     p.add_argument("--video-out", choices=("mp4", "png", "none"), default="mp4",
                    help="drawn videos as MP4 (default), one PNG per frame, or not drawn")
     p.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
@@ -80,6 +95,45 @@ def load_predictor(args: argparse.Namespace):
                               "(docs/published.md says where each is hosted)")
         return predictors.from_published(args.published, args.weights)
     return predictors.from_model(args.model, parse_sets(args.sets), args.weights)
+
+
+def input_kind(args: argparse.Namespace) -> str:
+    """``face-box`` or ``normalised-face``: ``--input``, else a published card's ``input.image``
+    (read from the card alone, before any weights), else ``face-box``."""
+    from gazebench.config import ConfigError
+    from gazebench.predict.normalise import FACE_BOX, NORMALISED_FACE, card_image_kind
+
+    if args.input != "auto":
+        kind = args.input
+    elif args.published:
+        from gazebench.published import published_card
+
+        kind = card_image_kind(published_card(args.published))
+    else:
+        kind = FACE_BOX
+    if kind == NORMALISED_FACE:
+        given = [flag for flag, value in (("--crops", args.crops), ("--detector", args.detector),
+                                           ("--crop-scale", args.crop_scale)) if value is not None]
+        if given:
+            raise ConfigError(f"{', '.join(given)}: the model reads normalised faces, found by --landmarker; "
+                              "boxes are for --input face-box")
+    elif args.landmarker_model is not None or args.focal is not None:
+        raise ConfigError("--landmarker-model and --focal go with normalised faces (--input normalised-face, or a "
+                          "published card whose input.image is normalised-face)")
+    return kind
+
+
+def normalising_locator(args: argparse.Namespace, predictor):
+    """The normalising path's locator, at the model's virtual camera (its card's, or ETH-XGaze's 224 px
+    patch scaled to the model's input size)."""
+    from gazebench.predict.landmarks import build_landmarker
+    from gazebench.predict.normalise import NORMALISED_FACE, NormalisedFaces, VirtualCamera
+
+    predictor.image = NORMALISED_FACE
+    if predictor.camera is None or predictor.camera.size != predictor.image_size:
+        predictor.camera = VirtualCamera.for_size(predictor.image_size)
+    landmarker = build_landmarker(args.landmarker, args.landmarker_model)
+    return NormalisedFaces(landmarker, args.landmarker, predictor.camera, args.focal)
 
 
 def make_locator(args: argparse.Namespace):
@@ -121,9 +175,16 @@ def main(args: argparse.Namespace) -> int:
     from gazebench.atomic import check_writable
     from gazebench.predict import infer, inputs, output
 
+    from gazebench.predict.normalise import FACE_BOX
+
     sequences = inputs.collect(args.inputs, args.recursive)
-    locator = make_locator(args)
+    kind = input_kind(args)
+    locator = make_locator(args) if kind == FACE_BOX else None
     predictor = load_predictor(args)
+    if locator is None:
+        locator = normalising_locator(args, predictor)
+    else:
+        predictor.image, predictor.camera = FACE_BOX, None
     check_writable(args.out)
     targets = output.drawn_targets(sequences, args.out, args.video_out)
     previous = output.prepare_out(args.out, targets, args.overwrite)
@@ -131,11 +192,11 @@ def main(args: argparse.Namespace) -> int:
     report_gaps(getattr(locator, "inner", locator), pred, len(sequences))
     table = output.gaze_table(pred)
     output.clear_previous(previous)
-    about = {"predictor": predictor.about, "crops": locator.describe(),
+    about = {"predictor": predictor.about, "input": predictor.image, "crops": locator.describe(),
              "inputs": [{"input": str(s.path), "kind": s.kind, "drawn": str(t) if t else None}
                         for s, t in zip(sequences, targets)]}
     csv_path, _ = output.write_tables(table, args.out, about)
     output.draw_all(sequences, targets, pred, not args.quiet)
     print(f"{len(table)} frames predicted ({predictor.about['model']}, {predictor.about['view']}, "
-          f"{predictor.image_size} px) -> {csv_path}, gaze.json and the drawn frames in {args.out}", file=sys.stderr)
+          f"{predictor.image_size} px, {predictor.image}) -> {csv_path}, gaze.json and the drawn frames in {args.out}", file=sys.stderr)
     return 0

@@ -7,6 +7,10 @@ One module per job:
 * :mod:`~gazebench.predict.crops`: where the head is in a frame (the whole frame, a crop file or
   a detector) and the crop resized as the training path resizes a dataset's image;
 * :mod:`~gazebench.predict.detectors`: the face/head detector plugins (``DETECTORS``);
+* :mod:`~gazebench.predict.landmarks`: the facial landmarker plugins (``LANDMARKERS``, MediaPipe's);
+* :mod:`~gazebench.predict.facepose`: the head pose by PnP on ETH-XGaze's six-point face model;
+* :mod:`~gazebench.predict.normalise`: the normalised face patch of a checkpoint trained on normalised
+  faces, and its gaze back in the camera frame;
 * :mod:`~gazebench.predict.windows`: the frame window of a sequence model, streamed, with the
   training path's padding rule;
 * :mod:`~gazebench.predict.predictors`: the model, from a run, a registered name or a published

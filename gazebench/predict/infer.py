@@ -1,7 +1,10 @@
 """Batched prediction over sequences of frames: the training path's input, the evaluation's forward.
 
 For every frame the locator gives a head box; the box is cut and resized to the model's input
-size (:func:`~gazebench.predict.crops.crop_resized`); a sequence model gets the frame window of its
+size (:func:`~gazebench.predict.crops.crop_resized`).  On the normalising path
+(:class:`~gazebench.predict.normalise.NormalisedFaces`) the model gets the normalised face patch
+instead, and its gaze is turned back into the camera frame after the forward pass (the normalised
+one is kept as ``Predictions.normalised``).  A sequence model gets the frame window of its
 :class:`~gazebench.datasets.views.ViewSpec` over the sequence (:mod:`~gazebench.predict.windows`).
 Batches of ``uint8 [B, T, C, S, S]`` frames then go through :func:`gazebench.engine.predict`, the
 function that evaluates every run: :meth:`~gazebench.engine.StepContext.views` makes the zoom
@@ -21,38 +24,53 @@ from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
 from gazebench.predict.crops import Box, Locator, crop_resized
 from gazebench.predict.inputs import Sequence
+from gazebench.predict.normalise import Normalisation, NormalisedFaces
 from gazebench.predict.predictors import Predictor
 from gazebench.predict.windows import windows
 
 
 @dataclass(frozen=True)
 class Located:
-    """A frame that reaches the model: where it comes from and its head box."""
+    """A frame that reaches the model: where it comes from, its head box and, on the normalising
+    path, how its face was normalised."""
 
     input: str
     frame: int
     time: float | None
     box: Box
+    normalisation: Normalisation | None = None
 
 
 @dataclass
 class Predictions:
     """Per predicted frame, in input order: ``located``, ``vector`` ``[N, 3]`` (canonical),
     ``sigma`` ``[N]`` (radians, NaN when the model has none), ``complete`` ``[N]`` (the frame
-    window had every neighbour); ``skipped``: ``(input, frame)`` of frames without a head box."""
+    window had every neighbour); ``skipped``: ``(input, frame)`` of frames without a head box;
+    ``normalised`` ``[N, 3]``: on the normalising path the model's own gaze, in the normalised
+    camera (``vector`` is then that gaze turned back into the camera frame), else None."""
 
     located: list[Located]
     vector: np.ndarray
     sigma: np.ndarray
     complete: np.ndarray
     skipped: list[tuple[str, int]] = field(default_factory=list)
+    normalised: np.ndarray | None = None
 
 
-def located_crops(sequence: Sequence, locator: Locator, size: int, update: Callable[[int], None],
+def located_crops(sequence: Sequence, locator: Locator | NormalisedFaces, size: int, update: Callable[[int], None],
                   skipped: list[tuple[str, int]]) -> Iterator[tuple[Located, np.ndarray]]:
-    """Each frame of ``sequence`` with a head box, and its crop ``uint8 [size, size, 3]``."""
+    """Each frame of ``sequence`` with a head box, and its crop ``uint8 [size, size, 3]`` (the
+    normalised face patch when ``locator`` normalises)."""
     for frame in sequence.frames():
         update(1)
+        if isinstance(locator, NormalisedFaces):
+            found = locator.normalise(frame)
+            if found is None:
+                skipped.append((frame.input, frame.index))
+                continue
+            box, patch, normalisation = found
+            yield Located(frame.input, frame.index, frame.time, box, normalisation), patch
+            continue
         box = locator.locate(frame)
         if box is None:
             skipped.append((frame.input, frame.index))
@@ -68,7 +86,7 @@ def _batch(frames: list[np.ndarray], start: int) -> dict:
     return {"frames": stacked, "gaze": torch.zeros(n, 3), "index": torch.arange(start, start + n)}
 
 
-def batches(sequences: Iterable[Sequence], locator: Locator, predictor: Predictor, batch_size: int,
+def batches(sequences: Iterable[Sequence], locator: Locator | NormalisedFaces, predictor: Predictor, batch_size: int,
             update: Callable[[int], None], out: Predictions, complete: list[bool]) -> Iterator[dict]:
     """Batches of frame windows for :func:`gazebench.engine.predict`; fills ``out.located``,
     ``out.skipped`` and ``complete`` as it goes."""
@@ -100,9 +118,10 @@ def total_frames(sequences: list[Sequence]) -> int | None:
     return None if any(c is None for c in counts) else int(sum(counts))
 
 
-def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator, device: str = "auto",
-            batch_size: int = 64, progress: bool = True) -> Predictions:
-    """The gaze of every frame of ``sequences`` that has a head box."""
+def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator | NormalisedFaces,
+            device: str = "auto", batch_size: int = 64, progress: bool = True) -> Predictions:
+    """The gaze of every frame of ``sequences`` that has a head box (or, normalising, a face);
+    normalised gaze is turned back into the camera frame (:meth:`Normalisation.to_camera`)."""
     import torch
 
     from gazebench.engine import StepContext, predict as engine_predict, resolve_device
@@ -125,4 +144,8 @@ def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator, d
     order = np.argsort(result["index"], kind="stable")
     out.vector, out.sigma = result["vector"][order], result["sigma"][order]
     out.complete = np.asarray(complete, dtype=bool)
+    if isinstance(locator, NormalisedFaces):
+        out.normalised = out.vector
+        out.vector = np.array([p.normalisation.to_camera(v) for p, v in zip(out.located, out.normalised)])
+        out.vector = out.vector.reshape(-1, 3)
     return out

@@ -31,6 +31,19 @@ from gazebench.predict.inputs import Sequence, import_av, video_info
 COLUMNS = ("input", "frame", "time_s", "box_x", "box_y", "box_w", "box_h", "gaze_x", "gaze_y", "gaze_z",
            "yaw_deg", "pitch_deg", "yaw_rad", "pitch_rad", "sigma_rad", "sigma_deg", "window_complete")
 
+#: the normalising path's extra columns: the model's own gaze in the normalised camera, and the head pose
+NORMALISED_COLUMNS = ("norm_gaze_x", "norm_gaze_y", "norm_gaze_z", "norm_yaw_deg", "norm_pitch_deg",
+                      "head_yaw_deg", "head_pitch_deg", "head_rx", "head_ry", "head_rz", "head_tx", "head_ty", "head_tz")
+
+NORMALISED_CONVENTION = (
+    " Normalised faces (input normalised-face): gaze_*, yaw_* and pitch_* are in the camera frame (the model's "
+    "gaze turned back by the inverse of the normalising rotation R); norm_gaze_*, norm_yaw_deg and norm_pitch_deg "
+    "are the model's own output, in the normalised camera (same convention). head_yaw_deg, head_pitch_deg: the "
+    "direction the face points to (camera frame, same convention); head_rx/ry/rz (Rodrigues, radians) and "
+    "head_tx/ty/tz (mm): the fitted head pose, face model -> camera frame (x right, y down, z forward). box: a "
+    "square about the face centre, twice the outer eye corners' distance wide."
+)
+
 CONVENTION = (
     "gaze_x, gaze_y, gaze_z: unit gaze vector in the Gaze360 eye frame: +x to the subject's left as seen from "
     "the camera (the image's left), +y up, +z away from the camera; (0, 0, -1) looks into the camera. "
@@ -64,7 +77,29 @@ def gaze_table(pred: Predictions) -> Any:
         "yaw_deg": np.degrees(yp[:, 0]), "pitch_deg": np.degrees(yp[:, 1]), "yaw_rad": yp[:, 0], "pitch_rad": yp[:, 1],
         "sigma_rad": pred.sigma, "sigma_deg": np.degrees(pred.sigma), "window_complete": pred.complete,
     }
-    return pd.DataFrame(table, columns=list(COLUMNS))
+    if pred.normalised is None:
+        return pd.DataFrame(table, columns=list(COLUMNS))
+    table.update(normalised_columns(pred))
+    return pd.DataFrame(table, columns=list(COLUMNS + NORMALISED_COLUMNS))
+
+
+def normalised_columns(pred: Predictions) -> dict[str, np.ndarray]:
+    """The normalising path's columns (:data:`NORMALISED_COLUMNS`)."""
+    from gazebench.geometry import from_camera_frame, vector_to_yawpitch
+
+    n = len(pred.located)
+    norm = pred.normalised.reshape(n, 3)
+    yp = vector_to_yawpitch(norm) if n else np.zeros((0, 2))
+    poses = [p.normalisation.pose for p in pred.located]
+    facing = np.array([from_camera_frame(p.facing()) for p in poses]).reshape(n, 3)
+    head = vector_to_yawpitch(facing) if n else np.zeros((0, 2))
+    rvec = np.array([p.rvec for p in poses]).reshape(n, 3)
+    tvec = np.array([p.tvec for p in poses]).reshape(n, 3)
+    return {"norm_gaze_x": norm[:, 0], "norm_gaze_y": norm[:, 1], "norm_gaze_z": norm[:, 2],
+            "norm_yaw_deg": np.degrees(yp[:, 0]), "norm_pitch_deg": np.degrees(yp[:, 1]),
+            "head_yaw_deg": np.degrees(head[:, 0]), "head_pitch_deg": np.degrees(head[:, 1]),
+            "head_rx": rvec[:, 0], "head_ry": rvec[:, 1], "head_rz": rvec[:, 2],
+            "head_tx": tvec[:, 0], "head_ty": tvec[:, 1], "head_tz": tvec[:, 2]}
 
 
 def _plain(value: Any) -> Any:
@@ -79,7 +114,9 @@ def write_tables(table: Any, out: Path, about: dict[str, Any]) -> tuple[Path, Pa
 
     csv_path = atomic_write(out / "gaze.csv", table.to_csv(index=False, float_format="%.7g"))
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
-    doc = {"convention": CONVENTION, "columns": list(COLUMNS), **about, "rows": rows}
+    normalised = "norm_gaze_x" in table.columns
+    doc = {"convention": CONVENTION + (NORMALISED_CONVENTION if normalised else ""), "columns": list(table.columns),
+           **about, "rows": rows}
     json_path = atomic_write(out / "gaze.json", json.dumps(doc, indent=1, default=str) + "\n")
     return csv_path, json_path
 

@@ -7,7 +7,8 @@
 * :func:`from_model`: a registered model with ``--set`` options, from a gazebench weights file
   (``best.pt``, or a ``last.pt`` checkpoint) or, without one, with random weights (smoke tests);
 * :func:`from_published`: a published checkpoint through :func:`gazebench.published.load_published`,
-  at the input size its card states.
+  at the input size its card states, with the card's input convention (``input.image``: a face box
+  fed as is, or a normalised face and the virtual camera of ``input.normalisation``).
 
 Every weights file is read with ``torch.load(weights_only=True)``: no pickled code runs.
 """
@@ -33,6 +34,10 @@ class Predictor:
     model: Any  # gazebench.models.GazeModel
     image_size: int
     about: dict[str, Any] = field(default_factory=dict)
+    #: what the model was trained on: ``face-box`` (a box cut from the frame) or ``normalised-face``
+    image: str = "face-box"
+    #: the normalised camera of a ``normalised-face`` model (gazebench.predict.normalise.VirtualCamera)
+    camera: Any = None
 
 
 def _describe(model: Any, image_size: int, **about: Any) -> dict[str, Any]:
@@ -205,9 +210,14 @@ def card_input_size(card: Any) -> int:
 
 def from_published(name: str, weights: Path) -> Predictor:
     """A published checkpoint (``gazebench ls published``) read from the authors' file ``weights``."""
+    from gazebench.predict.normalise import NORMALISED_FACE, card_image_kind, card_virtual_camera
     from gazebench.published import load_published, published_card
 
-    size = card_input_size(published_card(name))
+    card = published_card(name)
+    size = card_input_size(card)
+    image = card_image_kind(card)
+    camera = card_virtual_camera(card) if image == NORMALISED_FACE else None
     model = load_published(name, str(weights))
     return Predictor(model, size, _describe(model, size, source="published", published=name,
-                                            weights=getattr(model, "weights", None) or str(weights)))
+                                            weights=getattr(model, "weights", None) or str(weights)),
+                     image=image, camera=camera)
