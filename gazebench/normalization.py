@@ -31,10 +31,11 @@ eye: focal 960, 600 mm,     E lines 51-53 (ETH-XGaze's own eye variant, F lines 
 60x36 px (width, height)    1800 / 600 / 128x128: pass ``focal=1800, distance=600, size=(128, 128)``)
 head rotation matrix        F line 35 / E line 60 (Rodrigues of the head rotation vector)
 face model in the camera    F line 36: ``hR @ face_model.T + ht`` (face model rows: 4 eye corners,
-                            then 2 mouth corners; ETH-XGaze picks them from its 50-point model,
-                            F lines 191-193)
-face centre                 F lines 37-39: mean of (mean of the 4 eye corners, mean of the 2 mouth
-                            corners), so the eyes and the mouth weigh equally
+                            then 2 nose-base corners, F's ``nose_center``; ETH-XGaze picks them from
+                            its 50-point model, F lines 191-193; MPIIFaceGaze's 6-point model has the
+                            2 mouth corners there)
+face centre                 F lines 37-39: mean of (mean of the 4 eye corners, mean of rows 4-5),
+                            so the eyes and the nose (mouth, for a 6-point mouth model) weigh equally
 eye centres                 E lines 61-63 / F lines 97-98: midpoint of rows 0-1 (the original's
                             first eye, processed first, E line 67) and of rows 2-3
 distance, scale S           F lines 42-54: ``S = diag(1, 1, distance_norm / |centre|)``
@@ -166,7 +167,7 @@ def _face_model(x: Any) -> np.ndarray:
         raise NormalizationError("face_model must be 6x3 (one row per point), got 3x6: pass face_model.T")
     if m.shape != (6, 3):
         raise NormalizationError(
-            f"face_model must be 6x3 (4 eye corners then 2 mouth corners, mm, one row each), got shape {_shape(m)}")
+            f"face_model must be 6x3 (4 eye corners then 2 nose-base or mouth corners, mm, one row each), got shape {_shape(m)}")
     return m
 
 
@@ -234,7 +235,8 @@ def _face_in_camera(face_model: Any, head_rvec: Any, head_tvec: Any) -> np.ndarr
 
 def face_center(face_model: Any, head_rvec: Any, head_tvec: Any) -> np.ndarray:
     """The face centre in the camera (mm, ``(3,)``): the mean of the eye corners' mean (rows 0-3) and
-    the mouth corners' mean (rows 4-5) of ``face_model`` placed by the head pose (F lines 36-39)."""
+    the mean of rows 4-5 (ETH-XGaze's nose-base corners; a 6-point MPIIFaceGaze model's mouth
+    corners) of ``face_model`` placed by the head pose (F lines 36-39)."""
     pts = _face_in_camera(face_model, head_rvec, head_tvec)
     return 0.5 * (pts[0:4].mean(axis=0) + pts[4:6].mean(axis=0))
 
@@ -372,8 +374,8 @@ def normalize_face(image: np.ndarray, camera_matrix: Any, head_rvec: Any, head_t
 
     ``image``: undistorted, ``H x W (x C)``.  ``camera_matrix``: its 3x3 intrinsics.  ``head_rvec``,
     ``head_tvec``: the head pose (Rodrigues radians, mm) that maps ``face_model`` (6x3, mm: four eye
-    corners, then two mouth corners) into the camera.  ``landmarks``: optional ``N x 2`` pixels to map
-    into the patch.  ``gaze_target``: optional 3-D point looked at (mm, camera frame).  ``focal``,
+    corners, then two nose-base corners -- or mouth corners, MPIIFaceGaze's model) into the
+    camera.  ``landmarks``: optional ``N x 2`` pixels to map into the patch.  ``gaze_target``: optional 3-D point looked at (mm, camera frame).  ``focal``,
     ``distance`` (mm) and ``size`` (px, an int or (width, height)) describe the virtual camera.
     """
     center = face_center(face_model, head_rvec, head_tvec)
