@@ -4,8 +4,10 @@ process computes (docs/cluster.md).
 ``torchrun --nproc-per-node N -m gazebench run ...`` starts N copies of gazebench with
 ``WORLD_SIZE``/``RANK``/``LOCAL_RANK`` set; :func:`init` joins them into a process group (gloo on
 a CPU, NCCL on CUDA with device ``cuda:LOCAL_RANK``) with a finite timeout
-(``$GAZEBENCH_DIST_TIMEOUT`` seconds, default :data:`DEFAULT_TIMEOUT_S`).  Without ``torchrun``
-(or with one process) nothing here changes anything: :func:`current` is None.
+(``$GAZEBENCH_DIST_TIMEOUT`` seconds, default :data:`DEFAULT_TIMEOUT_S`) and returns :class:`Dist`,
+the strategy that set-up, the fit loop and the runner ask at the points of
+:class:`gazebench.parallel.SingleProcess` (:func:`gazebench.parallel.join` imports this module only
+when ``torchrun`` started several processes; a single process never enters it).
 
 What makes N processes train as one process with the same global batch and seed:
 
@@ -20,7 +22,7 @@ What makes N processes train as one process with the same global batch and seed:
   (``torch.nn.SyncBatchNorm`` on CUDA; :class:`GlobalBatchNorm` on a CPU, where SyncBatchNorm
   refuses to run), as one process does; running statistics are updated from them.
 * Evaluation: each rank predicts a contiguous, unpadded share of the split
-  (:meth:`Dist.eval_share`); :func:`gather_predictions` puts the shares back in index order on
+  (:meth:`Dist.shard_eval`); :meth:`Dist.gather_predictions` puts the shares back in index order on
   every rank, so each sample is counted once and every rank takes the same selection and early-
   stop decisions.
 
@@ -61,7 +63,8 @@ def env_rank() -> int | None:
 
 @dataclass(frozen=True)
 class Dist:
-    """This process's place in the job."""
+    """This process's place in the job, and the strategy that answers the points of
+    :class:`gazebench.parallel.SingleProcess` for it."""
 
     rank: int
     world_size: int
@@ -74,12 +77,99 @@ class Dist:
     def is_main(self) -> bool:
         return self.rank == 0
 
-    def eval_share(self, n: int) -> list[int]:
+    # --- coordination ---
+
+    def all_gather(self, obj: Any) -> list[Any]:
+        """Every rank's ``obj`` (picklable), in rank order, on every rank."""
+        import torch.distributed as tdist
+
+        out: list[Any] = [None] * self.world_size
+        tdist.all_gather_object(out, obj)
+        return out
+
+    def from_main(self, obj: Any) -> Any:
+        """Rank 0's ``obj`` on every rank (a decision all ranks must take alike)."""
+        import torch.distributed as tdist
+
+        box = [obj]
+        tdist.broadcast_object_list(box, src=0)
+        return box[0]
+
+    def barrier(self) -> None:
+        import torch.distributed as tdist
+
+        tdist.barrier()
+
+    # --- the model ---
+
+    def local_device(self, device: torch.device) -> torch.device:
+        """``cuda:LOCAL_RANK`` under torchrun on CUDA (the device :func:`init` was given otherwise)."""
+        return self.device
+
+    def prepare_model(self, model: nn.Module, recipe: Any, trains: bool) -> None:
+        """A global batch the ranks can share, and BatchNorm over the global batch, as one process."""
+        if trains:
+            check_batch_size(recipe.batch_size, self.world_size)
+        global_batchnorm(model, self.device)
+
+    def wrap_model(self, model: nn.Module, recipe: Any) -> nn.Module:
+        """``model`` (its BatchNorm already global) in DistributedDataParallel, compiled when the
+        recipe asks: what training steps go through.  The plain model keeps the parameters
+        (optimiser, checkpoints, evaluation)."""
+        from torch.nn.parallel import DistributedDataParallel
+
+        from gazebench.engine import compile_model
+
+        ids = [self.device.index] if self.device.type == "cuda" else None
+        # static_graph: the same parameters take part in every step; heads whose outputs a loss does
+        # not use (a sigma head under an angular loss) are found once, in the first step
+        ddp = DistributedDataParallel(model, device_ids=ids, static_graph=True)
+        return compile_model(ddp, recipe.compile)
+
+    # --- the data ---
+
+    def shard_eval(self, n: int) -> list[int]:
         """This rank's contiguous share of ``n`` evaluation samples: the first ``n % world`` ranks
         one more; no padding, no sample twice (a rank may get none)."""
         base, extra = divmod(n, self.world_size)
         start = self.rank * base + min(self.rank, extra)
         return list(range(start, start + base + (self.rank < extra)))
+
+    def shard_train(self, sampler: Sampler, batch_size: int, drop_last: bool) -> ShardedBatchSampler:
+        return ShardedBatchSampler(sampler, batch_size, drop_last, self.rank, self.world_size)
+
+    def train_batches(self, loader: Any) -> tuple[Iterator[dict], int]:
+        """The loader's batches labelled with their place in the global batch (:func:`label_shards`)."""
+        return label_shards(loader, loader.batch_sampler), loader.batch_sampler.local_samples()
+
+    # --- the results ---
+
+    def reduce_train_stats(self, stats: dict[str, float]) -> dict[str, float]:
+        """One epoch's :func:`gazebench.engine.train_one_epoch` stats over all ranks: the mean loss
+        over every sample, the samples of all ranks, the slowest rank's seconds."""
+        parts = self.all_gather((stats["loss"], stats["samples"], stats["seconds"]))
+        samples = sum(p[1] for p in parts)
+        loss = sum(p[0] * p[1] for p in parts) / max(samples, 1)
+        return {**stats, "loss": loss, "samples": samples, "seconds": max(p[2] for p in parts)}
+
+    def gather_predictions(self, pred: dict[str, Any]) -> dict[str, Any]:
+        """The ranks' :func:`gazebench.engine.predict` outputs on their shares, joined in rank order
+        (the shares are contiguous, so this is the split's order); the mean loss over all samples."""
+        parts = self.all_gather({k: pred[k] for k in (*_CONCAT, "loss", "seconds")})
+        out = {k: np.concatenate([p[k] for p in parts]) for k in _CONCAT}
+        counts = [len(p["index"]) for p in parts]
+        losses = [p["loss"] for p in parts]
+        if all(np.isnan(losses)):
+            out["loss"] = float("nan")
+        else:
+            out["loss"] = float(sum(l * c for l, c in zip(losses, counts) if c) / max(sum(counts), 1))
+        out["seconds"] = max(p["seconds"] for p in parts)
+        return {**pred, **out}
+
+    def gather_skipped(self, skipped: dict[str, list[int]]) -> dict[str, list[int]]:
+        """The unreadable samples every rank met, per split."""
+        parts = self.all_gather(skipped)
+        return {s: [r for p in parts for r in p.get(s, [])] for s in skipped}
 
     def describe(self) -> dict[str, Any]:
         """What a record says about the job (``environment.distributed``)."""
@@ -87,6 +177,7 @@ class Dist:
                 "sampler": "the single-process order and global batches, one slice per rank"}
 
 
+_CONCAT = ("index", "vector", "target", "error", "sigma")
 BATCHNORM_TEXT = "global batch statistics (SyncBatchNorm on CUDA, gazebench GlobalBatchNorm on CPU)"
 SINGLE = {"world_size": 1, "backend": None}
 
@@ -101,10 +192,6 @@ def current() -> Dist | None:
 def is_main() -> bool:
     """Rank 0, or a single process: the one that writes files and prints progress."""
     return _dist is None or _dist.is_main
-
-
-def world_size() -> int:
-    return 1 if _dist is None else _dist.world_size
 
 
 def timeout_seconds() -> float:
@@ -158,42 +245,6 @@ def shutdown() -> None:
     _dist, _bn_group = None, None
     if tdist.is_available() and tdist.is_initialized():
         tdist.destroy_process_group()
-
-
-def local_device(device: torch.device) -> torch.device:
-    """``device`` as this rank uses it: ``cuda:LOCAL_RANK`` under torchrun on CUDA."""
-    if _dist is not None and device.type == "cuda":
-        return _dist.device
-    return device
-
-
-def barrier() -> None:
-    if _dist is not None:
-        import torch.distributed as tdist
-
-        tdist.barrier()
-
-
-def all_gather(obj: Any) -> list[Any]:
-    """Every rank's ``obj`` (picklable), in rank order, on every rank; ``[obj]`` alone."""
-    if _dist is None:
-        return [obj]
-    import torch.distributed as tdist
-
-    out: list[Any] = [None] * _dist.world_size
-    tdist.all_gather_object(out, obj)
-    return out
-
-
-def from_main(obj: Any) -> Any:
-    """Rank 0's ``obj`` on every rank (a decision all ranks must take alike)."""
-    if _dist is None:
-        return obj
-    import torch.distributed as tdist
-
-    box = [obj]
-    tdist.broadcast_object_list(box, src=0)
-    return box[0]
 
 
 # --- training: the sampler ------------------------------------------------------------------------
@@ -267,47 +318,6 @@ def label_shards(loader: Iterable[dict], batch_sampler: ShardedBatchSampler) -> 
                                    f"the samples at rows {batch.get('skipped')}")
         batch["shard"] = batch_sampler.plan[k]
         yield batch
-
-
-def reduce_train_stats(stats: dict[str, float]) -> dict[str, float]:
-    """One epoch's :func:`gazebench.engine.train_one_epoch` stats over all ranks: the mean loss
-    over every sample, the samples of all ranks, the slowest rank's seconds."""
-    if _dist is None:
-        return stats
-    parts = all_gather((stats["loss"], stats["samples"], stats["seconds"]))
-    samples = sum(p[1] for p in parts)
-    loss = sum(p[0] * p[1] for p in parts) / max(samples, 1)
-    return {**stats, "loss": loss, "samples": samples, "seconds": max(p[2] for p in parts)}
-
-
-# --- evaluation -----------------------------------------------------------------------------------
-
-_CONCAT = ("index", "vector", "target", "error", "sigma")
-
-
-def gather_predictions(pred: dict[str, Any]) -> dict[str, Any]:
-    """The ranks' :func:`gazebench.engine.predict` outputs on their shares, joined in rank order
-    (the shares are contiguous, so this is the split's order); the mean loss over all samples."""
-    if _dist is None:
-        return pred
-    parts = all_gather({k: pred[k] for k in (*_CONCAT, "loss", "seconds")})
-    out = {k: np.concatenate([p[k] for p in parts]) for k in _CONCAT}
-    counts = [len(p["index"]) for p in parts]
-    losses = [p["loss"] for p in parts]
-    if all(np.isnan(losses)):
-        out["loss"] = float("nan")
-    else:
-        out["loss"] = float(sum(l * c for l, c in zip(losses, counts) if c) / max(sum(counts), 1))
-    out["seconds"] = max(p["seconds"] for p in parts)
-    return {**pred, **out}
-
-
-def gather_skipped(skipped: dict[str, list[int]]) -> dict[str, list[int]]:
-    """The unreadable samples every rank met, per split."""
-    if _dist is None:
-        return skipped
-    parts = all_gather(skipped)
-    return {s: [r for p in parts for r in p.get(s, [])] for s in skipped}
 
 
 # --- the model ------------------------------------------------------------------------------------
@@ -414,28 +424,12 @@ def global_batchnorm(model: nn.Module, device: torch.device) -> list[str]:
     return left
 
 
-def wrap_model(model: nn.Module, dist: Dist, compile: bool = False) -> nn.Module:
-    """``model`` (its BatchNorm already global) in DistributedDataParallel, compiled when the
-    recipe asks: what training steps go through.  The plain model keeps the parameters
-    (optimiser, checkpoints, evaluation)."""
-    from torch.nn.parallel import DistributedDataParallel
-
-    from gazebench.engine import compile_model
-
-    ids = [dist.device.index] if dist.device.type == "cuda" else None
-    # static_graph: the same parameters take part in every step; heads whose outputs a loss does
-    # not use (a sigma head under an angular loss) are found once, in the first step
-    ddp = DistributedDataParallel(model, device_ids=ids, static_graph=True)
-    return compile_model(ddp, compile)
-
-
 def describe() -> dict[str, Any]:
     """``environment.distributed`` of a record: world size and backend (1 and None alone)."""
     return dict(SINGLE) if _dist is None else _dist.describe()
 
 
 __all__: Sequence[str] = (
-    "Dist", "GlobalBatchNorm", "ShardedBatchSampler", "all_gather", "barrier", "current", "describe", "env_rank",
-    "from_main", "gather_predictions", "gather_skipped", "global_batchnorm", "init", "is_main", "label_shards",
-    "local_device", "reduce_train_stats", "shutdown", "wrap_model",
+    "Dist", "GlobalBatchNorm", "ShardedBatchSampler", "current", "describe", "env_rank", "global_batchnorm", "init",
+    "is_main", "label_shards", "shutdown",
 )

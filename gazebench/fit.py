@@ -10,9 +10,12 @@ the callbacks.  At the end the best weights are loaded and written to ``best.pt`
 Every epoch reseeds its sampler, its augmentation and torch's RNG from ``(seed, epoch)``, so an
 interrupted fit resumed from ``last.pt`` continues exactly as if it had not stopped.
 
-Under torchrun (:mod:`gazebench.distributed`, docs/cluster.md) every rank runs this loop on its
-slices of the same batches, validation is gathered so every rank selects and stops alike, and
-only rank 0 writes ``last.pt``/``best.pt``.
+The loop asks ``setup.strategy`` (:mod:`gazebench.parallel`) at a few points: which batches this
+process trains on, the epoch's stats and the predictions over every process, and whether it is
+the one that writes.  One process: each answer is what it was given.  Under torchrun
+(:mod:`gazebench.distributed`, docs/cluster.md) every rank runs this loop on its slices of the
+same batches, validation is gathered so every rank selects and stops alike, and only rank 0
+writes ``last.pt``/``best.pt``.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
-from gazebench import checkpoint, distributed
+from gazebench import checkpoint
 from gazebench.datasets.loading import without_skipped
 from gazebench.augment import make_augment
 from gazebench.engine import predict, train_one_epoch
@@ -100,7 +103,7 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None
     run_dir, recipe = setup.unit.run_dir, setup.recipe
     optimizer, scaler = make_optimizer(setup.model, recipe), make_scaler(setup)
     state = checkpoint.FitState()
-    main = setup.dist is None or setup.dist.is_main  # under torchrun only rank 0 writes and talks
+    main = setup.strategy.is_main  # under torchrun only rank 0 writes and talks
     if resume is not False:  # under torchrun every rank loads the same last.pt
         resumed = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler)
         if resumed is None and resume and main:
@@ -162,13 +165,11 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
         group["lr"] = recipe.epoch_lr(epoch)
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
-    batches, total = loader, len(loader.batch_sampler.sampler)
-    if isinstance(loader.batch_sampler, distributed.ShardedBatchSampler):
-        batches, total = distributed.label_shards(loader, loader.batch_sampler), loader.batch_sampler.local_samples()
+    batches, total = setup.strategy.train_batches(loader)  # under torchrun: this rank's slices, labelled
     with progress_bar(total, f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
         stats = train_one_epoch(setup.train_model, without_skipped(batches, setup.skipped["train"]), setup.loss_fn,
                                 optimizer, setup.ctx, scaler, bar, augment=aug)
-    stats = distributed.reduce_train_stats(stats)  # all ranks' samples and loss
+    stats = setup.strategy.reduce_train_stats(stats)  # under torchrun: all ranks' samples and loss
     for cb in callbacks:
         cb.on_train_epoch_end(setup, epoch, stats)
     if len(setup.sets["val"]):
@@ -205,7 +206,7 @@ def predict_split(setup: Setup, split: str, desc: str, progress: bool, with_loss
     with progress_bar(len(setup.eval_loaders[split].sampler), desc, progress) as bar:
         pred = predict(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
     # under torchrun each rank predicted its share: every rank gets all of them, in index order
-    return distributed.gather_predictions(pred)
+    return setup.strategy.gather_predictions(pred)
 
 
 def evaluate(setup: Setup, progress: bool = True) -> Evaluation:
@@ -213,5 +214,5 @@ def evaluate(setup: Setup, progress: bool = True) -> Evaluation:
     (under torchrun: gathered from the ranks' shares, with the unreadable samples every rank met)."""
     evaluation = Evaluation(predict_split(setup, "val", "evaluate val", progress),
                             predict_split(setup, "test", "evaluate test", progress))
-    setup.skipped = distributed.gather_skipped(setup.skipped)
+    setup.skipped = setup.strategy.gather_skipped(setup.skipped)
     return evaluation

@@ -11,14 +11,15 @@ The page holds, in order:
 - the provenance of every run: unit id, configuration identity, protocol, test population (size,
   SHA-256 prefix, complete or what it lacks), weights, environment (versions, git, device), time.
 
-Everything is inline (CSS included, no JavaScript): the file opens offline, and nothing in it
-refers to anything outside it (:func:`external_references` checks this before it is written).
+This module reads and shapes what the page shows; ``gazebench/templates/report.html`` (Jinja2,
+autoescaped) lays it out.  Everything is inline (CSS included, no JavaScript): the file opens
+offline, and nothing in it refers to anything outside it (:func:`external_references` checks this
+before it is written).
 """
 
 from __future__ import annotations
 
 import base64
-import html
 import json
 import re
 import shlex
@@ -26,7 +27,7 @@ import warnings
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import pandas as pd
 
@@ -45,25 +46,6 @@ MAX_TABLE_ROWS = 200
 #: tables up to this many rows are shown open; longer ones are folded (a click opens them)
 OPEN_TABLE_ROWS = 30
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}
-
-CSS = """
-body{font:14px/1.45 system-ui,-apple-system,"Segoe UI",Roboto,sans-serif;color:#1d232a;margin:0 auto;
- max-width:1220px;padding:18px 26px 60px;background:#fff}
-h1{font-size:24px;margin:4px 0 6px}h2{font-size:19px;margin:30px 0 8px;border-bottom:2px solid #dde3ea;
- padding-bottom:3px}h3{font-size:16px;margin:20px 0 6px}
-.meta,.legend p,.note{color:#4c5966;font-size:12.5px;margin:3px 0}
-nav a{margin-right:14px}a{color:#1f5fa8;text-decoration:none}
-table{border-collapse:collapse;margin:6px 0 8px;font-variant-numeric:tabular-nums}
-th,td{border:1px solid #d4dbe3;padding:3px 8px;white-space:nowrap;vertical-align:top}
-th{background:#eef2f6;font-weight:600}tbody tr:nth-child(even){background:#f8fafb}
-table.small td,table.small th{font-size:12px;padding:2px 6px;white-space:normal}
-code,pre{font:12px/1.35 ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}
-pre{background:#f4f6f8;padding:6px 8px;overflow-x:auto;white-space:pre-wrap;margin:4px 0}
-.analysis{border:1px solid #dde3ea;border-radius:6px;padding:4px 16px 10px;margin:14px 0}
-figure{display:inline-block;margin:8px 14px 8px 0;vertical-align:top}
-figure img{max-width:100%;max-height:560px;border:1px solid #e3e8ee}figcaption{font-size:12px;color:#4c5966}
-.warn{color:#8a4b00}details summary{cursor:pointer;color:#1f5fa8}
-"""
 
 
 @dataclass
@@ -136,32 +118,10 @@ def collect(results: str | Path, benchmark: str | None = None) -> ReportData:
     return ReportData(results, df, records, analyses, notes + more)
 
 
-# --- small html pieces ----------------------------------------------------------------------------
-
-def esc(value: Any) -> str:
-    return html.escape("" if value is None else str(value))
-
-
-def html_table(headers: list[str], rows: Iterable[list[str]], css: str = "") -> str:
-    """A table from already-escaped cells."""
-    head = "".join(f"<th>{h}</th>" for h in headers)
-    body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>\n" for row in rows)
-    cls = f' class="{css}"' if css else ""
-    return f"<table{cls}><thead><tr>{head}</tr></thead>\n<tbody>\n{body}</tbody></table>"
-
+# --- what the page shows (gazebench/templates/report.html lays it out) ------------------------------
 
 def anchor(unit_id: Any) -> str:
     return "unit-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(unit_id))
-
-
-def unit_link(unit_id: Any, known: set[str], text: str | None = None) -> str:
-    label = esc(text if text is not None else unit_id)
-    return f'<a href="#{anchor(unit_id)}">{label}</a>' if str(unit_id) in known else label
-
-
-def data_uri(path: Path) -> str:
-    mime = IMAGE_TYPES[path.suffix.lower()]
-    return f"data:{mime};base64,{base64.b64encode(path.read_bytes()).decode('ascii')}"
 
 
 def short_sha(value: Any, n: int = 8) -> str:
@@ -201,115 +161,69 @@ def weights_text(weights: dict[str, Any] | None) -> str:
     return text + (f", sha256 {short_sha(weights['sha256'])}" if weights.get("sha256") else "")
 
 
-# --- the leaderboard ------------------------------------------------------------------------------
-
 def leaderboard_metrics(df: pd.DataFrame) -> list[str]:
     """``all.mean`` and each evaluation subset's mean that the records carry, in their order."""
     means = [c for c in df.columns if c.endswith(".mean") and not c.startswith("timings.") and df[c].notna().any()]
     return sorted(means, key=lambda c: c != "all.mean")
 
 
-def leaderboard_section(df: pd.DataFrame, references: bool = True) -> str:
-    """The leaderboards (all.mean and each subset's mean); ``references``: the published reference
-    rows beside the cross-dataset columns they match (all.mean only)."""
+def leaderboards(df: pd.DataFrame, references: bool = True) -> list[dict[str, Any]]:
+    """One leaderboard (:mod:`gazebench.leaderboard`'s html: its table and legend) per metric of
+    :func:`leaderboard_metrics`; ``references``: the published reference rows beside the
+    cross-dataset columns they match (all.mean only)."""
+    from markupsafe import Markup
+
     from gazebench.leaderboard import aggregate, published_references, render
 
-    if df.empty:
-        return '<h2 id="leaderboard">Leaderboard</h2>\n<p class="note">No results.</p>'
-    parts = ['<h2 id="leaderboard">Leaderboard</h2>',
-             '<p class="note">Columns: a dataset under one protocol (and card version, data options); rows: one '
-             'configuration; cells: mean ± std over its runs (folds × seeds). The runs of each cell are listed '
-             'under <a href="#cells">Where each number comes from</a>; each run\'s facts under '
-             '<a href="#provenance">Provenance</a>.</p>']
+    boards = []
     for metric in leaderboard_metrics(df):
         subset = metric.rpartition(".")[0]
-        parts.append(f"<h3>{esc(metric)}: {esc(SUBSET_TEXT.get(subset, subset))}</h3>")
-        text = render(aggregate(df, metric), "html", metric,
-                      references=published_references(metric) if references else ())
+        text = render(aggregate(df, metric), "html", metric, references=published_references(metric) if references else ())
         table, _, legend = text.partition("\n<p>")
-        parts.append(table + ('\n<div class="legend"><p>' + legend + "</div>" if legend else ""))
-    parts.append(cells_section(df))
-    return "\n".join(parts)
+        boards.append({"metric": metric, "subset": SUBSET_TEXT.get(subset, subset), "table": Markup(table),
+                       "legend": Markup(legend)})
+    return boards
 
 
-def cells_section(df: pd.DataFrame) -> str:
-    """Which runs make each leaderboard cell: row, column, configuration identity, the runs (fold
-    and seed, linked to their provenance)."""
+def cells(df: pd.DataFrame) -> list[dict[str, Any]]:
+    """Which runs make each leaderboard cell: row, column, configuration identities, the runs."""
     from gazebench.leaderboard_rows import column_names, row_names
 
-    rows, _ = row_names(df)
-    frame = df.assign(row=rows, column=column_names(df))
-    known = {str(u) for u in frame["unit_id"]}
-    body = []
-    for (row, column), runs in frame.groupby(["row", "column"], sort=True):
-        runs = runs.sort_values(["fold", "seed"])
-        links = ", ".join(unit_link(r.unit_id, known, f"fold {r.fold} seed {r.seed}") for r in runs.itertuples())
-        body.append([esc(row), esc(column), "<code>" + esc(" ".join(sorted(set(runs["identity"])))) + "</code>",
-                     str(len(runs)), links])
-    return ('<h3 id="cells">Where each number comes from</h3>\n'
-            + html_table(["row", "column", "identity", "runs", "fold, seed (provenance)"], body, "small"))
+    frame = df.assign(row=row_names(df)[0], column=column_names(df))
+    return [{"row": row, "column": column, "identities": sorted(set(runs["identity"])),
+             "runs": list(runs.sort_values(["fold", "seed"]).itertuples())}
+            for (row, column), runs in frame.groupby(["row", "column"], sort=True)]
 
 
-# --- analyses -------------------------------------------------------------------------------------
-
-def analyses_section(entries: list[AnalysisEntry], results: Path, known: set[str]) -> str:
-    head = '<h2 id="analyses">Analyses</h2>'
-    if not entries:
-        return (head + f'\n<p class="note">No analyses under {esc(results / "analysis")} '
-                "(<code>gazebench analyze KIND</code> writes them there).</p>")
-    return head + "\n" + "\n".join(analysis_block(entry, known) for entry in entries)
-
-
-def analysis_block(entry: AnalysisEntry, known: set[str]) -> str:
-    """One analysis: title, what made it, its notes, its table and its figures."""
+def analysis_view(entry: AnalysisEntry) -> dict[str, Any]:
+    """One analysis: title, what made it, its notes, its figures and its table."""
     m = entry.manifest
     kind = str(m.get("kind") or entry.folder.name)
-    parts = [f'<div class="analysis" id="analysis-{esc(entry.folder.name)}">',
-             f"<h3>{esc(m.get('title') or kind)} <small>({esc(kind)})</small></h3>",
-             analysis_meta(entry, known)]
-    notes = m.get("notes") or []
-    if notes:
-        parts.append("<ul>" + "".join(f"<li>{esc(n)}</li>" for n in notes) + "</ul>")
-    parts.extend(figure(entry.folder, name) for name in m.get("figures") or [])
-    parts.append(analysis_table(entry))
-    parts.append("</div>")
-    return "\n".join(p for p in parts if p)
-
-
-def analysis_meta(entry: AnalysisEntry, known: set[str]) -> str:
-    m = entry.manifest
     command = m.get("command")
-    command = shlex.join(map(str, command)) if isinstance(command, list) else command
     units = m.get("unit_ids") or []
-    names = m.get("run_names") if len(m.get("run_names") or []) == len(units) else units
-    runs = (", ".join(unit_link(u, known, f"{n} ({u})" if n != u else None) for u, n in zip(units, names)) if units
-            else ", ".join(esc(r) for r in m.get("runs") or []) or "—")
-    options = m.get("options") or {}
-    made = f"made {m.get('created_at') or 'at an unrecorded time'} · {environment_text(m.get('environment'))}"
-    lines = [f"command: <code>{esc(command or 'not recorded')}</code>",
-             f"runs: {runs}",
-             "options: " + (esc(", ".join(f"{k}={v}" for k, v in options.items())) if options else "defaults"),
-             f"{esc(made)} · {esc(entry.folder)}"]
-    return "\n".join(f'<p class="meta">{line}</p>' for line in lines)
+    names = m.get("run_names") or []
+    return {"folder": entry.folder, "kind": kind, "title": m.get("title") or kind,
+            "command": shlex.join(map(str, command)) if isinstance(command, list) else command,
+            "units": list(zip(units, names if len(names) == len(units) else units)), "runs": m.get("runs") or [], "options": m.get("options") or {},
+            "created_at": m.get("created_at"), "environment": environment_text(m.get("environment")),
+            "notes": m.get("notes") or [], "figures": [figure(entry.folder, n) for n in m.get("figures") or []],
+            "table": analysis_table(entry)}
 
 
-def analysis_table(entry: AnalysisEntry) -> str:
-    """The analysis table (its CSV), numbers to 4 significant digits; a long table is folded
-    away and cut at :data:`MAX_TABLE_ROWS` rows."""
+def analysis_table(entry: AnalysisEntry) -> dict[str, Any]:
+    """The analysis table (its CSV), numbers to 4 significant digits, cut at :data:`MAX_TABLE_ROWS`
+    rows and shown open up to :data:`OPEN_TABLE_ROWS`; empty without one."""
     name = entry.manifest.get("table")
     if not name:
-        return ""
+        return {}
     path = entry.folder / Path(str(name)).name
     try:
         table = pd.read_csv(path)
     except (OSError, ValueError) as exc:
-        return f'<p class="warn">table {esc(path)} could not be read: {esc(exc)}</p>'
-    n, more = len(table), len(table) - MAX_TABLE_ROWS
-    rows = [[esc(cell_text(v)) for v in row] for row in table.head(MAX_TABLE_ROWS).itertuples(index=False)]
-    text = html_table([esc(c) for c in table.columns], rows, "small")
-    text += f'<p class="note">… {more:,} more rows in {esc(path)}</p>' if more > 0 else ""
-    return (f"<details{' open' if n <= OPEN_TABLE_ROWS else ''}><summary>table: {n:,} rows ({esc(path.name)})"
-            f"</summary>\n{text}</details>")
+        return {"problem": f"table {path} could not be read: {exc}"}
+    rows = [[cell_text(v) for v in row] for row in table.head(MAX_TABLE_ROWS).itertuples(index=False)]
+    return {"path": path, "columns": list(table.columns), "rows": rows, "n": len(table),
+            "more": len(table) - MAX_TABLE_ROWS, "open": len(table) <= OPEN_TABLE_ROWS}
 
 
 def cell_text(value: Any) -> str:
@@ -318,61 +232,32 @@ def cell_text(value: Any) -> str:
     return str(value)
 
 
-def figure(folder: Path, name: Any) -> str:
-    """A figure inlined as a data: URI (PNG, SVG or JPEG inside the analysis folder)."""
+def figure(folder: Path, name: Any) -> dict[str, str]:
+    """A figure inlined as a data: URI (PNG, SVG or JPEG inside the analysis folder), or why not."""
     path = folder / Path(str(name)).name
     if path.suffix.lower() not in IMAGE_TYPES:
-        return f'<p class="warn">figure {esc(name)}: not an image type the page inlines</p>'
+        return {"problem": f"figure {name}: not an image type the page inlines"}
     try:
-        uri = data_uri(path)
+        data = base64.b64encode(path.read_bytes()).decode("ascii")
     except OSError as exc:
-        return f'<p class="warn">figure {esc(path)} could not be read: {esc(exc.strerror or exc)}</p>'
-    return (f'<figure><img src="{uri}" alt="{esc(path.name)}">'
-            f"<figcaption>{esc(path.name)}</figcaption></figure>")
+        return {"problem": f"figure {path} could not be read: {exc.strerror or exc}"}
+    return {"name": path.name, "uri": f"data:{IMAGE_TYPES[path.suffix.lower()]};base64,{data}"}
 
 
-# --- provenance -----------------------------------------------------------------------------------
-
-PROVENANCE_HEADERS = ["unit", "row", "dataset", "fold", "seed", "identity", "protocol", "test population",
-                      "weights", "environment", "created", "details"]
-
-
-def provenance_section(df: pd.DataFrame, records: dict[str, dict[str, Any]]) -> str:
-    head = ('<h2 id="provenance">Provenance</h2>\n<p class="note">One line per run that counts in the tables. '
-            "A record does not store the command line: its unit id (<code>gazebench run ... --dry-run</code> "
-            "shows it as done) and its configuration identity (the hash of everything that changes the "
-            "number) say what ran; the test population's SHA-256 is over its sorted sample ids.</p>")
+def provenance(df: pd.DataFrame, records: dict[str, dict[str, Any]]) -> list[dict[str, Any]]:
+    """One row per run: its facts, and (folded in the page) its configuration, protocol source,
+    selection and files; by dataset, leaderboard row, fold and seed."""
     if df.empty:
-        return head
+        return []
     from gazebench.leaderboard_rows import row_names
 
     ordered = df.assign(row=row_names(df)[0]).sort_values(["dataset", "row", "fold", "seed", "path"], kind="stable")
-    rows = [provenance_row(records[path], row) + [details(records[path], path)]
-            for path, row in zip(ordered["path"], ordered["row"])]
-    return head + "\n" + html_table(PROVENANCE_HEADERS, rows, "small")
+    return [provenance_row(records[path], row, path) for path, row in zip(ordered["path"], ordered["row"])]
 
 
-def provenance_row(record: dict[str, Any], row: str) -> list[str]:
-    """A run's facts; ``row``: the leaderboard row it counts in."""
-    dataset = record.get("dataset") or {}
-    unit = esc(record.get("unit_id"))
-    return [
-        f'<span id="{anchor(record.get("unit_id"))}"><code>{unit}</code></span>',
-        esc(row),
-        esc(f"{dataset.get('name')} (card v{dataset.get('card_version')})"),
-        esc(record.get("fold")), esc(record.get("seed")),
-        f"<code>{esc((record.get('identity') or {}).get('hash'))}</code>",
-        esc((record.get("protocol") or {}).get("name")),
-        esc(population_text(record.get("population") or {})),
-        esc(weights_text(record.get("weights"))),
-        esc(environment_text(record.get("environment"))),
-        esc(record.get("created_at")),
-    ]
-
-
-def details(record: dict[str, Any], path: str) -> str:
-    """The configuration, protocol source, selection and files of a run, folded away."""
-    protocol, selection = record.get("protocol") or {}, record.get("selection") or {}
+def provenance_row(record: dict[str, Any], row: str, path: str) -> dict[str, Any]:
+    dataset, protocol = record.get("dataset") or {}, record.get("protocol") or {}
+    selection, identity = record.get("selection") or {}, record.get("identity") or {}
     facts = {
         "result": path,
         "benchmark": record.get("benchmark"),
@@ -381,41 +266,34 @@ def details(record: dict[str, Any], path: str) -> str:
                      f"{selection.get('chosen_epoch')} of {selection.get('epochs_run')}",
         **{f"artifacts.{k}": v for k, v in (record.get("artifacts") or {}).items()},
     }
-    lines = "\n".join(f"{k}: {v}" for k, v in facts.items() if v not in (None, ""))
-    config = json.dumps((record.get("identity") or {}).get("config"), indent=1, sort_keys=True, default=str)
-    return (f"<details><summary>configuration</summary><pre>{esc(lines)}</pre>"
-            f"<pre>{esc(config)}</pre></details>")
+    return {"unit_id": record.get("unit_id"), "row": row,
+            "dataset": f"{dataset.get('name')} (card v{dataset.get('card_version')})",
+            "fold": record.get("fold"), "seed": record.get("seed"), "identity": identity.get("hash"),
+            "protocol": protocol.get("name"), "population": population_text(record.get("population") or {}),
+            "weights": weights_text(record.get("weights")), "environment": environment_text(record.get("environment")),
+            "created_at": record.get("created_at"),
+            "facts": "\n".join(f"{k}: {v}" for k, v in facts.items() if v not in (None, "")),
+            "config": json.dumps(identity.get("config"), indent=1, sort_keys=True, default=str)}
 
 
 # --- the page -------------------------------------------------------------------------------------
 
-def header(data: ReportData, title: str, command: list[str] | None) -> str:
-    made = datetime.now(timezone.utc).isoformat(timespec="seconds")
-    n_runs = len(data.runs)
-    parts = [f"<h1>{esc(title)}</h1>",
-             f'<p class="meta">{n_runs} run{"s" if n_runs != 1 else ""} and {len(data.analyses)} '
-             f"analys{'es' if len(data.analyses) != 1 else 'is'} under {esc(data.results)}; made {esc(made)} by "
-             f"gazebench {esc(gazebench.__version__)}"
-             + (f" with <code>{esc(shlex.join(command))}</code>" if command else "") + "</p>",
-             '<nav><a href="#leaderboard">Leaderboard</a><a href="#cells">Cells</a>'
-             '<a href="#analyses">Analyses</a><a href="#provenance">Provenance</a></nav>']
-    if data.notes:
-        parts.append('<details><summary class="warn">' + f"{len(data.notes)} note"
-                     + ("s" if len(data.notes) != 1 else "") + " on files skipped or set aside</summary><ul>"
-                     + "".join(f"<li>{esc(n)}</li>" for n in data.notes) + "</ul></details>")
-    return "\n".join(parts)
-
-
 def render_report(data: ReportData, title: str | None = None, command: list[str] | None = None,
                   references: bool = True) -> str:
-    title = title or f"gazebench report: {data.results}"
-    known = {str(u) for u in data.runs.get("unit_id", [])}
-    body = [header(data, title, command), leaderboard_section(data.runs, references),
-            analyses_section(data.analyses, data.results, known), provenance_section(data.runs, data.records)]
-    return ("<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n"
-            '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
-            f"<title>{esc(title)}</title>\n<style>{CSS}</style>\n</head>\n<body>\n"
-            + "\n".join(body) + "\n</body>\n</html>\n")
+    """The page: gazebench/templates/report.html filled with what :func:`collect` read."""
+    from jinja2 import Environment, PackageLoader
+
+    env = Environment(loader=PackageLoader("gazebench", "templates"), autoescape=True, trim_blocks=True,
+                      lstrip_blocks=True, keep_trailing_newline=True, finalize=lambda v: "" if v is None else v)
+    env.filters["anchor"] = anchor
+    df = data.runs
+    return env.get_template("report.html").render(
+        title=title or f"gazebench report: {data.results}", results=data.results, notes=data.notes,
+        made=datetime.now(timezone.utc).isoformat(timespec="seconds"), version=gazebench.__version__,
+        command=shlex.join(command) if command else None, n_runs=len(df),
+        known={str(u) for u in df.get("unit_id", [])},
+        leaderboards=[] if df.empty else leaderboards(df, references), cells=[] if df.empty else cells(df),
+        analyses=[analysis_view(a) for a in data.analyses], provenance=provenance(df, data.records))
 
 
 _TAG = re.compile(r"<[A-Za-z][^>]*>")

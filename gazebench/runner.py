@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import cross, distributed, population, unitlock
+from gazebench import cross, parallel, population, unitlock
 from gazebench.atomic import check_writable
 from gazebench.datasets import build_dataset
 from gazebench.datasets.cards import default_data_root
@@ -57,10 +57,10 @@ def run_unit(
     Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
     t_start = time.perf_counter()
     # under torchrun (docs/cluster.md) every rank runs the unit; rank 0 decides, writes and talks
-    distributed.init(resolve_device(unit.recipe.device))
-    main = distributed.is_main()
+    strategy = parallel.join(resolve_device(unit.recipe.device))
+    main = strategy.is_main
     progress = progress and main
-    status = distributed.from_main(unit.status())
+    status = strategy.from_main(unit.status())
     if status == "done" and overwrite == "only-missing":
         if main:
             print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
@@ -69,7 +69,7 @@ def run_unit(
     check_writable(unit.result_path.parent, unit.run_dir)
     # one process at a time runs a unit (gazebench.unitlock); rank 0 holds the lock for all ranks
     lock = unitlock.acquire(unit.run_dir, unit.unit_id) if main else None
-    if distributed.from_main(main and not isinstance(lock, unitlock.UnitLock)):
+    if strategy.from_main(main and not isinstance(lock, unitlock.UnitLock)):
         if main:
             print(f"unit {unit.unit_id} ({unit.describe()}) is being run by {unitlock.holder_text(lock)}; skipping "
                   f"it here (its lock: {unit.run_dir / unitlock.LOCK_NAME}). Run the same command again once it has "
@@ -85,9 +85,10 @@ def run_unit(
 def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool, deterministic: bool,
                 predict_only: bool, t_start: float) -> dict[str, Any] | None:
     """:func:`run_unit` once this process holds the unit's lock."""
-    main = distributed.is_main()
+    strategy = parallel.join(resolve_device(unit.recipe.device))  # the one run_unit joined
+    main = strategy.is_main
     # another process may have finished the unit between this one's first look and its lock
-    status = distributed.from_main(unit.status())
+    status = strategy.from_main(unit.status())
     if status == "done" and overwrite == "only-missing":
         if main:
             print(f"done meanwhile by another process: {unit.result_path}", file=sys.stderr)
@@ -108,7 +109,7 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
     outcome = fit(setup, loggers + ([EpochLog()] if progress else []), resume=resume, progress=progress)
     evaluation = evaluate(setup, progress)
     if not main:  # rank 0 writes; the others wait for it, so the job ends with the unit written
-        distributed.barrier()
+        strategy.barrier()
         return None
     submission = None
     if predict_only:
@@ -122,7 +123,7 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
     if progress:
         say_done(unit, record)
     cross.evaluate_cross(setup, record, cross_tests, progress)
-    distributed.barrier()
+    strategy.barrier()
     return record
 
 

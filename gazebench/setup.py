@@ -9,6 +9,7 @@ or a prepared cache), the frame windows of each split and the loaders over them.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -16,7 +17,7 @@ import torch
 from torch import nn
 from torch.utils.data import DataLoader, RandomSampler, Sampler, WeightedRandomSampler
 
-from gazebench import distributed
+from gazebench import parallel
 from gazebench.augment import source_crop
 from gazebench.config import ConfigError, Recipe
 from gazebench.datasets import build_dataset
@@ -55,10 +56,10 @@ class Setup:
     num_workers: int  # the recipe's num_workers, resolved for the device
     eval_loaders: dict[str, DataLoader] = field(default_factory=dict)
     skipped: dict[str, list[int]] = field(default_factory=lambda: {s: [] for s in SPLITS})
-    #: under torchrun: this process's place in the job, and the DistributedDataParallel model that
-    #: training steps go through (gazebench.distributed); None in a single process
-    dist: distributed.Dist | None = None
-    ddp_model: nn.Module | None = None
+    #: how this unit's processes share the work (gazebench.parallel: one process, or torchrun's DDP)
+    strategy: parallel.Strategy = field(default_factory=parallel.SingleProcess)
+    #: what training steps go through when the strategy wraps the model (DDP); None: step_model
+    wrapped_model: nn.Module | None = None
 
     @property
     def recipe(self) -> Recipe:
@@ -76,19 +77,18 @@ class Setup:
     @property
     def train_model(self) -> nn.Module:
         """What training steps go through: the DDP model under torchrun, else :attr:`step_model`."""
-        return self.ddp_model if self.ddp_model is not None else self.step_model
+        return self.wrapped_model if self.wrapped_model is not None else self.step_model
 
     def loader(self, split: str, generator: torch.Generator | None = None, sampler: Sampler | None = None) -> DataLoader:
         """A loader over ``split`` with the recipe's batch size and the resolved workers; under
         torchrun this rank's slices of the training batches, or its share of an evaluation split."""
-        train, parts = split == "train", None
-        if self.dist is not None and sampler is None:
-            if train:
-                parts = (self.dist.rank, self.dist.world_size)
-            else:
-                sampler = self.dist.eval_share(len(self.sets[split]))  # type: ignore[assignment]
+        train, shard = split == "train", None
+        if sampler is None and train:
+            shard = self.strategy.shard_train
+        elif sampler is None:
+            sampler = self.strategy.shard_eval(len(self.sets[split]))  # type: ignore[assignment]
         workers = 0 if self.sets[split].on_device is not None else self.num_workers  # rows need no decoding
-        return make_loader(self.sets[split], self.recipe, workers, train, generator, sampler, parts)
+        return make_loader(self.sets[split], self.recipe, workers, train, generator, sampler, shard)
 
 
 def seed_everything(seed: int, deterministic: bool = False) -> None:
@@ -109,16 +109,13 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     positions, subjects = split(dataset, unit.fold, recipe)
     model, loss_name = build_fitted_model(unit, dataset, positions["train"])
     device = resolve_device(recipe.device)
-    dist = distributed.init(device)  # None unless torchrun started several processes
+    strategy = parallel.join(device)  # one process, unless torchrun started several
+    device = strategy.local_device(device)
     trains = bool(model.trainable) and recipe.epochs > 0
-    if dist is not None:
-        device = dist.device
-        if trains:
-            distributed.check_batch_size(recipe.batch_size, dist.world_size)
-        distributed.global_batchnorm(model, device)  # BatchNorm over the global batch, as one process
+    strategy.prepare_model(model, recipe, trains)  # under torchrun: BatchNorm over the global batch
     # before any frame is decoded: a batch that cannot fit is one line, not an OOM kill later
     check_batch_memory(recipe, model.view.num_frames, model.view.num_views, {s: len(p) for s, p in positions.items()},
-                       device, trains, dist.world_size if dist else 1)
+                       device, trains, strategy.world_size)
     workers = resolve_num_workers(recipe.num_workers, device.type)
     configure_threads(device.type, workers)
     ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)
@@ -134,9 +131,9 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     if held is not None:
         source, ctx.frames_on_device = held, held
     setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
-                  ctx, source, sets, workers, dist=dist)
-    if dist is not None and setup.trains:
-        setup.ddp_model = distributed.wrap_model(model, dist, recipe.compile)
+                  ctx, source, sets, workers, strategy=strategy)
+    if setup.trains:
+        setup.wrapped_model = strategy.wrap_model(model, recipe)
     setup.eval_loaders = {s: setup.loader(s) for s in ("val", "test")}
     return setup
 
@@ -224,12 +221,12 @@ def make_loader(
     train: bool,
     generator: torch.Generator | None = None,
     sampler: Sampler | None = None,
-    parts: tuple[int, int] | None = None,
+    shard: Callable[[Sampler, int, bool], Sampler | None] | None = None,
 ) -> DataLoader:
     """Workers (if any) stay up across epochs and keep ``prefetch_factor`` batches each in flight;
     batches land in pinned memory on CUDA so the copy to the device overlaps compute.
-    ``parts`` ``(rank, world)``: a training loader of one torchrun rank, over its slices of the
-    single-process batches (:class:`gazebench.distributed.ShardedBatchSampler`)."""
+    ``shard``: a training loader's batch sampler from its sampler, batch size and ``drop_last``
+    (the strategy's: one torchrun rank's slices of the single-process batches; None: plain batches)."""
     if sampler is None and train:
         cap = recipe.max_train_samples
         weights = ds.dataset.sample_weights(ds.positions)  # joint training's sampling law; None: uniform
@@ -240,10 +237,9 @@ def make_loader(
                                             generator=generator)
     # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
     drop_last = train and _remainder(sampler, recipe.batch_size) == 1
+    batch_sampler = shard(sampler, recipe.batch_size, drop_last) if train and shard is not None else None
     batching: dict = dict(batch_size=recipe.batch_size if train else recipe.eval_batch_size, sampler=sampler,
-                          shuffle=False, drop_last=drop_last)
-    if train and parts is not None:
-        batching = dict(batch_sampler=distributed.ShardedBatchSampler(sampler, recipe.batch_size, drop_last, *parts))
+                          shuffle=False, drop_last=drop_last) if batch_sampler is None else dict(batch_sampler=batch_sampler)
     return DataLoader(
         ds,
         collate_fn=collate_frames,

@@ -181,6 +181,37 @@ def test_a_global_batch_the_ranks_cannot_share_is_one_line_per_rank(tiny_synth, 
 # -- the pieces, in one process (fast) -------------------------------------------------------------
 
 
+SINGLE_FIT = """
+import sys
+from pathlib import Path
+
+from gazebench import planning
+from gazebench.fit import evaluate, fit
+from gazebench.parallel import SingleProcess
+from gazebench.setup import build_setup
+
+root, out = Path(sys.argv[1]), Path(sys.argv[2])
+suite = planning.single_run_suite("synthgaze", ["static"], [0], root=str(root))
+(spec,) = planning.expand(suite, {"backbone": "test_resnet", "image_size": 32, "batch_size": 16, "num_workers": 0,
+                                  "epochs": 1, "logger": "none"})
+setup = build_setup(planning.plan_unit(spec, out / "results", out / "runs"))
+outcome = fit(setup, progress=False)
+evaluation = evaluate(setup, progress=False)
+assert type(setup.strategy) is SingleProcess and setup.train_model is setup.step_model
+assert len(outcome.history) == 1 and len(evaluation.test["error"]) == len(setup.sets["test"])
+print("gazebench.distributed" in sys.modules)
+"""
+
+
+def test_a_single_process_fit_never_enters_distributed(tiny_synth, tmp_path):
+    """Set-up, fit and evaluation of one process ask gazebench.parallel.SingleProcess, which answers
+    with what it was given: gazebench.distributed is never imported."""
+    r = launch([sys.executable, "-c", SINGLE_FIT], [tiny_synth, tmp_path])
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.split() == ["False"], r.stdout
+
+
+
 @pytest.mark.parametrize("n, world", [(90, 2), (97, 2), (90, 4), (83, 4), (64, 8)])
 def test_rank_slices_put_together_are_the_one_process_batches(n, world):
     import torch

@@ -152,6 +152,21 @@ def test_external_references_finds_what_a_browser_would_fetch():
     assert external_references(bad) == ["http://a.example/x.png", "//cdn.example/x.css", "y.png", "z.css"]
 
 
+def test_text_from_the_files_is_escaped_not_markup(tree, tmp_path):
+    """Text read from results and manifests (titles, notes, options) is shown as text: the page gains
+    no element from it."""
+    path = tree / "analysis" / "bins-0123abcd" / "analysis.json"
+    manifest = json.loads(path.read_text())
+    manifest.update(title='<script>alert("x")</script>', notes=["<img src=http://a.example/x.png>"],
+                    options={"<u>key</u>": "&amp;"})
+    path.write_text(json.dumps(manifest))
+    page = write_report(tree, tmp_path / "r.html", title="<i>report</i>")[0].read_text()
+    assert "<script" not in page and "<u>" not in page and "<i>" not in page and "<img src=http" not in page
+    assert "<title>&lt;i&gt;report&lt;/i&gt;</title>" in page
+    assert "&lt;script&gt;alert(&#34;x&#34;)&lt;/script&gt;" in page and "&lt;u&gt;key&lt;/u&gt;=&amp;amp;" in page
+    assert external_references(page) == []
+
+
 def test_benchmark_keeps_its_runs_and_the_analyses_of_them(tree, tmp_path):
     _, data = write_report(tree, tmp_path / "r.html", benchmark="example")
     assert len(data.runs) == len(records_of(tree)) and [a.folder.name for a in data.analyses] == ["bins-0123abcd"]
