@@ -239,7 +239,9 @@ class ResultRecord(Part):
         return self.population.labels == "withheld" or not self.metrics
 
     def to_dict(self) -> dict[str, Any]:
-        """The record as its file holds it (keys in the file's order, none added)."""
+        """The record as a dict, only the keys it was given: the named ones in the models' order
+        (make_record's, so a record made by gazebench is written as it was filled in), then any
+        others in theirs."""
         return self.model_dump(mode="python", exclude_unset=True)
 
 

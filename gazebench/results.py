@@ -16,21 +16,24 @@ import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gazebench.atomic import atomic_write
 from gazebench.lazymodule import LazyModule
-from gazebench.record_model import SCHEMA_VERSION, ResultRecord, new_record, parse_record
+
+if TYPE_CHECKING:
+    from gazebench.record_model import ResultRecord
 
 pd = LazyModule("pandas")  # imported on first use: status reads records without it
-
-__all__ = ["SCHEMA_VERSION", "ResultRecord", "load_record", "read_record", "write_record", "load_results"]
+# gazebench.record_model (pydantic) is imported on first use too: a dry run with no results yet needs none
 
 
 def write_record(record: dict[str, Any] | ResultRecord, path: Path) -> Path:
     """Write ``record`` (a dict as :func:`gazebench.record.make_record` fills it in, without
     ``schema_version``, or a :class:`ResultRecord`) through the model: a field of the wrong type
     is a bug and raises here, before anything is written."""
+    from gazebench.record_model import ResultRecord, new_record
+
     if not isinstance(record, ResultRecord):
         record = new_record(record)
     atomic_write(path, json.dumps(record.to_dict(), indent=2, sort_keys=False, default=_jsonable) + "\n")
@@ -50,6 +53,8 @@ def _jsonable(obj: Any) -> Any:
 def load_record(path: Path) -> ResultRecord:
     """The record in ``path``, typed (any schema version this gazebench reads, upgraded); a file
     that is not one raises ValueError (:class:`gazebench.errors.UserValueError` naming the field)."""
+    from gazebench.record_model import parse_record
+
     with open(path) as f:
         raw = json.load(f)
     return parse_record(raw)
