@@ -12,7 +12,7 @@ knows what each version lacked.  :data:`SCHEMA_VERSION` changes only when the fi
 
 ``gazebench schema`` prints :func:`json_schema` (also shipped as ``gazebench/schemas/result.schema.json``);
 ``--kind predictions`` the columns of a run's ``predictions_test.csv`` (:class:`PredictionRow`).
-This module imports pydantic only (no torch, numpy or pandas).
+This module imports pydantic only (no torch or pandas; numpy only to upgrade a schema-1 record).
 """
 
 from __future__ import annotations
@@ -318,27 +318,32 @@ UNRECORDED = "unrecorded"
 
 def _from_v1(raw: dict[str, Any]) -> dict[str, Any]:
     from gazebench.identity import identity_config, identity_hash
+    from gazebench.population import population_name
 
-    dataset, model = raw.get("dataset") or {}, raw.get("model") or {}
+    dataset, model = _dict(raw.get("dataset")), _dict(raw.get("model"))
     config = identity_config(dataset=str(dataset.get("name")), card_version=str(dataset.get("card_version", "")),
                              protocol=UNRECORDED, data_options=dataset.get("options") or {},
                              model=str(model.get("name")), model_options=model.get("kwargs") or {},
-                             weights=UNRECORDED, recipe=raw.get("recipe") or {})
-    fold = str(raw.get("fold", "default"))
-    name = f"{dataset.get('name')}/test" if fold == "default" else f"{dataset.get('name')}/fold-{fold}/test"
-    count = ((raw["metrics"] or {}).get("all") or {}).get("n", (dataset.get("samples") or {}).get("test", 0))
-    rule = (raw.get("selection") or {}).get("rule")
+                             weights=UNRECORDED, recipe=_dict(raw.get("recipe")))
+    name = population_name(str(dataset.get("name")), str(raw.get("fold", "default")))
+    count = _dict(_dict(raw["metrics"]).get("all")).get("n", _dict(dataset.get("samples")).get("test", 0))
+    rule = _dict(raw.get("selection")).get("rule")
     head = {
         "schema_version": SCHEMA_VERSION,
         "unit_id": raw.get("unit_id"), "label": raw.get("label"), "benchmark": raw.get("benchmark"),
         # no recipe_keys: read as a legacy identity (gazebench.results.narrow_legacy)
         "identity": {"hash": identity_hash(config), "config": config},
         "protocol": {"name": UNRECORDED, "source": "a schema 1 record names no protocol", "selection": rule},
-        "population": {"name": name, "count": int(count), "sha256": None, "complete": False,
+        "population": {"name": name, "count": count, "sha256": None, "complete": False,
                        "shortfall": ["a schema 1 record: its test ids were not recorded (re-run the unit)"]},
         "weights": {"tag": UNRECORDED, "file": None, "sha256": None},
     }
     return {**head, **{k: v for k, v in raw.items() if k not in head}}
+
+
+def _dict(value: Any) -> dict[str, Any]:
+    """``value`` where it is a mapping, else {} (a malformed part fails validation afterwards, naming it)."""
+    return value if isinstance(value, dict) else {}
 
 
 def parse_record(raw: Any) -> ResultRecord:

@@ -168,6 +168,13 @@ def test_an_unknown_schema_version_is_one_line_naming_what_is_read(version, real
         parse_record(raw)
 
 
+def test_a_malformed_schema_1_record_is_one_line_naming_the_field(real_runs):
+    old = schema_1_record(real_runs[0])
+    old["metrics"] = [1, 2]
+    with pytest.raises(UserValueError, match="metrics: Input should be a valid dictionary"):
+        parse_record(old)
+
+
 def test_a_finished_unit_whose_record_is_not_valid_is_not_done(tmp_path):
     from gazebench.results import result_problem
 
