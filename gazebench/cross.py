@@ -218,10 +218,10 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
     from gazebench.provenance import now_iso
     from gazebench.record_model import new_record
 
-    unit = new_record(record)  # the unit's own record, typed; the cross record keeps its other keys
-    ds, base = test.dataset, unit.identity.config
+    own = new_record(record)  # the unit's own record, typed; the cross record keeps its other keys
+    ds, base = test.dataset, own.identity.config
     trained_on = {k: base[k] for k in ("dataset", "card_version", "protocol", "data_options")}
-    joint = unit.joint
+    joint = own.joint
     if joint:  # joint training (gazebench.joint): the training datasets, sorted; their protocols,
         # options and the sampling are in data_options. A single dataset's identity stays as it was.
         trained_on["datasets"] = list(joint["datasets"])
@@ -229,22 +229,22 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
               "data_options": json_ready(ds.options), "trained_on": trained_on}
     return {
         **record,
-        "unit_id": cross_unit_id(unit.unit_id, test.name),
-        "identity": {"hash": identity_hash(config), "config": config, "recipe_keys": unit.identity.recipe_keys},
+        "unit_id": cross_unit_id(own.unit_id, test.name),
+        "identity": {"hash": identity_hash(config), "config": config, "recipe_keys": own.identity.recipe_keys},
         "protocol": {"name": test.protocol.name, "source": test.protocol.source,
-                     "selection": f"{unit.protocol.selection} (on {trained_on['dataset']})"},
+                     "selection": f"{own.protocol.selection} (on {trained_on['dataset']})"},
         "population": pop,
         "dataset": {"name": test.name, "card_version": test.card.version, "options": ds.options, "root": str(ds.root),
                     "subjects": {"test": test.subjects}, "samples": {"test": int(len(test.rows))},
                     "folds": test.folds, "frame_cache": source.describe()},
         "trained_on": {**trained_on, "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
-                       "fold": unit.fold, "unit_id": unit.unit_id, "result": str(result)},
+                       "fold": own.fold, "unit_id": own.unit_id, "result": str(result)},
         "label_space_note": note,
         "metrics": metrics,
         "val_metrics": {},
         "timings": {"eval_seconds": seconds, "eval_samples_per_s": n / seconds if seconds > 0 else None},
         "data_problems": problems,
-        "artifacts": {"predictions": str(predictions), "checkpoint": unit.artifacts.checkpoint},
+        "artifacts": {"predictions": str(predictions), "checkpoint": own.artifacts.checkpoint},
         "created_at": now_iso(),
     }
 

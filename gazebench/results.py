@@ -61,7 +61,7 @@ def load_record(path: Path) -> ResultRecord:
 
 
 def read_record(path: Path) -> dict[str, Any]:
-    """:func:`load_record` as a plain dict (today's schema, keys in the file's order), for code
+    """:func:`load_record` as a plain dict (today's schema, as :func:`write_record` writes it), for code
     that has not moved to the typed record."""
     return load_record(path).to_dict()
 
