@@ -29,7 +29,7 @@ from gazebench.commands.common import global_flags
 from gazebench.errors import GazebenchError
 
 COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
-            "analyze", "report", "status")
+            "analyze", "report", "status", "schema")
 
 EPILOG = """\
 examples:

@@ -174,9 +174,11 @@ def predict_test(setup: Any, test: CrossTest, progress: bool) -> tuple[dict[str,
 def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], progress: bool = True) -> list[Path]:
     """For each cross test: predict, write the predictions CSV and the record; return the records' paths."""
     from gazebench.record import metrics_for, skipped_summary, write_predictions
+    from gazebench.record_model import new_record
     from gazebench.results import write_record
 
     unit, written = setup.unit, []
+    sigma_trained = new_record(record).model.sigma_trained
     train_gaze = setup.dataset.gaze(setup.positions["train"])
     for test in tests:
         t0 = time.perf_counter()
@@ -195,7 +197,7 @@ def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], p
         population.warn(pop, test.protocol.name)
         predictions = write_predictions(pred, ds, unit.run_dir / PREDICTIONS.format(name=test.name))
         path = cross_result_path(unit.result_path, test.name)
-        write_record(cross_record(record, test, pop, metrics_for(pred, ds, record["model"]["sigma_trained"]),
+        write_record(cross_record(record, test, pop, metrics_for(pred, ds, sigma_trained),
                                   note, skipped_summary({"test": skipped}, ds), source, predictions, seconds,
                                   len(pred["error"]), unit.result_path), path)
         m = pop["count"]
@@ -214,10 +216,12 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
     population and metrics; the identity with ``trained_on``; no validation metrics."""
     from gazebench.identity import identity_hash
     from gazebench.provenance import now_iso
+    from gazebench.record_model import new_record
 
-    ds, base = test.dataset, record["identity"]["config"]
+    own = new_record(record)  # the unit's own record, typed; the cross record keeps its other keys
+    ds, base = test.dataset, own.identity.config
     trained_on = {k: base[k] for k in ("dataset", "card_version", "protocol", "data_options")}
-    joint = record.get("joint")
+    joint = own.joint
     if joint:  # joint training (gazebench.joint): the training datasets, sorted; their protocols,
         # options and the sampling are in data_options. A single dataset's identity stays as it was.
         trained_on["datasets"] = list(joint["datasets"])
@@ -225,23 +229,22 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
               "data_options": json_ready(ds.options), "trained_on": trained_on}
     return {
         **record,
-        "unit_id": cross_unit_id(record["unit_id"], test.name),
-        "identity": {"hash": identity_hash(config), "config": config,
-                     "recipe_keys": record["identity"].get("recipe_keys")},
+        "unit_id": cross_unit_id(own.unit_id, test.name),
+        "identity": {"hash": identity_hash(config), "config": config, "recipe_keys": own.identity.recipe_keys},
         "protocol": {"name": test.protocol.name, "source": test.protocol.source,
-                     "selection": f"{record['protocol']['selection']} (on {trained_on['dataset']})"},
+                     "selection": f"{own.protocol.selection} (on {trained_on['dataset']})"},
         "population": pop,
         "dataset": {"name": test.name, "card_version": test.card.version, "options": ds.options, "root": str(ds.root),
                     "subjects": {"test": test.subjects}, "samples": {"test": int(len(test.rows))},
                     "folds": test.folds, "frame_cache": source.describe()},
         "trained_on": {**trained_on, "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
-                       "fold": record["fold"], "unit_id": record["unit_id"], "result": str(result)},
+                       "fold": own.fold, "unit_id": own.unit_id, "result": str(result)},
         "label_space_note": note,
         "metrics": metrics,
         "val_metrics": {},
         "timings": {"eval_seconds": seconds, "eval_samples_per_s": n / seconds if seconds > 0 else None},
         "data_problems": problems,
-        "artifacts": {"predictions": str(predictions), "checkpoint": record["artifacts"].get("checkpoint")},
+        "artifacts": {"predictions": str(predictions), "checkpoint": own.artifacts.checkpoint},
         "created_at": now_iso(),
     }
 

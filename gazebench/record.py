@@ -1,7 +1,8 @@
 """What a finished unit leaves behind: its test predictions (CSV) and its result record.
 
-The record's schema version and its reading and writing live in :mod:`gazebench.results`;
-:func:`make_record` is the one place its fields are filled in (docs/leaderboards.md lists them).
+The record's typed model, schema version and JSON Schema live in :mod:`gazebench.record_model`,
+its reading and writing in :mod:`gazebench.results`; :func:`make_record` is the one place its
+fields are filled in (docs/leaderboards.md lists them).
 """
 
 from __future__ import annotations

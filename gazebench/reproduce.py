@@ -11,9 +11,12 @@ lands in the leaderboard as its own row, ``NAME (published)``.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gazebench.options import ConfigError
+
+if TYPE_CHECKING:
+    from gazebench.record_model import ResultRecord
 
 
 def reproduce_settings(card: Any, weights: str | Path) -> dict[str, Any]:
@@ -41,15 +44,16 @@ def row_label(card: Any, seen_in_training: bool) -> str:
     return f"{card.name} (published{', trained on this split' if seen_in_training else ''})"
 
 
-def _mean(record: dict[str, Any], subset: str) -> float | None:
-    return (record["metrics"].get(subset) or {}).get("mean")
+def _mean(record: ResultRecord, subset: str) -> float | None:
+    summary = record.metrics.get(subset)
+    return None if summary is None else summary.mean
 
 
 def _deg(value: float | None) -> str:
     return "—" if value is None else f"{value:.2f}"
 
 
-def comparison_rows(card: Any, record: dict[str, Any]) -> list[list[str]]:
+def comparison_rows(card: Any, record: ResultRecord) -> list[list[str]]:
     """One row per published number: subset, population, published, reproduced, difference.  A
     number whose subset no source states (``subset: unknown``) gets the value measured on each
     candidate subset and no difference: a difference against a number of unknown definition is
@@ -84,14 +88,14 @@ def unknown_subset_notes(card: Any) -> list[str]:
     return out
 
 
-def comparison_table(card: Any, record: dict[str, Any]) -> str:
+def comparison_table(card: Any, record: ResultRecord) -> str:
     from tabulate import tabulate
 
-    pop = record["population"]
-    state = "complete" if pop["complete"] else "NOT the protocol's full population: " + "; ".join(pop["shortfall"])
-    head = (f"{record['label']} on {record['dataset']['name']} ({record['protocol']['name']}), population "
-            f"{pop['name']}: {pop['count']:,} samples, {state}\nweights {record['weights']['file']} "
-            f"(sha256 {record['weights']['sha256']})")
+    pop = record.population
+    state = "complete" if pop.complete else "NOT the protocol's full population: " + "; ".join(pop.shortfall)
+    head = (f"{record.label} on {record.dataset.name} ({record.protocol.name}), population "
+            f"{pop.name}: {pop.count:,} samples, {state}\nweights {record.weights.file} "
+            f"(sha256 {record.weights.sha256})")
     table = tabulate(comparison_rows(card, record), headers=["subset", "published population", "published (°)",
                                                               "reproduced (°)", "difference"],
                      tablefmt="github", disable_numparse=True)

@@ -1,8 +1,12 @@
 """Run records: one small JSON per finished unit of work, written atomically and last.
 
-``load_results(dir)`` reads every record under ``dir`` into a flat pandas DataFrame, one row per
-run, skipping (and naming) files that cannot be read, and, with one note, the records of
-predict-only runs (test labels withheld: no metrics to rank; see gazebench/runner.py).
+A record is a :class:`gazebench.record_model.ResultRecord` (typed; its JSON Schema ships as
+``gazebench/schemas/result.schema.json``): :func:`write_record` writes one through the model,
+:func:`load_record` reads one back (an older schema version upgraded on the way,
+:func:`gazebench.record_model.upgrade`).  ``load_results(dir)`` reads every record under ``dir``
+into a flat pandas DataFrame, one row per run, skipping (and naming) files that cannot be read, and,
+with one note, the records of predict-only runs (test labels withheld: no metrics to rank; see
+gazebench/runner.py).
 """
 
 from __future__ import annotations
@@ -12,20 +16,27 @@ import time
 import warnings
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from gazebench.atomic import atomic_write
-from gazebench.errors import UserValueError
 from gazebench.lazymodule import LazyModule
 
+if TYPE_CHECKING:
+    from gazebench.record_model import ResultRecord
+
 pd = LazyModule("pandas")  # imported on first use: status reads records without it
+# gazebench.record_model (pydantic) is imported on first use too: a dry run with no results yet needs none
 
-SCHEMA_VERSION = 2
 
+def write_record(record: dict[str, Any] | ResultRecord, path: Path) -> Path:
+    """Write ``record`` (a dict as :func:`gazebench.record.make_record` fills it in, without
+    ``schema_version``, or a :class:`ResultRecord`) through the model: a field of the wrong type
+    is a bug and raises here, before anything is written."""
+    from gazebench.record_model import ResultRecord, new_record
 
-def write_record(record: dict[str, Any], path: Path) -> Path:
-    record = {"schema_version": SCHEMA_VERSION, **record}
-    atomic_write(path, json.dumps(record, indent=2, sort_keys=False, default=_jsonable) + "\n")
+    if not isinstance(record, ResultRecord):
+        record = new_record(record)
+    atomic_write(path, json.dumps(record.to_dict(), indent=2, sort_keys=False, default=_jsonable) + "\n")
     return path
 
 
@@ -39,26 +50,31 @@ def _jsonable(obj: Any) -> Any:
     raise TypeError(f"not JSON serialisable: {type(obj).__name__}")
 
 
-def read_record(path: Path) -> dict[str, Any]:
+def load_record(path: Path) -> ResultRecord:
+    """The record in ``path``, typed (any schema version this gazebench reads, upgraded); a file
+    that is not one raises ValueError (:class:`gazebench.errors.UserValueError` naming the field)."""
+    from gazebench.record_model import parse_record
+
     with open(path) as f:
-        record = json.load(f)
-    if not isinstance(record, dict) or "metrics" not in record:
-        raise UserValueError("not a gazebench result record (no 'metrics')")
-    version = record.get("schema_version")
-    if version != SCHEMA_VERSION:
-        raise UserValueError(f"schema_version {version!r}; this gazebench reads {SCHEMA_VERSION}")
-    return record
+        raw = json.load(f)
+    return parse_record(raw)
+
+
+def read_record(path: Path) -> dict[str, Any]:
+    """:func:`load_record` as a plain dict (today's schema, as :func:`write_record` writes it), for code
+    that has not moved to the typed record."""
+    return load_record(path).to_dict()
 
 
 def result_problem(path: Path, unit_id: str) -> str | None:
     """Why the result file of unit ``unit_id`` at ``path`` does not count as done, or None when it
     does: a file that does not parse as a record, or the record of another unit."""
     try:
-        record = read_record(path)
+        record = load_record(path)
     except (OSError, ValueError) as exc:
         return f"unreadable ({exc})"
-    if record.get("unit_id") != unit_id:
-        return f"it is the record of unit {record.get('unit_id')!r}, not {unit_id!r}"
+    if record.unit_id != unit_id:
+        return f"it is the record of unit {record.unit_id!r}, not {unit_id!r}"
     return None
 
 
@@ -74,63 +90,66 @@ def set_aside(path: Path) -> Path:
 ANALYSIS_DIR = "analysis"
 
 
-def iter_records(results_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
+def iter_records(results_dir: Path) -> list[tuple[Path, ResultRecord]]:
+    """Every readable record under ``results_dir`` (not under its analysis folder), with its path;
+    a file that cannot be read is skipped with a warning that names it."""
     out = []
     for path in sorted(Path(results_dir).rglob("*.json")):
         if path.name.startswith(".") or path.relative_to(results_dir).parts[0] == ANALYSIS_DIR:
             continue
         try:
-            out.append((path, read_record(path)))
+            out.append((path, load_record(path)))
         except (OSError, ValueError) as exc:
             warnings.warn(f"skipping unreadable result {path}: {exc}", stacklevel=2)
     return out
 
 
-def flatten_record(record: dict[str, Any]) -> dict[str, Any]:
+def flatten_record(record: ResultRecord) -> dict[str, Any]:
     """One leaderboard row: identity columns plus ``metric.<subset>.<stat>`` columns."""
+    ds = record.dataset
     row = {
-        "dataset": record["dataset"]["name"],
-        "card_version": str(record["dataset"].get("card_version", "")),
-        "dataset_options": json.dumps(record["dataset"].get("options", {}), sort_keys=True),
-        "model": record["model"]["name"],
-        "label": record.get("label") or record["model"]["name"],
-        "fold": str(record.get("fold", "default")),
-        "seed": record.get("seed"),
-        "benchmark": record.get("benchmark"),
-        "unit_id": record.get("unit_id"),
-        "created_at": record.get("created_at"),
-        "chosen_epoch": (record.get("selection") or {}).get("chosen_epoch"),
-        "model_kwargs": json.dumps((record.get("model") or {}).get("kwargs") or {}, sort_keys=True, default=str),
-        "predictions": (record.get("artifacts") or {}).get("predictions"),
+        "dataset": ds.name,
+        "card_version": str(ds.card_version) if "card_version" in ds.model_fields_set else "",
+        "dataset_options": json.dumps(ds.options, sort_keys=True),
+        "model": record.model.name,
+        "label": record.display_label,
+        "fold": str(record.fold),
+        "seed": record.seed,
+        "benchmark": record.benchmark,
+        "unit_id": record.unit_id,
+        "created_at": record.created_at,
+        "chosen_epoch": record.selection.chosen_epoch,
+        "model_kwargs": json.dumps(record.model.kwargs, sort_keys=True, default=str),
+        "predictions": record.artifacts.predictions,
         **_identity_columns(record),
     }
-    for subset, stats in record["metrics"].items():
-        if isinstance(stats, dict):
-            for stat, value in stats.items():
-                row[f"{subset}.{stat}"] = value
-    for key, value in (record.get("timings") or {}).items():
+    for subset, stats in record.metrics.items():
+        for stat, value in stats.model_dump(exclude_unset=True).items():
+            row[f"{subset}.{stat}"] = value
+    for key, value in record.timings.model_dump(exclude_unset=True).items():
         row[f"timings.{key}"] = value
     return row
 
 
-def _identity_columns(record: dict[str, Any]) -> dict[str, Any]:
+def _identity_columns(record: ResultRecord) -> dict[str, Any]:
     """What the leaderboard keeps apart: the protocol, the configuration identity (its hash and
     canonical config as JSON) and the test population (name, size, SHA-256 of its sorted ids,
     whether it is the protocol's full population, and what it lacks)."""
-    identity, population = record["identity"], record["population"]
+    identity, population = record.identity, record.population
     return {
-        "protocol": record["protocol"]["name"],
-        "identity": identity["hash"],
+        "protocol": record.protocol.name,
+        "identity": identity.hash,
         # written before models declared their identity keys (see narrow_legacy)
-        "identity_legacy": "recipe_keys" not in identity,
-        "identity_config": json.dumps(identity["config"], sort_keys=True, default=str),
-        "population": population["name"],
-        "population_count": population["count"],
-        "population_sha256": population["sha256"],
-        "population_complete": bool(population["complete"]),
-        "population_shortfall": "; ".join(map(str, population.get("shortfall") or [])),
+        "identity_legacy": "recipe_keys" not in identity.model_fields_set,
+        "identity_config": json.dumps(identity.config, sort_keys=True, default=str),
+        "population": population.name,
+        "population_count": population.count,
+        "population_sha256": population.sha256,
+        "population_complete": bool(population.complete),
+        "population_shortfall": "; ".join(map(str, population.shortfall or [])),
         # the populations inside the test set (Gaze360's face), each with its own coverage
-        "population_inner": json.dumps(population.get("populations") or {}, sort_keys=True, default=str),
+        "population_inner": json.dumps({k: v.model_dump(exclude_unset=True)
+                                        for k, v in (population.populations or {}).items()}, sort_keys=True, default=str),
     }
 
 
@@ -229,11 +248,6 @@ def check_predictions(df: pd.DataFrame, results_dir: str | Path) -> pd.DataFrame
     return df.assign(record_check=[predictions_check(row, Path(results_dir)) for _, row in df.iterrows()])
 
 
-def predict_only(record: dict[str, Any]) -> bool:
-    """Whether ``record`` is a predict-only run's: its test labels were withheld, so no metrics."""
-    return (record.get("population") or {}).get("labels") == "withheld" or record.get("metrics") == {}
-
-
 def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
     """Every readable record under ``results_dir`` as one DataFrame row (see flatten_record); a
     file that cannot be read is skipped with a warning that names it, predict-only records (no
@@ -243,14 +257,10 @@ def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
         raise FileNotFoundError(f"no results folder {str(results_dir)!r} (pass --results DIR)")
     rows, unscored = [], []
     for path, record in iter_records(results_dir):
-        if predict_only(record):
+        if record.predict_only:
             unscored.append(path)
             continue
-        try:
-            row = flatten_record(record)
-        except (KeyError, TypeError, AttributeError) as exc:
-            warnings.warn(f"skipping unreadable result {path}: missing or malformed field {exc}", stacklevel=2)
-            continue
+        row = flatten_record(record)  # the model has checked every field it reads
         row["path"] = str(path)
         rows.append(row)
     if unscored:

@@ -14,6 +14,7 @@ import pytest
 from gazebench.analysis import KINDS, RunRef, default_out_dir, get_kind, resolve_runs, write_analysis
 from gazebench.geometry import angular_error_deg
 from gazebench.options import ConfigError
+from gazebench.record_model import ResultRecord, parse_record
 from tests.fixtures.make_results import record, rotate_by, unit_vectors
 from tests.helpers import cli
 
@@ -85,13 +86,19 @@ def test_runs_resolve_by_file_folder_unit_id_and_filter(tmp_path):
         resolve_runs(["nothing-here"], results)
 
 
+def typed_record(i: int, table: pd.DataFrame, label: str = "static", seed: int = 0) -> ResultRecord:
+    """The fixture's schema-2 record of ``table`` as the analyses read it (typed)."""
+    rec = record(i, "synthgaze", "1", "fixture", label, "default", seed, table, None, model="static")
+    return parse_record({**rec, "unit_id": f"u{i}"})
+
+
 def test_same_labels_get_unique_names():
-    refs = [RunRef(Path(f"{i}.json"), {"unit_id": f"u{i}", "fold": "0", "seed": s}, "static", None, "")
-            for i, s in enumerate((0, 1))]
+    table = table_of([0, 10], [0, 5], [1, 2])
+    refs = [RunRef(Path(f"{i}.json"), typed_record(i, table, seed=s), "static", None, "") for i, s in enumerate((0, 1))]
     from gazebench.analysis.runs import unique_names
 
     assert unique_names(refs) == ["static seed 0", "static seed 1"]
-    refs[1].record["seed"] = 0  # the same fold and seed: another configuration
+    refs[1].record.seed = 0  # the same fold and seed: another configuration
     assert unique_names(refs) == ["static u0", "static u1"]
 
 
@@ -300,6 +307,6 @@ def test_gazebench_help_imports_no_kind_module():
 
 def _ref(table: pd.DataFrame, name: str = "run") -> RunRef:
     """A run held in memory (no files): its predictions table and a minimal record."""
-    ref = RunRef(Path(f"{name}.json"), {"unit_id": name, "model": {"view": "1 frame"}}, name, None, name)
+    ref = RunRef(Path(f"{name}.json"), typed_record(0, table, name), name, None, name)
     ref._predictions = table
     return ref

@@ -170,7 +170,7 @@ def test_magnification_at_zero_is_the_runs_own_test_error(trained):
     analysis = get_kind("magnification")([run], {"deltas": [0, 40], "single": True})
     table = analysis.table
     zero = table[(table["variant"] == "all") & (table["delta"] == 0)].iloc[0]
-    assert zero["mean"] == pytest.approx(run.record["metrics"]["all"]["mean"], abs=1e-4)
+    assert zero["mean"] == pytest.approx(run.record.metrics["all"].mean, abs=1e-4)
     assert set(table["variant"]) == {"all"} | {f"view {k}" for k in range(1, 8)}
     assert any("reproduces" in n for n in analysis.notes)
     ev = Reevaluator.of(run)
@@ -221,8 +221,8 @@ def test_order_reproduces_the_own_list_as_notes_a_and_reversed(trained):
 
 def test_a_run_without_a_checkpoint_or_test_labels_is_left_out(trained, tmp_path):
     _, runs = trained
-    record = dict(runs["static"].record)
+    record = runs["static"].record
     with pytest.raises(ConfigError, match="has no checkpoint"):
         Reevaluator(record, tmp_path)
     assert unscored(record) is None
-    assert "withheld" in unscored({**record, "metrics": {}})  # a predict-only run has no errors to compare
+    assert "withheld" in unscored(record.model_copy(update={"metrics": {}}))  # a predict-only run: no errors

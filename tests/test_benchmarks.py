@@ -11,6 +11,7 @@ import pytest
 from gazebench import planning, runner
 from gazebench.planning import expand
 from gazebench.suites import BenchmarkError, expand_env, get_suite, load_suites, parse_roots
+from tests.fixtures.make_results import predictions, record
 from tests.helpers import cli
 from gazebench.config import ConfigError
 
@@ -288,7 +289,8 @@ def test_dry_run_lists_units_and_their_status(suites, tmp_path, capsys):
     assert first.parts[-4:-1] == ("grid", "rtgene", "mean")
     first.parent.mkdir(parents=True)
     unit_id = first.stem.rpartition("_")[2]  # a finished unit's record names its own unit
-    first.write_text(json.dumps({"schema_version": 2, "unit_id": unit_id, "metrics": {}}))
+    rec = record(0, "rtgene", "1", "grid", "mean", "0", 0, predictions("rtgene", "mean", "0", 0), None)
+    first.write_text(json.dumps({**rec, "unit_id": unit_id}))
     assert cli("run", "--benchmark", "grid", "--dry-run", "--results", results, "--model", "mean", "--fold", "0") == 0
     out = capsys.readouterr().out
     assert "benchmark grid: 2 units, 1 done, 1 missing" in out

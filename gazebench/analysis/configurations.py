@@ -44,7 +44,7 @@ class Side:
 
 def identity_of(run: Any) -> str:
     """A run's configuration identity hash (the record's ``identity.hash``)."""
-    value = (run.record.get("identity") or {}).get("hash")
+    value = run.record.identity.hash
     if not value:
         raise ConfigError(f"{run.path}: the record has no configuration identity (identity.hash); re-run the unit "
                           "with this version of gazebench")
@@ -76,7 +76,7 @@ def several_configurations(label: str, by_identity: dict[str, list]) -> str:
     """The one-line refusal of a label holding several identities: what differs, and the fix."""
     from gazebench.leaderboard_rows import compact, short_names
 
-    configs = {h: flat_identity((runs[0].record.get("identity") or {}).get("config") or {})
+    configs = {h: flat_identity(runs[0].record.identity.config)
                for h, runs in by_identity.items()}
     every = set().union(*configs.values())
     keys = sorted(k for k in every if len({shown_value(c, k) for c in configs.values()}) > 1)

@@ -29,6 +29,7 @@ from typing import TYPE_CHECKING, Any, Sequence
 from gazebench.atomic import atomic_write
 from gazebench.config import RECIPE_OPTIONS
 from gazebench.options import ConfigError, Option
+from gazebench.record_model import ResultRecord, as_record
 
 if TYPE_CHECKING:  # torch and pandas load when a run is re-evaluated, not when kinds are listed
     import pandas as pd
@@ -93,15 +94,15 @@ def cache_key(view: "ViewSpec", checkpoint_sha256: str) -> str:
 # --- the unit of a record ------------------------------------------------------------------------
 
 
-def published_file(record: dict[str, Any]) -> str | None:
+def published_file(record: ResultRecord) -> str | None:
     """The checkpoint file of a run that started from a published checkpoint (``init=published:NAME``),
     as it was given (``--set weights_file``) or recorded in its weights; None for other runs."""
-    if not str(record["recipe"].get("init", "none")).startswith("published:"):
+    if not str(record.recipe.get("init", "none")).startswith("published:"):
         return None
-    return (record["model"].get("kwargs") or {}).get("weights_file") or (record.get("weights") or {}).get("file")
+    return record.model.kwargs.get("weights_file") or record.weights.file
 
 
-def unit_from_record(record: dict[str, Any], run_dir: Path, device: str | None = None) -> Any:
+def unit_from_record(record: ResultRecord | dict[str, Any], run_dir: Path, device: str | None = None) -> Any:
     """The planned unit of ``record`` (gazebench.planning.plan_unit), its paths the run's own.
 
     The model is built from the recorded resolved options with ``pretrained=false`` and no
@@ -110,30 +111,30 @@ def unit_from_record(record: dict[str, Any], run_dir: Path, device: str | None =
     (the model is that file).  ``device`` replaces the recipe's device."""
     from gazebench.planning import RunSpec, plan_unit
 
-    ds, model = record["dataset"], record["model"]
-    recipe = dict(record["recipe"])
-    options = {**(model.get("options") or model.get("kwargs") or {}), "pretrained": False}
+    record = as_record(record)
+    ds, model = record.dataset, record.model
+    recipe = dict(record.recipe)
+    options = {**(model.options or model.kwargs or {}), "pretrained": False}
     as_released = published_file(record) if not (run_dir / BEST).is_file() else None
     recipe["init"] = recipe["init"] if as_released else "none"
     options["weights_file"] = as_released
     if device:
         recipe["device"] = device
-    given = dict(dataset=ds["name"], model=model["name"], fold=record["fold"], seed=record["seed"], root=ds["root"],
-                 data_options=dict(ds.get("options") or {}), model_kwargs=options, recipe=recipe,
-                 label=record["label"], benchmark=record.get("benchmark"),
-                 protocol=(record.get("protocol") or {}).get("name"))
+    given = dict(dataset=ds.name, model=model.name, fold=record.fold, seed=record.seed, root=ds.root,
+                 data_options=dict(ds.options), model_kwargs=options, recipe=recipe,
+                 label=record.label, benchmark=record.benchmark, protocol=record.protocol.name)
     spec = RunSpec(**{**given, **joint_spec_part(record)})
     unit = plan_unit(spec, run_dir.parent, run_dir.parent)
-    if ds.get("card_version") not in (None, unit.card.version):
-        print(f"warning: {ds['name']}'s card is version {unit.card.version}; the run used version "
-              f"{ds['card_version']} (its test split may differ)", file=sys.stderr)
-    return dataclasses.replace(unit, run_dir=run_dir, unit_id=record.get("unit_id", unit.unit_id))
+    if ds.card_version not in (None, unit.card.version):
+        print(f"warning: {ds.name}'s card is version {unit.card.version}; the run used version "
+              f"{ds.card_version} (its test split may differ)", file=sys.stderr)
+    return dataclasses.replace(unit, run_dir=run_dir, unit_id=record.unit_id)
 
 
-def joint_spec_part(record: dict[str, Any]) -> dict[str, Any]:
+def joint_spec_part(record: ResultRecord) -> dict[str, Any]:
     """A joint run's members as a RunSpec holds them (gazebench.joint), from its record's ``joint``
     block: each training dataset's root, protocol and data options, and the sampling; {} otherwise."""
-    joint = record.get("joint")
+    joint = record.joint
     if not joint:
         return {}
     members = joint["members"]
@@ -144,7 +145,7 @@ def joint_spec_part(record: dict[str, Any]) -> dict[str, Any]:
             "member_options": {n: dict(m["options"]) for n, m in members.items()}}
 
 
-def checkpoint_file(record: dict[str, Any], run_dir: Path) -> Path:
+def checkpoint_file(record: ResultRecord, run_dir: Path) -> Path:
     """The weights a re-evaluation uses: the run's ``best.pt``, or for a published checkpoint
     evaluated as released, its ``weights_file``.  A run without either is a one-line error."""
     best = run_dir / BEST
@@ -153,7 +154,7 @@ def checkpoint_file(record: dict[str, Any], run_dir: Path) -> Path:
     weights = published_file(record)
     if weights and Path(weights).expanduser().is_file():
         return Path(weights).expanduser()
-    raise ConfigError(f"run {record.get('label')} ({run_dir}) has no checkpoint {best}; re-evaluation needs a "
+    raise ConfigError(f"run {record.label} ({run_dir}) has no checkpoint {best}; re-evaluation needs a "
                       "trained run's best.pt (a fitted baseline such as mean has none)")
 
 
@@ -164,11 +165,11 @@ class Reevaluator:
     """One saved run: its model (built lazily) predicting its test split with other views, each
     view's predictions cached beside the run (see the module doc)."""
 
-    def __init__(self, record: dict[str, Any], run_dir: str | Path, *, device: str | None = None,
+    def __init__(self, record: ResultRecord | dict[str, Any], run_dir: str | Path, *, device: str | None = None,
                  progress: bool = True, name: str | None = None) -> None:
-        self.record, self.run_dir = record, Path(run_dir)
-        self.name = name or str(record.get("label", self.run_dir.name))
-        self.checkpoint = checkpoint_file(record, self.run_dir)
+        self.record, self.run_dir = as_record(record), Path(run_dir)
+        self.name = name or str(self.record.label or self.run_dir.name)
+        self.checkpoint = checkpoint_file(self.record, self.run_dir)
         self.device_option, self.progress = device, progress
         self._unit: Any = None
         self._setup: Any = None
@@ -280,9 +281,9 @@ def reevaluators(runs: list["RunRef"], options: dict[str, Any],
     return kept, notes
 
 
-def unscored(record: dict[str, Any]) -> str | None:
+def unscored(record: ResultRecord | dict[str, Any]) -> str | None:
     """Why a run's test errors cannot be measured (its labels withheld: a predict-only run), or None."""
-    if (record.get("metrics") or {}).get("all"):
+    if "all" in as_record(record).metrics:
         return None
     return "its test labels are withheld (a predict-only run): there is no error to measure"
 

@@ -25,6 +25,8 @@ from gazebench.options import ConfigError
 if TYPE_CHECKING:
     import pandas as pd
 
+    from gazebench.record_model import ResultRecord
+
 #: the predicted and the true gaze vector's columns in a predictions file
 PRED, GAZE = ["pred_x", "pred_y", "pred_z"], ["gaze_x", "gaze_y", "gaze_z"]
 #: the columns an analysis may rely on in every predictions file
@@ -35,13 +37,14 @@ PREDICTION_COLUMNS = ("id", "subject", "pred_x", "pred_y", "pred_z", "gaze_x", "
 class RunRef:
     """One finished run as analyses see it.
 
-    ``path``: its result JSON; ``record``: the record (dict); ``label``; ``run_dir``: its run
+    ``path``: its result JSON; ``record``: the record, typed
+    (:class:`gazebench.record_model.ResultRecord`); ``label``; ``run_dir``: its run
     folder (where best.pt and the predictions lie; caches go beside them); ``name``: short and
     unique among the runs of one analysis (label, plus fold and seed when several share it);
     ``results``: the results folder it was found under.  ``predictions`` is read on first use."""
 
     path: Path
-    record: dict[str, Any]
+    record: "ResultRecord"
     label: str
     run_dir: Path | None
     name: str
@@ -50,27 +53,27 @@ class RunRef:
 
     @property
     def unit_id(self) -> str:
-        return str(self.record.get("unit_id"))
+        return str(self.record.unit_id)
 
     @property
     def dataset(self) -> str:
-        return self.record["dataset"]["name"]
+        return self.record.dataset.name
 
     @property
     def fold(self) -> str:
-        return str(self.record.get("fold", "default"))
+        return str(self.record.fold)
 
     @property
     def seed(self) -> Any:
-        return self.record.get("seed")
+        return self.record.seed
 
     @property
     def population_sha256(self) -> str | None:
-        return (self.record.get("population") or {}).get("sha256")
+        return self.record.population.sha256
 
     @property
     def predictions_path(self) -> Path:
-        value = (self.record.get("artifacts") or {}).get("predictions")
+        value = self.record.artifacts.predictions
         found, tried = artifact(value, self.path, self.results)
         if found is None:
             where = f" (looked at {', '.join(map(str, tried))})" if tried else " (the record names none)"
@@ -109,15 +112,15 @@ def artifact(value: Any, record_path: Path, results: Path) -> tuple[Path | None,
     return resolve_predictions({"predictions": value, "path": str(record_path)}, Path(results))
 
 
-def run_folder(record: dict[str, Any], path: Path, results: Path) -> Path | None:
+def run_folder(record: "ResultRecord", path: Path, results: Path) -> Path | None:
     """The run folder: the parent of the record's best.pt, else of its predictions file (found
     on disk where possible, else as the record names it)."""
-    artifacts = record.get("artifacts") or {}
-    for key in ("checkpoint", "predictions"):
-        found, _ = artifact(artifacts.get(key), path, results)
+    artifacts = record.artifacts
+    for value in (artifacts.checkpoint, artifacts.predictions):
+        found, _ = artifact(value, path, results)
         if found is not None:
             return found.parent
-    named = artifacts.get("checkpoint") or artifacts.get("predictions")
+    named = artifacts.checkpoint or artifacts.predictions
     return Path(named).parent if named else None
 
 
@@ -132,7 +135,7 @@ def resolve_runs(runs: list[str] | None, results: str | Path, dataset: list[str]
         found = [(path, record) for run in runs for path, record in [_named_run(run, results)]]
     else:
         found = _filtered(results, _as_list(dataset), _as_list(model), benchmark)
-    refs = [RunRef(path, rec, rec.get("label") or rec["model"]["name"], run_folder(rec, path, results), "", results)
+    refs = [RunRef(path, rec, rec.display_label, run_folder(rec, path, results), "", results)
             for path, rec in found]
     for ref, name in zip(refs, unique_names(refs)):
         ref.name = name
@@ -145,13 +148,13 @@ def _as_list(value: list[str] | str | None) -> list[str] | None:
     return csv_flag(value)
 
 
-def _named_run(run: str, results: Path) -> tuple[Path, dict[str, Any]]:
-    from gazebench.results import read_record
+def _named_run(run: str, results: Path) -> tuple[Path, "ResultRecord"]:
+    from gazebench.results import load_record
 
     path = Path(run)
     if path.is_file():
         try:
-            return path, read_record(path)
+            return path, load_record(path)
         except ValueError as exc:
             raise ConfigError(f"{path}: {exc}") from None
     records = quiet_records(results) if results.is_dir() else []
@@ -159,11 +162,11 @@ def _named_run(run: str, results: Path) -> tuple[Path, dict[str, Any]]:
         match = [(p, r) for p, r in records if _same(run_folder(r, p, results), path)]
         what = f"run folder {run}: no result under {results} names it (its best.pt or predictions file)"
     else:
-        match = [(p, r) for p, r in records if r.get("unit_id") == run]
+        match = [(p, r) for p, r in records if r.unit_id == run]
         what = f"run {run!r}: no such result file or run folder, and no result under {results} has that unit id"
     if not match:
         raise ConfigError(what)
-    return max(match, key=lambda pr: (str(pr[1].get("created_at") or ""), str(pr[0])))
+    return max(match, key=lambda pr: (str(pr[1].created_at or ""), str(pr[0])))
 
 
 def _same(a: Path | None, b: Path) -> bool:
@@ -171,9 +174,9 @@ def _same(a: Path | None, b: Path) -> bool:
 
 
 def _filtered(results: Path, datasets: list[str] | None, models: list[str] | None,
-              benchmark: str | None) -> list[tuple[Path, dict[str, Any]]]:
+              benchmark: str | None) -> list[tuple[Path, "ResultRecord"]]:
     from gazebench.leaderboard import dedupe
-    from gazebench.results import load_results, read_record
+    from gazebench.results import load_record, load_results
 
     df = quietly(lambda: load_results(results), results)
     if not df.empty:
@@ -188,7 +191,7 @@ def _filtered(results: Path, datasets: list[str] | None, models: list[str] | Non
         raise ConfigError(f"no runs under {results} match {_filter_words(datasets, models, benchmark)}"
                           + _what_there_is(results))
     df = df.sort_values(["dataset", "label", "fold", "seed", "path"], kind="stable")
-    return [(Path(p), read_record(Path(p))) for p in df["path"]]
+    return [(Path(p), load_record(Path(p))) for p in df["path"]]
 
 
 def _filter_words(datasets: list[str] | None, models: list[str] | None, benchmark: str | None) -> str:
@@ -201,7 +204,7 @@ def _what_there_is(results: Path) -> str:
     records = quiet_records(results) if results.is_dir() else []
     if not records:
         return " (there are no results there)"
-    seen = sorted({f"{r['dataset']['name']}/{r.get('label') or r['model']['name']}" for _, r in records})
+    seen = sorted({f"{r.dataset.name}/{r.display_label}" for _, r in records})
     return f"; there: {', '.join(seen[:20])}" + (" ..." if len(seen) > 20 else "")
 
 
@@ -218,7 +221,7 @@ def unique_names(refs: list[RunRef]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} {r.unit_id}" for n, r in zip(names, refs)]
 
 
-def quiet_records(results: Path) -> list[tuple[Path, dict[str, Any]]]:
+def quiet_records(results: Path) -> list[tuple[Path, "ResultRecord"]]:
     from gazebench.results import iter_records
 
     return quietly(lambda: iter_records(results), results)

@@ -114,8 +114,8 @@ def paired(a: Any, b: Any) -> "Any":
     refused when the runs were tested on different populations."""
     if a.population_sha256 and b.population_sha256 and a.population_sha256 != b.population_sha256:
         raise ConfigError(f"{a.name} and {b.name} were tested on different populations "
-                          f"({a.record['population'].get('name')}, {a.record['population'].get('count')} samples vs "
-                          f"{b.record['population'].get('name')}, {b.record['population'].get('count')}), so their "
+                          f"({a.record.population.name}, {a.record.population.count} samples vs "
+                          f"{b.record.population.name}, {b.record.population.count}), so their "
                           "errors are not over the same samples; --set difference=false shows each run's bins alone")
     joined = a.predictions.merge(b.predictions[["id", "error_deg"]], on="id", suffixes=("", "_b"))
     if len(joined) != len(a.predictions) or len(joined) != len(b.predictions):

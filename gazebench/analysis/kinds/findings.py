@@ -181,7 +181,7 @@ def small_heads(pred: Any, run: Any) -> Any:
 
     from gazebench.synth.scene import HEAD_FRACTION
 
-    root = run.record.get("dataset", {}).get("root")
+    root = run.record.dataset.root
     if run.dataset != "synthgaze" or not root:
         raise ConfigError("the small-head subset needs SynthGaze runs whose record names the data root")
     try:
@@ -274,7 +274,7 @@ def sigma_test(runs: list, options: dict[str, Any]) -> dict[str, Any]:
 
     from gazebench.analysis.replication import bootstrap_p, crossed_bootstrap, interval, seed_spearman, verdict
 
-    if not all((r.record.get("model") or {}).get("sigma_trained", True) for r in runs):
+    if any(r.record.model.sigma_trained is False for r in runs):
         raise ConfigError(f"{runs[0].label}'s loss does not train σ: there is no uncertainty to test")
     frames = [r.predictions[["subject", "sigma", "error_deg"]].assign(seed=str(r.seed)) for r in runs]
     pooled = pd.concat(frames, ignore_index=True).dropna()

@@ -75,17 +75,17 @@ def read_images(run: Any, ids: list[str], options: dict[str, Any]) -> dict[str, 
     """``{id: uint8 [size, size, 3]}``: the run's dataset opened as the record names it."""
     from gazebench.datasets import build_dataset
 
-    part = run.record["dataset"]
-    root = options["root"] or part.get("root")
+    part = run.record.dataset
+    root = options["root"] or part.root
     try:
-        dataset = build_dataset(part["name"], root, **(part.get("options") or {}))
+        dataset = build_dataset(part.name, root, **part.options)
     except FileNotFoundError as exc:
         raise FileNotFoundError(f"run {run.name}: its dataset is not where the record says ({exc}); "
                                 "--set root=DIR names where it is now") from None
     positions = {str(i): p for p, i in enumerate(dataset.index["id"].astype(str))}
     unknown = [i for i in ids if i not in positions]
     if unknown:
-        raise UserValueError(f"run {run.name}: sample {unknown[0]!r} is not in dataset {part['name']} at {dataset.root}")
+        raise UserValueError(f"run {run.name}: sample {unknown[0]!r} is not in dataset {part.name} at {dataset.root}")
     return {i: dataset.read_resized(positions[i], options["size"]) for i in dict.fromkeys(ids)}
 
 

@@ -90,7 +90,7 @@ def magnification(runs: list, options: dict[str, Any]) -> Analysis:
             stats = error_stats(ev.predictions(v["crops"], f"δ={v['delta']} {v['variant']}"))
             rows.append({"run": ev.name, "variant": v["variant"], "draw": v.get("draw"), "delta": v["delta"],
                          "crops_px": describe_crops(v["crops"]), **stats,
-                         "run_mean": ev.record["metrics"]["all"]["mean"]})
+                         "run_mean": ev.record.metrics["all"].mean})
     table = summarise(pd.DataFrame(rows))
     notes += same_at_zero(table)
     figures = [("magnification.png", sweep_figure(table))]

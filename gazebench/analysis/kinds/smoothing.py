@@ -43,7 +43,7 @@ def smoothing(runs: list, options: dict[str, Any]) -> Analysis:
     for run in runs:
         pred, how = in_sequence_order(run.predictions)
         notes += [f"{run.name}: {how}"] if how else []
-        view = str((run.record.get("model") or {}).get("view") or "")
+        view = run.record.model.view or ""
         if view and not view.startswith("1 frame"):
             notes.append(f"{run.name}: its model already sees {view}; smoothing adds to that")
         rows += run_rows(run.name, pred, options["windows"])

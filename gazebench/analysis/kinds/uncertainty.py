@@ -54,8 +54,8 @@ def no_sigma(run: Any) -> str | None:
     """Why a run has no σ to analyse, or None."""
     import numpy as np
 
-    if (run.record.get("model") or {}).get("sigma_trained") is False:
-        return f"its loss ({run.record['model'].get('loss')}) does not train σ"
+    if run.record.model.sigma_trained is False:
+        return f"its loss ({run.record.model.loss}) does not train σ"
     sigma = run.predictions["sigma"].to_numpy(float)
     if not np.isfinite(sigma).all():
         return "its model predicts no σ (NaN)" if not np.isfinite(sigma).any() else "σ is NaN for some samples"
