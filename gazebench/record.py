@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gazebench import distributed, population
+from gazebench import population
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
 from gazebench.fingerprint import data_fingerprint
@@ -121,7 +121,7 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         **({"joint": ds.summary(evaluation.val, setup.positions)} if setup.unit.spec.members else {}),
         # world size and backend under torchrun (docs/cluster.md): not in the identity -- they change
         # only the order of float sums
-        "environment": {**environment(setup.device), "distributed": distributed.describe()},
+        "environment": {**environment(setup.device), "distributed": setup.strategy.describe()},
         "artifacts": {
             "predictions": str(unit.run_dir / PREDICTIONS),
             "checkpoint": str(unit.run_dir / BEST) if model.trainable else None,
