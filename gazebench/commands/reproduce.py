@@ -77,10 +77,11 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.weights.expanduser().is_file():
         raise FileNotFoundError(f"--weights {args.weights}: no such file (download it from {card.url})")
+    from gazebench.request import RunOptions
     from gazebench.runner import run_unit
 
     for unit in units:
-        record = run_unit(unit, overwrite=args.overwrite, progress=not args.quiet)
+        record = run_unit(unit, RunOptions(overwrite=args.overwrite, progress=not args.quiet))
         if record is None:
             from gazebench.results import read_record
 
