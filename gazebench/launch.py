@@ -15,8 +15,8 @@ A task re-plans nothing: it carries the planned :class:`~gazebench.planning.Unit
 :func:`gazebench.runner.run_unit`, which skips a finished unit and resumes an interrupted one from
 its ``last.pt``.  That makes preemption and requeue safe: :meth:`UnitTask.checkpoint` (submitit's
 checkpoint protocol, called on Slurm's pre-timeout/preemption signal) returns the same unit as a
-fresh task whose options say ``resume=None`` and ``overwrite=only-missing``, so the requeued task continues from
-the last finished epoch and never redoes a finished unit.
+fresh task whose options say ``resume=None`` and ``overwrite=only-missing``, so the requeued task
+continues from the last finished epoch and never redoes a finished unit.
 
 Each unit's state goes to ``<run_dir>/launcher.json`` (written atomically: queued by the launcher,
 submitted with the job id and log paths, running/done/failed/requeued by the task itself);
@@ -44,7 +44,7 @@ from gazebench.config import ConfigError
 from gazebench.request import RunOptions
 
 LAUNCHERS = ("local", "slurm")
-#: per-unit resources: a ``--flag`` each (``max_parallel`` -> ``--max-parallel``) and a key of a
+#: per-unit resources: a ``--flag`` each (a field of gazebench.request.RunOptions) and a key of a
 #: suite's ``launcher:`` mapping (flat, or under ``slurm:`` / ``local:`` for one launcher only)
 RESOURCE_KEYS = ("max_parallel", "partition", "gpus_per_unit", "timeout_min", "mem_gb", "cpus_per_unit")
 #: suite-only: ``sbatch: {account: A, qos: Q, constraint: C}`` -> extra ``#SBATCH --key=value`` lines
