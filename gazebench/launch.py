@@ -15,8 +15,8 @@ A task re-plans nothing: it carries the planned :class:`~gazebench.planning.Unit
 :func:`gazebench.runner.run_unit`, which skips a finished unit and resumes an interrupted one from
 its ``last.pt``.  That makes preemption and requeue safe: :meth:`UnitTask.checkpoint` (submitit's
 checkpoint protocol, called on Slurm's pre-timeout/preemption signal) returns the same unit as a
-fresh task with ``resume=None`` and ``overwrite=only-missing``, so the requeued task continues from
-the last finished epoch and never redoes a finished unit.
+fresh task whose options say ``resume=None`` and ``overwrite=only-missing``, so the requeued task
+continues from the last finished epoch and never redoes a finished unit.
 
 Each unit's state goes to ``<run_dir>/launcher.json`` (written atomically: queued by the launcher,
 submitted with the job id and log paths, running/done/failed/requeued by the task itself);
@@ -36,14 +36,15 @@ import socket
 import sys
 import time
 import uuid
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
 from gazebench.config import ConfigError
+from gazebench.request import RunOptions
 
 LAUNCHERS = ("local", "slurm")
-#: per-unit resources: a ``--flag`` each (``max_parallel`` -> ``--max-parallel``) and a key of a
+#: per-unit resources: a ``--flag`` each (a field of gazebench.request.RunOptions) and a key of a
 #: suite's ``launcher:`` mapping (flat, or under ``slurm:`` / ``local:`` for one launcher only)
 RESOURCE_KEYS = ("max_parallel", "partition", "gpus_per_unit", "timeout_min", "mem_gb", "cpus_per_unit")
 #: suite-only: ``sbatch: {account: A, qos: Q, constraint: C}`` -> extra ``#SBATCH --key=value`` lines
@@ -173,14 +174,12 @@ def write_state(unit: Any, state: str, **facts: Any) -> dict[str, Any]:
 
 class UnitTask:
     """One unit as a submitit task: ``__call__`` runs it (in the job's process), ``checkpoint`` is
-    submitit's preemption/timeout hook.  Picklable: the planned unit and plain values."""
+    submitit's preemption/timeout hook.  Picklable: the planned unit, the run's options and plain values."""
 
-    def __init__(self, unit: Any, *, cwd: str, plugins: list[str], token: str, overwrite: str = "only-missing",
-                 resume: bool | None = None, deterministic: bool = False, predict_only: bool = False,
-                 progress: bool = True) -> None:
+    def __init__(self, unit: Any, *, cwd: str, plugins: list[str], token: str,
+                 options: RunOptions | None = None) -> None:
         self.unit, self.cwd, self.plugins, self.token = unit, cwd, list(plugins), token
-        self.overwrite, self.resume = overwrite, resume
-        self.deterministic, self.predict_only, self.progress = deterministic, predict_only, progress
+        self.options = options or RunOptions()
 
     def job_facts(self) -> dict[str, Any]:
         """Who runs this task: the job id and log files (per submitit's job environment), host, pid."""
@@ -209,8 +208,7 @@ class UnitTask:
         try:
             from gazebench.runner import run_unit
 
-            run_unit(self.unit, overwrite=self.overwrite, resume=self.resume, progress=self.progress,
-                     deterministic=self.deterministic, predict_only=self.predict_only)
+            run_unit(self.unit, self.options)
         except Exception as exc:  # noqa: BLE001  (recorded, then re-raised for submitit's own record)
             write_state(self.unit, "failed", error=f"{type(exc).__name__}: {exc}".strip()[:2000])
             raise
@@ -224,9 +222,8 @@ class UnitTask:
         import submitit
 
         write_state(self.unit, "requeued")
-        again = UnitTask(self.unit, cwd=self.cwd, plugins=self.plugins, token=self.token, overwrite="only-missing",
-                         resume=None, deterministic=self.deterministic, predict_only=self.predict_only,
-                         progress=self.progress)
+        again = UnitTask(self.unit, cwd=self.cwd, plugins=self.plugins, token=self.token,
+                         options=replace(self.options, overwrite="only-missing", resume=None))
         return submitit.helpers.DelayedSubmission(again)
 
 
@@ -273,16 +270,14 @@ def make_executor(opts: LaunchOptions, folder: Path) -> Any:
     return executor
 
 
-def submit(units: list, args: Any, opts: LaunchOptions, folder: Path, *, name: str, status_hint: str) -> int:
-    """Submit the units to be run (already filtered to the missing ones); returns the exit code."""
+def submit(units: list, options: RunOptions, opts: LaunchOptions, folder: Path, *, name: str, status_hint: str) -> int:
+    """Submit the units to be run (already filtered to the missing ones), each task running its unit
+    with ``options``; returns the exit code."""
     executor = make_executor(opts, folder)
     from gazebench.plugins import loaded_plugin_files
 
     plugins = [str(p) for p in loaded_plugin_files()]
-    tasks = [UnitTask(u, cwd=os.getcwd(), plugins=plugins, token=uuid.uuid4().hex, overwrite=args.overwrite,
-                      resume=args.resume, deterministic=args.deterministic, predict_only=args.predict_only,
-                      progress=not args.quiet)
-             for u in units]
+    tasks = [UnitTask(u, cwd=os.getcwd(), plugins=plugins, token=uuid.uuid4().hex, options=options) for u in units]
     queued = dict(launcher=opts.launcher, folder=str(Path(folder).absolute()), host=socket.gethostname(),
                   pid=os.getpid(), submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"), options=asdict(opts))
     for t in tasks:

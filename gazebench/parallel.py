@@ -53,6 +53,16 @@ def join(device: torch.device | str = "cpu") -> Strategy:
     return init(device) or SingleProcess()  # (RANK unreadable: as torchrun_world, one process)
 
 
+def is_main_process() -> bool:
+    """This process writes files and prints progress: one process alone, or rank 0 of the job it
+    joined (:func:`join`); a single process never imports :mod:`gazebench.distributed` for it."""
+    if torchrun_world() == 1:
+        return True
+    from gazebench.distributed import is_main
+
+    return is_main()
+
+
 class SingleProcess:
     """One process does all the work: each point answers with what it was given."""
 

@@ -12,6 +12,7 @@ suite of that one dataset and those models (:func:`single_run_suite`).  Then:
    :class:`Unit`: recipe filled in, fold named, unit id and result path fixed.  Only the card is
    read -- never the data -- so ``--dry-run`` works on any request, with or without the data.
 
+A :class:`gazebench.request.Request` goes all three steps at once: :func:`plan_request`.
 The runner (:func:`gazebench.runner.run_unit`) executes units.
 """
 
@@ -28,6 +29,7 @@ from typing import Any
 from gazebench.config import NOT_IN_UNIT_ID, ConfigError, Recipe, route_settings, takes, unknown_setting
 from gazebench.paths import folder_name, inside
 from gazebench.registry import closest
+from gazebench.request import Request
 from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, expand_env
 
 
@@ -449,3 +451,76 @@ def note_dropped(suite: Suite, settings: dict[str, Any]) -> None:
     for key, labels in dropped_settings(suite, settings).items():
         print(f"note: --set {key} does not apply to {', '.join(sorted(set(labels)))} (not an option of that model)",
               file=sys.stderr)
+
+
+# --- a request ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Planned:
+    """A request planned: its suite (named, or the anonymous suite of a single run), the units
+    and the folders their results and runs go to (a named suite's own subfolders)."""
+
+    suite: Suite
+    units: list[Unit]
+    results_dir: Path
+    runs_dir: Path
+
+
+def canonical_datasets(names: tuple[str, ...] | list[str]) -> tuple[str, ...]:
+    """Each registered alias replaced by its dataset's own name (``rt-gene`` -> ``rtgene``): cards,
+    results and unit ids use that name.  An unknown name is left for the caller to report."""
+    if not names:
+        return ()
+    import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
+    from gazebench.registry import DATASETS
+
+    return tuple(DATASETS.canonical(n) for n in names)
+
+
+def plan_request(request: Request) -> Planned:
+    """The request expanded (its settings routed, its roots given), filtered and planned."""
+    from gazebench.errors import UserValueError
+    from gazebench.suites import get_suite, parse_roots
+
+    datasets, train, test = (canonical_datasets(v) for v in (request.datasets, request.train, request.test))
+    folds = None if request.folds in ((), ("all",)) else list(request.folds)
+    seeds = list(request.seeds) or None
+    members = list(train) if len(train) > 1 else None  # joint training
+    if members and (datasets or request.benchmark):
+        raise UserValueError(f"--train {','.join(train)}: joint training is a single run (no --dataset"
+                             + (", no --benchmark: in a suite give a dataset entry 'train: [A, B]')"
+                                if request.benchmark else ")"))
+    if train and datasets and train != datasets:
+        raise UserValueError(f"--train {','.join(train)} and --dataset {','.join(datasets)} name different "
+                             "datasets; give one")
+    datasets = datasets or (() if members else train)
+    if request.benchmark:
+        if test:
+            raise UserValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
+                                 "(benchmarks.yaml)")
+        if request.label:
+            raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
+        suite = get_suite(request.benchmark, request.config)
+        # a joint entry is named by its training datasets joined with '+', in any order
+        wanted = [("+".join(sorted(d.split("+"))) if "+" in d else d) for d in datasets]
+        filters = {"datasets": wanted or None, "models": list(request.models) or None, "folds": folds,
+                   "seeds": seeds}
+        results_dir = inside(request.results, suite.name, what="results")
+        runs_dir = inside(request.runs, suite.name, what="runs")
+    else:
+        if request.config:
+            raise UserValueError("--config needs --benchmark NAME")
+        dataset = ",".join(datasets) or "synthgaze"
+        suite = single_run_suite(dataset, list(request.models) or ["static"], seeds or [0], label=request.label,
+                                 protocol=request.protocol, test=list(test), members=members)
+        if not request.folds:
+            folds = ["default"] if members else [dataset_card(dataset).resolve_fold(None)]
+        filters = {"folds": folds}
+        results_dir, runs_dir = Path(request.results), Path(request.runs)
+    settings = request.settings()
+    roots = parse_roots(list(request.roots), [n for d in suite.datasets for n in d.trained_on],
+                        [t for d in suite.datasets for t in d.test])
+    specs = select(expand(suite, settings, roots, protocol=request.protocol), **filters)
+    note_dropped(suite, settings)
+    return Planned(suite, plan(specs, results_dir, runs_dir), results_dir, runs_dir)

@@ -6,8 +6,8 @@ stop, checkpoints, resume), the evaluation of the selected model on validation a
 predictions as CSV and the result record (:mod:`gazebench.record`), written atomically and last.
 
 Predict-only: when the test split has samples without labels (the release withholds them, e.g.
-ETH-XGaze's test files; :func:`gazebench.population.labels_withheld`) or ``predict_only`` is
-asked for, the unit trains and selects as usual, predicts the test split, writes the dataset's
+ETH-XGaze's test files; :func:`gazebench.population.labels_withheld`) or the options' ``predict_only``
+is asked for, the unit trains and selects as usual, predicts the test split, writes the dataset's
 leaderboard submission (the adapter's ``write_submission``) to ``<run_dir>/submission.txt`` and a
 record with no test metrics whose population says ``labels: withheld``.
 """
@@ -18,7 +18,7 @@ import json
 import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -32,36 +32,35 @@ from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_
 from gazebench.fit import EpochLog, evaluate, fit
 from gazebench.planning import Unit
 from gazebench.record import PREDICTIONS, make_record, write_predictions
+from gazebench.request import RunOptions
 from gazebench.results import read_record, result_problem, set_aside, write_record
 from gazebench.setup import Setup, build_setup
 from gazebench.tracking import log_result, make_loggers
+
+if TYPE_CHECKING:
+    from gazebench.parallel import Strategy
 
 #: the leaderboard file a predict-only unit writes in its run folder
 SUBMISSION = "submission.txt"
 
 
-def run_unit(
-    unit: Unit,
-    *,
-    overwrite: str = "only-missing",
-    resume: bool | None = None,
-    progress: bool = True,
-    deterministic: bool = False,
-    predict_only: bool = False,
-) -> dict[str, Any] | None:
+def run_unit(unit: Unit, options: RunOptions | None = None) -> dict[str, Any] | None:
     """Train, select and test one unit; write its record.  Returns the record, or None when a
-    finished result exists and ``overwrite == "only-missing"``, or when another process is running
-    the unit (it holds the unit's lock, :mod:`gazebench.unitlock`; one line says so).  An
-    interrupted fit continues from its last checkpoint unless ``resume`` is False (see :func:`gazebench.fit.fit`).
-    ``predict_only`` (automatic when the test labels are withheld): see the module docstring.
-    Under torchrun only rank 0 writes and returns the record (the other ranks return None)."""
+    finished result exists and ``options.overwrite == "only-missing"``, or when another process is
+    running the unit (it holds the unit's lock, :mod:`gazebench.unitlock`; one line says so).
+    ``options``: the run's (None: the defaults, :class:`gazebench.request.RunOptions`).  An
+    interrupted fit continues from its last checkpoint unless ``options.resume`` is False (see
+    :func:`gazebench.fit.fit`).  ``options.predict_only`` (automatic when the test labels are
+    withheld): see the module docstring.  Of the options only these, ``progress`` and
+    ``deterministic`` reach a unit.  Under torchrun only rank 0 writes and returns the record (the
+    other ranks return None)."""
     t_start = time.perf_counter()
+    options = options or RunOptions()
     # under torchrun (docs/cluster.md) every rank runs the unit; rank 0 decides, writes and talks
     strategy = parallel.join(resolve_device(unit.recipe.device))
     main = strategy.is_main
-    progress = progress and main
     status = strategy.from_main(unit.status())
-    if status == "done" and overwrite == "only-missing":
+    if status == "done" and options.overwrite == "only-missing":
         if main:
             print(f"done already: {unit.result_path} (use --overwrite always to redo)", file=sys.stderr)
             check_done_data(unit)
@@ -76,20 +75,19 @@ def run_unit(
                   "finished or stopped", file=sys.stderr)
         return None
     try:
-        return _run_locked(unit, overwrite, resume, progress, deterministic, predict_only, t_start)
+        return _run_locked(unit, options, strategy, t_start)
     finally:
         if isinstance(lock, unitlock.UnitLock):
             lock.release()
 
 
-def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool, deterministic: bool,
-                predict_only: bool, t_start: float) -> dict[str, Any] | None:
-    """:func:`run_unit` once this process holds the unit's lock."""
-    strategy = parallel.join(resolve_device(unit.recipe.device))  # the one run_unit joined
+def _run_locked(unit: Unit, options: RunOptions, strategy: Strategy, t_start: float) -> dict[str, Any] | None:
+    """:func:`run_unit` once this process holds the unit's lock; ``strategy``: the one it joined."""
     main = strategy.is_main
+    progress = options.progress and main
     # another process may have finished the unit between this one's first look and its lock
     status = strategy.from_main(unit.status())
-    if status == "done" and overwrite == "only-missing":
+    if status == "done" and options.overwrite == "only-missing":
         if main:
             print(f"done meanwhile by another process: {unit.result_path}", file=sys.stderr)
         return None
@@ -99,14 +97,14 @@ def _run_locked(unit: Unit, overwrite: str, resume: bool | None, progress: bool,
               f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
-    setup = build_setup(unit, deterministic=deterministic)
+    setup = build_setup(unit, deterministic=options.deterministic)
     if progress:
         say_frames(setup.source.describe())
     # cross-dataset tests (gazebench.cross): opened before training, so a bad root fails early
     cross_tests = cross.open_tests(unit, setup.model) if main else []
-    predict_only = predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
+    predict_only = options.predict_only or population.labels_withheld(setup.dataset, setup.positions["test"])
     # the loggers first: an epoch's events are written (and flushed) right after its last.pt
-    outcome = fit(setup, loggers + ([EpochLog()] if progress else []), resume=resume, progress=progress)
+    outcome = fit(setup, loggers + ([EpochLog()] if progress else []), resume=options.resume, progress=progress)
     evaluation = evaluate(setup, progress)
     if not main:  # rank 0 writes; the others wait for it, so the job ends with the unit written
         strategy.barrier()

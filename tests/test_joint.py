@@ -31,10 +31,11 @@ def roots(trees, *names):
 def units(*argv):
     """The planned units of ``gazebench run <argv>`` (no data read)."""
     from gazebench.cli import build_parser
-    from gazebench.commands.run import request_units
+    from gazebench.planning import plan_request
+    from gazebench.request import Request
 
     args = build_parser().parse_args(["run", *map(str, argv)])
-    return request_units(args)[1]
+    return plan_request(Request.from_args(args)).units
 
 
 # --- label spaces ------------------------------------------------------------------------------

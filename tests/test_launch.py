@@ -20,6 +20,7 @@ import pandas as pd
 import pytest
 
 from gazebench import launch, planning
+from gazebench.request import RunOptions
 from gazebench.suites import BenchmarkError, get_suite
 from tests.helpers import cli
 
@@ -268,10 +269,12 @@ def test_the_task_checkpoint_requeues_the_same_unit_resuming(tmp_path):
     pytest.importorskip("submitit")
     unit = planning.plan(planning.expand(get_suite("tiny", write_suite(tmp_path, tmp_path, [0]))),
                          tmp_path / "r", tmp_path / "runs")[1]
-    task = launch.UnitTask(unit, cwd=str(tmp_path), plugins=[], token="t", overwrite="always", resume=False)
+    options = RunOptions(overwrite="always", resume=False, deterministic=True, progress=False)
+    task = launch.UnitTask(unit, cwd=str(tmp_path), plugins=[], token="t", options=options)
     again = task.checkpoint()
     assert again.function.unit == unit and again.function.token == "t"
-    assert again.function.resume is None and again.function.overwrite == "only-missing"
+    assert again.function.options == RunOptions(overwrite="only-missing", resume=None, deterministic=True,
+                                                progress=False)  # the rest of the options kept
     assert launch.read_state(unit)["state"] == "requeued"
 
 

@@ -17,6 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gazebench.request import RESULTS_HELP, SET_HELP
+
 PLUGIN_HELP = ("a Python file that registers datasets, models or losses (repeatable; a dataset's card "
                "may sit beside it as <name>.yaml); see docs/adding-a-dataset.md")
 
@@ -31,7 +33,7 @@ def global_flags(add_help: bool = False) -> argparse.ArgumentParser:
 
 def results_flag() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--results", default=Path("results"), type=Path, help="results folder (default results/)")
+    p.add_argument("--results", default=Path("results"), type=Path, help=RESULTS_HELP)
     return p
 
 
@@ -47,9 +49,7 @@ def dataset_flags(default: str | None = "synthgaze") -> argparse.ArgumentParser:
 
 
 def sets_flag(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
-                   help="a recipe key, model option or data option (repeatable; `gazebench ls recipe`, "
-                        "`gazebench ls datasets --options`)")
+    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[], help=SET_HELP)
 
 
 def data_options(dataset: str, sets: list[str], command: str, protocol: str | None = None) -> dict[str, Any]:
@@ -93,15 +93,12 @@ def check_benchmark(name: str | None, results: Path) -> None:
 
 def dataset_names(value: str | None) -> str | None:
     """A ``--dataset`` value (comma separated) with each registered alias replaced by the dataset's
-    own name (``rt-gene`` -> ``rtgene``): cards, results and unit ids use that name.  An unknown
-    name is left for the command to report with its suggestions."""
+    own name (``rt-gene`` -> ``rtgene``; :func:`gazebench.planning.canonical_datasets`)."""
     if not value:
         return value
-    import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
-    from gazebench.registry import DATASETS
+    from gazebench.planning import canonical_datasets
 
-    names = csv_flag(value) or []
-    return ",".join(DATASETS.canonical(n) for n in names)
+    return ",".join(canonical_datasets(csv_flag(value) or []))
 
 
 def csv_flag(values: list[str] | str | None) -> list[str] | None:

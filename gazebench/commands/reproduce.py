@@ -78,11 +78,12 @@ def main(args: argparse.Namespace) -> int:
     if not args.weights.expanduser().is_file():
         raise FileNotFoundError(f"--weights {args.weights}: no such file (download it from {card.url})")
     from gazebench.record_model import new_record
+    from gazebench.request import RunOptions
     from gazebench.results import load_record
     from gazebench.runner import run_unit
 
     for unit in units:
-        made = run_unit(unit, overwrite=args.overwrite, progress=not args.quiet)  # None: it was done already
+        made = run_unit(unit, RunOptions(overwrite=args.overwrite, progress=not args.quiet))  # None: done already
         record = new_record(made) if made is not None else load_record(unit.result_path)
         print(reproduce.comparison_table(card, record))
         print(f"result: {unit.result_path}", file=sys.stderr)

@@ -20,7 +20,10 @@ from __future__ import annotations
 import argparse
 import json
 import shlex
-from pathlib import Path
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from gazebench.request import Request
 
 STATES = ("done", "running", "failed", "missing")
 
@@ -37,42 +40,30 @@ a changed setting is another unit.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from gazebench.commands.run import run_flags
+    from gazebench.request import request_flags
 
     p = sub.add_parser("status", help="done / running / failed / missing units of a suite, with failed units' logs",
                        description="Takes every flag of `gazebench run` (the units are planned from them; the "
                                    "ones about how to train are accepted and have no effect here).",
-                       epilog=EXAMPLES, parents=[run_flags()])
+                       epilog=EXAMPLES, parents=[request_flags()])
     p.add_argument("--json", action="store_true", help="the units and counts as JSON")
     p.set_defaults(func=main)
 
 
-def status_command(args: argparse.Namespace) -> str:
+def status_command(request: Request) -> str:
     """The ``gazebench status`` line for the units of a ``gazebench run`` request."""
-    parts = ["gazebench", "status"]
-    for flag in ("benchmark", "config", "dataset", "train", "test", "model", "fold", "seed", "protocol", "label",
-                 "epochs", "backbone", "logger", "on_bad_sample"):
-        value = getattr(args, flag, None)
-        if value is not None:
-            parts += ["--" + flag.replace("_", "-"), str(value)]
-    for root in getattr(args, "root", None) or []:
-        parts += ["--root", root]
-    for item in getattr(args, "sets", None) or []:
-        parts += ["--set", item]
-    for flag, default in (("results", Path("results")), ("runs", Path("runs"))):
-        value = getattr(args, flag, None)
-        if value is not None and Path(value) != default:
-            parts += ["--" + flag, str(value)]
-    return shlex.join(parts)
+    return shlex.join(["gazebench", "status", *request.to_argv()])
 
 
 def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from gazebench.commands.run import request_units
     from gazebench.launch import query_slurm, read_state, unit_state
+    from gazebench.planning import plan_request
+    from gazebench.request import Request
 
-    suite, units, results_dir = request_units(args)
+    planned = plan_request(Request.from_args(args))
+    suite, units, results_dir = planned.suite, planned.units, planned.results_dir
     query_slurm([read_state(u) for u in units])
     rows = []
     for u in units:
