@@ -179,14 +179,8 @@ class Dist:
 
 _CONCAT = ("index", "vector", "target", "error", "sigma")
 BATCHNORM_TEXT = "global batch statistics (SyncBatchNorm on CUDA, gazebench GlobalBatchNorm on CPU)"
-SINGLE = {"world_size": 1, "backend": None}
 
 _dist: Dist | None = None
-
-
-def current() -> Dist | None:
-    """The process group this process joined (:func:`init`), or None."""
-    return _dist
 
 
 def is_main() -> bool:
@@ -424,12 +418,7 @@ def global_batchnorm(model: nn.Module, device: torch.device) -> list[str]:
     return left
 
 
-def describe() -> dict[str, Any]:
-    """``environment.distributed`` of a record: world size and backend (1 and None alone)."""
-    return dict(SINGLE) if _dist is None else _dist.describe()
-
-
 __all__: Sequence[str] = (
-    "Dist", "GlobalBatchNorm", "ShardedBatchSampler", "current", "describe", "env_rank", "global_batchnorm", "init",
+    "Dist", "GlobalBatchNorm", "ShardedBatchSampler", "env_rank", "global_batchnorm", "init",
     "is_main", "label_shards", "shutdown",
 )
