@@ -29,9 +29,12 @@ import dataclasses
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
 
 from gazebench.errors import UserValueError
+
+if TYPE_CHECKING:
+    from typing_extensions import Self  # typing.Self from Python 3.11; the package supports 3.10
 
 SET_HELP = ("a recipe key, model option or data option (repeatable; `gazebench ls recipe`, "
             "`gazebench ls datasets --options`)")
