@@ -198,10 +198,10 @@ def train_one_epoch(
     ``seconds`` is wall time from asking the loader for the first batch to the end of the last
     step (the device synchronised), so ``samples / seconds`` is what an outside clock sees."""
     model.train()
-    total_loss, seen, steps = 0.0, 0, 0
+    total_loss, seen = 0.0, 0
     pending: list[torch.Tensor] = []
     start = time.perf_counter()
-    for batch in loader:
+    for step, batch in enumerate(loader):
         shard, aug, weight = batch.get("shard"), augment, 1.0
         if shard is not None:
             weight = shard[2]
@@ -211,9 +211,8 @@ def train_one_epoch(
         if aug is not None:
             views, target = aug.views_target(views, target)
         if before_step is not None:
-            before_step(steps)
+            before_step(step)
         loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler, weight)
-        steps += 1
         n = target.shape[0]
         pending.append(loss.to(_sum_dtype(loss.device)) * n)
         seen += n

@@ -5,6 +5,7 @@ step decay (GazeTR), OneCycleLR (UniGaze), ViT layer-wise lr decay, the ViT's dr
 from __future__ import annotations
 
 import json
+import shlex
 from pathlib import Path
 
 import pytest
@@ -143,8 +144,8 @@ def test_every_transformer_card_states_its_authors_fine_tuning_recipe() -> None:
         assert tune is not None and "@" in tune.source and "line" in tune.source, name
         recipe = Recipe.resolve(tune.recipe)
         assert recipe.loss == "l1" and recipe.image_size == 224
-        # the flags docs/published.md gives read back as the card's settings
-        flags = tune.set_flags(cards[name].tag).split()
+        # the flags `ls published --fine-tune` prints read back (through a shell) as the card's settings
+        flags = shlex.split(tune.set_flags(cards[name].tag))
         assert parse_sets(flags[1::2]) == {k: list(v) if isinstance(v, tuple) else v
                                            for k, v in tune.settings(cards[name].tag).items()}
     uni = Recipe.resolve(cards["unigaze-b16-joint"].fine_tune.recipe)
@@ -166,6 +167,24 @@ def test_a_fine_tune_section_with_an_unknown_key_or_an_architecture_option_is_re
     bad.write_text(text.replace("model: {drop_path: 0.1}", "model: {backbone: vit_large_patch16_224}"))
     with pytest.raises(ConfigError, match="fine_tune.model may set only drop_path, dropout"):
         read_card(bad)
+
+
+def test_ls_published_prints_a_cards_fine_tuning_flags(capsys) -> None:
+    card = published_card("gazetr-hybrid-ethxgaze")
+    assert cli("ls", "published", "--fine-tune", card.name, "--dataset", "gaze360") == 0
+    out, err = capsys.readouterr()
+    flags = shlex.split(out)
+    assert flags[:-2] == shlex.split(card.fine_tune.set_flags(card.tag, "gaze360"))
+    assert flags[-2:] == ["--set", "weights_file=Iter_50_trans6.pt"]
+    assert "batch_size=256" in out and "'betas=[0.9,0.999]'" in out  # Gaze360's train-test run
+    assert "yihuacheng/GazeTR @ d7cf716" in err and "BGR" in err
+    assert cli("ls", "published", "--fine-tune", "gaze360-lstm") == 2
+    assert "states no fine-tuning recipe" in capsys.readouterr().err
+    # docs/published.md shows this command's output as it is
+    assert cli("ls", "published", "--fine-tune", "unigaze-b16-joint") == 0
+    docs = (Path(__file__).resolve().parents[1] / "docs" / "published.md").read_text().splitlines()
+    shown = docs[docs.index("$ gazebench ls published --fine-tune unigaze-b16-joint") + 1]
+    assert capsys.readouterr().out.strip() == shown
 
 
 def test_ls_published_names_the_test_set_of_each_number(capsys) -> None:

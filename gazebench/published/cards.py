@@ -130,13 +130,16 @@ class FineTune:
         return {"init": tag, **self.recipe, **self.per_dataset.get(dataset or "", {}), **self.model}
 
     def set_flags(self, tag: str, dataset: str | None = None) -> str:
-        """:meth:`settings` as ``--set key=value`` flags (values as ``--set`` reads them back)."""
+        """:meth:`settings` as ``--set key=value`` flags, quoted for a POSIX shell where a value
+        needs it (``'betas=[0.9,0.95]'``), each read back by ``--set`` as the card's value."""
+        import shlex
+
         def text(value: Any) -> str:
             if isinstance(value, (list, tuple)):
                 return "[" + ",".join(map(text, value)) + "]"
             return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
 
-        return " ".join(f"--set {k}={text(v)}" for k, v in self.settings(tag, dataset).items())
+        return " ".join(f"--set {shlex.quote(f'{k}={text(v)}')}" for k, v in self.settings(tag, dataset).items())
 
 
 @dataclass(frozen=True)
