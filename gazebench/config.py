@@ -120,6 +120,25 @@ def _init(value: Any) -> str:
 
 _init.describe = "none or published:NAME"  # type: ignore[attr-defined]
 
+
+def _layer_decay(value: Any) -> float | None:
+    if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+        return None
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        number = float("nan")
+    if isinstance(value, bool) or not 0 < number <= 1:
+        raise OptionValueError("must be none or a number in (0, 1], e.g. 0.75")
+    return value if isinstance(value, (int, float)) else number
+
+
+_layer_decay.describe = "none or a number in (0, 1]"  # type: ignore[attr-defined]
+
+#: ``lr_schedule`` values: ``epochs`` (lr, warmup and lr_step, set once per epoch) or ``onecycle``
+#: (torch's OneCycleLR, set before every step; gazebench.schedules)
+LR_SCHEDULES = ("epochs", "onecycle")
+
 #: the largest ``image_size`` allowed without ``GAZEBENCH_MAX_IMAGE_SIZE``: the largest frame any
 #: supported dataset stores, MPIIFaceGaze's normalised release at 448 x 448 px
 #: (datasets/mpiifacegaze.yaml, ``layout``: ``Data/data (3000, 3, 448, 448)``; ETH-XGaze is read
@@ -160,6 +179,12 @@ LOGGERS = ("tensorboard", "wandb", "mlflow")
 #: recipe fields that neither the unit id nor the configuration identity hashes: where a run's
 #: curves go changes nothing it computes, so another logger finds (and resumes) the same unit
 NOT_IN_UNIT_ID = ("logger",)
+#: recipe fields that :meth:`Recipe.as_dict` leaves out while they hold their default, so that what
+#: a result records, its unit id (gazebench.planning) and its configuration identity
+#: (gazebench.identity) stay those of the results made before these fields existed: a run that
+#: sets none of them is the same run as before and finds (and resumes) its old unit; a run that
+#: sets one is another unit.  Any later field that changes what a run computes joins this list.
+OMITTED_AT_DEFAULT = ("warmup", "lr_schedule", "layer_decay")
 
 
 #: ``tensorboard``, ``tensorboard,wandb``, a list, or none -> the names in :data:`LOGGERS` order
@@ -197,6 +222,18 @@ class Recipe:
                                              "step decay: [N, gamma] multiplies lr by gamma every N epochs (torch's "
                                              "StepLR stepped after each epoch: epoch e trains at lr * gamma^((e-1)//N)); "
                                              "none: constant lr")
+    warmup: int = _opt(0, integer(0),
+                       "linear warm-up over the first N epochs: epoch e <= N trains at lr * e / N (GazeTR's "
+                       "GradualWarmupScheduler, multiplier 1), and lr_step counts its epochs from N + 1; 0: none")
+    lr_schedule: str = _opt("epochs", one_of(*LR_SCHEDULES),
+                            "epochs: lr (with warmup and lr_step) set once per epoch; onecycle: torch's OneCycleLR "
+                            "over all steps, set before each batch, max_lr = lr, its defaults (pct_start 0.3, "
+                            "cosine, div_factor 25, final_div_factor 1e4, beta1 cycled 0.95-0.85-0.95), as "
+                            "UniGaze trains (no warmup or lr_step with it)")
+    layer_decay: float | None = _opt(None, _layer_decay,
+                                     "ViT layer-wise lr decay d (MAE/BEiT fine-tuning): block i of L trains at "
+                                     "lr * d^(L-i), the patch embedding, class token and positions at lr * d^(L+1), "
+                                     "the final norm and the head at lr; none: one lr for all")
     betas: tuple[float, float] = _opt((0.9, 0.999), _betas, "Adam/AdamW betas")
     weight_decay: float = _opt(0.0, _number(number_above(0, inclusive=True)), "weight decay")
     image_size: int = _opt(64, _image_size, "frames are resized to this many px (square) before zoom crops")
@@ -231,6 +268,11 @@ class Recipe:
                                    "per-epoch curves: tensorboard (<run dir>/tensorboard/), wandb, mlflow (extras: "
                                    "pip install \"gazebench[wandb]\"), a comma list, or none; not in the unit id "
                                    "(docs/tracking.md)")
+
+    def __post_init__(self) -> None:
+        if self.lr_schedule == "onecycle" and (self.warmup or self.lr_step is not None):
+            raise ConfigError("recipe lr_schedule=onecycle warms up and anneals by itself: leave warmup=0 and "
+                              "lr_step=none (or use lr_schedule=epochs)")
 
     @classmethod
     def options(cls) -> dict[str, Option]:
@@ -274,12 +316,21 @@ class Recipe:
         return self.init[len(PUBLISHED_PREFIX):] if self.init.startswith(PUBLISHED_PREFIX) else None
 
     def epoch_lr(self, epoch: int) -> float:
-        """The learning rate epoch ``epoch`` (1-based) trains at: ``lr``, times ``gamma`` for every
-        ``N`` epochs before it under ``lr_step`` (as torch's StepLR stepped after each epoch)."""
+        """The learning rate epoch ``epoch`` (1-based) trains at under ``lr_schedule=epochs``: during
+        a ``warmup`` of N epochs ``lr * epoch / N``; then ``lr``, times ``gamma`` for every ``N``
+        epochs of ``lr_step`` after the warm-up (as torch's StepLR stepped after each epoch).
+
+        The warm-up is GazeTR's (yihuacheng/GazeTR @ d7cf716, ``trainer/total.py`` lines 73-85 and
+        99-101, ``trainer/leave.py`` lines 74-86 and 99-101): ildoonet's GradualWarmupScheduler with
+        ``multiplier=1`` around a StepLR, stepped once before training and after every epoch, which
+        gives epoch e <= N the lr ``lr * e / N`` and hands over to the StepLR, whose count starts at
+        the first epoch after the warm-up."""
+        if epoch <= self.warmup:
+            return self.lr * epoch / self.warmup
         if self.lr_step is None:
             return self.lr
         every, gamma = self.lr_step
-        return self.lr * gamma ** ((epoch - 1) // every)
+        return self.lr * gamma ** ((epoch - self.warmup - 1) // every)
 
     def augmentation(self) -> str:
         """The training augmentations in words ("none" when there are none)."""
@@ -289,8 +340,12 @@ class Recipe:
         return "; ".join(parts + ([] if "flip" in self.augment else ["no flip"]))
 
     def as_dict(self) -> dict[str, Any]:
-        """JSON-ready: what a result records and what the unit id hashes (less :data:`NOT_IN_UNIT_ID`)."""
+        """JSON-ready: what a result records and what the unit id hashes (less :data:`NOT_IN_UNIT_ID`);
+        the fields of :data:`OMITTED_AT_DEFAULT` only when they differ from their default."""
         out = dataclasses.asdict(self)
+        for key in OMITTED_AT_DEFAULT:
+            if out[key] == RECIPE_DEFAULTS[key]:
+                del out[key]
         out["betas"] = list(self.betas)
         out["lr_step"] = list(self.lr_step) if self.lr_step is not None else None
         out["augment"] = list(self.augment)
@@ -300,6 +355,7 @@ class Recipe:
 
 #: field -> Option, for ``gazebench ls recipe`` and routing
 RECIPE_OPTIONS: dict[str, Option] = Recipe.options()
+RECIPE_DEFAULTS: dict[str, Any] = {key: opt.default for key, opt in RECIPE_OPTIONS.items()}
 
 
 # --- --set --------------------------------------------------------------------------------------

@@ -184,8 +184,11 @@ def train_one_epoch(
     scaler: torch.amp.GradScaler | None = None,
     progress: Callable[[int], None] | None = None,
     augment: Augment | None = None,
+    before_step: Callable[[int], None] | None = None,
 ) -> dict[str, float]:
     """One pass over ``loader``; returns mean loss (over samples), samples and seconds.
+    ``before_step(i)`` runs before the i-th (0-based) optimisation step (a per-step learning rate:
+    :func:`gazebench.schedules.set_rate`).
     ``augment`` (:func:`gazebench.augment.make_augment`) works on the views and targets once they
     are made (``resized_crop`` happened in the data path).  A batch with ``"shard": (start, total, weight)``
     is one torchrun rank's slice of a global batch (:func:`gazebench.distributed.label_shards`):
@@ -198,7 +201,7 @@ def train_one_epoch(
     total_loss, seen = 0.0, 0
     pending: list[torch.Tensor] = []
     start = time.perf_counter()
-    for batch in loader:
+    for step, batch in enumerate(loader):
         shard, aug, weight = batch.get("shard"), augment, 1.0
         if shard is not None:
             weight = shard[2]
@@ -207,6 +210,8 @@ def train_one_epoch(
         target = ctx.target(batch)
         if aug is not None:
             views, target = aug.views_target(views, target)
+        if before_step is not None:
+            before_step(step)
         loss = train_step(model, views, target, loss_fn, optimizer, ctx, scaler, weight)
         n = target.shape[0]
         pending.append(loss.to(_sum_dtype(loss.device)) * n)

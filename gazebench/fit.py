@@ -32,6 +32,7 @@ from gazebench.datasets.loading import without_skipped
 from gazebench.augment import make_augment
 from gazebench.engine import predict, train_one_epoch
 from gazebench.progress import progress_bar
+from gazebench.schedules import set_rate
 from gazebench.setup import Setup, make_optimizer, make_scaler
 
 LAST, BEST = "last.pt", "best.pt"
@@ -50,7 +51,7 @@ class Callback:
     def on_epoch_end(self, setup: Setup, row: dict[str, Any]) -> None:
         """After epoch ``row["epoch"]`` was validated and checkpointed; ``row`` is its history
         entry (``train_loss``, ``val_loss``, ``val_mean``, ``train_seconds``, ``train_samples``,
-        ``lr``: the optimiser's learning rate in that epoch)."""
+        ``lr``: the learning rate of the epoch's first step, for a parameter group of ``lr_scale`` 1)."""
 
     def on_fit_end(self, setup: Setup, error: BaseException | None) -> None:
         """When the epoch loop is over: finished (``error`` None) or stopped by ``error``
@@ -161,14 +162,19 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
     loader.batch_sampler.sampler.generator = gen  # the RandomSampler (under torchrun: inside the sharded batches)
     aug = make_augment(recipe.augment, gen)
     setup.sets["train"].set_epoch(epoch)  # the data path's draws (resized_crop) of this epoch
-    for group in optimizer.param_groups:  # recipe.lr_step: set per epoch, so a resumed fit continues the schedule
-        group["lr"] = recipe.epoch_lr(epoch)
+    # the schedule is a function of (epoch, step), so a resumed fit continues it (gazebench.schedules)
+    steps = len(loader.batch_sampler)
+    lr = set_rate(optimizer, recipe, epoch, 0, steps)
+    per_step = None
+    if recipe.lr_schedule == "onecycle":
+        def per_step(i: int) -> None:
+            set_rate(optimizer, recipe, epoch, i, steps)
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
     batches, total = setup.strategy.train_batches(loader)  # under torchrun: this rank's slices, labelled
     with progress_bar(total, f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
         stats = train_one_epoch(setup.train_model, without_skipped(batches, setup.skipped["train"]), setup.loss_fn,
-                                optimizer, setup.ctx, scaler, bar, augment=aug)
+                                optimizer, setup.ctx, scaler, bar, augment=aug, before_step=per_step)
     stats = setup.strategy.reduce_train_stats(stats)  # under torchrun: all ranks' samples and loss
     for cb in callbacks:
         cb.on_train_epoch_end(setup, epoch, stats)
@@ -179,7 +185,7 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
         val_loss = val_mean = float("nan")
     return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val_loss, "val_mean": val_mean,
             "train_seconds": stats["seconds"], "train_samples": stats["samples"],
-            "lr": float(optimizer.param_groups[0]["lr"])}
+            "lr": float(lr)}
 
 
 def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) -> None:

@@ -124,7 +124,7 @@ BUILT_IN: dict[str, ModelInfo] = {m.name: m for m in (
     _zoo("xgaze", "ETH-XGaze baseline: pooled ResNet-50 features, Linear -> (pitch, yaw) radians, L1 loss.",
          "1 frame", ("crops", None), common=_RESNET50),
     _zoo("unigaze", "UniGaze: a ViT's normalised class token, Linear -> (pitch, yaw) radians, L1 loss.",
-         "1 frame", ("crops", None), common={"backbone": "vit_base_patch16_224", "proj": "none"}),
+         "1 frame", ("crops", None), ("drop_path", 0.0), common={"backbone": "vit_base_patch16_224", "proj": "none"}),
     _zoo("gazetr", "GazeTR-Hybrid: ResNet-18 map -> 1x1 conv to 32 channels -> transformer on its tokens -> "
          "(yaw, pitch), L1 loss.",
          "1 frame", ("crops", None), ("maps", 32), ("heads", 8), ("layers", 6), ("feedforward", 512),

@@ -55,12 +55,18 @@ def _deg(value: float | None) -> str:
 
 def comparison_rows(card: Any, record: ResultRecord) -> list[list[str]]:
     """One row per published number: subset, population, published, reproduced, difference.  A
+    number on another dataset than the record's (its card's ``dataset:``) gets no measured value.  A
     number whose subset no source states (``subset: unknown``) gets the value measured on each
     candidate subset and no difference: a difference against a number of unknown definition is
     not a reproduction."""
     rows = []
     for number in card.published:
         want = number.value
+        elsewhere = number.dataset and number.dataset != record["dataset"]["name"]
+        if elsewhere:  # another test set (UniGaze's EYEDIAP numbers beside an ETH-XGaze run): nothing to set beside it
+            rows.append([number.subset, number.population, "not stated" if want is None else f"{want:.2f}",
+                         f"not measured (on {number.dataset})", "none: another test set"])
+            continue
         if not number.subset_known:
             measured = ", ".join(f"{_deg(_mean(record, c))} ({c})" for c in number.candidates)
             rows.append([" or ".join(number.candidates), number.population,

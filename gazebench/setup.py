@@ -33,6 +33,7 @@ from gazebench.planning import Unit
 from gazebench.losses import resolve_loss
 from gazebench.registry import LOSSES
 from gazebench.runtime import configure_threads, resolve_num_workers
+from gazebench.schedules import param_groups
 
 SPLITS = ("train", "val", "test")
 
@@ -205,7 +206,10 @@ def unit_model(unit: Unit) -> GazeModel:
     card = published_card(name)
     if card.model != unit.spec.model:
         raise ConfigError(f"init=published:{name} is a {card.model!r} checkpoint; run it with --model {card.model}")
-    return load_published(name, unit.model_kwargs["weights_file"])
+    from gazebench.published.cards import TRAINING_ONLY_OPTIONS
+
+    training = {k: v for k, v in unit.spec.model_kwargs.items() if k in TRAINING_ONLY_OPTIONS and v is not None}
+    return load_published(name, unit.model_kwargs["weights_file"], **training)
 
 
 def _worker_init(worker_id: int) -> None:
@@ -262,7 +266,12 @@ def _remainder(sampler: Sampler | None, batch_size: int) -> int:
 
 
 def make_optimizer(model: nn.Module, recipe: Recipe) -> torch.optim.Optimizer:
-    params = [p for p in model.parameters() if p.requires_grad]
+    """The recipe's optimiser over the trainable parameters: one group, or with ``layer_decay`` one
+    group per layer with its ``lr_scale`` (:func:`gazebench.schedules.param_groups`)."""
+    params = param_groups(model, recipe.layer_decay)
+    if recipe.layer_decay is not None:
+        for group in params:
+            group["lr"] = recipe.lr * group["lr_scale"]
     if recipe.optimizer == "adam":
         return torch.optim.Adam(params, lr=recipe.lr, betas=tuple(recipe.betas), weight_decay=recipe.weight_decay)
     if recipe.optimizer == "adamw":

@@ -11,6 +11,8 @@ examples:
   gazebench ls models                 registered models and the input each takes
   gazebench ls recipe                 recipe keys: default, allowed values, what they do
   gazebench ls published              the authors' released checkpoints gazebench loads (docs/published.md)
+  gazebench ls published --fine-tune unigaze-b16-joint
+                                      the --set flags of that checkpoint's authors' own fine-tuning recipe
   gazebench ls analyses               the kinds of `gazebench analyze` and their options (docs/analysis.md)
 """
 
@@ -21,6 +23,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                        epilog=EXAMPLES)
     p.add_argument("what", choices=("datasets", "models", "losses", "recipe", "published", "analyses"))
     p.add_argument("--options", action="store_true", help="with datasets: list each adapter's options")
+    p.add_argument("--fine-tune", metavar="NAME", help="with published: print the --set flags of NAME's card's "
+                   "fine_tune: section (its authors' recipe; where each value comes from goes to stderr)")
+    p.add_argument("--dataset", help="with --fine-tune: with that dataset's changes (the card's per_dataset:)")
     p.set_defaults(func=main)
 
 
@@ -101,9 +106,33 @@ def analysis_rows() -> tuple[list[list[str]], list[str]]:
     return rows, ["kind", "what it computes", "options (--set KEY=VALUE)"]
 
 
+def fine_tune_flags(name: str, dataset: str | None) -> int:
+    """``ls published --fine-tune NAME``: the flags on stdout (shell-quoted, to paste after
+    ``gazebench run``), the card's sources and differences on stderr."""
+    import sys
+
+    from gazebench.options import ConfigError
+    from gazebench.published import load_catalogue, published_card
+
+    card = published_card(name)
+    if card.fine_tune is None:
+        some = ", ".join(c.name for c in load_catalogue().values() if c.fine_tune is not None)
+        raise ConfigError(f"{name}: its card states no fine-tuning recipe (no fine_tune: in {card.path.name}); "
+                          f"the cards with one: {some}")
+    print(card.fine_tune.set_flags(card.tag, dataset) + " --set weights_file=" + card.file)
+    print(f"source: {card.fine_tune.source}\ndifferences: {card.fine_tune.differences}", file=sys.stderr)
+    return 0
+
+
 def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
+    if args.fine_tune or args.dataset:
+        if args.what != "published" or not args.fine_tune:
+            from gazebench.options import ConfigError
+
+            raise ConfigError("--fine-tune NAME goes with ls published (and --dataset with --fine-tune)")
+        return fine_tune_flags(args.fine_tune, args.dataset)
     if args.what == "datasets":
         rows, headers = dataset_rows(args.options)
     else:

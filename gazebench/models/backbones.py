@@ -35,6 +35,7 @@ Views ``[B, V, C, H, W]`` are flattened to ``[B*V, C, H, W]`` so the backbone ru
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import timm
 import torch
@@ -47,7 +48,7 @@ from gazebench.registry import closest
 
 
 def create_timm(
-    name: str, pretrained: bool | str = False, weights_file: str | Path | None = None
+    name: str, pretrained: bool | str = False, weights_file: str | Path | None = None, **timm_kwargs: Any
 ) -> tuple[nn.Module, Weights]:
     """A timm model without classifier, and the :class:`~gazebench.models.weights.Weights` it
     started from.
@@ -57,7 +58,8 @@ def create_timm(
     or downloaded (:func:`~gazebench.models.weights.locate`; offline and not cached: a one-line
     ConfigError).  Weights load through timm (``pretrained_cfg_overlay=dict(file=...)``), so a
     full ImageNet checkpoint with its classifier works too: timm drops the classifier keys
-    because ``num_classes=0``.
+    because ``num_classes=0``.  ``timm_kwargs`` go to ``timm.create_model`` as they are (a ViT's
+    ``drop_path_rate``: model unigaze's ``drop_path``).
     """
     if ":" not in name and not timm.is_model(name):  # "hf-hub:..." names resolve remotely
         raise UserValueError(f"unknown timm backbone {name!r}.{closest(name, timm.list_models())}")
@@ -66,18 +68,19 @@ def create_timm(
         path = Path(weights_file).expanduser()
         if not path.is_file():
             raise FileNotFoundError(f"backbone weights_file {str(path)!r} does not exist (backbone {name!r})")
-        net = _load(name, path)
+        net = _load(name, path, timm_kwargs)
         _check_loaded(net, path, name)
         return net, Weights("file", str(path), sha256_file(path))
     if tagged is None:
-        net = timm.create_model(name, pretrained=bool(parse_pretrained(pretrained)), num_classes=0)
+        net = timm.create_model(name, pretrained=bool(parse_pretrained(pretrained)), num_classes=0, **timm_kwargs)
         return net, Weights(name if parse_pretrained(pretrained) else "none")
     path = locate(tagged)
-    return _load(tagged, path), Weights(tagged, str(path), sha256_file(path))
+    return _load(tagged, path, timm_kwargs), Weights(tagged, str(path), sha256_file(path))
 
 
-def _load(name: str, path: Path) -> nn.Module:
-    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)))
+def _load(name: str, path: Path, timm_kwargs: dict[str, Any]) -> nn.Module:
+    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)),
+                             **timm_kwargs)
 
 
 def _check_loaded(net: nn.Module, path: Path, name: str) -> None:
@@ -130,10 +133,11 @@ class Backbone(nn.Module):
         weights_file: str | Path | None = None,
         feature_dim: int = 256,
         proj: str = "linear",
+        **timm_kwargs: Any,
     ) -> None:
         super().__init__()
         self.name = name
-        self.net, self.weights = create_timm(name, pretrained, weights_file)
+        self.net, self.weights = create_timm(name, pretrained, weights_file, **timm_kwargs)
         self.feature_dim = int(self.net.num_features if proj == "none" else feature_dim)
         self.proj = make_projection(proj, self.net.num_features, self.feature_dim)
 

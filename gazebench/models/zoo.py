@@ -127,7 +127,12 @@ class Common:
     @functools.cached_property
     def built_backbone(self) -> Backbone:
         """The backbone these options describe, built once (a factory reads its width first)."""
-        return Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj)
+        return self.build_backbone()
+
+    def build_backbone(self, **timm_kwargs: Any) -> Backbone:
+        """The backbone with ``timm_kwargs`` for ``timm.create_model`` (a factory's own backbone
+        options, e.g. unigaze's ``drop_path``); :attr:`built_backbone` is the one without any."""
+        return Backbone(self.backbone, self.pretrained, self.weights_file, self.feature_dim, self.proj, **timm_kwargs)
 
     @property
     def dim(self) -> int:
@@ -135,10 +140,12 @@ class Common:
         ``proj=none`` the backbone's own width (``num_features``)."""
         return self.built_backbone.feature_dim
 
-    def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str) -> ComposedModel:
+    def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str,
+                backbone: Backbone | None = None) -> ComposedModel:
+        """The model of ``backbone`` (default: :attr:`built_backbone`), ``fusion`` and ``head``."""
         loss = loss_for_head(self.loss or default_loss, getattr(head, "kind", None) == "sincos")
         LOSSES.get(loss)
-        return ComposedModel(self.built_backbone, fusion, head, view, loss)
+        return ComposedModel(backbone or self.built_backbone, fusion, head, view, loss)
 
     def recorded(self, model: ComposedModel) -> dict[str, Any]:
         """The options as used: ``pretrained`` as the tag actually loaded (``True`` and
@@ -386,13 +393,25 @@ def xgaze(c: Common, crops: Any = None) -> GazeModel:
 
 
 @named_model("unigaze", backbone="vit_base_patch16_224", proj="none")
-def unigaze(c: Common, crops: Any = None) -> GazeModel:
-    """UniGaze: a ViT's normalised class token, Linear -> (pitch, yaw) radians, L1 loss."""
+def unigaze(c: Common, crops: Any = None, drop_path: float = 0.0) -> GazeModel:
+    """UniGaze: a ViT's normalised class token, Linear -> (pitch, yaw) radians, L1 loss.
+
+    ``drop_path``: the ViT's stochastic depth (timm's ``drop_path_rate``: block i of D skips its
+    residual branches with probability ``drop_path * i / (D - 1)``, in training only).  UniGaze
+    trains with 0.1 (ut-vision/UniGaze @ 9c240fb, ``unigaze/configs/model/mae_b_16_gaze.yaml`` and
+    ``mae_h_14_gaze.yaml`` line 10, ``mae_l_16_gaze.yaml`` line 8; ``unigaze/models/vit/mae_gaze.py``
+    lines 20-29 pass it to the MAE ViT, timm 0.3.2's VisionTransformer, whose rule the installed
+    timm is taken to share: not read at 0.3.2); the default 0 builds timm's ViT as before (nothing
+    changes in evaluation, where drop path is off)."""
     # ut-vision/UniGaze @ 9c240fb: MAE_Gaze (unigaze_easy/src/unigaze/models/mae_gaze.py lines 33-55,
     # 86-92) with global_pool=False reads norm(x)[:, 0] (models/mae.py lines 407-426), which is what
     # timm's ViT gives with its default global_pool='token' (Backbone.embed); gaze_fc = Linear(D, 2)
     # regressed with an L1 loss (unigaze/configs/loss/l1_loss.yaml) onto ETH-XGaze's (pitch, yaw).
-    return c.compose(one_view(crops), SingleView(c.dim), PitchYawHead(c.dim), "l1")
+    if not 0 <= drop_path < 1:
+        raise UserValueError(f"drop_path must be in [0, 1); got {drop_path}")
+    backbone = c.build_backbone(**({"drop_path_rate": drop_path} if drop_path else {}))
+    dim = backbone.feature_dim
+    return c.compose(one_view(crops), SingleView(dim), PitchYawHead(dim), "l1", backbone=backbone)
 
 
 #: GazeTR-Hybrid's sizes (yihuacheng/GazeTR @ d7cf716, model.py lines 71-76): 32 channels, 8 heads,

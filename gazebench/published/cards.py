@@ -4,7 +4,8 @@ A card (``gazebench/published/<name>.yaml``, installed with the package) says wh
 and options a released checkpoint maps onto, where the authors host the file, its licence, how the
 file is packed (:class:`Container`), the declared key table (:class:`KeyTable`: ordered prefix map,
 first match wins, plus ``ignore`` entries each with its reason), the input and output conventions,
-what it was trained on (:attr:`PublishedCard.training`), where and how to reproduce it, and each
+what it was trained on (:attr:`PublishedCard.training`), how its authors fine-tune (:class:`FineTune`,
+optional), where and how to reproduce it, and each
 published number with its population, the gazebench subset it is on (or ``unknown`` with its
 candidates, when no source read says which), where that subset is defined, and its source
 (:class:`PublishedNumber`; ``value: null`` when no source states it).
@@ -88,6 +89,12 @@ class PublishedNumber:
     source: str
     subset_source: str = ""
     candidates: tuple[str, ...] = ()
+    #: the test set in a few words (``EYEDIAP CS``), for the one-line forms; a card whose numbers
+    #: are on several test sets must give each one (:func:`read_card` checks)
+    label: str = ""
+    #: the dataset (a gazebench name, or the test sets in words) the number is on, when it is not the
+    #: card's ``reproduce.dataset`` (``gazebench reproduce`` then sets no measured value beside it)
+    dataset: str = ""
 
     @property
     def subset_known(self) -> bool:
@@ -96,7 +103,43 @@ class PublishedNumber:
     def short(self) -> str:
         value = "not stated" if self.value is None else f"{self.value:g}°"
         name = self.subset if self.subset_known else f"{' or '.join(self.candidates)} (which one: not stated)"
-        return f"{name} {value}"
+        return f"{self.label + ' ' if self.label else ''}{name} {value}"
+
+
+#: model options a run from a published checkpoint may set (``fine_tune.model`` and ``--set``): they
+#: act in training only and add or change no parameter, so the released weights still load exactly
+TRAINING_ONLY_OPTIONS = ("drop_path", "dropout")
+
+
+@dataclass(frozen=True)
+class FineTune:
+    """A card's ``fine_tune:`` section: the authors' own recipe for training from (or towards) this
+    checkpoint, as gazebench recipe keys (``recipe``), per-dataset changes to it (``per_dataset``:
+    dataset -> recipe keys), training-only model options (``model``), where each value comes from
+    (``source``) and what gazebench does otherwise (``differences``)."""
+
+    recipe: dict[str, Any]
+    model: dict[str, Any]
+    per_dataset: dict[str, dict[str, Any]]
+    source: str
+    differences: str
+
+    def settings(self, tag: str, dataset: str | None = None) -> dict[str, Any]:
+        """The ``--set`` values of a run that fine-tunes as the authors do: ``init``, the recipe
+        (with ``dataset``'s changes) and the model options; ``weights_file`` is the caller's."""
+        return {"init": tag, **self.recipe, **self.per_dataset.get(dataset or "", {}), **self.model}
+
+    def set_flags(self, tag: str, dataset: str | None = None) -> str:
+        """:meth:`settings` as ``--set key=value`` flags, quoted for a POSIX shell where a value
+        needs it (``'betas=[0.9,0.95]'``), each read back by ``--set`` as the card's value."""
+        import shlex
+
+        def text(value: Any) -> str:
+            if isinstance(value, (list, tuple)):
+                return "[" + ",".join(map(text, value)) + "]"
+            return "none" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
+
+        return " ".join(f"--set {shlex.quote(f'{k}={text(v)}')}" for k, v in self.settings(tag, dataset).items())
 
 
 @dataclass(frozen=True)
@@ -121,6 +164,8 @@ class PublishedCard:
     published: tuple[PublishedNumber, ...]
     path: Path
     data: dict[str, Any] = field(repr=False, default_factory=dict)
+    #: the authors' fine-tuning recipe (None: the card states none); see :class:`FineTune`
+    fine_tune: FineTune | None = None
 
     @property
     def tag(self) -> str:
@@ -203,8 +248,38 @@ def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
         value = None if row["value"] is None else float(row["value"])
         numbers.append(PublishedNumber(str(row.get("population", "")).strip(), value, subset,
                                        str(row["source"]).strip(), " ".join(str(row["subset_source"]).split()),
-                                       tuple(str(c) for c in candidates or ())))
+                                       tuple(str(c) for c in candidates or ()), str(row.get("label") or "").strip(),
+                                       str(row.get("dataset") or "")))
+    subsets = [n.subset for n in numbers if n.value is not None]
+    if len(set(subsets)) < len(subsets) and not all(n.label for n in numbers if n.value is not None):
+        raise ConfigError(f"published card {path}: two published numbers are on subset {subsets[0]!r} of different "
+                          "test sets: give each a label: (the test set in a few words, e.g. EYEDIAP CS), which "
+                          "gazebench ls published shows")
     return tuple(numbers)
+
+
+def _fine_tune(data: Any, path: Path) -> FineTune | None:
+    """The ``fine_tune:`` section, each recipe key checked as ``--set`` would check it."""
+    from gazebench.config import Recipe
+
+    if data is None:
+        return None
+    where = f"published card {path}: fine_tune"
+    if not isinstance(data, dict) or not isinstance(data.get("recipe"), dict) or not data.get("source"):
+        raise ConfigError(f"{where} needs recipe: (gazebench recipe keys) and source: (where each value comes from)")
+    model = dict(data.get("model") or {})
+    other = sorted(set(model) - set(TRAINING_ONLY_OPTIONS))
+    if other:
+        raise ConfigError(f"{where}.model may set only {', '.join(TRAINING_ONLY_OPTIONS)} (the card fixes the "
+                          f"architecture), not {', '.join(other)}")
+    per_dataset = {str(k): dict(v or {}) for k, v in (data.get("per_dataset") or {}).items()}
+    for layer in [{}, *per_dataset.values()]:
+        try:
+            Recipe.resolve(data["recipe"], layer)
+        except ConfigError as exc:
+            raise ConfigError(f"{where}: {exc}") from None
+    return FineTune(dict(data["recipe"]), model, per_dataset, " ".join(str(data["source"]).split()),
+                    " ".join(str(data.get("differences") or "").split()))
 
 
 def read_card(path: Path) -> PublishedCard:
@@ -224,7 +299,8 @@ def read_card(path: Path) -> PublishedCard:
         licence_short=str(data["licence_short"]),
         container=_container(data["container"], path), keys=_keys(data["keys"], path), input=data["input"],
         output=data["output"], training=data["training"], reproduce=data["reproduce"],
-        published=_numbers(data["published"], path), path=path, data=data)
+        published=_numbers(data["published"], path), path=path, data=data,
+        fine_tune=_fine_tune(data.get("fine_tune"), path))
 
 
 @functools.lru_cache(maxsize=None)

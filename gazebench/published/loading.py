@@ -23,7 +23,7 @@ from gazebench.checkpoint import read_checkpoint, read_safetensors
 from gazebench.models.base import GazeModel, build_model
 from gazebench.models.weights import Weights, sha256_file
 from gazebench.options import ConfigError
-from gazebench.published.cards import PublishedCard, published_card
+from gazebench.published.cards import TRAINING_ONLY_OPTIONS, PublishedCard, published_card
 
 def _some(names: list[Any], most: int = 4) -> str:
     shown = ", ".join(map(str, names[:most]))
@@ -110,12 +110,18 @@ def published_state_dict(name: str, weights_file: str | Path, model: torch.nn.Mo
     return mapped, digest
 
 
-def build_published(name: str) -> GazeModel:
-    """The card's model with random weights (``pretrained=false``: nothing is downloaded)."""
+def build_published(name: str, **training: Any) -> GazeModel:
+    """The card's model with random weights (``pretrained=false``: nothing is downloaded);
+    ``training``: values of :data:`~gazebench.published.cards.TRAINING_ONLY_OPTIONS` (a fine-tuning
+    run's drop path)."""
     import gazebench.models  # noqa: F401  (registers the named models)
 
     card = published_card(name)
-    return build_model(card.model, **{**card.options, "pretrained": False})
+    other = sorted(set(training) - set(TRAINING_ONLY_OPTIONS))
+    if other:
+        raise ConfigError(f"{card.tag} fixes the model's options ({card.path.name}: options); a run from it may "
+                          f"set only {', '.join(TRAINING_ONLY_OPTIONS)}, not {', '.join(other)}")
+    return build_model(card.model, **{**card.options, **training, "pretrained": False})
 
 
 def record_weights(model: GazeModel, weights: Weights) -> None:
@@ -126,11 +132,13 @@ def record_weights(model: GazeModel, weights: Weights) -> None:
         model.weights = weights.as_dict()
 
 
-def load_published(name: str, weights_file: str | Path, device: str | torch.device = "cpu") -> GazeModel:
+def load_published(name: str, weights_file: str | Path, device: str | torch.device = "cpu",
+                   **training: Any) -> GazeModel:
     """The published checkpoint ``name`` (:func:`gazebench.published.published_card`) loaded from
     ``weights_file`` into its registered model, on ``device``, in eval mode.  ``model.weights`` is
-    ``{"tag": "published:<name>", "file": <path>, "sha256": <hex>}``."""
-    model = build_published(name)
+    ``{"tag": "published:<name>", "file": <path>, "sha256": <hex>}``.  ``training``: options that
+    act only in training (:func:`build_published`)."""
+    model = build_published(name, **training)
     path = Path(weights_file).expanduser()
     mapped, digest = published_state_dict(name, path, model, device)
     model.load_state_dict(mapped, strict=True)
