@@ -14,6 +14,7 @@ from PIL import Image
 
 from gazebench import geometry
 from tests.test_gaze360 import full_window, render_gaze360, run_cli, split_file_lines, write_gaze360
+from tests.helpers import use_cards
 from tests.test_rtgene import ALL_SUBJECTS, FOLD_TEST, label_line, render_rtgene, write_rtgene
 
 
@@ -116,7 +117,7 @@ def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
     card = yaml.safe_load(load_card("rtgene").path.read_text())
     card["protocol"]["folds"]["1"]["test"].append("s014")  # s014 is a validation subject
     (cards / "rtgene.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json", "--no-images"], capsys)
     report = json.loads(out)
     assert code == 1

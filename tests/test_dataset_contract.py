@@ -1,7 +1,7 @@
 """The dataset adapter contract, checked for every registered adapter on its own fake data.
 
 Parametrized over the registry (``DATASETS.names()``) after the example plugin
-(``docs/examples/gazecsv_plugin.py``), the plugin files named in ``$GAZEBENCH_TEST_PLUGINS``
+(the folder ``docs/examples/gazecsv/``), the plugin files and folders named in ``$GAZEBENCH_TEST_PLUGINS``
 (separated by ``os.pathsep``) and any installed entry-point plugins are loaded: the card and root
 checks run on every dataset, the data checks on every dataset that writes fake data.  A new
 dataset -- a folder under ``gazebench/datasets/`` or a plugin -- is tested the moment it is
@@ -33,7 +33,7 @@ from gazebench.datasets.views import ViewSpec
 from gazebench.plugins import load_plugin_files
 from gazebench.registry import DATASETS
 
-EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
+EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv"
 load_plugin_files([EXAMPLE_PLUGIN, *(p for p in os.environ.get("GAZEBENCH_TEST_PLUGINS", "").split(os.pathsep) if p)])
 SIZE = 16  # views are resized to this
 

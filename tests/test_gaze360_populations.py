@@ -18,7 +18,7 @@ from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
 from gazebench.population import ids_sha256, population_name, population_of_subset
-from tests.helpers import cli
+from tests.helpers import cli, use_cards
 from tests.test_check_data import check_cli
 from tests.test_gaze360 import full_window, write_gaze360
 
@@ -429,7 +429,7 @@ def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, 
     cards = tmp_path / "cards"
     cards.mkdir()
     (cards / "gaze360.yaml").write_text(yaml.safe_dump(card, allow_unicode=True))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--json", "--no-images"], capsys)
     report = json.loads(out)
     assert code == 1 and report["published"]["compared"] == {"test_face": {"counted": kept["test"],

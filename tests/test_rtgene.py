@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from tests.helpers import SMALL_RUN, run_cli
+from tests.helpers import SMALL_RUN, run_cli, use_cards
 import yaml
 from PIL import Image
 
@@ -302,7 +302,7 @@ def test_leakage_in_an_edited_card_fails_naming_the_subject(tmp_path, monkeypatc
     card = yaml.safe_load(load_card("rtgene").path.read_text())
     card["protocol"]["val"] = ["s001", "s014", "s015", "s016"]  # s001 is also a fold-0 test subject
     (cards / "rtgene.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     ds = build_dataset("rtgene", root)
     with pytest.raises(LeakageError, match="subject 's001' is in both"):
         ds.split_positions("0")

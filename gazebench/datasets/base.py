@@ -29,7 +29,7 @@ from typing import Any, ClassVar, Iterable
 import numpy as np
 from PIL import Image
 
-from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card, source_dir
+from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card
 from gazebench.errors import GazebenchError
 from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, resolve_options
@@ -103,7 +103,7 @@ class GazeDataset:
     def __init__(
         self, root: str | Path | None = None, card: Card | None = None, *, strict: bool = True, **options: Any
     ) -> None:
-        self.card = card or load_card(self.name, near=source_dir(type(self)))
+        self.card = card or load_card(self.name, adapter=type(self))
         #: False: collect problems in ``self.problems`` and skip bad entries (check-data); True: raise
         self.strict = strict
         self.problems: list[Problem] = []
@@ -126,7 +126,7 @@ class GazeDataset:
     # -- the root ----------------------------------------------------------------------------
     def required_paths(self) -> list[str]:
         """Paths (relative to the root) that must exist; defaults to the card's ``required``."""
-        return self.card.required
+        return list(self.card.required)
 
     def ensure_root(self) -> None:
         """Raise :class:`DatasetNotFound` with a fix-it message unless the root looks complete."""

@@ -141,7 +141,7 @@ class Gaze360(GazeDataset):
     def required_paths(self) -> list[str]:
         if self.annotation == "gazehub":
             return [GAZEHUB_IMAGES, *GAZEHUB_LABELS.values()]
-        paths = self.card.required
+        paths = list(self.card.required)
         if self.annotation == "metadata":
             return paths + ["metadata.mat"]
         return paths + list(SPLIT_FILES.values())
