@@ -368,7 +368,7 @@ def parse_card(data: Any, path: Path, name: str) -> Card:
     if not isinstance(data, dict):
         raise CardError(f"{path}: a card must be a mapping of keys, got {type(data).__name__}")
     if data.get("name", name) != name:
-        raise CardError(f"{path}: name: the card says {data.get('name')!r} but is loaded as {name!r}")
+        raise CardError(f"{path}: name is {data.get('name')!r}, but the card is read for dataset {name!r}")
     r = _Reader(path)
     protocols, default = r.protocols(data)
     return Card(

@@ -116,10 +116,3 @@ class GazeCSV(GazeDataset):
             table["sequence"], table["order"] = table["id"], 0.0
         table["centre"] = table["split"] != "unused" if "split" in table.columns else True
         return table
-
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """Six SynthGaze subjects in this layout (:func:`.fake.write_fake`)."""
-        from .fake import write_fake
-
-        return write_fake(root, seed)

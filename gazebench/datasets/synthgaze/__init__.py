@@ -10,7 +10,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from gazebench.datasets.base import DatasetError, GazeDataset
 from gazebench.lazymodule import LazyModule
@@ -111,19 +110,6 @@ class SynthGaze(GazeDataset):
             index["path"] = index["path"].str.replace(r"^images/", "inpainted/", regex=True)
         index["centre"] = True
         return index
-
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """The ``tiny`` preset in SynthGaze's own layout (see :meth:`GazeDataset.write_fake`)."""
-        from gazebench.synth import make_scene, render_frames, write_layout
-
-        scene = make_scene("tiny", seed)
-        write_layout(scene, root, layout="synthgaze", workers=1, progress=False)
-        f = scene.frames
-        gaze = dict(zip(f["id"], f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-        rows = [0, len(f) // 2 + 1]
-        images = dict(zip(f["id"].iloc[rows], render_frames(scene, rows, glasses=True)))  # variant=original
-        return {"options": {}, "gaze": gaze, "images": images}
 
 
 def manifest_problem(root: Path) -> str | None:

@@ -17,10 +17,11 @@ from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
+from gazebench.datasets.gaze360.fake import full_window
+from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
 from gazebench.population import ids_sha256, population_name, population_of_subset
 from tests.helpers import cli, use_cards
 from tests.test_check_data import check_cli
-from tests.test_gaze360 import full_window, write_gaze360
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,8 +50,9 @@ def face_boxes(df: pd.DataFrame) -> np.ndarray:
 
 
 def write_with_faces(root: Path) -> pd.DataFrame:
-    """tests.test_gaze360's small release, its metadata.mat with ``person_face_bbox``; the frame
-    table gains ``face`` and ``centre`` (a centre frame: split 0-2 with a full window)."""
+    """The small hand-made release (:func:`gazebench.datasets.gaze360.fake.write_tree`), its
+    metadata.mat with ``person_face_bbox``; the frame table gains ``face`` and ``centre`` (a centre
+    frame: split 0-2 with a full window)."""
     df = write_gaze360(root, split_files=False)
     mat = {k: v for k, v in scipy.io.loadmat(root / "metadata.mat").items() if not k.startswith("__")}
     mat["person_face_bbox"] = face_boxes(df)
