@@ -352,6 +352,7 @@ def test_a_card_is_parsed_once_into_a_frozen_typed_object(tmp_path):
 
 @pytest.mark.parametrize("change, key", [
     ({"protocol": {"val": ["c"]}}, "protocol"),
+    ({"protocol": {"splits": ["a", "b"]}}, "protocol.splits"),
     ({"protocol": {"folds": {"0": {"test": "a"}}}}, "protocol.folds.0.test"),
     ({"protocol": {"folds": {"0": {"test": ["a"], "tset": ["b"]}}}}, "protocol.folds.0"),
     ({"protocols": {"mine": {"recipe": {"lr": 1}, "recpie": {}}}}, "protocols.mine"),

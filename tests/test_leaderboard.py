@@ -26,7 +26,7 @@ FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
 
 @pytest.fixture(autouse=True)
 def fixture_cards(monkeypatch):
-    # the fixture's own cards, so a change to datasets/*.yaml does not move the goldens
+    # the fixture's own cards, so a change to the real cards does not move the goldens
     use_cards(monkeypatch, FIXTURE / "cards")
 
 

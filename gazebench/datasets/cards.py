@@ -314,6 +314,8 @@ class _Reader:
             out["fixed_split"] = SplitRule(from_index=True)
         elif isinstance(proto.get("splits"), dict):
             out["fixed_split"] = self.rule(proto["splits"], "protocol.splits", REST, ())
+        elif "splits" in proto:
+            raise self.fail("protocol.splits", f"is {proto['splits']!r}; give a mapping of test, val, train, or {FROM_INDEX}")
         else:
             raise self.fail("protocol", f"needs 'splits' (a mapping of test, val, train, or {FROM_INDEX}) or 'folds'")
         return out
