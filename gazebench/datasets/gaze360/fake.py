@@ -14,6 +14,8 @@ from PIL import Image
 from gazebench import geometry
 from gazebench.datasets.gaze360 import frame_stem
 from gazebench.datasets.gaze360.layout import write_mat
+from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER
+from gazebench.datasets.gazehub import write_label_file
 from gazebench.synth.output import SOURCE_FILE
 
 
@@ -143,3 +145,27 @@ def write_tree(root: Path, metadata: bool = True, split_files: bool = True) -> p
     if split_files:
         write_split_files(root, df)
     return df
+
+
+# -- GazeHub's files by hand: chosen lines and faces (the tests' edge cases) ------------------------
+
+
+def write_gazehub(root: Path, lines: list[str], images: dict[str, np.ndarray] | None = None) -> None:
+    """A GazeHub tree by hand: ``lines`` of Label/test.label (train and val get one line each)."""
+    rows = {"train": ["train/Face/1.jpg train/Left/1.jpg train/Right/1.jpg rec_000/head/000000/000005.jpg "
+                      "0.0,0.0,-1.0 0.0,0.0"],
+            "val": ["val/Face/2.jpg val/Left/2.jpg val/Right/2.jpg rec_001/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"],
+            "test": lines}
+    for split, body in rows.items():
+        write_label_file(Path(root) / "Label" / f"{split}.label", GAZEHUB_HEADER, [[line] for line in body])
+    for rel, img in (images or {}).items():
+        (Path(root) / "Image" / rel).parent.mkdir(parents=True, exist_ok=True)
+        Image.fromarray(img).save(Path(root) / "Image" / rel)
+    (Path(root) / "Image").mkdir(exist_ok=True)
+
+
+def gazehub_line(n: int, frame: int, yaw: float, pitch: float) -> str:
+    """A line of GazeHub's test.label for face ``n`` of frame ``frame`` of rec_002's person 3, gaze (yaw, pitch)."""
+    g = geometry.yawpitch_to_vector(np.array([yaw, pitch]))
+    return (f"test/Face/{n}.png test/Left/{n}.jpg test/Right/{n}.jpg rec_002/head/000003/{frame:06d}.jpg "
+            f"{','.join(g.astype(str))} {yaw!r},{pitch!r}")

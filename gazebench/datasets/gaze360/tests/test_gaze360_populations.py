@@ -17,7 +17,7 @@ from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
-from gazebench.datasets.gaze360.fake import full_window
+from gazebench.datasets.gaze360.fake import full_window, gazehub_line, write_gazehub
 from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
 from gazebench.population import ids_sha256, population_name, population_of_subset
 from tests.helpers import cli, use_cards
@@ -288,27 +288,6 @@ def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
     assert row.rstrip(" |").endswith("none: subset not stated") and "(front20)" in row and "(front20axis)" in row
     record = _record(tmp_path / "results")
     assert record["population"]["name"] == "gaze360/test[face]" and record["recipe"]["image_size"] == 64
-
-
-def write_gazehub(root: Path, lines: list[str], images: dict[str, np.ndarray] | None = None) -> None:
-    """A GazeHub tree by hand: ``lines`` of Label/test.label (train and val get one line each)."""
-    rows = {"train": ["train/Face/1.jpg train/Left/1.jpg train/Right/1.jpg rec_000/head/000000/000005.jpg "
-                      "0.0,0.0,-1.0 0.0,0.0"],
-            "val": ["val/Face/2.jpg val/Left/2.jpg val/Right/2.jpg rec_001/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"],
-            "test": lines}
-    for split, body in rows.items():
-        (root / "Label").mkdir(parents=True, exist_ok=True)
-        (root / "Label" / f"{split}.label").write_text(" ".join(GAZEHUB_HEADER) + "\n" + "".join(b + "\n" for b in body))
-    for rel, img in (images or {}).items():
-        (root / "Image" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(root / "Image" / rel)
-    (root / "Image").mkdir(exist_ok=True)
-
-
-def gazehub_line(n: int, frame: int, yaw: float, pitch: float) -> str:
-    g = geometry.yawpitch_to_vector(np.array([yaw, pitch]))
-    return (f"test/Face/{n}.png test/Left/{n}.jpg test/Right/{n}.jpg rec_002/head/000003/{frame:06d}.jpg "
-            f"{','.join(g.astype(str))} {yaw!r},{pitch!r}")
 
 
 def test_mirror_negates_the_canonical_yaw(tmp_path):
