@@ -109,7 +109,7 @@ def _words(value: Any) -> str:
     return " ".join(str(value or "").split())
 
 
-#: what a card's ``protocol:`` block reads (any other key is a note for people, e.g. ``report``)
+#: the keys of a fixed split (``protocol: splits:``) or of one fold (``protocol: folds: <fold>:``)
 _SUBJECT_LISTS = ("test", "val", "train")
 
 
