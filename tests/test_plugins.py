@@ -29,7 +29,7 @@ from tests.test_dataset_contract import (
 
 EXAMPLE_CARD = EXAMPLE_PLUGIN / "card.yaml"
 #: modules a test may import by name; dropped again afterwards
-TEST_MODULES = ("gazecsv_demo", "broken_plugin", "half_l1_loss")
+TEST_MODULES = ("gazecsv_demo", "gazecsv", "broken_plugin", "half_l1_loss")
 
 
 @pytest.fixture
@@ -91,6 +91,18 @@ def test_plugin_file_registers_like_a_builtin_and_finds_its_card(fresh_registrie
     # loading the same file again (relative to another folder) is a no-op, not a clash
     assert plugins.load_plugin_files(["gazecsv"], base_dir=EXAMPLE_PLUGIN.parent) == [module]
     assert plugins.loaded_plugin_files() == [EXAMPLE_PLUGIN]
+
+
+def test_a_plugin_folder_imported_again_as_a_package_registers_once(fresh_registries, monkeypatch):
+    """pytest imports a plugin folder that holds tests as a package of its own name; the same
+    definitions registered again under that module name are the plugin's, not a clash."""
+    import importlib
+
+    (module,) = plugins.load_plugin_files([EXAMPLE_PLUGIN])
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN.parent))
+    again = importlib.import_module("gazecsv")
+    assert again is not module and DATASETS.get("gazecsv") is module.GazeCSV
+    sys.modules.pop("gazecsv", None)
 
 
 def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):

@@ -12,7 +12,7 @@ import numpy as np
 def write_fake(root: Path, seed: int = 0, frames: int = 3, size: int = 32, layout: str = "release") -> dict[str, Any]:
     """Eight participants (two per group), two sessions of ``frames`` sampled frames each, as the
     release (``layout="release"``: videos, normalised faces of ``size`` px) or in GazeHub's layout
-    (``"gazehub"``; see :meth:`GazeDataset.write_fake`)."""
+    (``"gazehub"``; see :meth:`gazebench.datasets.base.GazeDataset.write_fake`)."""
     from gazebench.datasets.eyediap.gazehub_layout import sample_ids
     from gazebench.datasets.eyediap.sessions import plan_samples
     from gazebench.synth import Preset, make_scene, render_frames, write_layout
