@@ -1,6 +1,7 @@
 """SynthGaze adapter: the embedded default, read from its own layout (labels.csv + JPEGs).
 
-The layout and its writer belong to the generator (:func:`gazebench.synth.layouts.write_synthgaze`).
+The layout's writer is :func:`gazebench.datasets.synthgaze.layout.write_synthgaze` (the renderer is
+:mod:`gazebench.synth`).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ pd = LazyModule("pandas")  # imported on first use: listing and planning never n
 
 DEFAULT_PRESET = "default"
 DEFAULT_SEED = 0
-#: the render's description, written beside labels.csv (gazebench.synth.layouts)
+#: the render's description, written beside labels.csv (layout.py)
 MANIFEST = "synthgaze.json"
 #: the generator version of a tree whose manifest names none
 UNKNOWN = "unknown"
@@ -36,7 +37,7 @@ class SynthGaze(GazeDataset):
         "variant": Option("original", one_of("original", "inpainted"),
                           "images/ (wearers wear their glasses) or inpainted/ (nobody does)"),
     }
-    layout_writer = "gazebench.synth.layouts:write_synthgaze"
+    layout_writer = "gazebench.datasets.synthgaze.layout:write_synthgaze"
 
     def ensure_root(self) -> None:
         if not self.root_given:

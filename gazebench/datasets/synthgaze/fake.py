@@ -1,4 +1,4 @@
-"""SynthGaze's fake data: the ``tiny`` preset in its own layout (:func:`gazebench.synth.layouts.write_synthgaze`)."""
+"""SynthGaze's fake data: the ``tiny`` preset in its own layout (:func:`.layout.write_synthgaze`)."""
 
 from __future__ import annotations
 
