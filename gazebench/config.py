@@ -141,8 +141,8 @@ LR_SCHEDULES = ("epochs", "onecycle")
 
 #: the largest ``image_size`` allowed without ``GAZEBENCH_MAX_IMAGE_SIZE``: the largest frame any
 #: supported dataset stores, MPIIFaceGaze's normalised release at 448 x 448 px
-#: (datasets/mpiifacegaze.yaml, ``layout``: ``Data/data (3000, 3, 448, 448)``; ETH-XGaze is read
-#: in its 224 px release, datasets/ethxgaze.yaml); every shipped protocol trains at 224
+#: (gazebench/datasets/mpiifacegaze/card.yaml, ``layout``: ``Data/data (3000, 3, 448, 448)``; ETH-XGaze is read
+#: in its 224 px release, gazebench/datasets/ethxgaze/card.yaml); every shipped protocol trains at 224
 #: (the cards' ``recipe: image_size: 224``).  Beyond it a frame is only upsampled (no new
 #: information) at 3 x size^2 bytes a frame: --set image_size=100000 (30 GB a frame) once grew to
 #: 24 GB and was killed without a word.

@@ -1,5 +1,5 @@
 """Where gazebench finds its own files (the checkout for editable installs, or the installed
-copies under ``<prefix>/share/gazebench``: cards and benchmarks.yaml), and how the names it is
+copy of benchmarks.yaml under ``<prefix>/share/gazebench``), and how the names it is
 given become folders under ``--results`` and ``--runs``.  Imports nothing heavy.
 
 A suite name, a row label or a dataset name becomes a folder: :func:`folder_name` turns a label

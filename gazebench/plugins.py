@@ -4,10 +4,13 @@ Two ways in, and a plugin registers exactly like a built-in (``@DATASETS.registe
 ``@MODELS.register(...)``, ``@LOSSES.register(...)``); a name that is taken raises, naming where
 both registrations came from.
 
-* **A file**: ``gazebench <command> --plugin path/to/my_dataset.py`` (repeatable, any command),
-  or ``plugins: [my_dataset.py]`` in ``benchmarks.yaml`` (paths relative to that file).  The file
-  is imported once per process (loading the same file again is a no-op).  A dataset plugin's card
-  may sit beside it as ``<name>.yaml``; see :func:`gazebench.datasets.cards.load_card`.
+* **A folder or a file**: ``gazebench <command> --plugin path/to/mydata`` (a folder with an
+  ``__init__.py``, imported as a package, so its modules import each other: ``from . import fake``)
+  or ``--plugin path/to/mydata.py`` (repeatable, any command), or ``plugins: [mydata]`` in
+  ``benchmarks.yaml`` (paths relative to that file).  Each is imported once per process (loading
+  it again is a no-op).  A dataset's card is ``card.yaml`` in the folder of the file that defines
+  its adapter (:func:`gazebench.datasets.cards.card_path`): a dataset folder holds its adapter,
+  card, fake-data writer and tests, as a built-in's ``gazebench/datasets/<name>/`` does.
 * **An installed package**: entry points in the groups ``gazebench.datasets``,
   ``gazebench.models`` and ``gazebench.losses`` of its metadata, e.g. in ``pyproject.toml``::
 
@@ -55,21 +58,26 @@ def _import_builtins() -> None:
 
 
 def load_plugin_file(path: str | Path, base_dir: str | Path | None = None) -> ModuleType:
-    """Import the Python file ``path`` (relative paths are taken from ``base_dir``, default the
-    working directory) so that its registrations take effect; returns the module."""
+    """Import the Python file or package folder ``path`` (relative paths are taken from
+    ``base_dir``, default the working directory) so that its registrations take effect; returns
+    the module."""
     path = Path(path).expanduser()
     if not path.is_absolute() and base_dir is not None:
         path = Path(base_dir).expanduser() / path
     path = path.resolve()
     if path in _LOADED:
         return _LOADED[path]
-    if not path.is_file():
+    package = path.is_dir()
+    if package and not (path / "__init__.py").is_file():
+        raise PluginError(f"plugin folder {path} has no __init__.py (the module that registers its adapter)")
+    if not package and not path.is_file():
         raise PluginError(f"plugin file {path} does not exist")
-    if path.suffix != ".py":
-        raise PluginError(f"plugin file {path} is not a Python file (.py)")
+    if not package and path.suffix != ".py":
+        raise PluginError(f"plugin file {path} is not a Python file (.py) or a package folder")
     _import_builtins()
     name = _module_name(path)
-    spec = importlib.util.spec_from_file_location(name, path)
+    spec = (importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
+            if package else importlib.util.spec_from_file_location(name, path))
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise PluginError(f"cannot import plugin file {path}")
     module = importlib.util.module_from_spec(spec)
@@ -79,6 +87,8 @@ def load_plugin_file(path: str | Path, base_dir: str | Path | None = None) -> Mo
         with loading(f"plugin file {path}"):
             spec.loader.exec_module(module)
     except Exception as exc:  # noqa: BLE001 - report any failure with the file it came from
+        for loaded in [m for m in sys.modules if m.startswith(name + ".")]:
+            del sys.modules[loaded]  # a package's modules imported before the failure
         if previous is not None:
             sys.modules[name] = previous
         else:

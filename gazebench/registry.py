@@ -63,6 +63,16 @@ def _origin(obj: Any) -> str:
     return f"{origin} [{_LOADING[-1]}]" if _LOADING else origin
 
 
+def _same_definition(a: Any, b: Any) -> bool:
+    """Whether ``a`` and ``b`` are one definition (file and qualified name) imported as two modules."""
+    try:
+        paths = [inspect.getsourcefile(x) for x in (a, b)]
+    except TypeError:
+        return False
+    return (bool(paths[0]) and paths[0] == paths[1] and getattr(a, "__module__", None) != getattr(b, "__module__", None)
+            and getattr(a, "__qualname__", 1) == getattr(b, "__qualname__", 2))
+
+
 @dataclass
 class Registry(Generic[T]):
     """Names -> objects. ``@REG.register("name", "alias")`` registers; duplicates raise;
@@ -85,6 +95,8 @@ class Registry(Generic[T]):
         origin = _origin(obj)
         for key in (name, *aliases):
             existing = self._lookup(key)
+            if existing is not None and _same_definition(existing.obj, obj):
+                return  # one file imported under two module names (a plugin folder that pytest imports too)
             if existing is not None:
                 raise RegistryError(
                     f"{self.kind} {key!r} is already registered by {existing.origin}; "

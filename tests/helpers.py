@@ -27,3 +27,20 @@ def run_cli(argv: list) -> int:
 
     args = build_parser().parse_args([str(a) for a in argv])
     return int(args.func(args) or 0)
+
+
+def use_cards(monkeypatch, folder) -> None:
+    """Cards from ``folder`` (``<name>.yaml``) in place of the datasets' own, for one test: a
+    fixture's cards, or a real card edited to provoke an error.  Datasets without a card there keep
+    their own (:func:`gazebench.datasets.cards.card_path`)."""
+    from pathlib import Path
+
+    from gazebench.datasets import cards
+
+    real = cards.card_path
+
+    def card_path(name: str, adapter=None) -> Path:
+        mine = Path(folder) / f"{name}.yaml"
+        return mine if mine.is_file() else real(name, adapter)
+
+    monkeypatch.setattr(cards, "card_path", card_path)

@@ -10,11 +10,14 @@ import numpy as np
 import pandas as pd
 import pytest
 import yaml
-from PIL import Image
 
 from gazebench import geometry
-from tests.test_gaze360 import full_window, render_gaze360, run_cli, split_file_lines, write_gaze360
-from tests.test_rtgene import ALL_SUBJECTS, FOLD_TEST, label_line, render_rtgene, write_rtgene
+from gazebench.datasets.gaze360.fake import full_window, render, split_file_lines
+from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
+from gazebench.datasets.rtgene.fake import ALL_SUBJECTS, write_labels, write_tree
+from gazebench.datasets.rtgene.fake import render as render_rtgene
+from tests.helpers import run_cli, use_cards
+from gazebench.datasets.rtgene.tests.test_rtgene import FOLD_TEST, SYNTH_SEED
 
 
 def check_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -47,7 +50,7 @@ def assert_stats(got: dict, gaze: np.ndarray) -> None:
 
 def test_rtgene_counts_per_fold_and_split(tmp_path, capsys):
     root = tmp_path / "rt"
-    written = write_rtgene(root, frames=3, variants=("original_large",))
+    written = write_tree(root, frames=3, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
     report = json.loads(out)
     assert code == 0 and report["problems"] == []
@@ -70,7 +73,7 @@ def test_rtgene_counts_per_fold_and_split(tmp_path, capsys):
 
 def test_rtgene_problems_are_all_listed(tmp_path, capsys):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=4, variants=("original_large",))
+    write_tree(root, frames=4, variants=("original_large",))
     labels = root / "s003_glasses" / "label_combined.txt"
     lines = labels.read_text().splitlines()
     lines[1] = "2, [0.1, -0.2], [0.3], 1504190788.8"       # malformed
@@ -108,7 +111,7 @@ def test_rtgene_problems_are_all_listed(tmp_path, capsys):
 
 def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
     root = tmp_path / "rt"
-    write_rtgene(root, subjects=[s for s in ALL_SUBJECTS if s != "s016"], frames=2, variants=("original_large",))
+    write_tree(root, subjects=[s for s in ALL_SUBJECTS if s != "s016"], frames=2, variants=("original_large",))
     cards = tmp_path / "cards"
     cards.mkdir()
     from gazebench.datasets.cards import load_card
@@ -116,7 +119,7 @@ def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
     card = yaml.safe_load(load_card("rtgene").path.read_text())
     card["protocol"]["folds"]["1"]["test"].append("s014")  # s014 is a validation subject
     (cards / "rtgene.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json", "--no-images"], capsys)
     report = json.loads(out)
     assert code == 1
@@ -176,49 +179,6 @@ def test_unknown_option_is_refused(tmp_path, capsys):
         check_cli(["--dataset", "rtgene", "--root", str(tmp_path), "--set", "varient=original"], capsys)
 
 
-# -- any adapter: SynthGaze through the base contract ----------------------------------------------
-
-
-def write_synthgaze(root: Path, subjects: int = 10, frames: int = 3) -> pd.DataFrame:
-    rows = []
-    rng = np.random.default_rng(3)
-    for s in range(subjects):
-        for f in range(frames):
-            g = geometry.yawpitch_to_vector(np.array([rng.uniform(-3, 3), rng.uniform(-0.5, 0.5)]))
-            path = f"images/s{s:03d}/q00/{f:04d}.jpg"
-            rows.append({"id": f"s{s:03d}_q00_f{f:04d}", "subject": f"s{s:03d}", "sequence": "q00", "frame": f,
-                         "path": path, "gaze_x": g[0], "gaze_y": g[1], "gaze_z": g[2]})
-            (root / path).parent.mkdir(parents=True, exist_ok=True)
-            Image.new("RGB", (8, 8), (s * 20, f * 40, 90)).save(root / path)
-    df = pd.DataFrame(rows)
-    df.to_csv(root / "labels.csv", index=False)
-    (root / "synthgaze.json").write_text("{}")
-    return df
-
-
-def test_synthgaze_through_the_base_contract(tmp_path, capsys):
-    root = tmp_path / "synth"
-    df = write_synthgaze(root)
-    Path(root / df["path"].iat[4]).unlink()
-    code, out = check_cli(["--dataset", "synthgaze", "--root", str(root), "--json"], capsys)
-    report = json.loads(out)
-    assert code == 1
-    assert [p["kind"] for p in report["problems"]] == ["missing_image"]
-    assert report["folds"]["default"]["test"]["subject_ids"] == ["s000", "s004", "s008"]
-    assert report["splits"]["test"]["samples"] == 9 and report["splits"]["val"]["samples"] == 6
-    assert report["splits"]["train"]["samples"] == 15 and report["splits"]["train"]["subjects"] == 5
-    assert report["splits"]["test"]["windows_complete"] == 0  # 3-frame sequences: no 7-frame window
-
-
-def test_text_report_has_a_table(tmp_path, capsys):
-    root = tmp_path / "synth"
-    write_synthgaze(root)
-    code, out = check_cli(["--dataset", "synthgaze", "--root", str(root)], capsys)
-    assert code == 0
-    assert "samples" in out and "front180" in out and "yaw range" in out
-    assert out.rstrip().endswith("no problems found")
-
-
 # -- on SynthGaze's renderings of the real layouts --------------------------------------------------
 
 
@@ -226,7 +186,7 @@ def test_text_report_has_a_table(tmp_path, capsys):
 @pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
 def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotation):
     root = tmp_path / "g360"
-    scene, source, origin = render_gaze360(root)
+    scene, source, origin = render(root)
     code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}",
                            "--set", "expect_samples=any", "--json"], capsys)
     report = json.loads(out)
@@ -249,7 +209,7 @@ def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotatio
 
 def test_synth_rtgene_counts_match_what_was_written(tmp_path, capsys):
     root = tmp_path / "rt"
-    _, source = render_rtgene(root)
+    _, source = render_rtgene(root, SYNTH_SEED)
     per_subject = source["frames_per_subject"]
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
     report = json.loads(out)
@@ -270,7 +230,7 @@ def test_synth_gaze360_split_file_leakage_fails_check_data_and_run(tmp_path, cap
     from gazebench.datasets.base import LeakageError
 
     root = tmp_path / "g360"
-    render_gaze360(root)
+    render(root)
     (root / "metadata.mat").unlink()  # read the split files
     lines = (root / "train.txt").read_text().splitlines()
     person_of = [ln.split()[0].rsplit("/", 1)[0] for ln in lines]  # rec_XXX/head/PPPPPP
@@ -400,7 +360,7 @@ def test_gaze360_split_files_one_frame_short_fail_naming_both_sizes(tmp_path, ca
     test = published["test"]
     (message,) = published_messages(report)  # the back frame changes the test size only
     assert message == (f"test: {test - 1:,} centre frames, the published Gaze360 test set has {test:,} "
-                       "(datasets/gaze360.yaml published_sizes)")
+                       "(gazebench/datasets/gaze360/card.yaml published_sizes)")
     assert "25,969" in message and "25,968" in message
     assert message in text and "[published_size]" in text
     assert [p["kind"] for p in report["problems"]] == ["published_size"]  # nothing else is wrong
@@ -451,7 +411,7 @@ def test_gaze360_published_sizes_from_metadata_and_the_switches(tmp_path, capsys
 
 def test_rtgene_publishes_no_size_and_says_so(tmp_path, capsys):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=2, variants=("original_large",))
+    write_tree(root, frames=2, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images"], capsys)
     assert code == 0 and "published sizes: none published" in out
 
@@ -500,23 +460,22 @@ def test_a_corrupt_synthgaze_manifest_is_a_problem_and_stops_a_run(tiny_synth, t
 
 def test_degrees_read_as_radians_are_warned_about_from_the_cards_range(tmp_path, capsys):
     root = tmp_path / "rt"
-    written = write_rtgene(root, frames=4, variants=("original_large",))
+    written = write_tree(root, frames=4, variants=("original_large",))
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images", "--json"], capsys)
     assert code == 0 and not [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
     for subject, rows in written.items():  # the same angles, written in degrees
-        lines = [label_line(i, np.degrees(yaw), np.degrees(pitch), t) for i, yaw, pitch, t in rows]
-        (root / f"{subject}_glasses" / "label_combined.txt").write_text("\n".join(lines) + "\n")
+        write_labels(root, subject, [(i, np.degrees(yaw), np.degrees(pitch), t) for i, yaw, pitch, t in rows])
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--no-images", "--json"], capsys)
     (warning,) = [w for w in json.loads(out)["warnings"] if "gaze_range_deg" in w]
     assert "gaze yaw outside [-90, 90] deg" in warning and "degrees as radians" in warning
-    assert "rtgene.yaml" in warning
+    assert "gazebench/datasets/rtgene/card.yaml" in warning
 
 
 def test_check_data_reads_the_images_of_the_protocol_a_run_would_use(tmp_path, capsys):
     """RT-GENE's default protocol reads original/face_before_inpainting; check-data must check those
     files (not the adapter's own default, the inpainted ones), and --protocol picks another's."""
     root = tmp_path / "rt"
-    write_rtgene(root, frames=2, variants=("inpainted",))  # only the inpainted images exist
+    write_tree(root, frames=2, variants=("inpainted",))  # only the inpainted images exist
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
     report = json.loads(out)
     assert code == 1 and report["options"]["variant"] == "original_large"

@@ -15,13 +15,14 @@ from gazebench.cli import main
 from gazebench.compare import bootstrap_ci, verdict
 from tests.fixtures.make_results import example, population_part
 from tests.golden import check_golden
+from tests.helpers import use_cards
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
 
 
 @pytest.fixture(autouse=True)
 def fixture_cards(monkeypatch):
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(FIXTURE / "cards"))
+    use_cards(monkeypatch, FIXTURE / "cards")
 
 
 def compare(capsys, *argv: str, results: Path = FIXTURE) -> tuple[int, str, str]:

@@ -1,21 +1,27 @@
 """The dataset adapter contract, checked for every registered adapter on its own fake data.
 
-Parametrized over the registry (``DATASETS.names()``) after the example plugin
-(``docs/examples/gazecsv_plugin.py``), the plugin files named in ``$GAZEBENCH_TEST_PLUGINS``
+Parametrized over the registry (``DATASETS.names()``) after the example plugin (the folder
+``docs/examples/gazecsv/``), the plugin folders and files named in ``$GAZEBENCH_TEST_PLUGINS``
 (separated by ``os.pathsep``) and any installed entry-point plugins are loaded: the card and root
 checks run on every dataset, the data checks on every dataset that writes fake data.  A new
 dataset -- a folder under ``gazebench/datasets/`` or a plugin -- is tested the moment it is
-registered, without editing this file::
+registered, without editing this file (its own tests beside it)::
 
-    GAZEBENCH_TEST_PLUGINS=~/code/mydata.py python -m pytest tests/test_dataset_contract.py
+    GAZEBENCH_TEST_PLUGINS=~/code/mydata python -m pytest tests/test_dataset_contract.py ~/code/mydata/tests
 
-Each adapter writes its fake data with ``write_fake(root, seed)``
-(:meth:`gazebench.datasets.base.GazeDataset.write_fake`); the checks below only use the contract.
+Each adapter writes its fake data with ``write_fake(root, seed)`` (the ``fake.py`` of its folder,
+:meth:`gazebench.datasets.base.GazeDataset.write_fake`); the checks below only use the contract.
+Below them: every in-tree dataset is one folder (adapter, card, fake-data writer, tests), a new
+folder is picked up whole, and a card is parsed once and fails at load naming its file and key.
 """
 
 from __future__ import annotations
 
+import inspect
 import os
+import shutil
+import subprocess
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -33,13 +39,15 @@ from gazebench.datasets.views import ViewSpec
 from gazebench.plugins import load_plugin_files
 from gazebench.registry import DATASETS
 
-EXAMPLE_PLUGIN = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
+REPO = Path(__file__).resolve().parents[1]
+EXAMPLE_PLUGIN = REPO / "docs" / "examples" / "gazecsv"
 load_plugin_files([EXAMPLE_PLUGIN, *(p for p in os.environ.get("GAZEBENCH_TEST_PLUGINS", "").split(os.pathsep) if p)])
 SIZE = 16  # views are resized to this
 
 
 def has_fake_data(cls: type[GazeDataset]) -> bool:
-    return cls.write_fake.__func__ is not GazeDataset.write_fake.__func__
+    """A ``fake.py`` with ``write_fake`` in the dataset's folder, or an adapter's own ``write_fake``."""
+    return cls.fake_writer() is not None or cls.write_fake.__func__ is not GazeDataset.write_fake.__func__
 
 
 NAMES = DATASETS.names()
@@ -245,3 +253,124 @@ def test_frame_windows(name, fakes):
 def test_check_data_finds_no_problems_and_the_written_statistics(name, fakes):
     root, info = fakes(name)
     check_check_data(name, root, info)
+
+
+# -- a dataset is one folder: adapter, card, fake-data writer, tests -------------------------------
+
+
+def pytest_settings() -> dict[str, Any]:
+    import tomllib
+
+    return tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]
+
+
+@pytest.mark.parametrize("name", BUILTIN)
+def test_every_in_tree_dataset_is_one_folder_with_card_fake_writer_and_tests(name):
+    """``gazebench/datasets/<name>/`` holds the adapter, ``card.yaml`` (shipped as package data),
+    ``fake.py`` (the fake-data writer the contract and the tests use) and ``tests/test_<name>.py``
+    (collected by a plain ``pytest`` from the repository root)."""
+    import gazebench.datasets
+
+    folder = Path(gazebench.datasets.__file__).parent / name
+    cls = DATASETS.get(name)
+    assert Path(inspect.getsourcefile(cls)).parent == folder
+    assert load_card(name).path == folder / "card.yaml"
+    assert cls.fake_writer().__module__ == f"gazebench.datasets.{name}.fake"
+    assert (folder / "tests" / f"test_{name}.py").is_file()
+    tool = pytest_settings()
+    assert "*/card.yaml" in tool["setuptools"]["package-data"]["gazebench.datasets"]
+    assert "gazebench/datasets" in tool["pytest"]["ini_options"]["testpaths"]
+    assert not (REPO / "datasets" / f"{name}.yaml").exists(), "one card, in the dataset's folder"
+
+
+def test_a_new_dataset_folder_is_picked_up_with_its_card_fake_writer_and_tests(tmp_path):
+    """A new dataset written as one folder (here the example plugin renamed ``newdata``): given to
+    gazebench as a plugin, its card is found beside its adapter, the contract runs on the data its
+    ``fake.py`` writes, and pytest runs the folder's own tests -- nothing else is edited."""
+    folder = tmp_path / "newdata"
+    shutil.copytree(EXAMPLE_PLUGIN, folder, ignore=shutil.ignore_patterns("__pycache__"))
+    for path in folder.rglob("*"):
+        if path.is_file():
+            path.write_text(path.read_text().replace("gazecsv", "newdata"))
+    (folder / "tests" / "test_gazecsv.py").rename(folder / "tests" / "test_newdata.py")
+    env = {**os.environ, "GAZEBENCH_TEST_PLUGINS": str(folder), "PYTHONPATH": str(REPO)}
+    done = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--rootdir", str(REPO),
+                           "-c", str(REPO / "pyproject.toml"), str(Path(__file__)), str(folder / "tests"), "-k", "newdata"],
+                          check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    tail = done.stdout[-3000:] + done.stderr[-2000:]
+    assert done.returncode == 0, tail
+    passed = {line.split(" ")[0].rsplit("::", 1)[-1] for line in done.stdout.splitlines() if " PASSED" in line}
+    contract = {f"{test}[newdata]" for test in ("test_card", "test_empty_or_missing_root_fails_with_a_fix_it_message",
+                                                "test_index_holds_the_labels_written", "test_images_are_rgb_and_not_mirrored",
+                                                "test_check_data_finds_no_problems_and_the_written_statistics")}
+    own = {"test_units_and_signs_turn_the_written_angles", "test_a_missing_column_names_the_file_and_the_column"}
+    assert contract | own <= passed, tail
+
+
+def test_the_folders_own_tests_are_collected_by_name(tmp_path):
+    """What the test above counts on: pytest collects ``tests/test_*.py`` of a dataset folder."""
+    tool = pytest_settings()["pytest"]["ini_options"]
+    assert tool.get("python_files", "test_*.py") in ("test_*.py", ["test_*.py"])
+
+
+# -- the card: parsed once, checked at load ---------------------------------------------------------
+
+GOOD_CARD = {
+    "name": "mydata", "version": 3, "title": "My data", "citation": "@misc{x}", "licence": "CC-BY",
+    "get": "here", "layout": "files", "required": ["labels.csv"],
+    "protocol": {"folds": {"0": {"test": ["a"]}, "1": {"test": ["b"], "val": ["d"]}}, "val": ["c"],
+                 "val_variants": {"other": ["e"]}},
+    "protocols": {"default": "mine", "mine": {"description": "d", "source": "s", "recipe": {"lr": 0.1}}},
+    "label_space": {"frame": "camera", "images": "face-crop", "normalised": False,
+                    "by_option": {"layout": {"hub": {"images": "normalised-face", "normalised": True}}}},
+    "samples_per_subject": 7,
+}
+
+
+def write_card(tmp_path: Path, card: dict[str, Any]) -> Path:
+    import yaml
+
+    path = tmp_path / "card.yaml"
+    path.write_text(yaml.safe_dump(card))
+    return path
+
+
+def test_a_card_is_parsed_once_into_a_frozen_typed_object(tmp_path):
+    import dataclasses
+
+    card = load_card("mydata", path=write_card(tmp_path, GOOD_CARD))
+    assert card.version == "3" and card.required == ("labels.csv",) and card.folds() == ["0", "1"]
+    assert card.split_rule("0").val == ("c",) and card.split_rule("1").val == ("d",)  # a fold's own val wins
+    assert card.split_rule("1", {"validation": "other"}).val == ("e",)
+    assert card.label_space().images == "face-crop"
+    assert card.label_space({"layout": "hub"}).images == "normalised-face"
+    assert card.extra("samples_per_subject") == 7 and card.default_protocol == "mine"
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        card.version = "4"
+    card.protocol().recipe["lr"] = 1.0  # the caller's copy
+    assert card.protocol().recipe == {"lr": 0.1}
+    assert not hasattr(card, "_data"), "no mapping kept to re-read on every access"
+
+
+@pytest.mark.parametrize("change, key", [
+    ({"protocol": {"val": ["c"]}}, "protocol"),
+    ({"protocol": {"splits": ["a", "b"]}}, "protocol.splits"),
+    ({"protocol": {"folds": {"0": {"test": "a"}}}}, "protocol.folds.0.test"),
+    ({"protocol": {"folds": {"0": {"test": ["a"], "tset": ["b"]}}}}, "protocol.folds.0"),
+    ({"protocols": {"mine": {"recipe": {"lr": 1}, "recpie": {}}}}, "protocols.mine"),
+    ({"protocols": {"default": "yours", "mine": {}}}, "protocols.default"),
+    ({"label_space": {"frame": "eye", "images": "face-crop", "normalised": False}}, "label_space.frame"),
+    ({"title": {"a": 1}}, "title"),
+    ({"required": "labels.csv"}, "required"),
+    ({"name": "other"}, "name"),
+])
+def test_a_malformed_card_fails_at_load_naming_its_file_and_key(tmp_path, change, key):
+    from gazebench.datasets.cards import CardError
+    from gazebench.errors import GazebenchError
+
+    path = write_card(tmp_path, {**GOOD_CARD, **change})
+    with pytest.raises(CardError) as err:
+        load_card("mydata", path=path)
+    text = str(err.value)
+    assert isinstance(err.value, GazebenchError) and "\n" not in text
+    assert text.startswith(f"{path}: {key} "), text

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from gazebench.datasets.labelspace import LabelSpace, join_problem
-from tests.helpers import cli, run_cli
+from tests.helpers import cli, run_cli, use_cards
 
 TINY = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "num_workers=0",
         "--set", "pretrained=false", "--set", "expect_samples=any", "--set", "batch_size=16", "--quiet", "--no-table"]
@@ -66,11 +66,11 @@ def test_join_problem_names_the_datasets_and_why():
 
 
 def test_unjoinable_label_spaces_are_refused_in_one_line(tmp_path, monkeypatch, capsys):
-    from gazebench.paths import SOURCE_ROOT
+    from gazebench.datasets.cards import load_card
 
-    text = (SOURCE_ROOT / "datasets" / "rtgene.yaml").read_text()
+    text = load_card("rtgene").path.read_text()
     (tmp_path / "rtgene.yaml").write_text(text.replace("  frame: camera\n  images: face-crop", "  frame: head\n  images: face-crop", 1))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(tmp_path))
+    use_cards(monkeypatch, tmp_path)
     capsys.readouterr()
     assert cli("run", "--train", "gaze360,rtgene", "--model", "static", "--dry-run") == 2
     err = capsys.readouterr().err.strip().splitlines()

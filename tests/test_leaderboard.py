@@ -19,14 +19,15 @@ from gazebench.leaderboard_rows import compact, row_names, short_names
 from gazebench.results import load_results
 from tests.fixtures.make_results import example, write_run
 from tests.golden import check_golden
+from tests.helpers import use_cards
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
 
 
 @pytest.fixture(autouse=True)
 def fixture_cards(monkeypatch):
-    # the fixture's own cards, so a change to datasets/*.yaml does not move the goldens
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(FIXTURE / "cards"))
+    # the fixture's own cards, so a change to the real cards does not move the goldens
+    use_cards(monkeypatch, FIXTURE / "cards")
 
 
 def table(capsys, *argv: str, results: Path = FIXTURE, caught: list | None = None) -> tuple[str, str]:

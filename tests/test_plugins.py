@@ -27,9 +27,9 @@ from tests.test_dataset_contract import (
     check_views,
 )
 
-EXAMPLE_CARD = EXAMPLE_PLUGIN.with_name("gazecsv.yaml")
+EXAMPLE_CARD = EXAMPLE_PLUGIN / "card.yaml"
 #: modules a test may import by name; dropped again afterwards
-TEST_MODULES = ("gazecsv_plugin", "broken_plugin", "half_l1_loss")
+TEST_MODULES = ("gazecsv_demo", "gazecsv", "broken_plugin", "half_l1_loss")
 
 
 @pytest.fixture
@@ -50,7 +50,7 @@ def fresh_registries():
     plugins._LOADED.clear()
     plugins._LOADED.update(loaded)
     for name in list(sys.modules):
-        if name.startswith("gazebench_plugin_") or name in TEST_MODULES:
+        if name.startswith("gazebench_plugin_") or name.split(".")[0] in TEST_MODULES:
             if name in before:
                 sys.modules[name] = before[name]  # a test may load the same file under the same name
             else:
@@ -86,10 +86,23 @@ def test_plugin_file_registers_like_a_builtin_and_finds_its_card(fresh_registrie
     entry = DATASETS.entry("gazecsv")
     assert str(EXAMPLE_PLUGIN) in entry.origin and "plugin file" in entry.origin
     assert entry.description.startswith("A folder of images with a labels.csv")
-    assert load_card("gazecsv").path == EXAMPLE_CARD  # the card beside the plugin file
+    assert load_card("gazecsv").path == EXAMPLE_CARD  # the card in the plugin's folder
+    assert module.__name__ + ".fake" in sys.modules[module.__name__].GazeCSV.layout_writer  # its modules import
     # loading the same file again (relative to another folder) is a no-op, not a clash
-    assert plugins.load_plugin_files(["gazecsv_plugin.py"], base_dir=EXAMPLE_PLUGIN.parent) == [module]
+    assert plugins.load_plugin_files(["gazecsv"], base_dir=EXAMPLE_PLUGIN.parent) == [module]
     assert plugins.loaded_plugin_files() == [EXAMPLE_PLUGIN]
+
+
+def test_a_plugin_folder_imported_again_as_a_package_registers_once(fresh_registries, monkeypatch):
+    """pytest imports a plugin folder that holds tests as a package of its own name; the same
+    definitions registered again under that module name are the plugin's, not a clash."""
+    import importlib
+
+    (module,) = plugins.load_plugin_files([EXAMPLE_PLUGIN])
+    monkeypatch.syspath_prepend(str(EXAMPLE_PLUGIN.parent))
+    again = importlib.import_module("gazecsv")
+    assert again is not module and DATASETS.get("gazecsv") is module.GazeCSV
+    sys.modules.pop("gazecsv", None)
 
 
 def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):
@@ -133,19 +146,23 @@ def test_plugin_file_errors_name_the_file(fresh_registries, tmp_path):
     assert not [m for m in sys.modules if m.startswith("gazebench_plugin_broken")]
 
 
-def test_card_from_gazebench_cards_or_a_clear_error(fresh_registries, tmp_path, monkeypatch):
+def test_the_card_is_card_yaml_in_the_adapters_folder_or_a_clear_error(fresh_registries, tmp_path):
     plugin = tmp_path / "code" / "gazecsv_copy.py"
     plugin.parent.mkdir()
-    shutil.copy(EXAMPLE_PLUGIN, plugin)
+    shutil.copy(EXAMPLE_PLUGIN / "__init__.py", plugin)  # one file: its folder is the dataset's folder
     plugins.load_plugin_file(plugin)
     with pytest.raises(CardError) as err:
         load_card("gazecsv")
-    assert str(plugin.parent) in str(err.value) and "GAZEBENCH_CARDS" in str(err.value)
-    cards = tmp_path / "cards"
-    cards.mkdir()
-    shutil.copy(EXAMPLE_CARD, cards / "gazecsv.yaml")
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
-    assert load_card("gazecsv").path == cards / "gazecsv.yaml"
+    text = str(err.value)
+    assert str(plugin.parent / "card.yaml") in text and "does not exist" in text and "\n" not in text
+    shutil.copy(EXAMPLE_CARD, plugin.parent / "card.yaml")
+    assert load_card("gazecsv").path == plugin.parent / "card.yaml"
+
+
+def test_a_plugin_folder_without_init_is_a_clear_error(fresh_registries, tmp_path):
+    (tmp_path / "mydata").mkdir()
+    with pytest.raises(PluginError, match="has no __init__.py"):
+        plugins.load_plugin_file(tmp_path / "mydata")
 
 
 def test_plugin_model_and_loss_from_a_file(fresh_registries, tmp_path, capsys):
@@ -220,22 +237,21 @@ def test_cli_missing_plugin_file_is_a_clear_error(fresh_registries, tmp_path, ca
 def test_entry_point_plugin_passes_the_contract(fresh_registries, tmp_path, monkeypatch):
     site = tmp_path / "site"
     site.mkdir()
-    shutil.copy(EXAMPLE_PLUGIN, site / "gazecsv_plugin.py")
-    shutil.copy(EXAMPLE_CARD, site / "gazecsv.yaml")  # package data beside the module
+    shutil.copytree(EXAMPLE_PLUGIN, site / "gazecsv_demo")  # the folder as a package, its card as package data
     write_plugin(site / "half_l1_loss.py", """
         def half_l1(output, target):
             "Half the L1 loss on vectors (registered by its entry point, no decorator)."
             return 0.5 * (output["vector"] - target).abs().mean()
     """)
-    make_distribution(site, "gazecsv-demo", {"gazebench.datasets": {"gazecsv": "gazecsv_plugin"},
+    make_distribution(site, "gazecsv-demo", {"gazebench.datasets": {"gazecsv": "gazecsv_demo"},
                                              "gazebench.losses": {"half_l1": "half_l1_loss:half_l1"}})
     monkeypatch.syspath_prepend(str(site))
     assert [ep.name for ep in entry_points(group="gazebench.datasets")] == ["gazecsv"]
 
     assert "gazecsv" in DATASETS.names()  # listing loads the entry points
     origin = DATASETS.entry("gazecsv").origin
-    assert "entry point gazecsv = gazecsv_plugin" in origin and "gazecsv-demo 0.1" in origin
-    assert str(site / "gazecsv_plugin.py") in origin
+    assert "entry point gazecsv = gazecsv_demo" in origin and "gazecsv-demo 0.1" in origin
+    assert str(site / "gazecsv_demo" / "__init__.py") in origin
     assert LOSSES.get("half_l1").__module__ == "half_l1_loss"
     assert "gazecsv-demo" in LOSSES.entry("half_l1").origin
 
@@ -243,7 +259,7 @@ def test_entry_point_plugin_passes_the_contract(fresh_registries, tmp_path, monk
     root = tmp_path / "fake" / "gazecsv"
     info = DATASETS.get("gazecsv").write_fake(root, 0)
     ds = DATASETS.get("gazecsv")(root=root, **info["options"])
-    assert ds.card.path == site / "gazecsv.yaml"
+    assert ds.card.path == site / "gazecsv_demo" / "card.yaml"
     check_card("gazecsv")
     check_root_errors("gazecsv", tmp_path / "roots")
     check_index(ds, info)
@@ -319,7 +335,7 @@ def test_benchmark_file_plugins_key_loads_the_plugin(tmp_path, monkeypatch):
     from gazebench.suites import get_suite
     from gazebench.registry import DATASETS
 
-    plugin = Path(__file__).resolve().parents[1] / "docs" / "examples" / "gazecsv_plugin.py"
+    plugin = EXAMPLE_PLUGIN
     relative = os.path.relpath(plugin, tmp_path)  # resolved against the benchmark file's folder
     (tmp_path / "bench.yaml").write_text(
         f"benchmarks:\n  mine:\n    plugins: [{relative}]\n    datasets: [gazecsv]\n    models: [mean]\n"

@@ -8,7 +8,7 @@ from pathlib import Path
 from gazebench.population import ids_sha256, population_name
 from tests.helpers import cli
 from tests.test_bad_samples import _args, damaged  # noqa: F401  (fixture)
-from tests.test_rtgene import write_rtgene
+from gazebench.datasets.rtgene.fake import write_tree
 
 
 def _record(results: Path) -> dict:
@@ -28,7 +28,7 @@ def _run_mean(root: Path, out: Path) -> int:
 
 
 def test_a_full_population_is_complete_and_named(tmp_path):
-    write_rtgene(tmp_path / "rt", frames=3, size=16, variants=("original_large",))
+    write_tree(tmp_path / "rt", frames=3, size=16, variants=("original_large",))
     assert _run_mean(tmp_path / "rt", tmp_path) == 0
     pop = _record(tmp_path / "results")["population"]
     assert pop["name"] == "rtgene/fold-0/test" and pop["complete"] and pop["shortfall"] == []
@@ -39,7 +39,7 @@ def test_a_full_population_is_complete_and_named(tmp_path):
 
 def test_an_empty_label_file_of_a_test_subject_shrinks_the_population_and_says_so(tmp_path, capsys):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=3, size=16, variants=("original_large",))
+    write_tree(root, frames=3, size=16, variants=("original_large",))
     (root / "s002_glasses" / "label_combined.txt").write_text("")
     assert _run_mean(root, tmp_path) == 0
     err = capsys.readouterr().err

@@ -10,7 +10,7 @@ from gazebench import planning
 from gazebench.config import Recipe
 from gazebench.datasets.cards import CardError, load_card
 from tests.helpers import SMALL_RUN, cli, run_cli
-from tests.test_mpiifacegaze import synth_tree  # noqa: F401  (fixture)
+from gazebench.datasets.mpiifacegaze.tests.test_mpiifacegaze import synth_tree  # noqa: F401  (fixture)
 
 CARDS = ["gaze360", "rtgene", "mpiifacegaze", "synthgaze"]
 PAIRS = [(d, p) for d in CARDS for p in load_card(d).protocol_names()]

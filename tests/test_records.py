@@ -17,14 +17,14 @@ import pytest
 
 from gazebench.results import load_results
 from tests.fixtures.make_results import write_cards, write_run
-from tests.helpers import SMALL_RUN, TINY_RECIPE, cli
+from tests.helpers import SMALL_RUN, TINY_RECIPE, cli, use_cards
 
 FIXTURE = Path(__file__).resolve().parent / "fixtures" / "results"
 
 
 @pytest.fixture()
 def fixture_cards(monkeypatch):
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(FIXTURE / "cards"))
+    use_cards(monkeypatch, FIXTURE / "cards")
 
 
 def quiet_results(path: Path):

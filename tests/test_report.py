@@ -18,7 +18,7 @@ from PIL import Image, ImageDraw
 
 from gazebench.report import external_references, write_report
 from tests.fixtures.make_results import example
-from tests.helpers import cli
+from tests.helpers import cli, use_cards
 
 #: the figure's colour: the screenshot shows it only if the inlined image was decoded and drawn
 MARKER = (214, 0, 214)
@@ -63,7 +63,7 @@ def tree(tmp_path, monkeypatch) -> Path:
     a copy of one unit (set aside as a duplicate), one analysis and one unreadable manifest."""
     root = tmp_path / "results"
     example(root)
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(root / "cards"))
+    use_cards(monkeypatch, root / "cards")
     static = sorted((root / "example" / "synthgaze" / "static").glob("*.json"))
     copy = json.loads(static[0].read_text())
     copy["created_at"] = "2024-05-03T00:00:00+00:00"

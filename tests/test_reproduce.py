@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from gazebench.datasets.gaze360.fake import render as render_gaze360
 from gazebench.published import published_card
 from tests.helpers import cli
-from tests.test_gaze360 import render_gaze360
 from tests.test_published import REFERENCE, reference_weights, save_released
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")

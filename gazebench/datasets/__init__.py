@@ -1,8 +1,9 @@
 """Dataset adapters (one folder each, ``gazebench/datasets/<name>/``) and what they share.
 
 Every subpackage of this package is a dataset and is imported here, so its adapter registers
-itself: an in-tree dataset is one folder (adapter, parsers, layout writer) plus one card,
-``datasets/<name>.yaml``.  Datasets from elsewhere come in as plugins (:mod:`gazebench.plugins`).
+itself: an in-tree dataset is one folder -- adapter, parsers, its card ``card.yaml``, layout writer,
+fake-data writer ``fake.py`` and ``tests/`` -- and nothing outside it names it.  Datasets from
+elsewhere come in as plugins (:mod:`gazebench.plugins`), a folder of the same shape or one file.
 """
 
 from __future__ import annotations

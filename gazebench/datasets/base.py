@@ -22,14 +22,16 @@ line or file instead of raising at the first one.
 
 from __future__ import annotations
 
+import importlib
+import sys
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, ClassVar, Iterable
+from typing import Any, Callable, ClassVar, Iterable
 
 import numpy as np
 from PIL import Image
 
-from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card, source_dir
+from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card
 from gazebench.errors import GazebenchError
 from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, resolve_options
@@ -103,7 +105,7 @@ class GazeDataset:
     def __init__(
         self, root: str | Path | None = None, card: Card | None = None, *, strict: bool = True, **options: Any
     ) -> None:
-        self.card = card or load_card(self.name, near=source_dir(type(self)))
+        self.card = card or load_card(self.name, adapter=type(self))
         #: False: collect problems in ``self.problems`` and skip bad entries (check-data); True: raise
         self.strict = strict
         self.problems: list[Problem] = []
@@ -126,7 +128,7 @@ class GazeDataset:
     # -- the root ----------------------------------------------------------------------------
     def required_paths(self) -> list[str]:
         """Paths (relative to the root) that must exist; defaults to the card's ``required``."""
-        return self.card.required
+        return list(self.card.required)
 
     def ensure_root(self) -> None:
         """Raise :class:`DatasetNotFound` with a fix-it message unless the root looks complete."""
@@ -318,7 +320,24 @@ class GazeDataset:
 
     # -- fake data for tests -----------------------------------------------------------------
     @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict[str, Any]:
+    def fake_writer(cls) -> Callable[..., dict[str, Any]] | None:
+        """The dataset's fake-data writer: ``write_fake`` of the module ``fake`` in the adapter's
+        folder (``gazebench/datasets/<name>/fake.py``, or a plugin folder's ``fake.py``), or None
+        when the folder has none (a one-file plugin overrides :meth:`write_fake` instead)."""
+        package = sys.modules.get(cls.__module__)
+        if package is None or not hasattr(package, "__path__"):
+            return None  # the adapter is a module, not a dataset folder
+        name = f"{cls.__module__}.fake"
+        try:
+            module = importlib.import_module(name)
+        except ModuleNotFoundError as exc:
+            if exc.name == name:
+                return None
+            raise
+        return getattr(module, "write_fake", None)
+
+    @classmethod
+    def write_fake(cls, root: Path, seed: int = 0, **options: Any) -> dict[str, Any]:
         """Write a small copy of this dataset's on-disk layout into the empty or new folder
         ``root``, for tests, and return what was written::
 
@@ -326,12 +345,18 @@ class GazeDataset:
              "gaze": {id: (x, y, z), ...},   # canonical label of every frame written, by sample id
              "images": {id: uint8 [H, W, 3] RGB, ...}}  # optional: the pixels of a few frames
 
-        Every split of every fold of the card's protocol must get frames.  The contract test
-        (``tests/test_dataset_contract.py``) runs on it for every registered adapter: the root
-        check, the index, folds and splits, images, views, ``check-data``, and that labels and
-        pixels read back are the ones written (not mirrored, not channel-swapped).  Built-ins
-        render SynthGaze in their layout (``gazebench.synth.write_layout``)."""
-        raise NotImplementedError(f"dataset {cls.name!r} provides no fake data: implement {cls.__name__}.write_fake")
+        Every split of every fold of the card's protocol must get frames.  The writer is
+        ``write_fake(root, seed, **options)`` in the dataset folder's ``fake.py``
+        (:meth:`fake_writer`).  The contract test (``tests/test_dataset_contract.py``) runs on it
+        for every registered adapter: the root check, the index, folds and splits, images, views,
+        ``check-data``, and that labels and pixels read back are the ones written (not mirrored,
+        not channel-swapped).  Built-ins render SynthGaze in their layout through the same layout
+        writer ``gazebench synth --layout <name>`` uses (``gazebench.synth.write_layout``)."""
+        writer = cls.fake_writer()
+        if writer is None:
+            raise NotImplementedError(f"dataset {cls.name!r} provides no fake data: write fake.py with write_fake(root, "
+                                      f"seed) in its folder, or implement {cls.__name__}.write_fake")
+        return writer(Path(root), seed, **options)
 
     # -- description -------------------------------------------------------------------------
     @classmethod

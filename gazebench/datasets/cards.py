@@ -1,4 +1,5 @@
-"""Dataset cards: ``datasets/<name>.yaml`` holds a dataset's protocol as data (splits, folds,
+"""Dataset cards: ``card.yaml`` in a dataset's folder (``gazebench/datasets/<name>/card.yaml``, or
+beside a plugin's adapter) holds a dataset's protocol as data (splits, folds,
 validation subjects), its citation, licence, where to get it and the expected layout.
 
 :class:`Card` answers the protocol's questions without reading any data -- the folds, the
@@ -9,10 +10,10 @@ The keys are described in ``docs/adding-a-dataset.md``."""
 
 from __future__ import annotations
 
+import copy
 import inspect
 import os
-import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Iterable
 
@@ -26,27 +27,16 @@ class CardError(GazebenchError, ValueError):
     """A missing or malformed dataset card."""
 
 
-def card_dirs(near: Path | None = None) -> list[Path]:
-    """Where cards are looked up, first match wins: $GAZEBENCH_CARDS (folders separated by
-    ``os.pathsep``), ``near`` (the folder of the adapter's source file, so a plugin's card can sit
-    beside it), the checkout's ``datasets/``, then the installed copy under
-    ``<prefix>/share/gazebench/datasets``."""
-    dirs = []
-    if os.environ.get("GAZEBENCH_CARDS"):
-        dirs += [Path(p).expanduser() for p in os.environ["GAZEBENCH_CARDS"].split(os.pathsep) if p]
-    if near is not None:
-        dirs.append(Path(near))
-    dirs.append(SOURCE_ROOT / "datasets")
-    dirs.append(Path(sys.prefix) / "share" / "gazebench" / "datasets")
-    return dirs
+#: a dataset's card: this file in the folder of the file that defines its adapter
+CARD_FILE = "card.yaml"
 
 
 def default_data_root() -> Path:
     """Where datasets live unless ``--root`` says otherwise: $GAZEBENCH_DATA, else the checkout's
-    ``datasets/`` folder (beside the cards), else ``~/.cache/gazebench/datasets``."""
+    ``datasets/`` folder (an editable install), else ``~/.cache/gazebench/datasets``."""
     if os.environ.get("GAZEBENCH_DATA"):
         return Path(os.environ["GAZEBENCH_DATA"]).expanduser()
-    if (SOURCE_ROOT / "pyproject.toml").exists() and (SOURCE_ROOT / "datasets").is_dir():
+    if (SOURCE_ROOT / "pyproject.toml").exists():
         return SOURCE_ROOT / "datasets"
     return Path.home() / ".cache" / "gazebench" / "datasets"
 
@@ -115,86 +105,69 @@ def _names(values: Any) -> tuple[str, ...]:
     return tuple(str(v) for v in (values or []))
 
 
+def _words(value: Any) -> str:
+    return " ".join(str(value or "").split())
+
+
+#: the keys of a fixed split (``protocol: splits:``) or of one fold (``protocol: folds: <fold>:``)
+_SUBJECT_LISTS = ("test", "val", "train")
+
+
 @dataclass(frozen=True)
 class Card:
-    """A dataset's card, answering protocol questions without reading any data.
+    """A dataset's card, parsed once when it is loaded (:func:`load_card`), answering protocol
+    questions without reading any data.
 
-    The YAML mapping is private to this class: adapters, the planner, the leaderboard and ``ls``
-    ask through the properties and methods below (the keys are described in
-    ``docs/adding-a-dataset.md``)."""
+    Every field is checked at load: a malformed key fails there, naming the card's file and the
+    key.  Adapters, the planner, the leaderboard and ``ls`` ask through the fields and methods
+    below (the keys are described in ``docs/adding-a-dataset.md``); keys only an adapter reads
+    (e.g. MPIIFaceGaze's ``samples_per_subject``) through :meth:`extra`."""
 
     name: str
     path: Path
-    _data: dict[str, Any] = field(repr=False, compare=False)  # a card is its name and file
+    version: str = "1"
+    title: str = field(compare=False, default="")
+    description: str = field(compare=False, default="", repr=False)  # a paragraph: what the dataset is
+    citation: str = field(compare=False, default="", repr=False)  # BibTeX of the paper(s) to cite
+    licence: str = field(compare=False, default="", repr=False)  # the data's terms, in a sentence
+    convention: str = field(compare=False, default="", repr=False)  # the native label and its conversion
+    where_to_get: str = field(compare=False, default="", repr=False)  # where and how to download it
+    layout_text: str = field(compare=False, default="", repr=False)  # the files expected under the root
+    required: tuple[str, ...] = field(compare=False, default=())  # paths that must exist under the root (the root check)
+    subsets: tuple[str, ...] = field(compare=False, default=())
+    protocols: tuple[Protocol, ...] = field(compare=False, default=())  # the card's protocols, in its order
+    default_protocol: str = field(compare=False, default=DEFAULT_PROTOCOL)  # the protocol a run uses unless --protocol names another
+    fold_rules: tuple[tuple[str, SplitRule], ...] = field(compare=False, default=(), repr=False)  # fold -> its rule (k folds)
+    fixed_split: SplitRule | None = field(compare=False, default=None, repr=False)  # the rule of a fixed split
+    val_variants: tuple[tuple[str, tuple[str, ...]], ...] = field(compare=False, default=(), repr=False)
+    validation_text: str = field(compare=False, default="", repr=False)  # the protocol's validation rule in words
+    paper_sizes: tuple[tuple[str, Any], ...] = field(compare=False, default=(), repr=False)
+    _label_spaces: tuple[tuple[tuple[tuple[str, Any], ...], Any], ...] = field(compare=False, default=(), repr=False)
+    _extras: tuple[tuple[str, Any], ...] = field(compare=False, default=(), repr=False)
+    _label_space_raw: Any = field(compare=False, default=None, repr=False)  # as written, for several by_option at once
 
     # -- what the dataset is -------------------------------------------------------------------
-    def _text(self, key: str, default: str = "") -> str:
-        value = self._data.get(key)
-        return default if value is None else str(value).strip()
-
-    @property
-    def version(self) -> str:
-        return str(self._data.get("version", "1"))
-
-    @property
-    def title(self) -> str:
-        return self._text("title", self.name)
-
-    description = property(lambda self: self._text("description"), doc="a paragraph: what the dataset is")
-    citation = property(lambda self: self._text("citation"), doc="BibTeX of the paper(s) to cite")
-    licence = property(lambda self: self._text("licence"), doc="the data's terms, in a sentence")
-    convention = property(lambda self: self._text("convention"), doc="the native label and its conversion")
-
     def how_to_get(self) -> str:
-        return self._text("get")
+        return self.where_to_get
 
     def layout(self) -> str:
-        return self._text("layout")
-
-    @property
-    def required(self) -> list[str]:
-        """Paths that must exist under the root (the root check)."""
-        return [str(p) for p in self._data.get("required") or []]
-
-    @property
-    def subsets(self) -> list[str]:
-        return [str(s) for s in self._data.get("subsets") or []]
+        return self.layout_text
 
     # -- protocols: how a model is trained and selected on this dataset ------------------------
     def protocol_names(self) -> list[str]:
         """The card's protocols (``protocols:``); a card without any has the one protocol
         ``default``, made of its ``recipe:``."""
-        block = self._data.get("protocols")
-        if not block:
-            return [DEFAULT_PROTOCOL]
-        return [str(k) for k in block if k != "default"]
-
-    @property
-    def default_protocol(self) -> str:
-        """The protocol a run uses unless ``--protocol`` names another."""
-        block = self._data.get("protocols") or {}
-        return str(block.get("default") or self.protocol_names()[0])
+        return [p.name for p in self.protocols]
 
     def protocol(self, name: str | None = None) -> Protocol:
-        """Protocol ``name`` (None: the default); an unknown name lists the card's protocols."""
+        """Protocol ``name`` (None: the default); an unknown name lists the card's protocols.
+        The mappings are the caller's copies."""
         name = self.default_protocol if name is None else str(name)
-        names = self.protocol_names()
-        if name not in names:
-            raise CardError(f"dataset {self.name!r} has protocols {', '.join(names)} (default "
-                            f"{self.default_protocol}); got {name!r}")
-        block = self._data.get("protocols")
-        if not block:
-            return Protocol(name, "the card's recipe", "", dict(self._data.get("recipe") or {}), {}, {})
-        entry = block[name] or {}
-        if not isinstance(entry, dict):
-            raise CardError(f"{self.path}: protocols.{name} must be a mapping (description, source, recipe, model, data)")
-        unknown = sorted(set(entry) - set(PROTOCOL_KEYS))
-        if unknown:
-            raise CardError(f"{self.path}: protocols.{name} has unknown key(s) {', '.join(unknown)}; "
-                            f"known: {', '.join(PROTOCOL_KEYS)}")
-        parts = {k: dict(entry.get(k) or {}) for k in ("recipe", "model", "data")}
-        return Protocol(name, " ".join(str(entry.get("description", "")).split()),
-                        " ".join(str(entry.get("source", "")).split()), **parts)
+        for p in self.protocols:
+            if p.name == name:
+                return replace(p, recipe=copy.deepcopy(p.recipe), model=copy.deepcopy(p.model), data=copy.deepcopy(p.data))
+        raise CardError(f"dataset {self.name!r} has protocols {', '.join(self.protocol_names())} (default "
+                        f"{self.default_protocol}); got {name!r}")
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -204,47 +177,42 @@ class Card:
     @property
     def published_sizes(self) -> dict[str, Any]:
         """Split sizes the dataset's paper reports (``protocol: published_sizes``), or {}."""
-        return dict(self._protocol.get("published_sizes") or self._data.get("published_sizes") or {})
+        return dict(self.paper_sizes)
 
     def label_space(self, options: dict[str, Any] | None = None) -> Any:
         """The frame the converted gaze is in, what the images show and whether they are
         normalised, under the adapter's resolved ``options`` (a
         :class:`~gazebench.datasets.labelspace.LabelSpace`), or None when the card declares none."""
-        from gazebench.datasets.labelspace import parse_label_space
-        from gazebench.errors import UserValueError
-
-        raw = self._data.get("label_space")
-        if raw is None:
+        if not self._label_spaces:
             return None
-        try:
-            return parse_label_space(raw, str(self.path), options)
-        except UserValueError as exc:
-            raise CardError(str(exc)) from None
+        spaces = dict(self._label_spaces)
+        given = options or {}
+        chosen = [key for key in spaces if len(key) == 1 and key[0][0] in given and given[key[0][0]] == key[0][1]]
+        if len(chosen) > 1:  # several options change it at once: their overrides combined, as the card says
+            from gazebench.datasets.labelspace import parse_label_space
+
+            return parse_label_space(self._label_space_raw, str(self.path), given)
+        return spaces[chosen[0] if chosen else ()]
 
     def extra(self, key: str, default: Any = None) -> Any:
         """A key the card's own adapter defines (e.g. MPIIFaceGaze's ``samples_per_subject``);
         protocol questions go through the methods of this class, never through here."""
-        return self._data.get(key, default)
+        return copy.deepcopy(dict(self._extras).get(key, default))
 
     # -- the protocol --------------------------------------------------------------------------
     @property
-    def _protocol(self) -> dict[str, Any]:
-        return self._data.get("protocol") or {}
-
-    @property
     def has_folds(self) -> bool:
         """Whether the protocol is k folds (else a fixed split, ``folds() == ["default"]``)."""
-        return bool(self._protocol.get("folds"))
+        return bool(self.fold_rules)
 
     @property
     def splits_from_index(self) -> bool:
         """``splits: from_index``: the release assigns each frame a split (index column ``split``)."""
-        return "folds" not in self._protocol and self._protocol.get("splits") == FROM_INDEX
+        return self.fixed_split is not None and self.fixed_split.from_index
 
     def folds(self) -> list[str]:
         """Fold names of the protocol (``["default"]`` for a fixed split)."""
-        folds = self._protocol.get("folds")
-        return [str(f) for f in folds] if folds else ["default"]
+        return [f for f, _ in self.fold_rules] or ["default"]
 
     def resolve_fold(self, fold: str | int | None) -> str:
         """``fold`` as one of :meth:`folds` (None: the first); an unknown fold names the folds."""
@@ -258,36 +226,14 @@ class Card:
     def split_rule(self, fold: str | int | None, options: dict[str, Any] | None = None) -> SplitRule:
         """The subjects the card names for ``fold``.  ``options`` are the adapter's resolved options:
         ``validation=<variant>`` picks the protocol's ``val_variants`` list."""
-        proto = self._protocol
         fold = self.resolve_fold(fold)
-        if "folds" in proto:
-            entry = self._fold_entry(fold)
-            train = proto.get("train", REST)
-            return SplitRule(test=_names(entry.get("test")), val=self._val_subjects(options, entry),
-                             train=None if train == REST else _names(train))
-        if proto.get("splits") == FROM_INDEX:
-            return SplitRule(from_index=True)
-        if isinstance(proto.get("splits"), dict):
-            spec = proto["splits"]
-            train = spec.get("train", REST)
-            return SplitRule(test=_names(spec.get("test")), val=_names(spec.get("val")),
-                             train=None if train == REST else _names(train))
-        raise CardError(f"{self.path}: protocol needs 'splits' or 'folds'")
-
-    def _fold_entry(self, fold: str) -> dict[str, Any]:
-        folds = self._protocol["folds"]
-        return (folds[fold] if isinstance(folds, dict) else folds[int(fold)]) or {}
-
-    def _val_subjects(self, options: dict[str, Any] | None, entry: dict[str, Any] | None) -> tuple[str, ...]:
-        """A ``validation`` option's variant, else the fold's own ``val`` (a card may give each fold
-        its validation subjects), else the protocol's ``val``."""
-        proto = self._protocol
+        rule = dict(self.fold_rules)[fold] if self.fold_rules else self.fixed_split
+        assert rule is not None  # a card without splits or folds fails at load
         choice = (options or {}).get("validation", "default")
-        if choice != "default" and choice in (proto.get("val_variants") or {}):
-            return _names(proto["val_variants"][choice])
-        if entry is not None and "val" in entry:
-            return _names(entry["val"])
-        return _names(proto.get("val"))
+        variants = dict(self.val_variants)
+        if self.fold_rules and choice != "default" and choice in variants:
+            return replace(rule, val=variants[choice])
+        return rule
 
     def validation_rule(self, options: dict[str, Any] | None = None) -> str:
         """How the validation subjects are chosen, in words (``ls``, docs): the protocol's own
@@ -295,12 +241,155 @@ class Card:
         if self.splits_from_index:
             return "the frames the release assigns to validation (index column split)"
         choice = (options or {}).get("validation", "default")
-        if choice == "default" and self._protocol.get("validation"):
-            return str(self._protocol["validation"]).strip()
+        if choice == "default" and self.validation_text:
+            return self.validation_text
         vals = {fold: self.split_rule(fold, options).val for fold in self.folds()}
         if len(set(vals.values())) == 1:
             return "subjects " + ", ".join(next(iter(vals.values())))
         return "per fold: " + "; ".join(f"{fold}: {', '.join(v)}" for fold, v in vals.items())
+
+
+# -- reading a card: every key checked once, at load ---------------------------------------------
+
+
+class _Reader:
+    """Reads one card's mapping; every problem is a :class:`CardError` naming the file and the key."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def fail(self, key: str, problem: str) -> CardError:
+        return CardError(f"{self.path}: {key} {problem}")
+
+    def mapping(self, value: Any, key: str) -> dict[str, Any]:
+        if value is None:
+            return {}
+        if not isinstance(value, dict):
+            raise self.fail(key, f"must be a mapping, got {type(value).__name__}")
+        return value
+
+    def text(self, value: Any, key: str) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, (dict, list)):
+            raise self.fail(key, f"must be text, got a {type(value).__name__}")
+        return str(value).strip()
+
+    def names(self, value: Any, key: str) -> tuple[str, ...]:
+        if value is None:
+            return ()
+        if not isinstance(value, list) or any(isinstance(v, (dict, list)) for v in value):
+            raise self.fail(key, f"must be a list of names, got {value!r}")
+        return _names(value)
+
+    def rule(self, spec: Any, key: str, train: Any, val: Any) -> SplitRule:
+        """A fixed split or a fold: test and val lists, train a list or ``rest``."""
+        spec = self.mapping(spec, key)
+        unknown = sorted(set(spec) - set(_SUBJECT_LISTS))
+        if unknown:
+            raise self.fail(key, f"has unknown key(s) {', '.join(unknown)}; known: {', '.join(_SUBJECT_LISTS)}")
+        train = spec.get("train", train)
+        return SplitRule(test=self.names(spec.get("test"), f"{key}.test"),
+                         val=self.names(spec["val"], f"{key}.val") if "val" in spec else val,
+                         train=None if train == REST else self.names(train, f"{key}.train"))
+
+    def protocol_block(self, data: dict[str, Any]) -> dict[str, Any]:
+        proto = self.mapping(data.get("protocol"), "protocol")
+        out: dict[str, Any] = {"validation_text": self.text(proto.get("validation"), "protocol.validation")}
+        variants = self.mapping(proto.get("val_variants"), "protocol.val_variants")
+        out["val_variants"] = tuple((str(k), self.names(v, f"protocol.val_variants.{k}")) for k, v in variants.items())
+        sizes = self.mapping(proto.get("published_sizes") or data.get("published_sizes"), "protocol.published_sizes")
+        out["paper_sizes"] = tuple((str(k), v) for k, v in sizes.items())
+        train = proto.get("train", REST)
+        if train != REST:
+            self.names(train, "protocol.train")
+        val = self.names(proto.get("val"), "protocol.val")
+        if proto.get("folds"):
+            folds = proto["folds"]
+            if isinstance(folds, list):
+                folds = dict(enumerate(folds))
+            folds = self.mapping(folds, "protocol.folds")
+            out["fold_rules"] = tuple((str(f), self.rule(entry, f"protocol.folds.{f}", train, val)) for f, entry in folds.items())
+        elif proto.get("splits") == FROM_INDEX:
+            out["fixed_split"] = SplitRule(from_index=True)
+        elif isinstance(proto.get("splits"), dict):
+            out["fixed_split"] = self.rule(proto["splits"], "protocol.splits", REST, ())
+        elif "splits" in proto:
+            raise self.fail("protocol.splits", f"is {proto['splits']!r}; give a mapping of test, val, train, or {FROM_INDEX}")
+        else:
+            raise self.fail("protocol", f"needs 'splits' (a mapping of test, val, train, or {FROM_INDEX}) or 'folds'")
+        return out
+
+    def protocols(self, data: dict[str, Any]) -> tuple[tuple[Protocol, ...], str]:
+        block = self.mapping(data.get("protocols"), "protocols")
+        if not block:
+            recipe = self.mapping(data.get("recipe"), "recipe")
+            return (Protocol(DEFAULT_PROTOCOL, "the card's recipe", "", dict(recipe), {}, {}),), DEFAULT_PROTOCOL
+        out = []
+        for name, entry in block.items():
+            if name == "default":
+                continue
+            key = f"protocols.{name}"
+            entry = self.mapping(entry, key)
+            unknown = sorted(set(entry) - set(PROTOCOL_KEYS))
+            if unknown:
+                raise self.fail(key, f"has unknown key(s) {', '.join(unknown)}; known: {', '.join(PROTOCOL_KEYS)}")
+            parts = {k: dict(self.mapping(entry.get(k), f"{key}.{k}")) for k in ("recipe", "model", "data")}
+            out.append(Protocol(str(name), _words(entry.get("description")), _words(entry.get("source")), **parts))
+        if not out:
+            raise self.fail("protocols", "names no protocol")
+        default = str(block.get("default") or out[0].name)
+        if default not in [p.name for p in out]:
+            raise self.fail("protocols.default", f"is {default!r}, not one of {', '.join(p.name for p in out)}")
+        return tuple(out), default
+
+    def label_spaces(self, raw: Any) -> tuple[tuple[tuple[tuple[str, Any], ...], Any], ...]:
+        """The label space alone and under each ``by_option`` value, checked now."""
+        from gazebench.datasets.labelspace import parse_label_space
+        from gazebench.errors import UserValueError
+
+        if raw is None:
+            return ()
+        try:
+            spaces = [((), parse_label_space(raw, str(self.path), None))]
+            for option, by_value in self.mapping(raw.get("by_option"), "label_space.by_option").items():
+                for value in self.mapping(by_value, f"label_space.by_option.{option}"):
+                    spaces.append((((option, value),), parse_label_space(raw, str(self.path), {option: value})))
+        except UserValueError as exc:
+            raise CardError(str(exc)) from None
+        return tuple(spaces)
+
+
+#: the keys :class:`Card` reads itself; any other top-level key is the adapter's (:meth:`Card.extra`)
+CARD_KEYS = ("name", "version", "title", "description", "citation", "licence", "convention", "get", "layout",
+             "required", "subsets", "protocol", "protocols", "recipe", "published_sizes", "label_space")
+
+
+def parse_card(data: Any, path: Path, name: str) -> Card:
+    """The card of dataset ``name`` from the mapping ``data`` read from ``path``, every key checked."""
+    if not isinstance(data, dict):
+        raise CardError(f"{path}: a card must be a mapping of keys, got {type(data).__name__}")
+    if data.get("name", name) != name:
+        raise CardError(f"{path}: name is {data.get('name')!r}, but the card is read for dataset {name!r}")
+    r = _Reader(path)
+    protocols, default = r.protocols(data)
+    return Card(
+        name=name, path=path, version=str(data.get("version", "1")),
+        title=r.text(data.get("title"), "title") or name,
+        description=r.text(data.get("description"), "description"),
+        citation=r.text(data.get("citation"), "citation"),
+        licence=r.text(data.get("licence"), "licence"),
+        convention=r.text(data.get("convention"), "convention"),
+        where_to_get=r.text(data.get("get"), "get"),
+        layout_text=r.text(data.get("layout"), "layout"),
+        required=r.names(data.get("required"), "required"),
+        subsets=r.names(data.get("subsets"), "subsets"),
+        protocols=protocols, default_protocol=default,
+        _label_spaces=r.label_spaces(data.get("label_space")),
+        _extras=tuple((str(k), v) for k, v in data.items() if k not in CARD_KEYS),
+        _label_space_raw=copy.deepcopy(data.get("label_space")),
+        **r.protocol_block(data),
+    )
 
 
 def source_dir(obj: Any) -> Path | None:
@@ -312,37 +401,36 @@ def source_dir(obj: Any) -> Path | None:
     return Path(path).resolve().parent if path else None
 
 
-def _registered_adapter_dir(name: str) -> Path | None:
-    from gazebench.registry import DATASETS
+def card_path(name: str, adapter: Any = None) -> Path:
+    """Where the card of dataset ``name`` is: :data:`CARD_FILE` in the folder of the file that
+    defines its adapter (``adapter``, default the registered one) -- a built-in's folder under
+    ``gazebench/datasets/``, a plugin's folder or the folder of its file.  The one place cards
+    are looked up."""
+    if adapter is None:
+        from gazebench.registry import DATASETS
 
-    if name not in DATASETS:
-        DATASETS.load_plugins()  # an installed plugin's adapter, not looked up yet
-    return source_dir(DATASETS.get(name)) if name in DATASETS else None
+        if name not in DATASETS:
+            DATASETS.load_plugins()  # an installed plugin's adapter, not looked up yet
+        if name not in DATASETS:
+            raise CardError(f"no card for dataset {name!r}: no adapter is registered under that name")
+        adapter = DATASETS.get(name)
+    folder = source_dir(adapter)
+    if folder is None:
+        raise CardError(f"no card for dataset {name!r}: the file that defines {adapter!r} is unknown")
+    return folder / CARD_FILE
 
 
-def load_card(name: str, path: Path | None = None, near: Path | None = None) -> Card:
-    """The card of dataset ``name``: ``path`` if given, else ``<name>.yaml`` in the first of
-    :func:`card_dirs` that has one.  ``near`` defaults to the folder of the registered adapter's
-    source file, so a plugin adapter finds the card placed beside it."""
-    if path is None:
-        dirs = card_dirs(near if near is not None else _registered_adapter_dir(name))
-        for d in dirs:
-            if (d / f"{name}.yaml").is_file():
-                path = d / f"{name}.yaml"
-                break
-        else:
-            looked = ", ".join(str(d) for d in dict.fromkeys(dirs))
-            raise CardError(
-                f"no card for dataset {name!r}: looked for {name}.yaml in {looked}. Put the card beside the "
-                "adapter's file, or name its folder in $GAZEBENCH_CARDS"
-            )
-    path = Path(path)
+def load_card(name: str, path: Path | None = None, adapter: Any = None) -> Card:
+    """The card of dataset ``name``, parsed and checked: ``path`` if given, else
+    :func:`card_path` (the adapter's folder)."""
+    path = Path(path) if path is not None else card_path(name, adapter)
     try:
-        data = yaml.safe_load(path.read_text())
+        text = path.read_text()
+    except FileNotFoundError:
+        raise CardError(f"no card for dataset {name!r}: {path} does not exist; put the card, {CARD_FILE}, in the "
+                        "folder of the adapter's file (docs/adding-a-dataset.md)") from None
+    try:
+        data = yaml.safe_load(text)
     except yaml.YAMLError as exc:
-        raise CardError(f"{path}: not valid YAML: {exc}") from exc
-    if not isinstance(data, dict):
-        raise CardError(f"{path}: a card must be a mapping of keys, got {type(data).__name__}")
-    if data.get("name", name) != name:
-        raise CardError(f"{path}: card says name {data.get('name')!r} but is loaded as {name!r}")
-    return Card(name=name, path=path, _data=data)
+        raise CardError(f"{path}: not valid YAML: {' '.join(str(exc).split())}") from exc
+    return parse_card(data, path, name)

@@ -44,7 +44,7 @@ import numpy as np
 from gazebench import geometry, population
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
-from gazebench.datasets.published import expected_counts, population_counts, published_shortfall, skip_reason
+from gazebench.datasets.published import card_location, expected_counts, population_counts, published_shortfall, skip_reason
 
 #: window checked for datasets with sequences (the temporal models' f-3 ... f+3)
 CHECK_WINDOW = tuple(range(-3, 4))
@@ -233,7 +233,7 @@ def range_warnings(dataset: GazeDataset, positions: np.ndarray) -> list[str]:
                        f"[{lo:g}, {hi:g}] deg, the range the card gives as plausible for {dataset.name} (e.g. "
                        f"{ids[positions[first]]!r}: {angles[first, k]:+.1f} deg): labels read in another unit "
                        f"(degrees as radians) or another convention look like this "
-                       f"({dataset.card.path.name}, gaze_range_deg)")
+                       f"({card_location(dataset.card)}, gaze_range_deg)")
     return out
 
 

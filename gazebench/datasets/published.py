@@ -5,7 +5,7 @@ A card states the sizes its paper published in ``published_sizes`` (e.g. Gaze360
 ``samples_per_subject`` (MPIIFaceGaze's 3000).  :func:`published_shortfall` turns counts into one
 message per mismatch, naming both numbers and where the published one comes from::
 
-    test: 25,968 centre frames, the published Gaze360 test set has 25,969 (datasets/gaze360.yaml published_sizes)
+    test: 25,968 centre frames, the published Gaze360 test set has 25,969 (gazebench/datasets/gaze360/card.yaml published_sizes)
 
 The keys of ``counts`` (built by :func:`population_counts`):
 

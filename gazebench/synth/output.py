@@ -1,8 +1,8 @@
 """What every SynthGaze layout writer shares: render rows in worker processes, write their files,
 describe the scene, and a target folder that appears whole or not at all.
 
-A layout writer (``gazebench/synth/layouts.py`` for SynthGaze's own layout, ``layout.py`` in a
-dataset's folder for the others) plans its files as tasks of rows -- one task per sequence, say --
+A layout writer (``layout.py`` in a
+dataset's folder, SynthGaze's own too) plans its files as tasks of rows -- one task per sequence, say --
 each row with its outputs ``(glasses, zoom, relative path or None)``; :func:`render_all` renders
 them in ``workers`` processes and writes the files, results collected in task order.  Output bytes
 depend on the scene alone: JPEG/PNG encoding is deterministic and the tasks' order is fixed.

@@ -61,7 +61,7 @@ def gazebench(args: list[str]) -> subprocess.CompletedProcess:
 
 def reproduce_on_cuda() -> dict[str, Any]:
     sys.path.insert(0, str(ROOT))
-    from tests.test_gaze360 import render_gaze360  # noqa: E402
+    from gazebench.datasets.gaze360.fake import render as render_gaze360  # noqa: E402
 
     tree = WORK / "g360"
     render_gaze360(tree)

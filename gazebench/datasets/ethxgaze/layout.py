@@ -1,7 +1,7 @@
 """ETH-XGaze's on-disk layout (the 224 px normalised release), written from a SynthGaze scene
 (``gazebench synth --layout ethxgaze``).
 
-What is written follows the release (``datasets/ethxgaze.yaml``, ``layout``):
+What is written follows the release (``gazebench/datasets/ethxgaze/card.yaml``, ``layout``):
 ``train_test_split.json`` and one HDF5 file per participant, ``train/subjectXXXX.h5`` and
 ``test/subjectXXXX.h5``, holding ``face_patch`` (N, S, S, 3) uint8 BGR (S: the preset's image
 size, not 224), ``face_gaze`` (N, 2) (pitch, yaw) radians, ``face_head_pose`` (N, 2) (SynthGaze's

@@ -13,7 +13,7 @@ Identity: subject ``pN`` (GazeHub's person names, N = 1-11 and 14-16, no zero pa
 belongs to the sequence of its session (``1_A_CS_S``), ordered by frame number, so frame windows
 step through a session one sampled frame (15 video frames) at a time.
 
-Protocol (data in ``datasets/eyediap.yaml``): four folds.  In GazeHub's layout fold k tests the
+Protocol (data in ``gazebench/datasets/eyediap/card.yaml``): four folds.  In GazeHub's layout fold k tests the
 participants of the k-th ClusterLabel file (name order), as GazeHub's trainers do; on the release,
 the card's groups.  Validation: the lowest-numbered participant of the next group (``validation=
 none``: none, protocol ``gazehub``).
@@ -238,26 +238,3 @@ class EYEDIAP(GazeDataset):
         """Close this process's open videos (they reopen on the next read)."""
         self._videos.close()
 
-    # -- fake data for tests ------------------------------------------------------------------
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0, frames: int = 3, size: int = 32, layout: str = "release") -> dict[str, Any]:
-        """Eight participants (two per group), two sessions of ``frames`` sampled frames each, as the
-        release (``layout="release"``: videos, normalised faces of ``size`` px) or in GazeHub's layout
-        (``"gazehub"``; see :meth:`GazeDataset.write_fake`)."""
-        from gazebench.datasets.eyediap.gazehub_layout import sample_ids
-        from gazebench.datasets.eyediap.sessions import plan_samples
-        from gazebench.synth import Preset, make_scene, render_frames, write_layout
-
-        preset = Preset(name="eyediap-fake", n_subjects=8, n_sequences=2, n_frames=frames, image_size=size)
-        scene = make_scene(preset, seed)
-        if layout == "gazehub":
-            write_layout(scene, root, layout="eyediap-gazehub", workers=1, progress=False)
-            ids = sample_ids(scene)
-            options: dict[str, Any] = {"layout": "gazehub"}
-        else:
-            write_layout(scene, root, layout="eyediap", workers=1, progress=False, face_size=size)
-            ids = [f"{s['subject']}/{s['session']}/{s['frame']}" for s in plan_samples(scene)]
-            options = {"face_size": size}
-        gaze = dict(zip(ids, scene.frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-        images = {ids[r]: render_frames(scene, [r], glasses=True)[0] for r in (1, len(ids) - 2)}
-        return {"options": options, "gaze": gaze, "images": images}

@@ -141,7 +141,7 @@ class Gaze360(GazeDataset):
     def required_paths(self) -> list[str]:
         if self.annotation == "gazehub":
             return [GAZEHUB_IMAGES, *GAZEHUB_LABELS.values()]
-        paths = self.card.required
+        paths = list(self.card.required)
         if self.annotation == "metadata":
             return paths + ["metadata.mat"]
         return paths + list(SPLIT_FILES.values())
@@ -344,11 +344,6 @@ class Gaze360(GazeDataset):
         g = geometry.from_gaze360(np.asarray(raw, dtype=np.float64).reshape(-1, 3))
         index["gaze_x"], index["gaze_y"], index["gaze_z"] = g[:, 0], g[:, 1], g[:, 2]
 
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """SynthGaze's ``tiny`` preset in the Gaze360 layout (see :meth:`GazeDataset.write_fake`)."""
-        return _write_fake(root, seed)
-
     # -- windows ----------------------------------------------------------------------------
     def windows(self, offsets: Iterable[int]) -> tuple[np.ndarray, np.ndarray]:
         """Frames f+o of the same person by frame number; a missing number -> the nearest frame
@@ -368,26 +363,6 @@ class Gaze360(GazeDataset):
             table[rows] = rows[pick]
             complete[rows] = (numbers[pick] == targets).all(1)
         return table, complete
-
-
-def _write_fake(root: Path, seed: int) -> dict:
-    """SynthGaze's ``tiny`` preset in the Gaze360 layout (metadata.mat and the split files)."""
-    import json
-
-    from gazebench.synth import make_scene, render_frames, write_layout
-
-    scene = make_scene("tiny", seed)
-    write_layout(scene, root, layout="gaze360", workers=1, progress=False)
-    source = json.loads((Path(root) / "synthgaze_source.json").read_text())
-    # (SynthGaze subject, sequence) -> (recording, person)
-    where = {tuple(key.split(":")): (rec, int(person)) for rec, pairs in source["recordings"].items()
-             for key, person in pairs}
-    f = scene.frames
-    ids = [frame_stem(*where[(s, q)], int(fr)) for s, q, fr in zip(f["subject"], f["sequence"], f["frame"])]
-    gaze = dict(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-    rows = [4, len(f) // 2 + 4]
-    images = dict(zip([ids[r] for r in rows], render_frames(scene, rows, glasses=True)))
-    return {"options": {"expect_samples": "any"}, "gaze": gaze, "images": images}
 
 
 def _frame_numbers(folder: Path) -> list[int]:

@@ -1,6 +1,6 @@
 """Gaze360's on-disk layout, written from a SynthGaze scene (``gazebench synth --layout gaze360``).
 
-What is written follows the release (``datasets/gaze360.yaml``, ``layout``) and the original code
+What is written follows the release (the card's ``layout``) and the original code
 (github.com/erkut/gaze360, ``code/``): ``imgs/rec_XXX/head/PPPPPP/FFFFFF.jpg`` head crops,
 ``metadata.mat`` (MATLAB v5, 0-based indices: ``recordings``, ``recording``, ``frame``,
 ``person_identity``, ``gaze_dir``, ``split`` 0 train / 1 val / 2 test / 3 unused, ``splits`` and the
@@ -92,7 +92,7 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
         "split": r.split_code[None, :],
         "splits": splits_cell,
     }
-    _savemat_deterministic(root / "metadata.mat", {**metadata, **_bboxes(scene, r.person)})
+    write_mat(root / "metadata.mat", {**metadata, **_bboxes(scene, r.person)})
     _write_split_files(root, scene, r.rec, r.person, r.frame, r.split_code, gaze, r.rel)
     _write_source(root, scene, r)
 
@@ -268,8 +268,9 @@ def eye_boxes(row, subj, fw_zoom: float = 1.0) -> tuple[list[float], list[float]
     return boxes[0], boxes[1], face
 
 
-def _savemat_deterministic(path: Path, data: dict) -> None:
-    """``scipy.io.savemat`` with a fixed header text (the default one carries the creation date)."""
+def write_mat(path: Path, data: dict) -> None:
+    """A MATLAB 5 file of ``data`` (``scipy.io.savemat``, one-dimensional arrays as rows) with a fixed
+    header text (the default one carries the creation date), so its bytes depend on ``data`` alone."""
     from scipy.io import savemat
 
     buf = io.BytesIO()

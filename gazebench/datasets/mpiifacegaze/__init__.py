@@ -26,7 +26,7 @@ Count check: the card declares ``samples_per_subject: 3000``.  Option ``expect_s
 file with another count is an error when a run reads the dataset and a ``sample_count`` problem
 in ``gazebench check-data``, worded by :func:`gazebench.datasets.published.published_shortfall`.
 
-Protocol (data in ``datasets/mpiifacegaze.yaml``): leave one person out, 15 folds; fold k tests
+Protocol (data in ``gazebench/datasets/mpiifacegaze/card.yaml``): leave one person out, 15 folds; fold k tests
 on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains on the other 13.
 
 GazeHub's layout (option ``layout``: ``original`` (default) or ``gazehub``): ``Image/pNN/face/<k>.jpg``
@@ -47,6 +47,7 @@ from gazebench import geometry
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
+from gazebench.datasets.published import card_location
 from gazebench.lazymodule import LazyModule
 from gazebench.options import ConfigError
 from gazebench.options import Option, one_of, word_or_integer
@@ -107,7 +108,7 @@ class MPIIFaceGaze(GazeDataset):
     def ensure_root(self) -> None:
         if self.gazehub and self.options["gaze_signs"] != "release":
             raise ConfigError("dataset 'mpiifacegaze': gaze_signs applies to the original layout's Data/label; "
-                              "GazeHub's 2DGaze has one convention (datasets/mpiifacegaze.yaml, convention)")
+                              "GazeHub's 2DGaze has one convention (gazebench/datasets/mpiifacegaze/card.yaml, convention)")
         super().ensure_root()
         if not self.person_files():
             what = "no Label/pNN.label files found (layout=gazehub)" if self.gazehub else "no pNN.mat files found"
@@ -216,7 +217,7 @@ class MPIIFaceGaze(GazeDataset):
                f"If these files are not MPI's normalised release as published, read them with --set gaze_signs={other}")
         return [f"the mean gaze pitch of the {len(gaze):,} labelled samples is {pitch:+.1f} deg (up), but "
                 "MPIIFaceGaze was recorded with the screen below the camera, so gaze points down on average: "
-                f"the labels look mirrored (pitch and yaw negated). {fix} (evidence: {self.card.path.name}, "
+                f"the labels look mirrored (pitch and yaw negated). {fix} (evidence: {card_location(self.card)}, "
                 "convention)"]
 
     # -- images -----------------------------------------------------------------------------
@@ -243,22 +244,3 @@ class MPIIFaceGaze(GazeDataset):
         """Close this process's open files (they reopen on the next read)."""
         self._files.close()
 
-    # -- fake data for tests ------------------------------------------------------------------
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0, frames: int = 4, size: int = 32) -> dict:
-        """All 15 people of the protocol, ``frames`` SynthGaze frames each, in this layout
-        (see :meth:`GazeDataset.write_fake`); read with ``expect_samples=frames``."""
-        from gazebench.synth import Preset, make_scene, render_frames, write_layout
-
-        preset = Preset(name="mpiifacegaze-fake", n_subjects=15, n_sequences=1, n_frames=frames, image_size=size)
-        scene = make_scene(preset, seed)
-        write_layout(scene, root, layout="mpiifacegaze", workers=1, progress=False)
-        f = scene.frames
-        gaze, images = {}, {}
-        for k, subject in enumerate(sorted(f["subject"].unique())):
-            rows = np.flatnonzero(f["subject"].to_numpy() == subject)  # scene order = sample order
-            ids = [f"p{k:02d}/{i:04d}" for i in range(len(rows))]
-            gaze.update(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows]))
-            if k in (0, 7):
-                images[ids[1]] = render_frames(scene, [int(rows[1])], glasses=True)[0]
-        return {"options": {"expect_samples": frames}, "gaze": gaze, "images": images}

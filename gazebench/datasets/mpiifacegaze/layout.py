@@ -1,7 +1,7 @@
 """MPIIFaceGaze's on-disk layout (the normalised release), written from a SynthGaze scene
 (``gazebench synth --layout mpiifacegaze``).
 
-What is written follows the release (``datasets/mpiifacegaze.yaml``, ``layout``): ``p00.mat`` ...,
+What is written follows the release (the card's ``layout``): ``p00.mat`` ...,
 MATLAB v7.3 files (HDF5 with a MATLAB user block) holding ``Data/data`` (N, 3, H, W) uint8 BGR and
 ``Data/label`` (N, 16) float64 with gaze (pitch, yaw) in columns 0-1 and head pose (pitch, yaw)
 in 2-3; the landmark columns are zeros.  The files carry no timestamps (byte-reproducible).
@@ -21,7 +21,7 @@ MPII_MAX_SUBJECTS = 15
 _MAT73_HEADER = b"MATLAB 7.3 MAT-file, Platform: GLNXA64, Created by: gazebench.synth (SynthGaze) HDF5 schema 1.00 ."
 
 
-def _write_mat73(path: Path, data: np.ndarray, label: np.ndarray) -> None:
+def write_person_file(path: Path, data: np.ndarray, label: np.ndarray) -> None:
     """An HDF5 file with a MATLAB v7.3 user block.  Arrays are stored in the (N, 3, H, W) / (N, 16)
     order that h5py readers of the real files expect; no object timestamps (byte-reproducible)."""
     import h5py
@@ -38,6 +38,15 @@ def _write_mat73(path: Path, data: np.ndarray, label: np.ndarray) -> None:
     with open(path, "r+b") as fh:
         block = bytearray(_MAT73_HEADER.ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02" + b"IM")
         fh.write(bytes(block.ljust(512, b"\x00")))
+
+
+def release_label(gaze: np.ndarray, head: np.ndarray) -> np.ndarray:
+    """``Data/label`` (N, 16) float64: gaze (pitch, yaw) ``gaze`` (N, 2) in columns 0-1, head pose
+    (pitch, yaw) ``head`` ((N, 2), or (2,) for every row) in 2-3, the landmark columns zeros."""
+    label = np.zeros((len(gaze), 16), dtype=np.float64)
+    label[:, :2] = gaze
+    label[:, 2:4] = head
+    return label
 
 
 def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True) -> None:
@@ -58,11 +67,10 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
         rows = np.flatnonzero(f["subject"].to_numpy() == s.id)
         pixels = np.stack([img for owner, res in zip(owners, results) if owner == s.id for img in res])
         data = np.ascontiguousarray(pixels[..., ::-1].transpose(0, 3, 1, 2))  # RGB -> BGR, NHWC -> NCHW
-        label = np.zeros((len(rows), 16), dtype=np.float64)
         gyp = vector_to_yawpitch(f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows])
-        label[:, 0], label[:, 1] = gyp[:, 1], gyp[:, 0]
-        label[:, 2], label[:, 3] = f["head_pitch"].to_numpy()[rows], f["head_yaw"].to_numpy()[rows]
-        _write_mat73(root / f"p{k:02d}.mat", data, label)
+        head = np.column_stack([f["head_pitch"].to_numpy()[rows], f["head_yaw"].to_numpy()[rows]])
+        label = release_label(gyp[:, ::-1], head)
+        write_person_file(root / f"p{k:02d}.mat", data, label)
         counts[f"p{k:02d}"] = {"subject": s.id, "frames": int(len(rows))}
     info = scene_info(scene, "mpiifacegaze")
     info.update(

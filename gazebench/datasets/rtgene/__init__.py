@@ -13,7 +13,7 @@ Options:
                   ``original`` (``original/face/...``), ``original_large``
                   (``original/face_before_inpainting/...``, the larger crop).
   ``validation``  ``default`` (s000, s014, s015, s016) or ``gazehub`` (s014, s015, s016); the
-                  lists are data in ``datasets/rtgene.yaml``.
+                  lists are data in ``gazebench/datasets/rtgene/card.yaml``.
   ``max_gap``     seconds (default 0.5): consecutive frames further apart than this start a new
                   temporal segment; windows never cross one.
   ``missing_images``  ``error`` (default; a label without its image fails when it is read, and
@@ -195,24 +195,3 @@ class RTGene(GazeDataset):
             return set(self.card.split_rule(None, {"validation": "gazehub"}).val)
         return None
 
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """SynthGaze's ``tiny`` preset in the RT-GENE layout (see :meth:`GazeDataset.write_fake`):
-        its subjects s000-s007 give every fold's test split, the validation split (s000) and the
-        training split frames.  Dropped frames leave gaps in idx; ``gaze`` lists every frame."""
-        from gazebench.synth import make_scene, render_frames, write_layout
-
-        scene = make_scene("tiny", seed)
-        write_layout(scene, root, layout="rtgene", workers=1, progress=False)
-        f = scene.frames
-        gaze, images = {}, {}
-        for subject, rows in f.groupby("subject", sort=True).indices.items():
-            rows = rows[np.argsort(f["timestamp"].to_numpy()[rows], kind="stable")]
-            ids = [f"{subject}/{k + 1:06d}" for k in range(len(rows))]  # idx: 1-based rank in time
-            gaze.update(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows]))
-            labelled = {int(line.split(",", 1)[0]) for line in
-                        (Path(root) / f"{subject}_glasses" / LABEL_FILE).read_text().splitlines() if line.strip()}
-            if len(images) < 2 and labelled:
-                k = min(labelled) - 1
-                images[ids[k]] = render_frames(scene, [int(rows[k])], glasses=False)[0]  # variant=inpainted
-        return {"options": {}, "gaze": gaze, "images": images}

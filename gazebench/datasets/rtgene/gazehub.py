@@ -114,7 +114,7 @@ def gazehub_tables(root: Path, face_dir: str, problems: list[Problem] | None,
                 report("duplicate", first, f"subject {subject} is also in {owner[subject]}; a subject is in one fold file")
             elif allowed is not None and subject not in allowed:
                 report("bad_file", first, f"subject {subject} is in {path.name}, but the card's list for that file is "
-                                          f"{', '.join(sorted(allowed))}: not GazeHub's fold files (datasets/rtgene.yaml)")
+                                          f"{', '.join(sorted(allowed))}: not GazeHub's fold files (gazebench/datasets/rtgene/card.yaml)")
             else:
                 owner[subject] = path.name
                 tables[subject] = part.sort_values("idx", kind="stable").reset_index(drop=True)

@@ -1,6 +1,6 @@
 """RT-GENE's on-disk layout, written from a SynthGaze scene (``gazebench synth --layout rtgene``).
 
-What is written follows the release (``datasets/rtgene.yaml``, ``layout``): one ``sNNN_glasses``
+What is written follows the release (the card's ``layout``): one ``sNNN_glasses``
 folder per subject (SynthGaze subjects s000 ... s016) with ``label_combined.txt`` (``idx,
 [head_yaw, head_pitch], [gaze_yaw, gaze_pitch], timestamp``) and three 224-style face crops per
 frame: ``inpainted/face`` (no glasses), ``original/face`` (glasses on) and
@@ -61,6 +61,17 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     write_json(root / SOURCE_FILE, info)
 
 
+def label_line(idx: int, head: tuple[float, float], gaze: tuple[float, float], timestamp: float) -> str:
+    """One line of ``label_combined.txt``: ``idx, [head_yaw, head_pitch], [gaze_yaw, gaze_pitch],
+    timestamp`` (radians, seconds), as the release writes it."""
+    return f"{idx}, [{head[0]:.6f}, {head[1]:.6f}], [{gaze[0]:.6f}, {gaze[1]:.6f}], {timestamp:.3f}"
+
+
+def face_path(subject: str, variant_dir: str, idx: int) -> str:
+    """A face crop's path under the root: ``sNNN_glasses/<variant dir>/face_<idx %06d>_rgb.png``."""
+    return f"{subject}_glasses/{variant_dir}/face_{idx:06d}_rgb.png"
+
+
 def kept_frames(scene: Scene, s: SubjectParams) -> list[tuple[int, int]]:
     """``(scene row, idx)`` of subject ``s``'s frames that the release keeps, in time order; idx is
     the frame's 1-based number in the subject's recording (dropped frames leave gaps)."""
@@ -81,21 +92,16 @@ def kept_frames(scene: Scene, s: SubjectParams) -> list[tuple[int, int]]:
 def _subject_frames(scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray) -> tuple[list[str], list[int], list[list[Output]]]:
     """The label lines of subject ``s``'s kept frames (in time order), their scene rows and outputs."""
     f = scene.frames
-    folder = f"{s.id}_glasses"
     lines, keep_rows, outs = [], [], []
     for r, idx in kept_frames(scene, s):
         gy, gp = yaw_gaze[r]
-        lines.append(
-            f"{idx}, [{f['head_yaw'].iat[r]:.6f}, {f['head_pitch'].iat[r]:.6f}], [{gy:.6f}, {gp:.6f}], "
-            f"{f['timestamp'].iat[r]:.3f}"
-        )
-        name = f"face_{idx:06d}_rgb.png"
+        lines.append(label_line(idx, (f["head_yaw"].iat[r], f["head_pitch"].iat[r]), (gy, gp), f["timestamp"].iat[r]))
         keep_rows.append(int(r))
         outs.append(
             [
-                (False, 1.0, f"{folder}/inpainted/face/{name}"),
-                (True, 1.0, f"{folder}/original/face/{name}"),
-                (True, RTGENE_BEFORE_INPAINTING_ZOOM, f"{folder}/original/face_before_inpainting/{name}"),
+                (False, 1.0, face_path(s.id, "inpainted/face", idx)),
+                (True, 1.0, face_path(s.id, "original/face", idx)),
+                (True, RTGENE_BEFORE_INPAINTING_ZOOM, face_path(s.id, "original/face_before_inpainting", idx)),
             ]
         )
     return lines, keep_rows, outs

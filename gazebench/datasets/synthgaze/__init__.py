@@ -1,6 +1,7 @@
 """SynthGaze adapter: the embedded default, read from its own layout (labels.csv + JPEGs).
 
-The layout and its writer belong to the generator (:func:`gazebench.synth.layouts.write_synthgaze`).
+The layout's writer is :func:`gazebench.datasets.synthgaze.layout.write_synthgaze` (the renderer is
+:mod:`gazebench.synth`).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import shutil
 import sys
 from pathlib import Path
 
-import numpy as np
 
 from gazebench.datasets.base import DatasetError, GazeDataset
 from gazebench.lazymodule import LazyModule
@@ -21,7 +21,7 @@ pd = LazyModule("pandas")  # imported on first use: listing and planning never n
 
 DEFAULT_PRESET = "default"
 DEFAULT_SEED = 0
-#: the render's description, written beside labels.csv (gazebench.synth.layouts)
+#: the render's description, written beside labels.csv (layout.py)
 MANIFEST = "synthgaze.json"
 #: the generator version of a tree whose manifest names none
 UNKNOWN = "unknown"
@@ -37,7 +37,7 @@ class SynthGaze(GazeDataset):
         "variant": Option("original", one_of("original", "inpainted"),
                           "images/ (wearers wear their glasses) or inpainted/ (nobody does)"),
     }
-    layout_writer = "gazebench.synth.layouts:write_synthgaze"
+    layout_writer = "gazebench.datasets.synthgaze.layout:write_synthgaze"
 
     def ensure_root(self) -> None:
         if not self.root_given:
@@ -111,19 +111,6 @@ class SynthGaze(GazeDataset):
             index["path"] = index["path"].str.replace(r"^images/", "inpainted/", regex=True)
         index["centre"] = True
         return index
-
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """The ``tiny`` preset in SynthGaze's own layout (see :meth:`GazeDataset.write_fake`)."""
-        from gazebench.synth import make_scene, render_frames, write_layout
-
-        scene = make_scene("tiny", seed)
-        write_layout(scene, root, layout="synthgaze", workers=1, progress=False)
-        f = scene.frames
-        gaze = dict(zip(f["id"], f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-        rows = [0, len(f) // 2 + 1]
-        images = dict(zip(f["id"].iloc[rows], render_frames(scene, rows, glasses=True)))  # variant=original
-        return {"options": {}, "gaze": gaze, "images": images}
 
 
 def manifest_problem(root: Path) -> str | None:

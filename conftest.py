@@ -1,4 +1,5 @@
-"""Shared fixtures: tiny generated data, rendered once per test session."""
+"""Shared fixtures of every test folder (``tests/`` and each dataset's ``gazebench/datasets/<name>/tests/``):
+tiny generated data, rendered once per test session."""
 
 from __future__ import annotations
 

@@ -4,108 +4,26 @@ from __future__ import annotations
 
 import json
 import shutil
-from pathlib import Path
 
 import numpy as np
-import pandas as pd
 import pytest
 
 from tests.helpers import SMALL_RUN, run_cli
 import scipy.io
-from PIL import Image
 
-from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
+from gazebench.datasets.gaze360.fake import (
+    SPLIT_NAMES,
+    full_window,
+    gaze360_frames,
+    render,
+    split_file_lines,
+    write_images,
+    write_metadata,
+    write_tree,
+)
 from gazebench.datasets.gaze360.parsing import mat_strings, parse_gaze360_split_file
-
-RECORDINGS = ["rec_000", "rec_001", "rec_002"]
-SPLIT_NAMES = {0: "train", 1: "val", 2: "test", 3: "unused"}
-SPLIT_FILES = {0: "train.txt", 1: "validation.txt", 2: "test.txt"}
-
-
-def gaze360_frames() -> pd.DataFrame:
-    """A small Gaze360-like release: one row per frame (recording index, person, frame, split,
-    a non-unit eye-frame gaze vector).  rec_000 is train, rec_001 val, rec_002 test.
-
-    * rec_000/p000000 frames 0-9; rec_000/p000001 frames 0-4 and 6-9 (frame 5 missing)
-    * rec_001/p000000 frames 0-9, frames 8 and 9 marked unused (split 3)
-    * rec_002/p000000 frames 0-9; rec_002/p000002 frames 10-17
-    """
-    spec = [(0, 0, range(10), 0), (0, 1, [0, 1, 2, 3, 4, 6, 7, 8, 9], 0), (1, 0, range(10), 1),
-            (2, 0, range(10), 2), (2, 2, range(10, 18), 2)]
-    rows = []
-    rng = np.random.default_rng(1)
-    for rec, person, frames, split in spec:
-        for f in frames:
-            s = 3 if (rec == 1 and f >= 8) else split
-            rows.append((rec, person, f, s))
-    df = pd.DataFrame(rows, columns=["recording", "person", "frame", "split"])
-    yaw = np.radians(np.linspace(-175, 175, len(df)))
-    pitch = np.radians(rng.uniform(-40, 40, len(df)))
-    scale = rng.uniform(0.5, 3.0, len(df))[:, None]  # vectors are not unit in the release
-    gaze = geometry.yawpitch_to_vector(np.stack([yaw, pitch], 1)) * scale
-    df["gx"], df["gy"], df["gz"] = gaze[:, 0], gaze[:, 1], gaze[:, 2]
-    df["stem"] = [f"{RECORDINGS[r]}/head/{p:06d}/{f:06d}" for r, p, f in zip(df.recording, df.person, df.frame)]
-    df["subject"] = [f"{RECORDINGS[r]}/p{p:06d}" for r, p in zip(df.recording, df.person)]
-    return df
-
-
-def full_window(df: pd.DataFrame) -> np.ndarray:
-    present = set(zip(df.subject, df.frame))
-    return np.array([all((s, f + o) in present for o in range(-3, 4)) for s, f in zip(df.subject, df.frame)])
-
-
-def write_images(root: Path, df: pd.DataFrame, size: int = 12) -> None:
-    for i, stem in enumerate(df["stem"]):
-        path = root / "imgs" / f"{stem}.jpg"
-        path.parent.mkdir(parents=True, exist_ok=True)
-        value = np.full((size, size + 3, 3), (i * 37) % 255, dtype=np.uint8)  # head crops are not square
-        Image.fromarray(value).save(path, quality=90)
-
-
-def write_metadata(root: Path, df: pd.DataFrame) -> None:
-    n = len(df)
-    scipy.io.savemat(
-        root / "metadata.mat",
-        {
-            "recordings": np.array(RECORDINGS, dtype=object).reshape(1, -1),
-            "recording": df["recording"].to_numpy(np.int32).reshape(1, -1),
-            "frame": df["frame"].to_numpy(np.int32).reshape(1, -1),
-            "person_identity": df["person"].to_numpy(np.int32).reshape(1, -1),
-            "gaze_dir": df[["gx", "gy", "gz"]].to_numpy(np.float64),
-            "split": df["split"].to_numpy(np.int32).reshape(1, -1),
-            "splits": np.array(["train", "val", "test", "unused"], dtype=object).reshape(1, -1),
-            "person_head_bbox": np.tile([0.1, 0.1, 0.3, 0.3], (n, 1)),
-            "person_eye_left_bbox": np.tile([-1.0, -1.0, -1.0, -1.0], (n, 1)),
-        },
-    )
-
-
-def write_split_files(root: Path, df: pd.DataFrame) -> None:
-    """The original code's files: one line per centre frame (split 0/1/2 with a full window),
-    mixing the separators the files use (spaces, tabs, runs of both) and CRLF endings."""
-    centre = full_window(df) & (df["split"] <= 2).to_numpy()
-    seps = [" ", "\t", "  ", " \t "]
-    for code, name in SPLIT_FILES.items():
-        part = df[centre & (df["split"] == code).to_numpy()]
-        lines = []
-        for k, (_, r) in enumerate(part.iterrows()):
-            sep = seps[k % len(seps)]
-            lines.append(sep.join([f"{r.stem}.jpg", f"{r.gx:.8f}", f"{r.gy:.8f}", f"{r.gz:.8f}"]))
-        (root / name).write_bytes(("\r\n".join(lines) + "\r\n").encode())
-
-
-def write_gaze360(root: Path, metadata: bool = True, split_files: bool = True) -> pd.DataFrame:
-    df = gaze360_frames()
-    root.mkdir(parents=True, exist_ok=True)
-    write_images(root, df)
-    if metadata:
-        write_metadata(root, df)
-    if split_files:
-        write_split_files(root, df)
-    return df
-
 
 # -- parsing -----------------------------------------------------------------------------------
 
@@ -166,7 +84,7 @@ def test_mat_strings_reads_cell_arrays_and_char_matrices(tmp_path):
 
 def test_metadata_index_splits_centres_and_context(tmp_path):
     root = tmp_path / "g360"
-    df = write_gaze360(root, split_files=False)
+    df = write_tree(root, split_files=False)
     ds = build_dataset("gaze360", root)
     assert ds.annotation == "metadata"
     idx = ds.index.set_index("id")
@@ -198,7 +116,7 @@ def test_metadata_index_splits_centres_and_context(tmp_path):
 
 def test_split_files_index_matches_metadata(tmp_path):
     root = tmp_path / "g360"
-    df = write_gaze360(root)
+    df = write_tree(root)
     meta = build_dataset("gaze360", root)
     files = build_dataset("gaze360", root, annotation="splitfiles")
     assert files.annotation == "splitfiles"
@@ -217,7 +135,7 @@ def test_split_files_index_matches_metadata(tmp_path):
 
 def test_windows_by_frame_number(tmp_path):
     root = tmp_path / "g360"
-    write_gaze360(root, split_files=False)
+    write_tree(root, split_files=False)
     ds = build_dataset("gaze360", root, centres="all")
     idx = ds.index
     table, complete = ds.windows(range(-3, 4))
@@ -240,7 +158,7 @@ def test_windows_by_frame_number(tmp_path):
 
 def test_split_file_windows_use_frames_on_disk(tmp_path):
     root = tmp_path / "g360"
-    write_gaze360(root, metadata=False)
+    write_tree(root, metadata=False)
     ds = build_dataset("gaze360", root)
     assert ds.annotation == "splitfiles"
     table, complete = ds.windows(range(-3, 4))
@@ -268,7 +186,7 @@ def test_metadata_bad_labels_strict_and_lenient(tmp_path):
 
 def test_frame_listed_in_two_split_files(tmp_path):
     root = tmp_path / "g360"
-    write_gaze360(root, metadata=False)
+    write_tree(root, metadata=False)
     line = "rec_000/head/000000/000004.jpg 0.1 0.2 -0.9\n"
     with open(root / "test.txt", "a") as f:
         f.write(line)
@@ -278,7 +196,7 @@ def test_frame_listed_in_two_split_files(tmp_path):
 
 def test_subject_in_two_split_files_is_leakage(tmp_path):
     root = tmp_path / "g360"
-    write_gaze360(root, metadata=False)
+    write_tree(root, metadata=False)
     with open(root / "test.txt", "a") as f:
         f.write("rec_000/head/000000/000008.jpg 0.1 0.2 -0.9\n")  # a train person's frame listed for test
     ds = build_dataset("gaze360", root)
@@ -300,7 +218,7 @@ def test_missing_root_fix_it_message(tmp_path):
 
 def test_root_without_annotation_fix_it_message(tmp_path):
     root = tmp_path / "g360"
-    write_gaze360(root, metadata=False, split_files=False)
+    write_tree(root, metadata=False, split_files=False)
     with pytest.raises(DatasetNotFound, match=r"incomplete: missing metadata\.mat \(or the split files"):
         build_dataset("gaze360", root)
     with pytest.raises(DatasetNotFound, match=r"missing train\.txt, validation\.txt, test\.txt"):
@@ -331,7 +249,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 @pytest.mark.parametrize("model", ["static", "seqlstm"])
 def test_run_end_to_end(tmp_path, model):
     root = tmp_path / "g360"
-    write_gaze360(root)
+    write_tree(root)
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
@@ -347,27 +265,10 @@ def test_run_end_to_end(tmp_path, model):
 # -- on SynthGaze's rendering of the Gaze360 layout ------------------------------------------------
 
 
-def render_gaze360(root: Path, seed: int = 0):
-    from gazebench.synth import make_scene, write_layout
-
-    scene = make_scene("tiny", seed)
-    write_layout(scene, root, layout="gaze360", workers=1, progress=False)
-    source = json.loads((root / "synthgaze_source.json").read_text())
-    # (recording, person) -> (SynthGaze subject, sequence)
-    origin = {(rec, int(person)): tuple(key.split(":")) for rec, pairs in source["recordings"].items()
-              for key, person in pairs}
-    return scene, source, origin
-
-
-def split_file_lines(root: Path) -> dict[str, list[str]]:
-    return {split: [ln.split()[0] for ln in (root / name).read_text().splitlines() if ln.strip()]
-            for split, name in (("train", "train.txt"), ("val", "validation.txt"), ("test", "test.txt"))}
-
-
 @pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
 def test_synth_gaze360_labels_and_splits_match_the_scene(tmp_path, annotation):
     root = tmp_path / "g360"
-    scene, source, origin = render_gaze360(root)
+    scene, source, origin = render(root)
     ds = build_dataset("gaze360", root, annotation=annotation)
     frames = scene.frames.set_index(["subject", "sequence", "frame"])
     idx = ds.index[ds.index["labelled"]]
@@ -393,7 +294,7 @@ def test_synth_gaze360_labels_and_splits_match_the_scene(tmp_path, annotation):
 @pytest.mark.parametrize("model", ["static", "seqsclstmsym"])
 def test_synth_gaze360_run_end_to_end(tmp_path, model):
     root = tmp_path / "g360"
-    render_gaze360(root)
+    render(root)
     lines = split_file_lines(root)
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,

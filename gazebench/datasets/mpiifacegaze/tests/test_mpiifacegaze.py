@@ -15,39 +15,10 @@ from gazebench.cli import main
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
+from gazebench.datasets.mpiifacegaze.fake import PEOPLE, write_person, write_tree
 from gazebench.options import ConfigError
 from tests.helpers import NO_WEIGHTS, TINY_RECIPE
 from tests.lazy_h5 import check_lazy_handles
-
-PEOPLE = [f"p{k:02d}" for k in range(15)]
-
-
-def write_person(path: Path, labels: np.ndarray, images: np.ndarray | None = None, size: int = 8) -> np.ndarray:
-    """A person file as h5py shows the release: ``Data/data`` (N, 3, H, W) uint8 BGR and
-    ``Data/label`` (N, 16).  ``labels``: (N, 2) gaze (pitch, yaw).  Returns the images (N, 3, H, W)."""
-    n = len(labels)
-    if images is None:
-        rng = np.random.default_rng(n)
-        images = rng.integers(0, 256, (n, 3, size, size), dtype=np.uint8)
-    label = np.zeros((n, 16))
-    label[:, :2] = labels
-    label[:, 2:4] = [0.1, -0.2]  # head pose (pitch, yaw)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with h5py.File(path, "w") as fh:
-        fh.create_dataset("Data/data", data=images)
-        fh.create_dataset("Data/label", data=label)
-    return images
-
-
-def write_tree(root: Path, people=PEOPLE, n: int = 3) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(0)
-    written = {}
-    for person in people:
-        labels = np.column_stack([rng.uniform(-0.4, 0.4, n), rng.uniform(-0.6, 0.6, n)])
-        write_person(root / f"{person}.mat", labels)
-        written[person] = labels
-    return written
-
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
 
@@ -130,7 +101,7 @@ def test_self_check_warns_on_mirrored_labels_and_names_the_fix(tmp_path):
     pitch = np.degrees(np.concatenate([w[:, 0] for w in written.values()])).mean()
     assert pitch > 0 and f"{pitch:+.1f} deg (up)" in warning
     assert "screen below the camera" in warning and "--set gaze_signs=negated" in warning
-    assert "mpiifacegaze.yaml" in warning
+    assert "gazebench/datasets/mpiifacegaze/card.yaml" in warning
     # the fix: the labels read with both signs flipped look down, and the check is quiet
     fixed = build_dataset("mpiifacegaze", tmp_path, expect_samples="any", gaze_signs="negated")
     as_release = build_dataset("mpiifacegaze", tmp_path, expect_samples="any")
@@ -175,7 +146,7 @@ def test_count_check_is_an_error_in_runs_and_a_problem_in_check_data(tmp_path):
     text = str(err.value)
     published = int(build_dataset("mpiifacegaze", tmp_path, expect_samples="any").card.extra("samples_per_subject"))
     assert text.startswith(f"{tmp_path / 'p00.mat'}: p00: 3 samples, the published MPIIFaceGaze release has "
-                           f"{published:,} per subject (datasets/mpiifacegaze.yaml samples_per_subject)")
+                           f"{published:,} per subject (gazebench/datasets/mpiifacegaze/card.yaml samples_per_subject)")
     assert "expect_samples=any" in text
     with pytest.raises(DatasetError, match=r"p00: 3 samples, expected 4 per subject \(--set expect_samples=4\)"):
         build_dataset("mpiifacegaze", tmp_path, expect_samples=4).index

@@ -17,10 +17,11 @@ from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
+from gazebench.datasets.gaze360.fake import full_window, gazehub_line, write_gazehub
+from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
 from gazebench.population import ids_sha256, population_name, population_of_subset
-from tests.helpers import cli
+from tests.helpers import cli, use_cards
 from tests.test_check_data import check_cli
-from tests.test_gaze360 import full_window, write_gaze360
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
@@ -49,8 +50,9 @@ def face_boxes(df: pd.DataFrame) -> np.ndarray:
 
 
 def write_with_faces(root: Path) -> pd.DataFrame:
-    """tests.test_gaze360's small release, its metadata.mat with ``person_face_bbox``; the frame
-    table gains ``face`` and ``centre`` (a centre frame: split 0-2 with a full window)."""
+    """The small hand-made release (:func:`gazebench.datasets.gaze360.fake.write_tree`), its
+    metadata.mat with ``person_face_bbox``; the frame table gains ``face`` and ``centre`` (a centre
+    frame: split 0-2 with a full window)."""
     df = write_gaze360(root, split_files=False)
     mat = {k: v for k, v in scipy.io.loadmat(root / "metadata.mat").items() if not k.startswith("__")}
     mat["person_face_bbox"] = face_boxes(df)
@@ -288,27 +290,6 @@ def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
     assert record["population"]["name"] == "gaze360/test[face]" and record["recipe"]["image_size"] == 64
 
 
-def write_gazehub(root: Path, lines: list[str], images: dict[str, np.ndarray] | None = None) -> None:
-    """A GazeHub tree by hand: ``lines`` of Label/test.label (train and val get one line each)."""
-    rows = {"train": ["train/Face/1.jpg train/Left/1.jpg train/Right/1.jpg rec_000/head/000000/000005.jpg "
-                      "0.0,0.0,-1.0 0.0,0.0"],
-            "val": ["val/Face/2.jpg val/Left/2.jpg val/Right/2.jpg rec_001/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"],
-            "test": lines}
-    for split, body in rows.items():
-        (root / "Label").mkdir(parents=True, exist_ok=True)
-        (root / "Label" / f"{split}.label").write_text(" ".join(GAZEHUB_HEADER) + "\n" + "".join(b + "\n" for b in body))
-    for rel, img in (images or {}).items():
-        (root / "Image" / rel).parent.mkdir(parents=True, exist_ok=True)
-        Image.fromarray(img).save(root / "Image" / rel)
-    (root / "Image").mkdir(exist_ok=True)
-
-
-def gazehub_line(n: int, frame: int, yaw: float, pitch: float) -> str:
-    g = geometry.yawpitch_to_vector(np.array([yaw, pitch]))
-    return (f"test/Face/{n}.png test/Left/{n}.jpg test/Right/{n}.jpg rec_002/head/000003/{frame:06d}.jpg "
-            f"{','.join(g.astype(str))} {yaw!r},{pitch!r}")
-
-
 def test_mirror_negates_the_canonical_yaw(tmp_path):
     """A face written with 2DGaze (yaw, pitch) and its horizontal flip written with (-yaw, pitch):
     the adapter reads the flipped image and the mirrored label together (x negated, so yaw
@@ -429,7 +410,7 @@ def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, 
     cards = tmp_path / "cards"
     cards.mkdir()
     (cards / "gaze360.yaml").write_text(yaml.safe_dump(card, allow_unicode=True))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--json", "--no-images"], capsys)
     report = json.loads(out)
     assert code == 1 and report["published"]["compared"] == {"test_face": {"counted": kept["test"],

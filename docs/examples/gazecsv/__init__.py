@@ -1,11 +1,12 @@
 """gazecsv: any dataset given as a folder of images plus one CSV of gaze angles.
 
-A gazebench dataset plugin in one file (its card is ``gazecsv.yaml`` beside it).  Use it as is to
-run gazebench on data you can describe in a CSV, or copy it as the start of your own adapter::
+A gazebench dataset plugin in one folder: this adapter, its card (``card.yaml``), the writer of
+its layout and fake data (``fake.py``) and its tests (``tests/``).  Use it as is to run gazebench on
+data you can describe in a CSV, or copy the folder as the start of your own dataset::
 
-    gazebench check-data --plugin docs/examples/gazecsv_plugin.py --dataset gazecsv --root /data/mine
-    gazebench run --plugin docs/examples/gazecsv_plugin.py --dataset gazecsv --root /data/mine --model static
-    gazebench synth --plugin docs/examples/gazecsv_plugin.py --layout gazecsv --out /data/synth-csv --preset tiny
+    gazebench check-data --plugin docs/examples/gazecsv --dataset gazecsv --root /data/mine
+    gazebench run --plugin docs/examples/gazecsv --dataset gazecsv --root /data/mine --model static
+    gazebench synth --plugin docs/examples/gazecsv --layout gazecsv --out /data/synth-csv --preset tiny
 
 The root holds ``labels.csv``, one row per image:
 
@@ -54,8 +55,8 @@ class GazeCSV(GazeDataset):
         "yaw_sign": Option(1, one_of(1, -1), "-1 for data whose yaw turns the other way"),
         "pitch_sign": Option(1, one_of(1, -1), "-1 for data whose pitch turns the other way"),
     }
-    #: ``gazebench synth --layout gazecsv --plugin this_file.py`` writes SynthGaze in this layout
-    layout_writer = f"{__name__}:write_layout"
+    #: ``gazebench synth --layout gazecsv --plugin this_folder`` writes SynthGaze in this layout
+    layout_writer = f"{__name__}.fake:write_layout"
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)  # checks the root: the card's ``required`` files exist
@@ -115,39 +116,3 @@ class GazeCSV(GazeDataset):
             table["sequence"], table["order"] = table["id"], 0.0
         table["centre"] = table["split"] != "unused" if "split" in table.columns else True
         return table
-
-    @classmethod
-    def write_fake(cls, root: Path, seed: int = 0) -> dict:
-        """Six SynthGaze subjects, one 7-frame sequence each, in this layout (:func:`write_layout`):
-        s000 and s001 test, s002 validation, the rest training."""
-        from gazebench.synth import Preset, make_scene, render_frames
-        from gazebench.synth import write_layout as write_synth
-
-        scene = make_scene(Preset(name="gazecsv-fake", n_subjects=6, n_sequences=1, n_frames=7, image_size=32), seed)
-        write_synth(scene, root, layout=cls.name, workers=1, progress=False)  # through write_layout below
-        frames = scene.frames
-        ids = [f"images/{s}/{q}_{int(f):03d}" for s, q, f in zip(frames["subject"], frames["sequence"], frames["frame"])]
-        gaze = dict(zip(ids, frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-        images = dict(zip([ids[3], ids[24]], render_frames(scene, [3, 24], glasses=True)))
-        return {"options": {"units": "deg"}, "gaze": gaze, "images": images}
-
-
-def write_layout(scene, root: Path, workers: int = 2, progress: bool = True) -> None:
-    """A SynthGaze scene in this layout, into the empty folder ``root``: one PNG per frame,
-    ``images/<subject>/<sequence>_<frame %03d>.png``, and labels.csv with the angles in degrees
-    (read it with ``--set units=deg``).  The first third of the subjects test, the next sixth
-    validate, the rest train."""
-    from gazebench.synth.output import render_all, sequence_tasks
-
-    frames = scene.frames
-    subjects = [s.id for s in scene.subjects]
-    n_test, n_val = max(1, len(subjects) // 3), max(1, len(subjects) // 6)
-    split_of = {s: "test" if k < n_test else "val" if k < n_test + n_val else "train" for k, s in enumerate(subjects)}
-    rel = [f"images/{s}/{q}_{int(f):03d}.png" for s, q, f in zip(frames["subject"], frames["sequence"], frames["frame"])]
-    plan = [(rows, [[(True, 1.0, rel[r])] for r in rows]) for rows in sequence_tasks(frames)]
-    render_all(scene, Path(root), plan, workers, progress, "gazecsv layout")  # glasses on: the "original" frames
-    yaw_pitch = np.degrees(geometry.vector_to_yawpitch(frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-    table = pd.DataFrame({"path": rel, "subject": frames["subject"], "yaw": yaw_pitch[:, 0], "pitch": yaw_pitch[:, 1],
-                          "split": [split_of[s] for s in frames["subject"]], "sequence": frames["sequence"],
-                          "frame": frames["frame"].astype(int)})
-    table.to_csv(Path(root) / LABEL_FILE, index=False, float_format="%.9g")

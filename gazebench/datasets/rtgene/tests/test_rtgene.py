@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pytest
 
-from tests.helpers import SMALL_RUN, run_cli
+from tests.helpers import SMALL_RUN, run_cli, use_cards
 import yaml
 from PIL import Image
 
@@ -18,40 +17,11 @@ from gazebench.options import ConfigError
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
 from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 from gazebench.datasets.rtgene import VARIANT_DIRS, segment_ids
+from gazebench.datasets.rtgene.fake import BASE_TIME, render, write_image, write_tree
 
-ALL_SUBJECTS = [f"s{i:03d}" for i in range(17)]
+#: the folds' test subjects (the card's protocol)
 FOLD_TEST = {"0": ["s001", "s002", "s008", "s010"], "1": ["s003", "s004", "s007", "s009"],
              "2": ["s005", "s006", "s011", "s012", "s013"]}
-BASE_TIME = 1504190788.51
-
-
-def write_image(path: Path, size: int = 12, value: int = 128) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    rng = np.random.default_rng(value)
-    Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
-
-
-def label_line(idx: int, gaze_yaw: float, gaze_pitch: float, t: float, head=(0.1648, -0.2991)) -> str:
-    return f"{idx}, [{head[0]}, {head[1]}], [{gaze_yaw:.6f}, {gaze_pitch:.6f}], {t:.3f}"
-
-
-def write_rtgene(root: Path, subjects=ALL_SUBJECTS, frames: int = 4, dt: float = 1 / 30,
-                 variants=("inpainted",), size: int = 12) -> dict[str, list[tuple[int, float, float, float]]]:
-    """A small RT-GENE tree: per subject ``frames`` labels (idx, gaze_yaw, gaze_pitch, timestamp)
-    and their face images.  Returns what was written."""
-    rng = np.random.default_rng(0)
-    written = {}
-    for k, s in enumerate(subjects):
-        folder = root / f"{s}_glasses"
-        rows = []
-        for i in range(frames):
-            rows.append((i + 1, float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.4, 0.4)), BASE_TIME + 100 * k + i * dt))
-            for v in variants:
-                write_image(folder / VARIANT_DIRS[v] / f"face_{i + 1:06d}_rgb.png", size, value=k * 100 + i)
-        folder.mkdir(parents=True, exist_ok=True)
-        (folder / "label_combined.txt").write_text("\n".join(label_line(*r) for r in rows) + "\n")
-        written[s] = rows
-    return written
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -177,7 +147,7 @@ def test_image_and_label_mirror_together(tmp_path):
 
 def test_index_ids_paths_and_variants(tmp_path):
     root = tmp_path / "rt"
-    written = write_rtgene(root, subjects=["s000", "s003"], frames=3, variants=tuple(VARIANT_DIRS))
+    written = write_tree(root, subjects=["s000", "s003"], frames=3, variants=tuple(VARIANT_DIRS))
     for variant, folder in VARIANT_DIRS.items():
         ds = build_dataset("rtgene", root, variant=variant)
         assert ds.index["id"].tolist() == ["s000/000001", "s000/000002", "s000/000003",
@@ -191,14 +161,14 @@ def test_index_ids_paths_and_variants(tmp_path):
 
 def test_noglasses_folders_are_ignored(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, subjects=["s000"], frames=2)
+    write_tree(root, subjects=["s000"], frames=2)
     (root / "s000_noglasses" / "original" / "face").mkdir(parents=True)
     assert set(build_dataset("rtgene", root).index["subject"]) == {"s000"}
 
 
 def test_folds_and_validation_variants_come_from_the_card(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=2)
+    write_tree(root, frames=2)
     ds = build_dataset("rtgene", root)
     assert ds.folds() == ["0", "1", "2"]
     for fold, test in FOLD_TEST.items():
@@ -253,7 +223,7 @@ def test_windows_follow_timestamps_with_gap_and_padding(tmp_path):
 
 def test_max_gap_is_a_number_option(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, subjects=["s000"], frames=2)
+    write_tree(root, subjects=["s000"], frames=2)
     assert build_dataset("rtgene", root).options["max_gap"] == 0.5
     assert build_dataset("rtgene", root, max_gap=2).options["max_gap"] == 2.0
     with pytest.raises(ConfigError, match=r"max_gap=-1: must be a number in \[0, 3600\]"):
@@ -282,7 +252,7 @@ def test_incomplete_root_fix_it_message(tmp_path):
 
 def test_missing_images_error_or_skip(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, subjects=["s000"], frames=3)
+    write_tree(root, subjects=["s000"], frames=3)
     (root / "s000_glasses/inpainted/face/face_000002_rgb.png").unlink()
     ds = build_dataset("rtgene", root)
     assert len(ds) == 3
@@ -294,7 +264,7 @@ def test_missing_images_error_or_skip(tmp_path):
 
 def test_leakage_in_an_edited_card_fails_naming_the_subject(tmp_path, monkeypatch):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=2)
+    write_tree(root, frames=2)
     cards = tmp_path / "cards"
     cards.mkdir()
     from gazebench.datasets.cards import load_card
@@ -302,7 +272,7 @@ def test_leakage_in_an_edited_card_fails_naming_the_subject(tmp_path, monkeypatc
     card = yaml.safe_load(load_card("rtgene").path.read_text())
     card["protocol"]["val"] = ["s001", "s014", "s015", "s016"]  # s001 is also a fold-0 test subject
     (cards / "rtgene.yaml").write_text(yaml.safe_dump(card))
-    monkeypatch.setenv("GAZEBENCH_CARDS", str(cards))
+    use_cards(monkeypatch, cards)
     ds = build_dataset("rtgene", root)
     with pytest.raises(LeakageError, match="subject 's001' is in both"):
         ds.split_positions("0")
@@ -320,7 +290,7 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
 def test_run_static_all_three_folds(tmp_path):
     root = tmp_path / "rt"
-    write_rtgene(root, frames=3, size=16, variants=("original_large",))  # the original protocol's images
+    write_tree(root, frames=3, size=16, variants=("original_large",))  # the original protocol's images
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "static", "--fold", "all",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
@@ -339,7 +309,7 @@ def test_run_static_all_three_folds(tmp_path):
 def test_run_temporal_models_record_complete_windows(tmp_path, model):
     root = tmp_path / "rt"
     # 9 frames per subject at 30 Hz: the three middle frames have a full f-3..f+3 window
-    write_rtgene(root, frames=9, size=16, variants=("original_large",))
+    write_tree(root, frames=9, size=16, variants=("original_large",))
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", model, "--fold", "2",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
@@ -353,17 +323,9 @@ def test_run_temporal_models_record_complete_windows(tmp_path, model):
 SYNTH_SEED = 5
 
 
-def render_rtgene(root: Path, seed: int = SYNTH_SEED):
-    from gazebench.synth import make_scene, write_layout
-
-    scene = make_scene("tiny", seed)
-    write_layout(scene, root, layout="rtgene", workers=1, progress=False)
-    return scene, json.loads((root / "synthgaze_source.json").read_text())
-
-
 def test_synth_rtgene_labels_match_the_scene(tmp_path):
     root = tmp_path / "rt"
-    scene, source = render_rtgene(root)
+    scene, source = render(root, SYNTH_SEED)
     ds = build_dataset("rtgene", root)
     counts = ds.index.groupby("subject").size().to_dict()
     assert counts == {s: n for s, n in source["frames_per_subject"].items() if n}
@@ -390,7 +352,7 @@ def test_every_fold_tests_on_the_subjects_its_card_names(tmp_path):
     """The three folds through the card alone (no training): test subjects as the RT-GENE
     scripts split them, the same validation subjects for every fold, the rest for training."""
     root = tmp_path / "rt"
-    render_rtgene(root)
+    render(root, SYNTH_SEED)
     ds = build_dataset("rtgene", root)
     present = set(ds.index["subject"])
     assert ds.card.folds() == ["0", "1", "2"]
@@ -405,7 +367,7 @@ def test_every_fold_tests_on_the_subjects_its_card_names(tmp_path):
 @pytest.mark.slow
 def test_synth_rtgene_sequence_model_trains_on_one_fold(tmp_path):
     root = tmp_path / "rt"
-    render_rtgene(root)
+    render(root, SYNTH_SEED)
     results = tmp_path / "results"
     assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "seqlstm", "--fold", "2",
                     "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
