@@ -19,8 +19,8 @@ import contextlib
 import errno
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from gazebench.errors import GazebenchError
 
@@ -124,7 +124,7 @@ def sweep_stale(path: str | Path) -> list[Path]:
     removed = []
     prefix = f".{path.name}."
     for tmp in path.parent.glob(f"{glob_escape(prefix)}*.tmp"):
-        pid = tmp.name[len(prefix):].split(".", 1)[0]
+        pid = tmp.name[len(prefix) :].split(".", 1)[0]
         if pid.isdigit() and not _alive(int(pid)):
             with contextlib.suppress(OSError):
                 tmp.unlink()
@@ -151,7 +151,8 @@ def check_writable(*folders: str | Path) -> None:
         folder = Path(folder).absolute()
         existing = next(p for p in (folder, *folder.parents) if p.exists())
         if not existing.is_dir():
-            raise NotADirectoryError(errno.ENOTDIR, f"cannot write to {folder}: {existing} is a file, not a folder",
-                                     str(folder))
+            raise NotADirectoryError(
+                errno.ENOTDIR, f"cannot write to {folder}: {existing} is a file, not a folder", str(folder)
+            )
         if not os.access(existing, os.W_OK | os.X_OK):
             raise PermissionError(errno.EACCES, f"cannot write to {folder}: {existing} is not writable", str(folder))

@@ -26,8 +26,9 @@ and :func:`check_augment` for ``gazebench ls`` and ``--help``); the functions im
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -57,8 +58,12 @@ check_augment = names_of(*AUGMENTATIONS, what="augmentation")
 # --- flip -----------------------------------------------------------------------------------------
 
 
-def random_flip(views: "torch.Tensor", target: "torch.Tensor", generator: "torch.Generator | None" = None,
-                part: "tuple[int, int] | None" = None):
+def random_flip(
+    views: torch.Tensor,
+    target: torch.Tensor,
+    generator: torch.Generator | None = None,
+    part: tuple[int, int] | None = None,
+):
     """Mirror half of the samples horizontally (every view of a sample alike) and negate their
     gaze x, so yaw changes sign.  ``views [B, V, C, H, W]``, ``target [B, 3]``.  ``part``
     ``(start, total)``: the batch is samples ``start..start+B`` of a batch of ``total`` (one rank's
@@ -66,7 +71,7 @@ def random_flip(views: "torch.Tensor", target: "torch.Tensor", generator: "torch
     import torch
 
     start, total = part if part is not None else (0, views.shape[0])
-    flip = (torch.rand(total, generator=generator) < 0.5)[start:start + views.shape[0]]
+    flip = (torch.rand(total, generator=generator) < 0.5)[start : start + views.shape[0]]
     if not flip.any():
         return views, target
     flip = flip.to(views.device)
@@ -79,8 +84,13 @@ def random_flip(views: "torch.Tensor", target: "torch.Tensor", generator: "torch
 # --- resized crop (on the source frame, in the data path) ------------------------------------------
 
 
-def draw_box(height: int, width: int, rng: np.random.Generator, scale: Sequence[float] = CROP_SCALE,
-             ratio: Sequence[float] = CROP_RATIO) -> tuple[int, int, int, int]:
+def draw_box(
+    height: int,
+    width: int,
+    rng: np.random.Generator,
+    scale: Sequence[float] = CROP_SCALE,
+    ratio: Sequence[float] = CROP_RATIO,
+) -> tuple[int, int, int, int]:
     """A box ``(top, left, h, w)`` in the pixels of a ``height`` x ``width`` frame, by torchvision's
     rule (``RandomResizedCrop.get_params``): up to :data:`CROP_TRIES` draws of area ``U(scale) * H
     * W`` and aspect ratio ``exp(U(log ratio))``, sides rounded; the first that fits is placed
@@ -109,7 +119,7 @@ def crop_to_size(image: np.ndarray, box: Sequence[int], size: int) -> np.ndarray
     from gazebench.datasets.base import resize_frame  # the one resize of the data path
 
     top, left, h, w = (int(v) for v in box)
-    return resize_frame(np.ascontiguousarray(image[top:top + h, left:left + w]), size)
+    return resize_frame(np.ascontiguousarray(image[top : top + h, left : left + w]), size)
 
 
 @dataclass(frozen=True)
@@ -145,18 +155,18 @@ class Augment:
     (``resized_crop`` runs in the data path: :func:`source_crop`)."""
 
     names: tuple[str, ...]
-    generator: "torch.Generator | None" = None
+    generator: torch.Generator | None = None
     #: ``(start, total)``: the batches are slices of batches of ``total`` samples starting at
     #: ``start`` (one rank's share under torchrun, :mod:`gazebench.distributed`): every draw is made
     #: for the whole batch, as one process would, and the slice's values kept
-    part: "tuple[int, int] | None" = None
+    part: tuple[int, int] | None = None
 
-    def views_target(self, views: "torch.Tensor", target: "torch.Tensor"):
+    def views_target(self, views: torch.Tensor, target: torch.Tensor):
         """After the views: ``flip`` (views mirrored, gaze x negated)."""
         return random_flip(views, target, self.generator, self.part) if "flip" in self.names else (views, target)
 
 
-def make_augment(names: Any, generator: "torch.Generator | None" = None) -> Augment | None:
+def make_augment(names: Any, generator: torch.Generator | None = None) -> Augment | None:
     """The recipe's ``augment`` (anything :func:`check_augment` accepts) -> an :class:`Augment`
     for the device's part (``flip``), or None when it names none."""
     names = check_augment(names)

@@ -122,7 +122,10 @@ def cache_dir_for(dataset: GazeDataset, cache_dir: str | Path | None = None) -> 
 def cache_path(dataset: GazeDataset, size: int, cache_dir: str | Path | None = None) -> Path:
     """The file a cache of ``dataset`` at ``size`` px lives in (whether or not it exists)."""
     folder = cache_dir_for(dataset, cache_dir)
-    key: dict[str, Any] = {"dataset": dataset.name, "options": {k: _plain(v) for k, v in sorted(dataset.options.items())}}
+    key: dict[str, Any] = {
+        "dataset": dataset.name,
+        "options": {k: _plain(v) for k, v in sorted(dataset.options.items())},
+    }
     if folder.resolve() != default_cache_dir(dataset).resolve():
         key["root"] = str(dataset.root.resolve())  # a shared cache folder serves several roots
     digest = hashlib.sha1(json.dumps(key, sort_keys=True).encode()).hexdigest()[:8]
@@ -152,7 +155,9 @@ def read_fingerprint(path: str | Path) -> dict[str, Any]:
         with h5py.File(path, "r") as f:
             return json.loads(str(f.attrs["fingerprint"]))
     except (OSError, KeyError, ValueError) as exc:
-        raise CacheError(f"frame cache {path} is unreadable ({exc}); delete it or rebuild it with gazebench prepare") from exc
+        raise CacheError(
+            f"frame cache {path} is unreadable ({exc}); delete it or rebuild it with gazebench prepare"
+        ) from exc
 
 
 def fingerprint_diff(stored: dict[str, Any], wanted: dict[str, Any]) -> list[str]:
@@ -174,7 +179,9 @@ def keep_in_memory(frames: int, size: int) -> bool:
     try:
         budget_mb = float(raw)
     except ValueError:
-        raise CacheError(f"${ENV_KEEP_MB}={raw!r} is not a number of MiB (0 turns keeping decoded frames off)") from None
+        raise CacheError(
+            f"${ENV_KEEP_MB}={raw!r} is not a number of MiB (0 turns keeping decoded frames off)"
+        ) from None
     return budget_mb > 0 and frames * size * size * 3 <= budget_mb * 2**20
 
 
@@ -213,8 +220,9 @@ def build_cache(
     _check_space(path.parent, len(dataset.index), size)
     with atomic_path(path) as tmp, h5py.File(tmp, "w") as f:  # a file that exists is whole
         _write_index(f, dataset, wanted)
-        frames = f.create_dataset("frames", (len(dataset.index), size, size, 3), dtype=np.uint8,
-                                  chunks=(1, size, size, 3))
+        frames = f.create_dataset(
+            "frames", (len(dataset.index), size, size, 3), dtype=np.uint8, chunks=(1, size, size, 3)
+        )
         _write_frames(frames, dataset, size, workers, progress, block)
     return path, what
 
@@ -224,7 +232,9 @@ def _check_space(folder: Path, n: int, size: int) -> None:
     need = n * size * size * 3
     free = shutil.disk_usage(folder).free
     if need > free:
-        raise CacheError(f"a {size} px cache of {n} frames needs {need / 2**30:.2f} GiB; {folder} has {free / 2**30:.2f} GiB free")
+        raise CacheError(
+            f"a {size} px cache of {n} frames needs {need / 2**30:.2f} GiB; {folder} has {free / 2**30:.2f} GiB free"
+        )
 
 
 def _write_index(f: Any, dataset: GazeDataset, wanted: dict[str, Any]) -> None:
@@ -262,8 +272,11 @@ def _write_frames(frames: Any, dataset: GazeDataset, size: int, workers: int, pr
         return np.stack([_resized(dataset, r, size) for r in rows])
 
     blocks = [range(s, min(n, s + block)) for s in range(0, n, block)]
-    with progress_bar(n, f"prepare {dataset.name} {size}px", progress) as bar, \
-            ThreadPoolExecutor(max(1, workers)) as pool:
+    with (
+        progress_bar(n, f"prepare {dataset.name} {size}px", progress) as bar,
+        ThreadPoolExecutor(max(1, workers)) as pool,
+    ):
+
         def submit(rows: range):
             parts = np.array_split(np.arange(rows.start, rows.stop), max(1, workers))
             return [pool.submit(decode, range(p[0], p[-1] + 1)) for p in parts if len(p)]

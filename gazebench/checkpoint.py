@@ -21,7 +21,6 @@ from gazebench.atomic import atomic_path
 from gazebench.errors import UserValueError
 from gazebench.options import ConfigError
 
-
 #: the global a weights-only load refused; torch words it "Unsupported global: GLOBAL os.system" or
 #: "Trying to load unsupported GLOBAL posix.system whose module posix is blocked" by version and module
 _GLOBAL = re.compile(r"unsupported (?:global: )?GLOBAL ([\w.]+)", re.IGNORECASE)
@@ -38,11 +37,15 @@ def read_checkpoint(path: str | Path, device: str | torch.device = "cpu") -> Any
     except Exception as err:  # noqa: BLE001 - torch raises many kinds for a foreign file; all end here
         code = _GLOBAL.search(str(err))
         if code:
-            raise ConfigError(f"{path}: holds pickled code or objects ({code.group(1)}), not only tensors; "
-                              "gazebench reads checkpoints with torch.load(weights_only=True) and never "
-                              "runs code from a file") from err
-        raise ConfigError(f"{path}: is not a PyTorch checkpoint (torch.load failed: {type(err).__name__}"
-                          f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
+            raise ConfigError(
+                f"{path}: holds pickled code or objects ({code.group(1)}), not only tensors; "
+                "gazebench reads checkpoints with torch.load(weights_only=True) and never "
+                "runs code from a file"
+            ) from err
+        raise ConfigError(
+            f"{path}: is not a PyTorch checkpoint (torch.load failed: {type(err).__name__}"
+            f"{': ' + _first_line(err) if _first_line(err) else ''})"
+        ) from err
 
 
 def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> dict[str, torch.Tensor]:
@@ -57,8 +60,10 @@ def read_safetensors(path: str | Path, device: str | torch.device = "cpu") -> di
     try:
         return load_file(str(path), device=str(device))
     except (SafetensorError, OSError, ValueError) as err:
-        raise ConfigError(f"{path}: is not a safetensors file (safetensors failed: {type(err).__name__}"
-                          f"{': ' + _first_line(err) if _first_line(err) else ''})") from err
+        raise ConfigError(
+            f"{path}: is not a safetensors file (safetensors failed: {type(err).__name__}"
+            f"{': ' + _first_line(err) if _first_line(err) else ''})"
+        ) from err
 
 
 def _first_line(err: Exception) -> str:
@@ -96,8 +101,12 @@ def _rng_state() -> dict[str, Any]:
     np_state = np.random.get_state()
     return {
         "torch": torch.get_rng_state(),
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "gauss": float(np_state[4])},
+        "numpy": {
+            "keys": torch.from_numpy(np_state[1].astype(np.int64)),
+            "pos": int(np_state[2]),
+            "has_gauss": int(np_state[3]),
+            "gauss": float(np_state[4]),
+        },
         "python": [list(random.getstate()[1]), random.getstate()[2]],
         "python_version": random.getstate()[0],
     }

@@ -28,8 +28,22 @@ from gazebench import __version__
 from gazebench.commands.common import global_flags
 from gazebench.errors import GazebenchError
 
-COMMANDS = ("run", "table", "ls", "synth", "check-data", "prepare", "bench", "compare", "reproduce", "predict",
-            "analyze", "report", "status", "schema")
+COMMANDS = (
+    "run",
+    "table",
+    "ls",
+    "synth",
+    "check-data",
+    "prepare",
+    "bench",
+    "compare",
+    "reproduce",
+    "predict",
+    "analyze",
+    "report",
+    "status",
+    "schema",
+)
 
 EPILOG = """\
 examples:
@@ -141,9 +155,11 @@ def main(argv: list[str] | None = None) -> int:
             raise
         say(f"{rank_prefix()}gazebench {args.command}: {type(exc).__name__}: {message(exc)}")
         sys.stderr.write("".join(traceback.format_exception(exc)))
-        say(f"{rank_prefix()}gazebench {args.command}: this is a bug in gazebench (or a library it uses), not a "
+        say(
+            f"{rank_prefix()}gazebench {args.command}: this is a bug in gazebench (or a library it uses), not a "
             f"mistake in the command; please report it to {REPORT_TO} with the command, `gazebench --version` "
-            "and the traceback above")
+            "and the traceback above"
+        )
         return BUG_EXIT
     finally:
         warnings.formatwarning = formatwarning  # a caller in the same process (a test) keeps its own
@@ -159,8 +175,9 @@ def error_line(exc: BaseException, args: argparse.Namespace) -> str:
     return kind + message(exc) + (f"; {hint}" if hint else "")
 
 
-def format_warning(message: Warning | str, category: type[Warning], filename: str, lineno: int,
-                   line: str | None = None) -> str:
+def format_warning(
+    message: Warning | str, category: type[Warning], filename: str, lineno: int, line: str | None = None
+) -> str:
     """A warning as the user reads it: ``gazebench: warning: <message>``, without Python's file,
     line number and source line (which say where the warning was raised, not what to do)."""
     return f"{rank_prefix()}gazebench: warning: {message}\n"

@@ -62,14 +62,20 @@ def _select(df: pd.DataFrame, name: str, dataset: str) -> pd.DataFrame:
         names = sorted(set(scope["label"]) | set(scope["row"]))
         if not names:
             datasets = sorted(df["dataset"].unique()) if not df.empty else []
-            raise CompareError(f"no results for dataset {dataset!r}.{closest(dataset, datasets)} "
-                               f"Datasets with results: {', '.join(datasets) or 'none'}")
-        raise CompareError(f"no results labelled {name!r} on {dataset}.{closest(name, names)} Labels: {', '.join(names)}")
+            raise CompareError(
+                f"no results for dataset {dataset!r}.{closest(dataset, datasets)} "
+                f"Datasets with results: {', '.join(datasets) or 'none'}"
+            )
+        raise CompareError(
+            f"no results labelled {name!r} on {dataset}.{closest(name, names)} Labels: {', '.join(names)}"
+        )
     several = rows.groupby("column")["row"].nunique()
     if (several > 1).any():
         choices = sorted(rows.loc[rows["column"] == several.idxmax(), "row"].unique())
-        raise CompareError(f"{name} holds several configurations on {several.idxmax()}: "
-                           f"{', '.join(repr(c) for c in choices)}; name one of these rows")
+        raise CompareError(
+            f"{name} holds several configurations on {several.idxmax()}: "
+            f"{', '.join(repr(c) for c in choices)}; name one of these rows"
+        )
     return rows
 
 
@@ -87,20 +93,27 @@ def find_pairs(df: pd.DataFrame, a: str, b: str, dataset: str, column: str | Non
         raise CompareError(f"no results to compare on dataset {dataset!r}")
     df = df.assign(row=row_names(df)[0], column=column_names(df))
     rows = {lab: _select(df, lab, dataset) for lab in (a, b)}
-    keyed = {lab: {(r["column"], str(r["fold"]), int(r["seed"])): r for _, r in g.iterrows()} for lab, g in rows.items()}
+    keyed = {
+        lab: {(r["column"], str(r["fold"]), int(r["seed"])): r for _, r in g.iterrows()} for lab, g in rows.items()
+    }
     shared = sorted(set(keyed[a]) & set(keyed[b]))
     columns = sorted({k[0] for k in shared})
     if column is not None:
         if column not in columns:
-            raise CompareError(f"{a} and {b} share no units in column {column!r}; shared columns: {', '.join(columns) or 'none'}")
+            raise CompareError(
+                f"{a} and {b} share no units in column {column!r}; shared columns: {', '.join(columns) or 'none'}"
+            )
         columns = [column]
     if not shared:
         have = {lab: ", ".join(f"{c} fold {f} seed {s}" for c, f, s in sorted(keyed[lab])) for lab in (a, b)}
-        raise CompareError(f"no paired units: {a} and {b} share no (fold, seed) on {dataset}. "
-                           f"{a} has: {have[a]}. {b} has: {have[b]}")
+        raise CompareError(
+            f"no paired units: {a} and {b} share no (fold, seed) on {dataset}. {a} has: {have[a]}. {b} has: {have[b]}"
+        )
     if len(columns) > 1:
-        raise CompareError(f"{a} and {b} have results in several columns of {dataset} (protocols, card versions or "
-                           f"data options): {', '.join(columns)}; choose one with --column")
+        raise CompareError(
+            f"{a} and {b} have results in several columns of {dataset} (protocols, card versions or "
+            f"data options): {', '.join(columns)}; choose one with --column"
+        )
     pairs = [Pair(f, s, keyed[a][(c, f, s)], keyed[b][(c, f, s)]) for c, f, s in shared if c == columns[0]]
     return columns[0], pairs
 
@@ -112,9 +125,11 @@ def population_mismatches(pairs: list[Pair]) -> list[str]:
     for p in pairs:
         ha, hb = p.a.get("population_sha256"), p.b.get("population_sha256")
         if isinstance(ha, str) and isinstance(hb, str) and ha != hb:
-            out.append(f"fold {p.fold} seed {p.seed}: {p.a['row']} on {p.a['population']} "
-                       f"({int(p.a['population_count']):,} samples), {p.b['row']} on {p.b['population']} "
-                       f"({int(p.b['population_count']):,} samples)")
+            out.append(
+                f"fold {p.fold} seed {p.seed}: {p.a['row']} on {p.a['population']} "
+                f"({int(p.a['population_count']):,} samples), {p.b['row']} on {p.b['population']} "
+                f"({int(p.b['population_count']):,} samples)"
+            )
     return out
 
 
@@ -126,11 +141,16 @@ def check_populations(pairs: list[Pair], allow_mismatch: bool) -> list[str]:
         return []
     shown = "; ".join(mismatch[:3]) + (f"; and {len(mismatch) - 3} more" if len(mismatch) > 3 else "")
     if not allow_mismatch:
-        raise CompareError(f"the paired runs were tested on different populations ({shown}), so their errors are "
-                           "not over the same samples; --allow-population-mismatch compares them on the samples "
-                           "both have")
-    return [f"test populations differ (--allow-population-mismatch): {m}; the per-unit metrics of this unit are "
-            "over different samples" for m in mismatch]
+        raise CompareError(
+            f"the paired runs were tested on different populations ({shown}), so their errors are "
+            "not over the same samples; --allow-population-mismatch compares them on the samples "
+            "both have"
+        )
+    return [
+        f"test populations differ (--allow-population-mismatch): {m}; the per-unit metrics of this unit are "
+        "over different samples"
+        for m in mismatch
+    ]
 
 
 def _read_predictions(path: Path) -> pd.DataFrame:
@@ -158,10 +178,13 @@ def _subset(table: pd.DataFrame, subset: str, path: Path) -> pd.DataFrame:
         pop = population_of_subset(subset)
         why = ""
         if pop is not None and POPULATION_COLUMN.format(pop) not in table.columns:
-            why = (f" (a population's subsets need the column {POPULATION_COLUMN.format(pop)!r}, written by runs "
-                   "whose dataset defines that population; re-run units older than it)")
-        raise CompareError(f"{path}: unknown subset {subset!r}.{closest(subset, list(masks))} Subsets: all, "
-                           f"{', '.join(masks)}{why}")
+            why = (
+                f" (a population's subsets need the column {POPULATION_COLUMN.format(pop)!r}, written by runs "
+                "whose dataset defines that population; re-run units older than it)"
+            )
+        raise CompareError(
+            f"{path}: unknown subset {subset!r}.{closest(subset, list(masks))} Subsets: all, {', '.join(masks)}{why}"
+        )
     return table[masks[subset]]
 
 
@@ -174,7 +197,9 @@ def paired_samples(pairs: list[Pair], results_dir: Path, subset: str = "all") ->
             path, tried = resolve_predictions(row, results_dir)
             if path is None:
                 where = f" (looked at {', '.join(map(str, tried))})" if tried else " (the record names none)"
-                missing.append(f"{row['row']} fold {p.fold} seed {p.seed}: {row.get('predictions')}{where}; record {row['path']}")
+                missing.append(
+                    f"{row['row']} fold {p.fold} seed {p.seed}: {row.get('predictions')}{where}; record {row['path']}"
+                )
             located[(p.fold, p.seed, side)] = path
     if missing:
         raise CompareError("predictions files missing, so the samples cannot be paired:\n  " + "\n  ".join(missing))
@@ -186,22 +211,29 @@ def paired_samples(pairs: list[Pair], results_dir: Path, subset: str = "all") ->
         joined = a[keep].merge(b[["id", "error_deg"]], on="id", suffixes=("_a", "_b"))
         only_a, only_b = len(a) - len(joined), len(b) - len(joined)
         if only_a or only_b:
-            notes.append(f"fold {p.fold} seed {p.seed}: {only_a} samples only in {p.a['row']}, {only_b} only in "
-                         f"{p.b['row']}; compared on the {len(joined)} both have")
+            notes.append(
+                f"fold {p.fold} seed {p.seed}: {only_a} samples only in {p.a['row']}, {only_b} only in "
+                f"{p.b['row']}; compared on the {len(joined)} both have"
+            )
         joined = _subset(joined, subset, a_path)
         joined["fold"] = p.fold
         per_unit.append(joined)
     data = pd.concat(per_unit, ignore_index=True)
     if data.empty:
-        raise CompareError("the paired units have no test samples in common" + (f" in subset {subset}" if subset != "all" else ""))
-    merged = data.groupby(["fold", "id"], sort=True).agg(
-        subject=("subject", "first"), error_a=("error_deg_a", "mean"), error_b=("error_deg_b", "mean")
-    ).reset_index()
+        raise CompareError(
+            "the paired units have no test samples in common" + (f" in subset {subset}" if subset != "all" else "")
+        )
+    merged = (
+        data.groupby(["fold", "id"], sort=True)
+        .agg(subject=("subject", "first"), error_a=("error_deg_a", "mean"), error_b=("error_deg_b", "mean"))
+        .reset_index()
+    )
     return merged, notes
 
 
-def bootstrap_ci(diff: np.ndarray, clusters: np.ndarray | None, resamples: int, seed: int,
-                 level: float = 0.95) -> tuple[float, float]:
+def bootstrap_ci(
+    diff: np.ndarray, clusters: np.ndarray | None, resamples: int, seed: int, level: float = 0.95
+) -> tuple[float, float]:
     """Percentile interval of the mean of ``diff`` under resampling of clusters (whole subjects)
     or, with ``clusters=None``, of single values."""
     rng = np.random.default_rng(seed)
@@ -326,9 +358,11 @@ def verdict(a: str, b: str, diff: float, lo: float, hi: float, p: float) -> str:
         if diff < 0:
             return f"{a} is better than {b} by {-diff:.2f}° (95% CI {-hi:.2f}–{-lo:.2f}), significant at 0.05"
         return f"{b} is better than {a} by {diff:.2f}° (95% CI {lo:.2f}–{hi:.2f}), significant at 0.05"
-    why = ("the bootstrap interval includes 0" if lo <= 0 <= hi else f"Wilcoxon p = {_p(p)} ≥ 0.05")
-    return (f"no significant difference between {a} and {b} at 0.05 ({a} − {b} = {diff:+.2f}°, "
-            f"95% CI {lo:+.2f} to {hi:+.2f}; {why})")
+    why = "the bootstrap interval includes 0" if lo <= 0 <= hi else f"Wilcoxon p = {_p(p)} ≥ 0.05"
+    return (
+        f"no significant difference between {a} and {b} at 0.05 ({a} − {b} = {diff:+.2f}°, "
+        f"95% CI {lo:+.2f} to {hi:+.2f}; {why})"
+    )
 
 
 def _p(p: float) -> str:
@@ -355,8 +389,10 @@ def render_text(r: dict[str, Any]) -> str:
         + f"; {a} better in {u['a_better']}, {b} better in {u['b_better']}, ties {u['ties']}",
     ]
     for unit in r["units"]:
-        lines.append(f"    fold {unit['fold']} seed {unit['seed']}: {a} {unit['a']:.2f}, {b} {unit['b']:.2f}, "
-                     f"difference {unit['diff']:+.2f}")
+        lines.append(
+            f"    fold {unit['fold']} seed {unit['seed']}: {a} {unit['a']:.2f}, {b} {unit['b']:.2f}, "
+            f"difference {unit['diff']:+.2f}"
+        )
     lines += ["", r["verdict"]]
     lines += [f"note: {n}" for n in r["notes"]]
     return "\n".join(lines)

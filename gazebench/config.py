@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -83,8 +84,9 @@ _loss.describe = "a loss name (gazebench ls losses) or none"  # type: ignore[att
 def _lr_step(value: Any) -> tuple[int, float] | None:
     if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
         return None
-    wrong = OptionValueError("must be none or [EPOCHS, GAMMA] with an integer EPOCHS >= 1 and 0 < GAMMA <= 1, "
-                             "e.g. [10, 0.1]")
+    wrong = OptionValueError(
+        "must be none or [EPOCHS, GAMMA] with an integer EPOCHS >= 1 and 0 < GAMMA <= 1, e.g. [10, 0.1]"
+    )
     parts = value.strip("[]() ").split(",") if isinstance(value, str) else value
     try:
         every, gamma = (float(str(v).strip()) for v in parts)
@@ -167,12 +169,14 @@ def _image_size(value: Any) -> int:
         raise OptionValueError(
             f"must be at most {limit} px: the largest frame of any supported dataset is {MAX_IMAGE_SIZE} px "
             f"(MPIIFaceGaze), and a larger size only upsamples, at 3 x size^2 bytes a frame; if you really need "
-            f"it, export {MAX_IMAGE_SIZE_ENV}={size}")
+            f"it, export {MAX_IMAGE_SIZE_ENV}={size}"
+        )
     return size
 
 
 _image_size.describe = (  # type: ignore[attr-defined]
-    f"an integer from 1 to {MAX_IMAGE_SIZE} (${MAX_IMAGE_SIZE_ENV} raises it)")
+    f"an integer from 1 to {MAX_IMAGE_SIZE} (${MAX_IMAGE_SIZE_ENV} raises it)"
+)
 
 #: experiment trackers a run can write to (gazebench.tracking); tensorboard is the default
 LOGGERS = ("tensorboard", "wandb", "mlflow")
@@ -218,61 +222,97 @@ class Recipe:
     eval_batch_size: int = _opt(128, integer(1), "batch size for validation and test")
     optimizer: str = _opt("adam", one_of("adam", "adamw", "sgd"), "optimiser (sgd: momentum 0.9)")
     lr: float = _opt(1e-3, _number(number_above(0)), "learning rate")
-    lr_step: tuple[int, float] | None = _opt(None, _lr_step,
-                                             "step decay: [N, gamma] multiplies lr by gamma every N epochs (torch's "
-                                             "StepLR stepped after each epoch: epoch e trains at lr * gamma^((e-1)//N)); "
-                                             "none: constant lr")
-    warmup: int = _opt(0, integer(0),
-                       "linear warm-up over the first N epochs: epoch e <= N trains at lr * e / N (GazeTR's "
-                       "GradualWarmupScheduler, multiplier 1), and lr_step counts its epochs from N + 1; 0: none")
-    lr_schedule: str = _opt("epochs", one_of(*LR_SCHEDULES),
-                            "epochs: lr (with warmup and lr_step) set once per epoch; onecycle: torch's OneCycleLR "
-                            "over all steps, set before each batch, max_lr = lr, its defaults (pct_start 0.3, "
-                            "cosine, div_factor 25, final_div_factor 1e4, beta1 cycled 0.95-0.85-0.95), as "
-                            "UniGaze trains (no warmup or lr_step with it)")
-    layer_decay: float | None = _opt(None, _layer_decay,
-                                     "ViT layer-wise lr decay d (MAE/BEiT fine-tuning): block i of L trains at "
-                                     "lr * d^(L-i), the patch embedding, class token and positions at lr * d^(L+1), "
-                                     "the final norm and the head at lr; none: one lr for all")
+    lr_step: tuple[int, float] | None = _opt(
+        None,
+        _lr_step,
+        "step decay: [N, gamma] multiplies lr by gamma every N epochs (torch's "
+        "StepLR stepped after each epoch: epoch e trains at lr * gamma^((e-1)//N)); "
+        "none: constant lr",
+    )
+    warmup: int = _opt(
+        0,
+        integer(0),
+        "linear warm-up over the first N epochs: epoch e <= N trains at lr * e / N (GazeTR's "
+        "GradualWarmupScheduler, multiplier 1), and lr_step counts its epochs from N + 1; 0: none",
+    )
+    lr_schedule: str = _opt(
+        "epochs",
+        one_of(*LR_SCHEDULES),
+        "epochs: lr (with warmup and lr_step) set once per epoch; onecycle: torch's OneCycleLR "
+        "over all steps, set before each batch, max_lr = lr, its defaults (pct_start 0.3, "
+        "cosine, div_factor 25, final_div_factor 1e4, beta1 cycled 0.95-0.85-0.95), as "
+        "UniGaze trains (no warmup or lr_step with it)",
+    )
+    layer_decay: float | None = _opt(
+        None,
+        _layer_decay,
+        "ViT layer-wise lr decay d (MAE/BEiT fine-tuning): block i of L trains at "
+        "lr * d^(L-i), the patch embedding, class token and positions at lr * d^(L+1), "
+        "the final norm and the head at lr; none: one lr for all",
+    )
     betas: tuple[float, float] = _opt((0.9, 0.999), _betas, "Adam/AdamW betas")
     weight_decay: float = _opt(0.0, _number(number_above(0, inclusive=True)), "weight decay")
     image_size: int = _opt(64, _image_size, "frames are resized to this many px (square) before zoom crops")
-    num_workers: int | str = _opt("auto", _num_workers,
-                                  "DataLoader worker processes (0: decode in the training process; auto: 0 on a "
-                                  "CPU, 1 on a GPU; docs/performance.md)")
+    num_workers: int | str = _opt(
+        "auto",
+        _num_workers,
+        "DataLoader worker processes (0: decode in the training process; auto: 0 on a "
+        "CPU, 1 on a GPU; docs/performance.md)",
+    )
     loss: str | None = _opt(None, _loss, "loss name; none: the model's default loss")
-    patience: int | None = _opt(None, integer(1, allow_none=True),
-                                "early stop after this many epochs without improvement (none: never)")
+    patience: int | None = _opt(
+        None, integer(1, allow_none=True), "early stop after this many epochs without improvement (none: never)"
+    )
     early_stop_on: str = _opt("val_loss", one_of("val_loss", "val_angular"), "what early stopping watches")
-    select: str = _opt("val_angular", one_of("val_angular", "val_loss", "last"),
-                       "checkpoint rule: best validation mean angular error, best validation loss, or the last epoch")
-    precision: str = _opt("fp32", one_of("fp32", "tf32", "bf16", "fp16"),
-                          "forward-pass precision: fp32 (IEEE, also on CUDA), tf32 (CUDA's TF32 convolutions and "
-                          "matrix products; on CPU the same as fp32), bf16 or fp16 autocast on CPU or CUDA (fp16 trains with "
-                          "a GradScaler)")
+    select: str = _opt(
+        "val_angular",
+        one_of("val_angular", "val_loss", "last"),
+        "checkpoint rule: best validation mean angular error, best validation loss, or the last epoch",
+    )
+    precision: str = _opt(
+        "fp32",
+        one_of("fp32", "tf32", "bf16", "fp16"),
+        "forward-pass precision: fp32 (IEEE, also on CUDA), tf32 (CUDA's TF32 convolutions and "
+        "matrix products; on CPU the same as fp32), bf16 or fp16 autocast on CPU or CUDA (fp16 trains with "
+        "a GradScaler)",
+    )
     device: str = _opt("auto", _device, "where to train (auto: CUDA when available)")
-    channels_last: bool | str = _opt("auto", _channels_last,
-                                     "NHWC memory format (auto: CUDA, or CPU from 112 px; docs/performance.md)")
+    channels_last: bool | str = _opt(
+        "auto", _channels_last, "NHWC memory format (auto: CUDA, or CPU from 112 px; docs/performance.md)"
+    )
     compile: bool = _opt(False, boolean(), "torch.compile the model's forward passes")
-    max_train_samples: int | None = _opt(None, integer(1, allow_none=True),
-                                         "training samples drawn per epoch, a random subset each epoch (none: all)")
-    augment: tuple[str, ...] = _opt((), check_augment,
-                                    "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
-                                    "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame, on the frame as read); none")
-    init: str = _opt("none", _init,
-                     "start from a published checkpoint: published:NAME with weights_file=FILE (gazebench ls "
-                     "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)")
-    on_bad_sample: str = _opt("error", one_of("error", "skip"),
-                              "an unreadable image stops the run (error) or is left out and recorded (skip)")
-    logger: tuple[str, ...] = _opt(("tensorboard",), _loggers,
-                                   "per-epoch curves: tensorboard (<run dir>/tensorboard/), wandb, mlflow (extras: "
-                                   "pip install \"gazebench[wandb]\"), a comma list, or none; not in the unit id "
-                                   "(docs/tracking.md)")
+    max_train_samples: int | None = _opt(
+        None, integer(1, allow_none=True), "training samples drawn per epoch, a random subset each epoch (none: all)"
+    )
+    augment: tuple[str, ...] = _opt(
+        (),
+        check_augment,
+        "training augmentations (a protocol names them): flip (mirror, gaze x negated), "
+        "resized_crop (Gaze360's RandomResizedCrop, area 0.8-1, per frame, on the frame as read); none",
+    )
+    init: str = _opt(
+        "none",
+        _init,
+        "start from a published checkpoint: published:NAME with weights_file=FILE (gazebench ls "
+        "published); with epochs=0 the checkpoint is only evaluated (gazebench reproduce)",
+    )
+    on_bad_sample: str = _opt(
+        "error", one_of("error", "skip"), "an unreadable image stops the run (error) or is left out and recorded (skip)"
+    )
+    logger: tuple[str, ...] = _opt(
+        ("tensorboard",),
+        _loggers,
+        "per-epoch curves: tensorboard (<run dir>/tensorboard/), wandb, mlflow (extras: "
+        'pip install "gazebench[wandb]"), a comma list, or none; not in the unit id '
+        "(docs/tracking.md)",
+    )
 
     def __post_init__(self) -> None:
         if self.lr_schedule == "onecycle" and (self.warmup or self.lr_step is not None):
-            raise ConfigError("recipe lr_schedule=onecycle warms up and anneals by itself: leave warmup=0 and "
-                              "lr_step=none (or use lr_schedule=epochs)")
+            raise ConfigError(
+                "recipe lr_schedule=onecycle warms up and anneals by itself: leave warmup=0 and "
+                "lr_step=none (or use lr_schedule=epochs)"
+            )
 
     @classmethod
     def options(cls) -> dict[str, Option]:
@@ -284,7 +324,7 @@ class Recipe:
         return [f.name for f in dataclasses.fields(cls)]
 
     @classmethod
-    def resolve(cls, *layers: dict[str, Any] | None) -> "Recipe":
+    def resolve(cls, *layers: dict[str, Any] | None) -> Recipe:
         """The defaults updated by each layer in turn; every value checked, an unknown key an
         error naming the closest field."""
         options = cls.options()
@@ -292,8 +332,9 @@ class Recipe:
         for layer in layers:
             for key, value in (layer or {}).items():
                 if key not in options:
-                    raise ConfigError(f"unknown recipe key {key!r}.{closest(key, list(options))} "
-                                      "(gazebench ls recipe lists them)")
+                    raise ConfigError(
+                        f"unknown recipe key {key!r}.{closest(key, list(options))} (gazebench ls recipe lists them)"
+                    )
                 values[key] = check_value("recipe", key, options[key], value)
         return cls(**values)
 
@@ -313,7 +354,7 @@ class Recipe:
     @property
     def published(self) -> str | None:
         """The published checkpoint a model starts from (``init=published:NAME``), or None."""
-        return self.init[len(PUBLISHED_PREFIX):] if self.init.startswith(PUBLISHED_PREFIX) else None
+        return self.init[len(PUBLISHED_PREFIX) :] if self.init.startswith(PUBLISHED_PREFIX) else None
 
     def epoch_lr(self, epoch: int) -> float:
         """The learning rate epoch ``epoch`` (1-based) trains at under ``lr_schedule=epochs``: during
@@ -421,8 +462,9 @@ def unknown_setting(key: str, model_keys: Iterable[str], data_keys: Iterable[str
     )
 
 
-def route_settings(settings: dict[str, Any], model_keys: Iterable[str], data_keys: Iterable[str],
-                   strict: bool = True) -> Routed:
+def route_settings(
+    settings: dict[str, Any], model_keys: Iterable[str], data_keys: Iterable[str], strict: bool = True
+) -> Routed:
     """Split ``settings`` into recipe, model and data values.  Keys may be qualified
     (``model.crops``); bare keys go to the first that knows them: recipe, model, data.  A key
     that none takes raises (``strict``) or is left out (a suite's unit whose model lacks it)."""
@@ -448,7 +490,12 @@ def recipe_table() -> list[tuple[str, str, str, str]]:
     rows = []
     for key, opt in RECIPE_OPTIONS.items():
         default = (",".join(map(str, opt.default)) or "none") if isinstance(opt.default, tuple) else opt.default
-        rows.append((key, "none" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
-                     opt.describe(), opt.help))
+        rows.append(
+            (
+                key,
+                "none" if default is None else str(default).lower() if isinstance(default, bool) else str(default),
+                opt.describe(),
+                opt.help,
+            )
+        )
     return rows
-

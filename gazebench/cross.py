@@ -61,8 +61,14 @@ class CrossTest:
     split: str = "test"  # or "all": every labelled sample (a dataset left out of training)
 
 
-def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] | None = None,
-              protocol: str | None = None, split: str = "test") -> CrossTest:
+def open_test(
+    name: str,
+    root: str | None,
+    model: Any,
+    options: dict[str, Any] | None = None,
+    protocol: str | None = None,
+    split: str = "test",
+) -> CrossTest:
     """Dataset ``name`` under ``protocol`` (None: its card's default; its data options, then
     ``options``: the test entry's and the ``--set`` data options it takes), with the union of every
     fold's test rows (``split="all"``: of every split's, the whole labelled dataset, for a dataset
@@ -77,8 +83,10 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
     options = resolve_dataset_options(dataset_class(name), {**protocol.data, **(options or {})})
     ds = build_dataset(name, root, **options)
     if model.view.needs_sequences and not ds.has_sequences:
-        raise ConfigError(f"--test {name}: the model needs {model.view.describe()}, but dataset {name!r} has no "
-                          "sequences to build frame windows from")
+        raise ConfigError(
+            f"--test {name}: the model needs {model.view.describe()}, but dataset {name!r} has no "
+            "sequences to build frame windows from"
+        )
     folds = card.folds()
     rows, subjects, named = [], [], []
     parts = ("train", "val", "test") if split == "all" else ("test",)
@@ -95,13 +103,19 @@ def open_test(name: str, root: str | None, model: Any, options: dict[str, Any] |
         labelled = ds.index["labelled"].to_numpy(bool)[union]
         union, withheld = union[labelled], int((~labelled).sum())
     if not len(union):
-        why = (f" ({withheld} samples with withheld labels; test on its labelled subjects with split: all)"
-               if withheld else "")
-        raise ConfigError(f"--test {name}: no labelled {'' if split == 'all' else 'test '}samples in any fold of "
-                          f"{name!r} under {ds.root}{why}")
+        why = (
+            f" ({withheld} samples with withheld labels; test on its labelled subjects with split: all)"
+            if withheld
+            else ""
+        )
+        raise ConfigError(
+            f"--test {name}: no labelled {'' if split == 'all' else 'test '}samples in any fold of "
+            f"{name!r} under {ds.root}{why}"
+        )
     subjects = sorted(set(subjects))
-    lines = population.missing_subjects({"test": list(dict.fromkeys(named))}, {"test": subjects},
-                                        ds.released_subjects())
+    lines = population.missing_subjects(
+        {"test": list(dict.fromkeys(named))}, {"test": subjects}, ds.released_subjects()
+    )
     lines += population.left_out_lines(ds.left_out, {"test": subjects}, population._left_out_option(ds))
     if withheld and split == "test":  # split all is every labelled sample by definition
         lines.append(f"{withheld} samples whose labels the release withholds are not scored")
@@ -113,8 +127,10 @@ def open_tests(unit: Any, model: Any) -> list[CrossTest]:
     given = getattr(unit.spec, "cross_options", {}) or {}
     protocols = getattr(unit.spec, "cross_protocols", {}) or {}
     whole = getattr(unit.spec, "cross_all", ()) or ()
-    return [open_test(name, root, model, given.get(name), protocols.get(name), "all" if name in whole else "test")
-            for name, root in getattr(unit.spec, "cross", ())]
+    return [
+        open_test(name, root, model, given.get(name), protocols.get(name), "all" if name in whole else "test")
+        for name, root in getattr(unit.spec, "cross", ())
+    ]
 
 
 def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: str, test_name: str) -> dict[str, Any]:
@@ -135,17 +151,27 @@ def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: 
     back_test = float((np.abs(te[:, 0]) > 90).mean())
     parts = []
     if back_train == 0 and back_test > 0:
-        parts.append(f"{back_test:.1%} of {test_name}'s test samples look backwards (|yaw| > 90°), which "
-                     f"{train_name}'s training set never shows")
+        parts.append(
+            f"{back_test:.1%} of {test_name}'s test samples look backwards (|yaw| > 90°), which "
+            f"{train_name}'s training set never shows"
+        )
     if outside.any():
-        parts.append(f"{outside.mean():.1%} lie outside {train_name}'s training range (yaw {lo[0]:.0f}..{hi[0]:.0f}°, "
-                     f"pitch {lo[1]:.0f}..{hi[1]:.0f}°; yaw outside: {yaw_out:.1%}, pitch outside: {pitch_out:.1%})")
+        parts.append(
+            f"{outside.mean():.1%} lie outside {train_name}'s training range (yaw {lo[0]:.0f}..{hi[0]:.0f}°, "
+            f"pitch {lo[1]:.0f}..{hi[1]:.0f}°; yaw outside: {yaw_out:.1%}, pitch outside: {pitch_out:.1%})"
+        )
     return {
         "text": "; ".join(parts),
-        "train": {"yaw_deg": [float(lo[0]), float(hi[0])], "pitch_deg": [float(lo[1]), float(hi[1])],
-                  "back_share": back_train},
-        "test": {"yaw_deg": [float(te[:, 0].min()), float(te[:, 0].max())],
-                 "pitch_deg": [float(te[:, 1].min()), float(te[:, 1].max())], "back_share": back_test},
+        "train": {
+            "yaw_deg": [float(lo[0]), float(hi[0])],
+            "pitch_deg": [float(lo[1]), float(hi[1])],
+            "back_share": back_train,
+        },
+        "test": {
+            "yaw_deg": [float(te[:, 0].min()), float(te[:, 0].max())],
+            "pitch_deg": [float(te[:, 1].min()), float(te[:, 1].max())],
+            "back_share": back_test,
+        },
         "outside_share": float(outside.mean()),
         "yaw_outside_share": float(yaw_out),
         "pitch_outside_share": float(pitch_out),
@@ -187,31 +213,61 @@ def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], p
         ds = test.dataset
         note = label_space_note(train_gaze, ds.gaze(test.rows), unit.spec.dataset, test.name)
         if note["text"] or progress:
-            print(f"label space ({unit.spec.dataset} → {test.name}): "
-                  f"{note['text'] or 'the test gaze lies inside the training range'}", file=sys.stderr)
-        lines = test.shortfall + ([f"{len(set(skipped))} unreadable test samples skipped (on_bad_sample=skip)"]
-                                  if skipped else [])
+            print(
+                f"label space ({unit.spec.dataset} → {test.name}): "
+                f"{note['text'] or 'the test gaze lies inside the training range'}",
+                file=sys.stderr,
+            )
+        lines = test.shortfall + (
+            [f"{len(set(skipped))} unreadable test samples skipped (on_bad_sample=skip)"] if skipped else []
+        )
         rows = np.asarray(pred["index"], dtype=np.int64)
         suffix = " (all folds)" if len(test.folds) > 1 and test.split == "test" else ""
         pop = population.describe_rows(ds, rows, lines, fold="default", suffix=suffix, split=test.split)
         population.warn(pop, test.protocol.name)
         predictions = write_predictions(pred, ds, unit.run_dir / PREDICTIONS.format(name=test.name))
         path = cross_result_path(unit.result_path, test.name)
-        write_record(cross_record(record, test, pop, metrics_for(pred, ds, sigma_trained),
-                                  note, skipped_summary({"test": skipped}, ds), source, predictions, seconds,
-                                  len(pred["error"]), unit.result_path), path)
+        write_record(
+            cross_record(
+                record,
+                test,
+                pop,
+                metrics_for(pred, ds, sigma_trained),
+                note,
+                skipped_summary({"test": skipped}, ds),
+                source,
+                predictions,
+                seconds,
+                len(pred["error"]),
+                unit.result_path,
+            ),
+            path,
+        )
         m = pop["count"]
         if progress:
             mean = float(np.mean(pred["error"])) if len(pred["error"]) else float("nan")
-            print(f"{unit.label} trained on {unit.spec.dataset} fold {unit.fold}, tested on {test.name} "
-                  f"({pop['name']}): mean {mean:.2f} deg (n={m}) -> {path}", file=sys.stderr)
+            print(
+                f"{unit.label} trained on {unit.spec.dataset} fold {unit.fold}, tested on {test.name} "
+                f"({pop['name']}): mean {mean:.2f} deg (n={m}) -> {path}",
+                file=sys.stderr,
+            )
         written.append(path)
     return written
 
 
-def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], metrics: dict[str, Any],
-                 note: dict[str, Any], problems: dict[str, Any], source: Any, predictions: Path, seconds: float,
-                 n: int, result: Path) -> dict[str, Any]:
+def cross_record(
+    record: dict[str, Any],
+    test: CrossTest,
+    pop: dict[str, Any],
+    metrics: dict[str, Any],
+    note: dict[str, Any],
+    problems: dict[str, Any],
+    source: Any,
+    predictions: Path,
+    seconds: float,
+    n: int,
+    result: Path,
+) -> dict[str, Any]:
     """The unit's record turned into the record of its test on ``test``: D2's dataset, protocol,
     population and metrics; the identity with ``trained_on``; no validation metrics."""
     from gazebench.identity import identity_hash
@@ -225,20 +281,41 @@ def cross_record(record: dict[str, Any], test: CrossTest, pop: dict[str, Any], m
     if joint:  # joint training (gazebench.joint): the training datasets, sorted; their protocols,
         # options and the sampling are in data_options. A single dataset's identity stays as it was.
         trained_on["datasets"] = list(joint["datasets"])
-    config = {**base, "dataset": test.name, "card_version": str(test.card.version), "protocol": test.protocol.name,
-              "data_options": json_ready(ds.options), "trained_on": trained_on}
+    config = {
+        **base,
+        "dataset": test.name,
+        "card_version": str(test.card.version),
+        "protocol": test.protocol.name,
+        "data_options": json_ready(ds.options),
+        "trained_on": trained_on,
+    }
     return {
         **record,
         "unit_id": cross_unit_id(own.unit_id, test.name),
         "identity": {"hash": identity_hash(config), "config": config, "recipe_keys": own.identity.recipe_keys},
-        "protocol": {"name": test.protocol.name, "source": test.protocol.source,
-                     "selection": f"{own.protocol.selection} (on {trained_on['dataset']})"},
+        "protocol": {
+            "name": test.protocol.name,
+            "source": test.protocol.source,
+            "selection": f"{own.protocol.selection} (on {trained_on['dataset']})",
+        },
         "population": pop,
-        "dataset": {"name": test.name, "card_version": test.card.version, "options": ds.options, "root": str(ds.root),
-                    "subjects": {"test": test.subjects}, "samples": {"test": int(len(test.rows))},
-                    "folds": test.folds, "frame_cache": source.describe()},
-        "trained_on": {**trained_on, "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
-                       "fold": own.fold, "unit_id": own.unit_id, "result": str(result)},
+        "dataset": {
+            "name": test.name,
+            "card_version": test.card.version,
+            "options": ds.options,
+            "root": str(ds.root),
+            "subjects": {"test": test.subjects},
+            "samples": {"test": int(len(test.rows))},
+            "folds": test.folds,
+            "frame_cache": source.describe(),
+        },
+        "trained_on": {
+            **trained_on,
+            "datasets": list(joint["datasets"]) if joint else [trained_on["dataset"]],
+            "fold": own.fold,
+            "unit_id": own.unit_id,
+            "result": str(result),
+        },
         "label_space_note": note,
         "metrics": metrics,
         "val_metrics": {},

@@ -34,9 +34,10 @@ from __future__ import annotations
 
 import atexit
 import os
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any, Iterable, Iterator, Sequence
+from typing import Any
 
 import numpy as np
 import torch
@@ -162,7 +163,7 @@ class Dist:
         if all(np.isnan(losses)):
             out["loss"] = float("nan")
         else:
-            out["loss"] = float(sum(l * c for l, c in zip(losses, counts) if c) / max(sum(counts), 1))
+            out["loss"] = float(sum(loss * c for loss, c in zip(losses, counts) if c) / max(sum(counts), 1))
         out["seconds"] = max(p["seconds"] for p in parts)
         return {**pred, **out}
 
@@ -173,8 +174,12 @@ class Dist:
 
     def describe(self) -> dict[str, Any]:
         """What a record says about the job (``environment.distributed``)."""
-        return {"world_size": self.world_size, "backend": self.backend, "batchnorm": BATCHNORM_TEXT,
-                "sampler": "the single-process order and global batches, one slice per rank"}
+        return {
+            "world_size": self.world_size,
+            "backend": self.backend,
+            "batchnorm": BATCHNORM_TEXT,
+            "sampler": "the single-process order and global batches, one slice per rank",
+        }
 
 
 _CONCAT = ("index", "vector", "target", "error", "sigma")
@@ -213,8 +218,10 @@ def init(device: torch.device | str = "cpu") -> Dist | None:
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     if device.type == "cuda":
         if local_rank >= torch.cuda.device_count():
-            raise UserRuntimeError(f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA devices; "
-                                   "start at most one process per GPU (--nproc-per-node)")
+            raise UserRuntimeError(
+                f"LOCAL_RANK {local_rank} but this node has {torch.cuda.device_count()} CUDA devices; "
+                "start at most one process per GPU (--nproc-per-node)"
+            )
         device = torch.device("cuda", local_rank)
         torch.cuda.set_device(device)
         backend = "nccl"
@@ -246,9 +253,11 @@ def shutdown() -> None:
 
 def check_batch_size(batch_size: int, world: int) -> None:
     if batch_size % world:
-        raise ConfigError(f"batch_size={batch_size} does not divide by the {world} processes of this torchrun job; "
-                          f"choose a global batch size that is a multiple of {world} (each rank takes "
-                          f"batch_size/{world} samples of every global batch)")
+        raise ConfigError(
+            f"batch_size={batch_size} does not divide by the {world} processes of this torchrun job; "
+            f"choose a global batch size that is a multiple of {world} (each rank takes "
+            f"batch_size/{world} samples of every global batch)"
+        )
 
 
 class ShardedBatchSampler(Sampler[list[int]]):
@@ -285,7 +294,7 @@ class ShardedBatchSampler(Sampler[list[int]]):
             # DDP averages the ranks' gradients; a rank's loss is its slice's mean: weighting it by
             # size * world / total makes the average the global batch's mean
             self.plan.append((start, total, size * self.world / total))
-            yield batch[start:start + size]
+            yield batch[start : start + size]
 
     def _totals(self) -> list[int]:
         n = len(self.sampler)  # type: ignore[arg-type]
@@ -307,9 +316,11 @@ def label_shards(loader: Iterable[dict], batch_sampler: ShardedBatchSampler) -> 
     skip``) stops the run: a rank without a step would leave the others waiting."""
     for k, batch in enumerate(loader):
         if "frames" not in batch and "rows" not in batch:  # (rows: frames held on the device)
-            raise UserRuntimeError("every sample of this rank's share of a training batch was unreadable "
-                                   "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
-                                   f"the samples at rows {batch.get('skipped')}")
+            raise UserRuntimeError(
+                "every sample of this rank's share of a training batch was unreadable "
+                "(on_bad_sample=skip); under torchrun a rank cannot skip a step: fix or remove "
+                f"the samples at rows {batch.get('skipped')}"
+            )
         batch["shard"] = batch_sampler.plan[k]
         yield batch
 
@@ -403,8 +414,14 @@ def global_batchnorm(model: nn.Module, device: torch.device) -> list[str]:
         for child_name, child in list(module.named_children()):
             if type(child) in _PLAIN_BN:
                 cls = nn.SyncBatchNorm if device.type == "cuda" else GlobalBatchNorm
-                new = cls(child.num_features, child.eps, child.momentum, child.affine, child.track_running_stats,
-                          process_group=group)
+                new = cls(
+                    child.num_features,
+                    child.eps,
+                    child.momentum,
+                    child.affine,
+                    child.track_running_stats,
+                    process_group=group,
+                )
                 if child.affine:
                     new.weight, new.bias = child.weight, child.bias
                 if child.track_running_stats:
@@ -413,12 +430,20 @@ def global_batchnorm(model: nn.Module, device: torch.device) -> list[str]:
                 new.train(child.training)
                 setattr(module, child_name, new)
             elif isinstance(child, nn.modules.batchnorm._BatchNorm) and not isinstance(
-                    child, (GlobalBatchNorm, nn.SyncBatchNorm)):
+                child, (GlobalBatchNorm, nn.SyncBatchNorm)
+            ):
                 left.append(f"{name}.{child_name}".lstrip("."))
     return left
 
 
 __all__: Sequence[str] = (
-    "Dist", "GlobalBatchNorm", "ShardedBatchSampler", "env_rank", "global_batchnorm", "init",
-    "is_main", "label_shards", "shutdown",
+    "Dist",
+    "GlobalBatchNorm",
+    "ShardedBatchSampler",
+    "env_rank",
+    "global_batchnorm",
+    "init",
+    "is_main",
+    "label_shards",
+    "shutdown",
 )

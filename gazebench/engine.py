@@ -5,8 +5,8 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
-from typing import Callable, Iterable
 
 import numpy as np
 import torch
@@ -122,8 +122,10 @@ def resolve_device(name: str = "auto") -> torch.device:
     if device.type == "cuda":
         count = torch.cuda.device_count() if torch.cuda.is_available() else 0
         if count == 0:
-            raise UserRuntimeError(f"device={name}: no CUDA device is visible here (torch.cuda.is_available() is "
-                                   "False); use device=cpu, or device=auto to take a GPU when there is one")
+            raise UserRuntimeError(
+                f"device={name}: no CUDA device is visible here (torch.cuda.is_available() is "
+                "False); use device=cpu, or device=auto to take a GPU when there is one"
+            )
         if device.index is not None and device.index >= count:
             raise UserRuntimeError(f"device={name}: this machine has {count} CUDA device(s) (cuda:0..cuda:{count - 1})")
     return device

@@ -53,7 +53,9 @@ def stale_data_note(result_path: Any, recorded: str | None, current: str | None,
     (None when they agree or either is unknown)."""
     if recorded is None or current is None or recorded == current:
         return None
-    return (f"warning: {result_path} was made on other data (data fingerprint {recorded}; the data under {root} "
-            f"gives {current} now: labels, ids or files of its splits changed). It still counts as done; to redo "
-            "it, run the same command with --overwrite always (narrowed with --dataset/--model/--fold/--seed to "
-            "this unit)")
+    return (
+        f"warning: {result_path} was made on other data (data fingerprint {recorded}; the data under {root} "
+        f"gives {current} now: labels, ids or files of its splits changed). It still counts as done; to redo "
+        "it, run the same command with --overwrite always (narrowed with --dataset/--model/--fold/--seed to "
+        "this unit)"
+    )

@@ -21,15 +21,16 @@ writes ``last.pt``/``best.pt``.
 from __future__ import annotations
 
 import sys
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 import torch
 
 from gazebench import checkpoint
-from gazebench.datasets.loading import without_skipped
 from gazebench.augment import make_augment
+from gazebench.datasets.loading import without_skipped
 from gazebench.engine import predict, train_one_epoch
 from gazebench.progress import progress_bar
 from gazebench.schedules import set_rate
@@ -62,8 +63,11 @@ class EpochLog(Callback):
     """One line per epoch on stderr."""
 
     def on_epoch_end(self, setup: Setup, row: dict[str, Any]) -> None:
-        print(f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
-              f"val error {row['val_mean']:.2f} deg", file=sys.stderr)
+        print(
+            f"epoch {row['epoch']}: train loss {row['train_loss']:.4f}, val loss {row['val_loss']:.4f}, "
+            f"val error {row['val_mean']:.2f} deg",
+            file=sys.stderr,
+        )
 
 
 @dataclass
@@ -91,8 +95,9 @@ class Evaluation:
     test: dict[str, Any]
 
 
-def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None = None,
-        progress: bool = True) -> FitOutcome:
+def fit(
+    setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None = None, progress: bool = True
+) -> FitOutcome:
     """Train, validate, select and checkpoint ``setup`` (see the module doc).  A model that is not
     trained by gradient steps (or ``epochs=0``) returns an empty outcome and writes nothing.
 
@@ -108,11 +113,13 @@ def fit(setup: Setup, callbacks: Sequence[Callback] = (), *, resume: bool | None
     if resume is not False:  # under torchrun every rank loads the same last.pt
         resumed = checkpoint.load_into(run_dir / LAST, setup.model, optimizer, scaler)
         if resumed is None and resume and main:
-            print(f"--resume: nothing to resume ({run_dir / LAST} does not exist); training from epoch 1",
-                  file=sys.stderr)
+            print(
+                f"--resume: nothing to resume ({run_dir / LAST} does not exist); training from epoch 1", file=sys.stderr
+            )
         elif resumed is not None and main:
-            print(f"resuming after epoch {resumed.epoch} from {run_dir / LAST} (--restart starts over)",
-                  file=sys.stderr)
+            print(
+                f"resuming after epoch {resumed.epoch} from {run_dir / LAST} (--restart starts over)", file=sys.stderr
+            )
         state = resumed or state
     # one loader for all epochs (its workers persist); each epoch reseeds its sampler
     loader = setup.loader("train", generator=torch.Generator().manual_seed(setup.seed))
@@ -152,8 +159,9 @@ def check_eval_frames(setup: Setup, progress: bool) -> None:
                 bar(len(batch["index"]))
 
 
-def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: bool,
-              callbacks: Sequence[Callback] = ()) -> dict[str, Any]:
+def run_epoch(
+    setup: Setup, loader, optimizer, scaler, epoch: int, progress: bool, callbacks: Sequence[Callback] = ()
+) -> dict[str, Any]:
     """Train one epoch (sampler, augmentation and torch's RNG seeded from ``(seed, epoch)``), then
     validate; the epoch's history row."""
     recipe, seed = setup.recipe, setup.seed
@@ -167,14 +175,25 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
     lr = set_rate(optimizer, recipe, epoch, 0, steps)
     per_step = None
     if recipe.lr_schedule == "onecycle":
+
         def per_step(i: int) -> None:
             set_rate(optimizer, recipe, epoch, i, steps)
+
     for cb in callbacks:
         cb.on_train_epoch_start(setup, epoch)
     batches, total = setup.strategy.train_batches(loader)  # under torchrun: this rank's slices, labelled
     with progress_bar(total, f"epoch {epoch}/{recipe.epochs} train", progress) as bar:
-        stats = train_one_epoch(setup.train_model, without_skipped(batches, setup.skipped["train"]), setup.loss_fn,
-                                optimizer, setup.ctx, scaler, bar, augment=aug, before_step=per_step)
+        stats = train_one_epoch(
+            setup.train_model,
+            without_skipped(batches, setup.skipped["train"]),
+            setup.loss_fn,
+            optimizer,
+            setup.ctx,
+            scaler,
+            bar,
+            augment=aug,
+            before_step=per_step,
+        )
     stats = setup.strategy.reduce_train_stats(stats)  # under torchrun: all ranks' samples and loss
     for cb in callbacks:
         cb.on_train_epoch_end(setup, epoch, stats)
@@ -183,9 +202,15 @@ def run_epoch(setup: Setup, loader, optimizer, scaler, epoch: int, progress: boo
         val_loss, val_mean = val["loss"], float(np.mean(val["error"]))
     else:  # a protocol without validation (select=last): nothing to validate on
         val_loss = val_mean = float("nan")
-    return {"epoch": epoch, "train_loss": stats["loss"], "val_loss": val_loss, "val_mean": val_mean,
-            "train_seconds": stats["seconds"], "train_samples": stats["samples"],
-            "lr": float(lr)}
+    return {
+        "epoch": epoch,
+        "train_loss": stats["loss"],
+        "val_loss": val_loss,
+        "val_mean": val_mean,
+        "train_seconds": stats["seconds"],
+        "train_samples": stats["samples"],
+        "lr": float(lr),
+    }
 
 
 def update_state(state: checkpoint.FitState, setup: Setup, row: dict[str, Any]) -> None:
@@ -218,7 +243,8 @@ def predict_split(setup: Setup, split: str, desc: str, progress: bool, with_loss
 def evaluate(setup: Setup, progress: bool = True) -> Evaluation:
     """The model as it is now (after :func:`fit`: the selected weights) on validation and test
     (under torchrun: gathered from the ranks' shares, with the unreadable samples every rank met)."""
-    evaluation = Evaluation(predict_split(setup, "val", "evaluate val", progress),
-                            predict_split(setup, "test", "evaluate test", progress))
+    evaluation = Evaluation(
+        predict_split(setup, "val", "evaluate val", progress), predict_split(setup, "test", "evaluate test", progress)
+    )
     setup.skipped = setup.strategy.gather_skipped(setup.skipped)
     return evaluation

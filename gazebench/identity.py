@@ -20,13 +20,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 #: recipe fields that change how fast or where a run goes, how its problems are reported or where
 #: its curves are logged -- not what it computes (``on_bad_sample``'s effect shows in the population
 #: instead)
-NOT_IN_IDENTITY = ("num_workers", "eval_batch_size", "device", "channels_last", "compile", "on_bad_sample",
-                   "logger")
+NOT_IN_IDENTITY = ("num_workers", "eval_batch_size", "device", "channels_last", "compile", "on_bad_sample", "logger")
 
 
 def recipe_in_identity(recipe: dict[str, Any], recipe_keys: Iterable[str] | None = None) -> dict[str, Any]:
@@ -36,16 +36,36 @@ def recipe_in_identity(recipe: dict[str, Any], recipe_keys: Iterable[str] | None
     return {k: v for k, v in recipe.items() if k not in NOT_IN_IDENTITY and (keep is None or k in keep)}
 
 
-def identity_config(*, dataset: str, card_version: str, protocol: str, data_options: dict[str, Any], model: str,
-                    model_options: dict[str, Any], weights: str, recipe: dict[str, Any],
-                    recipe_keys: Iterable[str] | None = None) -> dict[str, Any]:
+def identity_config(
+    *,
+    dataset: str,
+    card_version: str,
+    protocol: str,
+    data_options: dict[str, Any],
+    model: str,
+    model_options: dict[str, Any],
+    weights: str,
+    recipe: dict[str, Any],
+    recipe_keys: Iterable[str] | None = None,
+) -> dict[str, Any]:
     """The object the identity hashes (JSON-ready); ``recipe_keys``: the model's declaration
     (None: every recipe key but :data:`NOT_IN_IDENTITY`)."""
-    return json.loads(json.dumps({
-        "dataset": dataset, "card_version": str(card_version), "protocol": protocol, "data_options": data_options,
-        "model": model, "model_options": model_options, "weights": weights,
-        "recipe": recipe_in_identity(recipe, recipe_keys),
-    }, sort_keys=True, default=_plain))
+    return json.loads(
+        json.dumps(
+            {
+                "dataset": dataset,
+                "card_version": str(card_version),
+                "protocol": protocol,
+                "data_options": data_options,
+                "model": model,
+                "model_options": model_options,
+                "weights": weights,
+                "recipe": recipe_in_identity(recipe, recipe_keys),
+            },
+            sort_keys=True,
+            default=_plain,
+        )
+    )
 
 
 def identity_hash(config: dict[str, Any]) -> str:

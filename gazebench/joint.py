@@ -56,8 +56,11 @@ def members_of(spec: Any) -> list[Any]:
         card = dataset_card(name)
         protocol = card.protocol(chosen_protocol(card, spec.member_protocols.get(name), f"training dataset {name!r}"))
         options = resolve_dataset_options(dataset_class(name), {**protocol.data, **spec.member_options.get(name, {})})
-        out.append(Member(name, spec.member_roots.get(name), protocol.name, str(card.version),
-                          card.resolve_fold(None), options))
+        out.append(
+            Member(
+                name, spec.member_roots.get(name), protocol.name, str(card.version), card.resolve_fold(None), options
+            )
+        )
     return out
 
 
@@ -74,28 +77,50 @@ def plan_joint(spec: Any) -> tuple[Any, Any, dict[str, Any]]:
     return card, card.protocol(spec.protocol), joint_options(members, spec.data_options)
 
 
-def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: dict[str, str],
-                environ: dict[str, str] | None, protocol: str | None, cross_roots: dict[str, str]) -> list[Any]:
+def joint_specs(
+    suite: Any,
+    d: DatasetEntry,
+    settings: dict[str, Any],
+    roots: dict[str, str],
+    environ: dict[str, str] | None,
+    protocol: str | None,
+    cross_roots: dict[str, str],
+) -> list[Any]:
     """The run specs of a joint entry: folds (``default``) x seeds x models."""
-    from gazebench.planning import (RunSpec, cross_all, cross_protocols, cross_settings, dataset_card,
-                                    dataset_option_keys, model_option_keys)
+    from gazebench.planning import (
+        RunSpec,
+        cross_all,
+        cross_protocols,
+        cross_settings,
+        dataset_card,
+        dataset_option_keys,
+        model_option_keys,
+    )
 
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, joint dataset {d.name!r}"
     if protocol is not None:
-        raise ConfigError(f"--protocol {protocol}: a joint run keeps each training dataset's own protocol; name them "
-                          "per dataset in a suite entry (protocol: {gaze360: gazehub})")
+        raise ConfigError(
+            f"--protocol {protocol}: a joint run keeps each training dataset's own protocol; name them "
+            "per dataset in a suite entry (protocol: {gaze360: gazehub})"
+        )
     own, per = split_options(d, expand_env(d.options, f"{dwhere} options", environ), dwhere)
-    member_roots = {m: roots.get(m) or (expand_env(d.roots[m], f"{dwhere} root", environ) if d.roots.get(m) else None)
-                    or cross_roots.get(m) for m in d.members}
+    member_roots = {
+        m: roots.get(m)
+        or (expand_env(d.roots[m], f"{dwhere} root", environ) if d.roots.get(m) else None)
+        or cross_roots.get(m)
+        for m in d.members
+    }
     recipe = {**expand_env(suite.recipe, where, environ), **expand_env(d.recipe, f"{dwhere} recipe", environ)}
     for t in d.test:
         dataset_card(t)
         if t in d.members:
             raise BenchmarkError(f"{dwhere}: test dataset {t!r} is one of the training datasets")
     if d.folds not in (None, "all", "default", ["default"]):  # the suite's folds are for its single datasets
-        raise BenchmarkError(f"{dwhere}: a joint dataset has the one fold 'default' (each member contributes its "
-                             f"card's first fold's splits); got folds {d.folds!r}")
+        raise BenchmarkError(
+            f"{dwhere}: a joint dataset has the one fold 'default' (each member contributes its "
+            f"card's first fold's splits); got folds {d.folds!r}"
+        )
     member_keys = {n: set(dataset_option_keys(n)) for n in d.members}
     every_data_key = set().union(*member_keys.values()) | set(joint_data_keys())
     cross = tuple((t, cross_roots.get(t)) for t in d.test)
@@ -105,20 +130,35 @@ def joint_specs(suite: Any, d: DatasetEntry, settings: dict[str, Any], roots: di
             keys = model_option_keys(m.name)
             # --set: recipe, then the model, then data options, as for one dataset; a data option
             # reaches the joint (sampling) or every member that takes it
-            mine = route_settings({k: v for k, v in settings.items() if takes(k, keys, every_data_key)}, keys,
-                                  every_data_key)
+            mine = route_settings(
+                {k: v for k, v in settings.items() if takes(k, keys, every_data_key)}, keys, every_data_key
+            )
             shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
             kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
             tested = cross_settings(d, settings, keys, environ, where)
-            specs.append(RunSpec(
-                dataset=d.name, model=m.name, fold="default", seed=seed, root=None,
-                data_options={**own, **{k: v for k, v in mine.data.items() if k in joint_data_keys()}},
-                model_kwargs={**kwargs, **mine.model}, recipe={**recipe, **mine.recipe}, label=m.label,
-                benchmark=suite.name or None, protocol=None, cross=cross,
-                cross_options={t: o for t, o in tested.items() if o}, cross_protocols=cross_protocols(d),
-                cross_all=cross_all(d), members=tuple(d.members), member_roots=member_roots,
-                member_protocols={k: v for k, v in d.protocols.items() if v},
-                member_options={n: {**per[n], **{k: v for k, v in mine.data.items() if k in member_keys[n]}}
-                                for n in d.members},
-            ))
+            specs.append(
+                RunSpec(
+                    dataset=d.name,
+                    model=m.name,
+                    fold="default",
+                    seed=seed,
+                    root=None,
+                    data_options={**own, **{k: v for k, v in mine.data.items() if k in joint_data_keys()}},
+                    model_kwargs={**kwargs, **mine.model},
+                    recipe={**recipe, **mine.recipe},
+                    label=m.label,
+                    benchmark=suite.name or None,
+                    protocol=None,
+                    cross=cross,
+                    cross_options={t: o for t, o in tested.items() if o},
+                    cross_protocols=cross_protocols(d),
+                    cross_all=cross_all(d),
+                    members=tuple(d.members),
+                    member_roots=member_roots,
+                    member_protocols={k: v for k, v in d.protocols.items() if v},
+                    member_options={
+                        n: {**per[n], **{k: v for k, v in mine.data.items() if k in member_keys[n]}} for n in d.members
+                    },
+                )
+            )
     return specs

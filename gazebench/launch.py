@@ -61,8 +61,19 @@ MAX_TIMEOUTS = 3
 #: states a task's job can be in while it still holds (or waits for) resources
 LIVE_STATES = ("queued", "submitted", "running", "requeued")
 #: Slurm job states (sacct, through submitit) that mean the job is queued or running
-SLURM_ALIVE = ("PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "CONFIGURING", "COMPLETING",
-               "SUSPENDED", "RESIZING", "SIGNALING", "STAGE_OUT")
+SLURM_ALIVE = (
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "CONFIGURING",
+    "COMPLETING",
+    "SUSPENDED",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+)
 
 
 class LauncherError(ConfigError):
@@ -103,8 +114,14 @@ def require_submitit() -> Any:
 def _typed(key: str, value: Any, where: str) -> Any:
     if value is None:
         return None
-    kind = {"max_parallel": int, "gpus_per_unit": int, "cpus_per_unit": int, "timeout_min": int,
-            "mem_gb": float, "partition": str}[key]
+    kind = {
+        "max_parallel": int,
+        "gpus_per_unit": int,
+        "cpus_per_unit": int,
+        "timeout_min": int,
+        "mem_gb": float,
+        "partition": str,
+    }[key]
     try:
         out = kind(value)
     except (TypeError, ValueError):
@@ -115,8 +132,9 @@ def _typed(key: str, value: Any, where: str) -> Any:
     return out
 
 
-def launch_options(launcher: str, flags: dict[str, Any], suite_launcher: dict[str, Any] | None = None,
-                   where: str = "launcher") -> LaunchOptions:
+def launch_options(
+    launcher: str, flags: dict[str, Any], suite_launcher: dict[str, Any] | None = None, where: str = "launcher"
+) -> LaunchOptions:
     """The resources of ``launcher``: defaults < the suite's flat ``launcher:`` keys < its
     ``launcher: {<launcher>: ...}`` keys < the flags (None: not given)."""
     from gazebench.suites import expand_env
@@ -176,8 +194,9 @@ class UnitTask:
     """One unit as a submitit task: ``__call__`` runs it (in the job's process), ``checkpoint`` is
     submitit's preemption/timeout hook.  Picklable: the planned unit, the run's options and plain values."""
 
-    def __init__(self, unit: Any, *, cwd: str, plugins: list[str], token: str,
-                 options: RunOptions | None = None) -> None:
+    def __init__(
+        self, unit: Any, *, cwd: str, plugins: list[str], token: str, options: RunOptions | None = None
+    ) -> None:
         self.unit, self.cwd, self.plugins, self.token = unit, cwd, list(plugins), token
         self.options = options or RunOptions()
 
@@ -203,8 +222,11 @@ class UnitTask:
 
             load_plugin_files(self.plugins)
         write_state(self.unit, "running", **self.job_facts(), started=time.strftime("%Y-%m-%dT%H:%M:%S%z"))
-        print(f"gazebench unit {self.unit.unit_id}: {self.unit.describe()} -> {self.unit.result_path}", file=sys.stderr,
-              flush=True)
+        print(
+            f"gazebench unit {self.unit.unit_id}: {self.unit.describe()} -> {self.unit.result_path}",
+            file=sys.stderr,
+            flush=True,
+        )
         try:
             from gazebench.runner import run_unit
 
@@ -222,8 +244,13 @@ class UnitTask:
         import submitit
 
         write_state(self.unit, "requeued")
-        again = UnitTask(self.unit, cwd=self.cwd, plugins=self.plugins, token=self.token,
-                         options=replace(self.options, overwrite="only-missing", resume=None))
+        again = UnitTask(
+            self.unit,
+            cwd=self.cwd,
+            plugins=self.plugins,
+            token=self.token,
+            options=replace(self.options, overwrite="only-missing", resume=None),
+        )
         return submitit.helpers.DelayedSubmission(again)
 
 
@@ -253,10 +280,13 @@ def make_executor(opts: LaunchOptions, folder: Path) -> Any:
         try:
             executor = submitit.AutoExecutor(folder=folder, cluster="slurm", slurm_max_num_timeout=MAX_TIMEOUTS)
         except RuntimeError as exc:
-            raise LauncherError(f"--launcher slurm: no Slurm on this machine ({exc}); submit from a login node "
-                                "of the cluster, or use --launcher local") from None
-        params: dict[str, Any] = dict(common, name="gazebench", gpus_per_node=opts.gpus_per_unit or 0,
-                                      slurm_array_parallelism=opts.max_parallel)
+            raise LauncherError(
+                f"--launcher slurm: no Slurm on this machine ({exc}); submit from a login node "
+                "of the cluster, or use --launcher local"
+            ) from None
+        params: dict[str, Any] = dict(
+            common, name="gazebench", gpus_per_node=opts.gpus_per_unit or 0, slurm_array_parallelism=opts.max_parallel
+        )
         if opts.partition:
             params["slurm_partition"] = opts.partition
         if opts.sbatch:
@@ -278,8 +308,14 @@ def submit(units: list, options: RunOptions, opts: LaunchOptions, folder: Path, 
 
     plugins = [str(p) for p in loaded_plugin_files()]
     tasks = [UnitTask(u, cwd=os.getcwd(), plugins=plugins, token=uuid.uuid4().hex, options=options) for u in units]
-    queued = dict(launcher=opts.launcher, folder=str(Path(folder).absolute()), host=socket.gethostname(),
-                  pid=os.getpid(), submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"), options=asdict(opts))
+    queued = dict(
+        launcher=opts.launcher,
+        folder=str(Path(folder).absolute()),
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        submitted=time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        options=asdict(opts),
+    )
     for t in tasks:
         write_state(t.unit, "queued", token=t.token, job_id=None, stdout=None, stderr=None, **queued)
     if opts.launcher == "slurm":
@@ -287,8 +323,11 @@ def submit(units: list, options: RunOptions, opts: LaunchOptions, folder: Path, 
         for t, job in zip(tasks, jobs):
             _submitted(t, job, opts.launcher)
         array = jobs[0].job_id.split("_")[0] if jobs else "?"
-        print(f"{name}: submitted {len(tasks)} units as Slurm job array {array} ({opts.describe()}); "
-              f"logs under {Path(folder) / (array + '_<task>')}/; follow with `{status_hint}`", file=sys.stderr)
+        print(
+            f"{name}: submitted {len(tasks)} units as Slurm job array {array} ({opts.describe()}); "
+            f"logs under {Path(folder) / (array + '_<task>')}/; follow with `{status_hint}`",
+            file=sys.stderr,
+        )
         return 0
     return _run_local(executor, tasks, opts, name, status_hint)
 
@@ -300,15 +339,22 @@ def _submitted(task: UnitTask, job: Any, launcher: str) -> None:
         return
     # local: the job id is the pid of submitit's controller process, alive while the task runs
     pid = int(job.job_id) if launcher == "local" and str(job.job_id).isdigit() else None
-    write_state(task.unit, "submitted", token=task.token, job_id=str(job.job_id), stdout=str(job.paths.stdout),
-                stderr=str(job.paths.stderr), launcher=launcher, pid=pid)
+    write_state(
+        task.unit,
+        "submitted",
+        token=task.token,
+        job_id=str(job.job_id),
+        stdout=str(job.paths.stdout),
+        stderr=str(job.paths.stderr),
+        launcher=launcher,
+        pid=pid,
+    )
 
 
 def _run_local(executor: Any, tasks: list[UnitTask], opts: LaunchOptions, name: str, status_hint: str) -> int:
     """Run the tasks through submitit's local executor, ``max_parallel`` at a time, and wait."""
     pending, running, failed, ok = list(tasks), [], [], 0
-    print(f"{name}: running {len(tasks)} units through submitit's local executor ({opts.describe()})",
-          file=sys.stderr)
+    print(f"{name}: running {len(tasks)} units through submitit's local executor ({opts.describe()})", file=sys.stderr)
     try:
         while pending or running:
             while pending and len(running) < opts.max_parallel:
@@ -352,8 +398,9 @@ def _run_local(executor: Any, tasks: list[UnitTask], opts: LaunchOptions, name: 
 def query_slurm(states: list[dict[str, Any] | None]) -> None:
     """Register every Slurm job of ``states`` with submitit's watcher first, so that the states of
     all of them come from one ``sacct`` call (instead of one per unit)."""
-    jobs = [s for s in states
-            if s and s.get("launcher") == "slurm" and s.get("job_id") and s.get("state") in LIVE_STATES]
+    jobs = [
+        s for s in states if s and s.get("launcher") == "slurm" and s.get("job_id") and s.get("state") in LIVE_STATES
+    ]
     if not jobs:
         return
     try:
@@ -414,8 +461,11 @@ def unit_state(unit: Any) -> dict[str, Any]:
     if state.get("state") in LIVE_STATES:
         alive = job_alive(state)
         if alive is False:
-            out.update(state="failed", error=state.get("error") or
-                       f"the job ended without a result (was {state['state']}: killed, out of time or memory?)")
+            out.update(
+                state="failed",
+                error=state.get("error")
+                or f"the job ended without a result (was {state['state']}: killed, out of time or memory?)",
+            )
         else:
             out["state"] = "running"
             out["note"] = state["state"] + ("" if alive else " (per the state file; the job cannot be queried here)")

@@ -24,8 +24,9 @@ from __future__ import annotations
 import json
 import math
 import warnings
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import pandas as pd
 
@@ -33,13 +34,42 @@ from gazebench.errors import UserKeyError
 from gazebench.leaderboard_rows import column_names, row_names, strict_refusal, trained_on
 from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
-__all__ = ["FORMATS", "aggregate", "card_folds", "dedupe", "higher_is_better", "layout", "leaderboard", "long_form",
-           "published_references", "render"]
+__all__ = [
+    "FORMATS",
+    "aggregate",
+    "card_folds",
+    "dedupe",
+    "higher_is_better",
+    "layout",
+    "leaderboard",
+    "long_form",
+    "published_references",
+    "render",
+]
 
 #: one cell of :func:`aggregate`
-CELL_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "mean", "std", "n",
-                "folds", "seeds", "complete", "missing", "populations", "population_ok", "population_note",
-                "record_ok", "record_note", "training"]
+CELL_COLUMNS = [
+    "row",
+    "label",
+    "column",
+    "dataset",
+    "card_version",
+    "protocol",
+    "identity",
+    "mean",
+    "std",
+    "n",
+    "folds",
+    "seeds",
+    "complete",
+    "missing",
+    "populations",
+    "population_ok",
+    "population_note",
+    "record_ok",
+    "record_note",
+    "training",
+]
 
 
 def card_folds(dataset: str, card_version: str) -> list[str] | None:
@@ -109,7 +139,7 @@ def aggregate(
         raise ConfigError(strict_refusal(split))
     df = df.assign(row=rows, column=column_names(df, metric))
     cells = []
-    for (column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
+    for (_column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
         source = trained_on(col["identity_config"].iloc[0]) if "identity_config" in col else None
         if source:  # a cross-dataset column (gazebench.cross): its runs are the training dataset's folds
             dataset, version = source["dataset"], source["card_version"]
@@ -161,8 +191,12 @@ def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any
     # records that disagree with their predictions file (gazebench.results.check_predictions)
     record_notes = [c for c in runs.get("record_check", pd.Series(dtype=object)).fillna("") if c]
     return {
-        "row": first["row"], "label": str(first["label"]), "column": first["column"], "dataset": first["dataset"],
-        "card_version": str(first["card_version"]), "protocol": str(first["protocol"]),
+        "row": first["row"],
+        "label": str(first["label"]),
+        "column": first["column"],
+        "dataset": first["dataset"],
+        "card_version": str(first["card_version"]),
+        "protocol": str(first["protocol"]),
         "identity": " ".join(sorted(runs["identity"].astype(str).unique())),
         "mean": float(values.mean()),
         "std": float(values.std(ddof=1)) if len(values) > 1 else math.nan,
@@ -186,13 +220,18 @@ def fold_problems(seeds_by_fold: dict[str, list[int]], expected: list[str]) -> l
     missing = [f for f in expected if f not in seeds_by_fold]
     extra = [f for f in folds if f not in expected]
     if missing:
-        problems.append(f"missing fold{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
-                        f"(has {', '.join(folds)} of {', '.join(expected)})")
+        problems.append(
+            f"missing fold{'s' if len(missing) > 1 else ''} {', '.join(missing)} "
+            f"(has {', '.join(folds)} of {', '.join(expected)})"
+        )
     if extra:
         problems.append(f"folds not in the protocol: {', '.join(extra)}")
     if len({tuple(s) for s in seeds_by_fold.values()}) > 1:
-        problems.append("seeds differ across folds ("
-                        + "; ".join(f"fold {f}: {', '.join(map(str, seeds_by_fold[f]))}" for f in folds) + ")")
+        problems.append(
+            "seeds differ across folds ("
+            + "; ".join(f"fold {f}: {', '.join(map(str, seeds_by_fold[f]))}" for f in folds)
+            + ")"
+        )
     return problems
 
 
@@ -204,12 +243,16 @@ def population_problems(runs: pd.DataFrame) -> list[str]:
     short = runs[runs["population_complete"].eq(False)]
     keys = ["fold", "population", "population_count", "population_shortfall"]
     for (fold, population, count, shortfall), g in short.groupby(keys, sort=True, dropna=False):
-        problems.append(f"{_runs_text(fold, g['seed'])} on {population} ({int(count):,} samples) fell short of the "
-                        f"protocol: {shortfall or 'no reason recorded'}")
+        problems.append(
+            f"{_runs_text(fold, g['seed'])} on {population} ({int(count):,} samples) fell short of the "
+            f"protocol: {shortfall or 'no reason recorded'}"
+        )
     for fold, g in runs.groupby(runs["fold"].astype(str), sort=False):
         if g["population_sha256"].nunique() > 1:
-            sizes = "; ".join(f"seed {r.seed}: {int(r.population_count):,} samples, "
-                              f"sha256 {str(r.population_sha256)[:8]}" for r in g.sort_values("seed").itertuples())
+            sizes = "; ".join(
+                f"seed {r.seed}: {int(r.population_count):,} samples, sha256 {str(r.population_sha256)[:8]}"
+                for r in g.sort_values("seed").itertuples()
+            )
             problems.append(f"{_fold_text(fold)}the seeds were tested on different populations ({sizes})")
     return problems
 
@@ -233,8 +276,13 @@ def _population_key(name: str) -> tuple[Any, ...]:
 
 
 def leaderboard(
-    df: pd.DataFrame, metric: str = "all.mean", fmt: str = "github", benchmark: str | None = None,
-    datasets: list[str] | None = None, strict: bool = False, results_dir: str | Path | None = None,
+    df: pd.DataFrame,
+    metric: str = "all.mean",
+    fmt: str = "github",
+    benchmark: str | None = None,
+    datasets: list[str] | None = None,
+    strict: bool = False,
+    results_dir: str | Path | None = None,
     references: bool = True,
 ) -> str:
     """Filter, deduplicate, aggregate and render a :func:`load_results` frame; duplicate units are
@@ -254,8 +302,9 @@ def leaderboard(
         from gazebench.results import check_predictions
 
         df = check_predictions(df, results_dir)
-    return render(aggregate(df, metric, strict=strict), fmt, metric,
-                  references=published_references(metric) if references else ())
+    return render(
+        aggregate(df, metric, strict=strict), fmt, metric, references=published_references(metric) if references else ()
+    )
 
 
 def published_references(metric: str) -> tuple:

@@ -92,6 +92,7 @@ def _joint_differences(t: dict[str, Any], sources: set) -> str:
     """``eyediap.layout=release,sampling=balanced``: the keys of a joint training column's
     options (the members' protocols, folds and options, the sampling) whose values differ among the
     joint runs of the same training datasets, with this one's values."""
+
     def flat(x: dict[str, Any]) -> dict[str, Any]:
         out = flat_config(x.get("data_options") or {})
         out["card_version"] = x.get("card_version")
@@ -99,8 +100,11 @@ def _joint_differences(t: dict[str, Any], sources: set) -> str:
 
     flats = [flat(json.loads(s)) for s in sources]
     mine = flat(t)
-    keys = sorted(k for k in set().union(*flats)
-                  if len({json.dumps(f.get(k, "\0"), sort_keys=True, default=str) for f in flats}) > 1)
+    keys = sorted(
+        k
+        for k in set().union(*flats)
+        if len({json.dumps(f.get(k, "\0"), sort_keys=True, default=str) for f in flats}) > 1
+    )
     return ",".join(f"{k}={compact(mine.get(k, _UNSET))}" for k in keys)
 
 
@@ -178,8 +182,11 @@ def differing_keys(runs: pd.DataFrame, configs: dict[str, dict[str, Any]]) -> li
         if len(flats) < 2:
             continue
         every = set().union(*flats)
-        keys |= {k for k in every if len({json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "\0"
-                                          for f in flats}) > 1}
+        keys |= {
+            k
+            for k in every
+            if len({json.dumps(f.get(k), sort_keys=True, default=str) if k in f else "\0" for f in flats}) > 1
+        }
     return sorted(keys)
 
 
@@ -220,7 +227,11 @@ def row_names(df: pd.DataFrame) -> tuple[pd.Series, dict[str, tuple[int, list[st
 def strict_refusal(split: dict[str, tuple[int, list[str]]]) -> str:
     """Why ``table --strict`` refuses: the labels holding several configurations, the keys that
     differ, and how to give each configuration its own label."""
-    which = "; ".join(f"{label} holds {n} configurations that differ in {', '.join(keys)}"
-                      for label, (n, keys) in sorted(split.items()))
-    return (f"--strict: {which}. Give each configuration its own label (gazebench run --label NAME, or "
-            "'label:' on the model's entry in a suite), or leave out --strict to show one row per configuration")
+    which = "; ".join(
+        f"{label} holds {n} configurations that differ in {', '.join(keys)}"
+        for label, (n, keys) in sorted(split.items())
+    )
+    return (
+        f"--strict: {which}. Give each configuration its own label (gazebench run --label NAME, or "
+        "'label:' on the model's entry in a suite), or leave out --strict to show one row per configuration"
+    )

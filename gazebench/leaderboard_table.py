@@ -21,8 +21,9 @@ from __future__ import annotations
 import html
 import json
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -37,9 +38,28 @@ FORMATS = ("github", "latex", "csv", "html", "json")
 #: metrics where a larger value is better (everything else is an error: smaller is better)
 HIGHER_IS_BETTER = ("sigma_error_pearson", "sigma_error_spearman")
 #: one record per cell in the csv and json forms
-LONG_COLUMNS = ["row", "label", "column", "dataset", "card_version", "protocol", "identity", "metric", "mean", "std",
-                "n", "folds", "seeds", "complete", "missing", "populations", "population_complete", "population_note",
-                "record_note", "mark"]
+LONG_COLUMNS = [
+    "row",
+    "label",
+    "column",
+    "dataset",
+    "card_version",
+    "protocol",
+    "identity",
+    "metric",
+    "mean",
+    "std",
+    "n",
+    "folds",
+    "seeds",
+    "complete",
+    "missing",
+    "populations",
+    "population_complete",
+    "population_note",
+    "record_note",
+    "mark",
+]
 DAGGER = "†"
 #: a cell with a record whose metric disagrees with its predictions file (gazebench.results.check_predictions)
 DOUBLE_DAGGER = "‡"
@@ -153,8 +173,10 @@ def _add_references(table: Table, agg: pd.DataFrame, references: Sequence[Refere
         sources.setdefault(source, []).extend(by_column.values())
     number = {source: i for i, source in enumerate(sources, 1)}
     table.reference_notes = [_reference_note(refs) for refs in sources.values()]
-    table.reference_rows = [(f"{REFERENCE}: {method} — {next(iter(cells.values())).short} [R{number[source]}]", cells)
-                            for (source, method), cells in grouped.items()]
+    table.reference_rows = [
+        (f"{REFERENCE}: {method} — {next(iter(cells.values())).short} [R{number[source]}]", cells)
+        for (source, method), cells in grouped.items()
+    ]
 
 
 def _reference_note(refs: list[Reference]) -> str:
@@ -164,8 +186,9 @@ def _reference_note(refs: list[Reference]) -> str:
     methods = list(dict.fromkeys(r.method for r in refs))
 
     def populations(texts: dict[str, list[str]]) -> str:
-        return "; ".join(text + ("" if len(rows) == len(methods) else f" ({', '.join(rows)})")
-                         for text, rows in texts.items())
+        return "; ".join(
+            text + ("" if len(rows) == len(methods) else f" ({', '.join(rows)})") for text, rows in texts.items()
+        )
 
     trained: dict[str, list[str]] = {}
     tested: dict[str, list[str]] = {}
@@ -173,10 +196,13 @@ def _reference_note(refs: list[Reference]) -> str:
         for texts, text in ((trained, r.training_population), (tested, f"{r.test}: {r.test_population}")):
             if r.method not in texts.setdefault(text, []):
                 texts[text].append(r.method)
-    rows = "; ".join(f"{r.method}: backbone {r.backbone}, adaptation {r.adaptation}"
-                     for r in {r.method: r for r in refs}.values())
-    return (f"{first.short}: {first.paper} ({first.venue}); {first.table}; {first.url}. "
-            f"Trained on {populations(trained)}. Tested on {populations(tested)}. Rows: {rows}.")
+    rows = "; ".join(
+        f"{r.method}: backbone {r.backbone}, adaptation {r.adaptation}" for r in {r.method: r for r in refs}.values()
+    )
+    return (
+        f"{first.short}: {first.paper} ({first.venue}); {first.table}; {first.url}. "
+        f"Trained on {populations(trained)}. Tested on {populations(tested)}. Rows: {rows}."
+    )
 
 
 def _footnote(table: Table, row: str, col: str, cell: dict[str, Any]) -> None:
@@ -203,19 +229,47 @@ def _number_text(cell: dict[str, Any]) -> str:
 
 
 _STYLES = {
-    "github": {"bold": "**{}**", "escape": lambda s: s.replace("|", "\\|"), "pm": "±", "none": "—", "fmt": "github",
-               "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER}},
-    "html": {"bold": "<b>{}</b>", "escape": html.escape, "pm": "±", "none": "—", "fmt": "unsafehtml",
-             "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER}},
-    "latex": {"bold": "\\textbf{{{}}}", "escape": lambda s: _latex_escape(s), "pm": "$\\pm$", "none": "--",
-              "fmt": "latex_raw", "marks": {DAGGER: "\\textdagger{}", DOUBLE_DAGGER: "\\textdaggerdbl{}"}},
+    "github": {
+        "bold": "**{}**",
+        "escape": lambda s: s.replace("|", "\\|"),
+        "pm": "±",
+        "none": "—",
+        "fmt": "github",
+        "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER},
+    },
+    "html": {
+        "bold": "<b>{}</b>",
+        "escape": html.escape,
+        "pm": "±",
+        "none": "—",
+        "fmt": "unsafehtml",
+        "marks": {DAGGER: DAGGER, DOUBLE_DAGGER: DOUBLE_DAGGER},
+    },
+    "latex": {
+        "bold": "\\textbf{{{}}}",
+        "escape": lambda s: _latex_escape(s),
+        "pm": "$\\pm$",
+        "none": "--",
+        "fmt": "latex_raw",
+        "marks": {DAGGER: "\\textdagger{}", DOUBLE_DAGGER: "\\textdaggerdbl{}"},
+    },
 }
 
 
 #: the non-ASCII characters of gazebench's own column names and cells ("gaze360 → rtgene", "±", "—") as
 #: LaTeX commands: LaTeX's default fonts have no "→" and stop with "Unicode character not set up"
-_LATEX_SYMBOLS = {"→": "$\\rightarrow$", "±": "$\\pm$", "×": "$\\times$", "°": "$^\\circ$", "†": "\\textdagger{}",
-                  "—": "---", "–": "--", "…": "\\ldots{}", "≤": "$\\leq$", "≥": "$\\geq$"}
+_LATEX_SYMBOLS = {
+    "→": "$\\rightarrow$",
+    "±": "$\\pm$",
+    "×": "$\\times$",
+    "°": "$^\\circ$",
+    "†": "\\textdagger{}",
+    "—": "---",
+    "–": "--",
+    "…": "\\ldots{}",
+    "≤": "$\\leq$",
+    "≥": "$\\geq$",
+}
 
 
 def _latex_escape(text: str) -> str:
@@ -236,17 +290,26 @@ def _legend(table: Table) -> list[str]:
         "Bold: best unmarked cell per column."
         + (" Mean: average over the columns, only for rows unmarked in every column." if table.has_mean else "")
         + " Sorted best first."
-        + (f" {DAGGER}: runs that fell short of the protocol's full population (the note says how), or seeds "
-           "of one fold tested on different populations; never bold, never in the Mean." if table.has_dagger else "")
-        + (f" {DOUBLE_DAGGER}: a record whose all.mean its predictions file does not give (edited by hand, or "
-           "the file of another run; the note names both files); never bold, never in the Mean."
-           if table.has_double_dagger else "")
+        + (
+            f" {DAGGER}: runs that fell short of the protocol's full population (the note says how), or seeds "
+            "of one fold tested on different populations; never bold, never in the Mean."
+            if table.has_dagger
+            else ""
+        )
+        + (
+            f" {DOUBLE_DAGGER}: a record whose all.mean its predictions file does not give (edited by hand, or "
+            "the file of another run; the note names both files); never bold, never in the Mean."
+            if table.has_double_dagger
+            else ""
+        )
     ]
     lines += [f"{symbol}[{i}] {note}" for i, (symbol, note) in enumerate(table.footnotes, 1)]
     if table.reference_rows:
-        lines.append(f"{REFERENCE}: published numbers, not measured by gazebench: the source's own {table.metric} on "
-                     "the populations its note [Rk] states (which may differ from the column's); never bold, never "
-                     "in the Mean, the best cell or the ordering of the measured rows.")
+        lines.append(
+            f"{REFERENCE}: published numbers, not measured by gazebench: the source's own {table.metric} on "
+            "the populations its note [Rk] states (which may differ from the column's); never bold, never "
+            "in the Mean, the best cell or the ordering of the measured rows."
+        )
         lines += [f"[R{i}] {note}" for i, note in enumerate(table.reference_notes, 1)]
     return lines
 
@@ -272,15 +335,19 @@ def _render_table(table: Table, fmt: str) -> str:
     style = _STYLES[fmt]
     headers = ["model"] + [style["escape"](c) for c in table.columns] + (["Mean"] if table.has_mean else [])
     body = [
-        [style["escape"](row)] + [_cell_text(table, row, col, cells.get(col), style) for col in table.columns]
+        [style["escape"](row)]
+        + [_cell_text(table, row, col, cells.get(col), style) for col in table.columns]
         + ([_mean_text(table, row, style)] if table.has_mean else [])
         for row, cells in table.rows
     ]
     if table.reference_rows:
         body.append([style["escape"](REFERENCE_SEPARATOR)] + [""] * (len(headers) - 1))
-        body += [[style["escape"](row)] + [style["escape"](cells[col].text) if col in cells else style["none"]
-                                           for col in table.columns] + ([style["none"]] if table.has_mean else [])
-                 for row, cells in table.reference_rows]
+        body += [
+            [style["escape"](row)]
+            + [style["escape"](cells[col].text) if col in cells else style["none"] for col in table.columns]
+            + ([style["none"]] if table.has_mean else [])
+            for row, cells in table.reference_rows
+        ]
     colalign = ["left"] + ["right"] * (len(headers) - 1)
     text = tabulate(body, headers=headers, tablefmt=style["fmt"], disable_numparse=True, colalign=colalign)
     legend = _legend(table)
@@ -291,8 +358,9 @@ def _render_table(table: Table, fmt: str) -> str:
     return text + "\n\n" + "\n".join(legend)
 
 
-def long_form(agg: pd.DataFrame, metric: str = "all.mean",
-              references: Sequence[Reference] = ()) -> list[dict[str, Any]]:
+def long_form(
+    agg: pd.DataFrame, metric: str = "all.mean", references: Sequence[Reference] = ()
+) -> list[dict[str, Any]]:
     """The cells in table order (best row first) as plain records, for CSV and JSON; then the
     reference rows' numbers (``mark: ref``, with a ``reference`` field citing the source)."""
     table = layout(agg, metric, references)
@@ -301,16 +369,30 @@ def long_form(agg: pd.DataFrame, metric: str = "all.mean",
         for col in table.columns:
             if col in cells:
                 c = cells[col]
-                out.append({
-                    "row": row, "label": c["label"], "column": col, "dataset": c["dataset"],
-                    "card_version": c["card_version"], "protocol": c["protocol"], "identity": c["identity"],
-                    "metric": metric, "mean": round(c["mean"], 6),
-                    "std": None if math.isnan(c["std"]) else round(c["std"], 6), "n": c["n"],
-                    "folds": list(c["folds"]), "seeds": list(c["seeds"]), "complete": bool(c["complete"]),
-                    "missing": c["missing"], "populations": list(c["populations"]),
-                    "population_complete": bool(c["population_ok"]), "population_note": c["population_note"],
-                    "record_note": c.get("record_note", ""), "mark": cell_marks(c),
-                })
+                out.append(
+                    {
+                        "row": row,
+                        "label": c["label"],
+                        "column": col,
+                        "dataset": c["dataset"],
+                        "card_version": c["card_version"],
+                        "protocol": c["protocol"],
+                        "identity": c["identity"],
+                        "metric": metric,
+                        "mean": round(c["mean"], 6),
+                        "std": None if math.isnan(c["std"]) else round(c["std"], 6),
+                        "n": c["n"],
+                        "folds": list(c["folds"]),
+                        "seeds": list(c["seeds"]),
+                        "complete": bool(c["complete"]),
+                        "missing": c["missing"],
+                        "populations": list(c["populations"]),
+                        "population_complete": bool(c["population_ok"]),
+                        "population_note": c["population_note"],
+                        "record_note": c.get("record_note", ""),
+                        "mark": cell_marks(c),
+                    }
+                )
     for row, cells in table.reference_rows:
         for col in table.columns:
             if col in cells:
@@ -321,18 +403,34 @@ def long_form(agg: pd.DataFrame, metric: str = "all.mean",
 def _reference_record(row: str, col: str, ref: Reference, metric: str) -> dict[str, Any]:
     """A published number as a long-form record: what does not apply to it (folds, seeds, identity) is empty."""
     return {
-        "row": row, "label": ref.method, "column": col, "dataset": ref.test, "card_version": None, "protocol": None,
-        "identity": None, "metric": metric, "mean": ref.value, "std": None, "n": None, "folds": [], "seeds": [],
-        "complete": None, "missing": "", "populations": [], "population_complete": None,
+        "row": row,
+        "label": ref.method,
+        "column": col,
+        "dataset": ref.test,
+        "card_version": None,
+        "protocol": None,
+        "identity": None,
+        "metric": metric,
+        "mean": ref.value,
+        "std": None,
+        "n": None,
+        "folds": [],
+        "seeds": [],
+        "complete": None,
+        "missing": "",
+        "populations": [],
+        "population_complete": None,
         "population_note": f"trained on {ref.training_population}; tested on {ref.test}: {ref.test_population}",
-        "record_note": "", "mark": REFERENCE,
+        "record_note": "",
+        "mark": REFERENCE,
         "reference": f"{ref.short}: {ref.paper} ({ref.venue}); {ref.table}; {ref.url}; published as {ref.text}; "
-                     f"backbone {ref.backbone}; adaptation {ref.adaptation}",
+        f"backbone {ref.backbone}; adaptation {ref.adaptation}",
     }
 
 
-def render(agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean",
-           references: Sequence[Reference] = ()) -> str:
+def render(
+    agg: pd.DataFrame, fmt: str = "github", metric: str = "all.mean", references: Sequence[Reference] = ()
+) -> str:
     """The leaderboard as text: ``github`` (Markdown), ``latex``, ``html`` (tables with bold best
     values and footnotes), or ``csv`` / ``json`` (long form, one record per cell).  ``references``:
     published numbers shown as reference rows beside the cross-dataset columns they match."""

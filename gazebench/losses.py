@@ -20,7 +20,8 @@ Every registered loss carries ``trains_sigma``: whether it gives the model's sig
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import torch
 import torch.nn.functional as F
@@ -110,7 +111,10 @@ def bin_index(deg: torch.Tensor, edges: torch.Tensor) -> torch.Tensor:
 
 
 def binned_angle_loss(
-    logits: torch.Tensor, decoded_deg: torch.Tensor, target_deg: torch.Tensor, edges: torch.Tensor,
+    logits: torch.Tensor,
+    decoded_deg: torch.Tensor,
+    target_deg: torch.Tensor,
+    edges: torch.Tensor,
     alpha: float = L2CS_ALPHA,
 ) -> torch.Tensor:
     """L2CS-Net's loss for one angle: ``CE(logits, bin of the target) + alpha * MSE(decoded, target)``,
@@ -243,11 +247,14 @@ def l2cs_loss(output: dict[str, torch.Tensor], target: torch.Tensor) -> torch.Te
     the second, whatever the original code's variable names say.  Trains no sigma.
     """
     yaw_logits, pitch_logits, yaw_pitch, edges = _need(
-        output, "l2cs", "yaw_logits", "pitch_logits", "yaw_pitch", "bin_edges_deg")
+        output, "l2cs", "yaw_logits", "pitch_logits", "yaw_pitch", "bin_edges_deg"
+    )
     decoded = torch.rad2deg(yaw_pitch)
     wanted = torch.rad2deg(_target_angles(target, yaw_pitch))
-    return sum(binned_angle_loss(logits, decoded[:, i], wanted[:, i], edges[0])
-               for i, logits in enumerate((yaw_logits, pitch_logits)))
+    return sum(
+        binned_angle_loss(logits, decoded[:, i], wanted[:, i], edges[0])
+        for i, logits in enumerate((yaw_logits, pitch_logits))
+    )
 
 
 # --- which loss a run trains with ---------------------------------------------------------------

@@ -62,8 +62,10 @@ def host_available(meminfo: Path = MEMINFO, cgroup: Path = CGROUP) -> tuple[int 
 
 
 #: (folder under the cgroup root, limit, usage, reclaimable key of memory.stat): cgroup v2, then v1
-_CGROUP_FILES = (("", "memory.max", "memory.current", "inactive_file"),
-                 ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"))
+_CGROUP_FILES = (
+    ("", "memory.max", "memory.current", "inactive_file"),
+    ("memory", "memory.limit_in_bytes", "memory.usage_in_bytes", "total_inactive_file"),
+)
 
 
 def _cgroup_left(root: Path) -> int | None:
@@ -71,8 +73,10 @@ def _cgroup_left(root: Path) -> int | None:
     file cache (which the kernel reclaims before it kills); None where there is no limit.  The
     process's own cgroup folder when it is visible, else the root (a container's view)."""
     try:
-        own = {kind: path.lstrip("/") for _, kind, path in
-               (line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines())}
+        own = {
+            kind: path.lstrip("/")
+            for _, kind, path in (line.split(":", 2) for line in Path("/proc/self/cgroup").read_text().splitlines())
+        }
     except (OSError, ValueError):
         own = {}
     for sub, limit_file, usage_file, reclaimable in _CGROUP_FILES:
@@ -107,8 +111,9 @@ def available_memory(device: Any) -> tuple[int | None, str]:
     return host_available()
 
 
-def check_batch_memory(recipe: Any, frames: int, views: int, sizes: dict[str, int], device: Any,
-                       trains: bool = True, world_size: int = 1) -> None:
+def check_batch_memory(
+    recipe: Any, frames: int, views: int, sizes: dict[str, int], device: Any, trains: bool = True, world_size: int = 1
+) -> None:
     """Refuse a recipe whose training or evaluation batch cannot fit (see the module docstring).
     ``sizes``: samples per split; a batch never holds more than its split (or
     ``max_train_samples``); under torchrun each process holds its share of a training batch."""
@@ -129,4 +134,5 @@ def check_batch_memory(recipe: Any, frames: int, views: int, sizes: dict[str, in
             f"recipe {key}={size}, image_size={recipe.image_size}: one batch needs at least {need / GIB:.2f} GiB "
             f"({batch} samples x {frames} frame(s) x 3 x {recipe.image_size}^2 px as uint8, plus {views} view(s) "
             f"as float32 model input; activations not counted) and there are {available / GIB:.2f} GiB ({where}); "
-            f"lower {lower} (--set {lower}=...)")
+            f"lower {lower} (--set {lower}=...)"
+        )

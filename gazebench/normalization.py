@@ -66,7 +66,7 @@ Only numpy at import; scipy (rotation vectors) is imported when first needed.  B
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
 
@@ -121,8 +121,8 @@ class Normalized:
     image: np.ndarray
     rotation: np.ndarray
     head_rvec: np.ndarray
-    gaze: Optional[np.ndarray]
-    landmarks: Optional[np.ndarray]
+    gaze: np.ndarray | None
+    landmarks: np.ndarray | None
     warp: np.ndarray
     center: np.ndarray
     camera_matrix: np.ndarray
@@ -167,11 +167,12 @@ def _face_model(x: Any) -> np.ndarray:
         raise NormalizationError("face_model must be 6x3 (one row per point), got 3x6: pass face_model.T")
     if m.shape != (6, 3):
         raise NormalizationError(
-            f"face_model must be 6x3 (4 eye corners then 2 nose-base or mouth corners, mm, one row each), got shape {_shape(m)}")
+            f"face_model must be 6x3 (4 eye corners then 2 nose-base or mouth corners, mm, one row each), got shape {_shape(m)}"
+        )
     return m
 
 
-def _landmarks(x: Any) -> Optional[np.ndarray]:
+def _landmarks(x: Any) -> np.ndarray | None:
     if x is None:
         return None
     p = _float_array("landmarks", x)
@@ -205,8 +206,11 @@ def _positive(name: str, x: Any) -> float:
 def _size(x: Any) -> tuple[int, int]:
     """``size`` as (width, height): an int is a square."""
     parts = (x, x) if np.isscalar(x) else tuple(x) if isinstance(x, (tuple, list)) else None
-    if parts is None or len(parts) != 2 or not all(
-            isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p > 0 for p in parts):
+    if (
+        parts is None
+        or len(parts) != 2
+        or not all(isinstance(p, (int, np.integer)) and not isinstance(p, bool) and p > 0 for p in parts)
+    ):
         raise NormalizationError(f"size must be a positive int or (width, height) of positive ints, got {x!r}")
     return int(parts[0]), int(parts[1])
 
@@ -320,8 +324,9 @@ def warp_image(image: np.ndarray, warp: Any, size: Any) -> np.ndarray:
 # --- normalisation --------------------------------------------------------------------------------
 
 
-def _normalize(image, camera_matrix, head_rvec, center, landmarks, gaze_target, focal, distance, size,
-               what: str) -> Normalized:
+def _normalize(
+    image, camera_matrix, head_rvec, center, landmarks, gaze_target, focal, distance, size, what: str
+) -> Normalized:
     img = _image(image)
     k = _camera(camera_matrix)
     h_rot = _rotation_matrix(_vec3("head_rvec", head_rvec))
@@ -339,7 +344,8 @@ def _normalize(image, camera_matrix, head_rvec, center, landmarks, gaze_target, 
     down = np.cross(forward, h_rot[:, 0])
     if np.linalg.norm(down) < 1e-12:
         raise NormalizationError(
-            f"the head's x-axis points along the line of sight to the {what}: check head_rvec (Rodrigues, radians)")
+            f"the head's x-axis points along the line of sight to the {what}: check head_rvec (Rodrigues, radians)"
+        )
     down /= np.linalg.norm(down)
     right = np.cross(down, forward)
     right /= np.linalg.norm(right)
@@ -352,7 +358,8 @@ def _normalize(image, camera_matrix, head_rvec, center, landmarks, gaze_target, 
         n = np.linalg.norm(g)
         if n < 1e-12:
             raise NormalizationError(
-                f"gaze_target is the {what} itself: give the 3-D point looked at (mm, camera frame)")
+                f"gaze_target is the {what} itself: give the 3-D point looked at (mm, camera frame)"
+            )
         gaze = g / n
     return Normalized(
         image=warp_image(img, warp, (width, height)),
@@ -366,9 +373,18 @@ def _normalize(image, camera_matrix, head_rvec, center, landmarks, gaze_target, 
     )
 
 
-def normalize_face(image: np.ndarray, camera_matrix: Any, head_rvec: Any, head_tvec: Any, face_model: Any,
-                   landmarks: Any = None, gaze_target: Any = None, focal: float = FACE_FOCAL,
-                   distance: float = FACE_DISTANCE, size: Any = FACE_SIZE) -> Normalized:
+def normalize_face(
+    image: np.ndarray,
+    camera_matrix: Any,
+    head_rvec: Any,
+    head_tvec: Any,
+    face_model: Any,
+    landmarks: Any = None,
+    gaze_target: Any = None,
+    focal: float = FACE_FOCAL,
+    distance: float = FACE_DISTANCE,
+    size: Any = FACE_SIZE,
+) -> Normalized:
     """Normalise a face image as ETH-XGaze's ``normalizeData_face`` does (steps and sources in the
     module docstring).
 
@@ -379,18 +395,26 @@ def normalize_face(image: np.ndarray, camera_matrix: Any, head_rvec: Any, head_t
     ``distance`` (mm) and ``size`` (px, an int or (width, height)) describe the virtual camera.
     """
     center = face_center(face_model, head_rvec, head_tvec)
-    return _normalize(image, camera_matrix, head_rvec, center, landmarks, gaze_target, focal, distance, size,
-                      "face centre")
+    return _normalize(
+        image, camera_matrix, head_rvec, center, landmarks, gaze_target, focal, distance, size, "face centre"
+    )
 
 
-def normalize_eye(image: np.ndarray, camera_matrix: Any, head_rvec: Any, head_tvec: Any, eye_center: Any,
-                  gaze_target: Any = None, focal: float = EYE_FOCAL, distance: float = EYE_DISTANCE,
-                  size: Any = EYE_SIZE) -> Normalized:
+def normalize_eye(
+    image: np.ndarray,
+    camera_matrix: Any,
+    head_rvec: Any,
+    head_tvec: Any,
+    eye_center: Any,
+    gaze_target: Any = None,
+    focal: float = EYE_FOCAL,
+    distance: float = EYE_DISTANCE,
+    size: Any = EYE_SIZE,
+) -> Normalized:
     """Normalise one eye as the paper's authors' ``normalizeData`` does for each eye (60x36 patch by
     default, ``size`` = (width, height)); ``eye_center`` is the eye's 3-D centre in the camera (mm),
     e.g. a row of :func:`eye_centers`.  ``head_tvec`` is checked but only the eye centre places the
     virtual camera; the head rotation sets its roll.  ``landmarks`` is always None."""
     _vec3("head_tvec", head_tvec)
     center = _vec3("eye_center", eye_center)
-    return _normalize(image, camera_matrix, head_rvec, center, None, gaze_target, focal, distance, size,
-                      "eye centre")
+    return _normalize(image, camera_matrix, head_rvec, center, None, gaze_target, focal, distance, size, "eye centre")

@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import math
 import numbers
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 from gazebench.errors import GazebenchError
 from gazebench.registry import closest
@@ -74,8 +75,10 @@ def names_of(*choices: str, what: str) -> Check:
         names = {str(v).strip().lower() for v in items} - {""}
         unknown = sorted(names - set(choices))
         if unknown:
-            raise OptionValueError(f"has unknown {what} {', '.join(map(repr, unknown))}; "
-                                   f"choose from {', '.join(choices)} (a comma list), or none")
+            raise OptionValueError(
+                f"has unknown {what} {', '.join(map(repr, unknown))}; "
+                f"choose from {', '.join(choices)} (a comma list), or none"
+            )
         return tuple(n for n in choices if n in names)
 
     return _described(check, "none or a comma list of " + ", ".join(choices))
@@ -182,8 +185,7 @@ def resolve_options(owner: str, declared: dict[str, Option], given: dict[str, An
     for key, value in (given or {}).items():
         if key not in declared:
             raise ConfigError(
-                f"{owner} has no option {key!r}.{closest(key, list(declared))} "
-                f"Options: {', '.join(declared) or 'none'}"
+                f"{owner} has no option {key!r}.{closest(key, list(declared))} Options: {', '.join(declared) or 'none'}"
             )
         if value is None:
             continue

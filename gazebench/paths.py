@@ -40,8 +40,10 @@ def name_problem(name: str) -> str | None:
     if _SAFE_NAME.fullmatch(name):
         return None
     suggestion = folder_name(name).lstrip("._-") or "my-suite"
-    return ("a suite name becomes a folder under --results and --runs, so it may hold only letters, digits, "
-            f"'.', '_' and '-' and must start with a letter or digit; rename it, e.g. {suggestion!r}")
+    return (
+        "a suite name becomes a folder under --results and --runs, so it may hold only letters, digits, "
+        f"'.', '_' and '-' and must start with a letter or digit; rename it, e.g. {suggestion!r}"
+    )
 
 
 def inside(root: str | Path, *parts: str | Path, what: str = "result") -> Path:
@@ -52,7 +54,9 @@ def inside(root: str | Path, *parts: str | Path, what: str = "result") -> Path:
     top = os.path.normpath(os.path.abspath(root))
     full = os.path.normpath(os.path.abspath(path))
     if full != top and not full.startswith(top.rstrip(os.sep) + os.sep):
-        raise UnsafePathError(f"the {what} path {path} leaves its root folder {root}; a name in it "
-                              f"({', '.join(map(str, parts))}) climbs out: rename it with letters, digits, '.', "
-                              "'_' and '-' only")
+        raise UnsafePathError(
+            f"the {what} path {path} leaves its root folder {root}; a name in it "
+            f"({', '.join(map(str, parts))}) climbs out: rename it with letters, digits, '.', "
+            "'_' and '-' only"
+        )
     return path

@@ -22,7 +22,7 @@ import hashlib
 import json
 import sys
 from dataclasses import dataclass, field
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 
@@ -126,7 +126,7 @@ class Unit:
 # --- what the registries declare (models and adapters are imported on first use) ----------------
 
 
-@lru_cache(maxsize=None)
+@cache
 def model_option_keys(name: str) -> tuple[str, ...]:
     """The options of model ``name`` (its factory's keyword arguments, as gazebench.model_catalog declares them)."""
     from gazebench.model_catalog import model_info
@@ -183,9 +183,16 @@ def csv_list(value: str | None) -> list[str] | None:
     return [v.strip() for v in value.split(",") if v.strip()] if value else None
 
 
-def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: str | None = None,
-                     label: str | None = None, protocol: str | None = None, test: list[str] | None = None,
-                     members: list[str] | None = None) -> Suite:
+def single_run_suite(
+    dataset: str,
+    models: list[str],
+    seeds: list[int],
+    root: str | None = None,
+    label: str | None = None,
+    protocol: str | None = None,
+    test: list[str] | None = None,
+    members: list[str] | None = None,
+) -> Suite:
     """The anonymous suite of ``gazebench run --dataset D --model M[,M2] --seed S``: all the
     card's folds (``--fold`` then selects), the given seeds, the given protocol (None: the card's
     default), no recipe of its own; ``test``: datasets to evaluate the trained units on
@@ -200,9 +207,7 @@ def single_run_suite(dataset: str, models: list[str], seeds: list[int], root: st
         entry = _joint_entry({"train": list(members), "test": list(test or [])}, "--train")
     else:
         entry = DatasetEntry(dataset, root, protocol=protocol, test=list(test or []))
-    return Suite(name="", source=Path("<command line>"), datasets=[entry],
-                 models=entries,
-                 folds="all", seeds=seeds)
+    return Suite(name="", source=Path("<command line>"), datasets=[entry], models=entries, folds="all", seeds=seeds)
 
 
 # --- expand ---------------------------------------------------------------------------------------
@@ -242,7 +247,9 @@ def suite_folds(wanted: Any, card: Any, where: str) -> list[str]:
     chosen = [str(f) for f in (wanted if isinstance(wanted, list) else [wanted])]
     for f in chosen:
         if f not in folds:
-            raise BenchmarkError(f"{where}: fold {f!r} is not a fold of {card.name}; folds: {', '.join(folds)} (or 'all')")
+            raise BenchmarkError(
+                f"{where}: fold {f!r} is not a fold of {card.name}; folds: {', '.join(folds)} (or 'all')"
+            )
     return chosen
 
 
@@ -256,9 +263,16 @@ def chosen_protocol(card: Any, name: str | None, where: str) -> str:
         raise BenchmarkError(f"{where}: {exc}") from None
 
 
-def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root: str | None,
-                   environ: dict[str, str] | None, protocol: str | None = None,
-                   cross_roots: dict[str, str] | None = None, root_map: dict[str, str] | None = None) -> list[RunSpec]:
+def _dataset_specs(
+    suite: Suite,
+    d: DatasetEntry,
+    settings: dict[str, Any],
+    root: str | None,
+    environ: dict[str, str] | None,
+    protocol: str | None = None,
+    cross_roots: dict[str, str] | None = None,
+    root_map: dict[str, str] | None = None,
+) -> list[RunSpec]:
     if d.members:
         from gazebench.joint import joint_specs
 
@@ -277,8 +291,9 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
     for t in d.test:
         dataset_card(t)  # an unknown test dataset fails here, with suggestions
         if t == d.name:
-            raise BenchmarkError(f"{dwhere}: test dataset {t!r} is the training dataset (its own test split is "
-                                 "evaluated anyway)")
+            raise BenchmarkError(
+                f"{dwhere}: test dataset {t!r} is the training dataset (its own test split is evaluated anyway)"
+            )
     specs = []
     for fold in folds:
         for seed in suite.seeds:
@@ -288,18 +303,31 @@ def _dataset_specs(suite: Suite, d: DatasetEntry, settings: dict[str, Any], root
                 shared = {k: v for k, v in suite.model_kwargs.items() if k in keys}
                 kwargs = expand_env({**shared, **m.kwargs}, f"{where}, model {m.label!r}", environ)
                 tested = cross_settings(d, settings, keys, environ, where)
-                specs.append(RunSpec(
-                    dataset=d.name, model=m.name, fold=fold, seed=seed, root=root,
-                    data_options={**options, **mine.data}, model_kwargs={**kwargs, **mine.model},
-                    recipe={**recipe, **mine.recipe}, label=m.label, benchmark=suite.name or None,
-                    protocol=protocol, cross=cross, cross_options={t: o for t, o in tested.items() if o},
-                    cross_protocols=cross_protocols(d), cross_all=cross_all(d),
-                ))
+                specs.append(
+                    RunSpec(
+                        dataset=d.name,
+                        model=m.name,
+                        fold=fold,
+                        seed=seed,
+                        root=root,
+                        data_options={**options, **mine.data},
+                        model_kwargs={**kwargs, **mine.model},
+                        recipe={**recipe, **mine.recipe},
+                        label=m.label,
+                        benchmark=suite.name or None,
+                        protocol=protocol,
+                        cross=cross,
+                        cross_options={t: o for t, o in tested.items() if o},
+                        cross_protocols=cross_protocols(d),
+                        cross_all=cross_all(d),
+                    )
+                )
     return specs
 
 
-def cross_settings(d: DatasetEntry, settings: dict[str, Any], model_keys: tuple[str, ...],
-                   environ: dict[str, str] | None, where: str) -> dict[str, dict[str, Any]]:
+def cross_settings(
+    d: DatasetEntry, settings: dict[str, Any], model_keys: tuple[str, ...], environ: dict[str, str] | None, where: str
+) -> dict[str, dict[str, Any]]:
     """Each test dataset's data options: its test entry's ``options`` under the ``--set`` values it takes."""
     out = {}
     for t in d.test:
@@ -322,8 +350,13 @@ def cross_all(d: DatasetEntry) -> tuple[str, ...]:
     return tuple(t for t, e in d.test_entries.items() if e.get("split") == "all")
 
 
-def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str, str] | None = None,
-           environ: dict[str, str] | None = None, protocol: str | None = None) -> list[RunSpec]:
+def expand(
+    suite: Suite,
+    settings: dict[str, Any] | None = None,
+    roots: dict[str, str] | None = None,
+    environ: dict[str, str] | None = None,
+    protocol: str | None = None,
+) -> list[RunSpec]:
     """One RunSpec per unit: datasets x folds x seeds x models (models vary fastest, so a sweep
     stopped halfway leaves whole comparisons).  ``settings`` are ``--set`` values, each routed to
     the units that take it; ``roots`` replace dataset roots ({dataset: DIR}); ``protocol``
@@ -337,16 +370,22 @@ def expand(suite: Suite, settings: dict[str, Any] | None = None, roots: dict[str
     _check_settings(suite, settings)
     Recipe.resolve(expand_env(suite.recipe, where, environ))  # bad recipe keys fail before any work
     cross_roots = {**test_roots(suite, where, environ), **roots}
-    return [spec for d in suite.datasets
-            for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, cross_roots, roots)]
+    return [
+        spec
+        for d in suite.datasets
+        for spec in _dataset_specs(suite, d, settings, roots.get(d.name), environ, protocol, cross_roots, roots)
+    ]
 
 
 def test_roots(suite: Suite, where: str, environ: dict[str, str] | None) -> dict[str, str]:
     """The roots of the suite's own dataset entries that other entries test on (``test:``): a
     dataset trained in the suite is tested from the same folder (``--root NAME=DIR`` wins)."""
     tested = {t for d in suite.datasets for t in d.test}
-    roots = {d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
-             for d in suite.datasets if d.name in tested and d.root}
+    roots = {
+        d.name: expand_env(d.root, f"{where}, dataset {d.name!r} root", environ)
+        for d in suite.datasets
+        if d.name in tested and d.root
+    }
     for d in suite.datasets:  # a test entry's own root (test: [{name: D, root: ...}])
         for t, entry in d.test_entries.items():
             if entry.get("root") and t not in roots:
@@ -363,8 +402,10 @@ def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[s
     """``--set`` keys that some model configs of the suite do not take: {key: [labels]}."""
     from gazebench.joint import data_keys as entry_data_keys
 
-    data_keys = sorted({k for d in suite.datasets for k in entry_data_keys(d)}
-                       | {k for d in suite.datasets for name in d.test for k in dataset_option_keys(name)})
+    data_keys = sorted(
+        {k for d in suite.datasets for k in entry_data_keys(d)}
+        | {k for d in suite.datasets for name in d.test for k in dataset_option_keys(name)}
+    )
     out: dict[str, list[str]] = {}
     for key in settings:
         for m in suite.models:
@@ -376,23 +417,32 @@ def dropped_settings(suite: Suite, settings: dict[str, Any]) -> dict[str, list[s
 # --- select ---------------------------------------------------------------------------------------
 
 
-def select(specs: list[RunSpec], datasets: list[str] | None = None, models: list[str] | None = None,
-           folds: list[str] | None = None, seeds: list[int] | None = None) -> list[RunSpec]:
+def select(
+    specs: list[RunSpec],
+    datasets: list[str] | None = None,
+    models: list[str] | None = None,
+    folds: list[str] | None = None,
+    seeds: list[int] | None = None,
+) -> list[RunSpec]:
     """The specs matching every given filter (model: a label or a model name); a filter value that
     matches no spec is an error naming what there is."""
+
     def check(values: list[Any] | None, known: set[Any], what: str) -> None:
         for v in values or []:
             if v not in known:
                 names = sorted(map(str, known))
-                raise ConfigError(f"--{what} {v}: not among the units asked for.{closest(str(v), names)} "
-                                  f"They have {what}s: {', '.join(names)}")
+                raise ConfigError(
+                    f"--{what} {v}: not among the units asked for.{closest(str(v), names)} "
+                    f"They have {what}s: {', '.join(names)}"
+                )
 
     check(datasets, {s.dataset for s in specs}, "dataset")
     check(models, {s.row_label for s in specs} | {s.model for s in specs}, "model")
     check(folds, {str(s.fold) for s in specs}, "fold")
     check(seeds, {s.seed for s in specs}, "seed")
     return [
-        s for s in specs
+        s
+        for s in specs
         if (not datasets or s.dataset in datasets)
         and (not models or s.row_label in models or s.model in models)
         and (not folds or str(s.fold) in folds)
@@ -424,22 +474,41 @@ def plan_unit(spec: RunSpec, results_dir: str | Path, runs_dir: str | Path) -> U
     fold = card.resolve_fold(spec.fold)
     recipe = Recipe.resolve(protocol.recipe, spec.recipe)
     if recipe.epochs == 0 and model_is_trained(spec.model) and recipe.published is None:
-        raise ConfigError(f"recipe epochs=0: model {spec.model!r} is trained by gradient descent and needs "
-                          "epochs >= 1 (only fitted baselines such as mean, and published checkpoints "
-                          "(init=published:NAME), run without epochs)")
+        raise ConfigError(
+            f"recipe epochs=0: model {spec.model!r} is trained by gradient descent and needs "
+            "epochs >= 1 (only fitted baselines such as mean, and published checkpoints "
+            "(init=published:NAME), run without epochs)"
+        )
     if recipe.published is not None and not model_kwargs.get("weights_file"):
-        raise ConfigError(f"recipe init={recipe.init}: give the checkpoint file with --set weights_file=FILE "
-                          "(docs/published.md says where the authors host it)")
+        raise ConfigError(
+            f"recipe init={recipe.init}: give the checkpoint file with --set weights_file=FILE "
+            "(docs/published.md says where the authors host it)"
+        )
     identity = {
-        "dataset": spec.dataset, "card_version": card.version, "protocol": protocol.name, "data_options": options,
-        "model": spec.model, "model_kwargs": model_kwargs,
+        "dataset": spec.dataset,
+        "card_version": card.version,
+        "protocol": protocol.name,
+        "data_options": options,
+        "model": spec.model,
+        "model_kwargs": model_kwargs,
         "recipe": {k: v for k, v in recipe.as_dict().items() if k not in NOT_IN_UNIT_ID},  # not the loggers
-        "fold": fold, "seed": spec.seed,
+        "fold": fold,
+        "seed": spec.seed,
     }
     uid = unit_id(identity)
     rel = Path(spec.dataset) / folder_name(spec.row_label) / f"fold-{fold}_seed-{spec.seed}_{uid}"
-    return Unit(spec, fold, recipe, options, resolved_model_kwargs(spec.model, model_kwargs), card, uid,
-                inside(results_dir, rel.with_suffix(".json")), inside(runs_dir, rel, what="run"), protocol)
+    return Unit(
+        spec,
+        fold,
+        recipe,
+        options,
+        resolved_model_kwargs(spec.model, model_kwargs),
+        card,
+        uid,
+        inside(results_dir, rel.with_suffix(".json")),
+        inside(runs_dir, rel, what="run"),
+        protocol,
+    )
 
 
 def plan(specs: list[RunSpec], results_dir: str | Path, runs_dir: str | Path) -> list[Unit]:
@@ -449,8 +518,10 @@ def plan(specs: list[RunSpec], results_dir: str | Path, runs_dir: str | Path) ->
 
 def note_dropped(suite: Suite, settings: dict[str, Any]) -> None:
     for key, labels in dropped_settings(suite, settings).items():
-        print(f"note: --set {key} does not apply to {', '.join(sorted(set(labels)))} (not an option of that model)",
-              file=sys.stderr)
+        print(
+            f"note: --set {key} does not apply to {', '.join(sorted(set(labels)))} (not an option of that model)",
+            file=sys.stderr,
+        )
 
 
 # --- a request ------------------------------------------------------------------------------------
@@ -488,39 +559,51 @@ def plan_request(request: Request) -> Planned:
     seeds = list(request.seeds) or None
     members = list(train) if len(train) > 1 else None  # joint training
     if members and (datasets or request.benchmark):
-        raise UserValueError(f"--train {','.join(train)}: joint training is a single run (no --dataset"
-                             + (", no --benchmark: in a suite give a dataset entry 'train: [A, B]')"
-                                if request.benchmark else ")"))
+        raise UserValueError(
+            f"--train {','.join(train)}: joint training is a single run (no --dataset"
+            + (", no --benchmark: in a suite give a dataset entry 'train: [A, B]')" if request.benchmark else ")")
+        )
     if train and datasets and train != datasets:
-        raise UserValueError(f"--train {','.join(train)} and --dataset {','.join(datasets)} name different "
-                             "datasets; give one")
+        raise UserValueError(
+            f"--train {','.join(train)} and --dataset {','.join(datasets)} name different datasets; give one"
+        )
     datasets = datasets or (() if members else train)
     if request.benchmark:
         if test:
-            raise UserValueError("--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' "
-                                 "(benchmarks.yaml)")
+            raise UserValueError(
+                "--test is for a single run; in a suite give a dataset entry 'test: [D2, ...]' (benchmarks.yaml)"
+            )
         if request.label:
             raise UserValueError("--label names a single run's row; a suite's labels come from benchmarks.yaml")
         suite = get_suite(request.benchmark, request.config)
         # a joint entry is named by its training datasets joined with '+', in any order
         wanted = [("+".join(sorted(d.split("+"))) if "+" in d else d) for d in datasets]
-        filters = {"datasets": wanted or None, "models": list(request.models) or None, "folds": folds,
-                   "seeds": seeds}
+        filters = {"datasets": wanted or None, "models": list(request.models) or None, "folds": folds, "seeds": seeds}
         results_dir = inside(request.results, suite.name, what="results")
         runs_dir = inside(request.runs, suite.name, what="runs")
     else:
         if request.config:
             raise UserValueError("--config needs --benchmark NAME")
         dataset = ",".join(datasets) or "synthgaze"
-        suite = single_run_suite(dataset, list(request.models) or ["static"], seeds or [0], label=request.label,
-                                 protocol=request.protocol, test=list(test), members=members)
+        suite = single_run_suite(
+            dataset,
+            list(request.models) or ["static"],
+            seeds or [0],
+            label=request.label,
+            protocol=request.protocol,
+            test=list(test),
+            members=members,
+        )
         if not request.folds:
             folds = ["default"] if members else [dataset_card(dataset).resolve_fold(None)]
         filters = {"folds": folds}
         results_dir, runs_dir = Path(request.results), Path(request.runs)
     settings = request.settings()
-    roots = parse_roots(list(request.roots), [n for d in suite.datasets for n in d.trained_on],
-                        [t for d in suite.datasets for t in d.test])
+    roots = parse_roots(
+        list(request.roots),
+        [n for d in suite.datasets for n in d.trained_on],
+        [t for d in suite.datasets for t in d.test],
+    )
     specs = select(expand(suite, settings, roots, protocol=request.protocol), **filters)
     note_dropped(suite, settings)
     return Planned(suite, plan(specs, results_dir, runs_dir), results_dir, runs_dir)

@@ -32,9 +32,9 @@ import hashlib
 import importlib.util
 import re
 import sys
+from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
-from typing import Iterable
 
 from gazebench.registry import DATASETS, LOSSES, MODELS, PluginError, loading
 
@@ -76,8 +76,11 @@ def load_plugin_file(path: str | Path, base_dir: str | Path | None = None) -> Mo
         raise PluginError(f"plugin file {path} is not a Python file (.py) or a package folder")
     _import_builtins()
     name = _module_name(path)
-    spec = (importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
-            if package else importlib.util.spec_from_file_location(name, path))
+    spec = (
+        importlib.util.spec_from_file_location(name, path / "__init__.py", submodule_search_locations=[str(path)])
+        if package
+        else importlib.util.spec_from_file_location(name, path)
+    )
     if spec is None or spec.loader is None:  # pragma: no cover - a .py file always has a loader
         raise PluginError(f"cannot import plugin file {path}")
     module = importlib.util.module_from_spec(spec)

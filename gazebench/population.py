@@ -34,7 +34,8 @@ from __future__ import annotations
 
 import hashlib
 import sys
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 import numpy as np
 
@@ -88,8 +89,10 @@ POPULATION_COLUMN = "in_{}"
 
 def population_flags(ds: Any, rows: np.ndarray) -> dict[str, np.ndarray]:
     """The predictions file's population columns for index rows ``rows``: ``in_<population>``."""
-    return {POPULATION_COLUMN.format(pop): ds.index[column].to_numpy(bool)[np.asarray(rows, dtype=np.int64)].astype(int)
-            for pop, column in defined_populations(ds).items()}
+    return {
+        POPULATION_COLUMN.format(pop): ds.index[column].to_numpy(bool)[np.asarray(rows, dtype=np.int64)].astype(int)
+        for pop, column in defined_populations(ds).items()
+    }
 
 
 def table_subset_masks(table: Any) -> dict[str, np.ndarray]:
@@ -101,7 +104,7 @@ def table_subset_masks(table: Any) -> dict[str, np.ndarray]:
     prefix, suffix = POPULATION_COLUMN.split("{}")
     for column in table.columns:
         if column.startswith(prefix) and column.endswith(suffix) and len(column) > len(prefix) + len(suffix):
-            pop = column[len(prefix):len(column) - len(suffix)]
+            pop = column[len(prefix) : len(column) - len(suffix)]
             inside = table[column].to_numpy().astype(bool)
             out[pop] = inside
             out.update({f"{pop}_{s}": inside & masks[s] for s in masks})
@@ -120,8 +123,9 @@ def ids_sha256(ids: Iterable[Any]) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def missing_subjects(named: dict[str, list[str]], present: dict[str, list[str]],
-                     released: list[str] | None = None) -> list[str]:
+def missing_subjects(
+    named: dict[str, list[str]], present: dict[str, list[str]], released: list[str] | None = None
+) -> list[str]:
     """One line per split whose named subjects (those of the release, when it lists its own) are
     not all present."""
     out = []
@@ -130,8 +134,10 @@ def missing_subjects(named: dict[str, list[str]], present: dict[str, list[str]],
         gone = [s for s in wanted if s not in set(present.get(split, []))]
         if gone:
             many = len(gone) > 1
-            out.append(f"{split} subject{'s' if many else ''} {', '.join(gone)} named by the protocol "
-                       f"{'have' if many else 'has'} no samples under the root")
+            out.append(
+                f"{split} subject{'s' if many else ''} {', '.join(gone)} named by the protocol "
+                f"{'have' if many else 'has'} no samples under the root"
+            )
     return out
 
 
@@ -142,8 +148,10 @@ def left_out_lines(left_out: dict[str, int], subjects: dict[str, list[str]], opt
         counts = {s: left_out[s] for s in subjects.get(split, []) if left_out.get(s)}
         if counts:
             total = sum(counts.values())
-            lines.append(f"{total} labelled {split} samples left out while indexing ({option}): "
-                         + ", ".join(f"{s} {n}" for s, n in sorted(counts.items())))
+            lines.append(
+                f"{total} labelled {split} samples left out while indexing ({option}): "
+                + ", ".join(f"{s} {n}" for s, n in sorted(counts.items()))
+            )
     return lines
 
 
@@ -157,8 +165,10 @@ def shortfall(setup: Any, test_ids: np.ndarray) -> list[str]:
     skipped = len(set(setup.skipped["test"]))
     if skipped:
         lines.append(f"{skipped} unreadable test samples skipped (on_bad_sample=skip)")
-    counts = {**population_counts(ds, setup.positions["test"], "test"),
-              **population_counts(ds, setup.positions["val"], "val", subjects=False)}
+    counts = {
+        **population_counts(ds, setup.positions["test"], "test"),
+        **population_counts(ds, setup.positions["val"], "val", subjects=False),
+    }
     lines += published_shortfall(unit.card, ds, counts)
     return lines
 
@@ -190,8 +200,15 @@ def describe(setup: Any, test_rows: np.ndarray, withheld: bool = False) -> dict[
     return describe_rows(setup.dataset, test_rows, shortfall(setup, ids), setup.unit.fold, withheld)
 
 
-def describe_rows(ds: Any, test_rows: np.ndarray, lines: list[str], fold: str = "default", withheld: bool = False,
-                  suffix: str = "", split: str = "test") -> dict[str, Any]:
+def describe_rows(
+    ds: Any,
+    test_rows: np.ndarray,
+    lines: list[str],
+    fold: str = "default",
+    withheld: bool = False,
+    suffix: str = "",
+    split: str = "test",
+) -> dict[str, Any]:
     """:func:`describe` for index rows ``test_rows`` of dataset ``ds`` with the shortfall ``lines``
     already known; ``suffix`` ends every population name (a cross-dataset test over all of a
     dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`); ``split``: the population's
@@ -203,10 +220,15 @@ def describe_rows(ds: Any, test_rows: np.ndarray, lines: list[str], fold: str = 
         "count": int(len(ids)),
         "sha256": ids_sha256(ids),
         "subsets": {name: int(mask.sum()) for name, mask in masks.items()},
-        "populations": {pop: {"name": population_name(ds.name, fold, split, tag=pop) + suffix,
-                              "count": int(masks[pop].sum()), "sha256": ids_sha256(ids[masks[pop]]),
-                              **(population_coverage(ds, pop, ids[masks[pop]]) if split == "test" else {})}
-                        for pop in defined_populations(ds)},
+        "populations": {
+            pop: {
+                "name": population_name(ds.name, fold, split, tag=pop) + suffix,
+                "count": int(masks[pop].sum()),
+                "sha256": ids_sha256(ids[masks[pop]]),
+                **(population_coverage(ds, pop, ids[masks[pop]]) if split == "test" else {}),
+            }
+            for pop in defined_populations(ds)
+        },
         "complete": not lines,
         "shortfall": lines,
         **({"labels": WITHHELD} if withheld else {}),
@@ -227,8 +249,10 @@ def population_coverage(ds: Any, pop: str, evaluated_ids: np.ndarray, split: str
     missing, extra = len(source - evaluated), len(evaluated - source)
     lines = []
     if missing:
-        lines.append(f"{missing:,} of the {len(source):,} {split} frames of population {pop} (as its source keeps "
-                     f"them) are not evaluated: they are not {split} {ds.sample_noun} under these options")
+        lines.append(
+            f"{missing:,} of the {len(source):,} {split} frames of population {pop} (as its source keeps "
+            f"them) are not evaluated: they are not {split} {ds.sample_noun} under these options"
+        )
     if extra:
         lines.append(f"{extra:,} evaluated frames of population {pop} are not in its {split} split")
     return {"source_count": len(source), "complete": not lines, "shortfall": lines}
@@ -238,6 +262,10 @@ def warn(population: dict[str, Any], protocol: str) -> None:
     """Say at the end of a run that its test population is not the protocol's full one."""
     if population["complete"]:
         return
-    print(f"warning: the test population {population['name']} ({population['count']} samples) is not protocol "
-          f"{protocol}'s full population: " + "; ".join(population["shortfall"])
-          + ". The leaderboard marks this result (†).", file=sys.stderr)
+    print(
+        f"warning: the test population {population['name']} ({population['count']} samples) is not protocol "
+        f"{protocol}'s full population: "
+        + "; ".join(population["shortfall"])
+        + ". The leaderboard marks this result (†).",
+        file=sys.stderr,
+    )

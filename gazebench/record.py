@@ -79,13 +79,22 @@ def skipped_summary(skipped: dict[str, list[int]], dataset: GazeDataset) -> dict
     per_split = {s: sorted({str(ids[p]) for p in rows}) for s, rows in skipped.items()}
     if any(per_split.values()):
         total = sum(len(v) for v in per_split.values())
-        print(f"warning: skipped {total} unreadable samples ({', '.join(f'{s}: {len(v)}' for s, v in per_split.items())}); "
-              "ids are in the result's data_problems", file=sys.stderr)
+        print(
+            f"warning: skipped {total} unreadable samples ({', '.join(f'{s}: {len(v)}' for s, v in per_split.items())}); "
+            "ids are in the result's data_problems",
+            file=sys.stderr,
+        )
     return {"skipped_samples": {s: len(v) for s, v in per_split.items()}, "skipped_ids": per_split}
 
 
-def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total_seconds: float,
-                predict_only: bool = False, submission: Path | None = None) -> dict[str, Any]:
+def make_record(
+    setup: Setup,
+    outcome: FitOutcome,
+    evaluation: Evaluation,
+    total_seconds: float,
+    predict_only: bool = False,
+    submission: Path | None = None,
+) -> dict[str, Any]:
     """The result record of a finished unit (without ``schema_version``: write_record adds it).
     ``predict_only``: the test split was not scored (its labels are withheld): ``metrics`` is
     empty, the population says ``labels: withheld``, ``artifacts.submission`` names the
@@ -106,9 +115,15 @@ def make_record(setup: Setup, outcome: FitOutcome, evaluation: Evaluation, total
         "dataset": _dataset_part(setup),
         "fold": unit.fold,
         "seed": unit.spec.seed,
-        "model": {"name": unit.spec.model, "kwargs": unit.model_kwargs, "options": model_options(model, unit),
-                  "view": model.view.describe(), "parameters": count_parameters(model), "loss": setup.loss_name,
-                  "sigma_trained": sigma_trained},
+        "model": {
+            "name": unit.spec.model,
+            "kwargs": unit.model_kwargs,
+            "options": model_options(model, unit),
+            "view": model.view.describe(),
+            "parameters": count_parameters(model),
+            "loss": setup.loss_name,
+            "sigma_trained": sigma_trained,
+        },
         "recipe": unit.recipe.as_dict(),
         "selection": _selection_part(setup, outcome, evaluation),
         "history": outcome.history,
@@ -154,9 +169,15 @@ def _identity_part(setup: Setup, weights_tag: str) -> dict[str, Any]:
     unit = setup.unit
     keys = identity_recipe_keys(unit.spec.model)  # the model's declaration (gazebench.identity)
     config = identity_config(
-        dataset=unit.spec.dataset, card_version=unit.card.version, protocol=unit.protocol.name,
-        data_options=setup.dataset.options, model=unit.spec.model, model_options=model_options(setup.model, unit),
-        weights=weights_tag, recipe=unit.recipe.as_dict(), recipe_keys=keys,
+        dataset=unit.spec.dataset,
+        card_version=unit.card.version,
+        protocol=unit.protocol.name,
+        data_options=setup.dataset.options,
+        model=unit.spec.model,
+        model_options=model_options(setup.model, unit),
+        weights=weights_tag,
+        recipe=unit.recipe.as_dict(),
+        recipe_keys=keys,
     )
     return {"hash": identity_hash(config), "config": config, "recipe_keys": None if keys is None else sorted(keys)}
 
@@ -182,7 +203,9 @@ def _dataset_part(setup: Setup) -> dict[str, Any]:
         "root": str(ds.root),
         "subjects": setup.subjects,
         "samples": {s: int(len(positions[s])) for s in positions},
-        "windows_complete": {s: int(sets[s].complete.sum()) for s in sets} if setup.model.view.needs_sequences else None,
+        "windows_complete": {s: int(sets[s].complete.sum()) for s in sets}
+        if setup.model.view.needs_sequences
+        else None,
         # what the splits read (ids, labels, relative paths): a later run notices other data (gazebench.fingerprint)
         "fingerprint": data_fingerprint(ds.index, positions),
         "frame_cache": setup.source.describe(),

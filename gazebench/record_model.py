@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
@@ -33,7 +33,7 @@ SCHEMA_DIR = Path(__file__).with_name("schemas")
 SCHEMA_FILES = {"result": "result.schema.json", "predictions": "predictions.schema.json"}
 
 #: a number kept as it was written (an integer stays an integer, so a record reads back byte for byte)
-Number = Annotated[Union[int, float], WithJsonSchema({"type": "number"})]
+Number = Annotated[int | float, WithJsonSchema({"type": "number"})]
 
 
 class Part(BaseModel):
@@ -47,11 +47,16 @@ class Identity(Part):
     """The configuration identity (gazebench.identity): what changes the number, hashed."""
 
     hash: str = Field(description="first 16 hex digits of the SHA-256 of the canonical config")
-    config: dict[str, Any] = Field(description="dataset, card_version, protocol, data_options, model, "
-                                               "model_options, weights, recipe (and trained_on for a cross test)")
-    recipe_keys: list[str] | None = Field(None, description="the model's declaration of the recipe keys in its "
-                                                            "identity (null: every key); absent in records made "
-                                                            "before models declared them")
+    config: dict[str, Any] = Field(
+        description="dataset, card_version, protocol, data_options, model, "
+        "model_options, weights, recipe (and trained_on for a cross test)"
+    )
+    recipe_keys: list[str] | None = Field(
+        None,
+        description="the model's declaration of the recipe keys in its "
+        "identity (null: every key); absent in records made "
+        "before models declared them",
+    )
 
 
 class Protocol(Part):
@@ -198,8 +203,12 @@ class ResultRecord(Part):
     population, with which configuration identity, and its angular errors.  Every object in a record
     may hold keys this schema does not name (plugins and adapters add their own)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True, title="gazebench result record",
-                              json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"})
+    model_config = ConfigDict(
+        extra="allow",
+        defer_build=True,
+        title="gazebench result record",
+        json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema"},
+    )
 
     schema_version: Literal[2] = SCHEMA_VERSION
     unit_id: str
@@ -216,8 +225,9 @@ class ResultRecord(Part):
     recipe: dict[str, Any] = Field(default_factory=dict, description="gazebench.config.Recipe as a dict")
     selection: Selection = Field(default_factory=Selection)
     history: list[dict[str, Any]] = Field(default_factory=list, description="one row per epoch")
-    metrics: dict[str, ErrorSummary] = Field(description="per subset: 'all', then the dataset's subsets "
-                                                         "(front180, ..., face); empty: test labels withheld")
+    metrics: dict[str, ErrorSummary] = Field(
+        description="per subset: 'all', then the dataset's subsets (front180, ..., face); empty: test labels withheld"
+    )
     val_metrics: dict[str, ErrorSummary] = Field(default_factory=dict)
     timings: Timings = Field(default_factory=Timings)
     data_problems: DataProblems = Field(default_factory=DataProblems)
@@ -250,9 +260,15 @@ class PredictionRow(BaseModel):
     A dataset that defines populations inside its test set adds a 0/1 column ``in_<population>``
     each (Gaze360's ``in_face``)."""
 
-    model_config = ConfigDict(extra="allow", defer_build=True, title="gazebench predictions row",
-                              json_schema_extra={"$schema": "https://json-schema.org/draft/2020-12/schema",
-                                                 "patternProperties": {"^in_": {"enum": [0, 1]}}})
+    model_config = ConfigDict(
+        extra="allow",
+        defer_build=True,
+        title="gazebench predictions row",
+        json_schema_extra={
+            "$schema": "https://json-schema.org/draft/2020-12/schema",
+            "patternProperties": {"^in_": {"enum": [0, 1]}},
+        },
+    )
 
     id: str
     subject: str
@@ -321,21 +337,34 @@ def _from_v1(raw: dict[str, Any]) -> dict[str, Any]:
     from gazebench.population import population_name
 
     dataset, model = _dict(raw.get("dataset")), _dict(raw.get("model"))
-    config = identity_config(dataset=str(dataset.get("name")), card_version=str(dataset.get("card_version", "")),
-                             protocol=UNRECORDED, data_options=dataset.get("options") or {},
-                             model=str(model.get("name")), model_options=model.get("kwargs") or {},
-                             weights=UNRECORDED, recipe=_dict(raw.get("recipe")))
+    config = identity_config(
+        dataset=str(dataset.get("name")),
+        card_version=str(dataset.get("card_version", "")),
+        protocol=UNRECORDED,
+        data_options=dataset.get("options") or {},
+        model=str(model.get("name")),
+        model_options=model.get("kwargs") or {},
+        weights=UNRECORDED,
+        recipe=_dict(raw.get("recipe")),
+    )
     name = population_name(str(dataset.get("name")), str(raw.get("fold", "default")))
     count = _dict(_dict(raw["metrics"]).get("all")).get("n", _dict(dataset.get("samples")).get("test", 0))
     rule = _dict(raw.get("selection")).get("rule")
     head = {
         "schema_version": SCHEMA_VERSION,
-        "unit_id": raw.get("unit_id"), "label": raw.get("label"), "benchmark": raw.get("benchmark"),
+        "unit_id": raw.get("unit_id"),
+        "label": raw.get("label"),
+        "benchmark": raw.get("benchmark"),
         # no recipe_keys: read as a legacy identity (gazebench.results.narrow_legacy)
         "identity": {"hash": identity_hash(config), "config": config},
         "protocol": {"name": UNRECORDED, "source": "a schema 1 record names no protocol", "selection": rule},
-        "population": {"name": name, "count": count, "sha256": None, "complete": False,
-                       "shortfall": ["a schema 1 record: its test ids were not recorded (re-run the unit)"]},
+        "population": {
+            "name": name,
+            "count": count,
+            "sha256": None,
+            "complete": False,
+            "shortfall": ["a schema 1 record: its test ids were not recorded (re-run the unit)"],
+        },
         "weights": {"tag": UNRECORDED, "file": None, "sha256": None},
     }
     return {**head, **{k: v for k, v in raw.items() if k not in head}}
@@ -366,6 +395,6 @@ def new_record(record: dict[str, Any]) -> ResultRecord:
     return ResultRecord.model_validate({"schema_version": SCHEMA_VERSION, **record})
 
 
-def as_record(record: "ResultRecord | dict[str, Any]") -> ResultRecord:
+def as_record(record: ResultRecord | dict[str, Any]) -> ResultRecord:
     """``record`` typed: a :class:`ResultRecord` as it is, a record read as a dict parsed."""
     return record if isinstance(record, ResultRecord) else parse_record(record)

@@ -5,8 +5,9 @@ from __future__ import annotations
 import contextlib
 import difflib
 import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
-from typing import Any, Callable, Generic, Iterator, TypeVar
+from typing import Any, Generic, TypeVar
 
 from gazebench.errors import GazebenchError
 
@@ -69,8 +70,12 @@ def _same_definition(a: Any, b: Any) -> bool:
         paths = [inspect.getsourcefile(x) for x in (a, b)]
     except TypeError:
         return False
-    return (bool(paths[0]) and paths[0] == paths[1] and getattr(a, "__module__", None) != getattr(b, "__module__", None)
-            and getattr(a, "__qualname__", 1) == getattr(b, "__qualname__", 2))
+    return (
+        bool(paths[0])
+        and paths[0] == paths[1]
+        and getattr(a, "__module__", None) != getattr(b, "__module__", None)
+        and getattr(a, "__qualname__", 1) == getattr(b, "__qualname__", 2)
+    )
 
 
 @dataclass
@@ -125,7 +130,8 @@ class Registry(Generic[T]):
         for ep in entry_points(group=self.entry_point_group):
             dist = getattr(ep, "dist", None)
             source = f"entry point {ep.name} = {ep.value} in group {self.entry_point_group}" + (
-                f", distribution {dist.name} {dist.version}" if dist is not None else "")
+                f", distribution {dist.name} {dist.version}" if dist is not None else ""
+            )
             try:
                 with loading(source):
                     obj = ep.load()

@@ -70,6 +70,7 @@ class ReportData:
 
 # --- reading --------------------------------------------------------------------------------------
 
+
 def load_runs(results: Path, benchmark: str | None = None) -> tuple[pd.DataFrame, dict[str, dict], list[str]]:
     """The records under ``results`` (one run per unit: duplicates set aside as the leaderboard
     does), their raw records by path, and notes on files skipped or set aside."""
@@ -101,8 +102,7 @@ def read_analyses(results: Path) -> tuple[list[AnalysisEntry], list[str]]:
             notes.append(f"skipping analysis {path}: {exc}")
             continue
         entries.append(AnalysisEntry(path.parent, manifest))
-    entries.sort(key=lambda e: (str(e.manifest.get("kind", "")), str(e.manifest.get("created_at", "")),
-                                e.folder.name))
+    entries.sort(key=lambda e: (str(e.manifest.get("kind", "")), str(e.manifest.get("created_at", "")), e.folder.name))
     return entries, notes
 
 
@@ -119,6 +119,7 @@ def collect(results: str | Path, benchmark: str | None = None) -> ReportData:
 
 
 # --- what the page shows (gazebench/templates/report.html lays it out) ------------------------------
+
 
 def anchor(unit_id: Any) -> str:
     return "unit-" + re.sub(r"[^A-Za-z0-9_-]", "-", str(unit_id))
@@ -144,13 +145,19 @@ def environment_text(env: dict[str, Any] | None) -> str:
 def population_text(population: dict[str, Any]) -> str:
     """``synthgaze/test: 1,440 samples, sha256 86de29a8, complete`` (or what it lacks)."""
     count = population.get("count")
-    text = (f"{population.get('name', '?')}: {count:,} samples" if isinstance(count, int)
-            else f"{population.get('name', '?')}: ? samples")
+    text = (
+        f"{population.get('name', '?')}: {count:,} samples"
+        if isinstance(count, int)
+        else f"{population.get('name', '?')}: ? samples"
+    )
     text += f", sha256 {short_sha(population.get('sha256'))}"
     if population.get("complete"):
         return text + ", complete"
-    return text + ", short of the protocol: " + ("; ".join(map(str, population.get("shortfall") or []))
-                                                  or "no reason recorded")
+    return (
+        text
+        + ", short of the protocol: "
+        + ("; ".join(map(str, population.get("shortfall") or [])) or "no reason recorded")
+    )
 
 
 def weights_text(weights: dict[str, Any] | None) -> str:
@@ -178,10 +185,18 @@ def leaderboards(df: pd.DataFrame, references: bool = True) -> list[dict[str, An
     boards = []
     for metric in leaderboard_metrics(df):
         subset = metric.rpartition(".")[0]
-        text = render(aggregate(df, metric), "html", metric, references=published_references(metric) if references else ())
+        text = render(
+            aggregate(df, metric), "html", metric, references=published_references(metric) if references else ()
+        )
         table, _, legend = text.partition("\n<p>")
-        boards.append({"metric": metric, "subset": SUBSET_TEXT.get(subset, subset), "table": Markup(table),
-                       "legend": Markup(legend)})
+        boards.append(
+            {
+                "metric": metric,
+                "subset": SUBSET_TEXT.get(subset, subset),
+                "table": Markup(table),
+                "legend": Markup(legend),
+            }
+        )
     return boards
 
 
@@ -190,9 +205,15 @@ def cells(df: pd.DataFrame) -> list[dict[str, Any]]:
     from gazebench.leaderboard_rows import column_names, row_names
 
     frame = df.assign(row=row_names(df)[0], column=column_names(df))
-    return [{"row": row, "column": column, "identities": sorted(set(runs["identity"])),
-             "runs": list(runs.sort_values(["fold", "seed"]).itertuples())}
-            for (row, column), runs in frame.groupby(["row", "column"], sort=True)]
+    return [
+        {
+            "row": row,
+            "column": column,
+            "identities": sorted(set(runs["identity"])),
+            "runs": list(runs.sort_values(["fold", "seed"]).itertuples()),
+        }
+        for (row, column), runs in frame.groupby(["row", "column"], sort=True)
+    ]
 
 
 def analysis_view(entry: AnalysisEntry) -> dict[str, Any]:
@@ -202,12 +223,20 @@ def analysis_view(entry: AnalysisEntry) -> dict[str, Any]:
     command = m.get("command")
     units = m.get("unit_ids") or []
     names = m.get("run_names") or []
-    return {"folder": entry.folder, "kind": kind, "title": m.get("title") or kind,
-            "command": shlex.join(map(str, command)) if isinstance(command, list) else command,
-            "units": list(zip(units, names if len(names) == len(units) else units)), "runs": m.get("runs") or [], "options": m.get("options") or {},
-            "created_at": m.get("created_at"), "environment": environment_text(m.get("environment")),
-            "notes": m.get("notes") or [], "figures": [figure(entry.folder, n) for n in m.get("figures") or []],
-            "table": analysis_table(entry)}
+    return {
+        "folder": entry.folder,
+        "kind": kind,
+        "title": m.get("title") or kind,
+        "command": shlex.join(map(str, command)) if isinstance(command, list) else command,
+        "units": list(zip(units, names if len(names) == len(units) else units)),
+        "runs": m.get("runs") or [],
+        "options": m.get("options") or {},
+        "created_at": m.get("created_at"),
+        "environment": environment_text(m.get("environment")),
+        "notes": m.get("notes") or [],
+        "figures": [figure(entry.folder, n) for n in m.get("figures") or []],
+        "table": analysis_table(entry),
+    }
 
 
 def analysis_table(entry: AnalysisEntry) -> dict[str, Any]:
@@ -222,8 +251,14 @@ def analysis_table(entry: AnalysisEntry) -> dict[str, Any]:
     except (OSError, ValueError) as exc:
         return {"problem": f"table {path} could not be read: {exc}"}
     rows = [[cell_text(v) for v in row] for row in table.head(MAX_TABLE_ROWS).itertuples(index=False)]
-    return {"path": path, "columns": list(table.columns), "rows": rows, "n": len(table),
-            "more": len(table) - MAX_TABLE_ROWS, "open": len(table) <= OPEN_TABLE_ROWS}
+    return {
+        "path": path,
+        "columns": list(table.columns),
+        "rows": rows,
+        "n": len(table),
+        "more": len(table) - MAX_TABLE_ROWS,
+        "open": len(table) <= OPEN_TABLE_ROWS,
+    }
 
 
 def cell_text(value: Any) -> str:
@@ -263,43 +298,66 @@ def provenance_row(record: dict[str, Any], row: str, path: str) -> dict[str, Any
         "benchmark": record.get("benchmark"),
         "protocol source": protocol.get("source"),
         "selection": f"{protocol.get('selection') or selection.get('rule')}; chosen epoch "
-                     f"{selection.get('chosen_epoch')} of {selection.get('epochs_run')}",
+        f"{selection.get('chosen_epoch')} of {selection.get('epochs_run')}",
         **{f"artifacts.{k}": v for k, v in (record.get("artifacts") or {}).items()},
     }
-    return {"unit_id": record.get("unit_id"), "row": row,
-            "dataset": f"{dataset.get('name')} (card v{dataset.get('card_version')})",
-            "fold": record.get("fold"), "seed": record.get("seed"), "identity": identity.get("hash"),
-            "protocol": protocol.get("name"), "population": population_text(record.get("population") or {}),
-            "weights": weights_text(record.get("weights")), "environment": environment_text(record.get("environment")),
-            "created_at": record.get("created_at"),
-            "facts": "\n".join(f"{k}: {v}" for k, v in facts.items() if v not in (None, "")),
-            "config": json.dumps(identity.get("config"), indent=1, sort_keys=True, default=str)}
+    return {
+        "unit_id": record.get("unit_id"),
+        "row": row,
+        "dataset": f"{dataset.get('name')} (card v{dataset.get('card_version')})",
+        "fold": record.get("fold"),
+        "seed": record.get("seed"),
+        "identity": identity.get("hash"),
+        "protocol": protocol.get("name"),
+        "population": population_text(record.get("population") or {}),
+        "weights": weights_text(record.get("weights")),
+        "environment": environment_text(record.get("environment")),
+        "created_at": record.get("created_at"),
+        "facts": "\n".join(f"{k}: {v}" for k, v in facts.items() if v not in (None, "")),
+        "config": json.dumps(identity.get("config"), indent=1, sort_keys=True, default=str),
+    }
 
 
 # --- the page -------------------------------------------------------------------------------------
 
-def render_report(data: ReportData, title: str | None = None, command: list[str] | None = None,
-                  references: bool = True) -> str:
+
+def render_report(
+    data: ReportData, title: str | None = None, command: list[str] | None = None, references: bool = True
+) -> str:
     """The page: gazebench/templates/report.html filled with what :func:`collect` read."""
     from jinja2 import Environment, PackageLoader
 
-    env = Environment(loader=PackageLoader("gazebench", "templates"), autoescape=True, trim_blocks=True,
-                      lstrip_blocks=True, keep_trailing_newline=True, finalize=lambda v: "" if v is None else v)
+    env = Environment(
+        loader=PackageLoader("gazebench", "templates"),
+        autoescape=True,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+        finalize=lambda v: "" if v is None else v,
+    )
     env.filters["anchor"] = anchor
     df = data.runs
     return env.get_template("report.html").render(
-        title=title or f"gazebench report: {data.results}", results=data.results, notes=data.notes,
-        made=datetime.now(timezone.utc).isoformat(timespec="seconds"), version=gazebench.__version__,
-        command=shlex.join(command) if command else None, n_runs=len(df),
+        title=title or f"gazebench report: {data.results}",
+        results=data.results,
+        notes=data.notes,
+        made=datetime.now(timezone.utc).isoformat(timespec="seconds"),
+        version=gazebench.__version__,
+        command=shlex.join(command) if command else None,
+        n_runs=len(df),
         known={str(u) for u in df.get("unit_id", [])},
-        leaderboards=[] if df.empty else leaderboards(df, references), cells=[] if df.empty else cells(df),
-        analyses=[analysis_view(a) for a in data.analyses], provenance=provenance(df, data.records))
+        leaderboards=[] if df.empty else leaderboards(df, references),
+        cells=[] if df.empty else cells(df),
+        analyses=[analysis_view(a) for a in data.analyses],
+        provenance=provenance(df, data.records),
+    )
 
 
 _TAG = re.compile(r"<[A-Za-z][^>]*>")
 _STYLE = re.compile(r"<style[^>]*>(.*?)</style>", re.IGNORECASE | re.DOTALL)
-_ATTRIBUTE = re.compile(r"""\b(?:src|href|srcset|action|formaction|poster|data|background)\s*=\s*["']?([^"'\s>]+)""",
-                        re.IGNORECASE)
+_ATTRIBUTE = re.compile(
+    r"""\b(?:src|href|srcset|action|formaction|poster|data|background)\s*=\s*["']?([^"'\s>]+)""", re.IGNORECASE
+)
 _CSS_URL = re.compile(r"""url\(\s*["']?([^"')\s]+)|@import\s+["']?([^"';\s]+)""", re.IGNORECASE)
 
 
@@ -312,8 +370,14 @@ def external_references(text: str) -> list[str]:
     return [r for r in refs if not (r.startswith("#") or r.lower().startswith("data:"))]
 
 
-def write_report(results: str | Path, out: str | Path, title: str | None = None, benchmark: str | None = None,
-                 command: list[str] | None = None, references: bool = True) -> tuple[Path, ReportData]:
+def write_report(
+    results: str | Path,
+    out: str | Path,
+    title: str | None = None,
+    benchmark: str | None = None,
+    command: list[str] | None = None,
+    references: bool = True,
+) -> tuple[Path, ReportData]:
     """Collect, render and write the page atomically; returns its path and what it was made from.
     ``references``: show the published reference rows beside the cross-dataset columns."""
     data = collect(results, benchmark)

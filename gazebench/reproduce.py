@@ -36,8 +36,10 @@ def check_reproducible(card: Any, allow_training_data: bool = False) -> None:
         raise ConfigError(f"{card.name} cannot be reproduced here: its published numbers are on {population}")
     overlap = card.training_overlap(rep["dataset"], rep.get("split", "test"))
     if overlap and not allow_training_data:
-        raise ConfigError(f"refusing to evaluate {card.name} on data it was trained on: {overlap} "
-                          "(--allow-training-data evaluates it anyway and labels the row so)")
+        raise ConfigError(
+            f"refusing to evaluate {card.name} on data it was trained on: {overlap} "
+            "(--allow-training-data evaluates it anyway and labels the row so)"
+        )
 
 
 def row_label(card: Any, seen_in_training: bool) -> str:
@@ -64,21 +66,38 @@ def comparison_rows(card: Any, record: ResultRecord) -> list[list[str]]:
         want = number.value
         elsewhere = number.dataset and number.dataset != record["dataset"]["name"]
         if elsewhere:  # another test set (UniGaze's EYEDIAP numbers beside an ETH-XGaze run): nothing to set beside it
-            rows.append([number.subset, number.population, "not stated" if want is None else f"{want:.2f}",
-                         f"not measured (on {number.dataset})", "none: another test set"])
+            rows.append(
+                [
+                    number.subset,
+                    number.population,
+                    "not stated" if want is None else f"{want:.2f}",
+                    f"not measured (on {number.dataset})",
+                    "none: another test set",
+                ]
+            )
             continue
         if not number.subset_known:
             measured = ", ".join(f"{_deg(_mean(record, c))} ({c})" for c in number.candidates)
-            rows.append([" or ".join(number.candidates), number.population,
-                         "not stated" if want is None else f"{want:.2f}", measured, "none: subset not stated"])
+            rows.append(
+                [
+                    " or ".join(number.candidates),
+                    number.population,
+                    "not stated" if want is None else f"{want:.2f}",
+                    measured,
+                    "none: subset not stated",
+                ]
+            )
             continue
         got = _mean(record, number.subset)
-        rows.append([
-            number.subset, number.population,
-            "not stated" if want is None else f"{want:.2f}",
-            _deg(got),
-            "—" if got is None or want is None else f"{got - want:+.2f}",
-        ])
+        rows.append(
+            [
+                number.subset,
+                number.population,
+                "not stated" if want is None else f"{want:.2f}",
+                _deg(got),
+                "—" if got is None or want is None else f"{got - want:+.2f}",
+            ]
+        )
     return rows
 
 
@@ -88,9 +107,11 @@ def unknown_subset_notes(card: Any) -> list[str]:
     for n in card.published:
         if not n.subset_known:
             value = "" if n.value is None else f" {n.value:g}°"
-            out.append(f"no difference for \"{n.population}\"{value}: no source read says which subset it is on, "
-                       f"so it is measured on each candidate ({', '.join(n.candidates)}); why: subset_source in "
-                       f"{card.path.name}")
+            out.append(
+                f'no difference for "{n.population}"{value}: no source read says which subset it is on, '
+                f"so it is measured on each candidate ({', '.join(n.candidates)}); why: subset_source in "
+                f"{card.path.name}"
+            )
     return out
 
 
@@ -99,11 +120,16 @@ def comparison_table(card: Any, record: ResultRecord) -> str:
 
     pop = record.population
     state = "complete" if pop.complete else "NOT the protocol's full population: " + "; ".join(pop.shortfall)
-    head = (f"{record.label} on {record.dataset.name} ({record.protocol.name}), population "
-            f"{pop.name}: {pop.count:,} samples, {state}\nweights {record.weights.file} "
-            f"(sha256 {record.weights.sha256})")
-    table = tabulate(comparison_rows(card, record), headers=["subset", "published population", "published (°)",
-                                                              "reproduced (°)", "difference"],
-                     tablefmt="github", disable_numparse=True)
+    head = (
+        f"{record.label} on {record.dataset.name} ({record.protocol.name}), population "
+        f"{pop.name}: {pop.count:,} samples, {state}\nweights {record.weights.file} "
+        f"(sha256 {record.weights.sha256})"
+    )
+    table = tabulate(
+        comparison_rows(card, record),
+        headers=["subset", "published population", "published (°)", "reproduced (°)", "difference"],
+        tablefmt="github",
+        disable_numparse=True,
+    )
     notes = unknown_subset_notes(card)
     return head + "\n\n" + table + ("\n\n" + "\n".join(notes) if notes else "")

@@ -36,16 +36,17 @@ from gazebench.errors import UserValueError
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11; the package supports 3.10
 
-SET_HELP = ("a recipe key, model option or data option (repeatable; `gazebench ls recipe`, "
-            "`gazebench ls datasets --options`)")
+SET_HELP = (
+    "a recipe key, model option or data option (repeatable; `gazebench ls recipe`, `gazebench ls datasets --options`)"
+)
 RESULTS_HELP = "results folder (default results/)"
 
 #: the parser section's argument groups, in the order of the help
 GROUPS = {
     "what": "what to run (with --benchmark: filters on the suite)",
     "how": "how",
-    "cluster": "cluster (submitit; pip install \"gazebench[cluster]\"; a suite's launcher: gives defaults, the flags "
-               "win; docs/cluster.md)",
+    "cluster": 'cluster (submitit; pip install "gazebench[cluster]"; a suite\'s launcher: gives defaults, the flags '
+    "win; docs/cluster.md)",
 }
 
 
@@ -70,13 +71,22 @@ class Flag:
             group.add_argument(*self.names, dest=self.dest, **self.kwargs)
 
 
-def _flag(name: str, group: str, *, read: Callable[[Any], Any] = lambda v: v,
-          write: Callable[[str, Any], list[str]] | None = None, dest: str | None = None,
-          add: Callable[[Any, Flag], None] | None = None, also: tuple[str, ...] = (), **kwargs: Any) -> dict:
+def _flag(
+    name: str,
+    group: str,
+    *,
+    read: Callable[[Any], Any] = lambda v: v,
+    write: Callable[[str, Any], list[str]] | None = None,
+    dest: str | None = None,
+    add: Callable[[Any, Flag], None] | None = None,
+    also: tuple[str, ...] = (),
+    **kwargs: Any,
+) -> dict:
     """The metadata of a field whose flag is ``name``."""
     write = write or (lambda n, v: [n, str(v)])
-    flag = Flag((name, *also), group, kwargs, read, lambda v: write(name, v),
-                dest or name.lstrip("-").replace("-", "_"), add)
+    flag = Flag(
+        (name, *also), group, kwargs, read, lambda v: write(name, v), dest or name.lstrip("-").replace("-", "_"), add
+    )
     return {"flag": flag}
 
 
@@ -109,24 +119,48 @@ def names(name: str, group: str, help: str, read: Callable[[Any], Any] = csv_nam
 
 def repeated(name: str, group: str, help: str, **kwargs: Any) -> dict:
     """A repeatable flag (``--root A --root B``) as a tuple, in the order given."""
-    return _flag(name, group, help=help, action="append", read=lambda v: tuple(v or ()),
-                 write=lambda n, v: [a for item in v for a in (n, str(item))], **kwargs)
+    return _flag(
+        name,
+        group,
+        help=help,
+        action="append",
+        read=lambda v: tuple(v or ()),
+        write=lambda n, v: [a for item in v for a in (n, str(item))],
+        **kwargs,
+    )
 
 
 def switch(name: str, group: str, help: str, *, inverted: bool = False) -> dict:
     """A flag without a value: the field is True when given (``inverted``: False when given,
     e.g. ``--quiet`` for ``progress``)."""
-    return _flag(name, group, help=help, action="store_true", read=(lambda v: not v) if inverted else bool,
-                 write=lambda n, v: [n])
+    return _flag(
+        name,
+        group,
+        help=help,
+        action="store_true",
+        read=(lambda v: not v) if inverted else bool,
+        write=lambda n, v: [n],
+    )
 
 
 def _add_resume(group: Any, flag: Flag) -> None:
     resume = group.add_mutually_exclusive_group()
-    resume.add_argument("--resume", dest=flag.dest, action="store_const", const=True, default=None,
-                        help="continue an interrupted unit from its last checkpoint (the default when one exists; "
-                             "says so when there is none)")
-    resume.add_argument("--restart", dest=flag.dest, action="store_const", const=False,
-                        help="train an interrupted unit from epoch 1, ignoring its last checkpoint")
+    resume.add_argument(
+        "--resume",
+        dest=flag.dest,
+        action="store_const",
+        const=True,
+        default=None,
+        help="continue an interrupted unit from its last checkpoint (the default when one exists; "
+        "says so when there is none)",
+    )
+    resume.add_argument(
+        "--restart",
+        dest=flag.dest,
+        action="store_const",
+        const=False,
+        help="train an interrupted unit from epoch 1, ignoring its last checkpoint",
+    )
 
 
 class _Flagged:
@@ -176,53 +210,126 @@ class Request(_Flagged):
     override it) or the anonymous suite of a single run (``datasets`` / ``train`` and
     ``models``), its settings and roots, and the folders results and runs go to."""
 
-    benchmark: str | None = field(default=None, metadata=text(
-        "--benchmark", "what", "a suite of benchmarks.yaml (see `gazebench run --benchmark X --dry-run`)"))
-    config: Path | None = field(default=None, metadata=text(
-        "--config", "what", "benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)", type=Path))
-    datasets: tuple[str, ...] = field(default=(), metadata=names(
-        "--dataset", "what", "registered dataset (default: synthgaze); with --benchmark: only these, comma separated"))
-    train: tuple[str, ...] = field(default=(), metadata=names(
-        "--train", "what", "the dataset to train on (the same as --dataset; with --test); several, comma separated: "
-        "one model trained on all of them at once (joint training, docs/multidataset.md; --set sampling=balanced, "
-        "--set sampling_weights=A:2)"))
-    test: tuple[str, ...] = field(default=(), metadata=names(
-        "--test", "what", "cross-dataset evaluation: also test the trained model on these datasets' test protocols "
-        "(all their folds' test subjects), comma separated; each test is its own result and leaderboard column "
-        "'D1 → D2' (docs/leaderboards.md); give their roots as --root NAME=DIR; a --set data option reaches every "
-        "dataset that takes it (--set expect_samples=any)"))
-    models: tuple[str, ...] = field(default=(), metadata=names(
-        "--model", "what", "registered model(s), comma separated (default: static); with --benchmark: only these "
-        "labels or models"))
-    folds: tuple[str, ...] = field(default=(), metadata=names(
-        "--fold", "what", "fold name(s), comma separated, or 'all' (default: the first fold; with --benchmark: all "
-        "the suite's folds)"))
-    seeds: tuple[int, ...] = field(default=(), metadata=names(
-        "--seed", "what", "seed(s), comma separated (default 0; with --benchmark: the suite's)", read=_seeds))
-    roots: tuple[str, ...] = field(default=(), metadata=repeated(
-        "--root", "what", "dataset root (default: the data root's <dataset> folder); NAME=DIR for one dataset of a "
-        "suite", metavar="DIR | NAME=DIR"))
-    protocol: str | None = field(default=None, metadata=text(
-        "--protocol", "what", "the dataset's protocol (recipe, augmentation, selection; `gazebench ls datasets` names "
-        "them; default: the card's default protocol); with --benchmark: for every dataset of the suite"))
-    label: str | None = field(default=None, metadata=text(
-        "--label", "what", "leaderboard row name of a single run's configuration (default: the model name)"))
-    sets: tuple[str, ...] = field(default=(), metadata=repeated(
-        "--set", "how", SET_HELP, metavar="KEY=VALUE", dest="sets", default=[]))
-    epochs: int | None = field(default=None, metadata=text(
-        "--epochs", "how", "shortcut for --set epochs=N", type=int))
-    backbone: str | None = field(default=None, metadata=text(
-        "--backbone", "how", "timm backbone, shortcut for --set backbone=NAME"))
-    logger: str | None = field(default=None, metadata=text(
-        "--logger", "how", "per-epoch curves: tensorboard (default; <run dir>/tensorboard/), wandb, mlflow, a comma "
-        "list, or none; shortcut for --set logger=... (docs/tracking.md)"))
-    on_bad_sample: str | None = field(default=None, metadata=text(
-        "--on-bad-sample", "how", "an unreadable image stops the run (error, default) or is left out and recorded "
-        "(skip)", choices=("error", "skip")))
-    results: Path = field(default=Path("results"), metadata=text(
-        "--results", "how", RESULTS_HELP, type=Path, default=Path("results")))
-    runs: Path = field(default=Path("runs"), metadata=text(
-        "--runs", "how", "checkpoints and predictions (default runs/)", type=Path, default=Path("runs")))
+    benchmark: str | None = field(
+        default=None,
+        metadata=text(
+            "--benchmark", "what", "a suite of benchmarks.yaml (see `gazebench run --benchmark X --dry-run`)"
+        ),
+    )
+    config: Path | None = field(
+        default=None,
+        metadata=text(
+            "--config", "what", "benchmark file (default: $GAZEBENCH_BENCHMARKS, else benchmarks.yaml)", type=Path
+        ),
+    )
+    datasets: tuple[str, ...] = field(
+        default=(),
+        metadata=names(
+            "--dataset",
+            "what",
+            "registered dataset (default: synthgaze); with --benchmark: only these, comma separated",
+        ),
+    )
+    train: tuple[str, ...] = field(
+        default=(),
+        metadata=names(
+            "--train",
+            "what",
+            "the dataset to train on (the same as --dataset; with --test); several, comma separated: "
+            "one model trained on all of them at once (joint training, docs/multidataset.md; --set sampling=balanced, "
+            "--set sampling_weights=A:2)",
+        ),
+    )
+    test: tuple[str, ...] = field(
+        default=(),
+        metadata=names(
+            "--test",
+            "what",
+            "cross-dataset evaluation: also test the trained model on these datasets' test protocols "
+            "(all their folds' test subjects), comma separated; each test is its own result and leaderboard column "
+            "'D1 → D2' (docs/leaderboards.md); give their roots as --root NAME=DIR; a --set data option reaches every "
+            "dataset that takes it (--set expect_samples=any)",
+        ),
+    )
+    models: tuple[str, ...] = field(
+        default=(),
+        metadata=names(
+            "--model",
+            "what",
+            "registered model(s), comma separated (default: static); with --benchmark: only these labels or models",
+        ),
+    )
+    folds: tuple[str, ...] = field(
+        default=(),
+        metadata=names(
+            "--fold",
+            "what",
+            "fold name(s), comma separated, or 'all' (default: the first fold; with --benchmark: all "
+            "the suite's folds)",
+        ),
+    )
+    seeds: tuple[int, ...] = field(
+        default=(),
+        metadata=names(
+            "--seed", "what", "seed(s), comma separated (default 0; with --benchmark: the suite's)", read=_seeds
+        ),
+    )
+    roots: tuple[str, ...] = field(
+        default=(),
+        metadata=repeated(
+            "--root",
+            "what",
+            "dataset root (default: the data root's <dataset> folder); NAME=DIR for one dataset of a suite",
+            metavar="DIR | NAME=DIR",
+        ),
+    )
+    protocol: str | None = field(
+        default=None,
+        metadata=text(
+            "--protocol",
+            "what",
+            "the dataset's protocol (recipe, augmentation, selection; `gazebench ls datasets` names "
+            "them; default: the card's default protocol); with --benchmark: for every dataset of the suite",
+        ),
+    )
+    label: str | None = field(
+        default=None,
+        metadata=text(
+            "--label", "what", "leaderboard row name of a single run's configuration (default: the model name)"
+        ),
+    )
+    sets: tuple[str, ...] = field(
+        default=(), metadata=repeated("--set", "how", SET_HELP, metavar="KEY=VALUE", dest="sets", default=[])
+    )
+    epochs: int | None = field(default=None, metadata=text("--epochs", "how", "shortcut for --set epochs=N", type=int))
+    backbone: str | None = field(
+        default=None, metadata=text("--backbone", "how", "timm backbone, shortcut for --set backbone=NAME")
+    )
+    logger: str | None = field(
+        default=None,
+        metadata=text(
+            "--logger",
+            "how",
+            "per-epoch curves: tensorboard (default; <run dir>/tensorboard/), wandb, mlflow, a comma "
+            "list, or none; shortcut for --set logger=... (docs/tracking.md)",
+        ),
+    )
+    on_bad_sample: str | None = field(
+        default=None,
+        metadata=text(
+            "--on-bad-sample",
+            "how",
+            "an unreadable image stops the run (error, default) or is left out and recorded (skip)",
+            choices=("error", "skip"),
+        ),
+    )
+    results: Path = field(
+        default=Path("results"), metadata=text("--results", "how", RESULTS_HELP, type=Path, default=Path("results"))
+    )
+    runs: Path = field(
+        default=Path("runs"),
+        metadata=text("--runs", "how", "checkpoints and predictions (default runs/)", type=Path, default=Path("runs")),
+    )
 
     def settings(self) -> dict[str, Any]:
         """``--set`` and its shortcut flags, typed.  A shortcut and a ``--set`` of the same key with
@@ -230,15 +337,21 @@ class Request(_Flagged):
         from gazebench.config import parse_sets
 
         out = parse_sets(self.sets)
-        shortcuts = {"epochs": self.epochs, "backbone": self.backbone, "on_bad_sample": self.on_bad_sample,
-                     "logger": self.logger}
+        shortcuts = {
+            "epochs": self.epochs,
+            "backbone": self.backbone,
+            "on_bad_sample": self.on_bad_sample,
+            "logger": self.logger,
+        }
         for key, value in shortcuts.items():
             if value is None:
                 continue
             given = {k: v for k, v in out.items() if k.rpartition(".")[2] == key}
             for k, v in given.items():
                 if str(v).lower() != str(value).lower():
-                    raise UserValueError(f"--{key.replace('_', '-')} {value} and --set {k}={v} disagree; give one of them")
+                    raise UserValueError(
+                        f"--{key.replace('_', '-')} {value} and --set {k}={v} disagree; give one of them"
+                    )
                 del out[k]
             out[key] = value
         return out
@@ -250,46 +363,98 @@ class RunOptions(_Flagged):
     predict_only, progress), what the command does around them (dry_run, keep_going, table) and
     where they run (``launcher`` and its resources; None: in this process, or the suite's value)."""
 
-    predict_only: bool = field(default=False, metadata=switch(
-        "--predict-only", "how", "do not score the test split: train and select as usual, write the test predictions "
-        "and the dataset's leaderboard submission (<run dir>/submission.txt); automatic when the test labels are "
-        "withheld (ETH-XGaze)"))
-    overwrite: str = field(default="only-missing", metadata=text(
-        "--overwrite", "how", "skip units whose result exists (default) or redo them",
-        choices=("only-missing", "always"), default="only-missing"))
-    resume: bool | None = field(default=None, metadata=_flag(
-        "--resume", "how", also=("--restart",), add=_add_resume,
-        write=lambda n, v: ["--resume" if v else "--restart"]))
-    deterministic: bool = field(default=False, metadata=switch(
-        "--deterministic", "how", "deterministic algorithms (CPU: identical metrics)"))
-    dry_run: bool = field(default=False, metadata=switch(
-        "--dry-run", "how", "list the units and which are done; train nothing, read no data"))
-    keep_going: bool = field(default=False, metadata=switch(
-        "--keep-going", "how", "a failing unit does not stop the others"))
+    predict_only: bool = field(
+        default=False,
+        metadata=switch(
+            "--predict-only",
+            "how",
+            "do not score the test split: train and select as usual, write the test predictions "
+            "and the dataset's leaderboard submission (<run dir>/submission.txt); automatic when the test labels are "
+            "withheld (ETH-XGaze)",
+        ),
+    )
+    overwrite: str = field(
+        default="only-missing",
+        metadata=text(
+            "--overwrite",
+            "how",
+            "skip units whose result exists (default) or redo them",
+            choices=("only-missing", "always"),
+            default="only-missing",
+        ),
+    )
+    resume: bool | None = field(
+        default=None,
+        metadata=_flag(
+            "--resume",
+            "how",
+            also=("--restart",),
+            add=_add_resume,
+            write=lambda n, v: ["--resume" if v else "--restart"],
+        ),
+    )
+    deterministic: bool = field(
+        default=False, metadata=switch("--deterministic", "how", "deterministic algorithms (CPU: identical metrics)")
+    )
+    dry_run: bool = field(
+        default=False,
+        metadata=switch("--dry-run", "how", "list the units and which are done; train nothing, read no data"),
+    )
+    keep_going: bool = field(
+        default=False, metadata=switch("--keep-going", "how", "a failing unit does not stop the others")
+    )
     progress: bool = field(default=True, metadata=switch("--quiet", "how", "no progress output", inverted=True))
-    table: bool = field(default=True, metadata=switch(
-        "--no-table", "how", "do not print the leaderboard at the end", inverted=True))
-    launcher: str | None = field(default=None, metadata=text(
-        "--launcher", "cluster", "submit each missing unit as one task of a submitit job array: slurm (returns once "
-        "queued; follow with `gazebench status`) or local (subprocesses here; waits); default: run the units in "
-        "this process", choices=("local", "slurm")))
-    max_parallel: int | None = field(default=None, metadata=text(
-        "--max-parallel", "cluster", "tasks running at once (slurm default 256, local 1)", type=int))
+    table: bool = field(
+        default=True, metadata=switch("--no-table", "how", "do not print the leaderboard at the end", inverted=True)
+    )
+    launcher: str | None = field(
+        default=None,
+        metadata=text(
+            "--launcher",
+            "cluster",
+            "submit each missing unit as one task of a submitit job array: slurm (returns once "
+            "queued; follow with `gazebench status`) or local (subprocesses here; waits); default: run the units in "
+            "this process",
+            choices=("local", "slurm"),
+        ),
+    )
+    max_parallel: int | None = field(
+        default=None,
+        metadata=text("--max-parallel", "cluster", "tasks running at once (slurm default 256, local 1)", type=int),
+    )
     partition: str | None = field(default=None, metadata=text("--partition", "cluster", "Slurm partition"))
-    gpus_per_unit: int | None = field(default=None, metadata=text(
-        "--gpus-per-unit", "cluster", "GPUs per task (slurm default 0; local: 1 where there is one)", type=int))
-    timeout_min: int | None = field(default=None, metadata=text(
-        "--timeout-min", "cluster", "wall time per task in minutes (slurm default 1440; a unit that runs out of "
-        "time is requeued and resumes from last.pt)", type=int))
-    mem_gb: float | None = field(default=None, metadata=text(
-        "--mem-gb", "cluster", "memory per task in GB (slurm; default: the partition's)", type=float))
-    cpus_per_unit: int | None = field(default=None, metadata=text(
-        "--cpus-per-unit", "cluster", "CPU cores per task (slurm; default: the partition's)", type=int))
+    gpus_per_unit: int | None = field(
+        default=None,
+        metadata=text(
+            "--gpus-per-unit", "cluster", "GPUs per task (slurm default 0; local: 1 where there is one)", type=int
+        ),
+    )
+    timeout_min: int | None = field(
+        default=None,
+        metadata=text(
+            "--timeout-min",
+            "cluster",
+            "wall time per task in minutes (slurm default 1440; a unit that runs out of "
+            "time is requeued and resumes from last.pt)",
+            type=int,
+        ),
+    )
+    mem_gb: float | None = field(
+        default=None,
+        metadata=text("--mem-gb", "cluster", "memory per task in GB (slurm; default: the partition's)", type=float),
+    )
+    cpus_per_unit: int | None = field(
+        default=None,
+        metadata=text("--cpus-per-unit", "cluster", "CPU cores per task (slurm; default: the partition's)", type=int),
+    )
 
     def resources(self) -> dict[str, Any]:
         """The launcher's resources as given (None: not given; the suite's ``launcher:`` or the default)."""
-        return {f.name: getattr(self, f.name) for f, flag in flags(RunOptions)
-                if flag.group == "cluster" and f.name != "launcher"}
+        return {
+            f.name: getattr(self, f.name)
+            for f, flag in flags(RunOptions)
+            if flag.group == "cluster" and f.name != "launcher"
+        }
 
 
 def request_flags() -> argparse.ArgumentParser:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import time
 import warnings
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -148,8 +148,11 @@ def _identity_columns(record: ResultRecord) -> dict[str, Any]:
         "population_complete": bool(population.complete),
         "population_shortfall": "; ".join(map(str, population.shortfall or [])),
         # the populations inside the test set (Gaze360's face), each with its own coverage
-        "population_inner": json.dumps({k: v.model_dump(exclude_unset=True)
-                                        for k, v in (population.populations or {}).items()}, sort_keys=True, default=str),
+        "population_inner": json.dumps(
+            {k: v.model_dump(exclude_unset=True) for k, v in (population.populations or {}).items()},
+            sort_keys=True,
+            default=str,
+        ),
     }
 
 
@@ -181,7 +184,7 @@ def narrow_legacy(df: pd.DataFrame) -> pd.DataFrame:
     return df
 
 
-@lru_cache(maxsize=None)
+@cache
 def declared_recipe_keys(model: str) -> tuple[str, ...] | None:
     """Today's declaration of model ``model`` (None: every key, or a model that is not registered
     here, e.g. a plugin not loaded).  A built-in's is read from gazebench.model_catalog (no torch)."""
@@ -203,8 +206,9 @@ def resolve_predictions(row: Any, results_dir: Path) -> tuple[Path | None, list[
     if not isinstance(value, str) or not value:
         return None, []
     path = Path(value)
-    candidates = [path] if path.is_absolute() else [path, Path(results_dir).parent / path,
-                                                     Path(row["path"]).parent / path]
+    candidates = (
+        [path] if path.is_absolute() else [path, Path(results_dir).parent / path, Path(row["path"]).parent / path]
+    )
     for c in candidates:
         if c.is_file():
             return c, candidates
@@ -219,7 +223,7 @@ PREDICTIONS_RTOL = 1e-5
 
 
 def predictions_check(row: Any, results_dir: Path) -> str:
-    """"" when a record's ``all.mean`` and ``all.n`` agree with its per-sample predictions file, or
+    """ "" when a record's ``all.mean`` and ``all.n`` agree with its per-sample predictions file, or
     when there is no file to check against; else one sentence naming both files and both numbers
     (a record edited by hand, or a predictions file from another run)."""
     mean, n = row.get("all.mean"), row.get("all.n")
@@ -264,7 +268,9 @@ def load_results(results_dir: str | Path = "results") -> pd.DataFrame:
         row["path"] = str(path)
         rows.append(row)
     if unscored:
-        warnings.warn(f"left out {len(unscored)} predict-only result{'s' if len(unscored) > 1 else ''} (test labels "
-                      f"withheld, no metrics; each run folder holds its leaderboard submission), e.g. {unscored[0]}",
-                      stacklevel=2)
+        warnings.warn(
+            f"left out {len(unscored)} predict-only result{'s' if len(unscored) > 1 else ''} (test labels "
+            f"withheld, no metrics; each run folder holds its leaderboard submission), e.g. {unscored[0]}",
+            stacklevel=2,
+        )
     return narrow_legacy(pd.DataFrame(rows))

@@ -70,9 +70,12 @@ def run_unit(unit: Unit, options: RunOptions | None = None) -> dict[str, Any] | 
     lock = unitlock.acquire(unit.run_dir, unit.unit_id) if main else None
     if strategy.from_main(main and not isinstance(lock, unitlock.UnitLock)):
         if main:
-            print(f"unit {unit.unit_id} ({unit.describe()}) is being run by {unitlock.holder_text(lock)}; skipping "
-                  f"it here (its lock: {unit.run_dir / unitlock.LOCK_NAME}). Run the same command again once it has "
-                  "finished or stopped", file=sys.stderr)
+            print(
+                f"unit {unit.unit_id} ({unit.describe()}) is being run by {unitlock.holder_text(lock)}; skipping "
+                f"it here (its lock: {unit.run_dir / unitlock.LOCK_NAME}). Run the same command again once it has "
+                "finished or stopped",
+                file=sys.stderr,
+            )
         return None
     try:
         return _run_locked(unit, options, strategy, t_start)
@@ -93,8 +96,11 @@ def _run_locked(unit: Unit, options: RunOptions, strategy: Strategy, t_start: fl
         return None
     if status == "bad" and main:
         why = result_problem(unit.result_path, unit.unit_id)
-        print(f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
-              f"{set_aside(unit.result_path)} and running the unit", file=sys.stderr)
+        print(
+            f"warning: {unit.result_path} is not a finished result of this unit ({why}); moved it to "
+            f"{set_aside(unit.result_path)} and running the unit",
+            file=sys.stderr,
+        )
     # a missing optional logger fails before any data
     loggers = make_loggers(unit.recipe.logger, unit.run_dir) if main else []
     setup = build_setup(unit, deterministic=options.deterministic)
@@ -116,8 +122,16 @@ def _run_locked(unit: Unit, options: RunOptions, strategy: Strategy, t_start: fl
     write_predictions(evaluation.test, setup.dataset, unit.run_dir / PREDICTIONS)
     record = make_record(setup, outcome, evaluation, time.perf_counter() - t_start, predict_only, submission)
     write_record(record, unit.result_path)
-    log_result(loggers, setup, record, {"result": unit.result_path, "predictions": unit.run_dir / PREDICTIONS,
-                                        **({"submission": submission} if submission else {})})
+    log_result(
+        loggers,
+        setup,
+        record,
+        {
+            "result": unit.result_path,
+            "predictions": unit.run_dir / PREDICTIONS,
+            **({"submission": submission} if submission else {}),
+        },
+    )
     if progress:
         say_done(unit, record)
     cross.evaluate_cross(setup, record, cross_tests, progress)
@@ -164,8 +178,11 @@ def write_submission(setup: Setup, pred: dict[str, Any], path: Path) -> Path | N
     path)`` of the adapter), or None, said on stderr, when the dataset has no such format."""
     written = setup.dataset.write_submission(pred["index"], pred["vector"], path)
     if written is None:
-        print(f"note: dataset {setup.dataset.name!r} has no leaderboard submission format; the test predictions "
-              f"are in {path.parent / PREDICTIONS}", file=sys.stderr)
+        print(
+            f"note: dataset {setup.dataset.name!r} has no leaderboard submission format; the test predictions "
+            f"are in {path.parent / PREDICTIONS}",
+            file=sys.stderr,
+        )
     return written
 
 
@@ -173,11 +190,15 @@ def say_frames(frames: dict[str, Any]) -> None:
     """One line on stderr when the frames come from a ``gazebench prepare`` cache, one when they are
     held on the device (the record keeps both: ``dataset.frame_cache``)."""
     if frames.get("state") == "used":
-        print(f"frames: from the prepared cache {frames['path']} (cache fingerprint {frames.get('fingerprint')})",
-              file=sys.stderr)
+        print(
+            f"frames: from the prepared cache {frames['path']} (cache fingerprint {frames.get('fingerprint')})",
+            file=sys.stderr,
+        )
     if frames.get("on_device"):
-        print(f"frames: held on {frames['on_device']} for the run ($GAZEBENCH_DEVICE_FRAMES=off reads them per batch)",
-              file=sys.stderr)
+        print(
+            f"frames: held on {frames['on_device']} for the run ($GAZEBENCH_DEVICE_FRAMES=off reads them per batch)",
+            file=sys.stderr,
+        )
 
 
 def say_done(unit: Any, record: dict[str, Any]) -> None:
@@ -185,9 +206,14 @@ def say_done(unit: Any, record: dict[str, Any]) -> None:
     where = f"{unit.label} on {unit.spec.dataset} fold {unit.fold}"
     if not record["metrics"]:
         sub = record["artifacts"].get("submission") or record["artifacts"]["predictions"]
-        print(f"{where}: predict-only (test labels withheld), {record['population']['count']} test predictions "
-              f"-> {sub}; record {unit.result_path}", file=sys.stderr)
+        print(
+            f"{where}: predict-only (test labels withheld), {record['population']['count']} test predictions "
+            f"-> {sub}; record {unit.result_path}",
+            file=sys.stderr,
+        )
         return
     m = record["metrics"]["all"]
-    print(f"{where}: test mean {m['mean']:.2f} deg (median {m['median']:.2f}, n={m['n']}) -> {unit.result_path}",
-          file=sys.stderr)
+    print(
+        f"{where}: test mean {m['mean']:.2f} deg (median {m['median']:.2f}, n={m['n']}) -> {unit.result_path}",
+        file=sys.stderr,
+    )

@@ -35,7 +35,8 @@ import os
 import platform
 import sys
 import time
-from typing import Any, MutableMapping
+from collections.abc import MutableMapping
+from typing import Any
 
 #: GNU OpenMP spin rounds before a waiting thread sleeps: on a quiet machine, and on a busy one
 SPIN_QUIET, SPIN_BUSY = "1000", "300"

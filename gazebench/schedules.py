@@ -31,7 +31,8 @@ from __future__ import annotations
 
 import math
 import re
-from typing import Any, Iterable
+from collections.abc import Iterable
+from typing import Any
 
 from gazebench.options import ConfigError
 
@@ -93,9 +94,11 @@ def layer_ids(names: Iterable[str], model_name: str = "the model") -> tuple[dict
     names = list(names)
     blocks = {int(m.group(1)) for n in names if (m := _BLOCK.search(n))}
     if not blocks:
-        raise ConfigError(f"recipe layer_decay: {model_name} has no transformer blocks (parameters named "
-                          "...blocks.N...): layer-wise decay is for ViT backbones (e.g. model unigaze); "
-                          "set layer_decay=none")
+        raise ConfigError(
+            f"recipe layer_decay: {model_name} has no transformer blocks (parameters named "
+            "...blocks.N...): layer-wise decay is for ViT backbones (e.g. model unigaze); "
+            "set layer_decay=none"
+        )
     top = max(blocks) + 2
     ids = {}
     for n in names:

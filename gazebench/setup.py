@@ -26,11 +26,11 @@ from gazebench.datasets.device_frames import DeviceFrames, hold_on_device
 from gazebench.datasets.loading import FrameWindows, collate_frames
 from gazebench.datasets.sources import FrameSource, open_frame_source
 from gazebench.engine import LossFn, StepContext, compile_model, resolve_device
+from gazebench.losses import resolve_loss
 from gazebench.memory import check_batch_memory
 from gazebench.models import build_model
 from gazebench.models.base import GazeModel
 from gazebench.planning import Unit
-from gazebench.losses import resolve_loss
 from gazebench.registry import LOSSES
 from gazebench.runtime import configure_threads, resolve_num_workers
 from gazebench.schedules import param_groups
@@ -80,7 +80,9 @@ class Setup:
         """What training steps go through: the DDP model under torchrun, else :attr:`step_model`."""
         return self.wrapped_model if self.wrapped_model is not None else self.step_model
 
-    def loader(self, split: str, generator: torch.Generator | None = None, sampler: Sampler | None = None) -> DataLoader:
+    def loader(
+        self, split: str, generator: torch.Generator | None = None, sampler: Sampler | None = None
+    ) -> DataLoader:
         """A loader over ``split`` with the recipe's batch size and the resolved workers; under
         torchrun this rank's slices of the training batches, or its share of an evaluation split."""
         train, shard = split == "train", None
@@ -115,8 +117,15 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     trains = bool(model.trainable) and recipe.epochs > 0
     strategy.prepare_model(model, recipe, trains)  # under torchrun: BatchNorm over the global batch
     # before any frame is decoded: a batch that cannot fit is one line, not an OOM kill later
-    check_batch_memory(recipe, model.view.num_frames, model.view.num_views, {s: len(p) for s, p in positions.items()},
-                       device, trains, strategy.world_size)
+    check_batch_memory(
+        recipe,
+        model.view.num_frames,
+        model.view.num_views,
+        {s: len(p) for s, p in positions.items()},
+        device,
+        trains,
+        strategy.world_size,
+    )
     workers = resolve_num_workers(recipe.num_workers, device.type)
     configure_threads(device.type, workers)
     ctx = StepContext(model.view, recipe.image_size, device, recipe.precision, recipe.channels_last)
@@ -126,21 +135,43 @@ def build_setup(unit: Unit, *, deterministic: bool = False, cache_mode: str | No
     step_model = compile_model(model, recipe.compile)  # shares model's parameters
     source = open_frame_source(dataset, recipe.image_size, mode=cache_mode)
     crop = source_crop(recipe.augment, unit.spec.seed)  # resized_crop: on the frame as read, training only
-    sets = {s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample,
-                            crop if s == "train" else None) for s in SPLITS}
+    sets = {
+        s: FrameWindows(dataset, positions[s], model.view, source, recipe.on_bad_sample, crop if s == "train" else None)
+        for s in SPLITS
+    }
     held = place_frames_on_device(sets, dataset, source, device, workers, recipe.on_bad_sample)
     if held is not None:
         source, ctx.frames_on_device = held, held
-    setup = Setup(unit, dataset, positions, subjects, model, step_model, loss_name, LOSSES.get(loss_name), device,
-                  ctx, source, sets, workers, strategy=strategy)
+    setup = Setup(
+        unit,
+        dataset,
+        positions,
+        subjects,
+        model,
+        step_model,
+        loss_name,
+        LOSSES.get(loss_name),
+        device,
+        ctx,
+        source,
+        sets,
+        workers,
+        strategy=strategy,
+    )
     if setup.trains:
         setup.wrapped_model = strategy.wrap_model(model, recipe)
     setup.eval_loaders = {s: setup.loader(s) for s in ("val", "test")}
     return setup
 
 
-def place_frames_on_device(sets: dict[str, FrameWindows], dataset: GazeDataset, source: FrameSource,
-                           device: torch.device, workers: int, on_bad_sample: str) -> DeviceFrames | None:
+def place_frames_on_device(
+    sets: dict[str, FrameWindows],
+    dataset: GazeDataset,
+    source: FrameSource,
+    device: torch.device,
+    workers: int,
+    on_bad_sample: str,
+) -> DeviceFrames | None:
     """Hold every frame the splits read on ``device`` when :func:`hold_on_device` says so (a split
     that crops frames as decoded is left to its source); the splits then hand over rows."""
     held = [s for s in SPLITS if len(sets[s]) and sets[s].crop is None]
@@ -172,8 +203,14 @@ def split(dataset: GazeDataset, fold: str, recipe: Recipe) -> tuple[dict[str, np
     needs_val = recipe.select != "last" or recipe.patience is not None
     for s in SPLITS:
         if len(positions[s]) == 0 and (s != "val" or needs_val):
-            why = (f"; recipe select={recipe.select}, patience={recipe.patience} need validation samples "
-                   "(select=last without patience trains a fixed number of epochs)") if s == "val" else ""
+            why = (
+                (
+                    f"; recipe select={recipe.select}, patience={recipe.patience} need validation samples "
+                    "(select=last without patience trains a fixed number of epochs)"
+                )
+                if s == "val"
+                else ""
+            )
             raise ConfigError(f"dataset {dataset.name!r} fold {fold}: the {s} split has no samples{why}")
     return positions, subjects
 
@@ -237,13 +274,25 @@ def make_loader(
         if weights is None:
             sampler = RandomSampler(ds, num_samples=min(cap, len(ds)) if cap else None, generator=generator)
         else:
-            sampler = WeightedRandomSampler(torch.as_tensor(weights, dtype=torch.double), min(cap, len(ds)) if cap else len(ds), replacement=True,
-                                            generator=generator)
+            sampler = WeightedRandomSampler(
+                torch.as_tensor(weights, dtype=torch.double),
+                min(cap, len(ds)) if cap else len(ds),
+                replacement=True,
+                generator=generator,
+            )
     # a training batch of one sample breaks BatchNorm; drop such a remainder, never more
     drop_last = train and _remainder(sampler, recipe.batch_size) == 1
     batch_sampler = shard(sampler, recipe.batch_size, drop_last) if train and shard is not None else None
-    batching: dict = dict(batch_size=recipe.batch_size if train else recipe.eval_batch_size, sampler=sampler,
-                          shuffle=False, drop_last=drop_last) if batch_sampler is None else dict(batch_sampler=batch_sampler)
+    batching: dict = (
+        dict(
+            batch_size=recipe.batch_size if train else recipe.eval_batch_size,
+            sampler=sampler,
+            shuffle=False,
+            drop_last=drop_last,
+        )
+        if batch_sampler is None
+        else dict(batch_sampler=batch_sampler)
+    )
     return DataLoader(
         ds,
         collate_fn=collate_frames,

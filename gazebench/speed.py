@@ -21,14 +21,15 @@ from __future__ import annotations
 import itertools
 import statistics
 import time
-from typing import Any, Callable, Iterator
+from collections.abc import Callable, Iterator
+from typing import Any
 
 import numpy as np
 import torch
 from torch.utils.data import RandomSampler
 
-from gazebench.datasets.loading import FrameWindows
 from gazebench.augment import make_augment
+from gazebench.datasets.loading import FrameWindows
 from gazebench.engine import train_one_epoch, train_step
 from gazebench.errors import UserValueError
 from gazebench.runtime import load_average, runtime_report
@@ -67,7 +68,9 @@ class StepTimer:
 
     def __init__(self, setup: Setup, warmup: int) -> None:
         if not setup.model.trainable:
-            raise UserValueError(f"model {setup.unit.spec.model!r} is not trained by gradient steps; nothing to benchmark")
+            raise UserValueError(
+                f"model {setup.unit.spec.model!r} is not trained by gradient steps; nothing to benchmark"
+            )
         self.setup, self.warmup = setup, warmup
         self.optimizer, self.scaler = make_optimizer(setup.model, setup.recipe), make_scaler(setup)
         self.augment = make_augment(setup.recipe.augment, torch.Generator().manual_seed(setup.seed))
@@ -107,18 +110,21 @@ class StepTimer:
     def full(self, src: Endless, n: int) -> tuple[float, float]:
         """(c): samples/s of ``train_one_epoch`` by its own clock and by an outside one."""
         s = self.setup
-        train_one_epoch(s.step_model, src.take(self.drain), s.loss_fn, self.optimizer, s.ctx, self.scaler,
-                        augment=self.augment)
+        train_one_epoch(
+            s.step_model, src.take(self.drain), s.loss_fn, self.optimizer, s.ctx, self.scaler, augment=self.augment
+        )
         sync(s.device)
         t0 = time.perf_counter()
-        stats = train_one_epoch(s.step_model, src.take(n), s.loss_fn, self.optimizer, s.ctx, self.scaler,
-                                augment=self.augment)
+        stats = train_one_epoch(
+            s.step_model, src.take(n), s.loss_fn, self.optimizer, s.ctx, self.scaler, augment=self.augment
+        )
         sync(s.device)
         return stats["samples"] / stats["seconds"], stats["samples"] / (time.perf_counter() - t0)
 
 
-def measure(setup: Setup, steps: int = 20, warmup: int = 5, repeat: int = 3,
-            log: Callable[[str], None] | None = None) -> dict[str, Any]:
+def measure(
+    setup: Setup, steps: int = 20, warmup: int = 5, repeat: int = 3, log: Callable[[str], None] | None = None
+) -> dict[str, Any]:
     """(a), (b), (c) and their ratios for ``setup`` (see the module doc), as a dict."""
     if steps < 1 or repeat < 1 or warmup < 0:
         raise UserValueError("steps and repeat must be >= 1, warmup >= 0")
@@ -134,15 +140,19 @@ def measure(setup: Setup, steps: int = 20, warmup: int = 5, repeat: int = 3,
         row["full"], row["full_outside_clock"] = timer.full(src, steps)
         rows.append(row)
         if log:
-            log(f"bench: repeat {r + 1}/{repeat}: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items() if k != "repeat"))
+            log(
+                f"bench: repeat {r + 1}/{repeat}: "
+                + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items() if k != "repeat")
+            )
     report = summarise(setup, rows)
     report["bench"] = {"steps": steps, "warmup": warmup, "repeat": repeat}
     report["runtime"].update(load_average_before=load_before, load_average_after=load_average())
     return report
 
 
-def compare_data_paths(joint: Setup, members: dict[str, Setup], steps: int = 20, warmup: int = 5,
-                       repeat: int = 3) -> dict[str, Any]:
+def compare_data_paths(
+    joint: Setup, members: dict[str, Setup], steps: int = 20, warmup: int = 5, repeat: int = 3
+) -> dict[str, Any]:
     """(a) of a joint set-up and of each member's own set-up (the same model, recipe and frames),
     interleaved ``repeat`` times in this process: samples/s of each (medians), and the median of the
     per-repeat ratios joint / slowest member (``joint_over_slowest``; goal :data:`JOINT_GOAL`)."""
@@ -161,7 +171,8 @@ def compare_data_paths(joint: Setup, members: dict[str, Setup], steps: int = 20,
         "data_samples_per_s": {k: median([r[k] for r in rows]) for k in setups},
         "joint_over_slowest": median([r["joint_over_slowest"] for r in rows]),
         "goal": JOINT_GOAL,
-        "load_average_before": load_before, "load_average_after": load_average(),
+        "load_average_before": load_before,
+        "load_average_after": load_average(),
         "repeats": rows,
     }
 
@@ -171,14 +182,17 @@ def render_comparison(report: dict[str, Any]) -> str:
     lines = ["", "  data path, joint vs each training dataset alone (same model, recipe, frames; interleaved):"]
     lines += [f"  {'(a) ' + k:24s} {v:10.1f}" for k, v in rates.items()]
     ok = (report["joint_over_slowest"] or 0) >= report["goal"]
-    lines.append(f"  {'joint / slowest member':24s} {report['joint_over_slowest']:10.2f}  goal >= {report['goal']:g}: "
-                 f"{'met' if ok else 'MISSED'} (load average {report['load_average_before']} -> "
-                 f"{report['load_average_after']})")
+    lines.append(
+        f"  {'joint / slowest member':24s} {report['joint_over_slowest']:10.2f}  goal >= {report['goal']:g}: "
+        f"{'met' if ok else 'MISSED'} (load average {report['load_average_before']} -> "
+        f"{report['load_average_after']})"
+    )
     return "\n".join(lines)
 
 
 def summarise(setup: Setup, rows: list[dict[str, Any]]) -> dict[str, Any]:
     """Medians over the repeats, the ratios and goals, and what the numbers depend on."""
+
     def ratio(num: str, den: str) -> float | None:
         return median([row[num] / row[den] for row in rows if row.get(den)])
 
@@ -187,14 +201,32 @@ def summarise(setup: Setup, rows: list[dict[str, Any]]) -> dict[str, Any]:
     runtime = runtime_report(setup.device, setup.num_workers)
     runtime.pop("load_average", None)
     return {
-        "recipe": {k: getattr(recipe, k) for k in ("image_size", "batch_size", "num_workers", "precision",
-                                                   "channels_last", "compile", "optimizer", "augment")},
+        "recipe": {
+            k: getattr(recipe, k)
+            for k in (
+                "image_size",
+                "batch_size",
+                "num_workers",
+                "precision",
+                "channels_last",
+                "compile",
+                "optimizer",
+                "augment",
+            )
+        },
         "channels_last_in_effect": setup.ctx.channels_last,
-        "model": {"name": setup.unit.spec.model, "view": model.view.describe(), "views": model.view.num_views,
-                  "backbone": getattr(model, "options", {}).get("backbone")},
+        "model": {
+            "name": setup.unit.spec.model,
+            "view": model.view.describe(),
+            "views": model.view.num_views,
+            "backbone": getattr(model, "options", {}).get("backbone"),
+        },
         "frames": setup.source.describe(),
         "runtime": runtime,
-        **{f"{k}_samples_per_s": median([row[k] for row in rows]) for k in ("data", "model", "full", "full_outside_clock")},
+        **{
+            f"{k}_samples_per_s": median([row[k] for row in rows])
+            for k in ("data", "model", "full", "full_outside_clock")
+        },
         **ratios,
         "goals": GOALS,
         "goals_met": {k: (ratios[k] or 0) >= GOALS[k] for k in GOALS},
@@ -209,18 +241,20 @@ def render(report: dict[str, Any]) -> str:
     if report["frames"].get("on_device"):
         frames += f", held on {report['frames']['on_device']}"
     mark = {True: "met", False: "MISSED"}
-    return "\n".join([
-        f"gazebench bench: {m['name']} ({m['view']}, backbone {m['backbone']}), {rc['image_size']} px, batch "
-        f"{rc['batch_size']}, {rc['precision']}, channels_last {report['channels_last_in_effect']}, frames from {frames}",
-        f"  {rt['device']} ({rt['device_name']}), {rt['torch_threads']} torch threads, {rt['loader_workers']} loader "
-        f"workers, allocator {rt['allocator']}, load average {rt['load_average_before']} -> {rt['load_average_after']}",
-        f"  medians of {report['bench']['repeat']} interleaved repeats x {report['bench']['steps']} batches "
-        f"(after {report['bench']['warmup']} warm-up batches)",
-        "",
-        f"  {'measurement':24s} {'samples/s':>10s} {'ratio':>8s}  goal",
-        f"  {'(b) model step alone':24s} {report['model_samples_per_s']:10.1f} {1.0:8.2f}",
-        f"  {'(a) data path':24s} {report['data_samples_per_s']:10.1f} {report['data_over_model']:8.2f}"
-        f"  a/b >= {GOALS['data_over_model']:g}: {mark[ok['data_over_model']]}",
-        f"  {'(c) full step':24s} {report['full_samples_per_s']:10.1f} {report['full_over_model']:8.2f}"
-        f"  c/b >= {GOALS['full_over_model']:g}: {mark[ok['full_over_model']]}",
-    ])
+    return "\n".join(
+        [
+            f"gazebench bench: {m['name']} ({m['view']}, backbone {m['backbone']}), {rc['image_size']} px, batch "
+            f"{rc['batch_size']}, {rc['precision']}, channels_last {report['channels_last_in_effect']}, frames from {frames}",
+            f"  {rt['device']} ({rt['device_name']}), {rt['torch_threads']} torch threads, {rt['loader_workers']} loader "
+            f"workers, allocator {rt['allocator']}, load average {rt['load_average_before']} -> {rt['load_average_after']}",
+            f"  medians of {report['bench']['repeat']} interleaved repeats x {report['bench']['steps']} batches "
+            f"(after {report['bench']['warmup']} warm-up batches)",
+            "",
+            f"  {'measurement':24s} {'samples/s':>10s} {'ratio':>8s}  goal",
+            f"  {'(b) model step alone':24s} {report['model_samples_per_s']:10.1f} {1.0:8.2f}",
+            f"  {'(a) data path':24s} {report['data_samples_per_s']:10.1f} {report['data_over_model']:8.2f}"
+            f"  a/b >= {GOALS['data_over_model']:g}: {mark[ok['data_over_model']]}",
+            f"  {'(c) full step':24s} {report['full_samples_per_s']:10.1f} {report['full_over_model']:8.2f}"
+            f"  c/b >= {GOALS['full_over_model']:g}: {mark[ok['full_over_model']]}",
+        ]
+    )

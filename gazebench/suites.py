@@ -40,9 +40,10 @@ from __future__ import annotations
 import os
 import re
 import sys
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -177,10 +178,12 @@ def _tests(value: Any, where: str) -> tuple[list[str], dict[str, dict[str, Any]]
         if not item.get("name"):
             raise BenchmarkError(f"{w}: needs a name")
         names.append(str(item["name"]))
-        entries[str(item["name"])] = {"root": None if item.get("root") in (None, "") else str(item["root"]),
-                                      "protocol": None if item.get("protocol") is None else str(item["protocol"]),
-                                      "options": _mapping(item.get("options"), f"{w}.options"),
-                                      "split": _test_split(item.get("split"), f"{w}.split")}
+        entries[str(item["name"])] = {
+            "root": None if item.get("root") in (None, "") else str(item["root"]),
+            "protocol": None if item.get("protocol") is None else str(item["protocol"]),
+            "options": _mapping(item.get("options"), f"{w}.options"),
+            "split": _test_split(item.get("split"), f"{w}.split"),
+        }
     return names, entries
 
 
@@ -191,8 +194,10 @@ def _test_split(value: Any, where: str) -> str:
     if value is None:
         return "test"
     if value not in TEST_SPLITS:
-        raise BenchmarkError(f"{where}: {value!r}; give test (the union of its folds' test subjects, the default) or all "
-                             "(every labelled sample: a dataset left out of training)")
+        raise BenchmarkError(
+            f"{where}: {value!r}; give test (the union of its folds' test subjects, the default) or all "
+            "(every labelled sample: a dataset left out of training)"
+        )
     return str(value)
 
 
@@ -208,7 +213,9 @@ def _check_keys(given: dict[str, Any], allowed: Iterable[str], where: str) -> No
     allowed = list(allowed)
     for key in given:
         if key not in allowed:
-            raise BenchmarkError(f"{where}: unknown key {key!r}.{closest(str(key), allowed)} Keys: {', '.join(allowed)}")
+            raise BenchmarkError(
+                f"{where}: unknown key {key!r}.{closest(str(key), allowed)} Keys: {', '.join(allowed)}"
+            )
 
 
 def _seeds(value: Any, where: str) -> list[int]:
@@ -231,7 +238,9 @@ def _entries(raw: dict[str, Any], key: str, allowed: Iterable[str], where: str) 
         entry = {"name": entry} if isinstance(entry, str) else _mapping(entry, w)
         _check_keys(entry, allowed, w)
         if not entry.get("name") and not entry.get("train"):
-            raise BenchmarkError(f"{w}: needs a name" + (" (or train: [A, B] for joint training)" if key == "datasets" else ""))
+            raise BenchmarkError(
+                f"{w}: needs a name" + (" (or train: [A, B] for joint training)" if key == "datasets" else "")
+            )
         out.append((w, entry))
     return out
 
@@ -255,15 +264,24 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
             datasets.append(_joint_entry(entry, w))
             continue
         root = entry.get("root")
-        datasets.append(DatasetEntry(str(entry["name"]), None if root in (None, "") else str(root),
-                                     _mapping(entry.get("options"), f"{w}.options"),
-                                     _mapping(entry.get("recipe"), f"{w}.recipe"), entry.get("folds"),
-                                     None if entry.get("protocol") is None else str(entry["protocol"]),
-                                     *_tests(entry.get("test"), f"{w}.test")[:1],
-                                     test_entries=_tests(entry.get("test"), f"{w}.test")[1]))
-    models = [ModelEntry(str(entry["name"]), str(entry.get("label") or entry["name"]),
-                         _mapping(entry.get("kwargs"), f"{w}.kwargs"))
-              for w, entry in _entries(raw, "models", MODEL_KEYS, where)]
+        datasets.append(
+            DatasetEntry(
+                str(entry["name"]),
+                None if root in (None, "") else str(root),
+                _mapping(entry.get("options"), f"{w}.options"),
+                _mapping(entry.get("recipe"), f"{w}.recipe"),
+                entry.get("folds"),
+                None if entry.get("protocol") is None else str(entry["protocol"]),
+                *_tests(entry.get("test"), f"{w}.test")[:1],
+                test_entries=_tests(entry.get("test"), f"{w}.test")[1],
+            )
+        )
+    models = [
+        ModelEntry(
+            str(entry["name"]), str(entry.get("label") or entry["name"]), _mapping(entry.get("kwargs"), f"{w}.kwargs")
+        )
+        for w, entry in _entries(raw, "models", MODEL_KEYS, where)
+    ]
     if not datasets or not models:
         raise BenchmarkError(f"{where}: needs at least one dataset and one model")
     labels = [m.label for m in models]
@@ -287,16 +305,18 @@ def parse_suite(name: str, raw: Any, source: Path) -> Suite:
 def _joint_entry(entry: dict[str, Any], where: str) -> DatasetEntry:
     """A dataset entry that trains on several datasets at once (``train: [A, B]``; gazebench.joint)::
 
-        - train: [ethxgaze, gaze360]
-          root: {ethxgaze: "${ETHXGAZE_ROOT}", gaze360: "${GAZE360_ROOT}"}   # per member
-          protocol: {gaze360: gazehub}       # per member (default: each card's default)
-          options: {sampling: balanced, sampling_weights: "gaze360:2", gaze360: {layout: gazehub}}
-          test: [mpiifacegaze]
+    - train: [ethxgaze, gaze360]
+      root: {ethxgaze: "${ETHXGAZE_ROOT}", gaze360: "${GAZE360_ROOT}"}   # per member
+      protocol: {gaze360: gazehub}       # per member (default: each card's default)
+      options: {sampling: balanced, sampling_weights: "gaze360:2", gaze360: {layout: gazehub}}
+      test: [mpiifacegaze]
     """
     members = _names(entry.get("train"), f"{where}.train")
     if len(members) < 2 or len(set(members)) != len(members):
-        raise BenchmarkError(f"{where}.train: joint training needs two or more different datasets, got {members!r} "
-                             "(one dataset: give it as name:)")
+        raise BenchmarkError(
+            f"{where}.train: joint training needs two or more different datasets, got {members!r} "
+            "(one dataset: give it as name:)"
+        )
     if entry.get("name"):
         raise BenchmarkError(f"{where}: give either name: (one dataset) or train: (joint training), not both")
     from gazebench.datasets.joint import joint_name
@@ -307,9 +327,19 @@ def _joint_entry(entry: dict[str, Any], where: str) -> DatasetEntry:
         given = test_entries.setdefault(t, {"root": None, "protocol": None, "options": {}, "split": "test"})
         given["root"] = given["root"] or roots.pop(t, None)
         given["protocol"] = given["protocol"] or protocols.pop(t, None)
-    return DatasetEntry(joint_name(members), None, _mapping(entry.get("options"), f"{where}.options"),
-                        _mapping(entry.get("recipe"), f"{where}.recipe"), entry.get("folds"), None, tests,
-                        sorted(members), roots, protocols, test_entries)
+    return DatasetEntry(
+        joint_name(members),
+        None,
+        _mapping(entry.get("options"), f"{where}.options"),
+        _mapping(entry.get("recipe"), f"{where}.recipe"),
+        entry.get("folds"),
+        None,
+        tests,
+        sorted(members),
+        roots,
+        protocols,
+        test_entries,
+    )
 
 
 def _member_map(value: Any, names: list[str], where: str) -> dict[str, Any]:
@@ -318,8 +348,9 @@ def _member_map(value: Any, names: list[str], where: str) -> dict[str, Any]:
     out = _mapping(value, where + " (a mapping by dataset, e.g. {gaze360: ...})")
     for key in out:
         if key not in names:
-            raise BenchmarkError(f"{where}: {key!r} is not one of the entry's training or test datasets "
-                                 f"({', '.join(names)})")
+            raise BenchmarkError(
+                f"{where}: {key!r} is not one of the entry's training or test datasets ({', '.join(names)})"
+            )
     return {str(k): (None if v in (None, "") else str(v)) for k, v in out.items()}
 
 

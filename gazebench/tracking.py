@@ -54,8 +54,9 @@ SCALARS = {
     "val/loss": lambda row: row["val_loss"],
     "val/mean_angular_error_deg": lambda row: row["val_mean"],
     "train/lr": lambda row: row.get("lr"),
-    "train/samples_per_s": lambda row: (row["train_samples"] / row["train_seconds"]
-                                        if row.get("train_seconds") else None),
+    "train/samples_per_s": lambda row: (
+        row["train_samples"] / row["train_seconds"] if row.get("train_seconds") else None
+    ),
 }
 
 
@@ -75,8 +76,10 @@ def require(package: str) -> Any:
     try:
         return importlib.import_module(package)
     except ImportError:
-        raise UserRuntimeError(f"logger={package} needs the {package} package: pip install \"gazebench[{package}]\" "
-                               "(or --set logger=tensorboard)") from None
+        raise UserRuntimeError(
+            f'logger={package} needs the {package} package: pip install "gazebench[{package}]" '
+            "(or --set logger=tensorboard)"
+        ) from None
 
 
 class TensorBoardLog(Callback):
@@ -154,8 +157,12 @@ class WandbLog(Tracker):
             run_id = f"{unit.unit_id}-{secrets.token_hex(3)}"
             atomic_write(id_file, run_id + "\n")
         self.run = self.wandb.init(
-            project=os.environ.get("WANDB_PROJECT", "gazebench"), id=run_id, resume="allow", name=run_name(unit),
-            config=run_config(setup), **({} if os.environ.get("WANDB_DIR") else {"dir": str(self.run_dir)}),
+            project=os.environ.get("WANDB_PROJECT", "gazebench"),
+            id=run_id,
+            resume="allow",
+            name=run_name(unit),
+            config=run_config(setup),
+            **({} if os.environ.get("WANDB_DIR") else {"dir": str(self.run_dir)}),
         )
         self.run.define_metric("epoch")
         self.run.define_metric("*", step_metric="epoch")
@@ -212,8 +219,11 @@ class MLflowLog(Tracker):
         Metric = importlib.import_module("mlflow.entities").Metric
         now, step = int(time.time() * 1000), len(record.get("history") or [])
         test = (record.get("metrics") or {}).get("all") or {}
-        metrics = [Metric(f"test_{name}_angular_error_deg", float(test[name]), now, step)
-                   for name in ("mean", "median", "p90") if name in test and math.isfinite(float(test[name]))]
+        metrics = [
+            Metric(f"test_{name}_angular_error_deg", float(test[name]), now, step)
+            for name in ("mean", "median", "p90")
+            if name in test and math.isfinite(float(test[name]))
+        ]
         if metrics:
             self.client.log_batch(run_id, metrics=metrics)
         self.client.set_terminated(run_id, "FINISHED")
@@ -235,14 +245,19 @@ class MLflowLog(Tracker):
             client.update_run(run_id, status="RUNNING")
             return run_id
         identity = identity_of(setup)
-        tags = {MLFLOW_TAGS["unit"]: unit.unit_id, MLFLOW_TAGS["identity"]: identity["hash"],
-                MLFLOW_TAGS["run_dir"]: str(self.run_dir.resolve()), MLFLOW_TAGS["label"]: unit.label,
-                MLFLOW_TAGS["fold"]: str(unit.fold), MLFLOW_TAGS["seed"]: str(unit.spec.seed)}
+        tags = {
+            MLFLOW_TAGS["unit"]: unit.unit_id,
+            MLFLOW_TAGS["identity"]: identity["hash"],
+            MLFLOW_TAGS["run_dir"]: str(self.run_dir.resolve()),
+            MLFLOW_TAGS["label"]: unit.label,
+            MLFLOW_TAGS["fold"]: str(unit.fold),
+            MLFLOW_TAGS["seed"]: str(unit.spec.seed),
+        }
         run_id = client.create_run(experiment, run_name=run_name(unit), tags=tags).info.run_id
         atomic_write(self.run_dir / MLFLOW_RUN_ID, run_id + "\n")
         params = [entities.Param(k, v) for k, v in flat_params(identity["config"]).items()]
         for i in range(0, len(params), 100):  # MLflow takes at most 100 parameters a call
-            client.log_batch(run_id, params=params[i:i + 100])
+            client.log_batch(run_id, params=params[i : i + 100])
         return run_id
 
     def _experiment_id(self) -> str:
@@ -271,8 +286,11 @@ class MLflowLog(Tracker):
             except MlflowException:
                 pass  # a run of another tracking store (MLFLOW_TRACKING_URI changed), or deleted for good
         here = str(self.run_dir.resolve())
-        runs = self.client.search_runs([experiment], filter_string=f"tags.`{MLFLOW_TAGS['unit']}` = '{unit_id}'",
-                                       order_by=["attributes.start_time DESC"])
+        runs = self.client.search_runs(
+            [experiment],
+            filter_string=f"tags.`{MLFLOW_TAGS['unit']}` = '{unit_id}'",
+            order_by=["attributes.start_time DESC"],
+        )
         return next((r.info.run_id for r in runs if r.data.tags.get(MLFLOW_TAGS["run_dir"]) == here), None)
 
     def _last_step(self, run_id: str) -> int:
@@ -280,8 +298,14 @@ class MLflowLog(Tracker):
 
 
 #: the tags an MLflow run of a unit carries
-MLFLOW_TAGS = {"unit": "gazebench.unit_id", "identity": "gazebench.identity", "run_dir": "gazebench.run_dir",
-               "label": "gazebench.label", "fold": "gazebench.fold", "seed": "gazebench.seed"}
+MLFLOW_TAGS = {
+    "unit": "gazebench.unit_id",
+    "identity": "gazebench.identity",
+    "run_dir": "gazebench.run_dir",
+    "label": "gazebench.label",
+    "fold": "gazebench.fold",
+    "seed": "gazebench.seed",
+}
 
 
 def mlflow_key(tag: str) -> str:
@@ -309,9 +333,16 @@ def run_name(unit: Any) -> str:
 def run_config(setup: Setup) -> dict[str, Any]:
     """What a tracker shows as the run's configuration: the unit, its identity and its recipe."""
     unit = setup.unit
-    return {"unit_id": unit.unit_id, "identity": identity_of(setup)["hash"], "dataset": unit.spec.dataset,
-            "fold": unit.fold, "seed": unit.spec.seed, "model": unit.spec.model, "label": unit.label,
-            **unit.recipe.as_dict()}
+    return {
+        "unit_id": unit.unit_id,
+        "identity": identity_of(setup)["hash"],
+        "dataset": unit.spec.dataset,
+        "fold": unit.fold,
+        "seed": unit.spec.seed,
+        "model": unit.spec.model,
+        "label": unit.label,
+        **unit.recipe.as_dict(),
+    }
 
 
 def make_loggers(names: tuple[str, ...] | list[str], run_dir: str | Path) -> list[Callback]:
@@ -319,8 +350,13 @@ def make_loggers(names: tuple[str, ...] | list[str], run_dir: str | Path) -> lis
     the one-line install hint, here, before any data is read."""
     unknown = [n for n in names if n not in LOGGERS]
     if unknown:  # Recipe.resolve checks this already; a hand-built recipe may not
-        raise UserValueError(f"unknown logger {', '.join(map(repr, unknown))}; choose from {', '.join(LOGGERS)}, or none")
+        raise UserValueError(
+            f"unknown logger {', '.join(map(repr, unknown))}; choose from {', '.join(LOGGERS)}, or none"
+        )
     run_dir = Path(run_dir)
-    makers = {"tensorboard": lambda: TensorBoardLog(run_dir / TENSORBOARD_DIR),
-              "wandb": lambda: WandbLog(run_dir), "mlflow": lambda: MLflowLog(run_dir)}
+    makers = {
+        "tensorboard": lambda: TensorBoardLog(run_dir / TENSORBOARD_DIR),
+        "wandb": lambda: WandbLog(run_dir),
+        "mlflow": lambda: MLflowLog(run_dir),
+    }
     return [makers[n]() for n in names]

@@ -47,7 +47,7 @@ class UnitLock:
             except OSError:
                 break
 
-    def __enter__(self) -> "UnitLock":
+    def __enter__(self) -> UnitLock:
         return self
 
     def __exit__(self, *exc: Any) -> None:
@@ -97,8 +97,11 @@ def acquire(run_dir: Path, unit_id: str) -> UnitLock | dict[str, Any]:
         os.close(fd)
     previous = read_holder(path)
     if previous and previous.get("pid") != os.getpid():
-        print(f"note: {path} was left by {holder_text(previous)}, which stopped before the unit finished; taking it "
-              "over (training resumes from its last checkpoint)", file=sys.stderr)
+        print(
+            f"note: {path} was left by {holder_text(previous)}, which stopped before the unit finished; taking it "
+            "over (training resumes from its last checkpoint)",
+            file=sys.stderr,
+        )
     me = {"pid": os.getpid(), "host": socket.gethostname(), "since": now_iso(), "unit_id": unit_id}
     os.ftruncate(fd, 0)
     os.pwrite(fd, (json.dumps(me) + "\n").encode(), 0)
@@ -106,6 +109,8 @@ def acquire(run_dir: Path, unit_id: str) -> UnitLock | dict[str, Any]:
 
 
 def _unlocked(path: Path, why: str, created: list[Path] | None = None) -> UnitLock:
-    print(f"note: cannot lock {path} ({why}); running the unit without a lock (two processes could run it at once)",
-          file=sys.stderr)
+    print(
+        f"note: cannot lock {path} ({why}); running the unit without a lock (two processes could run it at once)",
+        file=sys.stderr,
+    )
     return UnitLock(path, None, created or [])

@@ -9,8 +9,21 @@ TINY_RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num
 # download: trained models on their trees start from scratch
 NO_WEIGHTS = ["--set", "pretrained=false"]
 
-SMALL_RUN = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "batch_size=8",
-             "--set", "num_workers=0", "--quiet", "--no-table", *NO_WEIGHTS]
+SMALL_RUN = [
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "batch_size=8",
+    "--set",
+    "num_workers=0",
+    "--quiet",
+    "--no-table",
+    *NO_WEIGHTS,
+]
 
 
 def cli(*argv) -> int:

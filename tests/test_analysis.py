@@ -28,8 +28,12 @@ def table_of(yaw, pitch, error, subject=None, sigma=None, seed=0, sequence=None,
     n = len(yaw)
     g = unit_vectors(yaw, pitch)
     pred = rotate_by(g, error, np.random.default_rng(seed))
-    table = pd.DataFrame({"id": [f"i{k:03d}" for k in range(n)],
-                          "subject": subject if subject is not None else [SUBJECTS[k % 4] for k in range(n)]})
+    table = pd.DataFrame(
+        {
+            "id": [f"i{k:03d}" for k in range(n)],
+            "subject": subject if subject is not None else [SUBJECTS[k % 4] for k in range(n)],
+        }
+    )
     if sequence is not None:
         table["sequence"], table["order"] = sequence, order if order is not None else range(n)
     for j, axis in enumerate("xyz"):
@@ -200,8 +204,13 @@ def test_a_sigma_monotone_in_the_error_has_spearman_one(tmp_path):
 def test_runs_without_a_trained_sigma_are_reported_not_plotted(tmp_path):
     results = tmp_path / "results"
     write_run(results, 1, "nosigma", table_of([0, 1, 2], [0, 0, 0], [1, 2, 3]))
-    write_run(results, 2, "untrained", table_of([0, 1, 2], [0, 0, 0], [1, 2, 3], sigma=[0.1, 0.2, 0.3]),
-              model__sigma_trained=False)
+    write_run(
+        results,
+        2,
+        "untrained",
+        table_of([0, 1, 2], [0, 0, 0], [1, 2, 3], sigma=[0.1, 0.2, 0.3]),
+        model__sigma_trained=False,
+    )
     analysis = analyse("uncertainty", results)
     status = analysis.table.set_index("run")["status"]
     assert "predicts no σ" in status["nosigma"] and "does not train σ" in status["untrained"]
@@ -226,13 +235,20 @@ def test_window_one_changes_nothing():
 
 def test_smoothing_averages_noise_within_sequences_and_never_across():
     n = 40  # two sequences of one subject looking two different ways; predictions noisy around the truth
-    table = table_of([30] * 20 + [-120] * 20, [10] * n, np.full(n, 10.0), subject=["s000"] * n,
-                     sequence=["a"] * 20 + ["b"] * 20, order=list(range(20)) * 2)
+    table = table_of(
+        [30] * 20 + [-120] * 20,
+        [10] * n,
+        np.full(n, 10.0),
+        subject=["s000"] * n,
+        sequence=["a"] * 20 + ["b"] * 20,
+        order=list(range(20)) * 2,
+    )
     shuffled = table.sample(frac=1.0, random_state=0)  # the file's row order does not matter, `order` does
     result = get_kind("smoothing")([_ref(shuffled)], {"windows": [1, 9]}).table.set_index("K")
     assert result.loc[9, "mean"] < result.loc[1, "mean"] / 2 and result.loc[9, "sequences"] == 2
-    exact = table_of([30] * 20 + [-120] * 20, [10] * n, np.zeros(n), subject=["s000"] * n,
-                     sequence=["a"] * 20 + ["b"] * 20)
+    exact = table_of(
+        [30] * 20 + [-120] * 20, [10] * n, np.zeros(n), subject=["s000"] * n, sequence=["a"] * 20 + ["b"] * 20
+    )
     assert get_kind("smoothing")([_ref(exact)], {"windows": [9]}).table["mean"].iat[0] == pytest.approx(0, abs=1e-5)
 
 
@@ -265,9 +281,34 @@ def test_gallery_shows_the_worst_median_and_best_images(tiny_synth, tmp_path):
 
 def test_analyze_bins_on_a_trained_run(tiny_synth, tmp_path, capsys):
     results = tmp_path / "results"
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--epochs", "1",
-               "--backbone", "test_resnet", "--results", results, "--runs", tmp_path / "runs", "--quiet", "--no-table",
-               "--set", "image_size=32", "--set", "num_workers=0", "--set", "pretrained=false") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "static",
+            "--epochs",
+            "1",
+            "--backbone",
+            "test_resnet",
+            "--results",
+            results,
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--no-table",
+            "--set",
+            "image_size=32",
+            "--set",
+            "num_workers=0",
+            "--set",
+            "pretrained=false",
+        )
+        == 0
+    )
     capsys.readouterr()
     assert cli("analyze", "bins", "--results", results, "--set", "yaw_bin=30") == 0
     out = capsys.readouterr().out
@@ -276,14 +317,26 @@ def test_analyze_bins_on_a_trained_run(tiny_synth, tmp_path, capsys):
     m = json.loads(manifest.read_text())
     record = json.loads(Path(m["runs"][0]).read_text())
     table = pd.read_csv(manifest.parent / m["table"])
-    assert table.groupby("axis")["n"].sum().to_dict() == {a: record["population"]["count"] for a in
-                                                         ("pitch", "side", "subject", "yaw")}
+    assert table.groupby("axis")["n"].sum().to_dict() == {
+        a: record["population"]["count"] for a in ("pitch", "side", "subject", "yaw")
+    }
     assert m["command"][:3] == ["gazebench", "analyze", "bins"] and "yaw_polar.png" in m["figures"]
     predictions = pd.read_csv(record["artifacts"]["predictions"])
     assert {"sequence", "order"} <= set(predictions.columns)
     # the same analysis again: the same folder; a run folder names the run too
-    assert cli("analyze", "smoothing", "--run", Path(record["artifacts"]["predictions"]).parent,
-               "--results", results, "--set", "windows=1,3") == 0
+    assert (
+        cli(
+            "analyze",
+            "smoothing",
+            "--run",
+            Path(record["artifacts"]["predictions"]).parent,
+            "--results",
+            results,
+            "--set",
+            "windows=1,3",
+        )
+        == 0
+    )
     assert "Temporal smoothing" in capsys.readouterr().out
 
 
@@ -300,8 +353,10 @@ def test_help_lists_the_kinds_and_user_errors_are_one_line(capsys):
 def test_gazebench_help_imports_no_kind_module():
     import subprocess
 
-    code = ("import sys, gazebench.cli as c; c.build_parser(); "
-            "assert not [m for m in sys.modules if m.startswith('gazebench.analysis') or m in ('pandas', 'torch')]")
+    code = (
+        "import sys, gazebench.cli as c; c.build_parser(); "
+        "assert not [m for m in sys.modules if m.startswith('gazebench.analysis') or m in ('pandas', 'torch')]"
+    )
     assert subprocess.run([sys.executable, "-c", code]).returncode == 0
 
 

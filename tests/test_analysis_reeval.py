@@ -15,8 +15,7 @@ from gazebench.analysis import get_kind, resolve_runs, write_analysis
 from gazebench.analysis.kinds.magnification import magnified, random_masks, variants
 from gazebench.analysis.kinds.oracle import choice_shares, nested_sets, oracle_errors, oracle_rows
 from gazebench.analysis.kinds.order import NOTES_LISTS, order_variants
-from gazebench.analysis.reevaluate import (CACHE_DIR, Reevaluator, cache_key, crop_px, px_crops, unscored,
-                                           with_crops)
+from gazebench.analysis.reevaluate import CACHE_DIR, Reevaluator, cache_key, crop_px, px_crops, unscored, with_crops
 from gazebench.cli import main
 from gazebench.datasets.views import ViewSpec
 from gazebench.options import ConfigError
@@ -28,11 +27,14 @@ SYMMETRIC = (224, 200, 175, 150, 175, 200, 224)
 # --- magnification: the crop rule -------------------------------------------------------------
 
 
-@pytest.mark.parametrize("delta, logged", [  # research-notes.md lines 617-641 (log_model10_42)
-    (80, (144, 128, 112, 96, 112, 128, 144)),
-    (50, (174, 155, 135, 116, 135, 155, 174)),
-    (10, (214, 191, 167, 143, 167, 191, 214)),
-])
+@pytest.mark.parametrize(
+    "delta, logged",
+    [  # research-notes.md lines 617-641 (log_model10_42)
+        (80, (144, 128, 112, 96, 112, 128, 144)),
+        (50, (174, 155, 135, 116, 135, 155, 174)),
+        (10, (214, 191, 167, 143, 167, 191, 214)),
+    ],
+)
 def test_every_crop_shrinks_as_the_notes_logged(delta, logged):
     assert tuple(crop_px(c) for c in magnified(px_crops(SYMMETRIC), delta)) == logged
 
@@ -157,9 +159,30 @@ def trained(one_thread, tiny_synth, tmp_path_factory):
     """A staticsclstmsym and a static run, one epoch each: (results folder, {label: RunRef})."""
     base = tmp_path_factory.mktemp("reeval")
     results = base / "results"
-    rc = main(["run", "--dataset", "synthgaze", "--root", str(tiny_synth), "--model", "staticsclstmsym,static",
-               "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "num_workers=0",
-               "--results", str(results), "--runs", str(base / "runs"), "--quiet"])
+    rc = main(
+        [
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            str(tiny_synth),
+            "--model",
+            "staticsclstmsym,static",
+            "--epochs",
+            "1",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            "image_size=32",
+            "--set",
+            "num_workers=0",
+            "--results",
+            str(results),
+            "--runs",
+            str(base / "runs"),
+            "--quiet",
+        ]
+    )
     assert rc == 0
     return results, {r.label: r for r in resolve_runs(None, results)}
 

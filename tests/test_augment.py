@@ -176,7 +176,7 @@ def test_flip_mirrors_every_view_of_a_sample_alike_and_negates_gaze_x() -> None:
     views = torch.rand(64, 3, 3, 4, 5, generator=gen())
     target = torch.nn.functional.normalize(torch.randn(64, 3, generator=gen(1)), dim=-1)
     out_v, out_t = random_flip(views, target, gen(2))
-    flipped = (out_t[:, 0] != target[:, 0])
+    flipped = out_t[:, 0] != target[:, 0]
     assert 0 < flipped.sum() < 64
     torch.testing.assert_close(out_t[flipped], target[flipped] * torch.tensor([-1.0, 1.0, 1.0]))
     torch.testing.assert_close(out_t[~flipped], target[~flipped])
@@ -194,21 +194,30 @@ def test_augment_flip_is_seeded() -> None:
     assert torch.equal(a[0], b[0]) and torch.equal(a[1], b[1])
 
 
-
 def test_a_run_with_resized_crop_crops_its_training_frames_only(tiny_synth, tmp_path) -> None:
     from gazebench import planning
     from gazebench.setup import build_setup
 
     suite = planning.single_run_suite("synthgaze", ["static"], [4], root=str(tiny_synth))
-    (spec,) = planning.expand(suite, {"augment": "resized_crop", "backbone": "test_resnet", "image_size": 16,
-                                      "batch_size": 16, "num_workers": 1, "max_train_samples": 32})
+    (spec,) = planning.expand(
+        suite,
+        {
+            "augment": "resized_crop",
+            "backbone": "test_resnet",
+            "image_size": 16,
+            "batch_size": 16,
+            "num_workers": 1,
+            "max_train_samples": 32,
+        },
+    )
     setup = build_setup(planning.plan_unit(spec, tmp_path / "r", tmp_path / "runs"))
     assert setup.sets["train"].crop == SourceCrop(4)
     assert setup.sets["val"].crop is None and setup.sets["test"].crop is None
     # a persistent worker process reads the epoch the main process sets before each pass
     train = setup.sets["train"]
-    loader = torch.utils.data.DataLoader(torch.utils.data.Subset(train, [0]), batch_size=1, num_workers=1,
-                                         persistent_workers=True)
+    loader = torch.utils.data.DataLoader(
+        torch.utils.data.Subset(train, [0]), batch_size=1, num_workers=1, persistent_workers=True
+    )
     seen = []
     for epoch in (1, 2):
         train.set_epoch(epoch)

@@ -35,9 +35,25 @@ def damaged(tiny_synth, tmp_path) -> tuple[Path, list[str]]:
 
 
 def _args(root: Path, out: Path, *extra: str) -> list[str]:
-    return ["run", "--root", str(root), "--model", "static", "--epochs", "1", "--backbone", "test_resnet",
-            "--results", str(out / "results"), "--runs", str(out / "runs"), "--no-table", "--quiet", *TINY_RECIPE,
-            *extra]
+    return [
+        "run",
+        "--root",
+        str(root),
+        "--model",
+        "static",
+        "--epochs",
+        "1",
+        "--backbone",
+        "test_resnet",
+        "--results",
+        str(out / "results"),
+        "--runs",
+        str(out / "runs"),
+        "--no-table",
+        "--quiet",
+        *TINY_RECIPE,
+        *extra,
+    ]
 
 
 @pytest.mark.parametrize("workers", ["0", "1"])

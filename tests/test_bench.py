@@ -26,9 +26,34 @@ SIZE = 32
 
 def test_bench_reports_data_model_and_full_step(tiny_synth, tmp_path, capsys, monkeypatch):
     monkeypatch.setenv("GAZEBENCH_CACHE_DIR", str(tmp_path / "cache"))
-    rc = main(["bench", "--root", str(tiny_synth), "--model", "staticsclstmsym", "--backbone", "test_resnet",
-               "--set", f"image_size={SIZE}", "--set", "batch_size=4", "--set", "num_workers=0",
-               "--steps", "2", "--warmup", "1", "--repeat", "1", "--source", "cache", "--json", "--threads", "1"])
+    rc = main(
+        [
+            "bench",
+            "--root",
+            str(tiny_synth),
+            "--model",
+            "staticsclstmsym",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            f"image_size={SIZE}",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "num_workers=0",
+            "--steps",
+            "2",
+            "--warmup",
+            "1",
+            "--repeat",
+            "1",
+            "--source",
+            "cache",
+            "--json",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     report = json.loads(capsys.readouterr().out)
     assert report["frames"]["state"] == "used"
@@ -45,9 +70,31 @@ def test_bench_reports_data_model_and_full_step(tiny_synth, tmp_path, capsys, mo
 
 def test_bench_text_output_names_the_ratios(tiny_synth, capsys, monkeypatch):
     monkeypatch.setenv("GAZEBENCH_CACHE", "off")
-    rc = main(["bench", "--root", str(tiny_synth), "--model", "static", "--backbone", "test_resnet",
-               "--set", f"image_size={SIZE}", "--set", "batch_size=4", "--set", "num_workers=auto", "--steps", "1",
-               "--warmup", "0", "--repeat", "1", "--threads", "1"])
+    rc = main(
+        [
+            "bench",
+            "--root",
+            str(tiny_synth),
+            "--model",
+            "static",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            f"image_size={SIZE}",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "num_workers=auto",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+            "--threads",
+            "1",
+        ]
+    )
     assert rc == 0
     out = capsys.readouterr().out
     assert "frames from images" in out and "c/b >= 0.95" in out and "a/b >= 3" in out and "allocator" in out
@@ -59,7 +106,9 @@ def test_seed_style_pipeline_builds_the_same_views(tiny_synth):
     ds = build_dataset("synthgaze", tiny_synth)
     spec = ViewSpec((0,), (1.0, 0.78, 0.67))
     positions = ds.split_positions()["val"][:6]
-    ours = make_views(torch.stack([FrameWindows(ds, positions, spec, ImageFiles(ds, SIZE))[i]["frames"] for i in range(6)]), spec)
+    ours = make_views(
+        torch.stack([FrameWindows(ds, positions, spec, ImageFiles(ds, SIZE))[i]["frames"] for i in range(6)]), spec
+    )
     seed = torch.stack([SeedStyleViews(ds, positions, spec, ImageFiles(ds, SIZE))[i]["views"] for i in range(6)])
     assert seed.shape == ours.shape == (6, 3, 3, SIZE, SIZE)
     torch.testing.assert_close(seed[:, 0], ours[:, 0], atol=1e-5, rtol=0)  # no crop: identical

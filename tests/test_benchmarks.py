@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 
 from gazebench import planning, runner
+from gazebench.config import ConfigError
 from gazebench.planning import expand
 from gazebench.suites import BenchmarkError, expand_env, get_suite, load_suites, parse_roots
 from tests.fixtures.make_results import predictions, record
 from tests.helpers import cli
-from gazebench.config import ConfigError
 
 SUITES = """
 benchmarks:
@@ -47,7 +47,6 @@ def suites(tmp_path, monkeypatch) -> Path:
     monkeypatch.setenv("GAZEBENCH_BENCHMARKS", str(path))
     monkeypatch.setenv("GB_TEST_RTGENE", "/data/RT-GENE")
     return path
-
 
 
 # --- expansion ----------------------------------------------------------------------------------
@@ -114,16 +113,30 @@ def test_bad_suites_fail_with_a_reason(tmp_path):
         suite("- a list")
 
 
-def test_a_suite_name_that_climbs_out_of_the_results_folder_is_refused_and_writes_nothing(tiny_synth, tmp_path,
-                                                                                           capsys):
+def test_a_suite_name_that_climbs_out_of_the_results_folder_is_refused_and_writes_nothing(tiny_synth, tmp_path, capsys):
     """A suite named ``../../../x`` in a --config file once wrote results/../../../x/...: the
     name is refused when the file is read, in one line naming the file, the suite and the fix."""
     config = tmp_path / "mine.yaml"
-    config.write_text('benchmarks:\n  "../../../x":\n    datasets: [synthgaze]\n    models: [mean]\n'
-                      '    recipe: {num_workers: 0, eval_batch_size: 64}\n')
+    config.write_text(
+        'benchmarks:\n  "../../../x":\n    datasets: [synthgaze]\n    models: [mean]\n'
+        "    recipe: {num_workers: 0, eval_batch_size: 64}\n"
+    )
     out = tmp_path / "a" / "b" / "c"
-    rc = cli("run", "--benchmark", "../../../x", "--config", config, "--root", tiny_synth, "--results",
-             out / "results", "--runs", out / "runs", "--quiet", "--no-table")
+    rc = cli(
+        "run",
+        "--benchmark",
+        "../../../x",
+        "--config",
+        config,
+        "--root",
+        tiny_synth,
+        "--results",
+        out / "results",
+        "--runs",
+        out / "runs",
+        "--quiet",
+        "--no-table",
+    )
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1
     assert str(config) in err and "'../../../x'" in err and "rename it, e.g. 'x'" in err
@@ -148,10 +161,17 @@ def test_result_and_run_paths_that_leave_their_root_are_refused(tmp_path):
     for parts in (["../x"], ["a", "..", "..", "x"], ["/etc/x"]):
         with pytest.raises(UnsafePathError, match="leaves its root folder"):
             inside(tmp_path / "results", *parts)
-    assert [folder_name(s) for s in ("..", ".", "a/../b", "gaze360-lstm (published)")] == \
-        ["unnamed", "unnamed", "a-..-b", "gaze360-lstm-published"]
-    spec = next(s for s in expand(get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml"))
-                if s.model == "mean")
+    assert [folder_name(s) for s in ("..", ".", "a/../b", "gaze360-lstm (published)")] == [
+        "unnamed",
+        "unnamed",
+        "a-..-b",
+        "gaze360-lstm-published",
+    ]
+    spec = next(
+        s
+        for s in expand(get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml"))
+        if s.model == "mean"
+    )
     import dataclasses
 
     spec = dataclasses.replace(spec, label="..")  # a label of dots once named the dataset folder's parent
@@ -167,8 +187,16 @@ def test_a_suite_that_bypasses_the_name_check_still_cannot_write_outside_the_roo
 
     smoke = get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml")
     monkeypatch.setattr(suites, "get_suite", lambda name, path=None: dataclasses.replace(smoke, name="../../x"))
-    rc = cli("run", "--benchmark", "whatever", "--results", tmp_path / "a" / "results", "--runs",
-             tmp_path / "a" / "runs", "--dry-run")
+    rc = cli(
+        "run",
+        "--benchmark",
+        "whatever",
+        "--results",
+        tmp_path / "a" / "results",
+        "--runs",
+        tmp_path / "a" / "runs",
+        "--dry-run",
+    )
     err = capsys.readouterr().err.strip()
     assert rc != 0 and len(err.splitlines()) == 1 and "leaves its root folder" in err
     assert str(tmp_path / "a" / "results") in err
@@ -200,8 +228,17 @@ def test_shipped_suites_expand(monkeypatch):
     assert len(claims) == 9 * 3 and {s.dataset for s in claims} == {"synthgaze"}
     paper = expand(suites["paper"])
     assert len(paper) == (1 + 3) * 3 * 9  # gaze360 fixed split + rtgene 3 folds, 3 seeds, 9 rows
-    assert {s.row_label for s in paper} >= {"mean", "static", "staticsc-175", "staticsclstm", "staticsclstmsym",
-                                            "seqlstm", "seqsclstm", "seqsclstmsym", "msa"}
+    assert {s.row_label for s in paper} >= {
+        "mean",
+        "static",
+        "staticsc-175",
+        "staticsclstm",
+        "staticsclstmsym",
+        "seqlstm",
+        "seqsclstm",
+        "seqsclstmsym",
+        "msa",
+    }
     static = next(s for s in paper if s.model == "static")
     assert static.model_kwargs == {"backbone": "resnet18"} and static.recipe["image_size"] == 224
     assert {s.root for s in paper} == {"/data/gaze360", "/data/rtgene"}
@@ -224,10 +261,13 @@ def test_a_single_run_is_an_anonymous_suite(suites):
         planning.single_run_suite("rtgene", ["static", "mean"], [0], label="x")
 
 
-@pytest.mark.parametrize("argv", [
-    ["run", "--model", "static", "--set", "crop=175"],
-    ["run", "--benchmark", "grid", "--set", "crop=175"],
-])
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ["run", "--model", "static", "--set", "crop=175"],
+        ["run", "--benchmark", "grid", "--set", "crop=175"],
+    ],
+)
 def test_an_unknown_set_key_is_the_same_error_on_a_run_and_a_suite(suites, argv, capsys):
     assert cli(*argv, "--dry-run") == 2
     err = capsys.readouterr().err
@@ -258,19 +298,69 @@ def test_dry_run_reads_no_data(monkeypatch, tmp_path, capsys):
         raise AssertionError("a dry run built a dataset")
 
     monkeypatch.setattr(GazeDataset, "__init__", refuse)
-    assert cli("run", "--dataset", "rtgene", "--root", "/nonexistent", "--model", "static", "--fold", "all",
-                   "--dry-run", "--results", tmp_path) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "rtgene",
+            "--root",
+            "/nonexistent",
+            "--model",
+            "static",
+            "--fold",
+            "all",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert [line.split()[:2] for line in out.splitlines() if line.startswith("rtgene")] == [
-        ["rtgene", "0"], ["rtgene", "1"], ["rtgene", "2"]]
+        ["rtgene", "0"],
+        ["rtgene", "1"],
+        ["rtgene", "2"],
+    ]
     assert "run: 3 units, 0 done, 3 missing" in out
-    assert cli("run", "--dataset", "rtgene", "--model", "static", "--fold", "0,2", "--seed", "0,1", "--dry-run",
-                   "--results", tmp_path) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "rtgene",
+            "--model",
+            "static",
+            "--fold",
+            "0,2",
+            "--seed",
+            "0,1",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )
     rows = [line.split()[:4] for line in capsys.readouterr().out.splitlines() if line.startswith("rtgene")]
-    assert rows == [["rtgene", "0", "static", "0"], ["rtgene", "0", "static", "1"],
-                    ["rtgene", "2", "static", "0"], ["rtgene", "2", "static", "1"]]
-    assert cli("run", "--dataset", "synthgaze", "--root", tmp_path / "not-rendered", "--model", "mean",
-                   "--dry-run", "--results", tmp_path) == 0
+    assert rows == [
+        ["rtgene", "0", "static", "0"],
+        ["rtgene", "0", "static", "1"],
+        ["rtgene", "2", "static", "0"],
+        ["rtgene", "2", "static", "1"],
+    ]
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tmp_path / "not-rendered",
+            "--model",
+            "mean",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )
     assert not (tmp_path / "not-rendered").exists()
 
 
@@ -316,8 +406,19 @@ def _stamps(*folders: Path) -> dict[Path, int]:
 
 
 def test_killed_sweep_resumes_with_only_the_missing_units(suites, tiny_synth, tmp_path, monkeypatch, capsys):
-    args = ["run", "--benchmark", "means", "--root", tiny_synth, "--results", tmp_path / "results",
-            "--runs", tmp_path / "runs", "--quiet", "--no-table"]
+    args = [
+        "run",
+        "--benchmark",
+        "means",
+        "--root",
+        tiny_synth,
+        "--results",
+        tmp_path / "results",
+        "--runs",
+        tmp_path / "runs",
+        "--quiet",
+        "--no-table",
+    ]
     calls = _spy(monkeypatch, fail_on=3)
     assert cli(*args) == 1  # the third unit dies
     assert "killed" in capsys.readouterr().err
@@ -341,11 +442,27 @@ def test_killed_sweep_resumes_with_only_the_missing_units(suites, tiny_synth, tm
 
 def test_keep_going_runs_the_rest_and_reports_failures(suites, tiny_synth, tmp_path, monkeypatch, capsys):
     calls = _spy(monkeypatch, fail_on=1)
-    rc = cli("run", "--benchmark", "means", "--seed", "0", "--root", tiny_synth, "--results", tmp_path / "r",
-                 "--runs", tmp_path / "runs", "--quiet", "--no-table", "--keep-going")
+    rc = cli(
+        "run",
+        "--benchmark",
+        "means",
+        "--seed",
+        "0",
+        "--root",
+        tiny_synth,
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--quiet",
+        "--no-table",
+        "--keep-going",
+    )
     assert rc == 1 and len(calls) == 3
     err = capsys.readouterr().err
-    assert "ran 2, skipped 0 done, failed 1" in err and "failed: mean on synthgaze (standard) fold default seed 0" in err
+    assert (
+        "ran 2, skipped 0 done, failed 1" in err and "failed: mean on synthgaze (standard) fold default seed 0" in err
+    )
 
 
 @pytest.fixture(scope="module")
@@ -372,8 +489,17 @@ def test_smoke_suite_runs_end_to_end(smoke_run, capsys):
     rec = json.loads(next(f for f in files if f.parent.name == "staticsc-175").read_text())
     assert rec["benchmark"] == "smoke" and rec["label"] == "staticsc-175" and rec["model"]["name"] == "staticsc"
     assert rec["model"]["kwargs"]["backbone"] == "test_resnet" and rec["recipe"]["epochs"] == 1
-    for key in ("schema_version", "unit_id", "fold", "seed", "selection", "metrics", "timings", "environment",
-                "created_at"):
+    for key in (
+        "schema_version",
+        "unit_id",
+        "fold",
+        "seed",
+        "selection",
+        "metrics",
+        "timings",
+        "environment",
+        "created_at",
+    ):
         assert key in rec
     assert rec["dataset"]["card_version"] and set(rec["dataset"]["subjects"]) == {"train", "val", "test"}
     assert rec["model"]["parameters"] > 0 and rec["selection"]["chosen_epoch"] == 1

@@ -14,8 +14,15 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, default_collate
 
-from gazebench.cache import (CacheError, StaleCacheWarning, build_cache, cache_path, describe_cache, fingerprint,
-                             read_fingerprint)
+from gazebench.cache import (
+    CacheError,
+    StaleCacheWarning,
+    build_cache,
+    cache_path,
+    describe_cache,
+    fingerprint,
+    read_fingerprint,
+)
 from gazebench.cli import main
 from gazebench.datasets import build_dataset
 from gazebench.datasets.loading import FrameWindows, collate_frames
@@ -90,7 +97,7 @@ def test_windows_of_one_batch_share_their_decodes(tiny_synth, monkeypatch):
     calls = count_decodes(ds, monkeypatch)
     loader = DataLoader(frames, batch_size=8, num_workers=0, collate_fn=collate_frames)
     for k, batch in enumerate(loader):
-        rows = frames.rows[k * 8:(k + 1) * 8]
+        rows = frames.rows[k * 8 : (k + 1) * 8]
         assert len(calls) == len(set(rows.ravel().tolist())) < rows.size  # each distinct frame once
         alone = default_collate([frames[int(i)] for i in range(k * 8, k * 8 + len(rows))])
         assert torch.equal(batch["frames"], alone["frames"]) and torch.equal(batch["gaze"], alone["gaze"])
@@ -238,8 +245,12 @@ def test_each_variant_and_size_has_its_own_cache(synth_copy, monkeypatch):
     with pytest.raises(CacheError, match="gazebench prepare .*--set variant=inpainted"):
         open_frame_source(inpainted, SIZE, mode="require")
     monkeypatch.setenv("GAZEBENCH_CACHE", "off")
-    assert open_frame_source(original, SIZE).describe() == {"state": "off", "path": None, "fingerprint": None,
-                                                            "kept_in_memory": True}
+    assert open_frame_source(original, SIZE).describe() == {
+        "state": "off",
+        "path": None,
+        "fingerprint": None,
+        "kept_in_memory": True,
+    }
     # a cache folder elsewhere holds the same file name scheme
     other = synth_copy.parent / "elsewhere"
     path, _ = build_cache(original, SIZE, cache_dir=other, progress=False)
@@ -270,13 +281,30 @@ def test_run_uses_a_prepared_cache_and_records_it(synth_copy, tmp_path, capsys):
     assert "up to date" in capsys.readouterr().err
     results = tmp_path / "results"
     capsys.readouterr()
-    rc = main(["run", "--root", str(synth_copy), "--model", "mean", "--epochs", "0",
-               "--results", str(results), "--runs", str(tmp_path / "runs"), "--no-table", *TINY_RECIPE])
+    rc = main(
+        [
+            "run",
+            "--root",
+            str(synth_copy),
+            "--model",
+            "mean",
+            "--epochs",
+            "0",
+            "--results",
+            str(results),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--no-table",
+            *TINY_RECIPE,
+        ]
+    )
     assert rc == 0
     record = json.loads(next(results.rglob("*.json")).read_text())
     cache = record["dataset"]["frame_cache"]
     assert cache["state"] == "used" and cache["path"].endswith(".h5")
     # which build of the cache was read: its fingerprint, recorded and said
     assert cache["fingerprint"] == describe_cache(cache["path"])["fingerprint_id"]
-    assert f"frames: from the prepared cache {cache['path']} (cache fingerprint {cache['fingerprint']})" in \
-        capsys.readouterr().err
+    assert (
+        f"frames: from the prepared cache {cache['path']} (cache fingerprint {cache['fingerprint']})"
+        in capsys.readouterr().err
+    )

@@ -16,8 +16,8 @@ from gazebench.datasets.gaze360.fake import full_window, render, split_file_line
 from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
 from gazebench.datasets.rtgene.fake import ALL_SUBJECTS, write_labels, write_tree
 from gazebench.datasets.rtgene.fake import render as render_rtgene
-from tests.helpers import run_cli, use_cards
 from gazebench.datasets.rtgene.tests.test_rtgene import FOLD_TEST, SYNTH_SEED
+from tests.helpers import run_cli, use_cards
 
 
 def check_cli(argv: list[str], capsys) -> tuple[int, str]:
@@ -33,8 +33,12 @@ def check_cli(argv: list[str], capsys) -> tuple[int, str]:
 
 def expected_stats(gaze: np.ndarray) -> dict:
     yp = np.degrees(geometry.vector_to_yawpitch(geometry.normalize(gaze)))
-    return {"yaw_mean_deg": yp[:, 0].mean(), "pitch_mean_deg": yp[:, 1].mean(),
-            "yaw_range_deg": [yp[:, 0].min(), yp[:, 0].max()], "pitch_range_deg": [yp[:, 1].min(), yp[:, 1].max()]}
+    return {
+        "yaw_mean_deg": yp[:, 0].mean(),
+        "pitch_mean_deg": yp[:, 1].mean(),
+        "yaw_range_deg": [yp[:, 0].min(), yp[:, 0].max()],
+        "pitch_range_deg": [yp[:, 1].min(), yp[:, 1].max()],
+    }
 
 
 def assert_stats(got: dict, gaze: np.ndarray) -> None:
@@ -76,28 +80,30 @@ def test_rtgene_problems_are_all_listed(tmp_path, capsys):
     write_tree(root, frames=4, variants=("original_large",))
     labels = root / "s003_glasses" / "label_combined.txt"
     lines = labels.read_text().splitlines()
-    lines[1] = "2, [0.1, -0.2], [0.3], 1504190788.8"       # malformed
-    lines[2] = "1" + lines[2][1:]                          # duplicate idx 1
+    lines[1] = "2, [0.1, -0.2], [0.3], 1504190788.8"  # malformed
+    lines[2] = "1" + lines[2][1:]  # duplicate idx 1
     lines.append("9, [0.1, -0.2], [inf, 0.1], 1504190799")  # non-finite
     labels.write_text("\n".join(lines) + "\n")
     faces = root / "s005_glasses" / "original" / "face_before_inpainting"  # the default protocol's images
-    (faces / "face_000002_rgb.png").unlink()                           # missing image
+    (faces / "face_000002_rgb.png").unlink()  # missing image
     data = (faces / "face_000003_rgb.png").read_bytes()
     (faces / "face_000003_rgb.png").write_bytes(data[: len(data) // 2])  # truncated image
-    (faces / "face_000004_rgb.png").write_bytes(b"not an image")         # undecodable
+    (faces / "face_000004_rgb.png").write_bytes(b"not an image")  # undecodable
 
     code, out = check_cli(["--dataset", "rtgene", "--root", str(root), "--json"], capsys)
     assert code == 1
     problems = json.loads(out)["problems"]
     kinds = sorted((p["kind"], Path(p["path"].split(":")[0]).name, p["path"].rsplit(":", 1)[-1]) for p in problems)
-    assert kinds == sorted([
-        ("malformed_line", "label_combined.txt", "2"),
-        ("duplicate", "label_combined.txt", "3"),
-        ("bad_label", "label_combined.txt", "5"),
-        ("missing_image", "face_000002_rgb.png", str(faces / "face_000002_rgb.png")),
-        ("bad_image", "face_000003_rgb.png", str(faces / "face_000003_rgb.png")),
-        ("bad_image", "face_000004_rgb.png", str(faces / "face_000004_rgb.png")),
-    ])
+    assert kinds == sorted(
+        [
+            ("malformed_line", "label_combined.txt", "2"),
+            ("duplicate", "label_combined.txt", "3"),
+            ("bad_label", "label_combined.txt", "5"),
+            ("missing_image", "face_000002_rgb.png", str(faces / "face_000002_rgb.png")),
+            ("bad_image", "face_000003_rgb.png", str(faces / "face_000003_rgb.png")),
+            ("bad_image", "face_000004_rgb.png", str(faces / "face_000004_rgb.png")),
+        ]
+    )
     assert all(str(root) in p["path"] for p in problems)
     # the text report lists them too, and a normal run stops at the first bad line
     code, text = check_cli(["--dataset", "rtgene", "--root", str(root)], capsys)
@@ -135,8 +141,20 @@ def test_rtgene_card_leakage_and_absent_subjects(tmp_path, capsys, monkeypatch):
 def test_gaze360_counts_subsets_and_windows(tmp_path, capsys, annotation):
     root = tmp_path / "g360"
     df = write_gaze360(root)
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}",
-                           "--set", "expect_samples=any", "--json"], capsys)
+    code, out = check_cli(
+        [
+            "--dataset",
+            "gaze360",
+            "--root",
+            str(root),
+            "--set",
+            f"annotation={annotation}",
+            "--set",
+            "expect_samples=any",
+            "--json",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert code == 0, report["problems"]
     assert list(report["folds"]) == ["default"]
@@ -147,7 +165,9 @@ def test_gaze360_counts_subsets_and_windows(tmp_path, capsys, annotation):
         masks = geometry.subset_masks(geometry.normalize(gaze))
         got = report["splits"][split]
         assert got["samples"] == len(part) and got["subjects"] == part["subject"].nunique()
-        assert (got["front180"], got["front20"], got["back"]) == tuple(int(masks[k].sum()) for k in ("front180", "front20", "back"))
+        assert (got["front180"], got["front20"], got["back"]) == tuple(
+            int(masks[k].sum()) for k in ("front180", "front20", "back")
+        )
         assert got["windows_complete"] == len(part)
         assert_stats(got, gaze)
         assert report["folds"]["default"][split]["subject_ids"] == sorted(part["subject"].unique())
@@ -182,13 +202,24 @@ def test_unknown_option_is_refused(tmp_path, capsys):
 # -- on SynthGaze's renderings of the real layouts --------------------------------------------------
 
 
-
 @pytest.mark.parametrize("annotation", ["metadata", "splitfiles"])
 def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotation):
     root = tmp_path / "g360"
     scene, source, origin = render(root)
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", f"annotation={annotation}",
-                           "--set", "expect_samples=any", "--json"], capsys)
+    code, out = check_cli(
+        [
+            "--dataset",
+            "gaze360",
+            "--root",
+            str(root),
+            "--set",
+            f"annotation={annotation}",
+            "--set",
+            "expect_samples=any",
+            "--json",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert code == 0 and report["problems"] == []
     frames = scene.frames.set_index(["subject", "sequence", "frame"])
@@ -202,7 +233,9 @@ def test_synth_gaze360_counts_match_what_was_written(tmp_path, capsys, annotatio
         masks = geometry.subset_masks(gaze)
         got = report["splits"][split]
         assert got["samples"] == len(images) and got["subjects"] == len(persons)
-        assert [got[k] for k in ("front180", "front20", "back")] == [int(masks[k].sum()) for k in ("front180", "front20", "back")]
+        assert [got[k] for k in ("front180", "front20", "back")] == [
+            int(masks[k].sum()) for k in ("front180", "front20", "back")
+        ]
         assert got["windows_complete"] == len(images)
         assert_stats(got, gaze)
 
@@ -243,11 +276,27 @@ def test_synth_gaze360_split_file_leakage_fails_check_data_and_run(tmp_path, cap
     code, out = check_cli(["--dataset", "gaze360", "--root", str(root)], capsys)
     assert code == 1 and f"subject '{subject}' is in train and test" in out
     with pytest.raises(LeakageError, match=f"subject '{subject}' is in both train and test"):
-        run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", "mean", "--quiet", "--no-table",
-                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs")])
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "gaze360",
+                "--root",
+                str(root),
+                "--model",
+                "mean",
+                "--quiet",
+                "--no-table",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                str(tmp_path / "runs"),
+            ]
+        )
 
 
 # -- published sizes (the card's published_sizes) ---------------------------------------------------
+
 
 #: Gaze360's published sizes, as its card states them (read from the card, never hard-coded twice)
 def published_gaze360() -> dict[str, int]:
@@ -263,8 +312,9 @@ def directions(front20: int, side: int, back: int, seed: int, axis20: int = 0) -
     rng = np.random.default_rng(seed)
     n = axis20 + front20 + side + back
     sign = rng.choice([-1.0, 1.0], n)
-    yaw = np.concatenate([rng.uniform(0, 12, axis20), rng.uniform(0, 19, front20), rng.uniform(21, 89, side),
-                          rng.uniform(91, 179, back)])
+    yaw = np.concatenate(
+        [rng.uniform(0, 12, axis20), rng.uniform(0, 19, front20), rng.uniform(21, 89, side), rng.uniform(91, 179, back)]
+    )
     off_axis = rng.choice([-1.0, 1.0], front20) * rng.uniform(21, 30, front20)
     pitch = np.concatenate([rng.uniform(-12, 12, axis20), off_axis, rng.uniform(-30, 30, side + back)])
     order = rng.permutation(n)
@@ -278,9 +328,11 @@ def split_sizes(published: dict[str, int], drop: dict[str, int]) -> dict[str, np
     axis, f20, f180 = published["test_front20axis"], published["test_front20"], published["test_front180"]
     kinds = {"axis20": axis, "front20": f20 - axis, "side": f180 - f20, "back": published["test"] - f180}
     kinds = {k: n - drop.get(k, 0) for k, n in kinds.items()}
-    return {"test": directions(kinds["front20"], kinds["side"], kinds["back"], 0, axis20=kinds["axis20"]),
-            "val": directions(0, published["val"] - drop.get("val", 0), 0, 1),
-            "train": directions(0, 10, 0, 2)}
+    return {
+        "test": directions(kinds["front20"], kinds["side"], kinds["back"], 0, axis20=kinds["axis20"]),
+        "val": directions(0, published["val"] - drop.get("val", 0), 0, 1),
+        "train": directions(0, 10, 0, 2),
+    }
 
 
 #: recording of each split: splits are recording-disjoint, as in the release
@@ -302,8 +354,10 @@ def write_published_split_files(root: Path, gaze: dict[str, np.ndarray]) -> None
     (root / "imgs").mkdir(exist_ok=True)
     for split, g in gaze.items():
         recs, persons, frames = centre_rows(split, len(g))
-        lines = [f"{r}/head/{p:06d}/{f:06d}.jpg {x:.6f} {y:.6f} {z:.6f}"
-                 for r, p, f, (x, y, z) in zip(recs, persons, frames, g)]
+        lines = [
+            f"{r}/head/{p:06d}/{f:06d}.jpg {x:.6f} {y:.6f} {z:.6f}"
+            for r, p, f, (x, y, z) in zip(recs, persons, frames, g)
+        ]
         (root / names[split]).write_text("\n".join(lines) + "\n")
 
 
@@ -315,25 +369,43 @@ def write_published_metadata(root: Path, gaze: dict[str, np.ndarray]) -> None:
     for split, g in gaze.items():
         recs, persons, frames = centre_rows(split, len(g))
         rec = int(RECORDING_OF[split][-3:])
-        parts.append(pd.DataFrame({"recording": rec, "person": persons, "frame": frames, "split": codes[split],
-                                   "gx": g[:, 0], "gy": g[:, 1], "gz": g[:, 2]}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "recording": rec,
+                    "person": persons,
+                    "frame": frames,
+                    "split": codes[split],
+                    "gx": g[:, 0],
+                    "gy": g[:, 1],
+                    "gz": g[:, 2],
+                }
+            )
+        )
         for p in range(PERSONS):
             last = frames[persons == p].max()
             edge = [0, 1, 2, last + 1, last + 2, last + 3]
-            parts.append(pd.DataFrame({"recording": rec, "person": p, "frame": edge, "split": 3,
-                                       "gx": 0.0, "gy": 0.0, "gz": -1.0}))
+            parts.append(
+                pd.DataFrame(
+                    {"recording": rec, "person": p, "frame": edge, "split": 3, "gx": 0.0, "gy": 0.0, "gz": -1.0}
+                )
+            )
     df = pd.concat(parts, ignore_index=True)
     root.mkdir(parents=True, exist_ok=True)
     (root / "imgs").mkdir(exist_ok=True)
     import scipy.io
 
-    scipy.io.savemat(root / "metadata.mat", {
-        "recordings": np.array(list(RECORDING_OF.values()), dtype=object).reshape(1, -1),
-        "recording": df["recording"].to_numpy(np.int32).reshape(1, -1),
-        "frame": df["frame"].to_numpy(np.int32).reshape(1, -1),
-        "person_identity": df["person"].to_numpy(np.int32).reshape(1, -1),
-        "gaze_dir": df[["gx", "gy", "gz"]].to_numpy(np.float64),
-        "split": df["split"].to_numpy(np.int32).reshape(1, -1)})
+    scipy.io.savemat(
+        root / "metadata.mat",
+        {
+            "recordings": np.array(list(RECORDING_OF.values()), dtype=object).reshape(1, -1),
+            "recording": df["recording"].to_numpy(np.int32).reshape(1, -1),
+            "frame": df["frame"].to_numpy(np.int32).reshape(1, -1),
+            "person_identity": df["person"].to_numpy(np.int32).reshape(1, -1),
+            "gaze_dir": df[["gx", "gy", "gz"]].to_numpy(np.float64),
+            "split": df["split"].to_numpy(np.int32).reshape(1, -1),
+        },
+    )
 
 
 def check_published_tree(root: Path, capsys, *sets: str) -> tuple[int, dict, str]:
@@ -359,8 +431,10 @@ def test_gaze360_split_files_one_frame_short_fail_naming_both_sizes(tmp_path, ca
     assert code == 1
     test = published["test"]
     (message,) = published_messages(report)  # the back frame changes the test size only
-    assert message == (f"test: {test - 1:,} centre frames, the published Gaze360 test set has {test:,} "
-                       "(gazebench/datasets/gaze360/card.yaml published_sizes)")
+    assert message == (
+        f"test: {test - 1:,} centre frames, the published Gaze360 test set has {test:,} "
+        "(gazebench/datasets/gaze360/card.yaml published_sizes)"
+    )
     assert "25,969" in message and "25,968" in message
     assert message in text and "[published_size]" in text
     assert [p["kind"] for p in report["problems"]] == ["published_size"]  # nothing else is wrong
@@ -370,12 +444,15 @@ def test_gaze360_split_files_one_frame_short_fail_naming_both_sizes(tmp_path, ca
     assert f"1 of {len(compared)} differ" in text
 
 
-@pytest.mark.parametrize("drop, differ", [
-    ({"front20": 1}, ["test", "test_front180", "test_front20"]),
-    ({"axis20": 1}, ["test", "test_front180", "test_front20", "test_front20axis"]),
-    ({"side": 2}, ["test", "test_front180"]),
-    ({"val": 3}, ["val"]),
-])
+@pytest.mark.parametrize(
+    "drop, differ",
+    [
+        ({"front20": 1}, ["test", "test_front180", "test_front20"]),
+        ({"axis20": 1}, ["test", "test_front180", "test_front20", "test_front20axis"]),
+        ({"side": 2}, ["test", "test_front180"]),
+        ({"val": 3}, ["val"]),
+    ],
+)
 def test_gaze360_each_published_size_is_compared(tmp_path, capsys, drop, differ):
     published = published_gaze360()
     root = tmp_path / "g360"
@@ -451,8 +528,21 @@ def test_a_corrupt_synthgaze_manifest_is_a_problem_and_stops_a_run(tiny_synth, t
     assert code == 1 and [p["kind"] for p in problems] == ["manifest"]
     assert problems[0]["path"] == str(manifest) and "cannot be read as JSON" in problems[0]["message"]
     with pytest.raises(DatasetError, match="synthgaze.json: cannot be read as JSON"):
-        run_cli(["run", "--root", str(root), "--model", "mean", "--quiet", "--no-table",
-                 "--results", str(tmp_path / "r"), "--runs", str(tmp_path / "runs")])
+        run_cli(
+            [
+                "run",
+                "--root",
+                str(root),
+                "--model",
+                "mean",
+                "--quiet",
+                "--no-table",
+                "--results",
+                str(tmp_path / "r"),
+                "--runs",
+                str(tmp_path / "runs"),
+            ]
+        )
     manifest.write_text("[1, 2]")  # valid JSON, not the render's description
     code, out = check_cli(["--root", str(root), "--no-images", "--json"], capsys)
     assert code == 1 and "holds a JSON list" in json.loads(out)["problems"][0]["message"]

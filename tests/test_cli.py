@@ -12,12 +12,27 @@ import pytest
 from tests.helpers import TINY_RECIPE, cli
 
 
-
 def test_run_writes_a_complete_result_and_table_lists_it(tiny_synth, tmp_path, capsys):
     results = tmp_path / "results"
-    rc = cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static,mean", "--epochs", "1",
-                 "--backbone", "test_resnet", "--results", results, "--runs", tmp_path / "runs", "--quiet",
-                 *TINY_RECIPE)
+    rc = cli(
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--model",
+        "static,mean",
+        "--epochs",
+        "1",
+        "--backbone",
+        "test_resnet",
+        "--results",
+        results,
+        "--runs",
+        tmp_path / "runs",
+        "--quiet",
+        *TINY_RECIPE,
+    )
     assert rc == 0
     files = sorted(results.rglob("*.json"))
     assert [f.parent.name for f in files] == ["mean", "static"]
@@ -50,8 +65,21 @@ def test_run_writes_a_complete_result_and_table_lists_it(tiny_synth, tmp_path, c
 
 
 def test_second_run_skips_finished_work(tiny_synth, tmp_path, capsys):
-    args = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r",
-            "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
+    args = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--model",
+        "mean",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--no-table",
+        *TINY_RECIPE,
+    ]
     assert cli(*args) == 0
     first = sorted((tmp_path / "r").rglob("*.json"))
     stamp = first[0].stat().st_mtime_ns
@@ -130,8 +158,12 @@ def test_user_errors_of_the_package_are_gazebench_errors_keeping_their_builtin_b
     from gazebench.leaderboard_table import render
     from gazebench.synth.scene import resolve_preset
 
-    for call, builtin in ((lambda: parse_floats("abc"), ValueError), (lambda: parse_floats("0,2000"), ValueError),
-                          (lambda: render(None, "docx"), ValueError), (lambda: resolve_preset("huge"), KeyError)):
+    for call, builtin in (
+        (lambda: parse_floats("abc"), ValueError),
+        (lambda: parse_floats("0,2000"), ValueError),
+        (lambda: render(None, "docx"), ValueError),
+        (lambda: resolve_preset("huge"), KeyError),
+    ):
         with pytest.raises(builtin) as caught:
             call()
         assert isinstance(caught.value, GazebenchError)
@@ -146,8 +178,9 @@ def test_seeds_that_are_not_integers_are_one_line(tiny_synth, capsys):
 def test_a_shortcut_flag_and_a_set_of_the_same_key_must_agree(tiny_synth, capsys):
     assert cli("run", "--root", tiny_synth, "--epochs", "1", "--set", "epochs=3", "--dry-run") == 2
     assert "--epochs 1 and --set epochs=3 disagree" in capsys.readouterr().err
-    assert cli("run", "--root", tiny_synth, "--backbone", "resnet18", "--set", "model.backbone=resnet50",
-               "--dry-run") == 2
+    assert (
+        cli("run", "--root", tiny_synth, "--backbone", "resnet18", "--set", "model.backbone=resnet50", "--dry-run") == 2
+    )
     assert "disagree" in capsys.readouterr().err
     assert cli("run", "--root", tiny_synth, "--epochs", "3", "--set", "epochs=3", "--dry-run") == 0
 
@@ -158,14 +191,36 @@ def test_a_dataset_alias_plans_the_datasets_own_units(tmp_path, capsys):
     by_alias = capsys.readouterr().out
     assert cli(*common, "--dataset", "rtgene") == 0
     assert by_alias == capsys.readouterr().out  # same units, same result files (rtgene/...)
-    assert cli("run", "--dataset", "synthgaze", "--test", "rt-gene", "--model", "mean", "--dry-run",
-               "--results", tmp_path) == 0
+    assert (
+        cli("run", "--dataset", "synthgaze", "--test", "rt-gene", "--model", "mean", "--dry-run", "--results", tmp_path)
+        == 0
+    )
 
 
 def test_status_takes_every_flag_run_takes(tiny_synth, tmp_path, capsys):
-    flags = ["--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r", "--runs", tmp_path / "runs",
-             "--logger", "none", "--keep-going", "--deterministic", "--quiet", "--no-table", "--restart",
-             "--overwrite", "only-missing", "--on-bad-sample", "skip", "--test", "rtgene"]
+    flags = [
+        "--root",
+        tiny_synth,
+        "--model",
+        "mean",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--logger",
+        "none",
+        "--keep-going",
+        "--deterministic",
+        "--quiet",
+        "--no-table",
+        "--restart",
+        "--overwrite",
+        "only-missing",
+        "--on-bad-sample",
+        "skip",
+        "--test",
+        "rtgene",
+    ]
     assert cli("run", *flags, "--dry-run") == 0
     capsys.readouterr()
     assert cli("status", *flags, "--json") == 0
@@ -182,8 +237,13 @@ def test_warnings_are_one_gazebench_line_without_python_source(tmp_path):
     results.mkdir()
     (results / "broken.json").write_text("{")
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    r = subprocess.run([sys.executable, "-m", "gazebench", "table", "--results", str(results)], env=env,
-                       capture_output=True, text=True, timeout=120)
+    r = subprocess.run(
+        [sys.executable, "-m", "gazebench", "table", "--results", str(results)],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     lines = [line for line in r.stderr.splitlines() if "broken.json" in line]
     assert lines and all(line.startswith("gazebench: warning: skipping unreadable result") for line in lines), r.stderr
     assert ".py:" not in r.stderr and "warnings.warn" not in r.stderr
@@ -194,8 +254,22 @@ def test_a_cuda_device_without_a_gpu_is_one_line(tiny_synth, tmp_path, capsys):
 
     if torch.cuda.is_available():
         pytest.skip("a CUDA device is visible")
-    rc = cli("run", "--root", tiny_synth, "--model", "static", "--set", "device=cuda", "--results", tmp_path / "r",
-             "--runs", tmp_path / "runs", "--quiet", "--no-table", *TINY_RECIPE)
+    rc = cli(
+        "run",
+        "--root",
+        tiny_synth,
+        "--model",
+        "static",
+        "--set",
+        "device=cuda",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--quiet",
+        "--no-table",
+        *TINY_RECIPE,
+    )
     err = capsys.readouterr().err
     assert rc == 2 and err.count("\n") == 1
     assert "device=cuda: no CUDA device is visible" in err and "device=cpu" in err
@@ -230,22 +304,47 @@ def test_planning_listing_and_status_import_no_torch(tiny_synth, tmp_path, capsy
     import sys
 
     results = tmp_path / "results"
-    assert cli("run", "--root", tiny_synth, "--model", "mean", "--results", results, "--runs", tmp_path / "runs",
-               "--quiet", "--no-table", *TINY_RECIPE) == 0
+    assert (
+        cli(
+            "run",
+            "--root",
+            tiny_synth,
+            "--model",
+            "mean",
+            "--results",
+            results,
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--no-table",
+            *TINY_RECIPE,
+        )
+        == 0
+    )
     capsys.readouterr()
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     no_pandas = ("torch", "timm", "pandas")
-    for argv, forbidden in ((["ls", "models"], no_pandas),
-                            (["ls", "datasets"], no_pandas),
-                            (["run", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--dry-run",
-                              "--results", results], no_pandas),
-                            (["status", "--root", str(tiny_synth), "--model", "mean,msa", "--results", str(results)],
-                             no_pandas),
-                            (["table", "--results", str(results)], ("torch", "timm"))):
-        code = ("import sys; from gazebench.cli import main; rc = main(sys.argv[2:]); "
-                "heavy = [m for m in sys.argv[1].split(',') if m in sys.modules]; "
-                "print('imported', heavy, file=sys.stderr) if heavy else None; sys.exit(rc or bool(heavy))")
-        r = subprocess.run([sys.executable, "-c", code, ",".join(forbidden), *map(str, argv)], env=env,
-                           capture_output=True, text=True, timeout=120)
+    for argv, forbidden in (
+        (["ls", "models"], no_pandas),
+        (["ls", "datasets"], no_pandas),
+        (
+            ["run", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--dry-run", "--results", results],
+            no_pandas,
+        ),
+        (["status", "--root", str(tiny_synth), "--model", "mean,msa", "--results", str(results)], no_pandas),
+        (["table", "--results", str(results)], ("torch", "timm")),
+    ):
+        code = (
+            "import sys; from gazebench.cli import main; rc = main(sys.argv[2:]); "
+            "heavy = [m for m in sys.argv[1].split(',') if m in sys.modules]; "
+            "print('imported', heavy, file=sys.stderr) if heavy else None; sys.exit(rc or bool(heavy))"
+        )
+        r = subprocess.run(
+            [sys.executable, "-c", code, ",".join(forbidden), *map(str, argv)],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
         assert r.returncode == 0, (argv, r.stderr)
         assert "mean" in r.stdout or "static" in r.stdout or "synthgaze" in r.stdout, (argv, r.stdout)

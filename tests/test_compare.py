@@ -62,7 +62,9 @@ def test_folds_pair_and_no_significant_difference_is_said_plainly(capsys):
 
 def test_subset_selects_samples_by_their_gaze(capsys):
     _, full, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", "--format", "json")
-    _, front, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", "--subset", "front180", "--format", "json")
+    _, front, _ = compare(
+        capsys, "static", "staticsc", "--dataset", "synthgaze", "--subset", "front180", "--format", "json"
+    )
     full, front = json.loads(full), json.loads(front)
     assert 0 < front["samples"]["n"] < full["samples"]["n"]
     assert front["per_unit"]["metric"] == "front180.mean"
@@ -106,7 +108,10 @@ def test_subject_bootstrap_is_wider_than_sample_bootstrap_for_clustered_errors()
 
 
 def test_verdict_wording():
-    assert verdict("A", "B", -1.234, -1.6, -0.8, 0.001) == "A is better than B by 1.23° (95% CI 0.80–1.60), significant at 0.05"
+    assert (
+        verdict("A", "B", -1.234, -1.6, -0.8, 0.001)
+        == "A is better than B by 1.23° (95% CI 0.80–1.60), significant at 0.05"
+    )
     assert verdict("A", "B", 0.5, 0.1, 0.9, 0.01).startswith("B is better than A by 0.50°")
     assert verdict("A", "B", 0.2, -0.1, 0.5, 0.01).startswith("no significant difference between A and B")
     assert "Wilcoxon p = 0.200" in verdict("A", "B", 0.3, 0.1, 0.5, 0.2)
@@ -118,8 +123,16 @@ def test_samples_only_one_side_has_are_reported(tmp_path, capsys):
     pred = next((results / "fixture" / "synthgaze" / "static").glob("fold-default_seed-0_*.predictions.csv"))
     table = pd.read_csv(pred, dtype={"id": str, "subject": str})
     table.iloc[2:].to_csv(pred, index=False)
-    rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", "--column", "synthgaze (default, card v1)",
-                         results=results)
+    rc, out, _ = compare(
+        capsys,
+        "static",
+        "staticsc",
+        "--dataset",
+        "synthgaze",
+        "--column",
+        "synthgaze (default, card v1)",
+        results=results,
+    )
     assert rc == 0 and "0 samples only in static, 2 only in staticsc" in out
 
 
@@ -133,15 +146,21 @@ def test_runs_on_different_populations_are_refused_unless_allowed(tmp_path, caps
     table.to_csv(pred, index=False)
     path = pred.with_name(pred.name.replace(".predictions.csv", ".json"))
     rec = json.loads(path.read_text())
-    rec["population"] = population_part("synthgaze", "default", table["id"], ("subject s012 named by the protocol has no samples",))
+    rec["population"] = population_part(
+        "synthgaze", "default", table["id"], ("subject s012 named by the protocol has no samples",)
+    )
     path.write_text(json.dumps(rec))
     column = ["--column", "synthgaze (default, card v1)"]
     rc, out, err = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, results=results)
     assert rc == 2 and out == ""
-    assert "different populations (fold default seed 0: static on synthgaze/test (18 samples), staticsc on synthgaze/test (24 samples))" in err
+    assert (
+        "different populations (fold default seed 0: static on synthgaze/test (18 samples), staticsc on synthgaze/test (24 samples))"
+        in err
+    )
     assert "--allow-population-mismatch" in err
-    rc, out, _ = compare(capsys, "static", "staticsc", "--dataset", "synthgaze", *column, "--allow-population-mismatch",
-                         results=results)
+    rc, out, _ = compare(
+        capsys, "static", "staticsc", "--dataset", "synthgaze", *column, "--allow-population-mismatch", results=results
+    )
     assert rc == 0
     assert "note: test populations differ (--allow-population-mismatch): fold default seed 0" in out
     assert "0 samples only in static, 6 only in staticsc; compared on the 18 both have" in out
@@ -153,9 +172,12 @@ def test_rows_of_a_label_with_several_configurations(tmp_path, capsys):
     rc, _, err = compare(capsys, "static", "mean", "--dataset", "synthgaze", results=results)
     assert rc == 2 and "static holds several configurations on synthgaze (default)" in err
     assert "'static (backbone=resnet18)', 'static (backbone=test_resnet)'" in err
-    rc, out, _ = compare(capsys, "static (backbone=test_resnet)", "static (backbone=resnet18)", "--dataset", "synthgaze",
-                         results=results)
-    assert rc == 0 and out.startswith("static (backbone=test_resnet) vs static (backbone=resnet18) on synthgaze (default)")
+    rc, out, _ = compare(
+        capsys, "static (backbone=test_resnet)", "static (backbone=resnet18)", "--dataset", "synthgaze", results=results
+    )
+    assert rc == 0 and out.startswith(
+        "static (backbone=test_resnet) vs static (backbone=resnet18) on synthgaze (default)"
+    )
     assert "paired units: 1 (folds default; seeds 0)" in out
 
 
@@ -167,12 +189,22 @@ def test_a_population_subset_needs_its_column(tmp_path):
 
     from gazebench.compare import CompareError, _subset
 
-    table = pd.DataFrame({"id": ["a", "b", "c", "d"], "gaze_x": [0, 0, 0, 0], "gaze_y": [0, 0, 0, 0],
-                          "gaze_z": [-1.0, 1.0, 1.0, -1.0], "error_deg": [1.0, 2.0, 3.0, 4.0], "in_face": [1, 1, 0, 0]})
+    table = pd.DataFrame(
+        {
+            "id": ["a", "b", "c", "d"],
+            "gaze_x": [0, 0, 0, 0],
+            "gaze_y": [0, 0, 0, 0],
+            "gaze_z": [-1.0, 1.0, 1.0, -1.0],
+            "error_deg": [1.0, 2.0, 3.0, 4.0],
+            "in_face": [1, 1, 0, 0],
+        }
+    )
     assert list(_subset(table, "face_back", tmp_path / "p.csv")["id"]) == ["b"]
     assert list(_subset(table, "face", tmp_path / "p.csv")["id"]) == ["a", "b"]
     assert list(_subset(table, "back", tmp_path / "p.csv")["id"]) == ["b", "c"]
-    with pytest.raises(CompareError, match=r"p.csv: unknown subset 'eyes_back'.*face_back.*needs? the column 'in_eyes'"):
+    with pytest.raises(
+        CompareError, match=r"p.csv: unknown subset 'eyes_back'.*face_back.*needs? the column 'in_eyes'"
+    ):
         _subset(table, "eyes_back", tmp_path / "p.csv")
     with pytest.raises(CompareError, match="unknown subset 'bak'.*back"):
         _subset(table.drop(columns="in_face"), "bak", tmp_path / "p.csv")

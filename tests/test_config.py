@@ -7,8 +7,14 @@ from gazebench.config import ConfigError, Recipe, parse_sets, recipe_table, rout
 
 def test_set_values_are_typed():
     got = parse_sets(["epochs=3", "lr=1e-4", "crops=1.0,0.78", "betas=[0.9, 0.95]", "patience=none", "augment=none"])
-    assert got == {"epochs": 3, "lr": 1e-4, "crops": "1.0,0.78", "betas": [0.9, 0.95], "patience": None,
-                   "augment": None}
+    assert got == {
+        "epochs": 3,
+        "lr": 1e-4,
+        "crops": "1.0,0.78",
+        "betas": [0.9, 0.95],
+        "patience": None,
+        "augment": None,
+    }
 
 
 def test_routing_and_unknown_key_suggests_closest():
@@ -34,16 +40,19 @@ def test_recipe_layers_and_validation():
         r.epochs = 3  # type: ignore[misc]
 
 
-@pytest.mark.parametrize("key, value, why", [
-    ("lr", "abc", "must be a positive number"),
-    ("lr", -1.0, "must be a positive number"),
-    ("epochs", 1.5, "must be an integer >= 0"),
-    ("num_workers", -1, "must be auto or an integer >= 0"),
-    ("betas", [0.9], "two numbers"),
-    ("augment", "mirror", "unknown augmentation 'mirror'"),
-    ("device", "tpu", "auto, cpu, cuda"),
-    ("patience", 0, "an integer >= 1 or none"),
-])
+@pytest.mark.parametrize(
+    "key, value, why",
+    [
+        ("lr", "abc", "must be a positive number"),
+        ("lr", -1.0, "must be a positive number"),
+        ("epochs", 1.5, "must be an integer >= 0"),
+        ("num_workers", -1, "must be auto or an integer >= 0"),
+        ("betas", [0.9], "two numbers"),
+        ("augment", "mirror", "unknown augmentation 'mirror'"),
+        ("device", "tpu", "auto, cpu, cuda"),
+        ("patience", 0, "an integer >= 1 or none"),
+    ],
+)
 def test_bad_recipe_values_get_one_clear_line(key, value, why):
     with pytest.raises(ConfigError) as info:
         Recipe.resolve({key: value})
@@ -57,7 +66,8 @@ def test_as_dict_is_what_results_record():
     # the fields added after results existed are recorded only when set (config.OMITTED_AT_DEFAULT)
     assert list(d) == [k for k in Recipe.keys() if k not in ("warmup", "lr_schedule", "layer_decay")]
     assert list(Recipe.resolve({"warmup": 1, "layer_decay": 0.5}).as_dict()) == [
-        k for k in Recipe.keys() if k != "lr_schedule"]
+        k for k in Recipe.keys() if k != "lr_schedule"
+    ]
 
 
 def test_recipe_table_lists_every_key_with_help():

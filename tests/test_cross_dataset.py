@@ -11,8 +11,22 @@ from gazebench.cross import label_space_note
 from gazebench.geometry import yawpitch_to_vector
 from tests.helpers import cli, run_cli
 
-FLAGS = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
-         "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
+FLAGS = [
+    "--model",
+    "static",
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--quiet",
+    "--no-table",
+]
 
 
 @pytest.fixture(scope="module")
@@ -25,8 +39,22 @@ def trees(tmp_path_factory):
 
 def test_cross_dataset_run_writes_its_own_record_and_column(trees, tmp_path, capsys):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    argv = ["run", "--dataset", "synthgaze", "--root", trees / "synthgaze", "--test", "rtgene",
-            "--root", f"rtgene={trees / 'rtgene'}", "--results", results, "--runs", runs, *FLAGS]
+    argv = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        trees / "synthgaze",
+        "--test",
+        "rtgene",
+        "--root",
+        f"rtgene={trees / 'rtgene'}",
+        "--results",
+        results,
+        "--runs",
+        runs,
+        *FLAGS,
+    ]
     assert run_cli(argv) == 0
     files = sorted(results.rglob("*.json"))
     assert len(files) == 2
@@ -88,8 +116,10 @@ def test_suite_dataset_entry_takes_test(tmp_path):
     from gazebench import planning, suites
 
     path = tmp_path / "benchmarks.yaml"
-    path.write_text("benchmarks:\n  x:\n    datasets:\n      - {name: synthgaze, test: [rtgene]}\n"
-                    "    models:\n      - {name: static}\n")
+    path.write_text(
+        "benchmarks:\n  x:\n    datasets:\n      - {name: synthgaze, test: [rtgene]}\n"
+        "    models:\n      - {name: static}\n"
+    )
     suite = suites.get_suite("x", path)
     assert suite.datasets[0].test == ["rtgene"]
     specs = planning.expand(suite, roots=suites.parse_roots(["rtgene=/data/rt"], ["synthgaze"], ["rtgene"]))
@@ -123,8 +153,24 @@ def test_a_data_option_of_the_test_dataset_reaches_it(tmp_path):
     suite = single_run_suite("synthgaze", ["static"], [0], test=["gaze360"])
     (spec,) = [s for s in expand(suite, {"expect_samples": "any"}) if s.fold == "default"]
     assert spec.cross_options == {"gaze360": {"expect_samples": "any"}} and "expect_samples" not in spec.data_options
-    assert run_cli(["run", "--dataset", "synthgaze", "--test", "gaze360", "--set", "expect_samples=any",
-                    "--dry-run", "--results", tmp_path, *FLAGS]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "synthgaze",
+                "--test",
+                "gaze360",
+                "--set",
+                "expect_samples=any",
+                "--dry-run",
+                "--results",
+                tmp_path,
+                *FLAGS,
+            ]
+        )
+        == 0
+    )
 
     root = tmp_path / "g360"
     assert cli("synth", "--preset", "tiny", "--layout", "gaze360", "--out", root) == 0

@@ -135,7 +135,9 @@ def check_folds_and_splits(ds: GazeDataset, monkeypatch) -> None:
             for b in SPLITS:
                 if a < b:
                     assert not set(positions[a]) & set(positions[b])
-                    assert not set(subject[positions[a]]) & set(subject[positions[b]]), f"fold {fold}: {a}/{b} share subjects"
+                    assert not set(subject[positions[a]]) & set(subject[positions[b]]), (
+                        f"fold {fold}: {a}/{b} share subjects"
+                    )
     # the leakage guard runs whatever the protocol says
     some = str(subject[0])
     monkeypatch.setattr(ds, "split_subjects", lambda fold=None: {"train": [some], "val": [], "test": [some]})
@@ -294,15 +296,43 @@ def test_a_new_dataset_folder_is_picked_up_with_its_card_fake_writer_and_tests(t
             path.write_text(path.read_text().replace("gazecsv", "newdata"))
     (folder / "tests" / "test_gazecsv.py").rename(folder / "tests" / "test_newdata.py")
     env = {**os.environ, "GAZEBENCH_TEST_PLUGINS": str(folder), "PYTHONPATH": str(REPO)}
-    done = subprocess.run([sys.executable, "-m", "pytest", "-v", "-p", "no:cacheprovider", "--rootdir", str(REPO),
-                           "-c", str(REPO / "pyproject.toml"), str(Path(__file__)), str(folder / "tests"), "-k", "newdata"],
-                          check=False, cwd=REPO, env=env, capture_output=True, text=True, timeout=600)
+    done = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pytest",
+            "-v",
+            "-p",
+            "no:cacheprovider",
+            "--rootdir",
+            str(REPO),
+            "-c",
+            str(REPO / "pyproject.toml"),
+            str(Path(__file__)),
+            str(folder / "tests"),
+            "-k",
+            "newdata",
+        ],
+        check=False,
+        cwd=REPO,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     tail = done.stdout[-3000:] + done.stderr[-2000:]
     assert done.returncode == 0, tail
     passed = {line.split(" ")[0].rsplit("::", 1)[-1] for line in done.stdout.splitlines() if " PASSED" in line}
-    contract = {f"{test}[newdata]" for test in ("test_card", "test_empty_or_missing_root_fails_with_a_fix_it_message",
-                                                "test_index_holds_the_labels_written", "test_images_are_rgb_and_not_mirrored",
-                                                "test_check_data_finds_no_problems_and_the_written_statistics")}
+    contract = {
+        f"{test}[newdata]"
+        for test in (
+            "test_card",
+            "test_empty_or_missing_root_fails_with_a_fix_it_message",
+            "test_index_holds_the_labels_written",
+            "test_images_are_rgb_and_not_mirrored",
+            "test_check_data_finds_no_problems_and_the_written_statistics",
+        )
+    }
     own = {"test_units_and_signs_turn_the_written_angles", "test_a_missing_column_names_the_file_and_the_column"}
     assert contract | own <= passed, tail
 
@@ -316,13 +346,26 @@ def test_the_folders_own_tests_are_collected_by_name(tmp_path):
 # -- the card: parsed once, checked at load ---------------------------------------------------------
 
 GOOD_CARD = {
-    "name": "mydata", "version": 3, "title": "My data", "citation": "@misc{x}", "licence": "CC-BY",
-    "get": "here", "layout": "files", "required": ["labels.csv"],
-    "protocol": {"folds": {"0": {"test": ["a"]}, "1": {"test": ["b"], "val": ["d"]}}, "val": ["c"],
-                 "val_variants": {"other": ["e"]}},
+    "name": "mydata",
+    "version": 3,
+    "title": "My data",
+    "citation": "@misc{x}",
+    "licence": "CC-BY",
+    "get": "here",
+    "layout": "files",
+    "required": ["labels.csv"],
+    "protocol": {
+        "folds": {"0": {"test": ["a"]}, "1": {"test": ["b"], "val": ["d"]}},
+        "val": ["c"],
+        "val_variants": {"other": ["e"]},
+    },
     "protocols": {"default": "mine", "mine": {"description": "d", "source": "s", "recipe": {"lr": 0.1}}},
-    "label_space": {"frame": "camera", "images": "face-crop", "normalised": False,
-                    "by_option": {"layout": {"hub": {"images": "normalised-face", "normalised": True}}}},
+    "label_space": {
+        "frame": "camera",
+        "images": "face-crop",
+        "normalised": False,
+        "by_option": {"layout": {"hub": {"images": "normalised-face", "normalised": True}}},
+    },
     "samples_per_subject": 7,
 }
 
@@ -352,18 +395,21 @@ def test_a_card_is_parsed_once_into_a_frozen_typed_object(tmp_path):
     assert not hasattr(card, "_data"), "no mapping kept to re-read on every access"
 
 
-@pytest.mark.parametrize("change, key", [
-    ({"protocol": {"val": ["c"]}}, "protocol"),
-    ({"protocol": {"splits": ["a", "b"]}}, "protocol.splits"),
-    ({"protocol": {"folds": {"0": {"test": "a"}}}}, "protocol.folds.0.test"),
-    ({"protocol": {"folds": {"0": {"test": ["a"], "tset": ["b"]}}}}, "protocol.folds.0"),
-    ({"protocols": {"mine": {"recipe": {"lr": 1}, "recpie": {}}}}, "protocols.mine"),
-    ({"protocols": {"default": "yours", "mine": {}}}, "protocols.default"),
-    ({"label_space": {"frame": "eye", "images": "face-crop", "normalised": False}}, "label_space.frame"),
-    ({"title": {"a": 1}}, "title"),
-    ({"required": "labels.csv"}, "required"),
-    ({"name": "other"}, "name"),
-])
+@pytest.mark.parametrize(
+    "change, key",
+    [
+        ({"protocol": {"val": ["c"]}}, "protocol"),
+        ({"protocol": {"splits": ["a", "b"]}}, "protocol.splits"),
+        ({"protocol": {"folds": {"0": {"test": "a"}}}}, "protocol.folds.0.test"),
+        ({"protocol": {"folds": {"0": {"test": ["a"], "tset": ["b"]}}}}, "protocol.folds.0"),
+        ({"protocols": {"mine": {"recipe": {"lr": 1}, "recpie": {}}}}, "protocols.mine"),
+        ({"protocols": {"default": "yours", "mine": {}}}, "protocols.default"),
+        ({"label_space": {"frame": "eye", "images": "face-crop", "normalised": False}}, "label_space.frame"),
+        ({"title": {"a": 1}}, "title"),
+        ({"required": "labels.csv"}, "required"),
+        ({"name": "other"}, "name"),
+    ],
+)
 def test_a_malformed_card_fails_at_load_naming_its_file_and_key(tmp_path, change, key):
     from gazebench.datasets.cards import CardError
     from gazebench.errors import GazebenchError

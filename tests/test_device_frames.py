@@ -24,9 +24,33 @@ SIZE = 32
 
 def _run(root, out, monkeypatch, held: str, *extra: str) -> dict:
     monkeypatch.setenv("GAZEBENCH_DEVICE_FRAMES", held)
-    assert main(["run", "--root", str(root), "--model", "seqlstm", "--backbone", "test_resnet", "--epochs", "1",
-                 "--set", "max_train_samples=32", "--results", str(out / "results"), "--runs", str(out / "runs"),
-                 "--no-table", "--quiet", "--deterministic", *TINY_RECIPE, *extra]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--root",
+                str(root),
+                "--model",
+                "seqlstm",
+                "--backbone",
+                "test_resnet",
+                "--epochs",
+                "1",
+                "--set",
+                "max_train_samples=32",
+                "--results",
+                str(out / "results"),
+                "--runs",
+                str(out / "runs"),
+                "--no-table",
+                "--quiet",
+                "--deterministic",
+                *TINY_RECIPE,
+                *extra,
+            ]
+        )
+        == 0
+    )
     (path,) = list((out / "results").rglob("*.json"))
     return json.loads(path.read_text())
 
@@ -54,7 +78,7 @@ def test_each_frame_is_read_once_for_every_window_and_epoch(tiny_synth, monkeypa
     frames = DeviceFrames(source, windows.rows.ravel(), len(ds), torch.device("cpu"))
     assert sorted(reads) == sorted(set(windows.rows.ravel().tolist()))  # once each, padded windows included
     windows.hold_on(frames)
-    for epoch in range(2):
+    for _epoch in range(2):
         for i in range(len(windows)):
             item = windows[i]
             assert "frames" not in item

@@ -41,9 +41,29 @@ def torchrun(nproc: int) -> list[str]:
 
 
 def run_args(root: Path, out: Path, epochs: int = 2, model: str = "static") -> list[str]:
-    return ["run", "--dataset", "synthgaze", "--root", str(root), "--model", model, "--epochs", str(epochs),
-            "--backbone", "test_resnet", *TINY_RECIPE, "--set", "logger=none", "--deterministic", "--quiet",
-            "--no-table", "--results", str(out / "results"), "--runs", str(out / "runs")]
+    return [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        str(root),
+        "--model",
+        model,
+        "--epochs",
+        str(epochs),
+        "--backbone",
+        "test_resnet",
+        *TINY_RECIPE,
+        "--set",
+        "logger=none",
+        "--deterministic",
+        "--quiet",
+        "--no-table",
+        "--results",
+        str(out / "results"),
+        "--runs",
+        str(out / "runs"),
+    ]
 
 
 def launch(prefix: list[str], args: list[str], timeout: float = 120, **env: str) -> subprocess.CompletedProcess:
@@ -133,7 +153,7 @@ def test_torchrun_resumes_from_last_pt(tiny_synth, one_process, tmp_path):
     assert_same_run(clean, resumed)
 
 
-FLAKY_PLUGIN = '''
+FLAKY_PLUGIN = """
 import os
 
 from gazebench.models import build_model
@@ -149,7 +169,7 @@ def flaky(backbone: str = "test_resnet"):
             raise RuntimeError("injected failure in the forward pass")
         model.forward = fail
     return model
-'''
+"""
 
 
 @pytest.mark.slow
@@ -158,8 +178,13 @@ def test_a_failing_rank_brings_the_job_down_with_its_rank(tiny_synth, tmp_path):
     plugin.write_text(FLAKY_PLUGIN)
     start = time.monotonic()
     # rank 0 trains and waits in a collective for rank 1, whose first forward pass fails
-    r = launch(torchrun(2), ["--plugin", plugin, *run_args(tiny_synth, tmp_path, model="flaky")], timeout=600,
-               FLAKY_RANK="1", GAZEBENCH_DIST_TIMEOUT="300")
+    r = launch(
+        torchrun(2),
+        ["--plugin", plugin, *run_args(tiny_synth, tmp_path, model="flaky")],
+        timeout=600,
+        FLAKY_RANK="1",
+        GAZEBENCH_DIST_TIMEOUT="300",
+    )
     assert r.returncode != 0
     # well before the collective's 300 s timeout: torchrun ends the others (300 s, not less, leaves a
     # loaded 2-core machine room to start two processes)
@@ -174,8 +199,10 @@ def test_a_global_batch_the_ranks_cannot_share_is_one_line_per_rank(tiny_synth, 
     r = launch(torchrun(2), [*run_args(tiny_synth, tmp_path), "--set", "batch_size=15"], timeout=90)
     assert r.returncode != 0
     for rank in (0, 1):
-        assert any(line.startswith(f"[rank {rank}] gazebench run: ConfigError: batch_size=15 does not divide by the 2 ")
-                   for line in r.stderr.splitlines()), r.stderr
+        assert any(
+            line.startswith(f"[rank {rank}] gazebench run: ConfigError: batch_size=15 does not divide by the 2 ")
+            for line in r.stderr.splitlines()
+        ), r.stderr
 
 
 # -- the pieces, in one process (fast) -------------------------------------------------------------
@@ -209,7 +236,6 @@ def test_a_single_process_fit_never_enters_distributed(tiny_synth, tmp_path):
     r = launch([sys.executable, "-c", SINGLE_FIT], [tiny_synth, tmp_path])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False"], r.stdout
-
 
 
 @pytest.mark.parametrize("n, world", [(90, 2), (97, 2), (90, 4), (83, 4), (64, 8)])
@@ -275,7 +301,7 @@ def test_global_batchnorm_is_batchnorm_on_one_process(tmp_path):
         synced = nn.Sequential(*[m for m in __import__("copy").deepcopy(plain)])
         assert global_batchnorm(synced, torch.device("cpu")) == []
         assert isinstance(synced[1], GlobalBatchNorm) and set(synced.state_dict()) == set(plain.state_dict())
-        for step in range(3):
+        for _step in range(3):
             x = torch.randn(6, 3, 9, 9) * 3 + 1
             for model in (plain, synced):
                 model.zero_grad()

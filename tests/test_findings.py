@@ -26,8 +26,9 @@ PITCH = np.zeros(N)
 def run(results, i, label, seed, error, sigma=None, subject=None, recipe=None):
     """One run's record and predictions; ``recipe`` changes its configuration (and so its identity)."""
     yaw = np.linspace(-170, 170, len(error))
-    path = write_run(results, i, label, table_of(yaw, np.zeros(len(error)), error, subject=subject, sigma=sigma,
-                                                 seed=i), seed=seed)
+    path = write_run(
+        results, i, label, table_of(yaw, np.zeros(len(error)), error, subject=subject, sigma=sigma, seed=i), seed=seed
+    )
     if recipe:
         rec = json.loads(path.read_text())
         rec["recipe"].update(recipe)
@@ -100,7 +101,9 @@ def test_the_report_shows_every_claims_row(tmp_path):
     runs = resolve_runs(None, results)
     options = {"resamples": 200, "seed": 0, "claims": "all", "device": None}
     analysis = findings(runs, options)
-    write_analysis(analysis, runs, default_out_dir(results, "findings", runs, options), ["gazebench", "analyze", "findings"])
+    write_analysis(
+        analysis, runs, default_out_dir(results, "findings", runs, options), ["gazebench", "analyze", "findings"]
+    )
     page = render_report(collect(results))
     for claim in CLAIMS:
         assert claim.id in page
@@ -115,8 +118,11 @@ def test_a_label_holding_two_configurations_is_refused_naming_what_differs(tmp_p
     base = 20 + np.arange(N) % 5
     i = 0
     for seed in range(2):
-        for label, error, recipe in (("staticsc-175", base, {"batch_size": 16}), ("staticsc", base + 3, {"batch_size": 32}),
-                                     ("staticsc", base + 9, {"batch_size": 16})):  # a second configuration
+        for label, error, recipe in (
+            ("staticsc-175", base, {"batch_size": 16}),
+            ("staticsc", base + 3, {"batch_size": 32}),
+            ("staticsc", base + 9, {"batch_size": 16}),
+        ):  # a second configuration
             i += 1
             run(results, i, label, seed, error, recipe=recipe)
     with pytest.raises(ConfigError) as refused:
@@ -136,9 +142,13 @@ def test_a_label_holding_two_configurations_is_refused_naming_what_differs(tmp_p
 def test_two_runs_of_one_configuration_fold_and_seed_are_refused(tmp_path):
     results = tmp_path / "results"
     base = 20 + np.arange(N) % 5
-    paths = [run(results, 1, "staticsc-175", 0, base), run(results, 2, "staticsc", 0, base + 3),
-             run(results, 3, "staticsc-175", 1, base), run(results, 4, "staticsc", 1, base + 3),
-             run(results, 5, "staticsc", 0, base - 3)]  # a re-run of staticsc seed 0: same configuration
+    paths = [
+        run(results, 1, "staticsc-175", 0, base),
+        run(results, 2, "staticsc", 0, base + 3),
+        run(results, 3, "staticsc-175", 1, base),
+        run(results, 4, "staticsc", 1, base + 3),
+        run(results, 5, "staticsc", 0, base - 3),
+    ]  # a re-run of staticsc seed 0: same configuration
     with pytest.raises(ConfigError) as refused:
         verdicts(results, [str(p) for p in paths])
     message = str(refused.value)
@@ -169,8 +179,11 @@ def test_seed_to_seed_variance_widens_the_interval_where_pooled_samples_looked_c
     rng = np.random.default_rng(1)
     for seed in range(3):
         base = 20 + rng.uniform(0, 10, N)
-        gain = by_subject({"s000": -8, "s004": -8, "s008": -8, "s012": -8}) if seed == 0 else \
-            by_subject({"s000": 2.5, "s004": -3.5, "s008": 2.5, "s012": -3.5})
+        gain = (
+            by_subject({"s000": -8, "s004": -8, "s008": -8, "s012": -8})
+            if seed == 0
+            else by_subject({"s000": 2.5, "s004": -3.5, "s008": 2.5, "s012": -3.5})
+        )
         run(results, 2 * seed + 1, "staticsc", seed, base)
         run(results, 2 * seed + 2, "staticsc-175", seed, base + gain + rng.normal(0, 0.1, N))
     row = verdicts(results).loc["zoom-crop"]
@@ -189,10 +202,15 @@ def test_the_verdict_rule_is_symmetric(tmp_path):
     for seed in range(5):
         base = 20 + rng.uniform(0, 10, N)
         noise = rng.normal(0, 0.05, N)
-        for label, error in (("staticsc", base), ("staticsc-175", base + d[seed] + noise),
-                             ("staticsclstm", base), ("staticsclstmsym", base - d[seed] - noise),  # the mirror
-                             ("static", base), ("seqlstm", base + 6 + noise),
-                             ("seqsclstmsym", base - d[seed] - noise - 6)):
+        for label, error in (
+            ("staticsc", base),
+            ("staticsc-175", base + d[seed] + noise),
+            ("staticsclstm", base),
+            ("staticsclstmsym", base - d[seed] - noise),  # the mirror
+            ("static", base),
+            ("seqlstm", base + 6 + noise),
+            ("seqsclstmsym", base - d[seed] - noise - 6),
+        ):
             i += 1
             run(results, i, label, seed, error)
     v = verdicts(results)

@@ -78,8 +78,9 @@ def test_onecycle_with_layer_decay_is_torchs_onecyclelr_per_group() -> None:
     groups = param_groups(twin, recipe.layer_decay)
     theirs = torch.optim.Adam(groups, lr=recipe.lr)
     steps = 7
-    sched = torch.optim.lr_scheduler.OneCycleLR(theirs, max_lr=[recipe.lr * g["lr_scale"] for g in groups],
-                                                epochs=recipe.epochs, steps_per_epoch=steps)
+    sched = torch.optim.lr_scheduler.OneCycleLR(
+        theirs, max_lr=[recipe.lr * g["lr_scale"] for g in groups], epochs=recipe.epochs, steps_per_epoch=steps
+    )
     for epoch in range(1, recipe.epochs + 1):
         for i in range(steps):
             set_rate(ours, recipe, epoch, i, steps)
@@ -138,16 +139,22 @@ def test_drop_path_acts_in_training_only() -> None:
 
 def test_every_transformer_card_states_its_authors_fine_tuning_recipe() -> None:
     cards = load_catalogue()
-    for name in ("gazetr-hybrid-ethxgaze", "unigaze-b16-joint", "unigaze-l16-joint", "unigaze-h14-joint",
-                 "unigaze-h14-cross-x"):
+    for name in (
+        "gazetr-hybrid-ethxgaze",
+        "unigaze-b16-joint",
+        "unigaze-l16-joint",
+        "unigaze-h14-joint",
+        "unigaze-h14-cross-x",
+    ):
         tune = cards[name].fine_tune
         assert tune is not None and "@" in tune.source and "line" in tune.source, name
         recipe = Recipe.resolve(tune.recipe)
         assert recipe.loss == "l1" and recipe.image_size == 224
         # the flags `ls published --fine-tune` prints read back (through a shell) as the card's settings
         flags = shlex.split(tune.set_flags(cards[name].tag))
-        assert parse_sets(flags[1::2]) == {k: list(v) if isinstance(v, tuple) else v
-                                           for k, v in tune.settings(cards[name].tag).items()}
+        assert parse_sets(flags[1::2]) == {
+            k: list(v) if isinstance(v, tuple) else v for k, v in tune.settings(cards[name].tag).items()
+        }
     uni = Recipe.resolve(cards["unigaze-b16-joint"].fine_tune.recipe)
     assert uni.lr_schedule == "onecycle" and uni.layer_decay is None and uni.lr == 1e-4
     assert cards["unigaze-b16-joint"].fine_tune.model == {"drop_path": 0.1}
@@ -216,21 +223,45 @@ class StepSpy:
 
 
 def _run(root: Path, out: Path, model: str, *sets: str) -> dict:
-    flags = [x for s in ("num_workers=0", "max_train_samples=8", "batch_size=4", "eval_batch_size=64", *sets)
-             for x in ("--set", s)]
-    assert cli("run", "--dataset", "synthgaze", "--root", root, "--model", model, *flags, "--results", out / "results",
-               "--runs", out / "runs", "--quiet", "--no-table") == 0
+    flags = [
+        x
+        for s in ("num_workers=0", "max_train_samples=8", "batch_size=4", "eval_batch_size=64", *sets)
+        for x in ("--set", s)
+    ]
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            root,
+            "--model",
+            model,
+            *flags,
+            "--results",
+            out / "results",
+            "--runs",
+            out / "runs",
+            "--quiet",
+            "--no-table",
+        )
+        == 0
+    )
     (path,) = (out / "results").rglob("*.json")
     return json.loads(path.read_text())
 
 
 def test_fine_tuning_gazetr_starts_from_the_checkpoint_and_warms_up_then_decays(
-        tiny_synth, tmp_path, monkeypatch) -> None:
+    tiny_synth, tmp_path, monkeypatch
+) -> None:
     """A real run from GazeTR's weights rebuilt by rule and packed as the release: the first step
     starts from exactly those weights, and each epoch's two steps run at the card's schedule (here
     shortened: warm-up 2, then x0.5 every epoch)."""
-    file = save_released("gazetr-hybrid-ethxgaze", reference_weights(REFERENCE / "gazetr-hybrid-ethxgaze"),
-                         tmp_path / "Iter_50_trans6.pt")
+    file = save_released(
+        "gazetr-hybrid-ethxgaze",
+        reference_weights(REFERENCE / "gazetr-hybrid-ethxgaze"),
+        tmp_path / "Iter_50_trans6.pt",
+    )
     released = published_card("gazetr-hybrid-ethxgaze")
     settings = released.fine_tune.settings(released.tag)
     settings.update(epochs=4, warmup=2, lr_step=[1, 0.5], image_size=64)
@@ -256,8 +287,19 @@ def test_a_vit_trains_under_onecycle_with_layer_decay_and_drop_path(tiny_synth, 
     are OneCycleLR's (:func:`onecycle`, checked against torch above) times the group's decay, and the
     record states what was set."""
     spy = StepSpy(monkeypatch)
-    record = _run(tiny_synth, tmp_path, "unigaze", "backbone=test_vit", "image_size=160", "epochs=2",
-                  "lr=1e-3", "lr_schedule=onecycle", "layer_decay=0.5", "drop_path=0.1", "weight_decay=1e-6")
+    record = _run(
+        tiny_synth,
+        tmp_path,
+        "unigaze",
+        "backbone=test_vit",
+        "image_size=160",
+        "epochs=2",
+        "lr=1e-3",
+        "lr_schedule=onecycle",
+        "layer_decay=0.5",
+        "drop_path=0.1",
+        "weight_decay=1e-6",
+    )
     depth = 6
     scales = [0.5 ** (depth + 1 - layer) for layer in range(depth + 2)]
     assert len(spy.steps) == 4 and all(len(s) == depth + 2 for s in spy.steps)

@@ -18,18 +18,32 @@ from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 _ALPHABET = string.digits + " \t,.[]-+eEnaif_/rechdpgj\r\x00\x0b\u00a0é"
 _number = st.one_of(
     st.floats(allow_nan=True, allow_infinity=True).map(repr),
-    st.integers(-10**6, 10**6).map(str),
+    st.integers(-(10**6), 10**6).map(str),
     st.text(_ALPHABET, max_size=6),
 )
 _rtgene_line = st.one_of(
-    st.builds(lambda i, a, b, c, d, t: f"{i}, [{a}, {b}], [{c}, {d}], {t}", st.integers(-5, 50), _number, _number,
-              _number, _number, _number),
+    st.builds(
+        lambda i, a, b, c, d, t: f"{i}, [{a}, {b}], [{c}, {d}], {t}",
+        st.integers(-5, 50),
+        _number,
+        _number,
+        _number,
+        _number,
+        _number,
+    ),
     st.text(_ALPHABET, max_size=60),
 )
 _gaze360_line = st.one_of(
-    st.builds(lambda r, p, f, x, y, z, sep: f"rec_{r}/head/{p}/{f}.jpg{sep}{x}{sep}{y}{sep}{z}",
-              st.text(string.digits, min_size=1, max_size=4), st.text(string.digits, max_size=7),
-              st.text(string.digits, max_size=7), _number, _number, _number, st.sampled_from([" ", "\t", "  ", ","])),
+    st.builds(
+        lambda r, p, f, x, y, z, sep: f"rec_{r}/head/{p}/{f}.jpg{sep}{x}{sep}{y}{sep}{z}",
+        st.text(string.digits, min_size=1, max_size=4),
+        st.text(string.digits, max_size=7),
+        st.text(string.digits, max_size=7),
+        _number,
+        _number,
+        _number,
+        st.sampled_from([" ", "\t", "  ", ","]),
+    ),
     st.text(_ALPHABET, max_size=60),
 )
 

@@ -27,8 +27,22 @@ GAZE = ["gaze_x", "gaze_y", "gaze_z"]
 MPII_HEADER = "Face Left Right Origin WhichEye 3DGaze 3DHead 2DGaze 2DHead Rmat Smat GazeOrigin"
 RT_HEADER = "Face Left Right Origin 3DGaze 3DHead 2DGaze 2DHead"
 #: the run the issue names, on every tree
-RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
-       "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
+RUN = [
+    "--model",
+    "static",
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--quiet",
+    "--no-table",
+]
 #: 17 subjects, so that RT-GENE's fold files and valid.label (s014-s016) all get frames
 RT_PRESET = Preset(n_subjects=17, n_sequences=1, n_frames=6, image_size=32, name="rtgene-gazehub-test")
 
@@ -37,8 +51,10 @@ RT_PRESET = Preset(n_subjects=17, n_sequences=1, n_frames=6, image_size=32, name
 def mpii_tree(tmp_path_factory) -> Path:
     """``gazebench synth --layout mpiifacegaze-gazehub --preset tiny``: 8 people, 18 samples each."""
     root = tmp_path_factory.mktemp("gazehub") / "mpii"
-    assert main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "mpiifacegaze-gazehub",
-                 "--workers", "1"]) == 0
+    assert (
+        main(["synth", "--out", str(root), "--preset", "tiny", "--layout", "mpiifacegaze-gazehub", "--workers", "1"])
+        == 0
+    )
     return root
 
 
@@ -87,7 +103,9 @@ def test_the_layouts_are_listed_and_each_protocol_reads_its_files():
         card = load_card(dataset)
         assert card.protocol("gazehub").data["layout"] == "gazehub"
         assert "layout" not in card.protocol("gazehub-original").data  # the release's files, the same split
-        assert card.protocol("gazehub").data.get("validation") == card.protocol("gazehub-original").data.get("validation")
+        assert card.protocol("gazehub").data.get("validation") == card.protocol("gazehub-original").data.get(
+            "validation"
+        )
 
 
 def test_mpii_files_are_gazehubs(mpii_tree):
@@ -108,8 +126,9 @@ def test_mpii_files_are_gazehubs(mpii_tree):
 
 
 def test_the_same_scene_gives_the_same_bytes(mpii_tree, tmp_path):
-    again = write_layout(make_scene("tiny", 0), tmp_path / "again", layout="mpiifacegaze-gazehub", workers=2,
-                         progress=False)
+    again = write_layout(
+        make_scene("tiny", 0), tmp_path / "again", layout="mpiifacegaze-gazehub", workers=2, progress=False
+    )
     files = sorted(p.relative_to(mpii_tree) for p in mpii_tree.rglob("*") if p.is_file())
     assert files == sorted(p.relative_to(again) for p in again.rglob("*") if p.is_file()) and len(files) > 400
     assert all((mpii_tree / p).read_bytes() == (again / p).read_bytes() for p in files)
@@ -120,12 +139,18 @@ def test_rtgene_files_are_gazehubs(rt_tree):
     assert sorted(files) == ["train1.label", "train2.label", "train3.label", "valid.label"]
     assert all(lines[0] == RT_HEADER for lines in files.values())
     origins = {name: sorted({line.split(" ")[3] for line in lines[1:]}) for name, lines in files.items()}
-    assert origins == {"train1.label": ["s001", "s002", "s008", "s010"], "train2.label": ["s003", "s004", "s007", "s009"],
-                       "train3.label": ["s005", "s006", "s011", "s012", "s013"], "valid.label": ["s014", "s015", "s016"]}
+    assert origins == {
+        "train1.label": ["s001", "s002", "s008", "s010"],
+        "train2.label": ["s003", "s004", "s007", "s009"],
+        "train3.label": ["s005", "s006", "s011", "s012", "s013"],
+        "valid.label": ["s014", "s015", "s016"],
+    }
     face, left, right, origin, *_ = files["valid.label"][1].split(" ")
     assert face.startswith(f"{origin}_glasses/original/face/face_") and face.endswith("_rgb.png")
     assert left.replace("left", "face") == face and right.replace("right", "face") == face
-    assert (rt_tree / "Image" / face).is_file() and (rt_tree / "Image" / "s000_glasses" / "label_combined.txt").is_file()
+    assert (rt_tree / "Image" / face).is_file() and (
+        rt_tree / "Image" / "s000_glasses" / "label_combined.txt"
+    ).is_file()
 
 
 # -- labels: the rendered gaze, and the original layout's ids ------------------------------------------
@@ -157,7 +182,11 @@ def test_rtgene_labels_round_trip_and_keep_the_original_ids(rt_tree):
         want = f[GAZE].to_numpy()[scene_rows[ds.index["idx"].to_numpy()[rows] - 1]]  # idx: rank in time
         assert geometry.angular_error_deg(ds.gaze(rows), want).max() < 1e-6
     inpainted = rtgene(rt_tree, variant="inpainted")
-    assert inpainted.index["path"].str.contains("/inpainted/face/").all() and inpainted.read_image(0).shape == (32, 32, 3)
+    assert inpainted.index["path"].str.contains("/inpainted/face/").all() and inpainted.read_image(0).shape == (
+        32,
+        32,
+        3,
+    )
 
 
 # -- mirror tests: a flipped image's label negates the canonical yaw -----------------------------------
@@ -256,7 +285,7 @@ def test_any_damaged_line_parses_or_is_one_error_at_its_line(mpii_tree, tmp_path
                 del chars[at]
             else:
                 chars.insert(at, str(rng.choice(list(",. -e0123456789n\t"))))
-        damaged = [*lines[:k], "".join(chars), *lines[k + 1:]]
+        damaged = [*lines[:k], "".join(chars), *lines[k + 1 :]]
         path.write_bytes(("\r\n" if trial % 2 else "\n").join(damaged).encode() + b"\n")
         try:
             parsed = read_label_file(path, HEADER, None)
@@ -270,7 +299,9 @@ def test_rtgene_bad_lines_and_files_that_are_not_gazehubs(rt_tree, tmp_path):
     root = copy_tree(rt_tree, tmp_path / "bad")
     label = root / "Label" / "train1.label"
     lines = label.read_text().splitlines()
-    label.write_text("\n".join([*lines[:2], lines[2].replace("/original/face/", "/inpainted/face/", 1), *lines[3:]]) + "\n")
+    label.write_text(
+        "\n".join([*lines[:2], lines[2].replace("/original/face/", "/inpainted/face/", 1), *lines[3:]]) + "\n"
+    )
     with pytest.raises(DatasetError) as err:
         rtgene(root).index  # noqa: B018
     text = str(err.value)
@@ -320,10 +351,25 @@ def run_record(tmp_path: Path, *argv: str) -> dict:
 
 
 def test_run_mpii_protocol_gazehub(mpii_tree, tmp_path):
-    record = run_record(tmp_path, "--dataset", "mpiifacegaze", "--root", str(mpii_tree), "--protocol", "gazehub",
-                        "--fold", "2", "--set", "expect_samples=any")
+    record = run_record(
+        tmp_path,
+        "--dataset",
+        "mpiifacegaze",
+        "--root",
+        str(mpii_tree),
+        "--protocol",
+        "gazehub",
+        "--fold",
+        "2",
+        "--set",
+        "expect_samples=any",
+    )
     assert record["dataset"]["options"]["layout"] == "gazehub" and record["protocol"]["name"] == "gazehub"
-    assert record["dataset"]["subjects"] == {"train": [f"p{k:02d}" for k in range(8) if k != 2], "val": [], "test": ["p02"]}
+    assert record["dataset"]["subjects"] == {
+        "train": [f"p{k:02d}" for k in range(8) if k != 2],
+        "val": [],
+        "test": ["p02"],
+    }
     assert record["metrics"]["all"]["n"] == 18
 
 

@@ -54,8 +54,9 @@ def test_angular_error_known_values_and_clamp():
 
 
 def test_subsets():
-    v = G.yawpitch_to_vector(np.radians([[0, 0], [19, 5], [25, 0], [89, 0], [91, 0], [180, 0], [-100, 10], [0, 25],
-                                         [-12, -15]]))
+    v = G.yawpitch_to_vector(
+        np.radians([[0, 0], [19, 5], [25, 0], [89, 0], [91, 0], [180, 0], [-100, 10], [0, 25], [-12, -15]])
+    )
     m = G.subset_masks(v)
     assert m["front20"].tolist() == [True, True, False, False, False, False, False, True, True]
     assert m["front180"].tolist() == [True, True, True, True, False, False, False, True, True]

@@ -12,8 +12,24 @@ import pytest
 from gazebench.datasets.labelspace import LabelSpace, join_problem
 from tests.helpers import cli, run_cli, use_cards
 
-TINY = ["--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32", "--set", "num_workers=0",
-        "--set", "pretrained=false", "--set", "expect_samples=any", "--set", "batch_size=16", "--quiet", "--no-table"]
+TINY = [
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--set",
+    "expect_samples=any",
+    "--set",
+    "batch_size=16",
+    "--quiet",
+    "--no-table",
+]
 
 
 @pytest.fixture(scope="module")
@@ -69,7 +85,9 @@ def test_unjoinable_label_spaces_are_refused_in_one_line(tmp_path, monkeypatch, 
     from gazebench.datasets.cards import load_card
 
     text = load_card("rtgene").path.read_text()
-    (tmp_path / "rtgene.yaml").write_text(text.replace("  frame: camera\n  images: face-crop", "  frame: head\n  images: face-crop", 1))
+    (tmp_path / "rtgene.yaml").write_text(
+        text.replace("  frame: camera\n  images: face-crop", "  frame: head\n  images: face-crop", 1)
+    )
     use_cards(monkeypatch, tmp_path)
     capsys.readouterr()
     assert cli("run", "--train", "gaze360,rtgene", "--model", "static", "--dry-run") == 2
@@ -223,9 +241,23 @@ def test_joint_rows_are_the_members_rows(trees):
 
 def test_joint_run_writes_one_record_per_test_dataset(trees, tmp_path, capsys):
     results, runs = tmp_path / "results", tmp_path / "runs"
-    argv = ["run", "--train", "rtgene,gaze360", "--test", "mpiifacegaze", "--model", "static",
-            *roots(trees, "gaze360", "rtgene", "mpiifacegaze"), "--results", results, "--runs", runs,
-            "--set", "sampling=balanced", *TINY]
+    argv = [
+        "run",
+        "--train",
+        "rtgene,gaze360",
+        "--test",
+        "mpiifacegaze",
+        "--model",
+        "static",
+        *roots(trees, "gaze360", "rtgene", "mpiifacegaze"),
+        "--results",
+        results,
+        "--runs",
+        runs,
+        "--set",
+        "sampling=balanced",
+        *TINY,
+    ]
     assert run_cli(argv) == 0
     files = sorted(results.rglob("*.json"))
     assert [f.name.split(".", 1)[1] for f in files] == ["cross-mpiifacegaze.json", "json"]
@@ -246,8 +278,21 @@ def test_joint_run_writes_one_record_per_test_dataset(trees, tmp_path, capsys):
     assert cross["population"]["name"] == "mpiifacegaze/test (all folds)"
 
     # a single-dataset cross run beside it: its own column, its trained_on a one-element list
-    single = ["run", "--train", "gaze360", "--test", "mpiifacegaze", "--model", "static",
-              *roots(trees, "gaze360", "mpiifacegaze"), "--results", results, "--runs", runs, *TINY]
+    single = [
+        "run",
+        "--train",
+        "gaze360",
+        "--test",
+        "mpiifacegaze",
+        "--model",
+        "static",
+        *roots(trees, "gaze360", "mpiifacegaze"),
+        "--results",
+        results,
+        "--runs",
+        runs,
+        *TINY,
+    ]
     assert run_cli(single) == 0
     one = json.loads(next(results.glob("gaze360/static/*.cross-mpiifacegaze.json")).read_text())
     assert one["trained_on"]["datasets"] == ["gaze360"]
@@ -261,8 +306,22 @@ def test_joint_run_writes_one_record_per_test_dataset(trees, tmp_path, capsys):
 
 def test_a_sequence_model_needs_sequences_in_every_training_dataset(trees, tmp_path, capsys):
     capsys.readouterr()
-    assert cli("run", "--train", "gaze360,mpiifacegaze", "--model", "seqlstm", *roots(trees, "gaze360", "mpiifacegaze"),
-               "--results", tmp_path / "r", "--runs", tmp_path / "runs", *TINY) == 2
+    assert (
+        cli(
+            "run",
+            "--train",
+            "gaze360,mpiifacegaze",
+            "--model",
+            "seqlstm",
+            *roots(trees, "gaze360", "mpiifacegaze"),
+            "--results",
+            tmp_path / "r",
+            "--runs",
+            tmp_path / "runs",
+            *TINY,
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "'mpiifacegaze' has no sequences" in err[0] and "gaze360+mpiifacegaze" in err[0]
 
@@ -273,27 +332,79 @@ def test_leaderboard_column_of_a_joint_cross_result():
     from gazebench.leaderboard_rows import column_names
 
     def row(dataset, trained_on):
-        return {"dataset": dataset, "card_version": "1", "protocol": "p", "dataset_options": "{}",
-                "trained_on": json.dumps(trained_on, sort_keys=True) if trained_on else "", "population": "x"}
+        return {
+            "dataset": dataset,
+            "card_version": "1",
+            "protocol": "p",
+            "dataset_options": "{}",
+            "trained_on": json.dumps(trained_on, sort_keys=True) if trained_on else "",
+            "population": "x",
+        }
 
-    df = pd.DataFrame([row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint"}),
-                       row("c", {"dataset": "a", "protocol": "p"}), row("c", None)])
+    df = pd.DataFrame(
+        [
+            row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint"}),
+            row("c", {"dataset": "a", "protocol": "p"}),
+            row("c", None),
+        ]
+    )
     assert list(column_names(df)) == ["a+b → c (p)", "a → c (p)", "c (p)"]
     # two joint trainings of the same datasets: each named by what differs between them only
     members = {"a": {"options": {"layout": "x", "size": 1}}, "b": {"options": {"v": 2}}}
     other = {"a": {"options": {"layout": "y", "size": 1}}, "b": {"options": {"v": 2}}}
-    df = pd.DataFrame([row("c", {"dataset": "a+b", "datasets": ["a", "b"], "protocol": "joint", "card_version": "1",
-                                 "data_options": {"members": m, "sampling": "balanced"}}) for m in (members, other)])
+    df = pd.DataFrame(
+        [
+            row(
+                "c",
+                {
+                    "dataset": "a+b",
+                    "datasets": ["a", "b"],
+                    "protocol": "joint",
+                    "card_version": "1",
+                    "data_options": {"members": m, "sampling": "balanced"},
+                },
+            )
+            for m in (members, other)
+        ]
+    )
     assert list(column_names(df)) == ["a+b[a.layout=x] → c (p)", "a+b[a.layout=y] → c (p)"]
 
 
 def test_bench_compares_a_joint_data_path_with_each_member_alone(trees, capsys):
     capsys.readouterr()
-    assert cli("bench", "--train", "rtgene,gaze360", "--train-root", f"gaze360={trees / 'gaze360'}",
-               "--train-root", f"rtgene={trees / 'rtgene'}", "--model", "static", "--backbone", "test_resnet",
-               "--set", "image_size=32", "--set", "pretrained=false", "--set", "expect_samples=any",
-               "--set", "num_workers=0", "--set", "batch_size=8", "--steps", "1", "--warmup", "0", "--repeat", "1",
-               "--json") == 0
+    assert (
+        cli(
+            "bench",
+            "--train",
+            "rtgene,gaze360",
+            "--train-root",
+            f"gaze360={trees / 'gaze360'}",
+            "--train-root",
+            f"rtgene={trees / 'rtgene'}",
+            "--model",
+            "static",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            "image_size=32",
+            "--set",
+            "pretrained=false",
+            "--set",
+            "expect_samples=any",
+            "--set",
+            "num_workers=0",
+            "--set",
+            "batch_size=8",
+            "--steps",
+            "1",
+            "--warmup",
+            "0",
+            "--repeat",
+            "1",
+            "--json",
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     joint = report["joint"]
     assert set(joint["data_samples_per_s"]) == {"joint", "gaze360", "rtgene"}
@@ -304,8 +415,24 @@ def test_bench_compares_a_joint_data_path_with_each_member_alone(trees, capsys):
 
 def test_a_test_dataset_with_withheld_labels_points_to_split_all(trees, tmp_path, capsys):
     capsys.readouterr()
-    assert cli("run", "--train", "gaze360", "--test", "ethxgaze", "--model", "static", *roots(trees, "gaze360", "ethxgaze"),
-               "--results", tmp_path / "r", "--runs", tmp_path / "runs", *TINY) == 2
+    assert (
+        cli(
+            "run",
+            "--train",
+            "gaze360",
+            "--test",
+            "ethxgaze",
+            "--model",
+            "static",
+            *roots(trees, "gaze360", "ethxgaze"),
+            "--results",
+            tmp_path / "r",
+            "--runs",
+            tmp_path / "runs",
+            *TINY,
+        )
+        == 2
+    )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "--test ethxgaze: no labelled test samples" in err[0] and "split: all" in err[0]
 
@@ -315,8 +442,26 @@ def test_a_joint_run_is_planned_again_from_its_record(trees, tmp_path):
     from gazebench.analysis.reevaluate import unit_from_record
 
     results, runs = tmp_path / "results", tmp_path / "runs"
-    assert run_cli(["run", "--train", "gaze360,rtgene", "--model", "static", *roots(trees, "gaze360", "rtgene"),
-                    "--results", results, "--runs", runs, "--set", "sampling_weights=rtgene:3", *TINY]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--train",
+                "gaze360,rtgene",
+                "--model",
+                "static",
+                *roots(trees, "gaze360", "rtgene"),
+                "--results",
+                results,
+                "--runs",
+                runs,
+                "--set",
+                "sampling_weights=rtgene:3",
+                *TINY,
+            ]
+        )
+        == 0
+    )
     (path,) = results.rglob("*.json")
     record = json.loads(path.read_text())
     unit = unit_from_record(record, runs / "gaze360+rtgene" / "static" / path.stem)

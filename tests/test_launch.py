@@ -121,8 +121,9 @@ def slurm_problem() -> str | None:
     if shutil.which("sbatch") is None or shutil.which("sinfo") is None:
         return "no Slurm here (as root: tools/ci/start_slurm.sh starts a one-node cluster)"
     try:
-        states = subprocess.run(["sinfo", "-h", "-N", "-o", "%t"], check=False, capture_output=True, text=True,
-                                timeout=5).stdout
+        states = subprocess.run(
+            ["sinfo", "-h", "-N", "-o", "%t"], check=False, capture_output=True, text=True, timeout=5
+        ).stdout
     except (OSError, subprocess.SubprocessError) as exc:
         return f"sinfo failed: {exc}"
     if not any(s.strip() in ("idle", "mix", "alloc") for s in states.split()):
@@ -183,8 +184,9 @@ def slurm_jobs():
 
 @pytest.mark.slurm
 @pytest.mark.skipif(slurm_problem() is not None, reason=str(slurm_problem()))
-def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_synth, tmp_path, capsys, monkeypatch,
-                                                                          slurm_jobs):
+def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(
+    tiny_synth, tmp_path, capsys, monkeypatch, slurm_jobs
+):
     """Two units as one job array on a real slurmctld/slurmd: ``gazebench status`` follows them
     through sacct (via submitit); ``scontrol requeue`` of one makes it start again and resume from
     its last.pt; ``scancel`` of the other shows it failed, with its log."""
@@ -240,16 +242,25 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_s
     wait_until("the first run's slurmstepd to exit", lambda: not stepd_of(raw_id), 60, every=0.2)
     subprocess.run(["scontrol", "release", requeued["job_id"]], check=False, capture_output=True, timeout=30)
     if pending():
-        subprocess.run(["scontrol", "update", f"jobid={requeued['job_id']}", "StartTime=now"], check=False,
-                       capture_output=True, timeout=30)
+        subprocess.run(
+            ["scontrol", "update", f"jobid={requeued['job_id']}", "StartTime=now"],
+            check=False,
+            capture_output=True,
+            timeout=30,
+        )
 
     wait_until("the requeued unit's result", lambda: Path(requeued["result"]).exists(), 120, every=0.5)
     status = status_json(config, out, capsys)
     if status["counts"] != {"done": 1, "running": 0, "failed": 1, "missing": 0}:  # say what Slurm saw
-        sacct = subprocess.run(["sacct", "-j", array, "-P", "--format=JobID,State,ExitCode,Start,End"],
-                               capture_output=True, text=True, timeout=30).stdout
-        logs = {u["label"] + str(u["seed"]): Path(u["log"]).read_text() if u.get("log") else None
-                for u in status["units"]}
+        sacct = subprocess.run(
+            ["sacct", "-j", array, "-P", "--format=JobID,State,ExitCode,Start,End"],
+            capture_output=True,
+            text=True,
+            timeout=30,
+        ).stdout
+        logs = {
+            u["label"] + str(u["seed"]): Path(u["log"]).read_text() if u.get("log") else None for u in status["units"]
+        }
         pytest.fail(f"counts {status['counts']}; sacct:\n{sacct}\nlogs: {logs}\nunits: {status['units']}")
     log = Path(requeued["log"]).read_text()
     assert "DUE TO JOB REQUEUE" in log and log.count(f"gazebench unit {requeued['unit_id']}") == 2, log
@@ -267,14 +278,16 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(tiny_s
 
 def test_the_task_checkpoint_requeues_the_same_unit_resuming(tmp_path):
     pytest.importorskip("submitit")
-    unit = planning.plan(planning.expand(get_suite("tiny", write_suite(tmp_path, tmp_path, [0]))),
-                         tmp_path / "r", tmp_path / "runs")[1]
+    unit = planning.plan(
+        planning.expand(get_suite("tiny", write_suite(tmp_path, tmp_path, [0]))), tmp_path / "r", tmp_path / "runs"
+    )[1]
     options = RunOptions(overwrite="always", resume=False, deterministic=True, progress=False)
     task = launch.UnitTask(unit, cwd=str(tmp_path), plugins=[], token="t", options=options)
     again = task.checkpoint()
     assert again.function.unit == unit and again.function.token == "t"
-    assert again.function.options == RunOptions(overwrite="only-missing", resume=None, deterministic=True,
-                                                progress=False)  # the rest of the options kept
+    assert again.function.options == RunOptions(
+        overwrite="only-missing", resume=None, deterministic=True, progress=False
+    )  # the rest of the options kept
     assert launch.read_state(unit)["state"] == "requeued"
 
 
@@ -308,8 +321,20 @@ def test_without_submitit_the_launcher_is_one_line_naming_the_extra(tmp_path, mo
 
 
 def test_status_without_a_launch_is_missing_and_a_single_run_works(tmp_path, capsys):
-    assert cli("status", "--dataset", "synthgaze", "--model", "mean,static", "--results", tmp_path / "r",
-               "--runs", tmp_path / "runs") == 0
+    assert (
+        cli(
+            "status",
+            "--dataset",
+            "synthgaze",
+            "--model",
+            "mean,static",
+            "--results",
+            tmp_path / "r",
+            "--runs",
+            tmp_path / "runs",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "run: 2 units: 0 done, 0 running, 0 failed, 2 missing" in out
 

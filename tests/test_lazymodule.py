@@ -7,8 +7,9 @@ from gazebench.lazymodule import LazyModule
 
 
 def test_imports_on_first_attribute_and_forwards(tmp_path, monkeypatch):
-    (tmp_path / "slow_to_import.py").write_text("import time\nLOADS = []\ntime.sleep(0.2)\nLOADS.append(1)\n"
-                                                "def double(x):\n    return 2 * x\n")
+    (tmp_path / "slow_to_import.py").write_text(
+        "import time\nLOADS = []\ntime.sleep(0.2)\nLOADS.append(1)\ndef double(x):\n    return 2 * x\n"
+    )
     monkeypatch.syspath_prepend(str(tmp_path))
     monkeypatch.delitem(sys.modules, "slow_to_import", raising=False)
     lazy = LazyModule("slow_to_import")

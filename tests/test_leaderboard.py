@@ -69,7 +69,9 @@ def test_incomplete_cells_are_marked_explained_and_never_bold(capsys):
     assert rows["seqlstm"].rstrip(" |").endswith("[1]") and "**" not in rows["seqlstm"]
     assert rows["staticsclstmsym"].rstrip(" |").endswith("[2]") and "**" not in rows["staticsclstmsym"]
     assert "[1] seqlstm, rtgene (original): missing fold 2 (has 0, 1 of 0, 1, 2)" in out
-    assert "[2] staticsclstmsym, rtgene (original): seeds differ across folds (fold 0: 0, 1; fold 1: 0; fold 2: 0)" in out
+    assert (
+        "[2] staticsclstmsym, rtgene (original): seeds differ across folds (fold 0: 0, 1; fold 1: 0; fold 2: 0)" in out
+    )
     # seqlstm has the lowest raw mean, but over two folds only: the best complete cell is bold instead
     assert "**" in rows["staticsc"]
     labels = [lab for lab in rows if lab != "model"]
@@ -87,8 +89,11 @@ def test_card_versions_are_separate_columns_and_mean_only_over_complete_rows(cap
     assert static_v1["n"] == "2" and static_v1["seeds"] == "0 1"  # the v0 run is not pooled in
 
     text, _ = table(capsys)
-    rows = {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in text.splitlines()
-            if line.startswith("| ") and "model" not in line}
+    rows = {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in text.splitlines()
+        if line.startswith("| ") and "model" not in line
+    }
     # Mean: only static and mean have a complete cell in all three columns
     assert rows["static"][-1] != "—" and rows["mean"][-1] != "—"
     assert all(rows[lab][-1] == "—" for lab in ("staticsc", "seqlstm", "staticsclstmsym"))
@@ -101,8 +106,23 @@ def test_long_forms_carry_the_fields():
         df = load_results(FIXTURE)
     agg = aggregate(dedupe(df)[0])
     records = json.loads(render(agg, "json"))
-    assert set(records[0]) >= {"row", "label", "column", "protocol", "identity", "mean", "std", "n", "folds", "seeds",
-                               "complete", "populations", "population_complete", "population_note", "mark"}
+    assert set(records[0]) >= {
+        "row",
+        "label",
+        "column",
+        "protocol",
+        "identity",
+        "mean",
+        "std",
+        "n",
+        "folds",
+        "seeds",
+        "complete",
+        "populations",
+        "population_complete",
+        "population_note",
+        "mark",
+    }
     seq = next(r for r in records if r["label"] == "seqlstm" and r["column"] == "rtgene (original)")
     assert seq["folds"] == ["0", "1"] and seq["complete"] is False and seq["n"] == 2
     assert seq["populations"] == ["rtgene/fold-0/test", "rtgene/fold-1/test"] and seq["population_complete"] is True
@@ -141,21 +161,39 @@ def test_missing_results_folder_is_an_error(tmp_path, capsys):
 
 def _frame(rows):
     """load_results rows (schema 2): one configuration per (dataset, label), full populations."""
-    base = {"card_version": "1", "dataset_options": "{}", "protocol": "default", "benchmark": None, "unit_id": "u",
-            "created_at": "t", "path": "p", "population_count": 10, "population_complete": True,
-            "population_shortfall": ""}
+    base = {
+        "card_version": "1",
+        "dataset_options": "{}",
+        "protocol": "default",
+        "benchmark": None,
+        "unit_id": "u",
+        "created_at": "t",
+        "path": "p",
+        "population_count": 10,
+        "population_complete": True,
+        "population_shortfall": "",
+    }
     out = []
     for r in rows:
         config = {"dataset": r["dataset"], "model": r["label"], "recipe": {"lr": 0.001}}
-        out.append({**base, "identity": f"{r['dataset']}-{r['label']}", "identity_config": json.dumps(config),
-                    "population": f"{r['dataset']}/{r['fold']}", "population_sha256": f"sha-{r['fold']}", **r})
+        out.append(
+            {
+                **base,
+                "identity": f"{r['dataset']}-{r['label']}",
+                "identity_config": json.dumps(config),
+                "population": f"{r['dataset']}/{r['fold']}",
+                "population_sha256": f"sha-{r['fold']}",
+                **r,
+            }
+        )
     return pd.DataFrame(out)
 
 
 def test_fold_sets_compared_across_rows_when_the_card_is_unknown():
-    df = _frame([
-        {"dataset": "plugin", "label": "a", "fold": f, "seed": 0, "all.mean": 5.0 + i} for i, f in enumerate("012")
-    ] + [{"dataset": "plugin", "label": "b", "fold": "0", "seed": 0, "all.mean": 1.0}])
+    df = _frame(
+        [{"dataset": "plugin", "label": "a", "fold": f, "seed": 0, "all.mean": 5.0 + i} for i, f in enumerate("012")]
+        + [{"dataset": "plugin", "label": "b", "fold": "0", "seed": 0, "all.mean": 1.0}]
+    )
     agg = aggregate(df, folds_of=lambda d, v: None)
     b = agg[agg["label"] == "b"].iloc[0]
     assert not b["complete"] and "missing folds 1, 2" in b["missing"]
@@ -165,8 +203,12 @@ def test_fold_sets_compared_across_rows_when_the_card_is_unknown():
 
 
 def test_higher_is_better_metrics_sort_descending():
-    df = _frame([{"dataset": "d", "label": lab, "fold": "default", "seed": 0, "all.sigma_error_spearman": v}
-                 for lab, v in (("low", 0.1), ("high", 0.6))])
+    df = _frame(
+        [
+            {"dataset": "d", "label": lab, "fold": "default", "seed": 0, "all.sigma_error_spearman": v}
+            for lab, v in (("low", 0.1), ("high", 0.6))
+        ]
+    )
     agg = aggregate(df, "all.sigma_error_spearman", folds_of=lambda d, v: ["default"])
     text = render(agg, "github", "all.sigma_error_spearman")
     assert text.index("high") < text.index("low") and "**0.60 (n=1)**" in text
@@ -195,8 +237,11 @@ def csv_cells(capsys, results: Path, *argv: str) -> list[dict[str, str]]:
 
 
 def github_rows(text: str) -> dict[str, list[str]]:
-    return {line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]] for line in text.splitlines()
-            if line.startswith("| ") and not line.startswith("| model")}
+    return {
+        line.split("|")[1].strip(): [c.strip() for c in line.split("|")[2:-1]]
+        for line in text.splitlines()
+        if line.startswith("| ") and not line.startswith("| model")
+    }
 
 
 def test_example_table_matches_golden(example_tree, capsys):
@@ -215,9 +260,11 @@ def test_configurations_under_one_label_become_rows_named_by_what_differs(exampl
     assert "staticsc (crops=175, lr=0.001)" in {c["row"] for c in staticsc}
     # resnet18 and test_resnet under one label: two rows; the resnet18 row spans both datasets
     static = {(c["row"], c["column"]): c for c in cells if c["label"] == "static"}
-    assert set(static) == {("static (backbone=resnet18)", "rtgene (original)"),
-                           ("static (backbone=resnet18)", "synthgaze (default)"),
-                           ("static (backbone=test_resnet)", "synthgaze (default)")}
+    assert set(static) == {
+        ("static (backbone=resnet18)", "rtgene (original)"),
+        ("static (backbone=resnet18)", "synthgaze (default)"),
+        ("static (backbone=test_resnet)", "synthgaze (default)"),
+    }
     assert static[("static (backbone=resnet18)", "synthgaze (default)")]["seeds"] == "0 1"  # one config, two seeds
     assert {c["row"] for c in cells if c["label"] == "mean"} == {"mean"}  # one configuration: the plain label
 
@@ -281,18 +328,30 @@ def test_reruns_of_one_configuration_dedupe_but_other_configurations_never_do(tm
 
 def test_a_label_differing_only_between_columns_stays_one_row():
     df = _frame([{"dataset": d, "label": "a", "fold": "default", "seed": 0, "all.mean": 1.0} for d in ("d1", "d2")])
-    df["identity_config"] = [json.dumps({"dataset": "d1", "recipe": {"lr": 0.001}}),
-                             json.dumps({"dataset": "d2", "recipe": {"lr": 0.0001}})]
+    df["identity_config"] = [
+        json.dumps({"dataset": "d1", "recipe": {"lr": 0.001}}),
+        json.dumps({"dataset": "d2", "recipe": {"lr": 0.0001}}),
+    ]
     names, split = row_names(df)
     assert list(names) == ["a", "a"] and split == {}
 
 
 def test_row_keys_are_shortened_only_when_unambiguous_and_values_compact():
     every = {"model_options.crops", "model_options.loss", "recipe.loss", "recipe.lr"}
-    assert short_names(["model_options.crops", "recipe.loss"], every) == {"model_options.crops": "crops",
-                                                                          "recipe.loss": "recipe.loss"}
+    assert short_names(["model_options.crops", "recipe.loss"], every) == {
+        "model_options.crops": "crops",
+        "recipe.loss": "recipe.loss",
+    }
     assert [compact(v) for v in (0.0001, 3.25e-4, 175, True, None, ["flip", "resized_crop"], [], 0.1 + 0.2)] == [
-        "0.0001", "0.000325", "175", "true", "null", "flip+resized_crop", "none", "0.30000000000000004"]
+        "0.0001",
+        "0.000325",
+        "175",
+        "true",
+        "null",
+        "flip+resized_crop",
+        "none",
+        "0.30000000000000004",
+    ]
 
 
 def test_latex_has_no_raw_unicode_symbols_of_gazebench_names():

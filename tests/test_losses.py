@@ -99,9 +99,13 @@ def test_vector_losses() -> None:
 
 @pytest.mark.parametrize(
     "loss, output_keys, missing",
-    [("pinball", ("vector", "yaw_pitch"), "sigma"), ("sincos", ("vector", "yaw_pitch", "sigma"), "sincos"),
-     ("mse", ("vector",), "yaw_pitch"), ("angular", ("sigma",), "vector"),
-     ("l2cs", ("vector", "yaw_pitch"), "yaw_logits")],
+    [
+        ("pinball", ("vector", "yaw_pitch"), "sigma"),
+        ("sincos", ("vector", "yaw_pitch", "sigma"), "sincos"),
+        ("mse", ("vector",), "yaw_pitch"),
+        ("angular", ("sigma",), "vector"),
+        ("l2cs", ("vector", "yaw_pitch"), "yaw_logits"),
+    ],
 )
 def test_missing_output_names_loss_and_key(loss: str, output_keys: tuple, missing: str) -> None:
     out = {k: torch.zeros(2, 3) for k in output_keys}
@@ -115,7 +119,6 @@ def test_angle_head_losses_reject_a_model_without_sincos() -> None:
         LOSSES.get("sincos")(out, out["vector"].detach())
 
 
-
 # --- mse on sin-cos models, sigma, which loss a run trains with -----------------------------------
 
 
@@ -123,8 +126,11 @@ def test_mse_sincos_by_hand() -> None:
     # decoded (yaw, pitch) = (0.3, -0.1) against the target (0.2, 0.0): squared errors 0.01, 0.01
     # (sin yaw, cos yaw) = (0.6, 0.6): norm sqrt(0.72); penalty (sqrt(0.72) - 1)^2 at weight 0.1
     target = yawpitch_to_vector(torch.tensor([[0.2, 0.0]], **T))
-    out = {"yaw_pitch": torch.tensor([[0.3, -0.1]], **T), "sincos": torch.tensor([[0.6, 0.6, -0.1]], **T),
-           "sigma": torch.tensor([0.5], **T)}
+    out = {
+        "yaw_pitch": torch.tensor([[0.3, -0.1]], **T),
+        "sincos": torch.tensor([[0.6, 0.6, -0.1]], **T),
+        "sigma": torch.tensor([0.5], **T),
+    }
     expected = (0.1**2 + 0.1**2) / 2 + 0.1 * (math.sqrt(0.72) - 1) ** 2
     assert LOSSES.get("mse_sincos")(out, target).item() == pytest.approx(expected, abs=1e-9)
     # the yaw difference is wrapped as in mse: +179 deg against -179 deg is 2 deg apart
@@ -176,10 +182,15 @@ def test_resolve_loss() -> None:
 
 def _binned_output(yaw_logits, pitch_logits, edges) -> dict:
     """What the binned head outputs for these logits (float64), decoded by the softmax expectation."""
-    decoded = [(torch.softmax(l, -1) * edges).sum(-1) for l in (yaw_logits, pitch_logits)]
+    decoded = [(torch.softmax(logits, -1) * edges).sum(-1) for logits in (yaw_logits, pitch_logits)]
     yaw_pitch = torch.deg2rad(torch.stack(decoded, -1))
-    return {"yaw_logits": yaw_logits, "pitch_logits": pitch_logits, "yaw_pitch": yaw_pitch,
-            "vector": yawpitch_to_vector(yaw_pitch), "bin_edges_deg": edges.expand(len(yaw_logits), -1)}
+    return {
+        "yaw_logits": yaw_logits,
+        "pitch_logits": pitch_logits,
+        "yaw_pitch": yaw_pitch,
+        "vector": yawpitch_to_vector(yaw_pitch),
+        "bin_edges_deg": edges.expand(len(yaw_logits), -1),
+    }
 
 
 def test_l2cs_loss_by_hand() -> None:

@@ -46,19 +46,29 @@ def _refusal(monkeypatch, available: int, **recipe) -> str:
 def test_the_key_to_lower_is_the_one_that_cannot_fit(monkeypatch):
     one = batch_bytes(1, 7, 7, 224)
     assert "lower batch_size" in _refusal(monkeypatch, 10 * one, batch_size=32, eval_batch_size=4, image_size=224)
-    assert "lower eval_batch_size" in _refusal(monkeypatch, 10 * one, batch_size=8, eval_batch_size=128,
-                                               image_size=224)
+    assert "lower eval_batch_size" in _refusal(monkeypatch, 10 * one, batch_size=8, eval_batch_size=128, image_size=224)
     assert "lower image_size" in _refusal(monkeypatch, one // 2, batch_size=8, image_size=224)
     text = _refusal(monkeypatch, 10 * one, batch_size=32, eval_batch_size=4, image_size=224)
     assert f"at least {batch_bytes(32, 7, 7, 224) / 2**30:.2f} GiB" in text
     assert f"there are {10 * one / 2**30:.2f} GiB (test)" in text
     # a batch never holds more than its split: 10,000 asked, 1,000 training samples there
     monkeypatch.setattr(memory, "available_memory", lambda device: (batch_bytes(1000, 7, 7, 224), "test"))
-    check_batch_memory(Recipe.resolve({"batch_size": 10_000, "eval_batch_size": 500, "image_size": 224}), 7, 7,
-                       {"train": 1000, "val": 100, "test": 500}, "cpu")
+    check_batch_memory(
+        Recipe.resolve({"batch_size": 10_000, "eval_batch_size": 500, "image_size": 224}),
+        7,
+        7,
+        {"train": 1000, "val": 100, "test": 500},
+        "cpu",
+    )
     # a fitted baseline has no training batch; unknown memory refuses nothing
-    check_batch_memory(Recipe.resolve({"batch_size": 10_000, "eval_batch_size": 500, "image_size": 224}), 7, 7,
-                       {"train": 100_000, "val": 100, "test": 500}, "cpu", trains=False)
+    check_batch_memory(
+        Recipe.resolve({"batch_size": 10_000, "eval_batch_size": 500, "image_size": 224}),
+        7,
+        7,
+        {"train": 100_000, "val": 100, "test": 500},
+        "cpu",
+        trains=False,
+    )
     monkeypatch.setattr(memory, "available_memory", lambda device: (None, "unknown"))
     check_batch_memory(Recipe.resolve({"batch_size": 10_000}), 7, 7, {"train": 100_000}, "cpu")
 
@@ -70,13 +80,26 @@ def test_cuda_counts_the_free_memory_of_the_device(monkeypatch):
     assert memory.available_memory(types.SimpleNamespace(type="cuda"))[0] == 123
 
 
-def test_a_run_whose_batch_cannot_fit_stops_in_one_line_before_reading_a_frame(tiny_synth, tmp_path, monkeypatch,
-                                                                             capsys):
+def test_a_run_whose_batch_cannot_fit_stops_in_one_line_before_reading_a_frame(
+    tiny_synth, tmp_path, monkeypatch, capsys
+):
     """End to end, with the machine's real memory: 10^6 px frames (the bound raised on purpose)
     need terabytes a sample; nothing is decoded, nothing trained."""
     monkeypatch.setenv("GAZEBENCH_MAX_IMAGE_SIZE", "1000000")
-    rc = cli("run", "--root", tiny_synth, "--model", "static", "--results", tmp_path / "results", "--runs",
-             tmp_path / "runs", *SMALL_RUN, "--set", "image_size=1000000")
+    rc = cli(
+        "run",
+        "--root",
+        tiny_synth,
+        "--model",
+        "static",
+        "--results",
+        tmp_path / "results",
+        "--runs",
+        tmp_path / "runs",
+        *SMALL_RUN,
+        "--set",
+        "image_size=1000000",
+    )
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1
     assert "BatchMemoryError: recipe batch_size=8, image_size=1000000: one batch needs at least" in err

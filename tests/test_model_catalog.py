@@ -45,8 +45,11 @@ def test_a_model_that_is_not_built_in_is_read_from_its_factory(monkeypatch):
     monkeypatch.setattr(MODELS, "_entries", dict(MODELS._entries))
     MODELS.add("plugged", plugin)
     info = model_info("plugged")
-    assert (info.keys, info.defaults(), info.description) == (("depth", "width"), {"depth": 3, "width": 0.5},
-                                                             "A plugin's model.")
+    assert (info.keys, info.defaults(), info.description) == (
+        ("depth", "width"),
+        {"depth": 3, "width": 0.5},
+        "A plugin's model.",
+    )
     assert not info.trainable and info.takes_any and info.input is None
 
 

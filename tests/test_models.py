@@ -12,9 +12,9 @@ import torch
 
 import gazebench.models  # noqa: F401  (registers the models)
 from gazebench.datasets.views import ViewSpec
+from gazebench.geometry import yawpitch_to_vector
 from gazebench.losses import LOSSES
 from gazebench.models import GazeModel, build_model, model_kwargs
-from gazebench.geometry import yawpitch_to_vector
 from gazebench.models.backbones import Backbone
 from gazebench.models.binned import BinnedHead
 from gazebench.models.fusion import LSTMFusion, MaxFusion, MeanFusion, SingleView, SpatialMaxFusion
@@ -277,12 +277,27 @@ RELEASES = [
     ("multizoom-msa-seq", "msaseq", dict(backbone="resnet18"), MSA_PREFIXES, ()),
     ("multizoom-msa-raw", "msa", dict(backbone="resnet18", head="angle"), MSA_PREFIXES, ()),
     # L2CS-Net: a bare torchvision-named ResNet-50; fc_finetune is vestigial (l2cs/model.py:25-26)
-    ("l2cs-gaze360", "l2cs", {}, {"fc_yaw_gaze.": "head.fc_yaw.", "fc_pitch_gaze.": "head.fc_pitch.",
-                                  "conv1.": "backbone.net.conv1.", "bn1.": "backbone.net.bn1.",
-                                  "layer": "backbone.net.layer"}, ("fc_finetune.",)),
+    (
+        "l2cs-gaze360",
+        "l2cs",
+        {},
+        {
+            "fc_yaw_gaze.": "head.fc_yaw.",
+            "fc_pitch_gaze.": "head.fc_pitch.",
+            "conv1.": "backbone.net.conv1.",
+            "bn1.": "backbone.net.bn1.",
+            "layer": "backbone.net.layer",
+        },
+        ("fc_finetune.",),
+    ),
     # ETH-XGaze: the backbone's own fc (1000 classes) is never called (modules/resnet.py:205-209)
-    ("ethxgaze-resnet50", "xgaze", {}, {"gaze_network.": "backbone.net.", "gaze_fc.0.": "head.fc."},
-     ("gaze_network.fc.",)),
+    (
+        "ethxgaze-resnet50",
+        "xgaze",
+        {},
+        {"gaze_network.": "backbone.net.", "gaze_fc.0.": "head.fc."},
+        ("gaze_network.fc.",),
+    ),
 ]
 
 
@@ -294,8 +309,10 @@ def released_entries(folder: str, prefixes: dict, ignore: tuple) -> dict[str, tu
         if key.startswith(ignore):
             continue
         prefix = next(p for p in prefixes if key.startswith(p))
-        entries[prefixes[prefix] + key[len(prefix):]] = (
-            () if shape == "scalar" else tuple(int(n) for n in shape.split("x")), dtype)
+        entries[prefixes[prefix] + key[len(prefix) :]] = (
+            () if shape == "scalar" else tuple(int(n) for n in shape.split("x")),
+            dtype,
+        )
     return entries
 
 
@@ -317,8 +334,9 @@ def test_gaze360_projection_layers() -> None:
     assert tuple(model.backbone.proj[0].weight.shape) == (1000, 512)
     assert tuple(model.backbone.proj[2].weight.shape) == (256, 1000)
     assert isinstance(model.backbone.proj[-1], torch.nn.Linear)
-    assert isinstance(build_model("static", backbone="test_resnet", proj="gaze360-relu").backbone.proj[-1],
-                      torch.nn.ReLU)
+    assert isinstance(
+        build_model("static", backbone="test_resnet", proj="gaze360-relu").backbone.proj[-1], torch.nn.ReLU
+    )
     with pytest.raises(ValueError, match="proj must be one of linear, gaze360, gaze360-relu, none"):
         build_model("static", backbone="test_resnet", proj="two-layer")
 
@@ -340,8 +358,17 @@ def test_proj_none_feeds_the_pooled_features_to_the_head() -> None:
 
 # --- paper defaults -------------------------------------------------------------------------------
 
-PAPER_MODELS = ("static", "staticsc", "staticsclstm", "staticsclstmsym", "seqlstm", "seqsclstm", "seqsclstmsym",
-                "msa", "msaseq")
+PAPER_MODELS = (
+    "static",
+    "staticsc",
+    "staticsclstm",
+    "staticsclstmsym",
+    "seqlstm",
+    "seqsclstm",
+    "seqsclstmsym",
+    "msa",
+    "msaseq",
+)
 #: the seed's static models put a ReLU after fc2; the LSTM and MSA models feed fc2 on directly
 RELU_AFTER_FC2 = {"static", "staticsc"}
 
@@ -350,8 +377,12 @@ RELU_AFTER_FC2 = {"static", "staticsc"}
 def test_paper_models_default_to_the_originals_projection(name: str) -> None:
     model = build_model(name, backbone="resnet18")
     params = {k: tuple(v.shape) for k, v in model.named_parameters() if k.startswith("backbone.proj.")}
-    assert params == {"backbone.proj.0.weight": (1000, 512), "backbone.proj.0.bias": (1000,),
-                      "backbone.proj.2.weight": (256, 1000), "backbone.proj.2.bias": (256,)}
+    assert params == {
+        "backbone.proj.0.weight": (1000, 512),
+        "backbone.proj.0.bias": (1000,),
+        "backbone.proj.2.weight": (256, 1000),
+        "backbone.proj.2.bias": (256,),
+    }
     assert isinstance(model.backbone.proj[1], torch.nn.ReLU)
     assert isinstance(model.backbone.proj[-1], torch.nn.ReLU) == (name in RELU_AFTER_FC2)
     assert model.options["proj"] == ("gaze360-relu" if name in RELU_AFTER_FC2 else "gaze360")
@@ -421,8 +452,11 @@ def test_cached_hub_weights_load_offline_and_are_recorded(offline_caches) -> Non
 
     model = build_model("static", backbone="test_resnet", pretrained=True)  # timm's default tag
     assert_loaded(model, state)
-    assert model.weights == {"tag": "test_resnet.r160_in1k", "file": str(snapshot / "pytorch_model.bin"),
-                             "sha256": hashlib.sha256((snapshot / "pytorch_model.bin").read_bytes()).hexdigest()}
+    assert model.weights == {
+        "tag": "test_resnet.r160_in1k",
+        "file": str(snapshot / "pytorch_model.bin"),
+        "sha256": hashlib.sha256((snapshot / "pytorch_model.bin").read_bytes()).hexdigest(),
+    }
     assert model.options["pretrained"] == "r160_in1k"  # recorded as the tag loaded
     assert build_model("static", backbone="test_resnet", pretrained="r160_in1k").weights == model.weights
 

@@ -9,8 +9,24 @@ import pytest
 
 from tests.helpers import cli, run_cli
 
-TINY = ["--set", "epochs=1", "--set", "backbone=test_resnet", "--set", "image_size=32", "--set", "num_workers=0",
-        "--set", "pretrained=false", "--set", "expect_samples=any", "--set", "batch_size=16", "--quiet", "--no-table"]
+TINY = [
+    "--set",
+    "epochs=1",
+    "--set",
+    "backbone=test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--set",
+    "expect_samples=any",
+    "--set",
+    "batch_size=16",
+    "--quiet",
+    "--no-table",
+]
 TASKS = ["ethxgaze → mpiifacegaze", "ethxgaze → eyediap", "gaze360 → mpiifacegaze", "gaze360 → eyediap"]
 ENV = ("ETHXGAZE_ROOT", "GAZE360_ROOT", "MPIIFACEGAZE_ROOT", "EYEDIAP_ROOT", "RTGENE_ROOT")
 
@@ -18,8 +34,15 @@ ENV = ("ETHXGAZE_ROOT", "GAZE360_ROOT", "MPIIFACEGAZE_ROOT", "EYEDIAP_ROOT", "RT
 @pytest.fixture(scope="module")
 def trees(tmp_path_factory):
     base = tmp_path_factory.mktemp("suites")
-    layouts = ("ethxgaze", "gaze360-gazehub", "mpiifacegaze-gazehub", "eyediap-gazehub",  # cross-domain
-               "mpiifacegaze", "rtgene", "eyediap")  # leave-one-dataset-out: each card's default layout
+    layouts = (
+        "ethxgaze",
+        "gaze360-gazehub",
+        "mpiifacegaze-gazehub",
+        "eyediap-gazehub",  # cross-domain
+        "mpiifacegaze",
+        "rtgene",
+        "eyediap",
+    )  # leave-one-dataset-out: each card's default layout
     for layout in layouts:
         assert cli("synth", "--preset", "tiny", "--layout", layout, "--out", base / layout) == 0
     return base
@@ -69,14 +92,30 @@ def test_leave_one_dataset_out_trains_on_four_and_tests_on_the_fifth(no_roots, t
 
 def test_cross_domain_runs_on_synthgaze_and_the_table_shows_the_four_columns(trees, tmp_path, capsys):
     results = tmp_path / "results"
-    argv = ["run", "--benchmark", "cross-domain", "--results", results, "--runs", tmp_path / "runs",
-            "--root", f"ethxgaze={trees / 'ethxgaze'}", "--root", f"gaze360={trees / 'gaze360-gazehub'}",
-            "--root", f"mpiifacegaze={trees / 'mpiifacegaze-gazehub'}", "--root", f"eyediap={trees / 'eyediap-gazehub'}",
-            *TINY]
+    argv = [
+        "run",
+        "--benchmark",
+        "cross-domain",
+        "--results",
+        results,
+        "--runs",
+        tmp_path / "runs",
+        "--root",
+        f"ethxgaze={trees / 'ethxgaze'}",
+        "--root",
+        f"gaze360={trees / 'gaze360-gazehub'}",
+        "--root",
+        f"mpiifacegaze={trees / 'mpiifacegaze-gazehub'}",
+        "--root",
+        f"eyediap={trees / 'eyediap-gazehub'}",
+        *TINY,
+    ]
     assert run_cli(argv) == 0
     crosses = sorted(results.rglob("*.cross-*.json"))
     assert len(crosses) == 4
-    record = json.loads(next(p for p in crosses if "gaze360" in p.parts and p.name.endswith("eyediap.json")).read_text())
+    record = json.loads(
+        next(p for p in crosses if "gaze360" in p.parts and p.name.endswith("eyediap.json")).read_text()
+    )
     assert record["protocol"]["name"] == "gazehub" and record["trained_on"]["datasets"] == ["gaze360"]
     capsys.readouterr()
     assert run_cli(["table", "--results", results, "--benchmark", "cross-domain"]) == 0
@@ -93,10 +132,28 @@ def test_cross_domain_runs_on_synthgaze_and_the_table_shows_the_four_columns(tre
 def test_a_leave_one_dataset_out_task_runs_on_synthgaze(trees, tmp_path, capsys):
     """One of the suite's five tasks (the others differ only in which dataset is held out)."""
     results = tmp_path / "results"
-    argv = ["run", "--benchmark", "leave-one-dataset-out", "--dataset", "rtgene+gaze360+ethxgaze+eyediap",
-            "--results", results, "--runs", tmp_path / "runs", "--root", f"ethxgaze={trees / 'ethxgaze'}",
-            "--root", f"gaze360={trees / 'gaze360-gazehub'}", "--root", f"mpiifacegaze={trees / 'mpiifacegaze'}",
-            "--root", f"eyediap={trees / 'eyediap'}", "--root", f"rtgene={trees / 'rtgene'}", *TINY]
+    argv = [
+        "run",
+        "--benchmark",
+        "leave-one-dataset-out",
+        "--dataset",
+        "rtgene+gaze360+ethxgaze+eyediap",
+        "--results",
+        results,
+        "--runs",
+        tmp_path / "runs",
+        "--root",
+        f"ethxgaze={trees / 'ethxgaze'}",
+        "--root",
+        f"gaze360={trees / 'gaze360-gazehub'}",
+        "--root",
+        f"mpiifacegaze={trees / 'mpiifacegaze'}",
+        "--root",
+        f"eyediap={trees / 'eyediap'}",
+        "--root",
+        f"rtgene={trees / 'rtgene'}",
+        *TINY,
+    ]
     assert run_cli(argv) == 0
     (cross,) = results.rglob("*.cross-mpiifacegaze.json")
     record = json.loads(cross.read_text())

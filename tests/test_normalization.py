@@ -37,8 +37,9 @@ def _load(path: Path) -> dict[str, np.ndarray]:
 
 
 def _face(case: dict, **kwargs):
-    return normalize_face(case["image"], case["camera_matrix"], case["head_rvec"], case["head_tvec"],
-                          case["face_model"], **kwargs)
+    return normalize_face(
+        case["image"], case["camera_matrix"], case["head_rvec"], case["head_tvec"], case["face_model"], **kwargs
+    )
 
 
 def _mean_abs(a: np.ndarray, b: np.ndarray) -> float:
@@ -75,8 +76,14 @@ def test_eye_equals_the_authors_normalizeData(path):
     case = _load(path)
     centres = eye_centers(case["face_model"], case["head_rvec"], case["head_tvec"])
     for i, centre in enumerate(centres):
-        n = normalize_eye(case["image"], case["camera_matrix"], case["head_rvec"], case["head_tvec"], centre,
-                          gaze_target=case["gaze_target"])
+        n = normalize_eye(
+            case["image"],
+            case["camera_matrix"],
+            case["head_rvec"],
+            case["head_tvec"],
+            centre,
+            gaze_target=case["gaze_target"],
+        )
         np.testing.assert_allclose(n.gaze, case["out_gaze"][i], rtol=0, atol=1e-9)
         np.testing.assert_allclose(n.head_rvec, case["out_head_rvec"][i], rtol=0, atol=1e-6)
         np.testing.assert_allclose(n.warp, case["out_warp"][i], rtol=1e-9, atol=1e-9)
@@ -115,9 +122,13 @@ def test_result_is_frozen():
 
 def _scene(seed: int):
     rng = np.random.default_rng(seed)
-    k = np.array([[rng.uniform(500, 1500), 0, rng.uniform(300, 340)],
-                  [0, rng.uniform(500, 1500), rng.uniform(220, 260)],
-                  [0, 0, 1.0]])
+    k = np.array(
+        [
+            [rng.uniform(500, 1500), 0, rng.uniform(300, 340)],
+            [0, rng.uniform(500, 1500), rng.uniform(220, 260)],
+            [0, 0, 1.0],
+        ]
+    )
     model = np.array([[-45.0, -35, 28], [-19, -33, 29], [19, -33, 29], [45, -35, 28], [-24, 38, 22], [24, 38, 22]])
     rvec = Rotation.from_euler("yxz", rng.uniform(-60, 60, 3), degrees=True).as_rotvec()
     tvec = np.array([rng.uniform(-150, 150), rng.uniform(-100, 100), rng.uniform(300, 1200)])
@@ -147,8 +158,9 @@ def test_rotation_is_a_rotation_and_looks_at_the_face_centre(seed):
     expected = r @ (target - centre)
     np.testing.assert_allclose(n.gaze, expected / np.linalg.norm(expected), atol=1e-12)
     # the head rotation is R applied to the original one
-    np.testing.assert_allclose(Rotation.from_rotvec(n.head_rvec).as_matrix(),
-                               r @ Rotation.from_rotvec(rvec).as_matrix(), atol=1e-12)
+    np.testing.assert_allclose(
+        Rotation.from_rotvec(n.head_rvec).as_matrix(), r @ Rotation.from_rotvec(rvec).as_matrix(), atol=1e-12
+    )
 
 
 def test_distance_scales_the_patch_and_leaves_the_labels():
@@ -251,29 +263,39 @@ def test_warp_image_matches_opencv_on_random_homographies():
 
 def _good():
     image, k, rvec, tvec, model, target = _scene(0)
-    return {"image": image, "camera_matrix": k, "head_rvec": rvec, "head_tvec": tvec, "face_model": model,
-            "landmarks": np.zeros((5, 2)), "gaze_target": target}
+    return {
+        "image": image,
+        "camera_matrix": k,
+        "head_rvec": rvec,
+        "head_tvec": tvec,
+        "face_model": model,
+        "landmarks": np.zeros((5, 2)),
+        "gaze_target": target,
+    }
 
 
-@pytest.mark.parametrize("change, words", [
-    ({"camera_matrix": np.eye(3)[:2]}, "camera_matrix must be 3x3"),
-    ({"camera_matrix": np.zeros((3, 3))}, "camera_matrix is singular"),
-    ({"head_rvec": np.zeros(4)}, "head_rvec must have 3 values"),
-    ({"head_tvec": [[1.0, 2.0], [3.0, 4.0]]}, "head_tvec must have 3 values"),
-    ({"head_tvec": [0.0, np.nan, 500.0]}, "head_tvec has a NaN"),
-    ({"face_model": np.zeros((3, 6))}, "pass face_model.T"),
-    ({"face_model": np.zeros((5, 3))}, "face_model must be 6x3"),
-    ({"landmarks": np.zeros((5, 3))}, "landmarks must be Nx2"),
-    ({"gaze_target": [1.0, 2.0]}, "gaze_target must have 3 values"),
-    ({"image": [[1, 2], [3, 4]]}, "image must be a numpy array"),
-    ({"image": np.zeros((4,), np.uint8)}, "image must be height x width"),
-    ({"image": np.zeros((4, 4), bool)}, "image must hold integers or floats"),
-    ({"focal": -1}, "focal must be a positive number"),
-    ({"distance": 0}, "distance must be a positive number"),
-    ({"size": 0}, "size must be a positive int"),
-    ({"size": (60, 36, 3)}, "size must be a positive int"),
-    ({"head_rvec": np.zeros(3), "head_tvec": "centre at the camera"}, "at the camera's centre"),
-])
+@pytest.mark.parametrize(
+    "change, words",
+    [
+        ({"camera_matrix": np.eye(3)[:2]}, "camera_matrix must be 3x3"),
+        ({"camera_matrix": np.zeros((3, 3))}, "camera_matrix is singular"),
+        ({"head_rvec": np.zeros(4)}, "head_rvec must have 3 values"),
+        ({"head_tvec": [[1.0, 2.0], [3.0, 4.0]]}, "head_tvec must have 3 values"),
+        ({"head_tvec": [0.0, np.nan, 500.0]}, "head_tvec has a NaN"),
+        ({"face_model": np.zeros((3, 6))}, "pass face_model.T"),
+        ({"face_model": np.zeros((5, 3))}, "face_model must be 6x3"),
+        ({"landmarks": np.zeros((5, 3))}, "landmarks must be Nx2"),
+        ({"gaze_target": [1.0, 2.0]}, "gaze_target must have 3 values"),
+        ({"image": [[1, 2], [3, 4]]}, "image must be a numpy array"),
+        ({"image": np.zeros((4,), np.uint8)}, "image must be height x width"),
+        ({"image": np.zeros((4, 4), bool)}, "image must hold integers or floats"),
+        ({"focal": -1}, "focal must be a positive number"),
+        ({"distance": 0}, "distance must be a positive number"),
+        ({"size": 0}, "size must be a positive int"),
+        ({"size": (60, 36, 3)}, "size must be a positive int"),
+        ({"head_rvec": np.zeros(3), "head_tvec": "centre at the camera"}, "at the camera's centre"),
+    ],
+)
 def test_bad_input_is_one_clear_line(change, words):
     args = _good() | change
     if isinstance(args["head_tvec"], str):  # the face centre exactly at the camera's centre
@@ -296,14 +318,17 @@ def test_head_x_axis_along_the_line_of_sight_is_refused():
     # the head's x-axis (first column of its rotation) is turned onto the camera's z-axis, and the face
     # centre put on that axis
     rvec = Rotation.from_euler("y", -90, degrees=True).as_rotvec()
-    tvec = np.array([0.0, 0.0, 500.0]) - Rotation.from_rotvec(rvec).apply(0.5 * (g["face_model"][:4].mean(0)
-                                                                                  + g["face_model"][4:].mean(0)))
+    tvec = np.array([0.0, 0.0, 500.0]) - Rotation.from_rotvec(rvec).apply(
+        0.5 * (g["face_model"][:4].mean(0) + g["face_model"][4:].mean(0))
+    )
     with pytest.raises(NormalizationError, match="x-axis points along the line of sight"):
         normalize_face(g["image"], g["camera_matrix"], rvec, tvec, g["face_model"])
 
 
 def test_importing_needs_no_opencv_and_nothing_above_it():
-    code = ("import sys, gazebench.normalization; "
-            "print(sorted(m for m in sys.modules if m.startswith('gazebench')), 'cv2' in sys.modules)")
+    code = (
+        "import sys, gazebench.normalization; "
+        "print(sorted(m for m in sys.modules if m.startswith('gazebench')), 'cv2' in sys.modules)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "['gazebench', 'gazebench.errors', 'gazebench.normalization'] False"

@@ -37,7 +37,9 @@ def fresh_registries():
     """The registries with only the built-ins and no plugin loaded yet; restored afterwards."""
     saved = [(r, r._entries, r._aliases, r._plugins_loaded) for r in (DATASETS, MODELS, LOSSES)]
     for registry in (DATASETS, MODELS, LOSSES):
-        builtin = {k: e for k, e in registry._entries.items() if getattr(e.obj, "__module__", "").startswith("gazebench.")}
+        builtin = {
+            k: e for k, e in registry._entries.items() if getattr(e.obj, "__module__", "").startswith("gazebench.")
+        }
         registry._entries = builtin
         registry._aliases = {a: n for a, n in registry._aliases.items() if n in builtin}
         registry._plugins_loaded = False
@@ -70,7 +72,10 @@ def make_distribution(site: Path, name: str, groups: dict[str, dict[str, str]]) 
     info.mkdir(parents=True)
     (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {name}\nVersion: 0.1\n")
     (info / "entry_points.txt").write_text(
-        "".join(f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n" for group, eps in groups.items()))
+        "".join(
+            f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n" for group, eps in groups.items()
+        )
+    )
 
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py
@@ -106,20 +111,25 @@ def test_a_plugin_folder_imported_again_as_a_package_registers_once(fresh_regist
 
 
 def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):
-    clash = write_plugin(tmp_path / "clash.py", """
+    clash = write_plugin(
+        tmp_path / "clash.py",
+        """
         from gazebench.datasets.rtgene import RTGene
         from gazebench.registry import DATASETS
 
         @DATASETS.register("rtgene")
         class Mine(RTGene):
             "another rtgene"
-    """)
+    """,
+    )
     with pytest.raises(PluginError) as err:
         plugins.load_plugin_file(clash)
     text = str(err.value)
     assert "gazebench.datasets.rtgene" in text and str(clash) in text and "already registered" in text
 
-    first = write_plugin(tmp_path / "a" / "mydata.py", """
+    first = write_plugin(
+        tmp_path / "a" / "mydata.py",
+        """
         from gazebench.datasets.synthgaze import SynthGaze
         from gazebench.registry import DATASETS
 
@@ -127,7 +137,8 @@ def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):
         class MyData(SynthGaze):
             "my data"
             name = "mydata"
-    """)
+    """,
+    )
     second = write_plugin(tmp_path / "b" / "mydata.py", first.read_text())
     plugins.load_plugin_file(first)
     with pytest.raises(PluginError) as err:
@@ -166,7 +177,9 @@ def test_a_plugin_folder_without_init_is_a_clear_error(fresh_registries, tmp_pat
 
 
 def test_plugin_model_and_loss_from_a_file(fresh_registries, tmp_path, capsys):
-    extra = write_plugin(tmp_path / "extra.py", """
+    extra = write_plugin(
+        tmp_path / "extra.py",
+        """
         from gazebench.registry import LOSSES, MODELS
 
         @MODELS.register("mean_again")
@@ -178,7 +191,8 @@ def test_plugin_model_and_loss_from_a_file(fresh_registries, tmp_path, capsys):
         def zero_loss(output, target):
             "Always zero."
             return (output["gaze"] * 0).sum()
-    """)
+    """,
+    )
     assert main(["ls", "models", "--plugin", str(extra)]) == 0
     assert "mean_again" in capsys.readouterr().out
     assert main(["--plugin", str(extra), "ls", "losses"]) == 0
@@ -199,17 +213,58 @@ def test_cli_plugin_option_on_ls_check_data_and_run(fresh_registries, tmp_path, 
     out = capsys.readouterr().out
     assert "gazecsv" in out and "labels.csv of gaze angles" in out  # description and card title
 
-    assert main(["--plugin", str(EXAMPLE_PLUGIN), "check-data", "--dataset", "gazecsv", "--root", str(root),
-                 "--set", "units=deg", "--json"]) == 0
+    assert (
+        main(
+            [
+                "--plugin",
+                str(EXAMPLE_PLUGIN),
+                "check-data",
+                "--dataset",
+                "gazecsv",
+                "--root",
+                str(root),
+                "--set",
+                "units=deg",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == [] and report["folds"]["default"]["test"]["subject_ids"] == ["s000", "s001"]
 
     results = tmp_path / "results"
-    assert main(["run", "--plugin", str(EXAMPLE_PLUGIN), "--dataset", "gazecsv", "--root", str(root),
-                 "--set", "units=deg", "--model", "mean", "--results", str(results), "--runs", str(tmp_path / "runs"),
-                 "--quiet", "--no-table", *TINY_RECIPE]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--plugin",
+                str(EXAMPLE_PLUGIN),
+                "--dataset",
+                "gazecsv",
+                "--root",
+                str(root),
+                "--set",
+                "units=deg",
+                "--model",
+                "mean",
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--no-table",
+                *TINY_RECIPE,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
-    assert record["dataset"]["name"] == "gazecsv" and record["dataset"]["samples"] == {"train": 21, "val": 7, "test": 14}
+    assert record["dataset"]["name"] == "gazecsv" and record["dataset"]["samples"] == {
+        "train": 21,
+        "val": 7,
+        "test": 14,
+    }
     assert record["dataset"]["options"] == {"units": "deg", "yaw_sign": 1, "pitch_sign": 1}
     assert set(record["metrics"]) >= {"all", "front180"} and record["metrics"]["all"]["n"] == 14
 
@@ -217,10 +272,41 @@ def test_cli_plugin_option_on_ls_check_data_and_run(fresh_registries, tmp_path, 
 def test_synth_writes_a_plugin_dataset_in_its_layout(fresh_registries, tmp_path, capsys):
     """``gazebench synth --layout X`` works for any registered dataset whose adapter names a writer."""
     root = tmp_path / "synth-csv"
-    assert main(["synth", "--plugin", str(EXAMPLE_PLUGIN), "--out", str(root), "--preset", "tiny",
-                 "--layout", "gazecsv", "--workers", "1"]) == 0
-    assert main(["--plugin", str(EXAMPLE_PLUGIN), "check-data", "--dataset", "gazecsv", "--root", str(root),
-                 "--set", "units=deg", "--json"]) == 0
+    assert (
+        main(
+            [
+                "synth",
+                "--plugin",
+                str(EXAMPLE_PLUGIN),
+                "--out",
+                str(root),
+                "--preset",
+                "tiny",
+                "--layout",
+                "gazecsv",
+                "--workers",
+                "1",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "--plugin",
+                str(EXAMPLE_PLUGIN),
+                "check-data",
+                "--dataset",
+                "gazecsv",
+                "--root",
+                str(root),
+                "--set",
+                "units=deg",
+                "--json",
+            ]
+        )
+        == 0
+    )
     report = json.loads(capsys.readouterr().out)
     assert report["problems"] == [] and report["splits"]["test"]["samples"] == 2 * 2 * 9  # 2 subjects x 2 x 9 frames
     assert report["folds"]["default"]["test"]["subject_ids"] == ["s000", "s001"]
@@ -238,13 +324,19 @@ def test_entry_point_plugin_passes_the_contract(fresh_registries, tmp_path, monk
     site = tmp_path / "site"
     site.mkdir()
     shutil.copytree(EXAMPLE_PLUGIN, site / "gazecsv_demo")  # the folder as a package, its card as package data
-    write_plugin(site / "half_l1_loss.py", """
+    write_plugin(
+        site / "half_l1_loss.py",
+        """
         def half_l1(output, target):
             "Half the L1 loss on vectors (registered by its entry point, no decorator)."
             return 0.5 * (output["vector"] - target).abs().mean()
-    """)
-    make_distribution(site, "gazecsv-demo", {"gazebench.datasets": {"gazecsv": "gazecsv_demo"},
-                                             "gazebench.losses": {"half_l1": "half_l1_loss:half_l1"}})
+    """,
+    )
+    make_distribution(
+        site,
+        "gazecsv-demo",
+        {"gazebench.datasets": {"gazecsv": "gazecsv_demo"}, "gazebench.losses": {"half_l1": "half_l1_loss:half_l1"}},
+    )
     monkeypatch.syspath_prepend(str(site))
     assert [ep.name for ep in entry_points(group="gazebench.datasets")] == ["gazecsv"]
 
@@ -307,7 +399,8 @@ def test_gazecsv_converts_units_and_signs_and_lists_bad_rows(tmp_path):
         "img/a.png,p1,30,0,train\n"
         "img/b.png,p2,0,-20,val\n"
         "img/c.png,p3,-45,10,test\n"
-        "img/d.png,p3,0,0,unused\n")
+        "img/d.png,p3,0,0,unused\n"
+    )
     cls = DATASETS.get("gazecsv")
     ds = cls(root=root, units="deg")
     assert not ds.has_sequences and ds.index["id"].tolist() == ["img/a", "img/b", "img/c", "img/d"]
@@ -323,7 +416,10 @@ def test_gazecsv_converts_units_and_signs_and_lists_bad_rows(tmp_path):
     report = check_dataset("gazecsv", root, {"units": "deg"}, images=True)
     labels = str(root / "labels.csv")
     assert [(p["kind"], p["path"]) for p in report["problems"]] == [
-        ("bad_label", f"{labels}:6"), ("bad_label", f"{labels}:7"), ("duplicate", f"{labels}:8")]
+        ("bad_label", f"{labels}:6"),
+        ("bad_label", f"{labels}:7"),
+        ("duplicate", f"{labels}:8"),
+    ]
     with pytest.raises(DatasetError, match=r"labels\.csv:6: yaw 'abc'"):
         cls(root=root).index
 
@@ -332,8 +428,8 @@ def test_benchmark_file_plugins_key_loads_the_plugin(tmp_path, monkeypatch):
     """A suite's ``plugins:`` list (relative to the benchmark file) registers the plugin's dataset."""
     import os
 
-    from gazebench.suites import get_suite
     from gazebench.registry import DATASETS
+    from gazebench.suites import get_suite
 
     plugin = EXAMPLE_PLUGIN
     relative = os.path.relpath(plugin, tmp_path)  # resolved against the benchmark file's folder

@@ -5,10 +5,10 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+from gazebench.datasets.rtgene.fake import write_tree
 from gazebench.population import ids_sha256, population_name
 from tests.helpers import cli
 from tests.test_bad_samples import _args, damaged  # noqa: F401  (fixture)
-from gazebench.datasets.rtgene.fake import write_tree
 
 
 def _record(results: Path) -> dict:
@@ -19,12 +19,32 @@ def _record(results: Path) -> dict:
 def test_the_hash_is_of_the_set_of_ids():
     assert ids_sha256(["b", "a", "c"]) == ids_sha256(["c", "b", "a"])
     assert ids_sha256(["a", "b"]) != ids_sha256(["a", "b", "c"])
-    assert population_name("rtgene", "0") == "rtgene/fold-0/test" and population_name("gaze360", "default") == "gaze360/test"
+    assert (
+        population_name("rtgene", "0") == "rtgene/fold-0/test"
+        and population_name("gaze360", "default") == "gaze360/test"
+    )
 
 
 def _run_mean(root: Path, out: Path) -> int:
-    return cli("run", "--dataset", "rtgene", "--root", root, "--fold", "0", "--model", "mean", "--results",
-               out / "results", "--runs", out / "runs", "--quiet", "--no-table", "--set", "num_workers=0")
+    return cli(
+        "run",
+        "--dataset",
+        "rtgene",
+        "--root",
+        root,
+        "--fold",
+        "0",
+        "--model",
+        "mean",
+        "--results",
+        out / "results",
+        "--runs",
+        out / "runs",
+        "--quiet",
+        "--no-table",
+        "--set",
+        "num_workers=0",
+    )
 
 
 def test_a_full_population_is_complete_and_named(tmp_path):

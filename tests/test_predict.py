@@ -38,13 +38,40 @@ class FixedBox:
 def trained(tiny_synth, tmp_path_factory) -> dict:
     """A static model trained one epoch on the tiny SynthGaze tree: its record, run folder, test predictions."""
     base = tmp_path_factory.mktemp("predict_run")
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--epochs", "1",
-               "--backbone", "test_resnet", "--set", f"image_size={SIZE}", "--set", "num_workers=0",
-               "--results", base / "results", "--runs", base / "runs", "--quiet", "--no-table") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "static",
+            "--epochs",
+            "1",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            f"image_size={SIZE}",
+            "--set",
+            "num_workers=0",
+            "--results",
+            base / "results",
+            "--runs",
+            base / "runs",
+            "--quiet",
+            "--no-table",
+        )
+        == 0
+    )
     (record,) = sorted((base / "results").rglob("*.json"))
     run_dir = Path(json.loads(record.read_text())["artifacts"]["checkpoint"]).parent
-    return {"record": record, "run_dir": run_dir, "results": base / "results",
-            "test": pd.read_csv(run_dir / "predictions_test.csv")}
+    return {
+        "record": record,
+        "run_dir": run_dir,
+        "results": base / "results",
+        "test": pd.read_csv(run_dir / "predictions_test.csv"),
+    }
 
 
 def _image_of(root: Path, sample_id: str) -> Path:
@@ -203,8 +230,24 @@ def test_a_sequence_model_reads_the_window_of_consecutive_frames(tiny_synth, tmp
     for i, p in enumerate(paths):
         Image.open(p).save(folder / f"{i:02d}.png")
     out = tmp_path / "out"
-    assert predict("--model", "seqlstm", "--set", "backbone=test_resnet", "--set", f"image_size={SIZE}",
-                   "--weights", weights, folder, "--out", out, "--batch-size", "2") == 0
+    assert (
+        predict(
+            "--model",
+            "seqlstm",
+            "--set",
+            "backbone=test_resnet",
+            "--set",
+            f"image_size={SIZE}",
+            "--weights",
+            weights,
+            folder,
+            "--out",
+            out,
+            "--batch-size",
+            "2",
+        )
+        == 0
+    )
     table = pd.read_csv(out / "gaze.csv")
     frames = np.stack([resize_frame(np.asarray(Image.open(p).convert("RGB")), SIZE) for p in paths])
     window = np.clip(np.arange(5)[:, None] + np.arange(-3, 4)[None, :], 0, 4)
@@ -222,7 +265,7 @@ def _released_key(key: str, card) -> str:
     """A gazebench key under its released name: the card's prefix table read backwards."""
     for source, target in sorted(card.keys.map, key=lambda pair: -len(pair[1])):
         if key.startswith(target):
-            return card.container.prefix + source + key[len(target):]
+            return card.container.prefix + source + key[len(target) :]
     raise AssertionError(f"{card.name}: no released name for {key}")
 
 
@@ -283,8 +326,22 @@ def test_a_crop_file_cuts_the_head_out_of_a_larger_frame(trained, tiny_synth, tm
 def test_a_detector_plugin_gives_the_boxes_and_the_largest_is_kept(tiny_synth, tmp_path):
     image = _sequence_images(tiny_synth, 1)[0]
     out = tmp_path / "out"
-    assert predict("--model", "static", "--set", "backbone=test_resnet", image, "--detector", "test-fixed-box",
-                   "--crop-scale", "0.5", "--out", out) == 0
+    assert (
+        predict(
+            "--model",
+            "static",
+            "--set",
+            "backbone=test_resnet",
+            image,
+            "--detector",
+            "test-fixed-box",
+            "--crop-scale",
+            "0.5",
+            "--out",
+            out,
+        )
+        == 0
+    )
     (got,) = pd.read_csv(out / "gaze.csv").itertuples()
     assert (got.box_x, got.box_y, got.box_w, got.box_h) == (16, 14, 20, 20)  # FIXED_BOX halved about its centre
 
@@ -322,8 +379,10 @@ def test_user_errors_are_one_line(trained, tiny_synth, tmp_path, capsys, monkeyp
         (["--run", trained["record"], tmp_path / "missing.jpg"], "does not exist"),
         (["--run", trained["record"], "--set", "lr=1", image], "--set goes with --model"),
         (["--model", "static", "--set", "lr=1", image], "training recipe key"),
-        (["--model", "seqlstm", "--set", "backbone=test_resnet", "--weights", trained["run_dir"] / "best.pt", image],
-         "first missing"),
+        (
+            ["--model", "seqlstm", "--set", "backbone=test_resnet", "--weights", trained["run_dir"] / "best.pt", image],
+            "first missing",
+        ),
     ]
     for argv, message in cases:
         assert predict(*argv, "--out", out) == 2
@@ -338,8 +397,9 @@ def test_user_errors_are_one_line(trained, tiny_synth, tmp_path, capsys, monkeyp
 # --- the output folder ------------------------------------------------------------------------------------
 
 
-def test_a_non_empty_out_is_refused_and_overwrite_replaces_only_a_previous_predictions_files(tiny_synth, tmp_path,
-                                                                                             capsys):
+def test_a_non_empty_out_is_refused_and_overwrite_replaces_only_a_previous_predictions_files(
+    tiny_synth, tmp_path, capsys
+):
     first, second = _sequence_images(tiny_synth, 2)
     model = ["--model", "static", "--set", "backbone=test_resnet", "--set", f"image_size={SIZE}"]
     out = tmp_path / "out"

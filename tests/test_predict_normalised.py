@@ -113,7 +113,7 @@ class DotReader(GazeModel):
 
         size = views.shape[-1]
         xy = (_read_dot(views.float().cpu()) - size / 2.0) / (PATCH_PER_MM * size / XGAZE_SIZE * GAZE_LENGTH)
-        z = -torch.sqrt((1.0 - (xy ** 2).sum(dim=1)).clamp_min(0.0))  # towards the camera
+        z = -torch.sqrt((1.0 - (xy**2).sum(dim=1)).clamp_min(0.0))  # towards the camera
         camera = torch.cat([xy, z[:, None]], dim=1)
         return {"vector": (camera * torch.tensor([-1.0, -1.0, 1.0])).to(views.device)}  # canonical
 
@@ -178,12 +178,12 @@ def _rotvec(matrix: np.ndarray) -> np.ndarray:
 
 def _paint_dot(image: np.ndarray, centre: np.ndarray) -> np.ndarray:
     """A magenta disc at ``centre`` (x, y), its edge anti-aliased by 4x4 supersampled coverage."""
-    ys, xs = np.mgrid[0:image.shape[0], 0:image.shape[1]].astype(np.float64)
+    ys, xs = np.mgrid[0 : image.shape[0], 0 : image.shape[1]].astype(np.float64)
     sub = (np.arange(4) + 0.5) / 4 - 0.5
     cover = np.zeros(image.shape[:2])
     for dy in sub:
         for dx in sub:
-            cover += ((xs + dx - centre[0]) ** 2 + (ys + dy - centre[1]) ** 2 <= DOT_RADIUS ** 2) / 16.0
+            cover += ((xs + dx - centre[0]) ** 2 + (ys + dy - centre[1]) ** 2 <= DOT_RADIUS**2) / 16.0
     out = image / 255.0 * (1 - cover[..., None]) + MAGENTA * cover[..., None]
     return np.round(out * 255).astype(np.uint8)
 
@@ -213,8 +213,13 @@ def clip(tmp_path_factory):
     assert len(decoded) == len(FRAMES)
     for image, (_, six, *_rest) in zip(decoded, truths):
         KNOWN_LANDMARKS[_digest(image)] = six
-    return {"path": path, "truth": np.array([t[2] for t in truths]), "poses": [t[3] for t in truths],
-            "views": [t[4] for t in truths], "landmarks": [t[1] for t in truths]}
+    return {
+        "path": path,
+        "truth": np.array([t[2] for t in truths]),
+        "poses": [t[3] for t in truths],
+        "views": [t[4] for t in truths],
+        "landmarks": [t[1] for t in truths],
+    }
 
 
 def _tolerance_deg(truth_normalised: np.ndarray, distance: float) -> float:
@@ -302,16 +307,23 @@ def test_every_card_states_its_input_and_the_normalised_ones_their_virtual_camer
 
     kinds = {name: card_image_kind(card) for name, card in load_catalogue().items()}
     normalised = {name for name, kind in kinds.items() if kind == "normalised-face"}
-    assert normalised == {"ethxgaze-resnet50", "gazetr-hybrid-ethxgaze", "unigaze-b16-joint", "unigaze-l16-joint",
-                          "unigaze-h14-joint", "unigaze-h14-cross-x"}
+    assert normalised == {
+        "ethxgaze-resnet50",
+        "gazetr-hybrid-ethxgaze",
+        "unigaze-b16-joint",
+        "unigaze-l16-joint",
+        "unigaze-h14-joint",
+        "unigaze-h14-cross-x",
+    }
     for name in normalised:
         card = load_catalogue()[name]
         assert card_virtual_camera(card).size == card.input["size"]
         assert card.input["image_source"] and card.input["normalisation_source"]
 
 
-def test_flags_of_the_other_path_and_missing_landmarkers_are_one_line(clip, standin_unigaze, tmp_path, capsys,
-                                                                       monkeypatch):
+def test_flags_of_the_other_path_and_missing_landmarkers_are_one_line(
+    clip, standin_unigaze, tmp_path, capsys, monkeypatch
+):
     out = tmp_path / "out"
     cases = [
         ([*standin_unigaze, "--crops", tmp_path / "c.csv"], "--crops: the model reads normalised faces"),
@@ -328,7 +340,8 @@ def test_flags_of_the_other_path_and_missing_landmarkers_are_one_line(clip, stan
 
 
 def test_the_landmarker_model_is_given_cached_or_downloaded_once_and_a_failure_names_the_url_and_flag(
-        tmp_path, monkeypatch):
+    tmp_path, monkeypatch
+):
     import urllib.error
     import urllib.request
 
@@ -399,8 +412,10 @@ def test_the_mediapipe_landmarker_returns_its_six_mesh_vertices_in_pixels(tmp_pa
             mesh = [SimpleNamespace(x=i / 1000.0, y=i / 2000.0) for i in range(478)]
             return SimpleNamespace(face_landmarks=[mesh])
 
-    modules = {name: types.ModuleType(name) for name in
-               ("mediapipe", "mediapipe.tasks", "mediapipe.tasks.python", "mediapipe.tasks.python.vision")}
+    modules = {
+        name: types.ModuleType(name)
+        for name in ("mediapipe", "mediapipe.tasks", "mediapipe.tasks.python", "mediapipe.tasks.python.vision")
+    }
     modules["mediapipe"].Image = lambda image_format, data: SimpleNamespace(format=image_format, data=data)
     modules["mediapipe"].ImageFormat = SimpleNamespace(SRGB="srgb")
     modules["mediapipe.tasks.python"].BaseOptions = lambda model_asset_path: SimpleNamespace(path=model_asset_path)

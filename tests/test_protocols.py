@@ -9,8 +9,8 @@ import pytest
 from gazebench import planning
 from gazebench.config import Recipe
 from gazebench.datasets.cards import CardError, load_card
-from tests.helpers import SMALL_RUN, cli, run_cli
 from gazebench.datasets.mpiifacegaze.tests.test_mpiifacegaze import synth_tree  # noqa: F401  (fixture)
+from tests.helpers import SMALL_RUN, cli, run_cli
 
 CARDS = ["gaze360", "rtgene", "mpiifacegaze", "synthgaze"]
 PAIRS = [(d, p) for d in CARDS for p in load_card(d).protocol_names()]
@@ -20,8 +20,12 @@ PAIRS = [(d, p) for d in CARDS for p in load_card(d).protocol_names()]
 def test_dry_run_prints_each_protocols_recipe_augmentation_and_selection(dataset, protocol, capsys, tmp_path):
     card_protocol = load_card(dataset).protocol(protocol)
     recipe = Recipe.resolve(card_protocol.recipe)
-    assert cli("run", "--dataset", dataset, "--protocol", protocol, "--model", "static", "--dry-run",
-               "--results", tmp_path) == 0
+    assert (
+        cli(
+            "run", "--dataset", dataset, "--protocol", protocol, "--model", "static", "--dry-run", "--results", tmp_path
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     header, recipe_line = out.splitlines()[0], next(line for line in out.splitlines() if line.startswith("  recipe:"))
     assert header.startswith(f"protocol {protocol} of {dataset}")
@@ -37,8 +41,21 @@ def test_dry_run_prints_each_protocols_recipe_augmentation_and_selection(dataset
 
 
 def test_gaze360_original_is_the_gaze360_codes_recipe(capsys, tmp_path):
-    assert cli("run", "--dataset", "gaze360", "--protocol", "original", "--model", "seqlstm", "--dry-run",
-               "--results", tmp_path) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "gaze360",
+            "--protocol",
+            "original",
+            "--model",
+            "seqlstm",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert " batch_size=80 " in out and " epochs=80 " in out and " lr=0.0001 " in out
     assert "RandomResizedCrop" in out and "no flip" in out and "erkil1452/gaze360 @ cbeb8e4" in out
@@ -87,12 +104,26 @@ def test_protocols_set_recipe_model_and_data_defaults_and_have_their_own_units()
 
 def test_a_suite_entry_names_its_protocol(tmp_path, capsys):
     config = tmp_path / "b.yaml"
-    config.write_text("benchmarks:\n  mine:\n    datasets: [{name: gaze360, protocol: multizoom}]\n"
-                      "    models: [static]\n")
+    config.write_text(
+        "benchmarks:\n  mine:\n    datasets: [{name: gaze360, protocol: multizoom}]\n    models: [static]\n"
+    )
     assert cli("run", "--benchmark", "mine", "--config", config, "--dry-run", "--results", tmp_path) == 0
     assert "protocol multizoom of gaze360" in capsys.readouterr().out
-    assert cli("run", "--benchmark", "mine", "--config", config, "--protocol", "original", "--dry-run",
-               "--results", tmp_path) == 0  # --protocol replaces the suite's
+    assert (
+        cli(
+            "run",
+            "--benchmark",
+            "mine",
+            "--config",
+            config,
+            "--protocol",
+            "original",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )  # --protocol replaces the suite's
     assert "protocol original of gaze360" in capsys.readouterr().out
 
 
@@ -106,8 +137,26 @@ def test_ls_datasets_names_each_default_protocol(capsys):
 
 
 def test_the_record_names_the_protocol_and_its_selection_rule(tiny_synth, tmp_path):
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results",
-               tmp_path / "r", "--runs", tmp_path / "runs", "--quiet", "--no-table", "--set", "num_workers=0") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "mean",
+            "--results",
+            tmp_path / "r",
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--no-table",
+            "--set",
+            "num_workers=0",
+        )
+        == 0
+    )
     (path,) = (tmp_path / "r").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["protocol"]["name"] == "standard"
@@ -121,16 +170,36 @@ def test_the_record_names_the_protocol_and_its_selection_rule(tiny_synth, tmp_pa
 
 def test_mpiifacegaze_gazehub_trains_on_the_other_fourteen_without_validation(synth_tree, tmp_path, capsys):  # noqa: F811
     # GazeHub's split on MPI's release files (protocol gazehub reads GazeHub's own: tests/test_gazehub.py)
-    common = ["run", "--dataset", "mpiifacegaze", "--root", synth_tree, "--protocol", "gazehub-original", "--fold", "0",
-              "--model", "static", "--set", "expect_samples=any", "--set", "pretrained=false",
-              "--results", tmp_path / "r", "--runs", tmp_path / "runs", *SMALL_RUN]
+    common = [
+        "run",
+        "--dataset",
+        "mpiifacegaze",
+        "--root",
+        synth_tree,
+        "--protocol",
+        "gazehub-original",
+        "--fold",
+        "0",
+        "--model",
+        "static",
+        "--set",
+        "expect_samples=any",
+        "--set",
+        "pretrained=false",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        *SMALL_RUN,
+    ]
     assert cli(*common, "--set", "select=val_angular") == 2  # selecting on validation needs a validation split
     assert "the val split has no samples; recipe select=val_angular" in capsys.readouterr().err
     assert cli(*common) == 0
     (path,) = (tmp_path / "r").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["dataset"]["subjects"]["val"] == [] and record["dataset"]["subjects"]["train"] == [
-        f"p{k:02d}" for k in range(1, 8)]
+        f"p{k:02d}" for k in range(1, 8)
+    ]
     assert "no validation split" in record["selection"]["rule"] and record["val_metrics"] == {}
     assert record["selection"]["chosen_epoch"] == 1 and record["population"]["name"] == "mpiifacegaze/fold-0/test"
 
@@ -152,11 +221,19 @@ def test_every_rtgene_protocol_names_its_images_and_where_they_come_from(capsys,
     assert "variant=original_large" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("model,options,loss", [
-    ("msa", {}, "sincos_pinball"), ("msaseq", {}, "sincos_pinball"), ("msa", {"head": "angle", "decode": "atan2"}, "pinball"),
-    ("static", {}, "pinball"), ("seqlstm", {}, "pinball"), ("staticsc", {}, "sincos"),
-    ("staticsclstmsym", {}, "sincos"), ("seqsclstmsym", {}, "sincos"),
-])
+@pytest.mark.parametrize(
+    "model,options,loss",
+    [
+        ("msa", {}, "sincos_pinball"),
+        ("msaseq", {}, "sincos_pinball"),
+        ("msa", {"head": "angle", "decode": "atan2"}, "pinball"),
+        ("static", {}, "pinball"),
+        ("seqlstm", {}, "pinball"),
+        ("staticsc", {}, "sincos"),
+        ("staticsclstmsym", {}, "sincos"),
+        ("seqsclstmsym", {}, "sincos"),
+    ],
+)
 def test_multizoom_trains_each_model_with_its_originals_loss(model, options, loss):
     """MultiZoomGaze run.py: NonLstmSinCosModel (MSA, MSA+Seq) PinBallLoss (lines 583-584),
     NonLstmMultiCropModel (MSA+raw), StaticModel and LSTM PinBallLoss, the Reg models
@@ -177,15 +254,48 @@ def test_ethxgaze_protocols_decay_the_learning_rate_as_the_originals(protocol, c
     recipe = _unit("ethxgaze", "xgaze", protocol).recipe
     assert recipe.lr_step == (10, 0.1)
     assert [recipe.epoch_lr(e) for e in (1, 10, 11, 20, 21)] == pytest.approx([1e-4, 1e-4, 1e-5, 1e-5, 1e-6])
-    assert cli("run", "--dataset", "ethxgaze", "--protocol", protocol, "--model", "xgaze", "--dry-run",
-               "--results", tmp_path) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "ethxgaze",
+            "--protocol",
+            protocol,
+            "--model",
+            "xgaze",
+            "--dry-run",
+            "--results",
+            tmp_path,
+        )
+        == 0
+    )
     assert " lr_step=10,0.1 " in capsys.readouterr().out
 
 
 def test_lr_step_sets_each_epochs_learning_rate(tiny_synth, tmp_path):
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--epochs", "3",
-               "--set", "lr=0.001", "--set", "lr_step=[1, 0.5]", "--results", tmp_path / "r", "--runs",
-               tmp_path / "runs", *SMALL_RUN[2:]) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "static",
+            "--epochs",
+            "3",
+            "--set",
+            "lr=0.001",
+            "--set",
+            "lr_step=[1, 0.5]",
+            "--results",
+            tmp_path / "r",
+            "--runs",
+            tmp_path / "runs",
+            *SMALL_RUN[2:],
+        )
+        == 0
+    )
     (path,) = (tmp_path / "r").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["recipe"]["lr_step"] == [1, 0.5]

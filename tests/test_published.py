@@ -26,13 +26,25 @@ from gazebench.models.heads import decode_yaw
 from gazebench.options import ConfigError
 from gazebench.published import load_catalogue, published_card
 from gazebench.registry import MODELS
-from tests.reference_rule import key_rows, parse_shape as _shape, reference_weights
+from tests.reference_rule import key_rows, reference_weights
+from tests.reference_rule import parse_shape as _shape
 
 ROOT = Path(__file__).resolve().parents[1]
 REFERENCE = Path(__file__).parent / "fixtures" / "reference"
-NAMES = ("gaze360-lstm", "multizoom-msa-seq", "multizoom-msa", "multizoom-msa-raw", "multizoom-static",
-         "l2cs-gaze360", "ethxgaze-resnet50", "gazetr-hybrid-ethxgaze", "unigaze-b16-joint", "unigaze-l16-joint",
-         "unigaze-h14-joint", "unigaze-h14-cross-x")
+NAMES = (
+    "gaze360-lstm",
+    "multizoom-msa-seq",
+    "multizoom-msa",
+    "multizoom-msa-raw",
+    "multizoom-static",
+    "l2cs-gaze360",
+    "ethxgaze-resnet50",
+    "gazetr-hybrid-ethxgaze",
+    "unigaze-b16-joint",
+    "unigaze-l16-joint",
+    "unigaze-h14-joint",
+    "unigaze-h14-cross-x",
+)
 #: the cards whose forward pass is peer-checked in full (L/16 and H/14: key tables and shapes only, below)
 PEER_NAMES = NAMES[:9]
 
@@ -45,8 +57,12 @@ def _other_entry(name: str) -> object:
     param = torch.nn.Parameter(torch.zeros(1))
     optimizer = torch.optim.Adam([param], lr=1e-4)
     scheduler = torch.optim.lr_scheduler.StepLR(optimizer, step_size=10, gamma=0.1)
-    return {"epoch": 25, "best_prec1": 12.5, "optim_state": optimizer.state_dict(),
-            "scheule_state": scheduler.state_dict()}[name]
+    return {
+        "epoch": 25,
+        "best_prec1": 12.5,
+        "optim_state": optimizer.state_dict(),
+        "scheule_state": scheduler.state_dict(),
+    }[name]
 
 
 @contextlib.contextmanager
@@ -70,8 +86,11 @@ def save_released(name: str, state: dict[str, torch.Tensor], path: Path, cuda_ta
 
         save_file({k: v.contiguous() for k, v in state.items()}, str(path))
         return path
-    obj = state if container.state_dict is None else {
-        e: state if e == container.state_dict else _other_entry(e) for e in container.entries}
+    obj = (
+        state
+        if container.state_dict is None
+        else {e: state if e == container.state_dict else _other_entry(e) for e in container.entries}
+    )
     with cuda_tagged_storages() if cuda_tag else contextlib.nullcontext():
         torch.save(obj, path, _use_new_zipfile_serialization=container.format == "zip")
     return path
@@ -87,17 +106,23 @@ def _angles(out, exp):
 def _sincos(out, exp):
     """The sin-cos models: raw outputs, run.py's avg and weighted yaw, its pitch."""
     s, c = out["sincos"][:, 0], out["sincos"][:, 1]
-    return [*_angles(out, exp), ("sincos", out["sincos"], exp["sincos"]),
-            ("yaw (decode=avg) vs pred_yaw_avg", out["yaw_pitch"][:, 0], exp["eval_pred_yaw_avg"]),
-            ("decode=weighted vs pred_yaw_weighted", decode_yaw(s, c, "weighted"), exp["eval_pred_yaw_weighted"]),
-            ("pitch vs pred_pitch_cos", out["yaw_pitch"][:, 1], exp["eval_pred_pitch_cos"])]
+    return [
+        *_angles(out, exp),
+        ("sincos", out["sincos"], exp["sincos"]),
+        ("yaw (decode=avg) vs pred_yaw_avg", out["yaw_pitch"][:, 0], exp["eval_pred_yaw_avg"]),
+        ("decode=weighted vs pred_yaw_weighted", decode_yaw(s, c, "weighted"), exp["eval_pred_yaw_weighted"]),
+        ("pitch vs pred_pitch_cos", out["yaw_pitch"][:, 1], exp["eval_pred_pitch_cos"]),
+    ]
 
 
 def _l2cs(out, exp):
     """First head = yaw (the repo's variable `pitch` holds it), second = pitch."""
-    return [("yaw_logits", out["yaw_logits"], exp["logits_fc_yaw_gaze"]),
-            ("pitch_logits", out["pitch_logits"], exp["logits_fc_pitch_gaze"]),
-            ("yaw", out["yaw_pitch"][:, 0], exp["yaw"]), ("pitch", out["yaw_pitch"][:, 1], exp["pitch"])]
+    return [
+        ("yaw_logits", out["yaw_logits"], exp["logits_fc_yaw_gaze"]),
+        ("pitch_logits", out["pitch_logits"], exp["logits_fc_pitch_gaze"]),
+        ("yaw", out["yaw_pitch"][:, 0], exp["yaw"]),
+        ("pitch", out["yaw_pitch"][:, 1], exp["pitch"]),
+    ]
 
 
 def _xgaze(out, exp):
@@ -132,6 +157,7 @@ def card_views(name: str, pictures: np.ndarray) -> torch.Tensor:
     mean, std = (torch.tensor(spec["normalise"][k], dtype=torch.float64).view(1, 3, 1, 1) for k in ("mean", "std"))
     return (x - mean) / std
 
+
 #: How far a peer output may be from the reference, in float32 epsilons (2^-23) of the output's
 #: scale.  gazebench's side runs in float64 (test below), so its own rounding (~1e-16) is nothing
 #: and does not depend on the CPU (vector width, AVX-512 or not, summation order): what is left is
@@ -142,7 +168,7 @@ def card_views(name: str, pictures: np.ndarray) -> torch.Tensor:
 #: 2^10 = 1,024 eps (1.2e-4 at scale 1) leaves a factor ~3 above that; a wrong key, layer or decode
 #: moves outputs by 1e-2 or more.  (In float32 on gazebench's side the two roundings add, and that
 #: sum depends on the CPU: 2.1e-4 rad for multizoom-static on an AMD EPYC without AVX-512.)
-PEER_EPS = 2 ** 10
+PEER_EPS = 2**10
 
 
 def peer_tolerance(reference: np.ndarray) -> float:
@@ -174,8 +200,11 @@ def test_peer_check_against_the_authors_outputs(name: str, tmp_path: Path) -> No
         diff, tolerance = np.abs(got.double().numpy() - want).max(), peer_tolerance(want)
         assert diff <= tolerance, f"{name}: {label} differs from the authors' output by {diff:.2e} > {tolerance:.2e}"
     assert not model.training
-    assert model.weights == {"tag": f"published:{name}", "file": str(path),
-                             "sha256": hashlib.sha256(path.read_bytes()).hexdigest()}
+    assert model.weights == {
+        "tag": f"published:{name}",
+        "file": str(path),
+        "sha256": hashlib.sha256(path.read_bytes()).hexdigest(),
+    }
 
 
 @pytest.mark.parametrize("name", [n for n in NAMES if n.startswith(("unigaze", "gazetr"))])
@@ -188,8 +217,10 @@ def test_the_key_table_fits_the_authors_architecture(name: str) -> None:
     rows = key_rows(REFERENCE / name)
     with torch.device("meta"):
         model = loading.build_published(name)
-        state = {key: torch.empty(shape, dtype=torch.int64 if "int" in dtype else torch.float32)
-                 for key, shape, dtype in rows}
+        state = {
+            key: torch.empty(shape, dtype=torch.int64 if "int" in dtype else torch.float32)
+            for key, shape, dtype in rows
+        }
     mapped, origin = loading.map_keys(state, card)
     loading.check_fit(model, mapped, origin, card, Path(card.file))  # raises on any missing, unexpected or reshaped key
     ignored = [key for key, _, _ in rows if card.keys.ignored(key)]
@@ -202,10 +233,18 @@ def test_the_unigaze_sizes_are_the_authors_vits() -> None:
     for name in ("unigaze-b16-joint", "unigaze-l16-joint", "unigaze-h14-joint", "unigaze-h14-cross-x"):
         shapes = {key: shape for key, shape, _ in key_rows(REFERENCE / name)}
         depth = len({k.split(".")[2] for k in shapes if k.startswith("vit.blocks.")})
-        sizes[name] = (shapes["vit.cls_token"][-1], depth, shapes["vit.patch_embed.proj.weight"][-1],
-                       shapes["vit.pos_embed"][1])
-    assert sizes == {"unigaze-b16-joint": (768, 12, 16, 197), "unigaze-l16-joint": (1024, 24, 16, 197),
-                     "unigaze-h14-joint": (1280, 32, 14, 257), "unigaze-h14-cross-x": (1280, 32, 14, 257)}
+        sizes[name] = (
+            shapes["vit.cls_token"][-1],
+            depth,
+            shapes["vit.patch_embed.proj.weight"][-1],
+            shapes["vit.pos_embed"][1],
+        )
+    assert sizes == {
+        "unigaze-b16-joint": (768, 12, 16, 197),
+        "unigaze-l16-joint": (1024, 24, 16, 197),
+        "unigaze-h14-joint": (1280, 32, 14, 257),
+        "unigaze-h14-cross-x": (1280, 32, 14, 257),
+    }
 
 
 # --- the loader's errors --------------------------------------------------------------------------
@@ -234,8 +273,11 @@ def test_a_key_of_another_shape_is_named(tmp_path: Path) -> None:
     state = zero_weights("multizoom-static")
     state["module.last_layer.weight"] = torch.zeros(4, 256)
     path = save_released("multizoom-static", state, tmp_path / "w.tar", cuda_tag=False)
-    with pytest.raises(ConfigError, match=r"1 of another shape \(first: 'module.last_layer.weight' \(4, 256\), "
-                                          r"model 'head.fc.weight' \(3, 256\)\)"):
+    with pytest.raises(
+        ConfigError,
+        match=r"1 of another shape \(first: 'module.last_layer.weight' \(4, 256\), "
+        r"model 'head.fc.weight' \(3, 256\)\)",
+    ):
         load_published("multizoom-static", path)
 
 
@@ -253,7 +295,9 @@ def test_a_file_that_is_no_checkpoint_is_one_line(tmp_path: Path) -> None:
         load_published("gaze360-lstm", text)
     code = tmp_path / "module.pt"
     torch.save(torch.nn.Linear(2, 2), code)  # a pickled module: unpickling it would run code
-    with pytest.raises(ConfigError, match=r"module.pt: holds pickled code or objects \(torch.nn.modules.linear.Linear\)"):
+    with pytest.raises(
+        ConfigError, match=r"module.pt: holds pickled code or objects \(torch.nn.modules.linear.Linear\)"
+    ):
         load_published("gaze360-lstm", code)
     with pytest.raises(ConfigError, match="does not exist"):
         load_published("gaze360-lstm", tmp_path / "absent.tar")
@@ -315,21 +359,30 @@ def test_every_published_number_says_its_subset_or_that_it_is_unknown() -> None:
     assert facing.subset == "front20" and "analysis_utils.py line 49" in facing.subset_source
 
 
-@pytest.mark.parametrize("entry, says", [
-    ("  - {population: p, value: 1.0, source: s}\n", "must say which gazebench subset it is on"),
-    ("  - {population: p, value: 1.0, source: s, subset: front20, subset_source: x}\n", None),
-    ("  - {population: p, value: 1.0, source: s, subset: unknown, subset_source: x}\n", "needs candidates:"),
-    ("  - {population: p, value: 1.0, source: s, subset: front30, subset_source: x}\n", "subset 'front30' is not all"),
-    ("  - {population: p, value: 1.0, source: s, subset: unknown, candidates: [front20, front20axis],"
-     " subset_source: x}\n", None),
-])
+@pytest.mark.parametrize(
+    "entry, says",
+    [
+        ("  - {population: p, value: 1.0, source: s}\n", "must say which gazebench subset it is on"),
+        ("  - {population: p, value: 1.0, source: s, subset: front20, subset_source: x}\n", None),
+        ("  - {population: p, value: 1.0, source: s, subset: unknown, subset_source: x}\n", "needs candidates:"),
+        (
+            "  - {population: p, value: 1.0, source: s, subset: front30, subset_source: x}\n",
+            "subset 'front30' is not all",
+        ),
+        (
+            "  - {population: p, value: 1.0, source: s, subset: unknown, candidates: [front20, front20axis],"
+            " subset_source: x}\n",
+            None,
+        ),
+    ],
+)
 def test_a_published_number_without_its_subset_is_refused(tmp_path, entry, says) -> None:
     from gazebench.published.cards import read_card
 
     text = (ROOT / "gazebench" / "published" / "gaze360-lstm.yaml").read_text()
     head, _, tail = text.partition("published:\n")
     path = tmp_path / "gaze360-lstm.yaml"
-    path.write_text(head + "published:\n" + entry + tail[tail.index("peer_check:"):])
+    path.write_text(head + "published:\n" + entry + tail[tail.index("peer_check:") :])
     if says is None:
         assert read_card(path).published[0].value == 1.0
     else:

@@ -34,8 +34,24 @@ def test_reproduce_unigaze_writes_an_eth_xgaze_submission(withheld, tmp_path, ca
     its row NAME (published)."""
     name = "unigaze-b16-joint"
     weights = save_released(name, reference_weights(REFERENCE / name), tmp_path / "unigaze_b16_joint.safetensors")
-    assert cli("reproduce", name, "--root", withheld, "--weights", weights, "--results", tmp_path / "results",
-               "--runs", tmp_path / "runs", "--quiet", "--set", "num_workers=0") == 0
+    assert (
+        cli(
+            "reproduce",
+            name,
+            "--root",
+            withheld,
+            "--weights",
+            weights,
+            "--results",
+            tmp_path / "results",
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--set",
+            "num_workers=0",
+        )
+        == 0
+    )
     (path,) = (tmp_path / "results").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["protocol"]["name"] == "xgaze-baseline" and record["recipe"]["image_size"] == 224

@@ -15,8 +15,15 @@ import pandas as pd
 import pytest
 
 from gazebench.errors import UserValueError
-from gazebench.record_model import (SCHEMA_FILES, SCHEMA_VERSION, ResultRecord, parse_record, schema_path, schema_text,
-                                    upgrade)
+from gazebench.record_model import (
+    SCHEMA_FILES,
+    SCHEMA_VERSION,
+    ResultRecord,
+    parse_record,
+    schema_path,
+    schema_text,
+    upgrade,
+)
 from gazebench.results import load_record, load_results, read_record, write_record
 from tests.fixtures.make_results import predictions, record
 from tests.helpers import SMALL_RUN, cli
@@ -42,7 +49,8 @@ def test_the_shipped_schemas_are_what_the_models_generate():
     for kind in SCHEMA_FILES:
         assert schema_path(kind).read_text() == schema_text(kind), (
             f"{schema_path(kind)} is stale: regenerate it with "
-            "python -c 'from gazebench.record_model import write_schemas; write_schemas()'")
+            "python -c 'from gazebench.record_model import write_schemas; write_schemas()'"
+        )
     schema = json.loads(schema_path("result").read_text())
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
     assert schema["additionalProperties"] is True  # plugins' keys are allowed, and the schema says so
@@ -53,8 +61,23 @@ def test_the_shipped_schemas_are_what_the_models_generate():
 def real_runs(tmp_path_factory, tiny_synth):
     """A fitted baseline (mean) and a trained model (static, one epoch) on a tiny SynthGaze tree."""
     tmp = tmp_path_factory.mktemp("schema")
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean,static", "--results",
-               tmp / "results", "--runs", tmp / "runs", *SMALL_RUN) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "mean,static",
+            "--results",
+            tmp / "results",
+            "--runs",
+            tmp / "runs",
+            *SMALL_RUN,
+        )
+        == 0
+    )
     paths = sorted((tmp / "results").rglob("*.json"))
     assert len(paths) == 2
     return paths
@@ -200,11 +223,14 @@ def test_the_fixture_records_are_valid():
 
 def test_gazebench_schema_prints_the_shipped_schema_without_torch_or_pandas():
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    code = ("import sys; from gazebench.cli import main; rc = main(sys.argv[1:]); "
-            "heavy = [m for m in ('torch', 'timm', 'pandas', 'numpy') if m in sys.modules]; "
-            "print('imported', heavy, file=sys.stderr) if heavy else None; sys.exit(rc or bool(heavy))")
+    code = (
+        "import sys; from gazebench.cli import main; rc = main(sys.argv[1:]); "
+        "heavy = [m for m in ('torch', 'timm', 'pandas', 'numpy') if m in sys.modules]; "
+        "print('imported', heavy, file=sys.stderr) if heavy else None; sys.exit(rc or bool(heavy))"
+    )
     for kind in SCHEMA_FILES:
-        r = subprocess.run([sys.executable, "-c", code, "schema", "--kind", kind], env=env, capture_output=True,
-                           text=True, timeout=120)
+        r = subprocess.run(
+            [sys.executable, "-c", code, "schema", "--kind", kind], env=env, capture_output=True, text=True, timeout=120
+        )
         assert r.returncode == 0, r.stderr
         assert r.stdout == schema_path(kind).read_text()

@@ -37,8 +37,23 @@ def quiet_results(path: Path):
 
 
 def run_mean(tiny_synth: Path, tmp_path: Path, *sets: str) -> int:
-    return cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results",
-               tmp_path / "results", "--runs", tmp_path / "runs", "--no-table", "--quiet", *TINY_RECIPE, *sets)
+    return cli(
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--model",
+        "mean",
+        "--results",
+        tmp_path / "results",
+        "--runs",
+        tmp_path / "runs",
+        "--no-table",
+        "--quiet",
+        *TINY_RECIPE,
+        *sets,
+    )
 
 
 def test_mean_runs_with_different_batch_sizes_share_one_identity_and_row(tiny_synth, tmp_path, capsys):
@@ -58,13 +73,14 @@ def test_mean_runs_with_different_batch_sizes_share_one_identity_and_row(tiny_sy
 
 
 def test_a_trained_model_keeps_every_recipe_key_in_its_identity():
-    from gazebench.identity import identity_config
     import gazebench.models  # noqa: F401
+    from gazebench.identity import identity_config
     from gazebench.models.base import identity_recipe_keys
 
     assert identity_recipe_keys("static") is None and identity_recipe_keys("mean") == ()
-    common = dict(dataset="d", card_version="1", protocol="p", data_options={}, model="static", model_options={},
-                  weights="none")
+    common = dict(
+        dataset="d", card_version="1", protocol="p", data_options={}, model="static", model_options={}, weights="none"
+    )
     a = identity_config(**common, recipe={"batch_size": 16, "device": "cpu"})
     b = identity_config(**common, recipe={"batch_size": 32, "device": "cpu"})
     assert a["recipe"] == {"batch_size": 16} and a != b
@@ -72,8 +88,14 @@ def test_a_trained_model_keeps_every_recipe_key_in_its_identity():
 
 def test_old_mean_records_are_read_under_todays_declaration_and_compare_works(fixture_cards, tmp_path, capsys):
     # records as the starting code wrote them (identity over the whole recipe, no recipe_keys)
-    for i, (label, seed, recipe) in enumerate([("mean", 0, {"batch_size": 16}), ("mean", 1, {"batch_size": 32}),
-                                                ("static", 0, {"batch_size": 16}), ("static", 1, {"batch_size": 16})]):
+    for i, (label, seed, recipe) in enumerate(
+        [
+            ("mean", 0, {"batch_size": 16}),
+            ("mean", 1, {"batch_size": 32}),
+            ("static", 0, {"batch_size": 16}),
+            ("static", 1, {"batch_size": 16}),
+        ]
+    ):
         write_run(tmp_path, i, "synthgaze", label, "default", seed, recipe=recipe)
     write_cards(tmp_path)
     df = quiet_results(tmp_path)
@@ -95,11 +117,12 @@ def edit_record(path: Path, **metrics: float) -> None:
     path.write_text(json.dumps(record))
 
 
-def test_a_record_its_predictions_file_contradicts_is_marked_never_bold_never_in_the_mean(fixture_cards, tmp_path,
-                                                                                          capsys):
+def test_a_record_its_predictions_file_contradicts_is_marked_never_bold_never_in_the_mean(
+    fixture_cards, tmp_path, capsys
+):
     paths = {}
     for i, (dataset, label) in enumerate([(d, lab) for d in ("synthgaze", "rtgene") for lab in ("static", "staticsc")]):
-        for fold in (["default"] if dataset == "synthgaze" else ["0", "1", "2"]):
+        for fold in ["default"] if dataset == "synthgaze" else ["0", "1", "2"]:
             paths[dataset, label, fold] = write_run(tmp_path, 10 * i + len(paths), dataset, label, fold, 0)
     write_cards(tmp_path)
     edit_record(paths["synthgaze", "static", "default"], mean=5.0)  # the best by far, by hand
@@ -148,16 +171,35 @@ def test_printing_precision_is_no_mismatch_and_a_missing_file_is_not_checked(fix
 
 def gazebench_process(*argv) -> subprocess.Popen:
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
-    return subprocess.Popen([sys.executable, "-m", "gazebench", *map(str, argv)], env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "gazebench", *map(str, argv)],
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, capsys):
     import gazebench.models  # noqa: F401  (this process is ready before the first one starts)
     import gazebench.runner  # noqa: F401
 
-    argv = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "static", "--results",
-            tmp_path / "results", "--runs", tmp_path / "runs", *SMALL_RUN[2:], "--epochs", "4"]  # not its --epochs 1
+    argv = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--model",
+        "static",
+        "--results",
+        tmp_path / "results",
+        "--runs",
+        tmp_path / "runs",
+        *SMALL_RUN[2:],
+        "--epochs",
+        "4",
+    ]  # not its --epochs 1
     first = gazebench_process(*argv)
     try:
         next_lock(tmp_path / "runs", first)
@@ -187,14 +229,29 @@ def next_lock(runs: Path, proc: subprocess.Popen) -> Path:
 
 
 def test_the_lock_of_a_killed_process_is_taken_over(tiny_synth, tmp_path, capsys):
-    argv = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "mean", "--results", tmp_path / "r",
-            "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
+    argv = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--model",
+        "mean",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--no-table",
+        *TINY_RECIPE,
+    ]
     assert cli(*argv) == 0
     (result,) = (tmp_path / "r").rglob("*.json")
     run_dir = tmp_path / "runs" / result.relative_to(tmp_path / "r").with_suffix("")
     result.unlink()  # the unit is to be run again
-    code = "import sys, time; from pathlib import Path; from gazebench.unitlock import acquire; " \
-           "acquire(Path(sys.argv[1]), 'u'); print('held', flush=True); time.sleep(600)"
+    code = (
+        "import sys, time; from pathlib import Path; from gazebench.unitlock import acquire; "
+        "acquire(Path(sys.argv[1]), 'u'); print('held', flush=True); time.sleep(600)"
+    )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
     holder = subprocess.Popen([sys.executable, "-c", code, str(run_dir)], env=env, stdout=subprocess.PIPE, text=True)
     try:
@@ -216,8 +273,20 @@ def test_the_lock_of_a_killed_process_is_taken_over(tiny_synth, tmp_path, capsys
 
 
 def test_keep_going_with_every_unit_failing_reports_the_failures(tmp_path, capsys):
-    rc = cli("run", "--dataset", "synthgaze", "--root", tmp_path / "nowhere", "--model", "mean,static", "--keep-going",
-             "--results", tmp_path / "results", "--runs", tmp_path / "runs")
+    rc = cli(
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tmp_path / "nowhere",
+        "--model",
+        "mean,static",
+        "--keep-going",
+        "--results",
+        tmp_path / "results",
+        "--runs",
+        tmp_path / "runs",
+    )
     err = capsys.readouterr().err
     assert rc == 1
     assert "failed 2" in err and "no results under" in err
@@ -227,14 +296,28 @@ def test_keep_going_with_every_unit_failing_reports_the_failures(tmp_path, capsy
 # --- item: a result made on other data is noticed --------------------------------------------------
 
 
-def test_a_label_fixed_after_a_unit_finished_is_said_when_the_unit_is_found_done(tiny_synth, tmp_path, capsys,
-                                                                                  monkeypatch):
+def test_a_label_fixed_after_a_unit_finished_is_said_when_the_unit_is_found_done(
+    tiny_synth, tmp_path, capsys, monkeypatch
+):
     import shutil
 
     root = tmp_path / "synth"
     shutil.copytree(tiny_synth, root)
-    argv = ["run", "--dataset", "synthgaze", "--root", root, "--model", "mean", "--results", tmp_path / "r",
-            "--runs", tmp_path / "runs", "--no-table", *TINY_RECIPE]
+    argv = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        root,
+        "--model",
+        "mean",
+        "--results",
+        tmp_path / "r",
+        "--runs",
+        tmp_path / "runs",
+        "--no-table",
+        *TINY_RECIPE,
+    ]
     assert cli(*argv) == 0
     (result,) = (tmp_path / "r").rglob("*.json")
     record = json.loads(result.read_text())

@@ -26,6 +26,7 @@ PINNED = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/blob/[0-9a-f]{40}/\S+
 
 # --- the shipped data -----------------------------------------------------------------------------
 
+
 def test_shipped_references_validate_and_each_cites_a_pinned_source():
     refs = load_references()
     assert refs and all(r.file.startswith(str(TABLE_DIR)) for r in refs)
@@ -42,8 +43,12 @@ def test_shipped_references_validate_and_each_cites_a_pinned_source():
 
 def test_the_four_cross_domain_tasks_have_published_numbers():
     refs = load_references()
-    for training, test in ((["ethxgaze"], "mpiifacegaze"), (["ethxgaze"], "eyediap"),
-                           (["gaze360"], "mpiifacegaze"), (["gaze360"], "eyediap")):
+    for training, test in (
+        (["ethxgaze"], "mpiifacegaze"),
+        (["ethxgaze"], "eyediap"),
+        (["gaze360"], "mpiifacegaze"),
+        (["gaze360"], "eyediap"),
+    ):
         found = matching(refs, training, test)
         assert {r.source for r in found} >= {"puregaze", "pnp-ga"}, (training, test)
     puregaze = {(r.method, r.training, r.test): r.text for r in refs if r.source == "puregaze"}
@@ -72,16 +77,29 @@ sources:
 """
 
 
-@pytest.mark.parametrize("old, new, says", [
-    ("    url: https://github.com/o/r/blob/0123456789012345678901234567890123456789/README.md\n", "",
-     "source 'paper-a': lacks url"),
-    ('"ethxgaze -> mpiifacegaze": "8.1"', '"ethxgaze to mpiifacegaze": "8.1"',
-     "source 'paper-a', row 1 ('Baseline'), result 'ethxgaze to mpiifacegaze': is not 'TRAIN -> TEST'"),
-    ('"8.1"', '"about 8"', "row 1 ('Baseline'), result 'ethxgaze -> mpiifacegaze': 'about 8' is not a mean angular"),
-    ('"ethxgaze -> mpiifacegaze"', '"gaze360 -> mpiifacegaze"', "no population for gaze360"),
-    ("        backbone: ResNet-18\n", "", "row 1 ('Baseline'): lacks backbone"),
-    ('"ethxgaze -> mpiifacegaze"', '"mpiifacegaze -> mpiifacegaze"', "is not 'TRAIN -> TEST'"),
-])
+@pytest.mark.parametrize(
+    "old, new, says",
+    [
+        (
+            "    url: https://github.com/o/r/blob/0123456789012345678901234567890123456789/README.md\n",
+            "",
+            "source 'paper-a': lacks url",
+        ),
+        (
+            '"ethxgaze -> mpiifacegaze": "8.1"',
+            '"ethxgaze to mpiifacegaze": "8.1"',
+            "source 'paper-a', row 1 ('Baseline'), result 'ethxgaze to mpiifacegaze': is not 'TRAIN -> TEST'",
+        ),
+        (
+            '"8.1"',
+            '"about 8"',
+            "row 1 ('Baseline'), result 'ethxgaze -> mpiifacegaze': 'about 8' is not a mean angular",
+        ),
+        ('"ethxgaze -> mpiifacegaze"', '"gaze360 -> mpiifacegaze"', "no population for gaze360"),
+        ("        backbone: ResNet-18\n", "", "row 1 ('Baseline'): lacks backbone"),
+        ('"ethxgaze -> mpiifacegaze"', '"mpiifacegaze -> mpiifacegaze"', "is not 'TRAIN -> TEST'"),
+    ],
+)
 def test_a_bad_entry_is_one_line_naming_the_file_and_the_entry(tmp_path, old, new, says):
     assert old in GOOD
     path = tmp_path / "refs.yaml"
@@ -94,8 +112,11 @@ def test_a_bad_entry_is_one_line_naming_the_file_and_the_entry(tmp_path, old, ne
 
 def test_a_good_file_reads_and_joint_keys_match_in_any_order(tmp_path):
     path = tmp_path / "refs.yaml"
-    path.write_text(GOOD.replace('"ethxgaze -> mpiifacegaze"', '"gaze360+ethxgaze -> mpiifacegaze"')
-                    .replace("{ethxgaze: ETH-XGaze train}", "{ethxgaze: ETH-XGaze train, gaze360: all}"))
+    path.write_text(
+        GOOD.replace('"ethxgaze -> mpiifacegaze"', '"gaze360+ethxgaze -> mpiifacegaze"').replace(
+            "{ethxgaze: ETH-XGaze train}", "{ethxgaze: ETH-XGaze train, gaze360: all}"
+        )
+    )
     (ref,) = read_references(path)
     assert ref.training == ("gaze360", "ethxgaze") and ref.value == 8.1 and ref.text == "8.1"
     assert ref.matches(["ethxgaze", "gaze360"], "mpiifacegaze") and not ref.matches(["ethxgaze"], "mpiifacegaze")
@@ -104,27 +125,54 @@ def test_a_good_file_reads_and_joint_keys_match_in_any_order(tmp_path):
 
 # --- in the table -----------------------------------------------------------------------------------
 
+
 def _run(i: int, label: str, test: str, value: float, train: list[str] | None = None) -> dict:
     """One load_results row of a run tested on ``test`` (trained on ``train``: a cross-dataset result)."""
     config = {"dataset": test, "card_version": "1", "protocol": "gazehub", "data_options": {}, "model": label}
     if train:
-        config["trained_on"] = {"dataset": train[0], "card_version": "1", "protocol": "gazehub", "data_options": {},
-                                **({"datasets": train} if len(train) > 1 else {})}
-    return {"label": label, "identity": f"{i:016x}", "identity_config": json.dumps(config), "fold": "default",
-            "seed": 0, "dataset": test, "card_version": "1", "protocol": "gazehub", "dataset_options": "{}",
-            "population": f"{test}/test", "population_count": 10, "population_sha256": "ab",
-            "population_complete": True, "population_shortfall": "", "created_at": f"2026-01-01T00:00:{i:02d}",
-            "path": f"r{i}.json", "unit_id": f"u{i}", "benchmark": "cross-domain", "all.mean": value,
-            "all.median": value}
+        config["trained_on"] = {
+            "dataset": train[0],
+            "card_version": "1",
+            "protocol": "gazehub",
+            "data_options": {},
+            **({"datasets": train} if len(train) > 1 else {}),
+        }
+    return {
+        "label": label,
+        "identity": f"{i:016x}",
+        "identity_config": json.dumps(config),
+        "fold": "default",
+        "seed": 0,
+        "dataset": test,
+        "card_version": "1",
+        "protocol": "gazehub",
+        "dataset_options": "{}",
+        "population": f"{test}/test",
+        "population_count": 10,
+        "population_sha256": "ab",
+        "population_complete": True,
+        "population_shortfall": "",
+        "created_at": f"2026-01-01T00:00:{i:02d}",
+        "path": f"r{i}.json",
+        "unit_id": f"u{i}",
+        "benchmark": "cross-domain",
+        "all.mean": value,
+        "all.median": value,
+    }
 
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    return pd.DataFrame([
-        _run(1, "static", "mpiifacegaze", 7.5, ["ethxgaze"]), _run(2, "mean", "mpiifacegaze", 20.0, ["ethxgaze"]),
-        _run(3, "static", "rtgene", 12.0, ["gaze360"]), _run(4, "mean", "rtgene", 30.0, ["gaze360"]),
-        _run(5, "static", "mpiifacegaze", 4.0), _run(6, "mean", "mpiifacegaze", 9.0),
-    ])
+    return pd.DataFrame(
+        [
+            _run(1, "static", "mpiifacegaze", 7.5, ["ethxgaze"]),
+            _run(2, "mean", "mpiifacegaze", 20.0, ["ethxgaze"]),
+            _run(3, "static", "rtgene", 12.0, ["gaze360"]),
+            _run(4, "mean", "rtgene", 30.0, ["gaze360"]),
+            _run(5, "static", "mpiifacegaze", 4.0),
+            _run(6, "mean", "mpiifacegaze", 9.0),
+        ]
+    )
 
 
 def _rows(text: str) -> dict[str, list[str]]:
@@ -174,9 +222,12 @@ def test_reference_rows_are_never_bold_in_the_mean_or_in_the_best_cell(frame):
 
 def test_a_joint_column_matches_only_its_training_set(frame, tmp_path):
     path = tmp_path / "refs.yaml"
-    path.write_text(GOOD.replace('"ethxgaze -> mpiifacegaze": "8.1"',
-                                 '"gaze360+ethxgaze -> mpiifacegaze": "6.5", "ethxgaze -> mpiifacegaze": "8.1"')
-                    .replace("{ethxgaze: ETH-XGaze train}", "{ethxgaze: ETH-XGaze train, gaze360: all}"))
+    path.write_text(
+        GOOD.replace(
+            '"ethxgaze -> mpiifacegaze": "8.1"',
+            '"gaze360+ethxgaze -> mpiifacegaze": "6.5", "ethxgaze -> mpiifacegaze": "8.1"',
+        ).replace("{ethxgaze: ETH-XGaze train}", "{ethxgaze: ETH-XGaze train, gaze360: all}")
+    )
     refs = read_references(path)
     agg = aggregate(dedupe(frame)[0])
     single = agg[agg["column"] == "ethxgaze → mpiifacegaze (gazehub)"].iloc[0]

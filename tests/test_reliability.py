@@ -23,15 +23,34 @@ RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num_work
 
 
 def _run_args(root: Path, out: Path, epochs: int = 3) -> list[str]:
-    return ["run", "--dataset", "synthgaze", "--root", str(root), "--model", "static", "--epochs", str(epochs),
-            "--results", str(out / "results"), "--runs", str(out / "runs"), "--deterministic", "--no-table",
-            "--quiet", *RECIPE]
+    return [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        str(root),
+        "--model",
+        "static",
+        "--epochs",
+        str(epochs),
+        "--results",
+        str(out / "results"),
+        "--runs",
+        str(out / "runs"),
+        "--deterministic",
+        "--no-table",
+        "--quiet",
+        *RECIPE,
+    ]
 
 
 def _metrics(out: Path) -> dict:
     (path,) = list((out / "results").rglob("*.json"))
     record = json.loads(path.read_text())
-    return {"metrics": record["metrics"], "history": [(h["epoch"], h["val_mean"], h["train_loss"]) for h in record["history"]]}
+    return {
+        "metrics": record["metrics"],
+        "history": [(h["epoch"], h["val_mean"], h["train_loss"]) for h in record["history"]],
+    }
 
 
 def test_same_seed_deterministic_runs_give_identical_metrics(tiny_synth, tmp_path):
@@ -47,8 +66,12 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp
 
     out = tmp_path / "killed"
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    proc = subprocess.Popen([sys.executable, "-m", "gazebench", *_run_args(tiny_synth, out, epochs)], env=env,
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gazebench", *_run_args(tiny_synth, out, epochs)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     ckpt = None
     deadline = time.time() + 600  # a limit for a hung process, not a speed check (a loaded 2-core CI)
     while time.time() < deadline and proc.poll() is None:
@@ -74,10 +97,32 @@ def test_kill_9_mid_run_then_resume_matches_an_uninterrupted_run(tiny_synth, tmp
 def test_concurrent_runs_into_one_results_folder_stay_valid(tiny_synth, tmp_path):
     results = tmp_path / "results"
     procs = [
-        subprocess.Popen([sys.executable, "-m", "gazebench", "run", "--dataset", "synthgaze", "--root", str(tiny_synth),
-                          "--model", "mean", "--seed", str(seed), "--results", str(results), "--runs",
-                          str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "gazebench",
+                "run",
+                "--dataset",
+                "synthgaze",
+                "--root",
+                str(tiny_synth),
+                "--model",
+                "mean",
+                "--seed",
+                str(seed),
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                "--no-table",
+                "--quiet",
+                "--set",
+                "num_workers=0",
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
         for seed in (0, 1, 0)  # two writers race for the same unit, one writes another
     ]
     for p in procs:
@@ -91,8 +136,26 @@ def test_concurrent_runs_into_one_results_folder_stay_valid(tiny_synth, tmp_path
 
 def test_table_warns_about_and_skips_an_unreadable_result(tiny_synth, tmp_path, capsys):
     results = tmp_path / "results"
-    assert main(["run", "--root", str(tiny_synth), "--model", "mean", "--results", str(results), "--runs",
-                 str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--root",
+                str(tiny_synth),
+                "--model",
+                "mean",
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                "--no-table",
+                "--quiet",
+                "--set",
+                "num_workers=0",
+            ]
+        )
+        == 0
+    )
     bad = results / "synthgaze" / "mean" / "truncated.json"
     bad.write_text('{"metrics": {"all": ')
     with pytest.warns(UserWarning, match="truncated.json"):
@@ -102,8 +165,21 @@ def test_table_warns_about_and_skips_an_unreadable_result(tiny_synth, tmp_path, 
 
 @pytest.mark.parametrize("damage", ["truncated", "another unit's record"])
 def test_a_bad_result_file_is_not_done_it_is_set_aside_and_the_unit_reruns(damage, tiny_synth, tmp_path, capsys):
-    args = ["run", "--root", str(tiny_synth), "--model", "mean", "--results", str(tmp_path / "results"), "--runs",
-            str(tmp_path / "runs"), "--no-table", "--quiet", "--set", "num_workers=0"]
+    args = [
+        "run",
+        "--root",
+        str(tiny_synth),
+        "--model",
+        "mean",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--no-table",
+        "--quiet",
+        "--set",
+        "num_workers=0",
+    ]
     assert main(args) == 0
     (path,) = (tmp_path / "results").rglob("*.json")
     record = json.loads(path.read_text())
@@ -129,16 +205,33 @@ def test_a_bad_result_file_is_not_done_it_is_set_aside_and_the_unit_reruns(damag
 def test_an_output_folder_that_cannot_be_written_stops_the_run_before_training(tiny_synth, tmp_path, capsys):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
-    rc = main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
-               "--results", str(blocker / "results"), "--runs", str(tmp_path / "runs"), *RECIPE])
+    rc = main(
+        [
+            "run",
+            "--root",
+            str(tiny_synth),
+            "--model",
+            "static",
+            "--epochs",
+            "1",
+            "--no-table",
+            "--quiet",
+            "--results",
+            str(blocker / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+            *RECIPE,
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert f"cannot write to {blocker / 'results'}" in err and "(--resume, the default) continues" in err
     assert not list((tmp_path / "runs").rglob("*.pt"))  # nothing was trained
 
 
-def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_resumes(tiny_synth, tmp_path, capsys,
-                                                                                       monkeypatch):
+def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_resumes(
+    tiny_synth, tmp_path, capsys, monkeypatch
+):
     import errno
 
     import gazebench.results
@@ -148,8 +241,22 @@ def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_r
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
 
-    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
-            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    args = [
+        "run",
+        "--root",
+        str(tiny_synth),
+        "--model",
+        "static",
+        "--epochs",
+        "1",
+        "--no-table",
+        "--quiet",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+        *RECIPE,
+    ]
     monkeypatch.setattr(gazebench.results, "atomic_write", full)
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -183,7 +290,8 @@ def _fill_the_disk_on(monkeypatch, n: int) -> None:
 
 @pytest.mark.skipif(not Path("/dev/full").exists(), reason="needs /dev/full (Linux)")
 def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_it_and_the_same_command_resumes(
-        tiny_synth, tmp_path, capsys, monkeypatch):
+    tiny_synth, tmp_path, capsys, monkeypatch
+):
     args = _run_args(tiny_synth, tmp_path, epochs=3)
     _fill_the_disk_on(monkeypatch, 2)  # the checkpoint after epoch 2
     assert main(args) == 2
@@ -201,8 +309,7 @@ def test_a_full_disk_while_saving_a_checkpoint_is_one_line_naming_it_and_the_sam
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
 
 
-def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_synth, tmp_path, capsys,
-                                                                          monkeypatch):
+def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_synth, tmp_path, capsys, monkeypatch):
     """A write or fsync that fails with ENOSPC says no file name; the error names the result."""
     import errno
 
@@ -215,8 +322,22 @@ def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_s
             raise OSError(errno.ENOSPC, "No space left on device")
         return real(path)
 
-    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--no-table", "--quiet",
-            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    args = [
+        "run",
+        "--root",
+        str(tiny_synth),
+        "--model",
+        "static",
+        "--epochs",
+        "1",
+        "--no-table",
+        "--quiet",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+        *RECIPE,
+    ]
     monkeypatch.setattr(gazebench.atomic, "_fsync_file", fsync)
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
@@ -228,8 +349,21 @@ def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_s
 
 
 def test_an_interrupted_unit_resumes_by_default_and_restart_starts_over(tiny_synth, tmp_path, capsys):
-    args = ["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "2", "--no-table",
-            "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]
+    args = [
+        "run",
+        "--root",
+        str(tiny_synth),
+        "--model",
+        "static",
+        "--epochs",
+        "2",
+        "--no-table",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+        *RECIPE,
+    ]
     assert main(args) == 0
     (result,) = (tmp_path / "results").rglob("*.json")
     result.unlink()  # as if killed after its last epoch, before the record
@@ -244,15 +378,35 @@ def test_an_interrupted_unit_resumes_by_default_and_restart_starts_over(tiny_syn
 
 
 def test_resume_with_nothing_to_resume_says_so(tiny_synth, tmp_path, capsys):
-    assert main(["run", "--root", str(tiny_synth), "--model", "static", "--epochs", "1", "--resume", "--no-table",
-                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), *RECIPE]) == 0
+    assert (
+        main(
+            [
+                "run",
+                "--root",
+                str(tiny_synth),
+                "--model",
+                "static",
+                "--epochs",
+                "1",
+                "--resume",
+                "--no-table",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                str(tmp_path / "runs"),
+                *RECIPE,
+            ]
+        )
+        == 0
+    )
     assert "--resume: nothing to resume" in capsys.readouterr().err
 
 
 def test_a_reader_that_leaves_early_ends_the_command_quietly():
     """`gazebench table | head`: the pipe's reader is gone before the command writes."""
-    proc = subprocess.Popen([sys.executable, "-m", "gazebench", "ls", "recipe"], stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "gazebench", "ls", "recipe"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     proc.stdout.close()
     _, err = proc.communicate(timeout=600)
     assert proc.returncode == 0 and err == b""
@@ -344,8 +498,21 @@ def test_prepare_killed_mid_write_then_rerun_leaves_no_temporary_file(tiny_synth
     synth_copy = tmp_path / "synth"
     shutil.copytree(tiny_synth, synth_copy)
     cache = synth_copy / ".gazebench-cache"
-    argv = [sys.executable, "-m", "gazebench", "prepare", "--dataset", "synthgaze", "--root", str(synth_copy),
-            "--size", "48", "--workers", "1", "--quiet"]
+    argv = [
+        sys.executable,
+        "-m",
+        "gazebench",
+        "prepare",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        str(synth_copy),
+        "--size",
+        "48",
+        "--workers",
+        "1",
+        "--quiet",
+    ]
     proc = subprocess.Popen(argv, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 600  # a limit for a hung process, not a speed check (a loaded 2-core CI)
     while time.time() < deadline and proc.poll() is None and not list(cache.glob(".*.tmp")):

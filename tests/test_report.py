@@ -44,10 +44,14 @@ def write_analysis_folder(results: Path, runs: list[Path]) -> Path:
     (folder / "error_by_yaw.png").write_bytes(figure_png())
     records = [json.loads(p.read_text()) for p in runs]
     manifest = {
-        "kind": "bins", "title": "Error by gaze yaw", "runs": [str(p) for p in runs],
-        "unit_ids": [r["unit_id"] for r in records], "run_names": [f"static seed {r['seed']}" for r in records],
+        "kind": "bins",
+        "title": "Error by gaze yaw",
+        "runs": [str(p) for p in runs],
+        "unit_ids": [r["unit_id"] for r in records],
+        "run_names": [f"static seed {r['seed']}" for r in records],
         "options": {"yaw_bin": 90},
-        "table": "table.csv", "figures": ["error_by_yaw.png"],
+        "table": "table.csv",
+        "figures": ["error_by_yaw.png"],
         "notes": ["hand-made note: bins with fewer than 5 samples are marked"],
         "command": ["gazebench", "analyze", "bins", "--run", str(runs[0]), "--set", "yaw_bin=90"],
         "created_at": "2024-05-02T08:00:00+00:00",
@@ -91,6 +95,7 @@ def without_data_uris(page: str) -> str:
 
 
 # --- the page's content (no browser) --------------------------------------------------------------
+
 
 def test_page_has_the_leaderboards_with_marks_footnotes_and_subsets(report):
     page = report.read_text()
@@ -146,9 +151,11 @@ def test_page_refers_to_nothing_outside_itself(report):
 
 
 def test_external_references_finds_what_a_browser_would_fetch():
-    bad = ('<img src="http://a.example/x.png"><link rel="stylesheet" href="//cdn.example/x.css">'
-           '<div style="background:url(y.png)"></div><style>@import "z.css";</style>'
-           '<p>text that says src=http://not.a.tag</p><a href="#ok">ok</a><img src="data:image/png;base64,AA">')
+    bad = (
+        '<img src="http://a.example/x.png"><link rel="stylesheet" href="//cdn.example/x.css">'
+        '<div style="background:url(y.png)"></div><style>@import "z.css";</style>'
+        '<p>text that says src=http://not.a.tag</p><a href="#ok">ok</a><img src="data:image/png;base64,AA">'
+    )
     assert external_references(bad) == ["http://a.example/x.png", "//cdn.example/x.css", "y.png", "z.css"]
 
 
@@ -157,8 +164,9 @@ def test_text_from_the_files_is_escaped_not_markup(tree, tmp_path):
     no element from it."""
     path = tree / "analysis" / "bins-0123abcd" / "analysis.json"
     manifest = json.loads(path.read_text())
-    manifest.update(title='<script>alert("x")</script>', notes=["<img src=http://a.example/x.png>"],
-                    options={"<u>key</u>": "&amp;"})
+    manifest.update(
+        title='<script>alert("x")</script>', notes=["<img src=http://a.example/x.png>"], options={"<u>key</u>": "&amp;"}
+    )
     path.write_text(json.dumps(manifest))
     page = write_report(tree, tmp_path / "r.html", title="<i>report</i>")[0].read_text()
     assert "<script" not in page and "<u>" not in page and "<i>" not in page and "<img src=http" not in page
@@ -207,9 +215,15 @@ def test_report_shows_what_gazebench_analyze_wrote(tree, tmp_path):
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 #: a closed proxy and a resolver that resolves nothing: any request fails, and the net log shows it
-NO_NETWORK = ["--proxy-server=127.0.0.1:9", "--host-resolver-rules=MAP * ~NOTFOUND", "--no-first-run",
-              "--disable-background-networking", "--disable-component-update", "--disable-sync",
-              "--disable-default-apps"]
+NO_NETWORK = [
+    "--proxy-server=127.0.0.1:9",
+    "--host-resolver-rules=MAP * ~NOTFOUND",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-default-apps",
+]
 #: URL schemes that never leave the machine
 LOCAL_SCHEMES = ("file:", "data:", "about:", "chrome:", "blob:")
 
@@ -219,9 +233,19 @@ def headless(page: Path, work: Path, height: int = 2000) -> tuple[Path, list[dic
     the screenshot, the requests of the net log and the finished process."""
     name = f"{page.stem}-{height}"
     shot, netlog = work / f"{name}.png", work / f"{name}.netlog.json"
-    argv = [CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage",
-            f"--user-data-dir={work / ('profile-' + name)}", f"--screenshot={shot}", f"--window-size=1280,{height}",
-            f"--log-net-log={netlog}", *NO_NETWORK, page.resolve().as_uri()]
+    argv = [
+        CHROMIUM,
+        "--headless",
+        "--disable-gpu",
+        "--no-sandbox",
+        "--disable-dev-shm-usage",
+        f"--user-data-dir={work / ('profile-' + name)}",
+        f"--screenshot={shot}",
+        f"--window-size=1280,{height}",
+        f"--log-net-log={netlog}",
+        *NO_NETWORK,
+        page.resolve().as_uri(),
+    ]
     done = subprocess.run(argv, capture_output=True, text=True, timeout=120)
     return shot, net_requests(netlog), done
 
@@ -242,8 +266,9 @@ def page_requests(requests: list[dict]) -> list[str]:
     """The requests the page made: Chromium's own background requests (update checks, account
     lookups) have no origin as initiator; anything the page loads, fetches or navigates to has
     the page's (``null`` for file:) or a frame's."""
-    return [r["url"] for r in requests
-            if r.get("initiator") != "not an origin" and not r["url"].startswith(LOCAL_SCHEMES)]
+    return [
+        r["url"] for r in requests if r.get("initiator") != "not an origin" and not r["url"].startswith(LOCAL_SCHEMES)
+    ]
 
 
 def marker_pixels(image: Image.Image) -> int:
@@ -264,9 +289,22 @@ def test_report_opens_in_headless_chromium_without_network(report, tmp_path):
     colours = image.convert("RGB").getcolors(maxcolors=1 << 20)
     assert colours is not None and len(colours) > 50  # text, rules and shading, not a blank page
     assert page_requests(requests) == []
-    dom = subprocess.run([CHROMIUM, "--headless", "--disable-gpu", "--no-sandbox", "--disable-dev-shm-usage",
-                          f"--user-data-dir={tmp_path / 'profile-dom'}", *NO_NETWORK, "--dump-dom",
-                          report.resolve().as_uri()], capture_output=True, text=True, timeout=120).stdout
+    dom = subprocess.run(
+        [
+            CHROMIUM,
+            "--headless",
+            "--disable-gpu",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            f"--user-data-dir={tmp_path / 'profile-dom'}",
+            *NO_NETWORK,
+            "--dump-dom",
+            report.resolve().as_uri(),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    ).stdout
     assert "<table" in dom and "all.mean" in dom and re.search(r'<img src="data:image/png', dom)
     # the inlined figure is decoded and drawn: its colour is on a screen tall enough to reach it
     shot, requests, done = headless(report, tmp_path, height=5000)
@@ -278,9 +316,10 @@ def test_report_opens_in_headless_chromium_without_network(report, tmp_path):
 @needs_chromium
 def test_the_network_check_sees_a_page_that_reaches_out(tmp_path):
     page = tmp_path / "leaky.html"
-    page.write_text('<!DOCTYPE html><html><body><p>leaky</p><img src="http://img.example/x.png">'
-                    '<script>fetch("https://api.example/data")</script></body></html>')
+    page.write_text(
+        '<!DOCTYPE html><html><body><p>leaky</p><img src="http://img.example/x.png">'
+        '<script>fetch("https://api.example/data")</script></body></html>'
+    )
     _, requests, done = headless(page, tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     assert set(page_requests(requests)) == {"http://img.example/x.png", "https://api.example/data"}
-

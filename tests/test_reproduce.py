@@ -32,12 +32,29 @@ def gaze360_tree(tmp_path_factory) -> Path:
 
 def _reproduce(root: Path, weights: Path, out: Path, *extra: str) -> int:
     # 32 px keeps the test fast; the card's 224 is what a real reproduction uses
-    return cli("reproduce", "gaze360-lstm", "--root", root, "--weights", weights, "--results", out / "results",
-               "--runs", out / "runs", "--quiet", "--set", "image_size=32", "--set", "num_workers=0", *extra)
+    return cli(
+        "reproduce",
+        "gaze360-lstm",
+        "--root",
+        root,
+        "--weights",
+        weights,
+        "--results",
+        out / "results",
+        "--runs",
+        out / "runs",
+        "--quiet",
+        "--set",
+        "image_size=32",
+        "--set",
+        "num_workers=0",
+        *extra,
+    )
 
 
 def test_reproduce_gaze360_lstm_prints_each_published_number_and_records_the_checkpoint(
-        gaze360_tree, gaze360_lstm_file, tmp_path, capsys):
+    gaze360_tree, gaze360_lstm_file, tmp_path, capsys
+):
     assert _reproduce(gaze360_tree, gaze360_lstm_file, tmp_path) == 0
     out = capsys.readouterr().out
     card = published_card("gaze360-lstm")
@@ -55,8 +72,10 @@ def test_reproduce_gaze360_lstm_prints_each_published_number_and_records_the_che
             both = (f"{record['metrics'][c]['mean']:.2f} ({c})" for c in ("front20", "front20axis"))
             assert cells[3] == ", ".join(both)
             assert cells[4] == "none: subset not stated"
-    assert ('no difference for "Gaze360 test, front-facing" 11.1°: no source read says which subset it is on'
-            in out and "subset_source in gaze360-lstm.yaml" in out)
+    assert (
+        'no difference for "Gaze360 test, front-facing" 11.1°: no source read says which subset it is on' in out
+        and "subset_source in gaze360-lstm.yaml" in out
+    )
     assert record["selection"]["rule"].startswith("published checkpoint gaze360-lstm")
     assert record["weights"]["tag"] == "published:gaze360-lstm" and len(record["weights"]["sha256"]) == 64
     assert record["label"] == "gaze360-lstm (published)" and record["history"] == []
@@ -90,11 +109,38 @@ def test_a_card_whose_population_gazebench_cannot_read_says_why(monkeypatch):
 
 
 def test_a_published_checkpoint_fine_tunes_like_any_model(tiny_synth, gaze360_lstm_file, tmp_path):
-    assert cli("run", "--dataset", "synthgaze", "--root", tiny_synth, "--model", "seqlstm", "--epochs", "1",
-               "--set", "init=published:gaze360-lstm", "--set", f"weights_file={gaze360_lstm_file}",
-               "--set", "image_size=32", "--set", "batch_size=16", "--set", "num_workers=0",
-               "--set", "max_train_samples=32", "--results", tmp_path / "results", "--runs", tmp_path / "runs",
-               "--quiet", "--no-table") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "synthgaze",
+            "--root",
+            tiny_synth,
+            "--model",
+            "seqlstm",
+            "--epochs",
+            "1",
+            "--set",
+            "init=published:gaze360-lstm",
+            "--set",
+            f"weights_file={gaze360_lstm_file}",
+            "--set",
+            "image_size=32",
+            "--set",
+            "batch_size=16",
+            "--set",
+            "num_workers=0",
+            "--set",
+            "max_train_samples=32",
+            "--results",
+            tmp_path / "results",
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--no-table",
+        )
+        == 0
+    )
     (path,) = (tmp_path / "results").rglob("*.json")
     record = json.loads(path.read_text())
     assert "fine-tuned from the published checkpoint gaze360-lstm" in record["selection"]["rule"]
@@ -102,8 +148,20 @@ def test_a_published_checkpoint_fine_tunes_like_any_model(tiny_synth, gaze360_ls
 
 
 def test_init_needs_the_file_and_the_cards_model(tiny_synth, tmp_path, capsys):
-    common = ["run", "--dataset", "synthgaze", "--root", tiny_synth, "--epochs", "1", "--dry-run",
-              "--set", "init=published:gaze360-lstm", "--results", tmp_path]
+    common = [
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        tiny_synth,
+        "--epochs",
+        "1",
+        "--dry-run",
+        "--set",
+        "init=published:gaze360-lstm",
+        "--results",
+        tmp_path,
+    ]
     assert cli(*common, "--model", "seqlstm") == 2
     assert "weights_file=FILE" in capsys.readouterr().err
 

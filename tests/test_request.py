@@ -101,11 +101,14 @@ def test_defaults_write_no_flags_and_match_a_bare_command():
 def test_the_status_line_of_a_launch_names_the_units_flags_only():
     from gazebench.commands.status import status_command
 
-    request = Request(benchmark="paper", datasets=("rtgene",), roots=("rtgene=/data/RT GENE",), sets=("lr=1e-4",),
-                      results=Path("out"))
+    request = Request(
+        benchmark="paper", datasets=("rtgene",), roots=("rtgene=/data/RT GENE",), sets=("lr=1e-4",), results=Path("out")
+    )
     line = status_command(request)
-    assert line == "gazebench status --benchmark paper --dataset rtgene --root 'rtgene=/data/RT GENE' --set lr=1e-4 " \
-                   "--results out"
+    assert (
+        line == "gazebench status --benchmark paper --dataset rtgene --root 'rtgene=/data/RT GENE' --set lr=1e-4 "
+        "--results out"
+    )
     assert Request.from_args(build_parser().parse_args(shlex.split(line)[1:])) == request
 
 
@@ -126,12 +129,19 @@ def test_a_request_from_python_plans_as_the_command_does(tmp_path, capsys):
     from gazebench.planning import plan_request
     from tests.helpers import cli
 
-    planned = plan_request(Request(datasets=("rt-gene",), models=("static", "mean"), folds=("0", "2"),
-                                   results=tmp_path))
+    planned = plan_request(
+        Request(datasets=("rt-gene",), models=("static", "mean"), folds=("0", "2"), results=tmp_path)
+    )
     assert [(u.spec.dataset, u.fold, u.label) for u in planned.units] == [
-        ("rtgene", "0", "static"), ("rtgene", "0", "mean"), ("rtgene", "2", "static"), ("rtgene", "2", "mean")]
-    assert cli("run", "--dataset", "rtgene", "--model", "static,mean", "--fold", "0,2", "--results", tmp_path,
-               "--dry-run") == 0
+        ("rtgene", "0", "static"),
+        ("rtgene", "0", "mean"),
+        ("rtgene", "2", "static"),
+        ("rtgene", "2", "mean"),
+    ]
+    assert (
+        cli("run", "--dataset", "rtgene", "--model", "static,mean", "--fold", "0,2", "--results", tmp_path, "--dry-run")
+        == 0
+    )
     out = capsys.readouterr().out
     assert all(str(u.result_path) in out for u in planned.units)
     with pytest.raises(UserValueError, match="--config needs --benchmark NAME"):

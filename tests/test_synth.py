@@ -11,6 +11,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from gazebench.datasets import BUILTIN
 from gazebench.geometry import angular_error_deg, vector_to_yawpitch, yawpitch_to_vector
 from gazebench.synth import (
     FRAME_COLUMNS,
@@ -24,7 +25,6 @@ from gazebench.synth import (
     render_frames,
     write_layout,
 )
-from gazebench.datasets import BUILTIN
 from gazebench.synth.scene import HEAD_FRACTION, REFERENCE_HALF_WIDTH, compose_gaze, rotation
 
 GAZE = ["gaze_x", "gaze_y", "gaze_z"]
@@ -70,13 +70,17 @@ def test_presets_and_columns(tiny):
 
 def test_rotation_convention():
     for yaw, pitch in [(0.3, 0.2), (-2.0, -0.5), (3.0, 0.1)]:
-        np.testing.assert_allclose(rotation(yaw, pitch, 0.7) @ [0, 0, -1], yawpitch_to_vector(np.array([yaw, pitch])), atol=1e-12)
+        np.testing.assert_allclose(
+            rotation(yaw, pitch, 0.7) @ [0, 0, -1], yawpitch_to_vector(np.array([yaw, pitch])), atol=1e-12
+        )
 
 
 def test_gaze_is_head_pose_plus_bounded_eye_rotation():
     f = make_scene("default", 0).frames
     head = f[["head_yaw", "head_pitch", "head_roll"]].to_numpy()
-    np.testing.assert_allclose(compose_gaze(head, f[["eye_yaw", "eye_pitch"]].to_numpy()), f[GAZE].to_numpy(), atol=1e-12)
+    np.testing.assert_allclose(
+        compose_gaze(head, f[["eye_yaw", "eye_pitch"]].to_numpy()), f[GAZE].to_numpy(), atol=1e-12
+    )
     assert np.degrees(np.abs(f[["eye_yaw", "eye_pitch"]].to_numpy())).max() <= 35.0 + 1e-9
     face = yawpitch_to_vector(head[:, :2])
     assert angular_error_deg(face, f[GAZE].to_numpy()).max() <= 50.0
@@ -100,7 +104,9 @@ def test_scene_statistics(preset):
     if preset == "default":
         assert (frac < 0.4).mean() > 0.25 and (frac > 0.6).mean() > 0.25
     # smooth trajectories: consecutive frames are much closer than random pairs
-    same = (f["subject"].to_numpy()[1:] == f["subject"].to_numpy()[:-1]) & (f["sequence"].to_numpy()[1:] == f["sequence"].to_numpy()[:-1])
+    same = (f["subject"].to_numpy()[1:] == f["subject"].to_numpy()[:-1]) & (
+        f["sequence"].to_numpy()[1:] == f["sequence"].to_numpy()[:-1]
+    )
     step = angular_error_deg(g[1:], g[:-1])[same]
     rng = np.random.default_rng(0)
     a, b = rng.integers(0, len(g), (2, 2000))
@@ -222,7 +228,7 @@ def test_back_views_hide_the_eyes(tiny):
     assert masks[2]["pupil"].sum() > 0
     # no near-black pupil colour in the back view either
     img = masks[0]["image"].astype(int)
-    assert not ((img.max(-1) < 12)).any()
+    assert not (img.max(-1) < 12).any()
 
 
 def test_glasses_change_only_wearers(tiny):

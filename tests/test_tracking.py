@@ -20,18 +20,42 @@ from gazebench.cli import main
 from gazebench.config import ConfigError, Recipe
 from gazebench.identity import NOT_IN_IDENTITY
 from gazebench.record import PREDICTIONS
-from gazebench.tracking import (MLFLOW_RUN_ID, MLFLOW_TAGS, SCALARS, TENSORBOARD_DIR, WANDB_RUN_ID, epoch_scalars,
-                                flat_params, mlflow_key)
+from gazebench.tracking import (
+    MLFLOW_RUN_ID,
+    MLFLOW_TAGS,
+    SCALARS,
+    TENSORBOARD_DIR,
+    WANDB_RUN_ID,
+    epoch_scalars,
+    flat_params,
+    mlflow_key,
+)
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
-TINY = ["--dataset", "synthgaze", "--model", "static", "--epochs", "2", "--backbone", "test_resnet",
-        "--set", "image_size=32", "--set", "num_workers=0", "--set", "batch_size=16", "--no-table"]
+TINY = [
+    "--dataset",
+    "synthgaze",
+    "--model",
+    "static",
+    "--epochs",
+    "2",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "batch_size=16",
+    "--no-table",
+]
 
 
 def _run(root: Path, out: Path, *extra: str) -> int:
-    return main(["run", "--root", str(root), *TINY, "--results", str(out / "results"), "--runs", str(out / "runs"),
-                 *extra])
+    return main(
+        ["run", "--root", str(root), *TINY, "--results", str(out / "results"), "--runs", str(out / "runs"), *extra]
+    )
 
 
 def _record(out: Path) -> tuple[Path, dict]:
@@ -77,8 +101,9 @@ def test_a_run_writes_tensorboard_events_that_tensorboard_reads_back(default_run
     seen = _scalars(_run_dir(default_run) / TENSORBOARD_DIR)
     assert set(seen) == {"train/loss", "val/loss", "val/mean_angular_error_deg", "train/lr", "train/samples_per_s"}
     _assert_matches(seen, history)
-    assert seen["train/samples_per_s"][0][1] == pytest.approx(history[0]["train_samples"] / history[0]["train_seconds"],
-                                                              rel=1e-6)
+    assert seen["train/samples_per_s"][0][1] == pytest.approx(
+        history[0]["train_samples"] / history[0]["train_seconds"], rel=1e-6
+    )
 
 
 def test_logger_none_writes_no_events_and_is_the_same_unit_and_identity(default_run, tiny_synth, tmp_path):
@@ -102,7 +127,8 @@ def test_a_resumed_fit_appends_its_epochs_without_duplicate_steps(tracked):
     runner's second fit resumes at epoch 2 and its events continue at step 2."""
     stages = tracked["stages"]
     assert {tag: [s for s, _ in pts] for tag, pts in stages["killed"]["tensorboard"].items()} == {
-        tag: [1] for tag in SCALARS}
+        tag: [1] for tag in SCALARS
+    }
     resumed = stages["resumed"]
     assert "resuming after epoch 1" in resumed["stderr"]
     assert resumed["event_files"] == 2  # the resumed fit appended a file
@@ -123,8 +149,9 @@ def test_an_unknown_logger_is_one_line(tiny_synth, tmp_path, capsys):
 
 
 @pytest.mark.parametrize("package", ["wandb", "mlflow"])
-def test_a_missing_optional_logger_names_its_extra_before_reading_data(package, tiny_synth, tmp_path, monkeypatch,
-                                                                       capsys):
+def test_a_missing_optional_logger_names_its_extra_before_reading_data(
+    package, tiny_synth, tmp_path, monkeypatch, capsys
+):
     monkeypatch.setitem(sys.modules, package, None)  # `import wandb` raises ImportError
     assert _run(tiny_synth, tmp_path, "--quiet", "--logger", f"tensorboard,{package}") == 2
     err = capsys.readouterr().err.strip()
@@ -144,12 +171,19 @@ def test_the_logger_option_accepts_lists_and_none():
 
 
 def test_epoch_scalars_leave_out_what_is_missing_or_not_a_number():
-    row = {"epoch": 3, "train_loss": 0.5, "val_loss": float("nan"), "val_mean": float("nan"), "train_seconds": 2.0,
-           "train_samples": 10}  # no validation split; a last.pt from before `lr` was recorded
+    row = {
+        "epoch": 3,
+        "train_loss": 0.5,
+        "val_loss": float("nan"),
+        "val_mean": float("nan"),
+        "train_seconds": 2.0,
+        "train_samples": 10,
+    }  # no validation split; a last.pt from before `lr` was recorded
     assert epoch_scalars(row) == {"train/loss": 0.5, "train/samples_per_s": 5.0}
 
 
 # --- W&B and MLflow, the real packages (W&B offline, MLflow on a local SQLite store) ---------------
+
 
 def _dies_after_epoch_1(monkeypatch) -> None:
     """The unit's process stops after epoch 1 (its last.pt written, its loggers told)."""
@@ -169,8 +203,11 @@ def _importable(*packages: str) -> bool:
 
 
 #: the optional trackers this environment has (the test extra installs them all)
-TRACKERS = [name for name, needs in (("wandb", ("wandb",)), ("mlflow", ("mlflow", "sqlalchemy", "alembic")))
-            if _importable(*needs)]
+TRACKERS = [
+    name
+    for name, needs in (("wandb", ("wandb",)), ("mlflow", ("mlflow", "sqlalchemy", "alembic")))
+    if _importable(*needs)
+]
 
 
 @pytest.fixture(scope="module")
@@ -188,11 +225,19 @@ def tracked(tiny_synth, tmp_path_factory):
         mp.setenv("MLFLOW_TRACKING_URI", store)
         # W&B: offline (nothing is contacted), quiet, no system-metrics sampler, no error reports;
         # its settings and caches under the test folder, not the home
-        for var, value in {"WANDB_MODE": "offline", "WANDB_SILENT": "true", "WANDB_CONSOLE": "off",
-                           "WANDB__DISABLE_STATS": "true", "WANDB_DISABLE_GIT": "true", "WANDB_DISABLE_CODE": "true",
-                           "WANDB_ERROR_REPORTING": "false", "WANDB_PROJECT": "gazebench-tests",
-                           "WANDB_CONFIG_DIR": str(out / "wandb-config"), "WANDB_CACHE_DIR": str(out / "wandb-cache"),
-                           "WANDB_DATA_DIR": str(out / "wandb-data")}.items():
+        for var, value in {
+            "WANDB_MODE": "offline",
+            "WANDB_SILENT": "true",
+            "WANDB_CONSOLE": "off",
+            "WANDB__DISABLE_STATS": "true",
+            "WANDB_DISABLE_GIT": "true",
+            "WANDB_DISABLE_CODE": "true",
+            "WANDB_ERROR_REPORTING": "false",
+            "WANDB_PROJECT": "gazebench-tests",
+            "WANDB_CONFIG_DIR": str(out / "wandb-config"),
+            "WANDB_CACHE_DIR": str(out / "wandb-cache"),
+            "WANDB_DATA_DIR": str(out / "wandb-data"),
+        }.items():
             mp.setenv(var, value)
         logger = ["--logger", ",".join(["tensorboard", *TRACKERS])]
         with pytest.MonkeyPatch.context() as dies:
@@ -200,8 +245,11 @@ def tracked(tiny_synth, tmp_path_factory):
             with pytest.raises(_Killed):
                 _run(tiny_synth, out, "--traceback", *logger)
         run_dir = _run_dir_of_last(out)
-        for stage, extra in (("killed", None), ("resumed", []), ("restarted", ["--quiet", "--restart", "--overwrite",
-                                                                               "always"])):
+        for stage, extra in (
+            ("killed", None),
+            ("resumed", []),
+            ("restarted", ["--quiet", "--restart", "--overwrite", "always"]),
+        ):
             err = io.StringIO()
             if extra is not None:
                 with contextlib.redirect_stderr(err):
@@ -223,8 +271,12 @@ def _mlflow_state(store: str, run_dir: Path) -> dict:
     client = MlflowClient(store)
     run_id = (run_dir / MLFLOW_RUN_ID).read_text().strip()
     run = client.get_run(run_id)
-    return {"mlflow_run": run, "mlflow_steps": {key: [(h.step, h.value) for h in client.get_metric_history(run_id, key)]
-                                                for key in run.data.metrics}}
+    return {
+        "mlflow_run": run,
+        "mlflow_steps": {
+            key: [(h.step, h.value) for h in client.get_metric_history(run_id, key)] for key in run.data.metrics
+        },
+    }
 
 
 def _wandb_state(run_dir: Path) -> dict:
@@ -235,7 +287,7 @@ def _wandb_state(run_dir: Path) -> dict:
 
 def _needs(tracker: str) -> None:
     if tracker not in TRACKERS:
-        pytest.skip(f"{tracker} is not installed (pip install -e \".[test]\")")
+        pytest.skip(f'{tracker} is not installed (pip install -e ".[test]")')
 
 
 def _mlflow_runs_of(unit_id: str, store: str):
@@ -244,8 +296,11 @@ def _mlflow_runs_of(unit_id: str, store: str):
     before = mlflow.get_tracking_uri()
     mlflow.set_tracking_uri(store)
     try:
-        return mlflow.search_runs(experiment_names=["gazebench"], order_by=["attributes.start_time ASC"],
-                                  filter_string=f"tags.`gazebench.unit_id` = '{unit_id}'")
+        return mlflow.search_runs(
+            experiment_names=["gazebench"],
+            order_by=["attributes.start_time ASC"],
+            filter_string=f"tags.`gazebench.unit_id` = '{unit_id}'",
+        )
     finally:
         mlflow.set_tracking_uri(before)
 
@@ -269,7 +324,8 @@ def test_mlflow_logs_identity_params_epoch_metrics_tags_and_the_result_as_artifa
         assert [s for s, _ in epoch_keys[key]] == [1, 2], key
         assert [v for _, v in epoch_keys[key]] == pytest.approx([v for _, v in points], rel=1e-12), key
     assert resumed["mlflow_steps"]["test_mean_angular_error_deg"][0][1] == pytest.approx(
-        record["metrics"]["all"]["mean"], rel=1e-12)
+        record["metrics"]["all"]["mean"], rel=1e-12
+    )
     assert run.info.status == "FINISHED" and run.info.run_name == f"static synthgaze fold-{record['fold']} seed-0"
     # the parameters: the configuration identity's keys, flattened; the tags: the unit
     assert run.data.params == flat_params(record["identity"]["config"])
@@ -301,7 +357,8 @@ def test_mlflow_search_runs_finds_one_run_per_fit_and_a_restart_never_logs_a_ste
     last = runs.iloc[1]
     assert last["metrics.val_mean_angular_error_deg"] == pytest.approx(record["history"][-1]["val_mean"], rel=1e-12)
     assert {k: [s for s, _ in v] for k, v in restarted["mlflow_steps"].items() if not k.startswith("test_")} == {
-        mlflow_key(t): [1, 2] for t in SCALARS}
+        mlflow_key(t): [1, 2] for t in SCALARS
+    }
 
 
 def test_wandb_offline_run_holds_config_history_and_a_resumed_fit_keeps_its_id(tracked):
@@ -323,9 +380,15 @@ def test_wandb_offline_run_holds_config_history_and_a_resumed_fit_keeps_its_id(t
     for run in (first, resumed):
         keys = ("unit_id", "identity", "dataset", "model", "label", "seed", "lr", "epochs")
         assert {k: run.config[k] for k in keys} == {
-            "unit_id": record["unit_id"], "identity": record["identity"]["hash"], "dataset": "synthgaze",
-            "model": "static", "label": "static", "seed": 0, "lr": record["recipe"]["lr"],
-            "epochs": record["recipe"]["epochs"]}
+            "unit_id": record["unit_id"],
+            "identity": record["identity"]["hash"],
+            "dataset": "synthgaze",
+            "model": "static",
+            "label": "static",
+            "seed": 0,
+            "lr": record["recipe"]["lr"],
+            "epochs": record["recipe"]["epochs"],
+        }
     # --restart: a new W&B run (new id) with epochs 1 and 2 once
     third = stages["restarted"]["wandb_runs"][-1]
     assert len(stages["restarted"]["wandb_runs"]) == 3 and third.run_id == stages["restarted"]["wandb_id"]
@@ -337,12 +400,19 @@ def test_planning_never_imports_the_optional_trackers(tiny_synth, tmp_path):
     and may be missing)."""
     _needs("wandb")
     _needs("mlflow")
-    code = ("import sys; from gazebench.cli import main\n"
-            f"assert main(['run', '--root', {str(tiny_synth)!r}, *{TINY!r}, '--results', {str(tmp_path)!r}, "
-            "'--logger', 'wandb,mlflow', '--dry-run']) == 0\n"
-            "assert main(['ls', 'models']) == 0\n"
-            "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wandb', 'mlflow')))")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300,
-                          env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])})
+    code = (
+        "import sys; from gazebench.cli import main\n"
+        f"assert main(['run', '--root', {str(tiny_synth)!r}, *{TINY!r}, '--results', {str(tmp_path)!r}, "
+        "'--logger', 'wandb,mlflow', '--dry-run']) == 0\n"
+        "assert main(['ls', 'models']) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('wandb', 'mlflow')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(Path(__file__).parents[1])},
+    )
     assert done.returncode == 0, done.stderr
     assert done.stdout.strip().splitlines()[-1] == "[]"

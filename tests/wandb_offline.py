@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import struct
 import zlib
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 HEADER = struct.pack("<4sHB", b":W&B", 0xBEE1, 0)
 BLOCK = 32768
@@ -30,16 +31,16 @@ def records(path: Path) -> Iterator[Any]:
     from wandb.proto import wandb_internal_pb2
 
     data = Path(path).read_bytes()
-    assert data[:len(HEADER)] == HEADER, f"{path}: not a W&B transaction log"
+    assert data[: len(HEADER)] == HEADER, f"{path}: not a W&B transaction log"
     pos, pending = len(HEADER), None
     while pos < len(data):
         left = BLOCK - pos % BLOCK
         if left < CHUNK_HEADER:  # a block's tail too short for a chunk header is zero padding
-            assert data[pos:pos + left] == bytes(len(data[pos:pos + left])), f"{path}: bad padding at {pos}"
+            assert data[pos : pos + left] == bytes(len(data[pos : pos + left])), f"{path}: bad padding at {pos}"
             pos += left
             continue
         crc, length, kind = struct.unpack_from("<IHB", data, pos)
-        chunk = data[pos + CHUNK_HEADER:pos + CHUNK_HEADER + length]
+        chunk = data[pos + CHUNK_HEADER : pos + CHUNK_HEADER + length]
         assert len(chunk) == length, f"{path}: truncated chunk at {pos}"
         assert crc == zlib.crc32(chunk, zlib.crc32(bytes([kind]))) & 0xFFFFFFFF, f"{path}: bad checksum at {pos}"
         pos += CHUNK_HEADER + length
@@ -85,8 +86,9 @@ def read_run(folder: Path) -> OfflineRun:
         elif kind == "config":
             run.config.update({c.key: json.loads(c.value_json) for c in record.config.update})
         elif kind == "history":
-            run.history.append({item.key or "/".join(item.nested_key): json.loads(item.value_json)
-                                for item in record.history.item})
+            run.history.append(
+                {item.key or "/".join(item.nested_key): json.loads(item.value_json) for item in record.history.item}
+            )
         elif kind == "exit":
             run.exit_code = record.exit.exit_code
     return run

@@ -49,8 +49,10 @@ def plan(model: str, seed: int, sets: dict[str, Any], results: str, runs: str):
     labels = {m.label: m for m in quick.models}
     entry = labels.get(model)
     name = entry.name if entry else model
-    kwargs = {**{k: v for k, v in quick.model_kwargs.items() if k in planning.model_option_keys(name)},
-              **(entry.kwargs if entry else {})}
+    kwargs = {
+        **{k: v for k, v in quick.model_kwargs.items() if k in planning.model_option_keys(name)},
+        **(entry.kwargs if entry else {}),
+    }
     suite = planning.single_run_suite("synthgaze", [name], [seed])
     settings = {**quick.recipe, **kwargs, **sets}
     spec = planning.expand(suite, settings)[0]
@@ -84,10 +86,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--val-every", type=int, default=48, help="0: never")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--sigma-scale", type=float, help="experiment: replace the head's sigma scale")
-    p.add_argument("--no-sigma-grad", action="store_true",
-                   help="experiment: freeze the sigma output at its initial value")
-    p.add_argument("--forget-bias", type=float,
-                   help="experiment: set every LSTM forget-gate bias (b_ih + b_hh) to this value")
+    p.add_argument(
+        "--no-sigma-grad", action="store_true", help="experiment: freeze the sigma output at its initial value"
+    )
+    p.add_argument(
+        "--forget-bias", type=float, help="experiment: set every LSTM forget-gate bias (b_ih + b_hh) to this value"
+    )
     args = p.parse_args(argv)
 
     import tempfile
@@ -118,18 +122,25 @@ def main(argv: list[str] | None = None) -> int:
             for name, b in lstm.named_parameters():
                 if name.startswith("bias_"):
                     h = b.shape[0] // 4
-                    b[h:2 * h] = args.forget_bias / 2  # gates i, f, g, o; b_ih + b_hh = forget_bias
+                    b[h : 2 * h] = args.forget_bias / 2  # gates i, f, g, o; b_ih + b_hh = forget_bias
     if args.no_sigma_grad:
         head.fc.weight.register_hook(lambda g: torch.cat([g[:-1], torch.zeros_like(g[-1:])]))
         head.fc.bias.register_hook(lambda g: torch.cat([g[:-1], torch.zeros_like(g[-1:])]))
 
-    parts = {"net": model.backbone.net.parameters, "proj": model.backbone.proj.parameters,
-             "fusion": model.fusion.parameters, "head": head.parameters}
+    parts = {
+        "net": model.backbone.net.parameters,
+        "proj": model.backbone.proj.parameters,
+        "fusion": model.fusion.parameters,
+        "head": head.parameters,
+    }
     n_params = {k: sum(p.numel() for p in f()) for k, f in parts.items()}
     print(f"unit {unit.unit_id} model {unit.spec.model} {dict(unit.model_kwargs)}", file=sys.stderr)
-    print(f"recipe lr={recipe.lr} batch={recipe.batch_size} epochs={recipe.epochs} "
-          f"max_train_samples={recipe.max_train_samples} image_size={recipe.image_size} loss={setup.loss_name}; "
-          f"parameters {n_params}; sigma scale {getattr(head, 'sigma_scale', None)}", file=sys.stderr)
+    print(
+        f"recipe lr={recipe.lr} batch={recipe.batch_size} epochs={recipe.epochs} "
+        f"max_train_samples={recipe.max_train_samples} image_size={recipe.image_size} loss={setup.loss_name}; "
+        f"parameters {n_params}; sigma scale {getattr(head, 'sigma_scale', None)}",
+        file=sys.stderr,
+    )
 
     seen: dict[str, Any] = {}
     hooks = [model.head.fc.register_forward_hook(lambda m, i, o: seen.update(head_in=i[0], head_out=o))]
@@ -138,9 +149,31 @@ def main(argv: list[str] | None = None) -> int:
 
     optimizer = make_optimizer(model, recipe)
     loader = setup.loader("train", generator=torch.Generator().manual_seed(setup.seed))
-    cols = ["step", "loss", "pinball", "circle", "inside", "g_net", "g_proj", "g_fusion", "g_head",
-            "feat_rms", "feat_sd", "gate_rms", "gate_sat", "fused_rms", "fused_sat", "fused_sd",
-            "o_rms", "tanh_sat", "sigma", "sig_min", "sig_max", "pred_sd", "val_deg"]
+    cols = [
+        "step",
+        "loss",
+        "pinball",
+        "circle",
+        "inside",
+        "g_net",
+        "g_proj",
+        "g_fusion",
+        "g_head",
+        "feat_rms",
+        "feat_sd",
+        "gate_rms",
+        "gate_sat",
+        "fused_rms",
+        "fused_sat",
+        "fused_sd",
+        "o_rms",
+        "tanh_sat",
+        "sigma",
+        "sig_min",
+        "sig_max",
+        "pred_sd",
+        "val_deg",
+    ]
     print(" ".join(f"{c:>8}" for c in cols))
     step, epoch, t0 = 0, 0, time.perf_counter()
     while step < args.steps:

@@ -83,15 +83,18 @@ def cell(text: str) -> str:
 
 def claims_block(table: pd.DataFrame) -> str:
     """The findings table as the page shows it, with a footnote for intervals over few subjects."""
-    lines = ["| claim | where the notes make it | test | A vs B (mean ± std over seeds) | A − B per seed | "
-             "A − B [95 % CI] | seeds on the claimed side | verdict | configurations paired |",
-             "|---|---|---|---|---|---|---|---|---|"]
+    lines = [
+        "| claim | where the notes make it | test | A vs B (mean ± std over seeds) | A − B per seed | "
+        "A − B [95 % CI] | seeds on the claimed side | verdict | configurations paired |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
     few = False
     for claim in CLAIMS:
         r = table.loc[claim.id]
         if r["verdict"] == "not measured":
-            lines.append(f"| {claim.text} | {claim.source} | {r['test']} | — | — | — | — | "
-                         f"not measured: {cell(r['why'])} | — |")
+            lines.append(
+                f"| {claim.text} | {claim.source} | {r['test']} | — | — | — | — | not measured: {cell(r['why'])} | — |"
+            )
             continue
         mark = " †" if str(r["few_subjects"]) == "True" else ""
         few |= bool(mark)
@@ -103,8 +106,12 @@ def claims_block(table: pd.DataFrame) -> str:
             values = f"{r['a']} vs {r['b']}"
             interval = f"{r['diff']:+.2f} [{r['ci95_low']:+.2f}, {r['ci95_high']:+.2f}]{mark}, {p_text(float(r['p']))}"
             paired = f"{r['a_identity']} vs {r['b_identity']}; {r['paired']}"
-        lines.append(minus(f"| {claim.text} | {claim.source} | {r['test']} | {values} | {r['seed_values']} | "
-                           f"{interval} | {r['claimed_side']} | **{r['verdict']}** | {paired} |"))
+        lines.append(
+            minus(
+                f"| {claim.text} | {claim.source} | {r['test']} | {values} | {r['seed_values']} | "
+                f"{interval} | {r['claimed_side']} | **{r['verdict']}** | {paired} |"
+            )
+        )
     if few:
         lines += ["", "† the interval rests on fewer than 10 test subjects."]
     return "\n".join(lines)
@@ -115,8 +122,9 @@ def runs_block(df: pd.DataFrame) -> str:
     seconds = df.groupby("label")["timings.total_seconds"].agg(["count", "mean"]).sort_values("mean")
     parts = [f"`{label}` {row['mean'] / 60:.1f} min ({int(row['count'])} units)" for label, row in seconds.iterrows()]
     total = df["timings.total_seconds"].sum() / 60
-    return (f"{len(df)} units; their own times add up to {total:.1f} min; mean per unit by label: "
-            + ", ".join(parts) + ".")
+    return (
+        f"{len(df)} units; their own times add up to {total:.1f} min; mean per unit by label: " + ", ".join(parts) + "."
+    )
 
 
 def replace_block(text: str, name: str, body: str) -> str:
@@ -153,21 +161,48 @@ def main() -> None:
     static, staticsc = seed0_unit(df, "static"), seed0_unit(df, "staticsc")
     if not args.no_figures:
         run("analyze", "bins", "--run", static, "--run", staticsc, *results, "--out", str(work / "doc-bins"))
-        run("analyze", "magnification", "--benchmark", BENCHMARK, "--model", "staticsclstmsym,staticsc-175",
-            "--set", "single=false", *results, "--out", str(work / "doc-magnification"))
-        run("analyze", "uncertainty", "--benchmark", BENCHMARK, "--model", "staticsclstmsym", *results,
-            "--out", str(work / "doc-uncertainty"))
-        figures.update({"doc-bins/yaw_polar.png": "findings-bins-yaw.png",
-                        "doc-magnification/magnification.png": "findings-magnification.png",
-                        "doc-uncertainty/reliability.png": "findings-sigma-reliability.png"})
+        run(
+            "analyze",
+            "magnification",
+            "--benchmark",
+            BENCHMARK,
+            "--model",
+            "staticsclstmsym,staticsc-175",
+            "--set",
+            "single=false",
+            *results,
+            "--out",
+            str(work / "doc-magnification"),
+        )
+        run(
+            "analyze",
+            "uncertainty",
+            "--benchmark",
+            BENCHMARK,
+            "--model",
+            "staticsclstmsym",
+            *results,
+            "--out",
+            str(work / "doc-uncertainty"),
+        )
+        figures.update(
+            {
+                "doc-bins/yaw_polar.png": "findings-bins-yaw.png",
+                "doc-magnification/magnification.png": "findings-magnification.png",
+                "doc-uncertainty/reliability.png": "findings-sigma-reliability.png",
+            }
+        )
     for source, target in figures.items():
         shutil.copyfile(work / source, args.images / target)
         print(f"copied {work / source} -> {args.images / target}", file=sys.stderr)
 
     text = args.doc.read_text()
-    for name, body in (("leaderboard", leaderboard_block(df)), ("claims", claims_block(table)),
-                       ("runs", runs_block(df)),
-                       ("bins-units", f"`gazebench analyze bins --run {static} --run {staticsc}`")):
+    for name, body in (
+        ("leaderboard", leaderboard_block(df)),
+        ("claims", claims_block(table)),
+        ("runs", runs_block(df)),
+        ("bins-units", f"`gazebench analyze bins --run {static} --run {staticsc}`"),
+    ):
         text = replace_block(text, name, body)
     args.doc.write_text(text)
     print(f"rewrote the generated blocks of {args.doc}; reread its prose against them", file=sys.stderr)

@@ -76,8 +76,16 @@ def camera(rng: np.random.Generator) -> tuple[np.ndarray, tuple[int, int]]:
 
 def face_model(rng: np.random.Generator) -> np.ndarray:
     """Six points (mm, x to the image's right, y down, z into the head): 4 eye corners, 2 mouth corners."""
-    base = np.array([[-45.0, -35.0, 28.0], [-19.0, -33.0, 29.0], [19.0, -33.0, 29.0], [45.0, -35.0, 28.0],
-                     [-24.0, 38.0, 22.0], [24.0, 38.0, 22.0]])
+    base = np.array(
+        [
+            [-45.0, -35.0, 28.0],
+            [-19.0, -33.0, 29.0],
+            [19.0, -33.0, 29.0],
+            [45.0, -35.0, 28.0],
+            [-24.0, 38.0, 22.0],
+            [24.0, 38.0, 22.0],
+        ]
+    )
     return base * rng.uniform(0.85, 1.15) + rng.normal(0.0, 2.5, base.shape)
 
 
@@ -107,8 +115,11 @@ def structured_image(rng: np.random.Generator, size: tuple[int, int], face_px: n
     inside = ((xs - centre[0]) / (0.7 * span[0])) ** 2 + ((ys - centre[1]) / (0.7 * span[1])) ** 2 <= 1
     img[inside] = rng.uniform(150, 230, 3)
     cell = int(rng.integers(2, 5))
-    check = ((xs // cell + ys // cell) % 2 == 0) & (np.abs(xs - centre[0]) < span[0] / 5) & (
-        np.abs(ys - centre[1] - span[1] / 4) < span[1] / 8)
+    check = (
+        ((xs // cell + ys // cell) % 2 == 0)
+        & (np.abs(xs - centre[0]) < span[0] / 5)
+        & (np.abs(ys - centre[1] - span[1] / 4) < span[1] / 8)
+    )
     img[check] = 30
     for px, py in face_px:
         img[(xs - px) ** 2 + (ys - py) ** 2 <= 4] = (20, 40, 60)
@@ -143,8 +154,15 @@ def case(rng: np.random.Generator, strong: bool) -> dict[str, np.ndarray]:
         target = centre + rng.normal(0.0, 1.0, 3) * [400, 300, 100] - [0, 0, rng.uniform(200, 600)]
     else:  # far to a side
         target = centre + [rng.choice([-1, 1]) * rng.uniform(600, 1500), rng.uniform(-400, 400), -rng.uniform(0, 300)]
-    return {"image": image, "camera_matrix": k, "head_rvec": rvec, "head_tvec": tvec, "face_model": model,
-            "landmarks": landmarks, "gaze_target": target}
+    return {
+        "image": image,
+        "camera_matrix": k,
+        "head_rvec": rvec,
+        "head_tvec": tvec,
+        "face_model": model,
+        "landmarks": landmarks,
+        "gaze_target": target,
+    }
 
 
 # --- running the originals -----------------------------------------------------------------------
@@ -154,20 +172,41 @@ def run_face(module, inputs: dict) -> dict[str, np.ndarray]:
     rec = module.cv2
     rec.warps.clear()
     img, hr_norm, gaze, lms, rot = module.normalizeData_face(
-        inputs["image"], inputs["face_model"], inputs["landmarks"], inputs["head_rvec"].reshape(3, 1),
-        inputs["head_tvec"].reshape(3, 1), inputs["gaze_target"].reshape(3, 1), inputs["camera_matrix"])
-    return {"out_image": img, "out_head_rvec": hr_norm.reshape(3), "out_gaze": gaze.reshape(3),
-            "out_landmarks": lms, "out_rotation": rot, "out_warp": rec.warps[-1]}
+        inputs["image"],
+        inputs["face_model"],
+        inputs["landmarks"],
+        inputs["head_rvec"].reshape(3, 1),
+        inputs["head_tvec"].reshape(3, 1),
+        inputs["gaze_target"].reshape(3, 1),
+        inputs["camera_matrix"],
+    )
+    return {
+        "out_image": img,
+        "out_head_rvec": hr_norm.reshape(3),
+        "out_gaze": gaze.reshape(3),
+        "out_landmarks": lms,
+        "out_rotation": rot,
+        "out_warp": rec.warps[-1],
+    }
 
 
 def run_eye(module, inputs: dict) -> dict[str, np.ndarray]:
     rec = module.cv2
     rec.warps.clear()
-    data = module.normalizeData(inputs["image"], inputs["face_model"].T, inputs["head_rvec"].reshape(3, 1),
-                                inputs["head_tvec"].reshape(3, 1), inputs["gaze_target"].reshape(3, 1),
-                                inputs["camera_matrix"])
-    return {"out_image": np.stack([d[0] for d in data]), "out_head_rvec": np.stack([d[1].reshape(3) for d in data]),
-            "out_gaze": np.stack([d[2].reshape(3) for d in data]), "out_warp": np.stack(rec.warps)}
+    data = module.normalizeData(
+        inputs["image"],
+        inputs["face_model"].T,
+        inputs["head_rvec"].reshape(3, 1),
+        inputs["head_tvec"].reshape(3, 1),
+        inputs["gaze_target"].reshape(3, 1),
+        inputs["camera_matrix"],
+    )
+    return {
+        "out_image": np.stack([d[0] for d in data]),
+        "out_head_rvec": np.stack([d[1].reshape(3) for d in data]),
+        "out_gaze": np.stack([d[2].reshape(3) for d in data]),
+        "out_warp": np.stack(rec.warps),
+    }
 
 
 def sha256(path: Path) -> str:
@@ -207,8 +246,10 @@ def main(argv: list[str] | None = None) -> int:
             written.append(path)
     for path in written:
         print(path, path.stat().st_size)
-    print(f"opencv {cv2.__version__}, numpy {np.__version__}; face file sha256 {sha256(args.face)}"
-          + (f", eye file sha256 {sha256(args.eye)}" if args.eye else ""))
+    print(
+        f"opencv {cv2.__version__}, numpy {np.__version__}; face file sha256 {sha256(args.face)}"
+        + (f", eye file sha256 {sha256(args.eye)}" if args.eye else "")
+    )
     return 0
 
 

@@ -47,8 +47,10 @@ def main() -> None:
     for name in ("train", "val", "test", "all"):
         m = np.ones(len(f), bool) if name == "all" else split == name
         p5, p95 = np.percentile(size[m], [5, 95])
-        print(f"{name:6s} {m.sum():7d} {back[m].sum():6d} ({back[m].mean():4.0%}) {(size[m] < 0.4).mean():9.0%} "
-              f"{(size[m] > 0.6).mean():9.0%} {p5:8.0%} - {p95:4.0%}")
+        print(
+            f"{name:6s} {m.sum():7d} {back[m].sum():6d} ({back[m].mean():4.0%}) {(size[m] < 0.4).mean():9.0%} "
+            f"{(size[m] > 0.6).mean():9.0%} {p5:8.0%} - {p95:4.0%}"
+        )
     args.out.mkdir(parents=True, exist_ok=True)
     for name, values, bins, xlabel in (
         ("head-size", 100 * size, np.linspace(15, 105, 31), "head width (% of the crop width)"),
@@ -56,7 +58,14 @@ def main() -> None:
     ):
         fig, ax = plt.subplots(figsize=(6.4, 3.2), dpi=110)
         for sp in ("train", "val", "test"):
-            ax.hist(values[split == sp], bins=bins, histtype="step", linewidth=1.6, density=True, label=f"{sp} ({(split == sp).sum()} frames)")
+            ax.hist(
+                values[split == sp],
+                bins=bins,
+                histtype="step",
+                linewidth=1.6,
+                density=True,
+                label=f"{sp} ({(split == sp).sum()} frames)",
+            )
         ax.set_xlabel(xlabel)
         ax.set_ylabel("share of frames (density)")
         ax.set_title(f"SynthGaze {args.preset} preset, seed {args.seed}")

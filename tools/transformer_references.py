@@ -82,8 +82,11 @@ def calibrate_batchnorm(model: torch.nn.Module, forward, batch) -> dict[str, np.
     with torch.no_grad():
         forward(batch)
     model.eval()
-    return {f"{n}.{s}": getattr(m, s).detach().numpy().copy()
-            for n, m in norms.items() for s in ("running_mean", "running_var", "num_batches_tracked")}
+    return {
+        f"{n}.{s}": getattr(m, s).detach().numpy().copy()
+        for n, m in norms.items()
+        for s in ("running_mean", "running_var", "num_batches_tracked")
+    }
 
 
 def gazetr(repo: Path, out: Path) -> dict:
@@ -132,9 +135,8 @@ def unigaze(src: Path, out: Path) -> dict:
     from torchvision import transforms
 
     sys.path.insert(0, str(src))
-    from unigaze.models.mae_gaze import MAE_Gaze  # first: its mae.py shims torch._six for timm 0.3.2
-
     import timm
+    from unigaze.models.mae_gaze import MAE_Gaze  # first: its mae.py shims torch._six for timm 0.3.2
 
     assert timm.__version__ == "0.3.2", f"UniGaze pins timm 0.3.2 (pyproject.toml); this run has {timm.__version__}"
     results = {}
@@ -154,8 +156,13 @@ def unigaze(src: Path, out: Path) -> dict:
     net.load_unigaze_weights(str(packed))
     packed.unlink()
     net.eval()
-    transform = transforms.Compose([transforms.ToPILImage(), transforms.ToTensor(),
-                                    transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225])])
+    transform = transforms.Compose(
+        [
+            transforms.ToPILImage(),
+            transforms.ToTensor(),
+            transforms.Normalize(mean=[0.485, 0.456, 0.406], std=[0.229, 0.224, 0.225]),
+        ]
+    )
     pics = pictures(7, 2)
     x = torch.stack([transform(p) for p in pics])
     with torch.no_grad():

@@ -36,9 +36,10 @@ from __future__ import annotations
 import hashlib
 import io
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from gazebench.options import ConfigError, Option, OptionValueError, resolve_options
 
@@ -65,8 +66,8 @@ class Analysis:
 
     kind: str
     title: str
-    table: "pd.DataFrame"
-    figures: list[tuple[str, "Figure"]] = field(default_factory=list)
+    table: pd.DataFrame
+    figures: list[tuple[str, Figure]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
     options: dict[str, Any] = field(default_factory=dict)
     device: str | None = None
@@ -89,7 +90,7 @@ class Kind:
         """The declared options with ``given`` (``--set`` values) checked and filled in."""
         return resolve_options(f"analysis {self.name!r}", self.options, given or {})
 
-    def __call__(self, runs: list["RunRef"], options: dict[str, Any] | None = None) -> Analysis:
+    def __call__(self, runs: list[RunRef], options: dict[str, Any] | None = None) -> Analysis:
         resolved = self.resolve(options)
         analysis = self.function(runs, resolved)
         analysis.kind, analysis.options = self.name, resolved
@@ -100,8 +101,9 @@ class Kind:
 KINDS: dict[str, Kind] = {}
 
 
-def register_kind(name: str, description: str,
-                  options: dict[str, Option] | None = None) -> Callable[[KindFunction], KindFunction]:
+def register_kind(
+    name: str, description: str, options: dict[str, Option] | None = None
+) -> Callable[[KindFunction], KindFunction]:
     """Decorator registering ``function(runs, options) -> Analysis`` as analysis kind ``name``."""
 
     def add(function: KindFunction) -> KindFunction:
@@ -177,7 +179,7 @@ def _number(value: Any, kind: type) -> float | int:
 # --- figures -----------------------------------------------------------------------------------
 
 
-def new_figure(width: float = 6.4, height: float = 4.8, **subplot: Any) -> tuple["Figure", Any]:
+def new_figure(width: float = 6.4, height: float = 4.8, **subplot: Any) -> tuple[Figure, Any]:
     """A bare Agg figure and its one axes (``polar=True`` etc. go to ``add_subplot``)."""
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -198,14 +200,14 @@ def label_axes(ax: Any, xlabel: str, ylabel: str, title: str | None = None, lege
         ax.legend(fontsize="small")
 
 
-def new_grid(rows: int, cols: int, width: float, height: float) -> tuple["Figure", Any]:
+def new_grid(rows: int, cols: int, width: float, height: float) -> tuple[Figure, Any]:
     """A bare Agg figure with a ``rows`` x ``cols`` array of axes (always 2-D)."""
     fig, first = new_figure(width, height)
     fig.delaxes(first)
     return fig, fig.subplots(rows, cols, squeeze=False)
 
 
-def png_bytes(fig: "Figure") -> bytes:
+def png_bytes(fig: Figure) -> bytes:
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI)
     return buffer.getvalue()
@@ -214,20 +216,20 @@ def png_bytes(fig: "Figure") -> bytes:
 # --- writing -----------------------------------------------------------------------------------
 
 
-def analysis_hash(runs: list["RunRef"], options: dict[str, Any]) -> str:
+def analysis_hash(runs: list[RunRef], options: dict[str, Any]) -> str:
     """First 8 hex digits of the SHA-1 of the sorted unit ids and the options."""
     key = json.dumps({"units": sorted(str(r.unit_id) for r in runs), "options": options}, sort_keys=True, default=str)
     return hashlib.sha1(key.encode()).hexdigest()[:8]
 
 
-def default_out_dir(results: str | Path, kind: str, runs: list["RunRef"], options: dict[str, Any]) -> Path:
+def default_out_dir(results: str | Path, kind: str, runs: list[RunRef], options: dict[str, Any]) -> Path:
     """``<results>/analysis/<kind>-<analysis_hash>``: the same runs and options, the same folder."""
     from gazebench.results import ANALYSIS_DIR
 
     return Path(results) / ANALYSIS_DIR / f"{kind}-{analysis_hash(runs, options)}"
 
 
-def write_analysis(analysis: Analysis, runs: list["RunRef"], out_dir: str | Path, command: list[str]) -> Path:
+def write_analysis(analysis: Analysis, runs: list[RunRef], out_dir: str | Path, command: list[str]) -> Path:
     """Write the table (CSV and JSON), each figure (PNG) and the manifest ``analysis.json`` into
     ``out_dir``; returns the manifest's path.  Each file is written atomically, the manifest last."""
     from gazebench.atomic import atomic_write

@@ -25,8 +25,10 @@ from gazebench.options import ConfigError
 
 #: the first hex digits of an identity hash that name it in tables and messages (as row names do)
 SHORT = 8
-FIX = ("narrow the runs (--benchmark, --dataset, or --run for each run) or give each configuration its own "
-       "label (gazebench run --label NAME, or 'label:' on the model's entry in a suite)")
+FIX = (
+    "narrow the runs (--benchmark, --dataset, or --run for each run) or give each configuration its own "
+    "label (gazebench run --label NAME, or 'label:' on the model's entry in a suite)"
+)
 
 
 @dataclass(frozen=True)
@@ -46,8 +48,10 @@ def identity_of(run: Any) -> str:
     """A run's configuration identity hash (the record's ``identity.hash``)."""
     value = run.record.identity.hash
     if not value:
-        raise ConfigError(f"{run.path}: the record has no configuration identity (identity.hash); re-run the unit "
-                          "with this version of gazebench")
+        raise ConfigError(
+            f"{run.path}: the record has no configuration identity (identity.hash); re-run the unit "
+            "with this version of gazebench"
+        )
     return str(value)
 
 
@@ -58,16 +62,18 @@ def one_configuration(label: str, runs: list) -> Side:
         by_identity.setdefault(identity_of(run), []).append(run)
     if len(by_identity) > 1:
         raise ConfigError(several_configurations(label, by_identity))
-    (identity, mine), = by_identity.items()
+    ((identity, mine),) = by_identity.items()
     by_unit: dict[tuple[str, str], dict[str, Any]] = {}
     for run in mine:
         by_unit.setdefault(unit_key(run), {})[str(run.path.resolve())] = run
     for (fold, seed), files in sorted(by_unit.items()):
         if len(files) > 1:
-            raise ConfigError(f"{label} (identity {identity[:SHORT]}) has {len(files)} runs of fold {fold} seed {seed}: "
-                              f"{' and '.join(sorted(str(r.path) for r in files.values()))}; which one counts is "
-                              "ambiguous: move the one that should not count out of the results folder, or name the "
-                              "runs with --run")
+            raise ConfigError(
+                f"{label} (identity {identity[:SHORT]}) has {len(files)} runs of fold {fold} seed {seed}: "
+                f"{' and '.join(sorted(str(r.path) for r in files.values()))}; which one counts is "
+                "ambiguous: move the one that should not count out of the results folder, or name the "
+                "runs with --run"
+            )
     ordered = sorted((next(iter(files.values())) for files in by_unit.values()), key=lambda r: order(unit_key(r)))
     return Side(label, identity, tuple(ordered))
 
@@ -76,8 +82,7 @@ def several_configurations(label: str, by_identity: dict[str, list]) -> str:
     """The one-line refusal of a label holding several identities: what differs, and the fix."""
     from gazebench.leaderboard_rows import compact, short_names
 
-    configs = {h: flat_identity(runs[0].record.identity.config)
-               for h, runs in by_identity.items()}
+    configs = {h: flat_identity(runs[0].record.identity.config) for h, runs in by_identity.items()}
     every = set().union(*configs.values())
     keys = sorted(k for k in every if len({shown_value(c, k) for c in configs.values()}) > 1)
     short = short_names(keys, every)
@@ -85,8 +90,10 @@ def several_configurations(label: str, by_identity: dict[str, list]) -> str:
     for h, runs in sorted(by_identity.items()):
         values = ", ".join(f"{short[k]}={compact(configs[h][k]) if k in configs[h] else 'unset'}" for k in keys)
         shown.append(f"{h[:SHORT]} ({values or 'configs not recorded'}; {runs_text(unit_key(r) for r in runs)})")
-    return (f"{label} holds {len(by_identity)} configurations in these runs: {' and '.join(shown)}; a claim "
-            f"compares one configuration per label: {FIX}")
+    return (
+        f"{label} holds {len(by_identity)} configurations in these runs: {' and '.join(shown)}; a claim "
+        f"compares one configuration per label: {FIX}"
+    )
 
 
 def shown_value(config: dict[str, Any], key: str) -> str:
@@ -119,8 +126,10 @@ def runs_text(keys: Any) -> str:
     seeds_of: dict[str, list[str]] = {}
     for fold, seed in sorted(set(keys), key=order):
         seeds_of.setdefault(fold, []).append(seed)
-    parts = [("" if fold == "default" else f"fold {fold}: ") + ("seeds " if len(s) > 1 else "seed ") + ", ".join(s)
-             for fold, s in seeds_of.items()]
+    parts = [
+        ("" if fold == "default" else f"fold {fold}: ") + ("seeds " if len(s) > 1 else "seed ") + ", ".join(s)
+        for fold, s in seeds_of.items()
+    ]
     return "; ".join(parts) or "no runs"
 
 
@@ -129,11 +138,15 @@ def paired_runs(a: Side, b: Side) -> tuple[list[tuple[Any, Any]], str]:
     mine, theirs = {unit_key(r): r for r in a.runs}, {unit_key(r): r for r in b.runs}
     shared = sorted(set(mine) & set(theirs), key=order)
     if not shared:
-        raise ConfigError(f"no fold and seed shared by {a.label} ({runs_text(mine)}) and {b.label} "
-                          f"({runs_text(theirs)})")
+        raise ConfigError(
+            f"no fold and seed shared by {a.label} ({runs_text(mine)}) and {b.label} ({runs_text(theirs)})"
+        )
     text = f"{runs_text(shared)} ({len(shared)} pair{'s' if len(shared) > 1 else ''})"
-    left = [f"{side.label} {runs_text(set(keyed) - set(shared))}"
-            for side, keyed in ((a, mine), (b, theirs)) if set(keyed) - set(shared)]
+    left = [
+        f"{side.label} {runs_text(set(keyed) - set(shared))}"
+        for side, keyed in ((a, mine), (b, theirs))
+        if set(keyed) - set(shared)
+    ]
     if left:
         text += f"; without a partner: {', '.join(left)}"
     return [(mine[k], theirs[k]) for k in shared], text

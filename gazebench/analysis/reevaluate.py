@@ -23,8 +23,9 @@ import dataclasses
 import hashlib
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from gazebench.atomic import atomic_write
 from gazebench.config import RECIPE_OPTIONS
@@ -63,12 +64,12 @@ def describe_crops(crops: Sequence[float]) -> str:
     return ",".join(str(crop_px(c)) for c in crops)
 
 
-def base_crops(view: "ViewSpec") -> tuple[float, ...]:
+def base_crops(view: ViewSpec) -> tuple[float, ...]:
     """One relative crop per view of ``view`` (1.0 where it takes the frame as it is)."""
     return tuple(view.crops) if view.crops is not None else (1.0,) * view.num_views
 
 
-def with_crops(view: "ViewSpec", crops: Sequence[float]) -> ViewSpec:
+def with_crops(view: ViewSpec, crops: Sequence[float]) -> ViewSpec:
     """``view``'s frames with other crops, one per view; the view itself when they are its own."""
     crops = tuple(float(c) for c in crops)
     if len(crops) != view.num_views:
@@ -80,7 +81,7 @@ def with_crops(view: "ViewSpec", crops: Sequence[float]) -> ViewSpec:
     return ViewSpec(view.offsets, crops)
 
 
-def cache_key(view: "ViewSpec", checkpoint_sha256: str) -> str:
+def cache_key(view: ViewSpec, checkpoint_sha256: str) -> str:
     """The cache file's name: a hash of the view (frames and crops) and the checkpoint."""
     payload = {
         "format": CACHE_FORMAT,
@@ -120,14 +121,27 @@ def unit_from_record(record: ResultRecord | dict[str, Any], run_dir: Path, devic
     options["weights_file"] = as_released
     if device:
         recipe["device"] = device
-    given = dict(dataset=ds.name, model=model.name, fold=record.fold, seed=record.seed, root=ds.root,
-                 data_options=dict(ds.options), model_kwargs=options, recipe=recipe,
-                 label=record.label, benchmark=record.benchmark, protocol=record.protocol.name)
+    given = dict(
+        dataset=ds.name,
+        model=model.name,
+        fold=record.fold,
+        seed=record.seed,
+        root=ds.root,
+        data_options=dict(ds.options),
+        model_kwargs=options,
+        recipe=recipe,
+        label=record.label,
+        benchmark=record.benchmark,
+        protocol=record.protocol.name,
+    )
     spec = RunSpec(**{**given, **joint_spec_part(record)})
     unit = plan_unit(spec, run_dir.parent, run_dir.parent)
     if ds.card_version not in (None, unit.card.version):
-        print(f"warning: {ds.name}'s card is version {unit.card.version}; the run used version "
-              f"{ds.card_version} (its test split may differ)", file=sys.stderr)
+        print(
+            f"warning: {ds.name}'s card is version {unit.card.version}; the run used version "
+            f"{ds.card_version} (its test split may differ)",
+            file=sys.stderr,
+        )
     return dataclasses.replace(unit, run_dir=run_dir, unit_id=record.unit_id)
 
 
@@ -138,11 +152,15 @@ def joint_spec_part(record: ResultRecord) -> dict[str, Any]:
     if not joint:
         return {}
     members = joint["members"]
-    return {"members": tuple(joint["datasets"]), "root": None, "protocol": None,
-            "data_options": {"sampling": joint["sampling"], "sampling_weights": joint["sampling_weights"]},
-            "member_roots": {n: m.get("root") for n, m in members.items()},
-            "member_protocols": {n: m["protocol"] for n, m in members.items()},
-            "member_options": {n: dict(m["options"]) for n, m in members.items()}}
+    return {
+        "members": tuple(joint["datasets"]),
+        "root": None,
+        "protocol": None,
+        "data_options": {"sampling": joint["sampling"], "sampling_weights": joint["sampling_weights"]},
+        "member_roots": {n: m.get("root") for n, m in members.items()},
+        "member_protocols": {n: m["protocol"] for n, m in members.items()},
+        "member_options": {n: dict(m["options"]) for n, m in members.items()},
+    }
 
 
 def checkpoint_file(record: ResultRecord, run_dir: Path) -> Path:
@@ -154,8 +172,10 @@ def checkpoint_file(record: ResultRecord, run_dir: Path) -> Path:
     weights = published_file(record)
     if weights and Path(weights).expanduser().is_file():
         return Path(weights).expanduser()
-    raise ConfigError(f"run {record.label} ({run_dir}) has no checkpoint {best}; re-evaluation needs a "
-                      "trained run's best.pt (a fitted baseline such as mean has none)")
+    raise ConfigError(
+        f"run {record.label} ({run_dir}) has no checkpoint {best}; re-evaluation needs a "
+        "trained run's best.pt (a fitted baseline such as mean has none)"
+    )
 
 
 # --- the re-evaluator ----------------------------------------------------------------------------
@@ -165,19 +185,26 @@ class Reevaluator:
     """One saved run: its model (built lazily) predicting its test split with other views, each
     view's predictions cached beside the run (see the module doc)."""
 
-    def __init__(self, record: ResultRecord | dict[str, Any], run_dir: str | Path, *, device: str | None = None,
-                 progress: bool = True, name: str | None = None) -> None:
+    def __init__(
+        self,
+        record: ResultRecord | dict[str, Any],
+        run_dir: str | Path,
+        *,
+        device: str | None = None,
+        progress: bool = True,
+        name: str | None = None,
+    ) -> None:
         self.record, self.run_dir = as_record(record), Path(run_dir)
         self.name = name or str(self.record.label or self.run_dir.name)
         self.checkpoint = checkpoint_file(self.record, self.run_dir)
         self.device_option, self.progress = device, progress
         self._unit: Any = None
         self._setup: Any = None
-        self._view: "ViewSpec | None" = None
+        self._view: ViewSpec | None = None
         self._sha: str | None = None
 
     @classmethod
-    def of(cls, run: "RunRef", **kwargs: Any) -> "Reevaluator":
+    def of(cls, run: RunRef, **kwargs: Any) -> Reevaluator:
         """From a :class:`gazebench.analysis.runs.RunRef` (anything with ``record`` and ``run_dir``)."""
         if run.run_dir is None:
             raise ConfigError(f"run {run.name} ({run.path}): its record names no run folder (no best.pt)")
@@ -195,7 +222,7 @@ class Reevaluator:
         return self._unit
 
     @property
-    def view(self) -> "ViewSpec":
+    def view(self) -> ViewSpec:
         """The model's own view (the model is built for it once, without data)."""
         if self._view is None:
             if self._setup is not None:
@@ -214,10 +241,10 @@ class Reevaluator:
             self._sha = sha256_file(self.checkpoint)
         return self._sha
 
-    def cache_path(self, view: "ViewSpec") -> Path:
+    def cache_path(self, view: ViewSpec) -> Path:
         return self.run_dir / CACHE_DIR / f"{cache_key(view, self.checkpoint_sha256)}.csv"
 
-    def predictions(self, crops: Sequence[float] | None = None, desc: str = "") -> "pd.DataFrame":
+    def predictions(self, crops: Sequence[float] | None = None, desc: str = "") -> pd.DataFrame:
         """Test predictions (the columns of ``predictions_test.csv``) with ``crops`` (one
         relative crop per view; None: the model's own), from the cache or computed and cached."""
         view = self.view if crops is None else with_crops(self.view, crops)
@@ -228,17 +255,25 @@ class Reevaluator:
 
         return read_predictions(path)
 
-    def _predict_to(self, view: "ViewSpec", path: Path, desc: str) -> None:
+    def _predict_to(self, view: ViewSpec, path: Path, desc: str) -> None:
         from gazebench.fit import predict_split
         from gazebench.record import write_predictions
 
         setup = self.setup()
         setup.ctx = dataclasses.replace(setup.ctx, spec=view)
         pred = predict_split(setup, "test", f"{self.name}: crops {desc}", self.progress)
-        about = {"run": self.name, "view": view.describe(), "offsets": list(view.offsets),
-                 "crops": list(base_crops(view)), "crops_px": [crop_px(c) for c in base_crops(view)],
-                 "checkpoint": str(self.checkpoint), "checkpoint_sha256": self.checkpoint_sha256,
-                 "format": CACHE_FORMAT, "device": str(setup.device), "samples": int(len(pred["error"]))}
+        about = {
+            "run": self.name,
+            "view": view.describe(),
+            "offsets": list(view.offsets),
+            "crops": list(base_crops(view)),
+            "crops_px": [crop_px(c) for c in base_crops(view)],
+            "checkpoint": str(self.checkpoint),
+            "checkpoint_sha256": self.checkpoint_sha256,
+            "format": CACHE_FORMAT,
+            "device": str(setup.device),
+            "samples": int(len(pred["error"])),
+        }
         atomic_write(path.with_suffix(".json"), json.dumps(about, indent=2) + "\n")
         write_predictions(pred, setup.dataset, path)  # atomic, and written last: its presence is the cache hit
 
@@ -261,8 +296,9 @@ class Reevaluator:
 DEVICE_OPTION = Option(None, RECIPE_OPTIONS["device"].check, "where the model runs (default: the run's recipe device)")
 
 
-def reevaluators(runs: list["RunRef"], options: dict[str, Any],
-                 usable: Any = None) -> tuple[list[Reevaluator], list[str]]:
+def reevaluators(
+    runs: list[RunRef], options: dict[str, Any], usable: Any = None
+) -> tuple[list[Reevaluator], list[str]]:
     """A :class:`Reevaluator` per run that has a checkpoint (and passes ``usable(ev)``: None, or
     why not), and a note for each run left out; no usable run at all is one error."""
     kept, notes = [], []
@@ -293,7 +329,7 @@ def used_device(evaluators: list[Reevaluator]) -> str | None:
     return next((ev.device for ev in evaluators if ev.device is not None), None)
 
 
-def error_stats(predictions: "pd.DataFrame") -> dict[str, float]:
+def error_stats(predictions: pd.DataFrame) -> dict[str, float]:
     """Mean, median and p90 angular error (degrees) and n of a predictions table."""
     from gazebench.geometry import error_summary
 

@@ -48,7 +48,8 @@ people that its percentiles are coarse).
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     import numpy as np
@@ -58,8 +59,9 @@ MIN_SUBJECTS = 10
 LEVEL = 0.95
 
 
-def crossed_bootstrap(per_seed: Callable[["np.ndarray"], "np.ndarray"], n_seeds: int, n_subjects: int,
-                      resamples: int, seed: int) -> "np.ndarray":
+def crossed_bootstrap(
+    per_seed: Callable[[np.ndarray], np.ndarray], n_seeds: int, n_subjects: int, resamples: int, seed: int
+) -> np.ndarray:
     """``resamples`` bootstrap values of a statistic averaged over seeds.
 
     ``per_seed(subjects)`` gets the subject draws, an int array ``(resamples, n_subjects)`` of
@@ -82,8 +84,9 @@ def crossed_bootstrap(per_seed: Callable[["np.ndarray"], "np.ndarray"], n_seeds:
     return out
 
 
-def cell_sums(values: "np.ndarray", seed_codes: "np.ndarray", subject_codes: "np.ndarray", n_seeds: int,
-              n_subjects: int) -> tuple["np.ndarray", "np.ndarray"]:
+def cell_sums(
+    values: np.ndarray, seed_codes: np.ndarray, subject_codes: np.ndarray, n_seeds: int, n_subjects: int
+) -> tuple[np.ndarray, np.ndarray]:
     """Sum and count of ``values`` per (seed, subject) cell: two ``(n_seeds, n_subjects)`` arrays."""
     import numpy as np
 
@@ -94,12 +97,12 @@ def cell_sums(values: "np.ndarray", seed_codes: "np.ndarray", subject_codes: "np
     return sums, counts
 
 
-def seed_means(sums: "np.ndarray", counts: "np.ndarray") -> Callable[["np.ndarray"], "np.ndarray"]:
+def seed_means(sums: np.ndarray, counts: np.ndarray) -> Callable[[np.ndarray], np.ndarray]:
     """The ``per_seed`` of :func:`crossed_bootstrap` for a mean: each seed's mean over every sample of
     the drawn subjects (a subject drawn twice counts twice), from :func:`cell_sums`."""
     import numpy as np
 
-    def per_seed(subjects: "np.ndarray") -> "np.ndarray":
+    def per_seed(subjects: np.ndarray) -> np.ndarray:
         total = sums[:, subjects].sum(axis=-1)  # (n_seeds, resamples)
         n = counts[:, subjects].sum(axis=-1)
         with np.errstate(invalid="ignore", divide="ignore"):
@@ -108,7 +111,7 @@ def seed_means(sums: "np.ndarray", counts: "np.ndarray") -> Callable[["np.ndarra
     return per_seed
 
 
-def interval(values: "np.ndarray", level: float = LEVEL) -> tuple[float, float]:
+def interval(values: np.ndarray, level: float = LEVEL) -> tuple[float, float]:
     """The percentile interval of bootstrap values (NaN resamples left out)."""
     import numpy as np
 
@@ -117,7 +120,7 @@ def interval(values: "np.ndarray", level: float = LEVEL) -> tuple[float, float]:
     return float(lo), float(hi)
 
 
-def bootstrap_p(values: "np.ndarray") -> float:
+def bootstrap_p(values: np.ndarray) -> float:
     """Two-sided bootstrap p-value of "the statistic is 0": twice the smaller share of resamples on
     one side of 0 (each share (k + 1) / (B + 1)), at most 1."""
     import numpy as np
@@ -148,8 +151,9 @@ def verdict(lo: float, hi: float, per_seed: Sequence[float], claimed: int) -> tu
     return "inconclusive", f"the interval includes 0 ({agree} of {n} seeds on the claimed side)"
 
 
-def seed_spearman(x: "np.ndarray", y: "np.ndarray", seed_codes: "np.ndarray", subject_codes: "np.ndarray",
-                  n_seeds: int, n_subjects: int) -> Callable[["np.ndarray"], "np.ndarray"]:
+def seed_spearman(
+    x: np.ndarray, y: np.ndarray, seed_codes: np.ndarray, subject_codes: np.ndarray, n_seeds: int, n_subjects: int
+) -> Callable[[np.ndarray], np.ndarray]:
     """The ``per_seed`` of :func:`crossed_bootstrap` for Spearman's ρ between ``x`` and ``y``: each
     seed's ρ over the samples of the drawn subjects, a subject drawn twice counting twice (exactly
     scipy's ρ of the concatenated draw: ties take their average rank)."""
@@ -157,21 +161,21 @@ def seed_spearman(x: "np.ndarray", y: "np.ndarray", seed_codes: "np.ndarray", su
 
     rows = [np.flatnonzero(seed_codes == s) for s in range(n_seeds)]
 
-    def per_seed(subjects: "np.ndarray") -> "np.ndarray":
+    def per_seed(subjects: np.ndarray) -> np.ndarray:
         draws = np.zeros((len(subjects), n_subjects))
         np.add.at(draws, (np.arange(len(subjects))[:, None], subjects), 1.0)  # times each subject is drawn
         out = np.full((len(subjects), n_seeds), np.nan)
         for s, take in enumerate(rows):
             chunk = max(1, 2_000_000 // max(1, len(take)))
             for start in range(0, len(subjects), chunk):
-                weights = draws[start:start + chunk][:, subject_codes[take]]
-                out[start:start + chunk, s] = weighted_spearman(x[take], y[take], weights)
+                weights = draws[start : start + chunk][:, subject_codes[take]]
+                out[start : start + chunk, s] = weighted_spearman(x[take], y[take], weights)
         return out
 
     return per_seed
 
 
-def weighted_spearman(x: "np.ndarray", y: "np.ndarray", weights: "np.ndarray") -> "np.ndarray":
+def weighted_spearman(x: np.ndarray, y: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Spearman's ρ of ``x`` and ``y`` with sample i repeated ``weights[b, i]`` times, for each row b
     of ``weights`` (``(B, n)``, whole numbers); NaN where either variable is constant."""
     import numpy as np
@@ -185,7 +189,7 @@ def weighted_spearman(x: "np.ndarray", y: "np.ndarray", weights: "np.ndarray") -
         return cov / np.sqrt((weights * dx * dx).sum(1) * (weights * dy * dy).sum(1))
 
 
-def weighted_ranks(values: "np.ndarray", weights: "np.ndarray") -> "np.ndarray":
+def weighted_ranks(values: np.ndarray, weights: np.ndarray) -> np.ndarray:
     """Each sample's (average) rank in the sample list where sample i appears ``weights[b, i]`` times."""
     import numpy as np
 

@@ -16,9 +16,10 @@ from __future__ import annotations
 
 import os
 import warnings
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any
 
 from gazebench.options import ConfigError
 
@@ -44,12 +45,12 @@ class RunRef:
     ``results``: the results folder it was found under.  ``predictions`` is read on first use."""
 
     path: Path
-    record: "ResultRecord"
+    record: ResultRecord
     label: str
     run_dir: Path | None
     name: str
     results: Path = Path("results")
-    _predictions: "pd.DataFrame | None" = field(default=None, repr=False, compare=False)
+    _predictions: pd.DataFrame | None = field(default=None, repr=False, compare=False)
 
     @property
     def unit_id(self) -> str:
@@ -81,7 +82,7 @@ class RunRef:
         return found
 
     @property
-    def predictions(self) -> "pd.DataFrame":
+    def predictions(self) -> pd.DataFrame:
         """The run's test predictions (id, subject, pred_x/y/z, gaze_x/y/z, error_deg, sigma, and
         sequence and order where the run wrote them), one row per sample, in the file's order."""
         if self._predictions is None:
@@ -89,7 +90,7 @@ class RunRef:
         return self._predictions
 
 
-def read_predictions(path: Path) -> "pd.DataFrame":
+def read_predictions(path: Path) -> pd.DataFrame:
     """A predictions file, checked: every column of :data:`PREDICTION_COLUMNS`, ids unique."""
     import pandas as pd
 
@@ -112,7 +113,7 @@ def artifact(value: Any, record_path: Path, results: Path) -> tuple[Path | None,
     return resolve_predictions({"predictions": value, "path": str(record_path)}, Path(results))
 
 
-def run_folder(record: "ResultRecord", path: Path, results: Path) -> Path | None:
+def run_folder(record: ResultRecord, path: Path, results: Path) -> Path | None:
     """The run folder: the parent of the record's best.pt, else of its predictions file (found
     on disk where possible, else as the record names it)."""
     artifacts = record.artifacts
@@ -124,8 +125,13 @@ def run_folder(record: "ResultRecord", path: Path, results: Path) -> Path | None
     return Path(named).parent if named else None
 
 
-def resolve_runs(runs: list[str] | None, results: str | Path, dataset: list[str] | str | None = None,
-                 model: list[str] | str | None = None, benchmark: str | None = None) -> list[RunRef]:
+def resolve_runs(
+    runs: list[str] | None,
+    results: str | Path,
+    dataset: list[str] | str | None = None,
+    model: list[str] | str | None = None,
+    benchmark: str | None = None,
+) -> list[RunRef]:
     """The runs named (result files, run folders, unit ids), or without ``runs`` the leaderboard's
     runs under ``results`` narrowed by ``dataset``, ``model`` (label or model name) and ``benchmark``."""
     results = Path(results)
@@ -135,8 +141,7 @@ def resolve_runs(runs: list[str] | None, results: str | Path, dataset: list[str]
         found = [(path, record) for run in runs for path, record in [_named_run(run, results)]]
     else:
         found = _filtered(results, _as_list(dataset), _as_list(model), benchmark)
-    refs = [RunRef(path, rec, rec.display_label, run_folder(rec, path, results), "", results)
-            for path, rec in found]
+    refs = [RunRef(path, rec, rec.display_label, run_folder(rec, path, results), "", results) for path, rec in found]
     for ref, name in zip(refs, unique_names(refs)):
         ref.name = name
     return refs
@@ -148,7 +153,7 @@ def _as_list(value: list[str] | str | None) -> list[str] | None:
     return csv_flag(value)
 
 
-def _named_run(run: str, results: Path) -> tuple[Path, "ResultRecord"]:
+def _named_run(run: str, results: Path) -> tuple[Path, ResultRecord]:
     from gazebench.results import load_record
 
     path = Path(run)
@@ -173,8 +178,9 @@ def _same(a: Path | None, b: Path) -> bool:
     return a is not None and a.exists() and a.resolve() == b.resolve()
 
 
-def _filtered(results: Path, datasets: list[str] | None, models: list[str] | None,
-              benchmark: str | None) -> list[tuple[Path, "ResultRecord"]]:
+def _filtered(
+    results: Path, datasets: list[str] | None, models: list[str] | None, benchmark: str | None
+) -> list[tuple[Path, ResultRecord]]:
     from gazebench.leaderboard import dedupe
     from gazebench.results import load_record, load_results
 
@@ -188,15 +194,19 @@ def _filtered(results: Path, datasets: list[str] | None, models: list[str] | Non
         keep &= (df["benchmark"] == benchmark) if benchmark else True
         df = df[keep] if keep is not True else df
     if df.empty:
-        raise ConfigError(f"no runs under {results} match {_filter_words(datasets, models, benchmark)}"
-                          + _what_there_is(results))
+        raise ConfigError(
+            f"no runs under {results} match {_filter_words(datasets, models, benchmark)}" + _what_there_is(results)
+        )
     df = df.sort_values(["dataset", "label", "fold", "seed", "path"], kind="stable")
     return [(Path(p), load_record(Path(p))) for p in df["path"]]
 
 
 def _filter_words(datasets: list[str] | None, models: list[str] | None, benchmark: str | None) -> str:
-    words = [f"dataset {', '.join(datasets)}" if datasets else "", f"model {', '.join(models)}" if models else "",
-             f"benchmark {benchmark}" if benchmark else ""]
+    words = [
+        f"dataset {', '.join(datasets)}" if datasets else "",
+        f"model {', '.join(models)}" if models else "",
+        f"benchmark {benchmark}" if benchmark else "",
+    ]
     return " and ".join(w for w in words if w) or "(no filter)"
 
 
@@ -221,7 +231,7 @@ def unique_names(refs: list[RunRef]) -> list[str]:
     return [n if names.count(n) == 1 else f"{n} {r.unit_id}" for n, r in zip(names, refs)]
 
 
-def quiet_records(results: Path) -> list[tuple[Path, "ResultRecord"]]:
+def quiet_records(results: Path) -> list[tuple[Path, ResultRecord]]:
     from gazebench.results import iter_records
 
     return quietly(lambda: iter_records(results), results)

@@ -23,17 +23,28 @@ runs and options>, and prints the table.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("analyze", help="analyse saved runs: error by gaze direction, uncertainty, smoothing, ...",
-                       epilog=EXAMPLES, parents=[results_flag()])
+    p = sub.add_parser(
+        "analyze",
+        help="analyse saved runs: error by gaze direction, uncertainty, smoothing, ...",
+        epilog=EXAMPLES,
+        parents=[results_flag()],
+    )
     p.add_argument("kind", metavar="KIND", help="the analysis (listed below)")
-    p.add_argument("--run", dest="runs", action="append", metavar="RUN",
-                   help="a result file, run folder or unit id (repeatable)")
+    p.add_argument(
+        "--run", dest="runs", action="append", metavar="RUN", help="a result file, run folder or unit id (repeatable)"
+    )
     p.add_argument("--dataset", help="without --run: only runs on these datasets (comma separated)")
     p.add_argument("--model", help="without --run: only these labels or models (comma separated)")
     p.add_argument("--benchmark", help="without --run: only runs of this benchmark suite")
     p.add_argument("--out", type=Path, help="output folder (default <results>/analysis/<kind>-<hash>)")
-    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
-                   help="an option of the kind (repeatable; listed below)")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="an option of the kind (repeatable; listed below)",
+    )
     plain = p.format_help
     p.format_help = lambda: plain() + "\n" + _kinds_help() + "\n"  # the kinds are imported only for --help
     p.set_defaults(func=main)
@@ -72,8 +83,11 @@ def main(args: argparse.Namespace) -> int:
     out = args.out or default_out_dir(args.results, kind.name, runs, analysis.options)
     manifest = write_analysis(analysis, runs, out, command_line(args))
     print(analysis.title)
-    print(tabulate(analysis.table, headers="keys", tablefmt="github", showindex=False, floatfmt=".2f")
-          if len(analysis.table) else "(empty table)")
+    print(
+        tabulate(analysis.table, headers="keys", tablefmt="github", showindex=False, floatfmt=".2f")
+        if len(analysis.table)
+        else "(empty table)"
+    )
     for note in analysis.notes:
         print(f"note: {note}")
     print(f"\nwrote {manifest.parent}: {', '.join([manifest.name, 'table.csv', 'table.json', *_pngs(analysis)])}")

@@ -27,22 +27,38 @@ pipeline, cache vs images, memory, vs a bare timm loop) live in tools/perf/ of t
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("bench", help="measure data path, model step and full training step (is the model fed?)",
-                       epilog=EXAMPLES, parents=[dataset_flags()])
+    p = sub.add_parser(
+        "bench",
+        help="measure data path, model step and full training step (is the model fed?)",
+        epilog=EXAMPLES,
+        parents=[dataset_flags()],
+    )
     p.add_argument("--model", default="static", help="registered model (default: static)")
     p.add_argument("--backbone", help="timm backbone, shortcut for --set backbone=NAME")
     p.add_argument("--steps", type=int, default=20, help="timed batches per measurement (default 20)")
     p.add_argument("--warmup", type=int, default=5, help="untimed batches before each measurement (default 5)")
     p.add_argument("--repeat", type=int, default=3, help="interleaved repeats; medians are reported (default 3)")
-    p.add_argument("--source", choices=("auto", "cache", "images"), default="auto",
-                   help="frames from the HDF5 cache (prepared if missing), the image files, or whatever a run "
-                        "would use (default auto)")
+    p.add_argument(
+        "--source",
+        choices=("auto", "cache", "images"),
+        default="auto",
+        help="frames from the HDF5 cache (prepared if missing), the image files, or whatever a run "
+        "would use (default auto)",
+    )
     p.add_argument("--threads", type=int, help="torch threads of the training process (default: as a run sets them)")
     p.add_argument("--json", action="store_true", help="print the full report as JSON")
-    p.add_argument("--train", help="several datasets, comma separated: bench the joint unit that trains on all of "
-                                   "them (gazebench run --train A,B) and compare its data path with each one's alone")
-    p.add_argument("--train-root", action="append", default=[], metavar="NAME=DIR",
-                   help="a training dataset's root for --train (repeatable)")
+    p.add_argument(
+        "--train",
+        help="several datasets, comma separated: bench the joint unit that trains on all of "
+        "them (gazebench run --train A,B) and compare its data path with each one's alone",
+    )
+    p.add_argument(
+        "--train-root",
+        action="append",
+        default=[],
+        metavar="NAME=DIR",
+        help="a training dataset's root for --train (repeatable)",
+    )
     p.set_defaults(func=main, trains=True)
 
 
@@ -52,15 +68,20 @@ def plan_bench_unit(args: argparse.Namespace):
 
     from gazebench import planning
     from gazebench.config import parse_sets
-
     from gazebench.suites import parse_roots
 
     settings = parse_sets(args.sets)
     if args.backbone:
         settings["backbone"] = args.backbone
     members = sorted(set(dataset_names(args.train).split(","))) if getattr(args, "train", None) else None
-    suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root, protocol=args.protocol,
-                                      members=members if members and len(members) > 1 else None)
+    suite = planning.single_run_suite(
+        args.dataset,
+        [args.model],
+        [0],
+        root=args.root,
+        protocol=args.protocol,
+        members=members if members and len(members) > 1 else None,
+    )
     roots = parse_roots(getattr(args, "train_root", None), members) if members else {}
     first_fold = "default" if members and len(members) > 1 else planning.dataset_card(args.dataset).resolve_fold(None)
     (spec,) = planning.select(planning.expand(suite, settings, roots), folds=[first_fold])
@@ -95,8 +116,9 @@ def main(args: argparse.Namespace) -> int:
             torch.set_num_threads(args.threads)
         report = measure(setup, args.steps, args.warmup, args.repeat, log=lambda msg: print(msg, file=sys.stderr))
         if setup.unit.spec.members:  # a joint unit: its data path against each training dataset's alone
-            report["joint"] = compare_data_paths(setup, member_setups(args, setup.unit), args.steps, args.warmup,
-                                                 args.repeat)
+            report["joint"] = compare_data_paths(
+                setup, member_setups(args, setup.unit), args.steps, args.warmup, args.repeat
+            )
     finally:
         torch.set_num_threads(threads)  # a test calling main() keeps its own setting
     text = render(report) + (render_comparison(report["joint"]) if "joint" in report else "")
@@ -114,9 +136,19 @@ def member_setups(args: argparse.Namespace, unit) -> dict:
     out = {}
     for name in unit.spec.members:
         m = unit.data_options["members"][name]
-        spec = dataclasses.replace(unit.spec, dataset=name, members=(), member_roots={}, member_options={},
-                                   member_protocols={}, root=unit.spec.member_roots.get(name), fold=m["fold"],
-                                   protocol=m["protocol"], data_options=m["options"], cross=())
+        spec = dataclasses.replace(
+            unit.spec,
+            dataset=name,
+            members=(),
+            member_roots={},
+            member_options={},
+            member_protocols={},
+            root=unit.spec.member_roots.get(name),
+            fold=m["fold"],
+            protocol=m["protocol"],
+            data_options=m["options"],
+            cross=(),
+        )
         one = planning.plan_unit(spec, unit.result_path.parent, unit.run_dir.parent)
         # the same recipe as the joint unit (the member's protocol recipe must not change the measurement)
         out[name] = bench_setup(dataclasses.replace(one, recipe=unit.recipe), args.source)

@@ -23,17 +23,28 @@ examples:
 
 #: columns of the text table, in order (absent ones are left out)
 COLUMNS = (
-    ("samples", "samples"), ("subjects", "subjects"), ("front180", "front180"), ("front20", "front20"),
-    ("front20axis", "front20axis"), ("back", "back"), ("windows_complete", "win7 complete"),
+    ("samples", "samples"),
+    ("subjects", "subjects"),
+    ("front180", "front180"),
+    ("front20", "front20"),
+    ("front20axis", "front20axis"),
+    ("back", "back"),
+    ("windows_complete", "win7 complete"),
     ("yaw_mean_deg", "yaw mean"),
-    ("yaw_range_deg", "yaw range"), ("pitch_mean_deg", "pitch mean"), ("pitch_range_deg", "pitch range"),
+    ("yaw_range_deg", "yaw range"),
+    ("pitch_mean_deg", "pitch mean"),
+    ("pitch_range_deg", "pitch range"),
 )
 MAX_LISTED = 50
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("check-data", epilog=EXAMPLES, parents=[dataset_flags()],
-                       help="check a dataset's labels and images; sizes per split and fold, label ranges, problems")
+    p = sub.add_parser(
+        "check-data",
+        epilog=EXAMPLES,
+        parents=[dataset_flags()],
+        help="check a dataset's labels and images; sizes per split and fold, label ranges, problems",
+    )
     p.add_argument("--json", action="store_true", help="print the report as JSON")
     p.add_argument("--no-images", action="store_true", help="skip opening every image (labels and splits only)")
     p.add_argument("--workers", type=int, default=4, help="threads decoding images (default 4)")
@@ -61,9 +72,14 @@ def published_lines(info: dict[str, Any] | None) -> list[str]:
     if compared:
         differ = sum(v["counted"] != v["published"] for v in compared.values())
         pairs = ", ".join(f"{k} {v['counted']:,} of {v['published']:,}" for k, v in compared.items())
-        verdict = "all match" if not differ else (
-            f"{differ} of {len(compared)} differ (problems below; a tree that is not the published release, "
-            "e.g. a SynthGaze render, passes with --set expect_samples=any)")
+        verdict = (
+            "all match"
+            if not differ
+            else (
+                f"{differ} of {len(compared)} differ (problems below; a tree that is not the published release, "
+                "e.g. a SynthGaze render, passes with --set expect_samples=any)"
+            )
+        )
         out.append(f"published sizes ({info['source']}): {pairs}: {verdict}")
     if info.get("per_subject"):
         out.append(f"per subject: {info['per_subject']:,} expected (checked per file while reading)")
@@ -84,8 +100,10 @@ def columns(report: dict[str, Any]) -> list[tuple[str, str]]:
 def render_text(report: dict[str, Any]) -> str:
     from tabulate import tabulate
 
-    lines = [f"dataset {report['dataset']} at {report['root']}"
-             + (f" ({', '.join(f'{k}={v}' for k, v in report['options'].items())})" if report["options"] else "")]
+    lines = [
+        f"dataset {report['dataset']} at {report['root']}"
+        + (f" ({', '.join(f'{k}={v}' for k, v in report['options'].items())})" if report["options"] else "")
+    ]
     shown = columns(report)
 
     def table(groups: dict[str, dict[str, dict]], with_fold: bool) -> str:
@@ -98,8 +116,11 @@ def render_text(report: dict[str, Any]) -> str:
         return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
     if report["splits"]:
-        lines += ["", "splits (each frame once; angles in degrees, canonical convention):",
-                  table({"": report["splits"]}, with_fold=False)]
+        lines += [
+            "",
+            "splits (each frame once; angles in degrees, canonical convention):",
+            table({"": report["splits"]}, with_fold=False),
+        ]
     if len(report["folds"]) > 1:  # a fixed split's only fold repeats the table above
         lines += ["", "per fold:", table(report["folds"], with_fold=True)]
     for fold, splits in report["folds"].items():
@@ -132,8 +153,9 @@ def main(args: argparse.Namespace) -> int:
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     options = data_options(args.dataset, args.sets, "check-data", args.protocol)
-    report = check_dataset(args.dataset, args.root, options, images=not args.no_images,
-                           workers=args.workers, progress=not args.json)
+    report = check_dataset(
+        args.dataset, args.root, options, images=not args.no_images, workers=args.workers, progress=not args.json
+    )
     if args.json:
         print(json.dumps(report, indent=2))
     else:

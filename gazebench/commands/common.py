@@ -19,8 +19,10 @@ from typing import Any
 
 from gazebench.request import RESULTS_HELP, SET_HELP
 
-PLUGIN_HELP = ("a Python file that registers datasets, models or losses (repeatable; a dataset's card "
-               "may sit beside it as <name>.yaml); see docs/adding-a-dataset.md")
+PLUGIN_HELP = (
+    "a Python file that registers datasets, models or losses (repeatable; a dataset's card "
+    "may sit beside it as <name>.yaml); see docs/adding-a-dataset.md"
+)
 
 
 def global_flags(add_help: bool = False) -> argparse.ArgumentParser:
@@ -42,8 +44,11 @@ def dataset_flags(default: str | None = "synthgaze") -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(add_help=False)
     p.add_argument("--dataset", default=default, help=f"registered dataset (default: {default})")
     p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
-    p.add_argument("--protocol", help="read the data as this protocol of the dataset's card does (its data options, "
-                                      "e.g. RT-GENE's image variant; default: the card's default protocol)")
+    p.add_argument(
+        "--protocol",
+        help="read the data as this protocol of the dataset's card does (its data options, "
+        "e.g. RT-GENE's image variant; default: the card's default protocol)",
+    )
     sets_flag(p)
     return p
 
@@ -63,8 +68,10 @@ def data_options(dataset: str, sets: list[str], command: str, protocol: str | No
 
     routed = route_settings(parse_sets(sets), (), dataset_option_keys(dataset))
     if routed.recipe:
-        raise ConfigError(f"gazebench {command} takes data options only; {', '.join(routed.recipe)} "
-                          "is a recipe key (use it with gazebench run)")
+        raise ConfigError(
+            f"gazebench {command} takes data options only; {', '.join(routed.recipe)} "
+            "is a recipe key (use it with gazebench run)"
+        )
     return {**dataset_card(dataset).protocol(protocol).data, **routed.data}
 
 
@@ -87,8 +94,9 @@ def check_benchmark(name: str | None, results: Path) -> None:
         return  # a suite not run yet: the command says it has no results
     where = f"no suite of that name in {source}" if source else "no benchmark file"
     known = f" Benchmarks: {', '.join(names)}" if names else ""
-    raise UserValueError(f"--benchmark {name!r}: {where} and no {Path(results) / name} folder."
-                         f"{closest(name, names)}{known}")
+    raise UserValueError(
+        f"--benchmark {name!r}: {where} and no {Path(results) / name} folder.{closest(name, names)}{known}"
+    )
 
 
 def dataset_names(value: str | None) -> str | None:

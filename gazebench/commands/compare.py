@@ -28,22 +28,41 @@ one person are correlated).
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("compare", help="paired comparison of two leaderboard rows (bootstrap CI, Wilcoxon)",
-                       epilog=EXAMPLES, parents=[results_flag()])
+    p = sub.add_parser(
+        "compare",
+        help="paired comparison of two leaderboard rows (bootstrap CI, Wilcoxon)",
+        epilog=EXAMPLES,
+        parents=[results_flag()],
+    )
     p.add_argument("a", metavar="A", help="a leaderboard row (its label, or its name in the table)")
     p.add_argument("b", metavar="B", help="another leaderboard row")
     p.add_argument("--dataset", required=True, help="the dataset to compare on")
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
-    p.add_argument("--column", help="the leaderboard column, when the dataset has several (protocols, card versions, data options)")
-    p.add_argument("--metric", default="mean", help="unit metric for the across-units part (default mean), or SUBSET.STAT")
-    p.add_argument("--subset", default="all", help="all, front180 / front20 / back (from the gaze labels), or a "
-                   "population the dataset defines and its subsets (Gaze360: face, face_front180, face_back, ...)")
+    p.add_argument(
+        "--column", help="the leaderboard column, when the dataset has several (protocols, card versions, data options)"
+    )
+    p.add_argument(
+        "--metric", default="mean", help="unit metric for the across-units part (default mean), or SUBSET.STAT"
+    )
+    p.add_argument(
+        "--subset",
+        default="all",
+        help="all, front180 / front20 / back (from the gaze labels), or a "
+        "population the dataset defines and its subsets (Gaze360: face, face_front180, face_back, ...)",
+    )
     p.add_argument("--resamples", type=int, default=2000, help="bootstrap resamples (default 2000)")
-    p.add_argument("--bootstrap", choices=("subject", "sample"), default="subject",
-                   help="resample whole subjects (default) or single samples")
+    p.add_argument(
+        "--bootstrap",
+        choices=("subject", "sample"),
+        default="subject",
+        help="resample whole subjects (default) or single samples",
+    )
     p.add_argument("--seed", type=int, default=0, help="bootstrap seed (default 0)")
-    p.add_argument("--allow-population-mismatch", action="store_true",
-                   help="pair runs tested on different populations, on the samples both have")
+    p.add_argument(
+        "--allow-population-mismatch",
+        action="store_true",
+        help="pair runs tested on different populations, on the samples both have",
+    )
     p.add_argument("--format", choices=("text", "json"), default="text")
     p.set_defaults(func=main)
 
@@ -58,9 +77,20 @@ def main(args: argparse.Namespace) -> int:
     df = load_results(args.results)  # unreadable files are reported as warnings
     if not df.empty and args.benchmark:
         df = df[df["benchmark"] == args.benchmark]
-    result = compare(df, args.a, args.b, args.dataset, args.results, metric_name(args.metric, args.subset),
-                     args.subset, args.column, args.resamples, args.seed, args.bootstrap,
-                     args.allow_population_mismatch)
+    result = compare(
+        df,
+        args.a,
+        args.b,
+        args.dataset,
+        args.results,
+        metric_name(args.metric, args.subset),
+        args.subset,
+        args.column,
+        args.resamples,
+        args.seed,
+        args.bootstrap,
+        args.allow_population_mismatch,
+    )
     if args.format == "json":
         print(json.dumps(rounded(result), indent=2, ensure_ascii=False))
     else:

@@ -18,13 +18,19 @@ examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("ls", help="list registered datasets, models, losses, the recipe's keys, published checkpoints "
-                       "or analysis kinds",
-                       epilog=EXAMPLES)
+    p = sub.add_parser(
+        "ls",
+        help="list registered datasets, models, losses, the recipe's keys, published checkpoints or analysis kinds",
+        epilog=EXAMPLES,
+    )
     p.add_argument("what", choices=("datasets", "models", "losses", "recipe", "published", "analyses"))
     p.add_argument("--options", action="store_true", help="with datasets: list each adapter's options")
-    p.add_argument("--fine-tune", metavar="NAME", help="with published: print the --set flags of NAME's card's "
-                   "fine_tune: section (its authors' recipe; where each value comes from goes to stderr)")
+    p.add_argument(
+        "--fine-tune",
+        metavar="NAME",
+        help="with published: print the --set flags of NAME's card's "
+        "fine_tune: section (its authors' recipe; where each value comes from goes to stderr)",
+    )
     p.add_argument("--dataset", help="with --fine-tune: with that dataset's changes (the card's per_dataset:)")
     p.set_defaults(func=main)
 
@@ -41,8 +47,15 @@ def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
             card = load_card(entry.name)
             folds = card.folds()
             others = [p for p in card.protocol_names() if p != card.default_protocol]
-            rows.append([entry.name, entry.description, f"{len(folds)} folds" if len(folds) > 1 else "fixed split",
-                         card.default_protocol + (f" (also: {', '.join(others)})" if others else ""), card.title])
+            rows.append(
+                [
+                    entry.name,
+                    entry.description,
+                    f"{len(folds)} folds" if len(folds) > 1 else "fixed split",
+                    card.default_protocol + (f" (also: {', '.join(others)})" if others else ""),
+                    card.title,
+                ]
+            )
         except CardError as exc:
             rows.append([entry.name, entry.description, "?", "?", f"(card: {exc})"])
         if with_options:
@@ -93,16 +106,25 @@ def published_rows() -> tuple[list[list[str]], list[str]]:
         options = ", ".join(f"{k}={v}" for k, v in card.options.items() if k in ("backbone", "head", "decode"))
         trained = "+".join(card.training_datasets) or "?"
         splits = "+".join(card.training.get("splits") or [])
-        rows.append([card.name, f"{card.model} ({options})", f"{trained} {splits}".strip(), card.published_short(),
-                     card.licence_short])
+        rows.append(
+            [
+                card.name,
+                f"{card.model} ({options})",
+                f"{trained} {splits}".strip(),
+                card.published_short(),
+                card.licence_short,
+            ]
+        )
     return rows, ["name", "model", "trained on", "published (deg)", "licence"]
 
 
 def analysis_rows() -> tuple[list[list[str]], list[str]]:
     from gazebench.analysis import load_kinds
 
-    rows = [[name, kind.description, ", ".join(f"{k}={opt.default!r}" for k, opt in kind.options.items())]
-            for name, kind in sorted(load_kinds().items())]
+    rows = [
+        [name, kind.description, ", ".join(f"{k}={opt.default!r}" for k, opt in kind.options.items())]
+        for name, kind in sorted(load_kinds().items())
+    ]
     return rows, ["kind", "what it computes", "options (--set KEY=VALUE)"]
 
 
@@ -117,8 +139,10 @@ def fine_tune_flags(name: str, dataset: str | None) -> int:
     card = published_card(name)
     if card.fine_tune is None:
         some = ", ".join(c.name for c in load_catalogue().values() if c.fine_tune is not None)
-        raise ConfigError(f"{name}: its card states no fine-tuning recipe (no fine_tune: in {card.path.name}); "
-                          f"the cards with one: {some}")
+        raise ConfigError(
+            f"{name}: its card states no fine-tuning recipe (no fine_tune: in {card.path.name}); "
+            f"the cards with one: {some}"
+        )
     print(card.fine_tune.set_flags(card.tag, dataset) + " --set weights_file=" + card.file)
     print(f"source: {card.fine_tune.source}\ndifferences: {card.fine_tune.differences}", file=sys.stderr)
     return 0
@@ -136,7 +160,12 @@ def main(args: argparse.Namespace) -> int:
     if args.what == "datasets":
         rows, headers = dataset_rows(args.options)
     else:
-        rows, headers = {"models": model_rows, "losses": loss_rows, "recipe": recipe_rows,
-                         "published": published_rows, "analyses": analysis_rows}[args.what]()
+        rows, headers = {
+            "models": model_rows,
+            "losses": loss_rows,
+            "recipe": recipe_rows,
+            "published": published_rows,
+            "analyses": analysis_rows,
+        }[args.what]()
     print(tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True))
     return 0

@@ -35,44 +35,97 @@ output: yaw > 0 looks towards the image's left, pitch > 0 up (the Gaze360 conven
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="run a model on your own images and videos", epilog=EXAMPLES)
     which = p.add_argument_group("which model (one of)").add_mutually_exclusive_group(required=True)
-    which.add_argument("--run", type=Path, metavar="RUN",
-                       help="a finished run: its result JSON (results/...) or its run folder (runs/..., with best.pt)")
-    which.add_argument("--model", metavar="NAME", help="a registered model (`gazebench ls models`); --set its options "
-                                                         "and image_size; untrained unless --weights FILE")
-    which.add_argument("--published", metavar="NAME", help="a published checkpoint (`gazebench ls published`), with "
-                                                             "--weights FILE (the authors' file)")
-    p.add_argument("--weights", type=Path, metavar="FILE",
-                   help="with --published: the authors' checkpoint; with --model: a gazebench best.pt or last.pt")
-    p.add_argument("--set", dest="sets", action="append", metavar="KEY=VALUE", default=[],
-                   help="with --model: a model option (`gazebench ls models`) or image_size (repeatable)")
-    p.add_argument("--results", type=Path, default=Path("results"),
-                   help="where to find the result record of a --run folder (default results/)")
+    which.add_argument(
+        "--run",
+        type=Path,
+        metavar="RUN",
+        help="a finished run: its result JSON (results/...) or its run folder (runs/..., with best.pt)",
+    )
+    which.add_argument(
+        "--model",
+        metavar="NAME",
+        help="a registered model (`gazebench ls models`); --set its options "
+        "and image_size; untrained unless --weights FILE",
+    )
+    which.add_argument(
+        "--published",
+        metavar="NAME",
+        help="a published checkpoint (`gazebench ls published`), with --weights FILE (the authors' file)",
+    )
+    p.add_argument(
+        "--weights",
+        type=Path,
+        metavar="FILE",
+        help="with --published: the authors' checkpoint; with --model: a gazebench best.pt or last.pt",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        metavar="KEY=VALUE",
+        default=[],
+        help="with --model: a model option (`gazebench ls models`) or image_size (repeatable)",
+    )
+    p.add_argument(
+        "--results",
+        type=Path,
+        default=Path("results"),
+        help="where to find the result record of a --run folder (default results/)",
+    )
     p.add_argument("inputs", nargs="+", metavar="INPUT", help="image files, folders of images, videos")
-    p.add_argument("--out", type=Path, required=True, help="output folder, new or empty: gaze.csv, gaze.json, "
-                                                          "drawn frames")
-    p.add_argument("--overwrite", action="store_true",
-                   help="--out holds a previous prediction: replace its files (gaze.csv, gaze.json and the drawn "
-                        "frames its gaze.json lists); nothing else in the folder is touched")
+    p.add_argument(
+        "--out", type=Path, required=True, help="output folder, new or empty: gaze.csv, gaze.json, drawn frames"
+    )
+    p.add_argument(
+        "--overwrite",
+        action="store_true",
+        help="--out holds a previous prediction: replace its files (gaze.csv, gaze.json and the drawn "
+        "frames its gaze.json lists); nothing else in the folder is touched",
+    )
     p.add_argument("--recursive", action="store_true", help="look into the subfolders of INPUT folders")
     where = p.add_mutually_exclusive_group()
     where.add_argument("--crops", type=Path, metavar="FILE", help="head boxes per frame: CSV input,frame,x,y,w,h")
-    where.add_argument("--detector", metavar="NAME", help="a face/head detector plugin (opencv-haar: "
-                                                           'pip install "gazebench[detect]")')
-    p.add_argument("--crop-scale", type=float, metavar="F", help="scale each box of --crops/--detector about its "
-                                                                   "centre (e.g. 1.6: face box -> head box)")
+    where.add_argument(
+        "--detector", metavar="NAME", help='a face/head detector plugin (opencv-haar: pip install "gazebench[detect]")'
+    )
+    p.add_argument(
+        "--crop-scale",
+        type=float,
+        metavar="F",
+        help="scale each box of --crops/--detector about its centre (e.g. 1.6: face box -> head box)",
+    )
     norm = p.add_argument_group("normalised faces (checkpoints trained on them: docs/predict.md)")
-    norm.add_argument("--input", choices=("auto", "face-box", "normalised-face"), default="auto",
-                      help="what the model sees: auto (a published card's input.image; face-box for --run and "
-                           "--model), a face box as is, or the normalised face")
-    norm.add_argument("--landmarker", default="mediapipe", metavar="NAME",
-                      help='facial landmarks for the head pose (default mediapipe: pip install "gazebench[landmarks]")')
-    norm.add_argument("--landmarker-model", type=Path, metavar="PATH",
-                      help="the landmarker's model file (mediapipe: face_landmarker.task; default: downloaded once "
-                           "to the cache)")
-    norm.add_argument("--focal", type=float, metavar="PX", help="the camera's focal length in pixels (default: the "
-                                                                 "frame's width); principal point at the centre")
-    p.add_argument("--video-out", choices=("mp4", "png", "none"), default="mp4",
-                   help="drawn videos as MP4 (default), one PNG per frame, or not drawn")
+    norm.add_argument(
+        "--input",
+        choices=("auto", "face-box", "normalised-face"),
+        default="auto",
+        help="what the model sees: auto (a published card's input.image; face-box for --run and "
+        "--model), a face box as is, or the normalised face",
+    )
+    norm.add_argument(
+        "--landmarker",
+        default="mediapipe",
+        metavar="NAME",
+        help='facial landmarks for the head pose (default mediapipe: pip install "gazebench[landmarks]")',
+    )
+    norm.add_argument(
+        "--landmarker-model",
+        type=Path,
+        metavar="PATH",
+        help="the landmarker's model file (mediapipe: face_landmarker.task; default: downloaded once to the cache)",
+    )
+    norm.add_argument(
+        "--focal",
+        type=float,
+        metavar="PX",
+        help="the camera's focal length in pixels (default: the frame's width); principal point at the centre",
+    )
+    p.add_argument(
+        "--video-out",
+        choices=("mp4", "png", "none"),
+        default="mp4",
+        help="drawn videos as MP4 (default), one PNG per frame, or not drawn",
+    )
     p.add_argument("--batch-size", type=int, default=64, help="frames per forward pass (default 64)")
     p.add_argument("--device", default="auto", help="auto (CUDA when available), cpu, cuda, cuda:1, ...")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -91,8 +144,10 @@ def load_predictor(args: argparse.Namespace):
         return predictors.from_run(args.run, args.results)
     if args.published:
         if not args.weights:
-            raise ConfigError(f"--published {args.published} needs --weights FILE, the authors' checkpoint "
-                              "(docs/published.md says where each is hosted)")
+            raise ConfigError(
+                f"--published {args.published} needs --weights FILE, the authors' checkpoint "
+                "(docs/published.md says where each is hosted)"
+            )
         return predictors.from_published(args.published, args.weights)
     return predictors.from_model(args.model, parse_sets(args.sets), args.weights)
 
@@ -112,14 +167,25 @@ def input_kind(args: argparse.Namespace) -> str:
     else:
         kind = FACE_BOX
     if kind == NORMALISED_FACE:
-        given = [flag for flag, value in (("--crops", args.crops), ("--detector", args.detector),
-                                           ("--crop-scale", args.crop_scale)) if value is not None]
+        given = [
+            flag
+            for flag, value in (
+                ("--crops", args.crops),
+                ("--detector", args.detector),
+                ("--crop-scale", args.crop_scale),
+            )
+            if value is not None
+        ]
         if given:
-            raise ConfigError(f"{', '.join(given)}: the model reads normalised faces, found by --landmarker; "
-                              "boxes are for --input face-box")
+            raise ConfigError(
+                f"{', '.join(given)}: the model reads normalised faces, found by --landmarker; "
+                "boxes are for --input face-box"
+            )
     elif args.landmarker_model is not None or args.focal is not None:
-        raise ConfigError("--landmarker-model and --focal go with normalised faces (--input normalised-face, or a "
-                          "published card whose input.image is normalised-face)")
+        raise ConfigError(
+            "--landmarker-model and --focal go with normalised faces (--input normalised-face, or a "
+            "published card whose input.image is normalised-face)"
+        )
     return kind
 
 
@@ -160,21 +226,27 @@ def report_gaps(locator, pred, inputs: int) -> None:
     from gazebench.config import ConfigError
 
     if pred.skipped:
-        print(f"warning: {len(pred.skipped)} frame(s) have no head box ({locator.describe()}) and are left out, "
-              f"e.g. {pred.skipped[0][0]} frame {pred.skipped[0][1]}", file=sys.stderr)
+        print(
+            f"warning: {len(pred.skipped)} frame(s) have no head box ({locator.describe()}) and are left out, "
+            f"e.g. {pred.skipped[0][0]} frame {pred.skipped[0][1]}",
+            file=sys.stderr,
+        )
     unused = locator.unused() if hasattr(locator, "unused") else []
     if unused:
-        print(f"warning: {len(unused)} row(s) of the {locator.describe()} match no frame of the inputs, e.g. "
-              f"input {unused[0][0]} frame {unused[0][1]}", file=sys.stderr)
+        print(
+            f"warning: {len(unused)} row(s) of the {locator.describe()} match no frame of the inputs, e.g. "
+            f"input {unused[0][0]} frame {unused[0][1]}",
+            file=sys.stderr,
+        )
     if not pred.located:
-        raise ConfigError(f"no frame of the {inputs} input(s) has a head box ({locator.describe()}); "
-                          "nothing to predict")
+        raise ConfigError(
+            f"no frame of the {inputs} input(s) has a head box ({locator.describe()}); nothing to predict"
+        )
 
 
 def main(args: argparse.Namespace) -> int:
     from gazebench.atomic import check_writable
     from gazebench.predict import infer, inputs, output
-
     from gazebench.predict.normalise import FACE_BOX
 
     sequences = inputs.collect(args.inputs, args.recursive)
@@ -192,11 +264,19 @@ def main(args: argparse.Namespace) -> int:
     report_gaps(getattr(locator, "inner", locator), pred, len(sequences))
     table = output.gaze_table(pred)
     output.clear_previous(previous)
-    about = {"predictor": predictor.about, "input": predictor.image, "crops": locator.describe(),
-             "inputs": [{"input": str(s.path), "kind": s.kind, "drawn": str(t) if t else None}
-                        for s, t in zip(sequences, targets)]}
+    about = {
+        "predictor": predictor.about,
+        "input": predictor.image,
+        "crops": locator.describe(),
+        "inputs": [
+            {"input": str(s.path), "kind": s.kind, "drawn": str(t) if t else None} for s, t in zip(sequences, targets)
+        ],
+    }
     csv_path, _ = output.write_tables(table, args.out, about)
     output.draw_all(sequences, targets, pred, not args.quiet)
-    print(f"{len(table)} frames predicted ({predictor.about['model']}, {predictor.about['view']}, "
-          f"{predictor.image_size} px, {predictor.image}) -> {csv_path}, gaze.json and the drawn frames in {args.out}", file=sys.stderr)
+    print(
+        f"{len(table)} frames predicted ({predictor.about['model']}, {predictor.about['view']}, "
+        f"{predictor.image_size} px, {predictor.image}) -> {csv_path}, gaze.json and the drawn frames in {args.out}",
+        file=sys.stderr,
+    )
     return 0

@@ -24,11 +24,21 @@ image_size equals --size uses it.  $GAZEBENCH_CACHE=off ignores caches, =require
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("prepare", epilog=EXAMPLES, parents=[dataset_flags()],
-                       help="decode and resize every frame once into an HDF5 cache that runs use automatically")
-    p.add_argument("--size", type=int, default=None,
-                   help="frame size in pixels; runs with this image_size use the cache (default: the recipe's image_size)")
-    p.add_argument("--cache-dir", type=Path, help="cache folder (default: <root>/.gazebench-cache or $GAZEBENCH_CACHE_DIR)")
+    p = sub.add_parser(
+        "prepare",
+        epilog=EXAMPLES,
+        parents=[dataset_flags()],
+        help="decode and resize every frame once into an HDF5 cache that runs use automatically",
+    )
+    p.add_argument(
+        "--size",
+        type=int,
+        default=None,
+        help="frame size in pixels; runs with this image_size use the cache (default: the recipe's image_size)",
+    )
+    p.add_argument(
+        "--cache-dir", type=Path, help="cache folder (default: <root>/.gazebench-cache or $GAZEBENCH_CACHE_DIR)"
+    )
     p.add_argument("--workers", type=int, default=2, help="decoding threads (default 2)")
     p.add_argument("--force", action="store_true", help="rebuild even when the cache is current")
     p.add_argument("--check", action="store_true", help="only report whether a current cache exists (exit 1 if not)")
@@ -63,8 +73,9 @@ def main(args: argparse.Namespace) -> int:
         return 0 if state == "current" else 1
 
     t0 = time.perf_counter()
-    path, what = build_cache(dataset, size, args.cache_dir, workers=args.workers, force=args.force,
-                             progress=not args.quiet)
+    path, what = build_cache(
+        dataset, size, args.cache_dir, workers=args.workers, force=args.force, progress=not args.quiet
+    )
     seconds = time.perf_counter() - t0
     info = describe_cache(path)
     info.update({"outcome": what, "seconds": round(seconds, 2)})
@@ -72,7 +83,14 @@ def main(args: argparse.Namespace) -> int:
         print(json.dumps(info, indent=2))
     else:
         rate = f", {info['frames'] / seconds:.0f} frames/s" if what != "current" and seconds > 0 else ""
-        verb = {"current": "up to date (use --force to rebuild)", "built": "built", "rebuilt": "rebuilt (the old one was stale)"}[what]
-        print(f"{dataset.name} frame cache {verb}: {path}\n  {info['frames']} frames at {info['size']} px, "
-              f"{info['bytes'] / 2**20:.1f} MiB, fingerprint {info['fingerprint_id']}{rate}", file=sys.stderr)
+        verb = {
+            "current": "up to date (use --force to rebuild)",
+            "built": "built",
+            "rebuilt": "rebuilt (the old one was stale)",
+        }[what]
+        print(
+            f"{dataset.name} frame cache {verb}: {path}\n  {info['frames']} frames at {info['size']} px, "
+            f"{info['bytes'] / 2**20:.1f} MiB, fingerprint {info['fingerprint_id']}{rate}",
+            file=sys.stderr,
+        )
     return 0

@@ -24,13 +24,21 @@ data: URIs and the style sheet is inline: the file needs no network and no other
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("report", help="one self-contained HTML page: leaderboard, analyses, provenance",
-                       epilog=EXAMPLES, parents=[results_flag()])
+    p = sub.add_parser(
+        "report",
+        help="one self-contained HTML page: leaderboard, analyses, provenance",
+        epilog=EXAMPLES,
+        parents=[results_flag()],
+    )
     p.add_argument("--out", type=Path, default=Path("report.html"), help="the HTML file (default report.html)")
     p.add_argument("--title", help="the page title (default: gazebench report: RESULTS)")
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
-    p.add_argument("--no-references", dest="references", action="store_false",
-                   help="leave out the published reference rows beside cross-dataset columns")
+    p.add_argument(
+        "--no-references",
+        dest="references",
+        action="store_false",
+        help="leave out the published reference rows beside cross-dataset columns",
+    )
     p.set_defaults(func=main)
 
 
@@ -50,6 +58,8 @@ def main(args: argparse.Namespace) -> int:
     for note in data.notes:
         print(f"note: {note}")
     n = len(data.analyses)
-    print(f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB): {len(data.runs)} runs, "
-          f"{n} analys{'is' if n == 1 else 'es'}")
+    print(
+        f"wrote {path} ({path.stat().st_size / 1024:,.0f} KiB): {len(data.runs)} runs, "
+        f"{n} analys{'is' if n == 1 else 'es'}"
+    )
     return 0

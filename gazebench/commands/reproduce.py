@@ -21,18 +21,33 @@ examples:
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("reproduce", help="evaluate a published checkpoint under its paper's protocol",
-                       epilog=EXAMPLES, parents=[results_flag()])
+    p = sub.add_parser(
+        "reproduce",
+        help="evaluate a published checkpoint under its paper's protocol",
+        epilog=EXAMPLES,
+        parents=[results_flag()],
+    )
     p.add_argument("name", help="a published checkpoint (gazebench ls published)")
-    p.add_argument("--weights", type=Path, help="the checkpoint file, as the authors host it (not needed with "
-                                                "--dry-run, which then shows the protocol without the result file)")
+    p.add_argument(
+        "--weights",
+        type=Path,
+        help="the checkpoint file, as the authors host it (not needed with "
+        "--dry-run, which then shows the protocol without the result file)",
+    )
     p.add_argument("--root", help="dataset root (default: the data root's <dataset> folder)")
     p.add_argument("--runs", default=Path("runs"), type=Path, help="predictions (default runs/)")
     sets_flag(p)
-    p.add_argument("--allow-training-data", action="store_true",
-                   help="evaluate even on a split the checkpoint was trained or selected on (the row says so)")
-    p.add_argument("--overwrite", choices=("only-missing", "always"), default="always",
-                   help="re-evaluate (default) or keep an existing result")
+    p.add_argument(
+        "--allow-training-data",
+        action="store_true",
+        help="evaluate even on a split the checkpoint was trained or selected on (the row says so)",
+    )
+    p.add_argument(
+        "--overwrite",
+        choices=("only-missing", "always"),
+        default="always",
+        help="re-evaluate (default) or keep an existing result",
+    )
     p.add_argument("--dry-run", action="store_true", help="show the unit and its protocol; read no data")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(func=main)
@@ -44,8 +59,14 @@ def plan_units(args: argparse.Namespace, card) -> list:
 
     rep = card.reproduce
     seen = card.training_overlap(rep["dataset"], rep.get("split", "test")) is not None
-    suite = planning.single_run_suite(rep["dataset"], [card.model], [0], root=args.root,
-                                      label=reproduce.row_label(card, seen), protocol=rep.get("protocol"))
+    suite = planning.single_run_suite(
+        rep["dataset"],
+        [card.model],
+        [0],
+        root=args.root,
+        label=reproduce.row_label(card, seen),
+        protocol=rep.get("protocol"),
+    )
     weights = args.weights if args.weights is not None else NO_WEIGHTS
     settings = {**reproduce.reproduce_settings(card, weights), **parse_sets(args.sets)}
     specs = planning.expand(suite, settings)
@@ -64,8 +85,10 @@ def main(args: argparse.Namespace) -> int:
     card = published_card(args.name)
     reproduce.check_reproducible(card, args.allow_training_data)
     if args.weights is None and not args.dry_run:
-        raise UserValueError(f"--weights FILE: give the checkpoint of {card.name} as the authors host it ({card.url}); "
-                             "--dry-run shows the protocol without it")
+        raise UserValueError(
+            f"--weights FILE: give the checkpoint of {card.name} as the authors host it ({card.url}); "
+            "--dry-run shows the protocol without it"
+        )
     units = plan_units(args, card)
     if args.dry_run:
         print(describe_protocols(units))

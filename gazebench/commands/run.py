@@ -44,8 +44,12 @@ examples:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("run", help="train and evaluate models", epilog=EXAMPLES, parents=[request_flags()])
-    p.set_defaults(func=main, trains=True, os_error_hint="once it is fixed, the same command "
-                   "(--resume, the default) continues from the last finished epoch")
+    p.set_defaults(
+        func=main,
+        trains=True,
+        os_error_hint="once it is fixed, the same command "
+        "(--resume, the default) continues from the last finished epoch",
+    )
 
 
 def describe_protocols(units: list) -> str:
@@ -82,10 +86,15 @@ def dry_run_table(units: list, statuses: list[str]) -> str:
     from tabulate import tabulate
 
     tested = any(u.spec.cross for u in units)
-    rows = [[u.spec.dataset, u.fold, u.label, u.spec.seed, status]
-            + ([", ".join(f"{u.spec.dataset} → {t}" for t, _ in u.spec.cross) or "-"] if tested else [])
-            + [str(u.result_path)] for u, status in zip(units, statuses)]
-    headers = ["dataset", "fold", "label", "seed", "status"] + (["tested on (train → test)"] if tested else []) + ["result"]
+    rows = [
+        [u.spec.dataset, u.fold, u.label, u.spec.seed, status]
+        + ([", ".join(f"{u.spec.dataset} → {t}" for t, _ in u.spec.cross) or "-"] if tested else [])
+        + [str(u.result_path)]
+        for u, status in zip(units, statuses)
+    ]
+    headers = (
+        ["dataset", "fold", "label", "seed", "status"] + (["tested on (train → test)"] if tested else []) + ["result"]
+    )
     return tabulate(rows, headers=headers, tablefmt="simple", disable_numparse=True)
 
 
@@ -121,8 +130,12 @@ def launch_options(options: RunOptions, suite):
     """The launcher's resources: the suite's ``launcher:`` mapping, the flags over it."""
     from gazebench.launch import launch_options as resolve
 
-    return resolve(options.launcher, options.resources(), suite.launcher,
-                   f"benchmark {suite.name!r} launcher" if suite.name else "launcher")
+    return resolve(
+        options.launcher,
+        options.resources(),
+        suite.launcher,
+        f"benchmark {suite.name!r} launcher" if suite.name else "launcher",
+    )
 
 
 def launch_units(request: Request, options: RunOptions, planned, statuses: list[str], header: str) -> int:
@@ -139,8 +152,7 @@ def launch_units(request: Request, options: RunOptions, planned, statuses: list[
         return 0
     print(header + f" (results under {planned.results_dir})", file=sys.stderr)
     name = f"benchmark {suite.name}" if suite.name else "run"
-    code = submit(todo, options, opts, planned.runs_dir / LAUNCHER_DIR, name=name,
-                  status_hint=status_command(request))
+    code = submit(todo, options, opts, planned.runs_dir / LAUNCHER_DIR, name=name, status_hint=status_command(request))
     if options.launcher == "local" and options.table:
         print_results_table(request, suite, units)
     return code
@@ -193,5 +205,8 @@ def print_results_table(request: Request, suite, units: list) -> None:
     if not request.results.is_dir():
         print(f"(no results under {request.results} yet: no unit has finished)", file=sys.stderr)
         return
-    print_table(request.results, datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}),
-                benchmark=suite.name or None)
+    print_table(
+        request.results,
+        datasets=sorted({u.spec.dataset for u in units} | {t for u in units for t, _ in u.spec.cross}),
+        benchmark=suite.name or None,
+    )

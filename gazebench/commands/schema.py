@@ -16,10 +16,13 @@ Every object in a record may hold keys the schema does not name: plugins and ada
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("schema", help="print the JSON Schema of result records (or predictions files)",
-                       epilog=EXAMPLES)
-    p.add_argument("--kind", choices=("result", "predictions"), default="result",
-                   help="result (default): a result record; predictions: one row of a predictions file")
+    p = sub.add_parser("schema", help="print the JSON Schema of result records (or predictions files)", epilog=EXAMPLES)
+    p.add_argument(
+        "--kind",
+        choices=("result", "predictions"),
+        default="result",
+        help="result (default): a result record; predictions: one row of a predictions file",
+    )
     p.set_defaults(func=main)
 
 

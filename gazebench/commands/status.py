@@ -42,10 +42,14 @@ a changed setting is another unit.
 def add_parser(sub: argparse._SubParsersAction) -> None:
     from gazebench.request import request_flags
 
-    p = sub.add_parser("status", help="done / running / failed / missing units of a suite, with failed units' logs",
-                       description="Takes every flag of `gazebench run` (the units are planned from them; the "
-                                   "ones about how to train are accepted and have no effect here).",
-                       epilog=EXAMPLES, parents=[request_flags()])
+    p = sub.add_parser(
+        "status",
+        help="done / running / failed / missing units of a suite, with failed units' logs",
+        description="Takes every flag of `gazebench run` (the units are planned from them; the "
+        "ones about how to train are accepted and have no effect here).",
+        epilog=EXAMPLES,
+        parents=[request_flags()],
+    )
     p.add_argument("--json", action="store_true", help="the units and counts as JSON")
     p.set_defaults(func=main)
 
@@ -68,13 +72,27 @@ def main(args: argparse.Namespace) -> int:
     rows = []
     for u in units:
         s = unit_state(u)
-        rows.append({"dataset": u.spec.dataset, "fold": u.fold, "label": u.label, "seed": u.spec.seed,
-                     "unit_id": u.unit_id, **s, "result": str(u.result_path), "run_dir": str(u.run_dir)})
+        rows.append(
+            {
+                "dataset": u.spec.dataset,
+                "fold": u.fold,
+                "label": u.label,
+                "seed": u.spec.seed,
+                "unit_id": u.unit_id,
+                **s,
+                "result": str(u.result_path),
+                "run_dir": str(u.run_dir),
+            }
+        )
     counts = {state: sum(r["state"] == state for r in rows) for state in STATES}
     name = f"benchmark {suite.name}" if suite.name else "run"
     if args.json:
-        print(json.dumps({"benchmark": suite.name or None, "results": str(results_dir), "units": rows,
-                          "counts": counts}, indent=1))
+        print(
+            json.dumps(
+                {"benchmark": suite.name or None, "results": str(results_dir), "units": rows, "counts": counts},
+                indent=1,
+            )
+        )
         return 0
 
     def detail(r: dict) -> str:
@@ -90,8 +108,14 @@ def main(args: argparse.Namespace) -> int:
         return r["note"] or ""
 
     table = [[r["dataset"], r["fold"], r["label"], r["seed"], r["state"], detail(r)] for r in rows]
-    print(tabulate(table, headers=["dataset", "fold", "label", "seed", "state", ""], tablefmt="simple",
-                   disable_numparse=True))
-    print(f"{name}: {len(rows)} units: " + ", ".join(f"{counts[s]} {s}" for s in STATES)
-          + f" (results under {results_dir})")
+    print(
+        tabulate(
+            table, headers=["dataset", "fold", "label", "seed", "state", ""], tablefmt="simple", disable_numparse=True
+        )
+    )
+    print(
+        f"{name}: {len(rows)} units: "
+        + ", ".join(f"{counts[s]} {s}" for s in STATES)
+        + f" (results under {results_dir})"
+    )
     return 0

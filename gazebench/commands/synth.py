@@ -11,12 +11,18 @@ from pathlib import Path
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="render the SynthGaze dataset (no download needed)")
     p.add_argument("--out", required=True, type=Path, help="output folder (must not exist or be empty)")
-    p.add_argument("--preset", default="default",
-                   help="tiny, small or default (gazebench/synth/scene.py PRESETS; an unknown one lists them)")
+    p.add_argument(
+        "--preset",
+        default="default",
+        help="tiny, small or default (gazebench/synth/scene.py PRESETS; an unknown one lists them)",
+    )
     p.add_argument("--seed", type=int, default=0)
-    p.add_argument("--layout", default="synthgaze",
-                   help="synthgaze (own layout) or the on-disk layout of any registered dataset whose adapter "
-                        "provides a writer (the built-ins do; a plugin's may); an unknown one lists them")
+    p.add_argument(
+        "--layout",
+        default="synthgaze",
+        help="synthgaze (own layout) or the on-disk layout of any registered dataset whose adapter "
+        "provides a writer (the built-ins do; a plugin's may); an unknown one lists them",
+    )
     p.add_argument("--workers", type=int, default=2, help="render processes (output does not depend on it)")
     p.set_defaults(func=main)
 
@@ -32,6 +38,9 @@ def main(args: argparse.Namespace) -> int:
 
         kwargs["splits"] = load_card("synthgaze").split_rule(None).named()
     out = write_layout(scene, args.out, layout=args.layout, workers=args.workers, **kwargs)
-    print(f"SynthGaze {args.preset} (seed {args.seed}, layout {args.layout}): {len(scene.frames)} frames "
-          f"-> {out} in {time.perf_counter() - t0:.1f} s", file=sys.stderr)
+    print(
+        f"SynthGaze {args.preset} (seed {args.seed}, layout {args.layout}): {len(scene.frames)} frames "
+        f"-> {out} in {time.perf_counter() - t0:.1f} s",
+        file=sys.stderr,
+    )
     return 0

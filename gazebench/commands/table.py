@@ -34,18 +34,32 @@ They are not measured here: never bold, never in the Mean. Only for the mean err
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("table", help="print the leaderboard (mean ± std over folds and seeds)", epilog=EXAMPLES,
-                       parents=[results_flag()])
+    p = sub.add_parser(
+        "table",
+        help="print the leaderboard (mean ± std over folds and seeds)",
+        epilog=EXAMPLES,
+        parents=[results_flag()],
+    )
     p.add_argument("--benchmark", help="only the results of this benchmark suite")
     p.add_argument("--format", default="github", help="github (default), latex, csv, html or json")
-    p.add_argument("--metric", default="mean",
-                   help="mean | median | std | p90 | sigma_error_spearman ..., or SUBSET.STAT (default mean)")
+    p.add_argument(
+        "--metric",
+        default="mean",
+        help="mean | median | std | p90 | sigma_error_spearman ..., or SUBSET.STAT (default mean)",
+    )
     p.add_argument("--subset", default="all", help="all, or a dataset subset such as front180, front20, back")
     p.add_argument("--dataset", action="append", help="only these datasets (comma separated or repeated)")
-    p.add_argument("--strict", action="store_true",
-                   help="refuse a label that holds several configurations (instead of one row per configuration)")
-    p.add_argument("--no-references", dest="references", action="store_false",
-                   help="leave out the published reference rows beside cross-dataset columns")
+    p.add_argument(
+        "--strict",
+        action="store_true",
+        help="refuse a label that holds several configurations (instead of one row per configuration)",
+    )
+    p.add_argument(
+        "--no-references",
+        dest="references",
+        action="store_false",
+        help="leave out the published reference rows beside cross-dataset columns",
+    )
     p.set_defaults(func=main)
 
 
@@ -54,28 +68,60 @@ def metric_name(metric: str, subset: str = "all") -> str:
     return metric if "." in metric else f"{subset}.{metric}"
 
 
-def table_text(results: Path, benchmark: str | None = None, datasets: list[str] | None = None,
-               fmt: str = "github", metric: str = "all.mean", strict: bool = False, references: bool = True) -> str:
+def table_text(
+    results: Path,
+    benchmark: str | None = None,
+    datasets: list[str] | None = None,
+    fmt: str = "github",
+    metric: str = "all.mean",
+    strict: bool = False,
+    references: bool = True,
+) -> str:
     from gazebench.leaderboard import leaderboard
     from gazebench.results import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
-    text = leaderboard(df, metric, fmt, benchmark=benchmark, datasets=datasets, strict=strict, results_dir=results,
-                       references=references)
+    text = leaderboard(
+        df,
+        metric,
+        fmt,
+        benchmark=benchmark,
+        datasets=datasets,
+        strict=strict,
+        results_dir=results,
+        references=references,
+    )
     if text == "(no results)":
-        what = [f"benchmark {benchmark!r}" if benchmark else None, f"datasets {', '.join(datasets)}" if datasets else None]
+        what = [
+            f"benchmark {benchmark!r}" if benchmark else None,
+            f"datasets {', '.join(datasets)}" if datasets else None,
+        ]
         scope = " for " + " and ".join(w for w in what if w) if any(what) else ""
         text = f"(no results{scope} under {results})"
     return text
 
 
-def print_table(results: Path, datasets: list[str] | None = None, fmt: str = "github", metric: str = "all.mean",
-                benchmark: str | None = None, strict: bool = False, references: bool = True) -> None:
+def print_table(
+    results: Path,
+    datasets: list[str] | None = None,
+    fmt: str = "github",
+    metric: str = "all.mean",
+    benchmark: str | None = None,
+    strict: bool = False,
+    references: bool = True,
+) -> None:
     print(table_text(results, benchmark, datasets, fmt, metric, strict, references))
 
 
 def main(args: argparse.Namespace) -> int:
     check_benchmark(args.benchmark, args.results)
-    print_table(args.results, csv_flag(args.dataset), args.format, metric_name(args.metric, args.subset), args.benchmark,
-                args.strict, args.references)
+    print_table(
+        args.results,
+        csv_flag(args.dataset),
+        args.format,
+        metric_name(args.metric, args.subset),
+        args.benchmark,
+        args.strict,
+        args.references,
+    )
     return 0

@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import importlib
 import sys
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, ClassVar, Iterable
+from typing import Any, ClassVar
 
 import numpy as np
 from PIL import Image
@@ -260,8 +261,10 @@ class GazeDataset:
         if "split" not in idx.columns:
             return {}
         in_split = (idx["split"].astype(str) == split).to_numpy()
-        return {name: np.flatnonzero(in_split & idx[col].to_numpy(bool))
-                for name, col in self.population_column_names().items()}
+        return {
+            name: np.flatnonzero(in_split & idx[col].to_numpy(bool))
+            for name, col in self.population_column_names().items()
+        }
 
     def sample_weights(self, positions: np.ndarray) -> np.ndarray | None:
         """The training sampler's probability of each of ``positions``; None: uniform (every
@@ -280,8 +283,12 @@ class GazeDataset:
         n = len(idx)
         table = np.empty((n, len(offsets)), dtype=np.int64)
         complete = np.ones(n, dtype=bool)
-        order = np.lexsort((idx["order"].to_numpy(), idx["sequence"].astype(str).to_numpy(), idx["subject"].astype(str).to_numpy()))
-        for _, group in pd.Series(order).groupby([idx["subject"].to_numpy()[order], idx["sequence"].to_numpy()[order]], sort=False):
+        order = np.lexsort(
+            (idx["order"].to_numpy(), idx["sequence"].astype(str).to_numpy(), idx["subject"].astype(str).to_numpy())
+        )
+        for _, group in pd.Series(order).groupby(
+            [idx["subject"].to_numpy()[order], idx["sequence"].to_numpy()[order]], sort=False
+        ):
             rows = group.to_numpy()
             ranks = np.arange(len(rows))[:, None] + offsets[None, :]
             complete[rows] = ((ranks >= 0) & (ranks < len(rows))).all(1)
@@ -354,8 +361,10 @@ class GazeDataset:
         writer ``gazebench synth --layout <name>`` uses (``gazebench.synth.write_layout``)."""
         writer = cls.fake_writer()
         if writer is None:
-            raise NotImplementedError(f"dataset {cls.name!r} provides no fake data: write fake.py with write_fake(root, "
-                                      f"seed) in its folder, or implement {cls.__name__}.write_fake")
+            raise NotImplementedError(
+                f"dataset {cls.name!r} provides no fake data: write fake.py with write_fake(root, "
+                f"seed) in its folder, or implement {cls.__name__}.write_fake"
+            )
         return writer(Path(root), seed, **options)
 
     # -- description -------------------------------------------------------------------------

@@ -13,9 +13,10 @@ from __future__ import annotations
 import copy
 import inspect
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 import yaml
 
@@ -65,7 +66,6 @@ class Protocol:
     recipe: dict[str, Any]
     model: dict[str, Any]
     data: dict[str, Any]
-
 
 
 @dataclass(frozen=True)
@@ -133,11 +133,17 @@ class Card:
     convention: str = field(compare=False, default="", repr=False)  # the native label and its conversion
     where_to_get: str = field(compare=False, default="", repr=False)  # where and how to download it
     layout_text: str = field(compare=False, default="", repr=False)  # the files expected under the root
-    required: tuple[str, ...] = field(compare=False, default=())  # paths that must exist under the root (the root check)
+    required: tuple[str, ...] = field(
+        compare=False, default=()
+    )  # paths that must exist under the root (the root check)
     subsets: tuple[str, ...] = field(compare=False, default=())
     protocols: tuple[Protocol, ...] = field(compare=False, default=())  # the card's protocols, in its order
-    default_protocol: str = field(compare=False, default=DEFAULT_PROTOCOL)  # the protocol a run uses unless --protocol names another
-    fold_rules: tuple[tuple[str, SplitRule], ...] = field(compare=False, default=(), repr=False)  # fold -> its rule (k folds)
+    default_protocol: str = field(
+        compare=False, default=DEFAULT_PROTOCOL
+    )  # the protocol a run uses unless --protocol names another
+    fold_rules: tuple[tuple[str, SplitRule], ...] = field(
+        compare=False, default=(), repr=False
+    )  # fold -> its rule (k folds)
     fixed_split: SplitRule | None = field(compare=False, default=None, repr=False)  # the rule of a fixed split
     val_variants: tuple[tuple[str, tuple[str, ...]], ...] = field(compare=False, default=(), repr=False)
     validation_text: str = field(compare=False, default="", repr=False)  # the protocol's validation rule in words
@@ -165,9 +171,13 @@ class Card:
         name = self.default_protocol if name is None else str(name)
         for p in self.protocols:
             if p.name == name:
-                return replace(p, recipe=copy.deepcopy(p.recipe), model=copy.deepcopy(p.model), data=copy.deepcopy(p.data))
-        raise CardError(f"dataset {self.name!r} has protocols {', '.join(self.protocol_names())} (default "
-                        f"{self.default_protocol}); got {name!r}")
+                return replace(
+                    p, recipe=copy.deepcopy(p.recipe), model=copy.deepcopy(p.model), data=copy.deepcopy(p.data)
+                )
+        raise CardError(
+            f"dataset {self.name!r} has protocols {', '.join(self.protocol_names())} (default "
+            f"{self.default_protocol}); got {name!r}"
+        )
 
     @property
     def recipe(self) -> dict[str, Any]:
@@ -289,9 +299,11 @@ class _Reader:
         if unknown:
             raise self.fail(key, f"has unknown key(s) {', '.join(unknown)}; known: {', '.join(_SUBJECT_LISTS)}")
         train = spec.get("train", train)
-        return SplitRule(test=self.names(spec.get("test"), f"{key}.test"),
-                         val=self.names(spec["val"], f"{key}.val") if "val" in spec else val,
-                         train=None if train == REST else self.names(train, f"{key}.train"))
+        return SplitRule(
+            test=self.names(spec.get("test"), f"{key}.test"),
+            val=self.names(spec["val"], f"{key}.val") if "val" in spec else val,
+            train=None if train == REST else self.names(train, f"{key}.train"),
+        )
 
     def protocol_block(self, data: dict[str, Any]) -> dict[str, Any]:
         proto = self.mapping(data.get("protocol"), "protocol")
@@ -309,13 +321,17 @@ class _Reader:
             if isinstance(folds, list):
                 folds = dict(enumerate(folds))
             folds = self.mapping(folds, "protocol.folds")
-            out["fold_rules"] = tuple((str(f), self.rule(entry, f"protocol.folds.{f}", train, val)) for f, entry in folds.items())
+            out["fold_rules"] = tuple(
+                (str(f), self.rule(entry, f"protocol.folds.{f}", train, val)) for f, entry in folds.items()
+            )
         elif proto.get("splits") == FROM_INDEX:
             out["fixed_split"] = SplitRule(from_index=True)
         elif isinstance(proto.get("splits"), dict):
             out["fixed_split"] = self.rule(proto["splits"], "protocol.splits", REST, ())
         elif "splits" in proto:
-            raise self.fail("protocol.splits", f"is {proto['splits']!r}; give a mapping of test, val, train, or {FROM_INDEX}")
+            raise self.fail(
+                "protocol.splits", f"is {proto['splits']!r}; give a mapping of test, val, train, or {FROM_INDEX}"
+            )
         else:
             raise self.fail("protocol", f"needs 'splits' (a mapping of test, val, train, or {FROM_INDEX}) or 'folds'")
         return out
@@ -361,8 +377,24 @@ class _Reader:
 
 
 #: the keys :class:`Card` reads itself; any other top-level key is the adapter's (:meth:`Card.extra`)
-CARD_KEYS = ("name", "version", "title", "description", "citation", "licence", "convention", "get", "layout",
-             "required", "subsets", "protocol", "protocols", "recipe", "published_sizes", "label_space")
+CARD_KEYS = (
+    "name",
+    "version",
+    "title",
+    "description",
+    "citation",
+    "licence",
+    "convention",
+    "get",
+    "layout",
+    "required",
+    "subsets",
+    "protocol",
+    "protocols",
+    "recipe",
+    "published_sizes",
+    "label_space",
+)
 
 
 def parse_card(data: Any, path: Path, name: str) -> Card:
@@ -374,7 +406,9 @@ def parse_card(data: Any, path: Path, name: str) -> Card:
     r = _Reader(path)
     protocols, default = r.protocols(data)
     return Card(
-        name=name, path=path, version=str(data.get("version", "1")),
+        name=name,
+        path=path,
+        version=str(data.get("version", "1")),
         title=r.text(data.get("title"), "title") or name,
         description=r.text(data.get("description"), "description"),
         citation=r.text(data.get("citation"), "citation"),
@@ -384,7 +418,8 @@ def parse_card(data: Any, path: Path, name: str) -> Card:
         layout_text=r.text(data.get("layout"), "layout"),
         required=r.names(data.get("required"), "required"),
         subsets=r.names(data.get("subsets"), "subsets"),
-        protocols=protocols, default_protocol=default,
+        protocols=protocols,
+        default_protocol=default,
         _label_spaces=r.label_spaces(data.get("label_space")),
         _extras=tuple((str(k), v) for k, v in data.items() if k not in CARD_KEYS),
         _label_space_raw=copy.deepcopy(data.get("label_space")),
@@ -427,8 +462,10 @@ def load_card(name: str, path: Path | None = None, adapter: Any = None) -> Card:
     try:
         text = path.read_text()
     except FileNotFoundError:
-        raise CardError(f"no card for dataset {name!r}: {path} does not exist; put the card, {CARD_FILE}, in the "
-                        "folder of the adapter's file (docs/adding-a-dataset.md)") from None
+        raise CardError(
+            f"no card for dataset {name!r}: {path} does not exist; put the card, {CARD_FILE}, in the "
+            "folder of the adapter's file (docs/adding-a-dataset.md)"
+        ) from None
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as exc:

@@ -35,16 +35,23 @@ self-check (:meth:`GazeDataset.convention_warnings`) adds warnings with the fix.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
 from gazebench import geometry, population
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
-from gazebench.datasets.published import card_location, expected_counts, population_counts, published_shortfall, skip_reason
+from gazebench.datasets.published import (
+    card_location,
+    expected_counts,
+    population_counts,
+    published_shortfall,
+    skip_reason,
+)
 
 #: window checked for datasets with sequences (the temporal models' f-3 ... f+3)
 CHECK_WINDOW = tuple(range(-3, 4))
@@ -54,8 +61,9 @@ def _deg(value: float) -> float:
     return round(float(value), 3) + 0.0  # + 0.0: no "-0.0" in reports
 
 
-def split_stats(dataset: GazeDataset, positions: np.ndarray, complete: np.ndarray | None,
-                subject_ids: bool = False) -> dict[str, Any]:
+def split_stats(
+    dataset: GazeDataset, positions: np.ndarray, complete: np.ndarray | None, subject_ids: bool = False
+) -> dict[str, Any]:
     """Sizes and label ranges of the labelled frames at ``positions``."""
     positions = np.asarray(positions, dtype=np.int64)
     subjects = dataset.index["subject"].to_numpy()[positions]
@@ -90,8 +98,13 @@ def leakage_problems(subjects: dict[str, list[str]], fold: str, source: str) -> 
     for s, splits in sorted(where.items()):
         if len(splits) > 1:
             fold_txt = "" if fold == "default" else f" in fold {fold}"
-            out.append(Problem("leakage", source, f"subject {s!r} is in {' and '.join(splits)}{fold_txt}; "
-                                                 "splits must be subject-disjoint"))
+            out.append(
+                Problem(
+                    "leakage",
+                    source,
+                    f"subject {s!r} is in {' and '.join(splits)}{fold_txt}; splits must be subject-disjoint",
+                )
+            )
     return out
 
 
@@ -101,8 +114,7 @@ def protocol_subjects(dataset: GazeDataset, fold: str) -> dict[str, list[str]]:
     return dataset.named_subjects(fold)
 
 
-def verify_images(dataset: GazeDataset, workers: int = 4,
-                  update: Callable[[int], None] | None = None) -> list[Problem]:
+def verify_images(dataset: GazeDataset, workers: int = 4, update: Callable[[int], None] | None = None) -> list[Problem]:
     """Decode every frame of the index (centre and context) with ``dataset.read_image``; one
     problem per frame that is missing or unreadable."""
     n = len(dataset.index)
@@ -136,8 +148,9 @@ def verify_images(dataset: GazeDataset, workers: int = 4,
     return problems
 
 
-def _check_folds(dataset: GazeDataset, complete: np.ndarray | None, report: dict[str, Any],
-                 problems: list[Problem]) -> dict[str, set[int]]:
+def _check_folds(
+    dataset: GazeDataset, complete: np.ndarray | None, report: dict[str, Any], problems: list[Problem]
+) -> dict[str, set[int]]:
     """Per fold: leakage, protocol subjects without frames (warnings), split statistics into
     ``report["folds"]``, empty splits.  Returns the rows of each split pooled over the folds."""
     # where a split is defined: the card's subject lists, or the data itself (``splits: from_index``)
@@ -162,8 +175,13 @@ def _check_folds(dataset: GazeDataset, complete: np.ndarray | None, report: dict
             pooled[split].update(positions[split].tolist())
             if len(positions[split]) == 0:
                 fold_txt = "" if fold == "default" else f" of fold {fold}"
-                problems.append(Problem("empty_split", card_source,
-                                        f"the {split} split{fold_txt} has no labelled frames; a run would fail"))
+                problems.append(
+                    Problem(
+                        "empty_split",
+                        card_source,
+                        f"the {split} split{fold_txt} has no labelled frames; a run would fail",
+                    )
+                )
     return pooled
 
 
@@ -178,28 +196,40 @@ def count_populations(dataset: GazeDataset, pooled: dict[str, set[int]], report:
             centre = len(set(rows.tolist()) & pooled[split])
             sizes.setdefault(name, {})[split] = {"source": int(len(rows)), "centre": int(centre)}
     for name, per in sizes.items():
-        said = "; ".join(f"{split} {n['source']:,} frames, {n['centre']:,} of them {dataset.sample_noun}"
-                         for split, n in per.items())
-        report["populations"][name] = (str(report["populations"].get(name, "")).rstrip()
-                                       + f" Under this root (every frame of a split it keeps): {said}.")
+        said = "; ".join(
+            f"{split} {n['source']:,} frames, {n['centre']:,} of them {dataset.sample_noun}" for split, n in per.items()
+        )
+        report["populations"][name] = (
+            str(report["populations"].get(name, "")).rstrip()
+            + f" Under this root (every frame of a split it keeps): {said}."
+        )
     report["population_sizes"] = sizes
 
 
-def check_published(dataset: GazeDataset, pooled: dict[str, set[int]], report: dict[str, Any],
-                    problems: list[Problem]) -> None:
+def check_published(
+    dataset: GazeDataset, pooled: dict[str, set[int]], report: dict[str, Any], problems: list[Problem]
+) -> None:
     """The pooled split sizes against the card's published ones (a ``published_size`` problem per
     mismatch) and, on a root that is the published release, the adapter's convention self-check
     (warnings); ``report["published"]`` says what was compared or why nothing was."""
     card = dataset.card
     want = expected_counts(card, dataset)
-    info: dict[str, Any] = {"source": None, "compared": {}, "per_subject": None, "skipped": skip_reason(dataset),
-                            "note": card.extra("published_note")}
+    info: dict[str, Any] = {
+        "source": None,
+        "compared": {},
+        "per_subject": None,
+        "skipped": skip_reason(dataset),
+        "note": card.extra("published_note"),
+    }
     if want is not None:
         counts: dict[str, int] = {}
         for split, rows in pooled.items():
             counts.update(population_counts(dataset, np.array(sorted(rows), dtype=np.int64), split, subjects=False))
-        info.update(source=want.sizes_source or None, per_subject=want.per_subject, compared={
-            k: {"counted": counts[k], "published": v} for k, v in want.sizes.items() if k in counts})
+        info.update(
+            source=want.sizes_source or None,
+            per_subject=want.per_subject,
+            compared={k: {"counted": counts[k], "published": v} for k, v in want.sizes.items() if k in counts},
+        )
         for message in published_shortfall(card, dataset, counts):
             problems.append(Problem("published_size", str(dataset.root), message))
         labelled = np.array(sorted(set().union(*pooled.values())), dtype=np.int64)
@@ -214,11 +244,17 @@ def range_warnings(dataset: GazeDataset, positions: np.ndarray) -> list[str]:
     bounds = dataset.card.extra("gaze_range_deg") or {}
     if not bounds or len(positions) == 0:
         return []
-    if not isinstance(bounds, dict) or not all(
+    if (
+        not isinstance(bounds, dict)
+        or not all(
             isinstance(v, (list, tuple)) and len(v) == 2 and all(isinstance(x, (int, float)) for x in v)
-            for v in bounds.values()) or set(bounds) - {"yaw", "pitch"}:
-        raise CardError(f"{dataset.card.path}: gaze_range_deg must map yaw and/or pitch to [min, max] in degrees; "
-                        f"got {bounds!r}")
+            for v in bounds.values()
+        )
+        or set(bounds) - {"yaw", "pitch"}
+    ):
+        raise CardError(
+            f"{dataset.card.path}: gaze_range_deg must map yaw and/or pitch to [min, max] in degrees; got {bounds!r}"
+        )
     angles = np.degrees(geometry.vector_to_yawpitch(dataset.gaze(positions)))
     ids = dataset.index["id"].astype(str).to_numpy()
     out = []
@@ -229,11 +265,13 @@ def range_warnings(dataset: GazeDataset, positions: np.ndarray) -> list[str]:
         outside = np.flatnonzero((angles[:, k] < lo) | (angles[:, k] > hi))
         if len(outside):
             first = outside[0]
-            out.append(f"{len(outside):,} of {len(positions):,} labelled samples have a gaze {name} outside "
-                       f"[{lo:g}, {hi:g}] deg, the range the card gives as plausible for {dataset.name} (e.g. "
-                       f"{ids[positions[first]]!r}: {angles[first, k]:+.1f} deg): labels read in another unit "
-                       f"(degrees as radians) or another convention look like this "
-                       f"({card_location(dataset.card)}, gaze_range_deg)")
+            out.append(
+                f"{len(outside):,} of {len(positions):,} labelled samples have a gaze {name} outside "
+                f"[{lo:g}, {hi:g}] deg, the range the card gives as plausible for {dataset.name} (e.g. "
+                f"{ids[positions[first]]!r}: {angles[first, k]:+.1f} deg): labels read in another unit "
+                f"(degrees as radians) or another convention look like this "
+                f"({card_location(dataset.card)}, gaze_range_deg)"
+            )
     return out
 
 
@@ -249,9 +287,18 @@ def check_dataset(
     from gazebench.datasets import DATASETS
     from gazebench.progress import progress_bar
 
-    report: dict[str, Any] = {"dataset": name, "root": None if root is None else str(root), "options": dict(options or {}),
-                              "subsets": [], "populations": {}, "splits": {}, "folds": {}, "problems": [],
-                              "warnings": [], "published": None}
+    report: dict[str, Any] = {
+        "dataset": name,
+        "root": None if root is None else str(root),
+        "options": dict(options or {}),
+        "subsets": [],
+        "populations": {},
+        "splits": {},
+        "folds": {},
+        "problems": [],
+        "warnings": [],
+        "published": None,
+    }
     problems: list[Problem] = []
     try:
         dataset = DATASETS.get(name)(root=root, strict=False, **(options or {}))
@@ -263,15 +310,18 @@ def check_dataset(
     try:
         index = dataset.index
     except (DatasetError, CardError, OSError, ValueError) as exc:
-        report["problems"] = [p.as_dict() for p in dataset.problems] + [Problem("annotation", str(dataset.root), str(exc)).as_dict()]
+        report["problems"] = [p.as_dict() for p in dataset.problems] + [
+            Problem("annotation", str(dataset.root), str(exc)).as_dict()
+        ]
         return report
     report["subsets"] = population.subset_names(dataset)
     described = dataset.card.extra("populations") or {}
     report["populations"] = {p: described.get(p, "") for p in population.defined_populations(dataset)}
     tag = population.population_tag(dataset)
     if tag:
-        report["populations"][tag] = (f"every sample of this root (its splits are named <split>[{tag}]): "
-                                      + str(described.get(tag, "")))
+        report["populations"][tag] = f"every sample of this root (its splits are named <split>[{tag}]): " + str(
+            described.get(tag, "")
+        )
     problems += dataset.problems
 
     complete = None

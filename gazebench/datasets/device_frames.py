@@ -70,7 +70,7 @@ class _Rows(Dataset):
         return (len(self.rows) + BLOCK - 1) // BLOCK
 
     def __getitem__(self, k: int) -> tuple[int, torch.Tensor, torch.Tensor]:
-        rows = self.rows[k * BLOCK:(k + 1) * BLOCK]
+        rows = self.rows[k * BLOCK : (k + 1) * BLOCK]
         block = np.zeros((len(rows), self.source.size, self.source.size, 3), dtype=np.uint8)
         bad = np.zeros(len(rows), dtype=bool)
         for i, r in enumerate(rows):
@@ -90,19 +90,27 @@ class DeviceFrames:
     that could not be read (``on_bad_sample=skip``; with ``error`` the first one stops the run here,
     naming the file).  ``workers`` loader processes read the frames."""
 
-    def __init__(self, source: FrameSource, rows: np.ndarray, index_rows: int, device: torch.device,
-                 workers: int = 0, skip_bad: bool = False) -> None:
+    def __init__(
+        self,
+        source: FrameSource,
+        rows: np.ndarray,
+        index_rows: int,
+        device: torch.device,
+        workers: int = 0,
+        skip_bad: bool = False,
+    ) -> None:
         rows = np.unique(np.asarray(rows, dtype=np.int64))
         self.source, self.size, self.device = source, int(source.size), device
         self.slot = np.full(int(index_rows), -1, dtype=np.int64)
         self.slot[rows] = np.arange(len(rows))
         self.bad = np.zeros(int(index_rows), dtype=bool)
         self.frames = torch.empty((len(rows), self.size, self.size, 3), dtype=torch.uint8, device=device)
-        blocks = DataLoader(_Rows(source, rows, skip_bad), batch_size=None, num_workers=workers,
-                            pin_memory=device.type == "cuda")
+        blocks = DataLoader(
+            _Rows(source, rows, skip_bad), batch_size=None, num_workers=workers, pin_memory=device.type == "cuda"
+        )
         for start, block, bad in blocks:
-            self.frames[start:start + len(block)].copy_(block, non_blocking=True)
-            self.bad[rows[start:start + len(block)][bad.numpy()]] = True
+            self.frames[start : start + len(block)].copy_(block, non_blocking=True)
+            self.bad[rows[start : start + len(block)][bad.numpy()]] = True
         if device.type == "cuda":
             torch.cuda.synchronize(device)
 

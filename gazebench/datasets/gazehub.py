@@ -31,9 +31,9 @@ arcsin(y)) of it -- the same (yaw, pitch); ``read_label_file(..., frame3d="gaze3
 from __future__ import annotations
 
 import io
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
 
 import numpy as np
 from PIL import Image, ImageOps
@@ -99,13 +99,18 @@ def vector(text: str, size: int) -> np.ndarray | None:
         return None
 
 
-def _header(path: Path, number: int, line: str, header: Sequence[str],
-            problems: list[Problem] | None) -> tuple[str, ...] | None:
+def _header(
+    path: Path, number: int, line: str, header: Sequence[str], problems: list[Problem] | None
+) -> tuple[str, ...] | None:
     names = tuple(line.strip().split(" "))
     missing = [c for c in REQUIRED if c not in names]
     if missing:
-        report(problems, "malformed_line", where(path, number),
-               f"expected GazeHub's header line '{' '.join(header)}' (no column {', '.join(missing)}); got {shorten(line)!r}")
+        report(
+            problems,
+            "malformed_line",
+            where(path, number),
+            f"expected GazeHub's header line '{' '.join(header)}' (no column {', '.join(missing)}); got {shorten(line)!r}",
+        )
         return None
     return names
 
@@ -126,13 +131,20 @@ def _gaze_problem(fields: dict[str, str], frame3d: str = "camera") -> tuple[str,
     to_canonical, definition = FRAMES_3D[frame3d]
     angle = float(geometry.angular_error_deg(to_canonical(v), geometry.from_yaw_pitch(yp)))
     if angle > AGREEMENT_DEG:
-        return "bad_label", (f"3DGaze {fields['3DGaze']} and 2DGaze {fields['2DGaze']} disagree by {angle:.2f} deg "
-                             f"(GazeHub's 2DGaze is {definition})")
+        return "bad_label", (
+            f"3DGaze {fields['3DGaze']} and 2DGaze {fields['2DGaze']} disagree by {angle:.2f} deg "
+            f"(GazeHub's 2DGaze is {definition})"
+        )
     return None
 
 
-def read_label_file(path: str | Path, header: Sequence[str], problems: list[Problem] | None,
-                    check: LineCheck | None = None, frame3d: str = "camera") -> LabelFile:
+def read_label_file(
+    path: str | Path,
+    header: Sequence[str],
+    problems: list[Problem] | None,
+    check: LineCheck | None = None,
+    frame3d: str = "camera",
+) -> LabelFile:
     """Parse one GazeHub ``.label`` file whose header should be ``header``.
 
     ``problems``: None (strict: the first bad line raises, naming ``file:line``) or a list that
@@ -150,9 +162,13 @@ def read_label_file(path: str | Path, header: Sequence[str], problems: list[Prob
             continue
         values = line.strip().split(" ")  # as the trainers split a line
         if len(values) != len(columns):
-            report(problems, "malformed_line", where(path, number),
-                   f"{len(values)} fields separated by single spaces, the header names {len(columns)} "
-                   f"({' '.join(columns)}); got {shorten(line)!r}")
+            report(
+                problems,
+                "malformed_line",
+                where(path, number),
+                f"{len(values)} fields separated by single spaces, the header names {len(columns)} "
+                f"({' '.join(columns)}); got {shorten(line)!r}",
+            )
             continue
         fields = dict(zip(columns, values))
         problem = _gaze_problem(fields, frame3d) or (check(fields) if check else None)
@@ -165,8 +181,14 @@ def read_label_file(path: str | Path, header: Sequence[str], problems: list[Prob
         rows.append(fields)
         numbers.append(number)
     yaw_pitch = np.array([vector(f["2DGaze"], 2) for f in rows], dtype=np.float64).reshape(-1, 2)
-    return LabelFile(path=path, columns=columns or tuple(header), fields=rows, line=np.asarray(numbers, dtype=np.int64),
-                     yaw_pitch=yaw_pitch, gaze=geometry.from_yaw_pitch(yaw_pitch).reshape(-1, 3))
+    return LabelFile(
+        path=path,
+        columns=columns or tuple(header),
+        fields=rows,
+        line=np.asarray(numbers, dtype=np.int64),
+        yaw_pitch=yaw_pitch,
+        gaze=geometry.from_yaw_pitch(yaw_pitch).reshape(-1, 3),
+    )
 
 
 # -- writing (SynthGaze's GazeHub layouts) ------------------------------------------------------------

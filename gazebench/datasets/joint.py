@@ -72,12 +72,17 @@ def _weights_check(value: Any) -> dict[str, float]:
 
 
 JOINT_OPTIONS = {
-    "sampling": Option("proportional", one_of(*SAMPLING),
-                       "joint training: draw training samples uniformly over the union (proportional: each dataset "
-                       "by its size) or each dataset equally often (balanced)"),
-    "sampling_weights": Option({}, _described(_weights_check, "NAME:WEIGHT pairs, e.g. gaze360:2,ethxgaze:1"),
-                               "joint training: multiply each dataset's share of the training draws by its weight "
-                               "(default 1 each)"),
+    "sampling": Option(
+        "proportional",
+        one_of(*SAMPLING),
+        "joint training: draw training samples uniformly over the union (proportional: each dataset "
+        "by its size) or each dataset equally often (balanced)",
+    ),
+    "sampling_weights": Option(
+        {},
+        _described(_weights_check, "NAME:WEIGHT pairs, e.g. gaze360:2,ethxgaze:1"),
+        "joint training: multiply each dataset's share of the training draws by its weight (default 1 each)",
+    ),
 }
 
 
@@ -93,7 +98,12 @@ class Member:
     options: dict[str, Any]
 
     def identity(self) -> dict[str, Any]:
-        return {"protocol": self.protocol, "card_version": self.card_version, "fold": self.fold, "options": self.options}
+        return {
+            "protocol": self.protocol,
+            "card_version": self.card_version,
+            "fold": self.fold,
+            "options": self.options,
+        }
 
 
 def joint_options(members: list[Member], given: dict[str, Any]) -> dict[str, Any]:
@@ -102,8 +112,10 @@ def joint_options(members: list[Member], given: dict[str, Any]) -> dict[str, Any
     options = resolve_options(f"joint dataset {name!r}", JOINT_OPTIONS, given)
     unknown = sorted(set(options["sampling_weights"]) - {m.name for m in members})
     if unknown:
-        raise UserValueError(f"sampling_weights names {', '.join(unknown)}, which is not a training dataset of "
-                             f"{name} ({', '.join(sorted(m.name for m in members))})")
+        raise UserValueError(
+            f"sampling_weights names {', '.join(unknown)}, which is not a training dataset of "
+            f"{name} ({', '.join(sorted(m.name for m in members))})"
+        )
     return {**options, "members": {m.name: m.identity() for m in sorted(members, key=lambda m: m.name)}}
 
 
@@ -155,11 +167,19 @@ class JointCard:
 
     def protocol(self, name: str | None = None) -> Protocol:
         if name not in (None, JOINT_PROTOCOL):
-            raise CardError(f"a joint dataset ({self.name}) has the one protocol {JOINT_PROTOCOL!r}; each member "
-                            f"keeps its own protocol's data options; got {name!r}")
-        return Protocol(JOINT_PROTOCOL, "one model on the union of the members' training subjects (docs/multidataset.md)",
-                        "gazebench (docs/multidataset.md): recipe defaults under the suite's recipe and --set; each "
-                        "member read under its own protocol's data options", {}, {}, {})
+            raise CardError(
+                f"a joint dataset ({self.name}) has the one protocol {JOINT_PROTOCOL!r}; each member "
+                f"keeps its own protocol's data options; got {name!r}"
+            )
+        return Protocol(
+            JOINT_PROTOCOL,
+            "one model on the union of the members' training subjects (docs/multidataset.md)",
+            "gazebench (docs/multidataset.md): recipe defaults under the suite's recipe and --set; each "
+            "member read under its own protocol's data options",
+            {},
+            {},
+            {},
+        )
 
     def folds(self) -> list[str]:
         return ["default"]
@@ -217,12 +237,23 @@ class JointDataset(GazeDataset):
                 split[rows] = s
             if "labelled" in idx.columns:  # withheld labels (ETH-XGaze's test) cannot be scored
                 split[~idx["labelled"].to_numpy(bool)] = "unused"
-            parts.append(pd.DataFrame({
-                "id": name + "/" + idx["id"].astype(str), "subject": name + "/" + idx["subject"].astype(str),
-                "sequence": name + "/" + idx["sequence"].astype(str), "order": idx["order"].to_numpy(np.float64),
-                "gaze_x": idx["gaze_x"].to_numpy(), "gaze_y": idx["gaze_y"].to_numpy(), "gaze_z": idx["gaze_z"].to_numpy(),
-                "path": idx["path"].astype(str), "centre": idx["centre"].to_numpy(bool), "split": split, "dataset": name,
-            }))
+            parts.append(
+                pd.DataFrame(
+                    {
+                        "id": name + "/" + idx["id"].astype(str),
+                        "subject": name + "/" + idx["subject"].astype(str),
+                        "sequence": name + "/" + idx["sequence"].astype(str),
+                        "order": idx["order"].to_numpy(np.float64),
+                        "gaze_x": idx["gaze_x"].to_numpy(),
+                        "gaze_y": idx["gaze_y"].to_numpy(),
+                        "gaze_z": idx["gaze_z"].to_numpy(),
+                        "path": idx["path"].astype(str),
+                        "centre": idx["centre"].to_numpy(bool),
+                        "split": split,
+                        "dataset": name,
+                    }
+                )
+            )
         return validate_index(pd.concat(parts, ignore_index=True), self.name)
 
     def member_at(self, position: int) -> tuple[GazeDataset, int]:
@@ -248,12 +279,13 @@ class JointDataset(GazeDataset):
         ds, row = self.member_at(position)
         return ds.read_resized(row, size)
 
-    def open_frames(self, size: int, mode: str | None = None, cache_dir: Any = None) -> "JointFrames":
+    def open_frames(self, size: int, mode: str | None = None, cache_dir: Any = None) -> JointFrames:
         """Each member's own frame source (its cache when current), behind one (gazebench.datasets.sources)."""
         from gazebench.datasets.sources import open_frame_source
 
-        return JointFrames({n: open_frame_source(ds, size, mode, cache_dir) for n, ds in self.members.items()},
-                           self._starts, size)
+        return JointFrames(
+            {n: open_frame_source(ds, size, mode, cache_dir) for n, ds in self.members.items()}, self._starts, size
+        )
 
     # -- sampling and reporting -------------------------------------------------------------
     def sample_weights(self, positions: np.ndarray) -> np.ndarray | None:
@@ -281,9 +313,12 @@ class JointDataset(GazeDataset):
         members = {}
         for name, ds in self.members.items():
             masks = {s: self.member_masks(positions[s])[name] for s in SPLITS}
-            members[name] = {**self.options["members"][name], "root": str(ds.root),
-                             "label_space": spaces[name].as_dict() if spaces[name] else None,
-                             "samples": {s: int(m.sum()) for s, m in masks.items()}}
+            members[name] = {
+                **self.options["members"][name],
+                "root": str(ds.root),
+                "label_space": spaces[name].as_dict() if spaces[name] else None,
+                "samples": {s: int(m.sum()) for s, m in masks.items()},
+            }
         val_metrics = {}
         if val is not None and len(val["error"]):
             for name, mask in self.member_masks(val["index"]).items():

@@ -75,8 +75,9 @@ def parse_label_space(raw: Any, where: str, options: dict[str, Any] | None = Non
             raise UserValueError(f"{where}: label_space.{key} is {values[key]!r}; give one of {', '.join(allowed)}")
     if not isinstance(values["normalised"], bool):
         raise UserValueError(f"{where}: label_space.normalised must be true or false")
-    return LabelSpace(str(values["frame"]), str(values["images"]), values["normalised"],
-                      " ".join(str(values["source"] or "").split()))
+    return LabelSpace(
+        str(values["frame"]), str(values["images"]), values["normalised"], " ".join(str(values["source"] or "").split())
+    )
 
 
 def join_problem(spaces: dict[str, LabelSpace | None]) -> str | None:
@@ -85,8 +86,10 @@ def join_problem(spaces: dict[str, LabelSpace | None]) -> str | None:
     names = sorted(spaces)
     undeclared = [n for n in names if spaces[n] is None]
     if undeclared:
-        return (f"cannot join {', '.join(names)}: the card of {', '.join(undeclared)} declares no label_space "
-                "(frame, images, normalised; docs/multidataset.md), so its labels cannot be checked against the others'")
+        return (
+            f"cannot join {', '.join(names)}: the card of {', '.join(undeclared)} declares no label_space "
+            "(frame, images, normalised; docs/multidataset.md), so its labels cannot be checked against the others'"
+        )
     for key, families, what in (("frame", FRAME_FAMILY, "gaze frames"), ("images", IMAGE_FAMILY, "images")):
         groups: dict[str, list[str]] = {}
         for n in names:

@@ -12,7 +12,7 @@ as the adapter decodes it and crops it there, before resizing, as Gaze360's load
 
 from __future__ import annotations
 
-from typing import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 import numpy as np
 import torch
@@ -23,7 +23,6 @@ from gazebench.datasets.device_frames import DeviceFrames
 from gazebench.datasets.sources import FrameSource
 from gazebench.datasets.views import ViewSpec
 from gazebench.errors import UserValueError
-
 
 ON_BAD_SAMPLE = ("error", "skip")
 
@@ -61,8 +60,13 @@ class FrameWindows(Dataset):
     what :meth:`set_epoch` last set, shared with the loader's worker processes."""
 
     def __init__(
-        self, dataset: GazeDataset, positions: np.ndarray, spec: ViewSpec, source: FrameSource,
-        on_bad_sample: str = "error", crop: Callable[[np.ndarray, int, int, int, int], np.ndarray] | None = None,
+        self,
+        dataset: GazeDataset,
+        positions: np.ndarray,
+        spec: ViewSpec,
+        source: FrameSource,
+        on_bad_sample: str = "error",
+        crop: Callable[[np.ndarray, int, int, int, int], np.ndarray] | None = None,
     ) -> None:
         if on_bad_sample not in ON_BAD_SAMPLE:
             raise UserValueError(f"on_bad_sample must be one of {', '.join(ON_BAD_SAMPLE)}; got {on_bad_sample!r}")
@@ -74,7 +78,9 @@ class FrameWindows(Dataset):
         self.size = int(source.size)
         if spec.needs_sequences:
             if not dataset.has_sequences:
-                raise UserValueError(f"dataset {dataset.name!r} has no sequences; view {spec.describe()} needs {spec.num_frames} frames")
+                raise UserValueError(
+                    f"dataset {dataset.name!r} has no sequences; view {spec.describe()} needs {spec.num_frames} frames"
+                )
             table, complete = dataset.windows(spec.offsets)
             self.rows = table[self.positions]
             self.complete = complete[self.positions]
@@ -116,8 +122,11 @@ class FrameWindows(Dataset):
         if self.on_device is not None:
             if self.on_device.bad[rows].any():  # only with on_bad_sample=skip: error stopped the placing
                 return {"skipped": int(self.positions[i])}
-            return {"rows": torch.from_numpy(self.on_device.slot[rows]), "gaze": torch.from_numpy(self.gaze[i]),
-                    "index": int(self.positions[i])}
+            return {
+                "rows": torch.from_numpy(self.on_device.slot[rows]),
+                "gaze": torch.from_numpy(self.gaze[i]),
+                "index": int(self.positions[i]),
+            }
         read = self.source.read if self.crop is None else self.dataset.read_image
         for r in rows:  # a padded window repeats rows: decode each distinct frame once
             r = int(r)

@@ -14,8 +14,8 @@ line endings parse like ``\\n``.  Blank lines are skipped; nothing else is.
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from pathlib import Path
-from typing import Iterator
 
 from gazebench.datasets.base import DatasetError, Problem
 

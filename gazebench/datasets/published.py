@@ -26,9 +26,9 @@ Used by ``gazebench check-data`` (a mismatch is a problem) and by the run-time p
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterable, Mapping
 
 import numpy as np
 
@@ -88,8 +88,12 @@ def expected_counts(card: Card, dataset: GazeDataset) -> Expected | None:
     where = card_location(card)
     sizes = {str(k): int(v) for k, v in card.published_sizes.items()}
     declared = card.extra("samples_per_subject")
-    return Expected(sizes=sizes, per_subject=int(declared) if declared else None,
-                    sizes_source=f"{where} published_sizes", subject_source=f"{where} samples_per_subject")
+    return Expected(
+        sizes=sizes,
+        per_subject=int(declared) if declared else None,
+        sizes_source=f"{where} published_sizes",
+        subject_source=f"{where} samples_per_subject",
+    )
 
 
 def _split_phrase(key: str, populations: Iterable[str] = ()) -> str:
@@ -111,8 +115,10 @@ def subject_message(card: Card, subject: str, count: int, want: Expected, noun: 
     """One line naming a subject's count and the expected one."""
     if want.from_option:
         return f"{subject}: {count:,} {noun}, expected {want.per_subject:,} per subject ({want.subject_source})"
-    return (f"{subject}: {count:,} {noun}, the published {short_title(card)} release has "
-            f"{want.per_subject:,} per subject ({want.subject_source})")
+    return (
+        f"{subject}: {count:,} {noun}, the published {short_title(card)} release has "
+        f"{want.per_subject:,} per subject ({want.subject_source})"
+    )
 
 
 def published_shortfall(card: Card, dataset: GazeDataset, counts: Mapping[str, int]) -> list[str]:
@@ -129,17 +135,17 @@ def published_shortfall(card: Card, dataset: GazeDataset, counts: Mapping[str, i
         count = int(count)
         if key.startswith(SUBJECT_KEY):
             if want.per_subject is not None and count != want.per_subject:
-                out.append(subject_message(card, key[len(SUBJECT_KEY):], count, want, noun))
+                out.append(subject_message(card, key[len(SUBJECT_KEY) :], count, want, noun))
         elif key in want.sizes and count != want.sizes[key]:
             # a population is counted as its source keeps it, centre frames or not: "frames"
             is_population = key.partition("_")[2] in (card.extra("populations") or {})
-            out.append(size_message(card, key, count, want.sizes[key], "frames" if is_population else noun,
-                                    want.sizes_source))
+            out.append(
+                size_message(card, key, count, want.sizes[key], "frames" if is_population else noun, want.sizes_source)
+            )
     return out
 
 
-def population_counts(dataset: GazeDataset, positions: np.ndarray, split: str,
-                      subjects: bool = True) -> dict[str, int]:
+def population_counts(dataset: GazeDataset, positions: np.ndarray, split: str, subjects: bool = True) -> dict[str, int]:
     """The counts of the labelled samples at index rows ``positions`` of ``split``: the split, its
     evaluation subsets (datasets that report subsets), the split's populations as their sources
     keep them (whatever ``positions`` holds) and, with ``subjects``, each subject."""

@@ -69,8 +69,9 @@ class ImageFiles:
     ``$GAZEBENCH_KEEP_FRAMES_MB``.  Only the training process keeps: a loader worker decodes on every
     read (N workers keeping their own copies would take N times the budget)."""
 
-    def __init__(self, dataset: GazeDataset, size: int, cache: CacheStatus = CacheStatus("off"),
-                 keep: bool = False) -> None:
+    def __init__(
+        self, dataset: GazeDataset, size: int, cache: CacheStatus = CacheStatus("off"), keep: bool = False
+    ) -> None:
         self.dataset = dataset
         self.size = int(size)
         self.cache = cache
@@ -164,7 +165,9 @@ def open_frame_source(
     rebuild = prepare_command(dataset, size, cache_dir)
     if not path.is_file():
         if mode == "require":
-            raise CacheError(f"no frame cache for {dataset.name!r} at {size} px: {path} does not exist. Build it: {rebuild}")
+            raise CacheError(
+                f"no frame cache for {dataset.name!r} at {size} px: {path} does not exist. Build it: {rebuild}"
+            )
         return ImageFiles(dataset, size, CacheStatus("missing", path), keep)
     wanted = fingerprint(dataset, size)
     changed = fingerprint_diff(read_fingerprint(path), wanted)

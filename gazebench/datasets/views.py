@@ -12,8 +12,8 @@ pipeline's "Resize(224) -> CenterCrop(c) -> Resize(224)" with ``c / 224 = s``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -34,8 +34,9 @@ def parse_floats(value: str | Sequence[float] | None) -> tuple[float, ...] | Non
     try:
         out = tuple(float(v) for v in value)
     except (TypeError, ValueError):
-        raise UserValueError(f"zoom crop sizes are numbers (relative sizes in (0, 1] or pixels of 224, comma "
-                             f"separated); got {value!r}") from None
+        raise UserValueError(
+            f"zoom crop sizes are numbers (relative sizes in (0, 1] or pixels of 224, comma separated); got {value!r}"
+        ) from None
     if any(v > 1.0 for v in out):
         out = tuple(v / 224.0 for v in out)
     for v in out:
@@ -65,7 +66,7 @@ class ViewSpec:
             )
 
     @classmethod
-    def window(cls, length: int, crops: Sequence[float] | None = None) -> "ViewSpec":
+    def window(cls, length: int, crops: Sequence[float] | None = None) -> ViewSpec:
         """``length`` frames centred on the labelled one (f - length//2 ... f + length//2)."""
         if length < 1 or length % 2 == 0:
             raise UserValueError(f"a centred frame window needs an odd length; got {length}")
@@ -87,7 +88,11 @@ class ViewSpec:
         return len(self.offsets) > 1
 
     def describe(self) -> str:
-        frames = "1 frame" if self.num_frames == 1 else f"{self.num_frames} frames {self.offsets[0]:+d}..{self.offsets[-1]:+d}"
+        frames = (
+            "1 frame"
+            if self.num_frames == 1
+            else f"{self.num_frames} frames {self.offsets[0]:+d}..{self.offsets[-1]:+d}"
+        )
         if self.crops is None:
             return frames
         crops = ",".join(f"{c:.3g}" for c in self.crops)
@@ -113,7 +118,9 @@ def zoom(frames: torch.Tensor, rel: float, out_size: int | None = None) -> torch
         return cropped
     lead = cropped.shape[:-3]
     flat = cropped.reshape(-1, *cropped.shape[-3:])
-    resized = F.interpolate(flat, size=(out_size, out_size), mode="bilinear", align_corners=False, antialias=side > out_size)
+    resized = F.interpolate(
+        flat, size=(out_size, out_size), mode="bilinear", align_corners=False, antialias=side > out_size
+    )
     return resized.reshape(*lead, *resized.shape[-3:])
 
 

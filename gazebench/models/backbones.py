@@ -42,8 +42,8 @@ import torch
 from torch import nn
 
 from gazebench.errors import UserValueError
-from gazebench.options import ConfigError
 from gazebench.models.weights import Weights, locate, parse_pretrained, sha256_file, timm_name
+from gazebench.options import ConfigError
 from gazebench.registry import closest
 
 
@@ -79,8 +79,9 @@ def create_timm(
 
 
 def _load(name: str, path: Path, timm_kwargs: dict[str, Any]) -> nn.Module:
-    return timm.create_model(name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)),
-                             **timm_kwargs)
+    return timm.create_model(
+        name, pretrained=True, num_classes=0, pretrained_cfg_overlay=dict(file=str(path)), **timm_kwargs
+    )
 
 
 def _check_loaded(net: nn.Module, path: Path, name: str) -> None:

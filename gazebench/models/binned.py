@@ -63,14 +63,17 @@ class BinnedHead(nn.Module):
         self.bins, self.bin_width, self.angle_min = int(bins), float(bin_width), float(angle_min)
         self.fc_yaw = nn.Linear(in_dim, self.bins)
         self.fc_pitch = nn.Linear(in_dim, self.bins)
-        self.register_buffer("edges", bin_edges_deg(self.bins, self.bin_width, self.angle_min).float(),
-                             persistent=False)
+        self.register_buffer(
+            "edges", bin_edges_deg(self.bins, self.bin_width, self.angle_min).float(), persistent=False
+        )
 
     def forward(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
         yaw_logits, pitch_logits = self.fc_yaw(x).float(), self.fc_pitch(x).float()  # float32 under autocast
-        yaw, pitch = (expectation_deg(o, self.bin_width, self.angle_min) * math.pi / 180.0
-                      for o in (yaw_logits, pitch_logits))
+        yaw, pitch = (
+            expectation_deg(o, self.bin_width, self.angle_min) * math.pi / 180.0 for o in (yaw_logits, pitch_logits)
+        )
         out = outputs(yaw, pitch)
-        out.update(yaw_logits=yaw_logits, pitch_logits=pitch_logits,
-                   bin_edges_deg=self.edges.expand(x.shape[0], self.bins))
+        out.update(
+            yaw_logits=yaw_logits, pitch_logits=pitch_logits, bin_edges_deg=self.edges.expand(x.shape[0], self.bins)
+        )
         return out

@@ -72,8 +72,10 @@ class TokenEncoder(nn.Module):
         tokens = maps.flatten(2).permute(2, 0, 1)  # [h*w, N, C]
         count = tokens.shape[0] + 1
         if count > self.pos_embedding.num_embeddings:
-            raise ValueError(f"the feature map has {count - 1} cells but the position table holds "
-                             f"{self.pos_embedding.num_embeddings - 1}: feed the input size the model was built for")
+            raise ValueError(
+                f"the feature map has {count - 1} cells but the position table holds "
+                f"{self.pos_embedding.num_embeddings - 1}: feed the input size the model was built for"
+            )
         tokens = torch.cat([self.cls_token.expand(1, tokens.shape[1], -1), tokens], 0)
         position = self.pos_embedding.weight[:count]
         for layer in self.layers:
@@ -85,12 +87,14 @@ class HybridTransformer(GazeModel):
     """``backbone`` (a timm CNN, unpooled) -> ``reduce`` (1x1 conv, BatchNorm, ReLU to ``dim``
     channels) -> ``encoder`` (:class:`TokenEncoder`) -> ``head``; one view per sample."""
 
-    def __init__(self, backbone: Backbone, encoder: TokenEncoder, head: nn.Module, dim: int, view: ViewSpec,
-                 default_loss: str) -> None:
+    def __init__(
+        self, backbone: Backbone, encoder: TokenEncoder, head: nn.Module, dim: int, view: ViewSpec, default_loss: str
+    ) -> None:
         super().__init__()
         self.backbone = backbone
-        self.reduce = nn.Sequential(nn.Conv2d(backbone.net.num_features, dim, 1), nn.BatchNorm2d(dim),
-                                    nn.ReLU(inplace=True))
+        self.reduce = nn.Sequential(
+            nn.Conv2d(backbone.net.num_features, dim, 1), nn.BatchNorm2d(dim), nn.ReLU(inplace=True)
+        )
         self.encoder, self.head = encoder, head
         self.view = view
         self.default_loss = default_loss

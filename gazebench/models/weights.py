@@ -74,11 +74,13 @@ def timm_name(backbone: str, pretrained: bool | str) -> str | None:
     if pretrained is True:
         tag = own_tag or (timm.models.get_pretrained_cfg(arch).tag if tags else "")
     else:
-        tag = pretrained[len(arch) + 1:] if pretrained.startswith(arch + ".") else pretrained
+        tag = pretrained[len(arch) + 1 :] if pretrained.startswith(arch + ".") else pretrained
     if tag not in tags:
         have = f"its tags: {', '.join(tags)}" if tags else "timm has no pretrained weights for it"
-        raise ConfigError(f"backbone {arch!r} has no pretrained weights {tag or '(default)'!r} ({have}); "
-                          "set pretrained=<tag>, pretrained=false, or weights_file=PATH")
+        raise ConfigError(
+            f"backbone {arch!r} has no pretrained weights {tag or '(default)'!r} ({have}); "
+            "set pretrained=<tag>, pretrained=false, or weights_file=PATH"
+        )
     return f"{arch}.{tag}"
 
 
@@ -99,7 +101,8 @@ def hf_cache_dir() -> Path:
     if os.environ.get("HF_HUB_CACHE"):
         return Path(os.environ["HF_HUB_CACHE"]).expanduser()
     home = os.environ.get("HF_HOME") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface")
+        os.environ.get("XDG_CACHE_HOME") or os.path.join("~", ".cache"), "huggingface"
+    )
     return Path(home).expanduser() / "hub"
 
 
@@ -198,7 +201,8 @@ def missing_weights(name: str, reason: str) -> ConfigError:
     return ConfigError(
         f"backbone weights {name} are not in the cache (Hugging Face hub cache {hf_cache_dir()}, torch hub "
         f"{torch_checkpoints_dir()}) and {reason}: pass weights_file=PATH (a timm state dict of "
-        f"{name.split('.')[0]}), download them into one of those folders, or set pretrained=false")
+        f"{name.split('.')[0]}), download them into one of those folders, or set pretrained=false"
+    )
 
 
 def locate(name: str) -> Path:

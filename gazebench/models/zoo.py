@@ -35,7 +35,8 @@ from __future__ import annotations
 import dataclasses
 import functools
 import inspect
-from typing import Any, Callable, Sequence
+from collections.abc import Callable, Sequence
+from typing import Any
 
 import torch
 from torch import nn
@@ -47,8 +48,8 @@ from gazebench.losses import loss_for_head  # importing also registers the loss 
 from gazebench.model_catalog import angle_head_decodes_nothing
 from gazebench.models.backbones import Backbone
 from gazebench.models.base import GazeModel, check_model_options
-from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
 from gazebench.models.binned import BinnedHead
+from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFusion
 from gazebench.models.heads import AngleHead, PitchYawHead, SinCosHead, YawPitchHead
 from gazebench.models.hybrid import HybridTransformer, TokenEncoder
 from gazebench.models.weights import parse_pretrained
@@ -140,8 +141,9 @@ class Common:
         ``proj=none`` the backbone's own width (``num_features``)."""
         return self.built_backbone.feature_dim
 
-    def compose(self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str,
-                backbone: Backbone | None = None) -> ComposedModel:
+    def compose(
+        self, view: ViewSpec, fusion: Fusion, head: nn.Module, default_loss: str, backbone: Backbone | None = None
+    ) -> ComposedModel:
         """The model of ``backbone`` (default: :attr:`built_backbone`), ``fusion`` and ``head``."""
         loss = loss_for_head(self.loss or default_loss, getattr(head, "kind", None) == "sincos")
         LOSSES.get(loss)
@@ -161,8 +163,7 @@ class Common:
 
 
 _COMMON = [
-    inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default)
-    for f in dataclasses.fields(Common)
+    inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=f.default) for f in dataclasses.fields(Common)
 ]
 
 
@@ -309,8 +310,13 @@ def staticsc(c: Common, crops: Any = None, decode: str = "atan2") -> GazeModel:
 
 @named_model("staticsclstm", proj="gaze360")
 def staticsclstm(
-    c: Common, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
-    bidirectional: bool = False, take: str = "last", decode: str = "atan2",
+    c: Common,
+    crops: Any = MONOTONE_PX,
+    lstm_hidden: int = 256,
+    lstm_layers: int = 2,
+    bidirectional: bool = False,
+    take: str = "last",
+    decode: str = "atan2",
 ) -> GazeModel:
     """7 zoom crops of one frame (224 -> 150), LSTM read at the last crop, sin-cos head."""
     fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
@@ -319,8 +325,13 @@ def staticsclstm(
 
 @named_model("staticsclstmsym", proj="gaze360")
 def staticsclstmsym(
-    c: Common, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
-    bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
+    c: Common,
+    crops: Any = SYMMETRIC_PX,
+    lstm_hidden: int = 256,
+    lstm_layers: int = 2,
+    bidirectional: bool = True,
+    take: str = "middle",
+    decode: str = "atan2",
 ) -> GazeModel:
     """7 zoom crops of one frame (224,200,175,150,175,200,224), BiLSTM read at the middle, sin-cos head."""
     fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
@@ -329,8 +340,13 @@ def staticsclstmsym(
 
 @named_model("seqlstm", proj="gaze360")
 def seqlstm(
-    c: Common, frames: int = 7, crops: Any = None, lstm_hidden: int = 256, lstm_layers: int = 2,
-    bidirectional: bool = True, take: str = "middle",
+    c: Common,
+    frames: int = 7,
+    crops: Any = None,
+    lstm_hidden: int = 256,
+    lstm_layers: int = 2,
+    bidirectional: bool = True,
+    take: str = "middle",
 ) -> GazeModel:
     """Gaze360 LSTM: 7 frames, bidirectional 2-layer LSTM read at the labelled frame, pinball."""
     fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
@@ -339,8 +355,14 @@ def seqlstm(
 
 @named_model("seqsclstm", proj="gaze360")
 def seqsclstm(
-    c: Common, frames: int = 7, crops: Any = MONOTONE_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
-    bidirectional: bool = False, take: str = "last", decode: str = "atan2",
+    c: Common,
+    frames: int = 7,
+    crops: Any = MONOTONE_PX,
+    lstm_hidden: int = 256,
+    lstm_layers: int = 2,
+    bidirectional: bool = False,
+    take: str = "last",
+    decode: str = "atan2",
 ) -> GazeModel:
     """7 frames, frame i zoomed by the monotone list's i-th size, LSTM read at the last step, sin-cos."""
     fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
@@ -349,8 +371,14 @@ def seqsclstm(
 
 @named_model("seqsclstmsym", proj="gaze360")
 def seqsclstmsym(
-    c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, lstm_hidden: int = 256, lstm_layers: int = 2,
-    bidirectional: bool = True, take: str = "middle", decode: str = "atan2",
+    c: Common,
+    frames: int = 7,
+    crops: Any = SYMMETRIC_PX,
+    lstm_hidden: int = 256,
+    lstm_layers: int = 2,
+    bidirectional: bool = True,
+    take: str = "middle",
+    decode: str = "atan2",
 ) -> GazeModel:
     """7 frames, frame i zoomed by the symmetric list's i-th size, BiLSTM read at the middle, sin-cos."""
     fusion = lstm(c, lstm_hidden, lstm_layers, bidirectional, take)
@@ -367,7 +395,11 @@ def msa(c: Common, crops: Any = MSA_PX, decode: str = "atan2", head: str = "sinc
 
 @named_model("msaseq", proj="gaze360")
 def msaseq(
-    c: Common, frames: int = 7, crops: Any = SYMMETRIC_PX, decode: str = "atan2", head: str = "sincos",
+    c: Common,
+    frames: int = 7,
+    crops: Any = SYMMETRIC_PX,
+    decode: str = "atan2",
+    head: str = "sincos",
 ) -> GazeModel:
     """MSA over 7 frames zoomed by the symmetric list: max of the frames' feature maps, sin-cos (or head=angle)."""
     fusion = SpatialMaxFusion(c.dim)
@@ -379,7 +411,11 @@ msa.options_without_effect = msaseq.options_without_effect = angle_head_decodes_
 
 @named_model("l2cs", backbone="resnet50", proj="none")
 def l2cs(
-    c: Common, crops: Any = None, bins: int = 90, bin_width: float = 4.0, angle_min: float = -180.0,
+    c: Common,
+    crops: Any = None,
+    bins: int = 90,
+    bin_width: float = 4.0,
+    angle_min: float = -180.0,
 ) -> GazeModel:
     """L2CS-Net: pooled ResNet-50 features, two binned heads (yaw, pitch), cross-entropy + MSE."""
     head = BinnedHead(c.dim, bins, bin_width, angle_min)
@@ -421,8 +457,14 @@ GAZETR_POSITIONS = 7 * 7 + 1
 
 @named_model("gazetr", backbone="resnet18", proj="none")
 def gazetr(
-    c: Common, crops: Any = None, maps: int = 32, heads: int = 8, layers: int = 6, feedforward: int = 512,
-    dropout: float = 0.1, positions: int = GAZETR_POSITIONS,
+    c: Common,
+    crops: Any = None,
+    maps: int = 32,
+    heads: int = 8,
+    layers: int = 6,
+    feedforward: int = 512,
+    dropout: float = 0.1,
+    positions: int = GAZETR_POSITIONS,
 ) -> GazeModel:
     """GazeTR-Hybrid: ResNet-18 map -> 1x1 conv to 32 channels -> transformer on its tokens -> (yaw, pitch), L1 loss.
 

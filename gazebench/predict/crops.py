@@ -38,14 +38,14 @@ class Box:
     h: float
 
     @classmethod
-    def whole(cls, image: np.ndarray) -> "Box":
+    def whole(cls, image: np.ndarray) -> Box:
         return cls(0.0, 0.0, float(image.shape[1]), float(image.shape[0]))
 
     @property
     def centre(self) -> tuple[float, float]:
         return self.x + self.w / 2.0, self.y + self.h / 2.0
 
-    def scaled(self, factor: float) -> "Box":
+    def scaled(self, factor: float) -> Box:
         """The box scaled about its centre (e.g. a face box grown to a head box)."""
         cx, cy = self.centre
         w, h = self.w * factor, self.h * factor
@@ -118,8 +118,10 @@ def read_crop_rows(path: Path) -> dict[tuple[str, int], Box]:
         reader = csv.DictReader(handle)
         missing = [c for c in CROP_COLUMNS if c not in (reader.fieldnames or [])]
         if missing:
-            raise ConfigError(f"crop file {path} lacks the column(s) {', '.join(missing)}; its header must be "
-                              f"{','.join(CROP_COLUMNS)}")
+            raise ConfigError(
+                f"crop file {path} lacks the column(s) {', '.join(missing)}; its header must be "
+                f"{','.join(CROP_COLUMNS)}"
+            )
         rows: dict[tuple[str, int], Box] = {}
         for line, row in enumerate(reader, start=2):
             where = f"crop file {path} line {line}"

@@ -89,14 +89,17 @@ class HaarFaces:
         folder = getattr(getattr(cv2, "data", None), "haarcascades", "")
         self.classifier = cv2.CascadeClassifier(folder + self.CASCADE)
         if self.classifier.empty():
-            raise ConfigError(f"detector opencv-haar: OpenCV {cv2.__version__} has no {self.CASCADE} "
-                              "(the 4.x wheels carry it): pip install \"opencv-python-headless<5\"")
+            raise ConfigError(
+                f"detector opencv-haar: OpenCV {cv2.__version__} has no {self.CASCADE} "
+                '(the 4.x wheels carry it): pip install "opencv-python-headless<5"'
+            )
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
 
     def detect(self, rgb: np.ndarray) -> list[Box]:
         cv2 = _cv2()
         gray = cv2.equalizeHist(cv2.cvtColor(np.ascontiguousarray(rgb), cv2.COLOR_RGB2GRAY))
         side = max(12, min(gray.shape) // 20)
-        found = self.classifier.detectMultiScale(gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors,
-                                                 minSize=(side, side))
+        found = self.classifier.detectMultiScale(
+            gray, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side)
+        )
         return [Box(float(x), float(y), float(w), float(h)) for x, y, w, h in found]

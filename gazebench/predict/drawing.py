@@ -21,7 +21,7 @@ straight into the camera is a dot and one parallel to the image reaches the box'
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -46,8 +46,11 @@ def _head(tip: tuple[float, float], tail: tuple[float, float], size: float) -> l
     """The arrowhead triangle at ``tip`` pointing away from ``tail``."""
     angle = math.atan2(tip[1] - tail[1], tip[0] - tail[0])
     left, right = angle + math.radians(150), angle - math.radians(150)
-    return [tip, (tip[0] + size * math.cos(left), tip[1] + size * math.sin(left)),
-            (tip[0] + size * math.cos(right), tip[1] + size * math.sin(right))]
+    return [
+        tip,
+        (tip[0] + size * math.cos(left), tip[1] + size * math.sin(left)),
+        (tip[0] + size * math.cos(right), tip[1] + size * math.sin(right)),
+    ]
 
 
 def draw_gaze(image: np.ndarray, box: Box, vector: Sequence[float], show_box: bool = True) -> np.ndarray:

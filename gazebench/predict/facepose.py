@@ -48,8 +48,14 @@ FACE_MODEL = np.array([
 ])  # fmt: skip
 
 #: what each of the six landmark rows is (the order of :data:`FACE_MODEL`)
-SIX_POINTS = ("right eye, outer corner", "right eye, inner corner", "left eye, inner corner",
-              "left eye, outer corner", "nose base, right corner", "nose base, left corner")
+SIX_POINTS = (
+    "right eye, outer corner",
+    "right eye, inner corner",
+    "left eye, inner corner",
+    "left eye, outer corner",
+    "nose base, right corner",
+    "nose base, left corner",
+)
 
 LANDMARKS_EXTRA = 'pip install "gazebench[landmarks]"'
 
@@ -83,8 +89,9 @@ def import_cv2() -> Any:
     try:
         import cv2
     except ImportError as exc:
-        raise ConfigError(f"the normalising input path fits the head pose with OpenCV, which is not installed: "
-                          f"{LANDMARKS_EXTRA}") from exc
+        raise ConfigError(
+            f"the normalising input path fits the head pose with OpenCV, which is not installed: {LANDMARKS_EXTRA}"
+        ) from exc
     return cv2
 
 

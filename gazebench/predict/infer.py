@@ -15,8 +15,8 @@ under ``torch.inference_mode``.  Batches span sequences; frames are decoded once
 from __future__ import annotations
 
 import sys
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
-from typing import Callable, Iterable, Iterator
 
 import numpy as np
 
@@ -57,8 +57,13 @@ class Predictions:
     normalised: np.ndarray | None = None
 
 
-def located_crops(sequence: Sequence, locator: Locator | NormalisedFaces, size: int, update: Callable[[int], None],
-                  skipped: list[tuple[str, int]]) -> Iterator[tuple[Located, np.ndarray]]:
+def located_crops(
+    sequence: Sequence,
+    locator: Locator | NormalisedFaces,
+    size: int,
+    update: Callable[[int], None],
+    skipped: list[tuple[str, int]],
+) -> Iterator[tuple[Located, np.ndarray]]:
     """Each frame of ``sequence`` with a head box, and its crop ``uint8 [size, size, 3]`` (the
     normalised face patch when ``locator`` normalises)."""
     for frame in sequence.frames():
@@ -86,8 +91,15 @@ def _batch(frames: list[np.ndarray], start: int) -> dict:
     return {"frames": stacked, "gaze": torch.zeros(n, 3), "index": torch.arange(start, start + n)}
 
 
-def batches(sequences: Iterable[Sequence], locator: Locator | NormalisedFaces, predictor: Predictor, batch_size: int,
-            update: Callable[[int], None], out: Predictions, complete: list[bool]) -> Iterator[dict]:
+def batches(
+    sequences: Iterable[Sequence],
+    locator: Locator | NormalisedFaces,
+    predictor: Predictor,
+    batch_size: int,
+    update: Callable[[int], None],
+    out: Predictions,
+    complete: list[bool],
+) -> Iterator[dict]:
     """Batches of frame windows for :func:`gazebench.engine.predict`; fills ``out.located``,
     ``out.skipped`` and ``complete`` as it goes."""
     offsets = predictor.model.view.offsets
@@ -109,8 +121,11 @@ def warn_single_frames(sequences: list[Sequence], predictor: Predictor) -> None:
     view = predictor.model.view
     singles = [s for s in sequences if s.kind != "video" and len(s.files) == 1]
     if view.needs_sequences and singles:
-        print(f"warning: the model reads {view.describe()}; {len(singles)} input(s) are single images, whose window "
-              "repeats the one frame (give a folder of consecutive frames or a video)", file=sys.stderr)
+        print(
+            f"warning: the model reads {view.describe()}; {len(singles)} input(s) are single images, whose window "
+            "repeats the one frame (give a folder of consecutive frames or a video)",
+            file=sys.stderr,
+        )
 
 
 def total_frames(sequences: list[Sequence]) -> int | None:
@@ -118,13 +133,20 @@ def total_frames(sequences: list[Sequence]) -> int | None:
     return None if any(c is None for c in counts) else int(sum(counts))
 
 
-def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator | NormalisedFaces,
-            device: str = "auto", batch_size: int = 64, progress: bool = True) -> Predictions:
+def predict(
+    predictor: Predictor,
+    sequences: list[Sequence],
+    locator: Locator | NormalisedFaces,
+    device: str = "auto",
+    batch_size: int = 64,
+    progress: bool = True,
+) -> Predictions:
     """The gaze of every frame of ``sequences`` that has a head box (or, normalising, a face);
     normalised gaze is turned back into the camera frame (:meth:`Normalisation.to_camera`)."""
     import torch
 
-    from gazebench.engine import StepContext, predict as engine_predict, resolve_device
+    from gazebench.engine import StepContext, resolve_device
+    from gazebench.engine import predict as engine_predict
     from gazebench.progress import progress_bar
 
     if batch_size < 1:
@@ -132,7 +154,9 @@ def predict(predictor: Predictor, sequences: list[Sequence], locator: Locator | 
     warn_single_frames(sequences, predictor)
     dev = resolve_device(device)
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ConfigError(f"--device {device}: no CUDA device here (torch.cuda.is_available() is false); use --device cpu")
+        raise ConfigError(
+            f"--device {device}: no CUDA device here (torch.cuda.is_available() is false); use --device cpu"
+        )
     model = predictor.model.to(dev).eval()
     ctx = StepContext(model.view, predictor.image_size, dev, "fp32", "auto")
     if ctx.channels_last:

@@ -18,9 +18,10 @@ tag).  A video's rotation tag is not applied.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import numpy as np
 
@@ -88,8 +89,9 @@ def collect(paths: list[str | Path], recursive: bool = False) -> list[Sequence]:
         elif path.is_file():
             kind = kind_of(path)
             if kind is None:
-                raise ConfigError(f"input {path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a video "
-                                  f"({', '.join(VIDEO_SUFFIXES)})")
+                raise ConfigError(
+                    f"input {path}: not an image ({', '.join(IMAGE_SUFFIXES)}) or a video ({', '.join(VIDEO_SUFFIXES)})"
+                )
             out.append(Sequence(kind, path, (path,)))
         else:
             raise FileNotFoundError(f"input {path} does not exist")

@@ -33,8 +33,9 @@ from gazebench.registry import Registry
 
 #: MediaPipe's Face Landmarker model (float16, version 1), the file its guide links
 #: (ai.google.dev/edge/mediapipe/solutions/vision/face_landmarker, section Models)
-MEDIAPIPE_MODEL_URL = ("https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/"
-                       "float16/1/face_landmarker.task")
+MEDIAPIPE_MODEL_URL = (
+    "https://storage.googleapis.com/mediapipe-models/face_landmarker/face_landmarker/float16/1/face_landmarker.task"
+)
 MEDIAPIPE_MODEL_FILE = "face_landmarker.task"
 #: mesh vertices in the order of facepose.SIX_POINTS
 MEDIAPIPE_SIX = (33, 133, 362, 263, 98, 327)
@@ -74,8 +75,10 @@ def mediapipe_model_file(given: str | Path | None = None) -> Path:
     if given is not None:
         path = Path(given)
         if not path.is_file():
-            raise ConfigError(f"--landmarker-model {path} does not exist (MediaPipe's face_landmarker.task, from "
-                              f"{MEDIAPIPE_MODEL_URL})")
+            raise ConfigError(
+                f"--landmarker-model {path} does not exist (MediaPipe's face_landmarker.task, from "
+                f"{MEDIAPIPE_MODEL_URL})"
+            )
         return path
     path = cache_dir() / MEDIAPIPE_MODEL_FILE
     if path.is_file():
@@ -90,8 +93,10 @@ def mediapipe_model_file(given: str | Path | None = None) -> Path:
             data = response.read()
     except (OSError, ValueError) as exc:
         reason = getattr(exc, "reason", None) or exc
-        raise ConfigError(f"cannot download {MEDIAPIPE_MODEL_URL} ({reason}): download it yourself and pass "
-                          f"--landmarker-model PATH, or put it at {path}") from exc
+        raise ConfigError(
+            f"cannot download {MEDIAPIPE_MODEL_URL} ({reason}): download it yourself and pass "
+            f"--landmarker-model PATH, or put it at {path}"
+        ) from exc
     path.parent.mkdir(parents=True, exist_ok=True)
     atomic_write(path, data)
     return path
@@ -109,10 +114,13 @@ class MediaPipeFaces:
             from mediapipe.tasks.python import BaseOptions
             from mediapipe.tasks.python.vision import FaceLandmarker, FaceLandmarkerOptions
         except ImportError as exc:
-            raise ConfigError(f"landmarker mediapipe needs MediaPipe, which is not installed: {LANDMARKS_EXTRA}") from exc
+            raise ConfigError(
+                f"landmarker mediapipe needs MediaPipe, which is not installed: {LANDMARKS_EXTRA}"
+            ) from exc
         self.mp = mediapipe
-        options = FaceLandmarkerOptions(base_options=BaseOptions(model_asset_path=str(mediapipe_model_file(model))),
-                                        num_faces=max_faces)
+        options = FaceLandmarkerOptions(
+            base_options=BaseOptions(model_asset_path=str(mediapipe_model_file(model))), num_faces=max_faces
+        )
         self.task = FaceLandmarker.create_from_options(options)
 
     def landmarks(self, rgb: np.ndarray) -> list[np.ndarray]:

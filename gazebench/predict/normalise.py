@@ -52,7 +52,7 @@ class VirtualCamera:
     size: int
 
     @classmethod
-    def for_size(cls, size: int) -> "VirtualCamera":
+    def for_size(cls, size: int) -> VirtualCamera:
         """ETH-XGaze's 224 px patch (focal 960, 600 mm) at another size, the same field of view."""
         return cls(XGAZE_FOCAL * size / XGAZE_SIZE, XGAZE_DISTANCE, int(size))
 
@@ -74,11 +74,15 @@ def card_virtual_camera(card: Any) -> VirtualCamera:
     try:
         camera = VirtualCamera(float(spec["focal"]), float(spec["distance"]), int(spec["size"]))
     except (KeyError, TypeError, ValueError):
-        raise ConfigError(f"published card {card.name}: input.normalisation needs focal (px), distance (mm) and "
-                          f"size (px); got {spec!r}") from None
+        raise ConfigError(
+            f"published card {card.name}: input.normalisation needs focal (px), distance (mm) and "
+            f"size (px); got {spec!r}"
+        ) from None
     if camera.size != int(card.input.get("size") or camera.size):
-        raise ConfigError(f"published card {card.name}: input.normalisation.size {camera.size} is not input.size "
-                          f"{card.input.get('size')}")
+        raise ConfigError(
+            f"published card {card.name}: input.normalisation.size {camera.size} is not input.size "
+            f"{card.input.get('size')}"
+        )
     return camera
 
 
@@ -123,8 +127,16 @@ class NormalisedFaces:
             self.failed += 1
             return None
         try:
-            n = normalize_face(frame.image, k, pose.rvec, pose.tvec, FACE_MODEL, focal=self.camera.focal,
-                               distance=self.camera.distance, size=self.camera.size)
+            n = normalize_face(
+                frame.image,
+                k,
+                pose.rvec,
+                pose.tvec,
+                FACE_MODEL,
+                focal=self.camera.focal,
+                distance=self.camera.distance,
+                size=self.camera.size,
+            )
         except NormalizationError:  # a degenerate fit (face behind the camera, head axis along the view)
             self.failed += 1
             return None
@@ -133,5 +145,7 @@ class NormalisedFaces:
 
     def describe(self) -> str:
         focal = "the frame's width" if self.focal is None else f"{self.focal:g} px"
-        return (f"normalised faces: landmarker {self.name}, head pose by PnP (camera focal {focal}), "
-                f"virtual camera {self.camera.describe()}")
+        return (
+            f"normalised faces: landmarker {self.name}, head pose by PnP (camera focal {focal}), "
+            f"virtual camera {self.camera.describe()}"
+        )

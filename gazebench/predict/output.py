@@ -17,9 +17,10 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 import numpy as np
 
@@ -28,12 +29,42 @@ from gazebench.predict.drawing import draw_gaze
 from gazebench.predict.infer import Predictions
 from gazebench.predict.inputs import Sequence, import_av, video_info
 
-COLUMNS = ("input", "frame", "time_s", "box_x", "box_y", "box_w", "box_h", "gaze_x", "gaze_y", "gaze_z",
-           "yaw_deg", "pitch_deg", "yaw_rad", "pitch_rad", "sigma_rad", "sigma_deg", "window_complete")
+COLUMNS = (
+    "input",
+    "frame",
+    "time_s",
+    "box_x",
+    "box_y",
+    "box_w",
+    "box_h",
+    "gaze_x",
+    "gaze_y",
+    "gaze_z",
+    "yaw_deg",
+    "pitch_deg",
+    "yaw_rad",
+    "pitch_rad",
+    "sigma_rad",
+    "sigma_deg",
+    "window_complete",
+)
 
 #: the normalising path's extra columns: the model's own gaze in the normalised camera, and the head pose
-NORMALISED_COLUMNS = ("norm_gaze_x", "norm_gaze_y", "norm_gaze_z", "norm_yaw_deg", "norm_pitch_deg",
-                      "head_yaw_deg", "head_pitch_deg", "head_rx", "head_ry", "head_rz", "head_tx", "head_ty", "head_tz")
+NORMALISED_COLUMNS = (
+    "norm_gaze_x",
+    "norm_gaze_y",
+    "norm_gaze_z",
+    "norm_yaw_deg",
+    "norm_pitch_deg",
+    "head_yaw_deg",
+    "head_pitch_deg",
+    "head_rx",
+    "head_ry",
+    "head_rz",
+    "head_tx",
+    "head_ty",
+    "head_tz",
+)
 
 NORMALISED_CONVENTION = (
     " Normalised faces (input normalised-face): gaze_*, yaw_* and pitch_* are in the camera frame (the model's "
@@ -69,13 +100,23 @@ def gaze_table(pred: Predictions) -> Any:
     yp = vector_to_yawpitch(pred.vector) if len(pred.vector) else np.zeros((0, 2))
     loc = pred.located
     table = {
-        "input": [p.input for p in loc], "frame": [p.frame for p in loc],
+        "input": [p.input for p in loc],
+        "frame": [p.frame for p in loc],
         "time_s": [np.nan if p.time is None else p.time for p in loc],
-        "box_x": [p.box.x for p in loc], "box_y": [p.box.y for p in loc],
-        "box_w": [p.box.w for p in loc], "box_h": [p.box.h for p in loc],
-        "gaze_x": pred.vector[:, 0], "gaze_y": pred.vector[:, 1], "gaze_z": pred.vector[:, 2],
-        "yaw_deg": np.degrees(yp[:, 0]), "pitch_deg": np.degrees(yp[:, 1]), "yaw_rad": yp[:, 0], "pitch_rad": yp[:, 1],
-        "sigma_rad": pred.sigma, "sigma_deg": np.degrees(pred.sigma), "window_complete": pred.complete,
+        "box_x": [p.box.x for p in loc],
+        "box_y": [p.box.y for p in loc],
+        "box_w": [p.box.w for p in loc],
+        "box_h": [p.box.h for p in loc],
+        "gaze_x": pred.vector[:, 0],
+        "gaze_y": pred.vector[:, 1],
+        "gaze_z": pred.vector[:, 2],
+        "yaw_deg": np.degrees(yp[:, 0]),
+        "pitch_deg": np.degrees(yp[:, 1]),
+        "yaw_rad": yp[:, 0],
+        "pitch_rad": yp[:, 1],
+        "sigma_rad": pred.sigma,
+        "sigma_deg": np.degrees(pred.sigma),
+        "window_complete": pred.complete,
     }
     if pred.normalised is None:
         return pd.DataFrame(table, columns=list(COLUMNS))
@@ -95,11 +136,21 @@ def normalised_columns(pred: Predictions) -> dict[str, np.ndarray]:
     head = vector_to_yawpitch(facing) if n else np.zeros((0, 2))
     rvec = np.array([p.rvec for p in poses]).reshape(n, 3)
     tvec = np.array([p.tvec for p in poses]).reshape(n, 3)
-    return {"norm_gaze_x": norm[:, 0], "norm_gaze_y": norm[:, 1], "norm_gaze_z": norm[:, 2],
-            "norm_yaw_deg": np.degrees(yp[:, 0]), "norm_pitch_deg": np.degrees(yp[:, 1]),
-            "head_yaw_deg": np.degrees(head[:, 0]), "head_pitch_deg": np.degrees(head[:, 1]),
-            "head_rx": rvec[:, 0], "head_ry": rvec[:, 1], "head_rz": rvec[:, 2],
-            "head_tx": tvec[:, 0], "head_ty": tvec[:, 1], "head_tz": tvec[:, 2]}
+    return {
+        "norm_gaze_x": norm[:, 0],
+        "norm_gaze_y": norm[:, 1],
+        "norm_gaze_z": norm[:, 2],
+        "norm_yaw_deg": np.degrees(yp[:, 0]),
+        "norm_pitch_deg": np.degrees(yp[:, 1]),
+        "head_yaw_deg": np.degrees(head[:, 0]),
+        "head_pitch_deg": np.degrees(head[:, 1]),
+        "head_rx": rvec[:, 0],
+        "head_ry": rvec[:, 1],
+        "head_rz": rvec[:, 2],
+        "head_tx": tvec[:, 0],
+        "head_ty": tvec[:, 1],
+        "head_tz": tvec[:, 2],
+    }
 
 
 def _plain(value: Any) -> Any:
@@ -115,8 +166,12 @@ def write_tables(table: Any, out: Path, about: dict[str, Any]) -> tuple[Path, Pa
     csv_path = atomic_write(out / "gaze.csv", table.to_csv(index=False, float_format="%.7g"))
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
     normalised = "norm_gaze_x" in table.columns
-    doc = {"convention": CONVENTION + (NORMALISED_CONVENTION if normalised else ""), "columns": list(table.columns),
-           **about, "rows": rows}
+    doc = {
+        "convention": CONVENTION + (NORMALISED_CONVENTION if normalised else ""),
+        "columns": list(table.columns),
+        **about,
+        "rows": rows,
+    }
     json_path = atomic_write(out / "gaze.json", json.dumps(doc, indent=1, default=str) + "\n")
     return csv_path, json_path
 
@@ -147,14 +202,18 @@ def prepare_out(out: Path, targets: list[Path | None], overwrite: bool) -> list[
     entries = sorted(p.name for p in out.iterdir())
     shown = ", ".join(entries[:5]) + (", ..." if len(entries) > 5 else "")
     if not overwrite:
-        raise UserRuntimeError(f"--out {out} is not empty ({shown}): a prediction there would mix with what is there; "
-                               "give a new or empty folder, or --overwrite to replace a previous prediction's files "
-                               "(gaze.csv, gaze.json and the drawn frames gaze.json lists; nothing else is touched)")
+        raise UserRuntimeError(
+            f"--out {out} is not empty ({shown}): a prediction there would mix with what is there; "
+            "give a new or empty folder, or --overwrite to replace a previous prediction's files "
+            "(gaze.csv, gaze.json and the drawn frames gaze.json lists; nothing else is touched)"
+        )
     old = {p for p in previous_outputs(out) if p.exists()}
     for path in [out / name for name in TABLES] + [t for t in targets if t is not None]:
         if path.exists() and path not in old:
-            raise UserRuntimeError(f"--overwrite: {path} is not a file of a previous prediction (not in "
-                                   f"{out / 'gaze.json'}); move it or give another --out")
+            raise UserRuntimeError(
+                f"--overwrite: {path} is not a file of a previous prediction (not in "
+                f"{out / 'gaze.json'}); move it or give another --out"
+            )
     return sorted(old)
 
 
@@ -238,8 +297,9 @@ def _save_png(image: np.ndarray, path: Path) -> None:
     Image.fromarray(image).save(path)
 
 
-def draw_sequence(sequence: Sequence, target: Path, lookup: Callable[[str, int], Any],
-                  update: Callable[[int], None]) -> None:
+def draw_sequence(
+    sequence: Sequence, target: Path, lookup: Callable[[str, int], Any], update: Callable[[int], None]
+) -> None:
     """Re-read the sequence's frames and write them with their arrows to ``target``."""
     writer = VideoWriter(target, video_info(sequence.path)["fps"]) if target.suffix == ".mp4" else None
     try:

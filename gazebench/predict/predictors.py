@@ -41,9 +41,13 @@ class Predictor:
 
 
 def _describe(model: Any, image_size: int, **about: Any) -> dict[str, Any]:
-    return {**about, "model": getattr(model, "name", type(model).__name__),
-            "options": dict(getattr(model, "options", {})),
-            "view": model.view.describe(), "image_size": image_size}
+    return {
+        **about,
+        "model": getattr(model, "name", type(model).__name__),
+        "options": dict(getattr(model, "options", {})),
+        "view": model.view.describe(),
+        "image_size": image_size,
+    }
 
 
 def read_state_dict(path: Path) -> dict[str, Any]:
@@ -69,14 +73,18 @@ def load_into(model: Any, path: Path) -> None:
     if missing or unexpected:
         pairs = (("missing", missing), ("unexpected", unexpected))
         first = ", ".join(f"first {what} {keys[0]!r}" for what, keys in pairs if keys)
-        raise ConfigError(f"{path}: its weights do not fit model {name} with these options: {len(missing)} missing "
-                          f"and {len(unexpected)} unexpected keys ({first})")
+        raise ConfigError(
+            f"{path}: its weights do not fit model {name} with these options: {len(missing)} missing "
+            f"and {len(unexpected)} unexpected keys ({first})"
+        )
     try:
         model.load_state_dict(state)
     except RuntimeError as exc:  # shapes: "Error(s) in loading ...:\n\tsize mismatch for KEY: ..."
         lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
-        raise ConfigError(f"{path}: its weights do not fit model {name} with these options: "
-                          f"{lines[1] if len(lines) > 1 else lines[0] if lines else exc}") from exc
+        raise ConfigError(
+            f"{path}: its weights do not fit model {name} with these options: "
+            f"{lines[1] if len(lines) > 1 else lines[0] if lines else exc}"
+        ) from exc
 
 
 # --- a run ----------------------------------------------------------------------------------------
@@ -96,20 +104,26 @@ def find_record(run_dir: Path, results_dir: Path) -> Path:
         checkpoint = (record.get("artifacts") or {}).get("checkpoint")
         if checkpoint and Path(checkpoint).resolve() == best:
             return path
-    raise ConfigError(f"no result record under {results_dir} names {run_dir / 'best.pt'} as its checkpoint; "
-                      "give the run's result JSON (--run results/.../NAME.json) or its results folder (--results DIR)")
+    raise ConfigError(
+        f"no result record under {results_dir} names {run_dir / 'best.pt'} as its checkpoint; "
+        "give the run's result JSON (--run results/.../NAME.json) or its results folder (--results DIR)"
+    )
 
 
 def run_checkpoint(record: dict[str, Any], record_path: Path) -> Path:
     checkpoint = (record.get("artifacts") or {}).get("checkpoint")
     name = record.get("model", {}).get("name")
     if not checkpoint:
-        raise ConfigError(f"{record_path}: model {name!r} keeps no checkpoint (a fitted baseline); "
-                          "gazebench predict needs a trained model")
+        raise ConfigError(
+            f"{record_path}: model {name!r} keeps no checkpoint (a fitted baseline); "
+            "gazebench predict needs a trained model"
+        )
     path = Path(checkpoint)
     if not path.is_file():
-        raise FileNotFoundError(f"{record_path}: its checkpoint {path} does not exist (run from the folder the run "
-                                "was started in, or pass the run folder with --run)")
+        raise FileNotFoundError(
+            f"{record_path}: its checkpoint {path} does not exist (run from the folder the run "
+            "was started in, or pass the run folder with --run)"
+        )
     return path
 
 
@@ -149,9 +163,20 @@ def from_run(path: Path, results_dir: Path = Path("results")) -> Predictor:
     load_into(model, checkpoint)
     size = int(record["recipe"]["image_size"])
     dataset = record.get("dataset", {}).get("name")
-    return Predictor(model, size, _describe(model, size, source="run", record=str(record_path),
-                                            weights=str(checkpoint), trained_on=dataset, fold=record.get("fold"),
-                                            seed=record.get("seed")))
+    return Predictor(
+        model,
+        size,
+        _describe(
+            model,
+            size,
+            source="run",
+            record=str(record_path),
+            weights=str(checkpoint),
+            trained_on=dataset,
+            fold=record.get("fold"),
+            seed=record.get("seed"),
+        ),
+    )
 
 
 # --- a registered model -----------------------------------------------------------------------------
@@ -165,8 +190,10 @@ def split_sets(name: str, settings: dict[str, Any]) -> tuple[dict[str, Any], int
     routed = route_settings(settings, model_option_keys(name), ())
     other = [k for k in routed.recipe if k not in PREDICT_RECIPE_KEYS]
     if other:
-        raise ConfigError(f"gazebench predict takes model options and {', '.join(PREDICT_RECIPE_KEYS)}; "
-                          f"{', '.join(other)} is a training recipe key")
+        raise ConfigError(
+            f"gazebench predict takes model options and {', '.join(PREDICT_RECIPE_KEYS)}; "
+            f"{', '.join(other)} is a training recipe key"
+        )
     return routed.model, Recipe.resolve(routed.recipe).image_size
 
 
@@ -179,10 +206,14 @@ def from_model(name: str, settings: dict[str, Any], weights: Path | None = None)
     if weights is not None:
         load_into(model, Path(weights))
     elif model.trainable:
-        print(f"warning: model {name} has untrained weights (no --weights FILE): its gaze means nothing; "
-              "use it to try the pipeline, or --run / --published for a trained model", file=sys.stderr)
-    return Predictor(model, size, _describe(model, size, source="model",
-                                            weights=str(weights) if weights else "untrained"))
+        print(
+            f"warning: model {name} has untrained weights (no --weights FILE): its gaze means nothing; "
+            "use it to try the pipeline, or --run / --published for a trained model",
+            file=sys.stderr,
+        )
+    return Predictor(
+        model, size, _describe(model, size, source="model", weights=str(weights) if weights else "untrained")
+    )
 
 
 # --- a published checkpoint -----------------------------------------------------------------------
@@ -200,11 +231,15 @@ def card_input_size(card: Any) -> int:
     if not isinstance(size, int) or size < 1:
         raise ConfigError(f"published card {card.name}: input.size must be one square size in pixels; got {size!r}")
     norm = spec.get("normalise") or {}
-    same = [len(norm.get(k) or ()) == 3 and all(abs(float(a) - b) < 1e-6 for a, b in zip(norm[k], v))
-            for k, v in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))]
+    same = [
+        len(norm.get(k) or ()) == 3 and all(abs(float(a) - b) < 1e-6 for a, b in zip(norm[k], v))
+        for k, v in (("mean", IMAGENET_MEAN), ("std", IMAGENET_STD))
+    ]
     if str(spec.get("channels", "RGB")).upper() != "RGB" or not all(same):
-        raise ConfigError(f"published card {card.name}: its input ({spec.get('channels')}, normalise {norm}) is not "
-                          "the RGB ImageNet-normalised input gazebench predict feeds")
+        raise ConfigError(
+            f"published card {card.name}: its input ({spec.get('channels')}, normalise {norm}) is not "
+            "the RGB ImageNet-normalised input gazebench predict feeds"
+        )
     return size
 
 
@@ -218,6 +253,12 @@ def from_published(name: str, weights: Path) -> Predictor:
     image = card_image_kind(card)
     camera = card_virtual_camera(card) if image == NORMALISED_FACE else None
     model = load_published(name, str(weights))
-    return Predictor(model, size, _describe(model, size, source="published", published=name,
-                                            weights=getattr(model, "weights", None) or str(weights)),
-                     image=image, camera=camera)
+    return Predictor(
+        model,
+        size,
+        _describe(
+            model, size, source="published", published=name, weights=getattr(model, "weights", None) or str(weights)
+        ),
+        image=image,
+        camera=camera,
+    )

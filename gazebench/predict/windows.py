@@ -11,7 +11,8 @@ model (frames with a head box), so a frame left out is skipped over as a dataset
 
 from __future__ import annotations
 
-from typing import Iterable, Iterator, Sequence, TypeVar
+from collections.abc import Iterable, Iterator, Sequence
+from typing import TypeVar
 
 T = TypeVar("T")
 

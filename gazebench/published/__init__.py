@@ -22,13 +22,18 @@ from __future__ import annotations
 
 from typing import Any
 
-from gazebench.published.cards import (Container, KeyTable, PublishedCard, PublishedNumber, load_catalogue,
-                                       published_card)
+from gazebench.published.cards import (
+    Container,
+    KeyTable,
+    PublishedCard,
+    PublishedNumber,
+    load_catalogue,
+    published_card,
+)
 
 _LOADERS = ("load_published", "published_state_dict", "read_checkpoint", "build_published")
 
-__all__ = ["Container", "KeyTable", "PublishedCard", "PublishedNumber", "load_catalogue", "published_card",
-           *_LOADERS]
+__all__ = ["Container", "KeyTable", "PublishedCard", "PublishedNumber", "load_catalogue", "published_card", *_LOADERS]
 
 
 def __getattr__(name: str) -> Any:

@@ -31,8 +31,23 @@ CARD_DIR = Path(__file__).resolve().parent
 #: serialisation of the released file: PyTorch >= 1.6's zip container, the legacy (1.x) stream, or a
 #: safetensors table (a flat state dict, no container entries: ``state_dict`` null)
 FORMATS = ("zip", "legacy", "safetensors")
-REQUIRED = ("name", "title", "model", "options", "file", "url", "licence", "licence_short", "container", "keys",
-            "input", "output", "training", "reproduce", "published")
+REQUIRED = (
+    "name",
+    "title",
+    "model",
+    "options",
+    "file",
+    "url",
+    "licence",
+    "licence_short",
+    "container",
+    "keys",
+    "input",
+    "output",
+    "training",
+    "reproduce",
+    "published",
+)
 
 
 @dataclass(frozen=True)
@@ -62,7 +77,7 @@ class KeyTable:
         """The gazebench name of ``key`` (prefix already stripped), or None when no pair matches."""
         for source, target in self.map:
             if key.startswith(source):
-                return target + key[len(source):]
+                return target + key[len(source) :]
         return None
 
     def ignored(self, key: str) -> str | None:
@@ -186,8 +201,10 @@ class PublishedCard:
         for role, key in (("trained on", "splits"), ("selected its checkpoint on", "selection")):
             used = self.training.get(key) or []
             if split in ([used] if isinstance(used, str) else used):
-                return (f"{self.name} was {role} the {split} split of {dataset} "
-                        f"({self.training.get('source', 'see its card')})")
+                return (
+                    f"{self.name} was {role} the {split} split of {dataset} "
+                    f"({self.training.get('source', 'see its card')})"
+                )
         return None
 
     def published_short(self) -> str:
@@ -214,10 +231,16 @@ def _container(data: dict[str, Any], path: Path) -> Container:
     if data.get("format") not in FORMATS:
         raise ConfigError(f"published card {path}: container.format must be one of {', '.join(FORMATS)}")
     if data["format"] == "safetensors" and (data.get("state_dict") or data.get("entries")):
-        raise ConfigError(f"published card {path}: a safetensors file is a flat state dict (state_dict: null, "
-                          "no entries)")
-    return Container(data.get("state_dict"), str(data.get("prefix") or ""), data["format"],
-                     tuple(data.get("entries") or ()), str(data.get("source", "")).strip())
+        raise ConfigError(
+            f"published card {path}: a safetensors file is a flat state dict (state_dict: null, no entries)"
+        )
+    return Container(
+        data.get("state_dict"),
+        str(data.get("prefix") or ""),
+        data["format"],
+        tuple(data.get("entries") or ()),
+        str(data.get("source", "")).strip(),
+    )
 
 
 def _subset_name_ok(name: str) -> bool:
@@ -234,27 +257,43 @@ def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
             raise ConfigError(f"published card {path}: every published entry needs a value (or null) and a source")
         subset, candidates = row.get("subset"), row.get("candidates")
         if not isinstance(subset, str) or not row.get("subset_source"):
-            raise ConfigError(f"{where} must say which gazebench subset it is on (subset: all, "
-                              f"{', '.join(SUBSETS)}, or {UNKNOWN_SUBSET} with candidates:) and where that subset "
-                              "is defined (subset_source:, \"not stated\" when no source defines it)")
+            raise ConfigError(
+                f"{where} must say which gazebench subset it is on (subset: all, "
+                f"{', '.join(SUBSETS)}, or {UNKNOWN_SUBSET} with candidates:) and where that subset "
+                'is defined (subset_source:, "not stated" when no source defines it)'
+            )
         if subset == UNKNOWN_SUBSET:
             named = isinstance(candidates, list) and len(candidates) >= 2
             if not named or not all(_subset_name_ok(str(c)) for c in candidates):
-                raise ConfigError(f"{where}: subset: {UNKNOWN_SUBSET} needs candidates:, the two or more gazebench "
-                                  f"subsets it may be (e.g. [front20, front20axis])")
+                raise ConfigError(
+                    f"{where}: subset: {UNKNOWN_SUBSET} needs candidates:, the two or more gazebench "
+                    f"subsets it may be (e.g. [front20, front20axis])"
+                )
         elif candidates is not None or not _subset_name_ok(subset):
-            raise ConfigError(f"{where}: subset {subset!r} is not all, one of {', '.join(SUBSETS)} or a population's "
-                              f"(face_front180, ...); candidates: goes only with subset: {UNKNOWN_SUBSET}")
+            raise ConfigError(
+                f"{where}: subset {subset!r} is not all, one of {', '.join(SUBSETS)} or a population's "
+                f"(face_front180, ...); candidates: goes only with subset: {UNKNOWN_SUBSET}"
+            )
         value = None if row["value"] is None else float(row["value"])
-        numbers.append(PublishedNumber(str(row.get("population", "")).strip(), value, subset,
-                                       str(row["source"]).strip(), " ".join(str(row["subset_source"]).split()),
-                                       tuple(str(c) for c in candidates or ()), str(row.get("label") or "").strip(),
-                                       str(row.get("dataset") or "")))
+        numbers.append(
+            PublishedNumber(
+                str(row.get("population", "")).strip(),
+                value,
+                subset,
+                str(row["source"]).strip(),
+                " ".join(str(row["subset_source"]).split()),
+                tuple(str(c) for c in candidates or ()),
+                str(row.get("label") or "").strip(),
+                str(row.get("dataset") or ""),
+            )
+        )
     subsets = [n.subset for n in numbers if n.value is not None]
     if len(set(subsets)) < len(subsets) and not all(n.label for n in numbers if n.value is not None):
-        raise ConfigError(f"published card {path}: two published numbers are on subset {subsets[0]!r} of different "
-                          "test sets: give each a label: (the test set in a few words, e.g. EYEDIAP CS), which "
-                          "gazebench ls published shows")
+        raise ConfigError(
+            f"published card {path}: two published numbers are on subset {subsets[0]!r} of different "
+            "test sets: give each a label: (the test set in a few words, e.g. EYEDIAP CS), which "
+            "gazebench ls published shows"
+        )
     return tuple(numbers)
 
 
@@ -270,16 +309,23 @@ def _fine_tune(data: Any, path: Path) -> FineTune | None:
     model = dict(data.get("model") or {})
     other = sorted(set(model) - set(TRAINING_ONLY_OPTIONS))
     if other:
-        raise ConfigError(f"{where}.model may set only {', '.join(TRAINING_ONLY_OPTIONS)} (the card fixes the "
-                          f"architecture), not {', '.join(other)}")
+        raise ConfigError(
+            f"{where}.model may set only {', '.join(TRAINING_ONLY_OPTIONS)} (the card fixes the "
+            f"architecture), not {', '.join(other)}"
+        )
     per_dataset = {str(k): dict(v or {}) for k, v in (data.get("per_dataset") or {}).items()}
     for layer in [{}, *per_dataset.values()]:
         try:
             Recipe.resolve(data["recipe"], layer)
         except ConfigError as exc:
             raise ConfigError(f"{where}: {exc}") from None
-    return FineTune(dict(data["recipe"]), model, per_dataset, " ".join(str(data["source"]).split()),
-                    " ".join(str(data.get("differences") or "").split()))
+    return FineTune(
+        dict(data["recipe"]),
+        model,
+        per_dataset,
+        " ".join(str(data["source"]).split()),
+        " ".join(str(data.get("differences") or "").split()),
+    )
 
 
 def read_card(path: Path) -> PublishedCard:
@@ -294,16 +340,29 @@ def read_card(path: Path) -> PublishedCard:
     if data["name"] != path.stem:
         raise ConfigError(f"published card {path} is named {data['name']!r}; the file must be {data['name']}.yaml")
     return PublishedCard(
-        name=data["name"], title=str(data["title"]).strip(), model=data["model"], options=dict(data["options"]),
-        file=data["file"], url=data["url"], sha256=data.get("sha256"), licence=str(data["licence"]).strip(),
+        name=data["name"],
+        title=str(data["title"]).strip(),
+        model=data["model"],
+        options=dict(data["options"]),
+        file=data["file"],
+        url=data["url"],
+        sha256=data.get("sha256"),
+        licence=str(data["licence"]).strip(),
         licence_short=str(data["licence_short"]),
-        container=_container(data["container"], path), keys=_keys(data["keys"], path), input=data["input"],
-        output=data["output"], training=data["training"], reproduce=data["reproduce"],
-        published=_numbers(data["published"], path), path=path, data=data,
-        fine_tune=_fine_tune(data.get("fine_tune"), path))
+        container=_container(data["container"], path),
+        keys=_keys(data["keys"], path),
+        input=data["input"],
+        output=data["output"],
+        training=data["training"],
+        reproduce=data["reproduce"],
+        published=_numbers(data["published"], path),
+        path=path,
+        data=data,
+        fine_tune=_fine_tune(data.get("fine_tune"), path),
+    )
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _catalogue(directory: Path) -> dict[str, PublishedCard]:
     return {card.name: card for card in map(read_card, sorted(directory.glob("*.yaml"), key=lambda p: p.stem))}
 
@@ -317,6 +376,8 @@ def published_card(name: str) -> PublishedCard:
     """The card of ``name``; an unknown name is a ConfigError listing the catalogue."""
     cards = load_catalogue()
     if name not in cards:
-        raise ConfigError(f"no published checkpoint {name!r}.{closest(name, list(cards))} "
-                          f"The catalogue (gazebench ls published): {', '.join(cards)}")
+        raise ConfigError(
+            f"no published checkpoint {name!r}.{closest(name, list(cards))} "
+            f"The catalogue (gazebench ls published): {', '.join(cards)}"
+        )
     return cards[name]

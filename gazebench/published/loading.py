@@ -14,8 +14,9 @@ missing and the first unexpected key, and shape mismatches).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 import torch
 
@@ -24,6 +25,7 @@ from gazebench.models.base import GazeModel, build_model
 from gazebench.models.weights import Weights, sha256_file
 from gazebench.options import ConfigError
 from gazebench.published.cards import TRAINING_ONLY_OPTIONS, PublishedCard, published_card
+
 
 def _some(names: list[Any], most: int = 4) -> str:
     shown = ", ".join(map(str, names[:most]))
@@ -36,12 +38,15 @@ def _state_dict(obj: Any, card: PublishedCard, path: Path) -> Mapping[str, Any]:
     if entry is not None:
         if not isinstance(obj, Mapping) or entry not in obj:
             has = f"its entries: {_some(list(obj))}" if isinstance(obj, Mapping) else type(obj).__name__
-            raise ConfigError(f"{path}: has no {entry!r} entry ({has}); {card.file} holds its weights there "
-                              f"({card.tag})")
+            raise ConfigError(
+                f"{path}: has no {entry!r} entry ({has}); {card.file} holds its weights there ({card.tag})"
+            )
         obj = obj[entry]
     if not isinstance(obj, Mapping) or not all(isinstance(v, torch.Tensor) for v in obj.values()):
-        raise ConfigError(f"{path}: {'entry ' + repr(entry) if entry else 'the file'} is not a state dict of "
-                          f"tensors ({card.tag} expects {card.file})")
+        raise ConfigError(
+            f"{path}: {'entry ' + repr(entry) if entry else 'the file'} is not a state dict of "
+            f"tensors ({card.tag} expects {card.file})"
+        )
     return obj
 
 
@@ -51,20 +56,27 @@ def map_keys(state: Mapping[str, torch.Tensor], card: PublishedCard) -> tuple[di
     released name (and is reported as unexpected by :func:`check_fit`)."""
     prefix, mapped, origin = card.container.prefix, {}, {}
     for key, value in state.items():
-        bare = key[len(prefix):] if key.startswith(prefix) else None
+        bare = key[len(prefix) :] if key.startswith(prefix) else None
         if bare is not None and card.keys.ignored(bare):
             continue
         target = card.keys.target(bare) if bare is not None else None
         name = target if target is not None else key
         if name in mapped:
-            raise ConfigError(f"{card.tag}: released keys {origin[name]!r} and {key!r} both map to {name!r} "
-                              f"(the keys table of {card.path.name})")
+            raise ConfigError(
+                f"{card.tag}: released keys {origin[name]!r} and {key!r} both map to {name!r} "
+                f"(the keys table of {card.path.name})"
+            )
         mapped[name], origin[name] = value, key
     return mapped, origin
 
 
-def check_fit(model: torch.nn.Module, mapped: Mapping[str, torch.Tensor], origin: Mapping[str, str],
-              card: PublishedCard, path: Path) -> None:
+def check_fit(
+    model: torch.nn.Module,
+    mapped: Mapping[str, torch.Tensor],
+    origin: Mapping[str, str],
+    card: PublishedCard,
+    path: Path,
+) -> None:
     """One ConfigError naming the first missing and the first unexpected key (and the first shape
     mismatch) when ``mapped`` does not fit ``model`` exactly."""
     ours = model.state_dict()
@@ -82,23 +94,29 @@ def check_fit(model: torch.nn.Module, mapped: Mapping[str, torch.Tensor], origin
         parts.append(f"{len(unexpected)} unexpected (first: {origin[first]!r}{renamed})")
     if shapes:
         k = shapes[0]
-        parts.append(f"{len(shapes)} of another shape (first: {origin[k]!r} {tuple(mapped[k].shape)}, "
-                     f"model {k!r} {tuple(ours[k].shape)})")
-    raise ConfigError(f"{path}: does not fit {card.tag} (model {card.model!r}): {'; '.join(parts)}; "
-                      f"see the card's keys table ({card.path.name})")
+        parts.append(
+            f"{len(shapes)} of another shape (first: {origin[k]!r} {tuple(mapped[k].shape)}, "
+            f"model {k!r} {tuple(ours[k].shape)})"
+        )
+    raise ConfigError(
+        f"{path}: does not fit {card.tag} (model {card.model!r}): {'; '.join(parts)}; "
+        f"see the card's keys table ({card.path.name})"
+    )
 
 
 def check_hash(path: Path, card: PublishedCard) -> str:
     """The file's SHA-256; a card that knows the released file's hash refuses any other file."""
     digest = sha256_file(path)
     if card.sha256 and digest != card.sha256.lower():
-        raise ConfigError(f"{path}: SHA-256 {digest} is not the released {card.file}'s {card.sha256} "
-                          f"({card.tag}): a different file")
+        raise ConfigError(
+            f"{path}: SHA-256 {digest} is not the released {card.file}'s {card.sha256} ({card.tag}): a different file"
+        )
     return digest
 
 
-def published_state_dict(name: str, weights_file: str | Path, model: torch.nn.Module,
-                         device: str | torch.device = "cpu") -> tuple[dict[str, torch.Tensor], str]:
+def published_state_dict(
+    name: str, weights_file: str | Path, model: torch.nn.Module, device: str | torch.device = "cpu"
+) -> tuple[dict[str, torch.Tensor], str]:
     """The released file's tensors under ``model``'s key names, checked to fit it exactly, and the
     file's SHA-256 (for initialising or fine-tuning a model built from the card)."""
     card, path = published_card(name), Path(weights_file).expanduser()
@@ -119,8 +137,10 @@ def build_published(name: str, **training: Any) -> GazeModel:
     card = published_card(name)
     other = sorted(set(training) - set(TRAINING_ONLY_OPTIONS))
     if other:
-        raise ConfigError(f"{card.tag} fixes the model's options ({card.path.name}: options); a run from it may "
-                          f"set only {', '.join(TRAINING_ONLY_OPTIONS)}, not {', '.join(other)}")
+        raise ConfigError(
+            f"{card.tag} fixes the model's options ({card.path.name}: options); a run from it may "
+            f"set only {', '.join(TRAINING_ONLY_OPTIONS)}, not {', '.join(other)}"
+        )
     return build_model(card.model, **{**card.options, **training, "pretrained": False})
 
 
@@ -132,8 +152,9 @@ def record_weights(model: GazeModel, weights: Weights) -> None:
         model.weights = weights.as_dict()
 
 
-def load_published(name: str, weights_file: str | Path, device: str | torch.device = "cpu",
-                   **training: Any) -> GazeModel:
+def load_published(
+    name: str, weights_file: str | Path, device: str | torch.device = "cpu", **training: Any
+) -> GazeModel:
     """The published checkpoint ``name`` (:func:`gazebench.published.published_card`) loaded from
     ``weights_file`` into its registered model, on ``device``, in eval mode.  ``model.weights`` is
     ``{"tag": "published:<name>", "file": <path>, "sha256": <hex>}``.  ``training``: options that

@@ -78,9 +78,11 @@ def _parse_key(key: Any, where: str) -> tuple[tuple[str, ...], str]:
     test = match.group(2) if match else ""
     names = [*training, test]
     if not match or not all(_NAME.match(n) for n in names) or test in training or len(set(training)) < len(training):
-        raise ConfigError(f"{where}: is not 'TRAIN -> TEST' with gazebench dataset names "
-                          "(lower case; several training datasets joined by '+', none of them the test dataset), "
-                          "e.g. 'ethxgaze -> mpiifacegaze'")
+        raise ConfigError(
+            f"{where}: is not 'TRAIN -> TEST' with gazebench dataset names "
+            "(lower case; several training datasets joined by '+', none of them the test dataset), "
+            "e.g. 'ethxgaze -> mpiifacegaze'"
+        )
     return training, test
 
 
@@ -92,27 +94,33 @@ def _value(raw: Any, where: str) -> tuple[float, str]:
     except ValueError:
         value = math.nan
     if not (0 < value < 180):
-        raise ConfigError(f"{where}: {raw!r} is not a mean angular error in degrees (a number between 0 and 180); "
-                          "leave out a number no source states")
+        raise ConfigError(
+            f"{where}: {raw!r} is not a mean angular error in degrees (a number between 0 and 180); "
+            "leave out a number no source states"
+        )
     return value, text
 
 
 def _populations(data: Any, where: str, what: str) -> dict[str, str]:
     if not isinstance(data, dict) or not all(isinstance(k, str) and _text(v) for k, v in data.items()):
-        raise ConfigError(f"{where}: {what} must map each dataset name to the population the source states "
-                          "(\"not stated\" when it states none)")
+        raise ConfigError(
+            f"{where}: {what} must map each dataset name to the population the source states "
+            '("not stated" when it states none)'
+        )
     return {k: _text(v) for k, v in data.items()}
 
 
 def _row(source: dict[str, Any], row: Any, where: str, file: str) -> list[Reference]:
     missing = [k for k in ROW_KEYS if not isinstance(row, dict) or not row.get(k)]
     if missing:
-        raise ConfigError(f"{where}: lacks {', '.join(missing)} (\"not stated\" where the source states nothing)")
+        raise ConfigError(f'{where}: lacks {", ".join(missing)} ("not stated" where the source states nothing)')
     results = row["results"]
     if not isinstance(results, dict) or not results:
         raise ConfigError(f"{where}: results must map 'TRAIN -> TEST' to the published number")
-    trains = {**source["training_populations"], **_populations(row.get("training_populations", {}), where,
-                                                                 "training_populations")}
+    trains = {
+        **source["training_populations"],
+        **_populations(row.get("training_populations", {}), where, "training_populations"),
+    }
     tests = {**source["test_populations"], **_populations(row.get("test_populations", {}), where, "test_populations")}
     out = []
     for key, raw in results.items():
@@ -121,15 +129,30 @@ def _row(source: dict[str, Any], row: Any, where: str, file: str) -> list[Refere
         value, text = _value(raw, at)
         lacking = [d for d in training if d not in trains] + ([test] if test not in tests else [])
         if lacking:
-            raise ConfigError(f"{at}: no population for {', '.join(lacking)} (add it to training_populations or "
-                              "test_populations of the source or the row)")
-        out.append(Reference(
-            source=source["key"], short=_text(source["short"]), paper=_text(source["paper"]),
-            venue=_text(source["venue"]), table=_text(source["table"]), url=_text(source["url"]),
-            method=_text(row["method"]), backbone=_text(row["backbone"]), adaptation=_text(row["adaptation"]),
-            training=training, test=test,
-            training_population="; ".join(f"{d}: {trains[d]}" for d in training),
-            test_population=tests[test], value=value, text=text, file=file))
+            raise ConfigError(
+                f"{at}: no population for {', '.join(lacking)} (add it to training_populations or "
+                "test_populations of the source or the row)"
+            )
+        out.append(
+            Reference(
+                source=source["key"],
+                short=_text(source["short"]),
+                paper=_text(source["paper"]),
+                venue=_text(source["venue"]),
+                table=_text(source["table"]),
+                url=_text(source["url"]),
+                method=_text(row["method"]),
+                backbone=_text(row["backbone"]),
+                adaptation=_text(row["adaptation"]),
+                training=training,
+                test=test,
+                training_population="; ".join(f"{d}: {trains[d]}" for d in training),
+                test_population=tests[test],
+                value=value,
+                text=text,
+                file=file,
+            )
+        )
     return out
 
 
@@ -152,13 +175,15 @@ def read_references(path: str | Path) -> list[Reference]:
         where = f"reference file {path}: source {name!r}" if name else f"reference file {path}: source {i}"
         missing = [k for k in SOURCE_KEYS if not isinstance(source, dict) or not source.get(k)]
         if missing:
-            raise ConfigError(f"{where}: lacks {', '.join(missing)} (\"not stated\" where the source states nothing)")
+            raise ConfigError(f'{where}: lacks {", ".join(missing)} ("not stated" where the source states nothing)')
         if name in seen:
             raise ConfigError(f"{where}: the key is used twice; each source needs its own")
         seen.add(name)
-        source = {**source, "training_populations": _populations(source["training_populations"], where,
-                                                                 "training_populations"),
-                  "test_populations": _populations(source["test_populations"], where, "test_populations")}
+        source = {
+            **source,
+            "training_populations": _populations(source["training_populations"], where, "training_populations"),
+            "test_populations": _populations(source["test_populations"], where, "test_populations"),
+        }
         if not isinstance(source["rows"], list):
             raise ConfigError(f"{where}: rows must be a list of {{method, backbone, adaptation, results}}")
         for j, row in enumerate(source["rows"], 1):
@@ -167,7 +192,7 @@ def read_references(path: str | Path) -> list[Reference]:
     return out
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _shipped(directory: Path) -> tuple[Reference, ...]:
     return tuple(r for path in sorted(directory.glob("*.yaml")) for r in read_references(path))
 
@@ -177,7 +202,8 @@ def load_references(directory: str | Path | None = None) -> list[Reference]:
     return list(_shipped(Path(directory) if directory is not None else TABLE_DIR))
 
 
-def matching(references: list[Reference] | tuple[Reference, ...], training: tuple[str, ...] | list[str],
-             test: str) -> list[Reference]:
+def matching(
+    references: list[Reference] | tuple[Reference, ...], training: tuple[str, ...] | list[str], test: str
+) -> list[Reference]:
     """The references for a column trained on ``training`` and tested on ``test``, in file order."""
     return [r for r in references if r.matches(training, test)]

@@ -18,11 +18,13 @@ import importlib
 import inspect
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any
 
 from gazebench.synth.output import LayoutError, prepare_target
 from gazebench.synth.scene import Scene
+
 
 def _references() -> dict[str, str]:
     """Layout name -> ``"module:function"``: each registered dataset's ``layout_writer`` under the
@@ -54,7 +56,9 @@ def layout_writer(layout: str) -> Callable[..., None]:
     try:
         return getattr(importlib.import_module(module), name)
     except (ImportError, AttributeError) as exc:
-        raise LayoutError(f"dataset {layout!r} names the layout writer {reference!r}, which cannot be loaded: {exc}") from exc
+        raise LayoutError(
+            f"dataset {layout!r} names the layout writer {reference!r}, which cannot be loaded: {exc}"
+        ) from exc
 
 
 def layout_options(layout: str) -> list[str]:
@@ -65,7 +69,7 @@ def layout_options(layout: str) -> list[str]:
 
 def write_layout(
     scene: Scene,
-    out: "str | os.PathLike[str]",
+    out: str | os.PathLike[str],
     layout: str = "synthgaze",
     workers: int = 2,
     progress: bool = True,
@@ -80,8 +84,9 @@ def write_layout(
     accepted = layout_options(layout)
     unknown = [key for key in options if key not in accepted]
     if unknown:
-        raise LayoutError(f"{', '.join(unknown)} does not apply to the {layout} layout "
-                          f"(its options: {', '.join(accepted) or 'none'})")
+        raise LayoutError(
+            f"{', '.join(unknown)} does not apply to the {layout} layout (its options: {', '.join(accepted) or 'none'})"
+        )
     out = Path(out)
     tmp = prepare_target(out)
     try:

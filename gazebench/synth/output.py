@@ -15,8 +15,8 @@ import json
 import multiprocessing as mp
 import os
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Sequence
 
 import numpy as np
 import pandas as pd
@@ -161,7 +161,9 @@ def prepare_target(out: Path) -> Path:
         if not out.is_dir():
             raise LayoutError(f"refusing to write SynthGaze data to {out}: it exists and is not a directory")
         if any(out.iterdir()):
-            raise LayoutError(f"refusing to write SynthGaze data into non-empty directory {out}; remove it or choose another")
+            raise LayoutError(
+                f"refusing to write SynthGaze data into non-empty directory {out}; remove it or choose another"
+            )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f"{out.name}.tmp-", dir=out.parent))
     umask = os.umask(0)

@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import functools
 import math
-from typing import Sequence
+from collections.abc import Sequence
 
 import numpy as np
 from scipy.ndimage import gaussian_filter
@@ -121,6 +121,7 @@ class _Frame:
         coords = (np.arange(n) + 0.5) * px - fw / 2.0
         ax, ay, az = subj.head_axes
         reach = 1.12 * max(ax, ay, az) * subj.hair_scale + 0.05
+
         # the window is aligned to whole output pixels (blocks of ss x ss rays)
         def lo(v: float) -> int:
             return int(np.clip(math.floor((v + fw / 2.0) / px / ss) * ss, 0, n))
@@ -217,7 +218,11 @@ def _render_base(f: _Frame) -> None:
         albedo[brow] = hair * 0.75 + skin * 0.1
     mw = 0.19
     mx = px / mw
-    mouth = front & (np.abs(mx) < 1.0) & (np.abs(py - s.mouth_height - 0.04 * mx * mx) < 0.045 * np.sqrt(np.clip(1.0 - mx * mx, 0.0, 1.0)) + 0.006)
+    mouth = (
+        front
+        & (np.abs(mx) < 1.0)
+        & (np.abs(py - s.mouth_height - 0.04 * mx * mx) < 0.045 * np.sqrt(np.clip(1.0 - mx * mx, 0.0, 1.0)) + 0.006)
+    )
     albedo[mouth] = s.lips
     col = albedo * _shade(nx, ny, nz, light, f.ambient, f.diffuse)[..., None]
     f.put(full, t, col)
@@ -414,7 +419,9 @@ def _render_glasses(f: _Frame, col: np.ndarray) -> np.ndarray:
     return out, hit
 
 
-def _finish(f: _Frame, col: np.ndarray, hit: np.ndarray, bg: np.ndarray, row, size: int, ss: int, image_size: int) -> np.ndarray:
+def _finish(
+    f: _Frame, col: np.ndarray, hit: np.ndarray, bg: np.ndarray, row, size: int, ss: int, image_size: int
+) -> np.ndarray:
     """Average the rays down to pixels over the background, then exposure, blur and noise."""
     img = bg.copy()
     h, w = (f.i1 - f.i0) // ss, (f.j1 - f.j0) // ss
@@ -470,7 +477,10 @@ def render_row(
                 plain = _finish(f, f.col, base_hit, bg, row, size, supersample, image_size)
             images.append(plain)
     if masks:
-        return images, {"iris": _coverage(f.iris, f, size, supersample), "pupil": _coverage(f.pupil, f, size, supersample)}
+        return images, {
+            "iris": _coverage(f.iris, f, size, supersample),
+            "pupil": _coverage(f.pupil, f, size, supersample),
+        }
     return images
 
 
@@ -480,7 +490,9 @@ def _rows(scene: Scene, rows) -> list[int]:
     return [int(r) for r in np.atleast_1d(np.asarray(rows))]
 
 
-def render_frames(scene: Scene, rows: Sequence[int], glasses: bool = True, size: int | None = None, zoom: float = 1.0) -> np.ndarray:
+def render_frames(
+    scene: Scene, rows: Sequence[int], glasses: bool = True, size: int | None = None, zoom: float = 1.0
+) -> np.ndarray:
     """Render the frames at positions ``rows`` of ``scene.frames`` -> ``[n, H, W, 3]`` uint8 RGB.
 
     ``glasses=True`` is RT-GENE's "original" (wearers wear their glasses), ``False`` its "inpainted"
@@ -494,12 +506,16 @@ def render_frames(scene: Scene, rows: Sequence[int], glasses: bool = True, size:
     frames = scene.frames
     for i, r in enumerate(idx):
         row = frames.iloc[r]
-        out[i] = render_row(row, subjects[row["subject"]], scene.image_size, (glasses,), size, zoom, scene.preset.supersample)[0]
+        out[i] = render_row(
+            row, subjects[row["subject"]], scene.image_size, (glasses,), size, zoom, scene.preset.supersample
+        )[0]
     return out
 
 
 def render_debug(scene: Scene, row: int, glasses: bool = True, size: int | None = None) -> dict[str, np.ndarray]:
     """One frame with masks for tests and inspection: ``image`` (uint8), ``iris`` and ``pupil`` coverage."""
     r = scene.frames.iloc[int(row)]
-    (img,), m = render_row(r, scene.subject(r["subject"]), scene.image_size, (glasses,), size, 1.0, scene.preset.supersample, masks=True)
+    (img,), m = render_row(
+        r, scene.subject(r["subject"]), scene.image_size, (glasses,), size, 1.0, scene.preset.supersample, masks=True
+    )
     return {"image": img, **m}

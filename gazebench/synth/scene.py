@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass, field
-from typing import Union
 
 import numpy as np
 import pandas as pd
@@ -170,10 +169,24 @@ def compose_gaze(head_ypr: np.ndarray, eye_yp: np.ndarray) -> np.ndarray:
 _SKIN_LIGHT = np.array([0.94, 0.78, 0.66])
 _SKIN_DARK = np.array([0.34, 0.21, 0.14])
 _IRIS = np.array(
-    [[0.33, 0.19, 0.08], [0.17, 0.09, 0.04], [0.28, 0.48, 0.74], [0.32, 0.52, 0.28], [0.50, 0.38, 0.18], [0.48, 0.53, 0.58]]
+    [
+        [0.33, 0.19, 0.08],
+        [0.17, 0.09, 0.04],
+        [0.28, 0.48, 0.74],
+        [0.32, 0.52, 0.28],
+        [0.50, 0.38, 0.18],
+        [0.48, 0.53, 0.58],
+    ]
 )
 _HAIR = np.array(
-    [[0.05, 0.04, 0.04], [0.18, 0.11, 0.06], [0.38, 0.24, 0.12], [0.82, 0.68, 0.40], [0.58, 0.24, 0.10], [0.68, 0.68, 0.68]]
+    [
+        [0.05, 0.04, 0.04],
+        [0.18, 0.11, 0.06],
+        [0.38, 0.24, 0.12],
+        [0.82, 0.68, 0.40],
+        [0.58, 0.24, 0.10],
+        [0.68, 0.68, 0.68],
+    ]
 )
 _FRAMES = np.array([[0.04, 0.04, 0.04], [0.28, 0.16, 0.08], [0.62, 0.60, 0.58], [0.10, 0.12, 0.35], [0.45, 0.08, 0.08]])
 
@@ -252,7 +265,9 @@ def _stratified(rng: np.random.Generator, n: int) -> np.ndarray:
     return (rng.permutation(n) + rng.uniform(0.0, 1.0, n)) / max(n, 1)
 
 
-def _sequence_bases(seed: int, n: int, anywhere: float = ANYWHERE_FRACTION, back: float = BACK_FRACTION) -> tuple[np.ndarray, np.ndarray]:
+def _sequence_bases(
+    seed: int, n: int, anywhere: float = ANYWHERE_FRACTION, back: float = BACK_FRACTION
+) -> tuple[np.ndarray, np.ndarray]:
     """Mean head yaw and mean log-distance of each of ``n`` sequences.
 
     A share ``back`` of the sequences are turned away from the camera (mean yaw spread evenly over
@@ -274,7 +289,9 @@ def _sequence_bases(seed: int, n: int, anywhere: float = ANYWHERE_FRACTION, back
     return yaws, log_d
 
 
-def _draw_sequence(seed: int, subject: int, sequence: int, n: int, base_yaw: float, base_log_d: float) -> dict[str, np.ndarray]:
+def _draw_sequence(
+    seed: int, subject: int, sequence: int, n: int, base_yaw: float, base_log_d: float
+) -> dict[str, np.ndarray]:
     rng = np.random.default_rng([seed, _SEQUENCE_STREAM, subject, sequence])
     d = np.radians
     head_yaw = _wrap(base_yaw + _smooth(rng, n, d(55.0)))
@@ -343,7 +360,7 @@ def head_size(frames: pd.DataFrame, subjects: list[SubjectParams]) -> np.ndarray
     return HEAD_FRACTION / frames["distance"].to_numpy() * frames["subject"].map(width).to_numpy()
 
 
-def resolve_preset(preset: Union[str, Preset]) -> Preset:
+def resolve_preset(preset: str | Preset) -> Preset:
     if isinstance(preset, Preset):
         return preset
     try:
@@ -352,7 +369,7 @@ def resolve_preset(preset: Union[str, Preset]) -> Preset:
         raise UserKeyError(f"unknown SynthGaze preset {preset!r}; choose one of {', '.join(PRESETS)}") from None
 
 
-def make_scene(preset: Union[str, Preset], seed: int = 0) -> Scene:
+def make_scene(preset: str | Preset, seed: int = 0) -> Scene:
     """All parameters of a SynthGaze set (no pixels): subjects and one row per frame.
 
     ``Scene.frames`` has the columns ``FRAME_COLUMNS`` (labels) followed by ``EXTRA_COLUMNS``

@@ -116,23 +116,27 @@ def summary(rows: list[dict], labels: list[str], batch_size: int) -> dict[str, A
     out = {}
     for label in labels:
         full = f"full[{label}]"
-        s = {"data_samples_per_s": median([row[f"data[{label}]"] for row in rows]),
-             "full_samples_per_s": median([row[full] for row in rows]),
-             "full_over_model": ratio(full, "model"), "data_over_model": ratio(f"data[{label}]", "model"),
-             "views_share": median([row["views_ms"] / (1000.0 * batch_size / row[full]) for row in rows]),
-             "seed_over_full": ratio("seed", full) if "seed" in rows[0] else None}
+        s = {
+            "data_samples_per_s": median([row[f"data[{label}]"] for row in rows]),
+            "full_samples_per_s": median([row[full] for row in rows]),
+            "full_over_model": ratio(full, "model"),
+            "data_over_model": ratio(f"data[{label}]", "model"),
+            "views_share": median([row["views_ms"] / (1000.0 * batch_size / row[full]) for row in rows]),
+            "seed_over_full": ratio("seed", full) if "seed" in rows[0] else None,
+        }
         s["goals_met"] = {k: (s[k] or 0) >= GOALS[k] if k != "views_share" else (s[k] or 1) <= GOALS[k] for k in GOALS}
         out[label] = s
     return out
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
+    from seedstyle import SeedStyleViews
+
     from gazebench.commands.bench import bench_setup, plan_bench_unit
     from gazebench.datasets.loading import FrameWindows
     from gazebench.datasets.sources import ImageFiles
     from gazebench.runtime import load_average, runtime_report
     from gazebench.speed import Endless, StepTimer, median
-    from seedstyle import SeedStyleViews
 
     setup = bench_setup(plan_bench_unit(args), "auto")
     if args.threads:
@@ -140,39 +144,67 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     load_before = load_average()
     timer = StepTimer(setup, args.warmup)
     positions, view = setup.positions["train"], setup.model.view
-    loaders = {label: Endless(setup, FrameWindows(setup.dataset, positions, view, source))
-               for label, source in frame_sources(setup, args.source).items()}
-    seed_loader = None if args.no_seed_style else Endless(
-        setup, SeedStyleViews(setup.dataset, positions, view, ImageFiles(setup.dataset, setup.recipe.image_size)))
-    one_repeat(timer, loaders, seed_loader, max(1, args.warmup))  # untimed: kernel selection, start-up, allocator growth
+    loaders = {
+        label: Endless(setup, FrameWindows(setup.dataset, positions, view, source))
+        for label, source in frame_sources(setup, args.source).items()
+    }
+    seed_loader = (
+        None
+        if args.no_seed_style
+        else Endless(
+            setup, SeedStyleViews(setup.dataset, positions, view, ImageFiles(setup.dataset, setup.recipe.image_size))
+        )
+    )
+    one_repeat(
+        timer, loaders, seed_loader, max(1, args.warmup)
+    )  # untimed: kernel selection, start-up, allocator growth
     rows = []
     for r in range(args.repeat):
         rows.append(one_repeat(timer, loaders, seed_loader, args.steps))
-        print(f"bench: repeat {r + 1}/{args.repeat}: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items()),
-              file=sys.stderr)
-    return {"model": {"name": args.model, "view": view.describe()}, "recipe": {"image_size": setup.recipe.image_size,
-            "batch_size": setup.recipe.batch_size, "num_workers": setup.num_workers},
-            "runtime": {**runtime_report(setup.device, setup.num_workers), "load_average_before": load_before,
-                        "load_average_after": load_average()},
-            "model_samples_per_s": median([row["model"] for row in rows]),
-            "views_ms_per_batch": median([row["views_ms"] for row in rows]),
-            "seed_style_samples_per_s": median([row.get("seed") for row in rows]),
-            "seed_style_data_samples_per_s": median([row.get("seed_data") for row in rows]),
-            "sources": summary(rows, list(loaders), setup.recipe.batch_size), "goals": GOALS, "repeats": rows}
+        print(
+            f"bench: repeat {r + 1}/{args.repeat}: " + ", ".join(f"{k} {v:.1f}" for k, v in rows[-1].items()),
+            file=sys.stderr,
+        )
+    return {
+        "model": {"name": args.model, "view": view.describe()},
+        "recipe": {
+            "image_size": setup.recipe.image_size,
+            "batch_size": setup.recipe.batch_size,
+            "num_workers": setup.num_workers,
+        },
+        "runtime": {
+            **runtime_report(setup.device, setup.num_workers),
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+        },
+        "model_samples_per_s": median([row["model"] for row in rows]),
+        "views_ms_per_batch": median([row["views_ms"] for row in rows]),
+        "seed_style_samples_per_s": median([row.get("seed") for row in rows]),
+        "seed_style_data_samples_per_s": median([row.get("seed_data") for row in rows]),
+        "sources": summary(rows, list(loaders), setup.recipe.batch_size),
+        "goals": GOALS,
+        "repeats": rows,
+    }
 
 
 def render(report: dict[str, Any]) -> str:
     rt, model_rate = report["runtime"], report["model_samples_per_s"]
-    lines = [f"{report['model']['name']} ({report['model']['view']}), {report['recipe']}; {rt['torch_threads']} torch "
-             f"threads, allocator {rt['allocator']}, load {rt['load_average_before']} -> {rt['load_average_after']}",
-             f"  {'(b) model step alone':34s} {model_rate:10.1f}"]
+    lines = [
+        f"{report['model']['name']} ({report['model']['view']}), {report['recipe']}; {rt['torch_threads']} torch "
+        f"threads, allocator {rt['allocator']}, load {rt['load_average_before']} -> {rt['load_average_after']}",
+        f"  {'(b) model step alone':34s} {model_rate:10.1f}",
+    ]
     for label, s in report["sources"].items():
-        lines += [f"  {'(a) data path, ' + label:34s} {s['data_samples_per_s']:10.1f}  a/b {s['data_over_model']:.2f}",
-                  f"  {'(c) full step, ' + label:34s} {s['full_samples_per_s']:10.1f}  c/b {s['full_over_model']:.3f}",
-                  f"  {'    views, % of a step':34s} {100 * s['views_share']:10.2f}"]
+        lines += [
+            f"  {'(a) data path, ' + label:34s} {s['data_samples_per_s']:10.1f}  a/b {s['data_over_model']:.2f}",
+            f"  {'(c) full step, ' + label:34s} {s['full_samples_per_s']:10.1f}  c/b {s['full_over_model']:.3f}",
+            f"  {'    views, % of a step':34s} {100 * s['views_share']:10.2f}",
+        ]
         if s["seed_over_full"] is not None:
-            lines.append(f"  {'(s) seed-style full step':34s} {report['seed_style_samples_per_s']:10.1f}  "
-                         f"s/c {s['seed_over_full']:.2f}  (data path {report['seed_style_data_samples_per_s']:.1f})")
+            lines.append(
+                f"  {'(s) seed-style full step':34s} {report['seed_style_samples_per_s']:10.1f}  "
+                f"s/c {s['seed_over_full']:.2f}  (data path {report['seed_style_data_samples_per_s']:.1f})"
+            )
     return "\n".join(lines)
 
 

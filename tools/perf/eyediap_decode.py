@@ -58,8 +58,10 @@ def main() -> None:
             for f in order:
                 videos.read(path, int(f))
             ms = 1000 * (time.perf_counter() - start) / len(order)
-            print(f"{name:9s} {len(order)} frames of {args.frames} (every {args.step}th, keyframe every {args.gop}): "
-                  f"{ms:.1f} ms per frame")
+            print(
+                f"{name:9s} {len(order)} frames of {args.frames} (every {args.step}th, keyframe every {args.gop}): "
+                f"{ms:.1f} ms per frame"
+            )
             videos.close()
 
 

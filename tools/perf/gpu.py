@@ -71,22 +71,72 @@ def gazebench(args: list[str], log: Path, timeout: float = 240) -> subprocess.Co
 
 
 def bench(root: Path, model: str, precision: str, log: Path) -> dict[str, Any]:
-    proc = gazebench(["bench", "--root", str(root), "--model", model, "--source", "cache", "--steps", "20",
-                      "--warmup", "5", "--repeat", "2", "--json", "--set", "device=cuda", "--set", f"image_size={SIZE}",
-                      "--set", f"batch_size={BATCH}", "--set", f"precision={precision}", "--set", "num_workers=4"], log)
+    proc = gazebench(
+        [
+            "bench",
+            "--root",
+            str(root),
+            "--model",
+            model,
+            "--source",
+            "cache",
+            "--steps",
+            "20",
+            "--warmup",
+            "5",
+            "--repeat",
+            "2",
+            "--json",
+            "--set",
+            "device=cuda",
+            "--set",
+            f"image_size={SIZE}",
+            "--set",
+            f"batch_size={BATCH}",
+            "--set",
+            f"precision={precision}",
+            "--set",
+            "num_workers=4",
+        ],
+        log,
+    )
     if proc.returncode:
         return {"model": model, "precision": precision, "error": f"exit {proc.returncode}"}
     report = json.loads(proc.stdout)
     keep = ("data_samples_per_s", "model_samples_per_s", "full_samples_per_s", "full_over_model", "data_over_model")
-    return {"model": model, "precision": precision, **{k: report.get(k) for k in keep},
-            "channels_last": report.get("channels_last_in_effect")}
+    return {
+        "model": model,
+        "precision": precision,
+        **{k: report.get(k) for k in keep},
+        "channels_last": report.get("channels_last_in_effect"),
+    }
 
 
 def real_run(root: Path, model: str, sets: list[str], log: Path) -> dict[str, Any]:
     results = WORK / "results" / model
-    args = ["run", "--root", str(root), "--model", model, "--epochs", "2", "--results", str(results), "--runs",
-            str(WORK / "runs"), "--quiet", "--no-table", "--set", "device=cuda", "--set", "max_train_samples=640",
-            "--set", "image_size=112", "--set", "batch_size=32"]
+    args = [
+        "run",
+        "--root",
+        str(root),
+        "--model",
+        model,
+        "--epochs",
+        "2",
+        "--results",
+        str(results),
+        "--runs",
+        str(WORK / "runs"),
+        "--quiet",
+        "--no-table",
+        "--set",
+        "device=cuda",
+        "--set",
+        "max_train_samples=640",
+        "--set",
+        "image_size=112",
+        "--set",
+        "batch_size=32",
+    ]
     for s in sets:
         args += ["--set", s]
     start = time.perf_counter()
@@ -95,8 +145,12 @@ def real_run(root: Path, model: str, sets: list[str], log: Path) -> dict[str, An
     found = sorted(results.rglob("*.json"))
     if found:
         record = json.loads(found[-1].read_text())
-        row.update(error_deg=record["metrics"]["all"]["mean"], device=record["environment"].get("device"),
-                   train_samples_per_s=record["timings"]["train_samples_per_s"], loss=record["model"]["loss"])
+        row.update(
+            error_deg=record["metrics"]["all"]["mean"],
+            device=record["environment"].get("device"),
+            train_samples_per_s=record["timings"]["train_samples_per_s"],
+            loss=record["model"]["loss"],
+        )
     return row
 
 
@@ -109,8 +163,14 @@ def main() -> int:
     log = out / "log.txt"
     import torch
 
-    report: dict[str, Any] = {"torch": torch.__version__, "device": torch.cuda.get_device_name(0),
-                              "cpus": os.cpu_count(), "bare": [], "bench": [], "runs": []}
+    report: dict[str, Any] = {
+        "torch": torch.__version__,
+        "device": torch.cuda.get_device_name(0),
+        "cpus": os.cpu_count(),
+        "bare": [],
+        "bench": [],
+        "runs": [],
+    }
     root = WORK / "synth"
     gazebench(["synth", "--out", str(root), "--preset", "small", "--workers", str(os.cpu_count())], log)
     gazebench(["prepare", "--root", str(root), "--size", str(SIZE), "--quiet"], log)

@@ -33,10 +33,9 @@ def peer_checks() -> dict[str, float]:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from tests.test_published import NAMES, PEER, REFERENCE, peer_tolerance, reference_weights, save_released  # noqa: E402
-
     from gazebench.engine import configure_matmul_precision
     from gazebench.published import load_published
+    from tests.test_published import NAMES, PEER, REFERENCE, peer_tolerance, reference_weights, save_released  # noqa: E402
 
     configure_matmul_precision("fp32")
     out = {}
@@ -65,9 +64,23 @@ def reproduce_on_cuda() -> dict[str, Any]:
 
     tree = WORK / "g360"
     render_gaze360(tree)
-    proc = gazebench(["reproduce", "gaze360-lstm", "--root", str(tree), "--weights", str(WORK / "gaze360-lstm.pth"),
-                      "--results", str(WORK / "results"), "--runs", str(WORK / "runs"), "--quiet",
-                      "--set", "device=cuda"])
+    proc = gazebench(
+        [
+            "reproduce",
+            "gaze360-lstm",
+            "--root",
+            str(tree),
+            "--weights",
+            str(WORK / "gaze360-lstm.pth"),
+            "--results",
+            str(WORK / "results"),
+            "--runs",
+            str(WORK / "runs"),
+            "--quiet",
+            "--set",
+            "device=cuda",
+        ]
+    )
     records = sorted((WORK / "results").rglob("*.json"))
     device = json.loads(records[-1].read_text())["environment"].get("device") if records else None
     return {"exit": proc.returncode, "device": device, "table": proc.stdout[-2000:], "stderr": proc.stderr[-1500:]}
@@ -76,15 +89,48 @@ def reproduce_on_cuda() -> dict[str, Any]:
 def predict_cuda_vs_cpu() -> dict[str, Any]:
     synth = WORK / "synth"
     gazebench(["synth", "--out", str(synth), "--preset", "tiny", "--workers", "4"])
-    run = gazebench(["run", "--root", str(synth), "--model", "static", "--epochs", "1", "--backbone", "test_resnet",
-                     "--set", "image_size=32", "--set", "device=cpu", "--results", str(WORK / "r"), "--runs",
-                     str(WORK / "rr"), "--quiet", "--no-table"])
+    run = gazebench(
+        [
+            "run",
+            "--root",
+            str(synth),
+            "--model",
+            "static",
+            "--epochs",
+            "1",
+            "--backbone",
+            "test_resnet",
+            "--set",
+            "image_size=32",
+            "--set",
+            "device=cpu",
+            "--results",
+            str(WORK / "r"),
+            "--runs",
+            str(WORK / "rr"),
+            "--quiet",
+            "--no-table",
+        ]
+    )
     record = sorted((WORK / "r").rglob("*.json"))[-1]
     images = sorted((synth / "images").rglob("*.jpg"))[:16]
     tables = {}
     for device in ("cuda", "cpu"):
-        proc = gazebench(["predict", "--run", str(record), *map(str, images), "--out", str(WORK / device),
-                          "--device", device, "--video-out", "none", "--quiet"])
+        proc = gazebench(
+            [
+                "predict",
+                "--run",
+                str(record),
+                *map(str, images),
+                "--out",
+                str(WORK / device),
+                "--device",
+                device,
+                "--video-out",
+                "none",
+                "--quiet",
+            ]
+        )
         if proc.returncode:
             return {"exit": proc.returncode, "stderr": proc.stderr[-1500:], "train_exit": run.returncode}
         import pandas as pd
@@ -102,8 +148,11 @@ def main() -> int:
     WORK.mkdir(parents=True, exist_ok=True)
     args.out.mkdir(parents=True, exist_ok=True)
     report: dict[str, Any] = {}
-    for key, step in (("peer_cuda_max_diff", peer_checks), ("reproduce", reproduce_on_cuda),
-                      ("predict", predict_cuda_vs_cpu)):
+    for key, step in (
+        ("peer_cuda_max_diff", peer_checks),
+        ("reproduce", reproduce_on_cuda),
+        ("predict", predict_cuda_vs_cpu),
+    ):
         try:
             report[key] = step()
         except Exception as exc:  # noqa: BLE001 - report every step, whatever happens in one

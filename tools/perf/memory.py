@@ -97,10 +97,16 @@ def measure(cmd: list[str], interval: float = 0.05, env: dict[str, str] | None =
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python tools/perf/memory.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--root", action="append", required=True, metavar="LABEL=DIR",
-                   help="a dataset root to run on (repeatable; the first is the reference)")
+    p = argparse.ArgumentParser(
+        prog="python tools/perf/memory.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    p.add_argument(
+        "--root",
+        action="append",
+        required=True,
+        metavar="LABEL=DIR",
+        help="a dataset root to run on (repeatable; the first is the reference)",
+    )
     p.add_argument("--dataset", default="synthgaze")
     p.add_argument("--model", default="static")
     p.add_argument("--epochs", type=int, default=1)
@@ -116,9 +122,28 @@ def main(argv: list[str] | None = None) -> int:
             label, _, root = item.partition("=")
             if not root:
                 label, root = Path(item).name, item
-            cmd = [sys.executable, "-m", "gazebench", "run", "--dataset", args.dataset, "--root", root,
-                   "--model", args.model, "--epochs", str(args.epochs), "--results", f"{tmp}/{label}/results",
-                   "--runs", f"{tmp}/{label}/runs", "--overwrite", "always", "--quiet", "--no-table"]
+            cmd = [
+                sys.executable,
+                "-m",
+                "gazebench",
+                "run",
+                "--dataset",
+                args.dataset,
+                "--root",
+                root,
+                "--model",
+                args.model,
+                "--epochs",
+                str(args.epochs),
+                "--results",
+                f"{tmp}/{label}/results",
+                "--runs",
+                f"{tmp}/{label}/runs",
+                "--overwrite",
+                "always",
+                "--quiet",
+                "--no-table",
+            ]
             for s in args.sets:
                 cmd += ["--set", s]
             trials = [measure(cmd, args.interval) for _ in range(args.repeat)]
@@ -129,8 +154,11 @@ def main(argv: list[str] | None = None) -> int:
             res["frame_cache"] = record["dataset"].get("frame_cache")
             res["allocator"] = record["environment"].get("allocator")
             out["runs"][label] = res
-            print(f"{label}: peak PSS {res['peak_pss_mib']:.0f} MiB (main RSS {res['peak_main_rss_mib']:.0f} MiB, "
-                  f"{res['max_processes']} processes), samples {res['samples']}, {res['seconds']:.0f} s", file=sys.stderr)
+            print(
+                f"{label}: peak PSS {res['peak_pss_mib']:.0f} MiB (main RSS {res['peak_main_rss_mib']:.0f} MiB, "
+                f"{res['max_processes']} processes), samples {res['samples']}, {res['seconds']:.0f} s",
+                file=sys.stderr,
+            )
     labels = list(out["runs"])
     ref = out["runs"][labels[0]]["peak_pss_mib"]
     out["ratio_to_first"] = {k: v["peak_pss_mib"] / ref for k, v in out["runs"].items()}

@@ -22,13 +22,13 @@ import numpy as np
 def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) -> dict[str, Any]:
     import gazebench.models  # noqa: F401
     from gazebench.checkpoint import load_weights
+    from gazebench.config import Recipe
     from gazebench.datasets import build_dataset
     from gazebench.datasets.loading import FrameWindows
     from gazebench.datasets.sources import ImageFiles
     from gazebench.engine import StepContext, predict, resolve_device
     from gazebench.geometry import angular_error_deg
     from gazebench.models import build_model
-    from gazebench.config import Recipe
     from gazebench.setup import make_loader
 
     record = json.loads(Path(record_path).read_text())
@@ -65,8 +65,9 @@ def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python tools/perf/precision.py", description=__doc__,
-                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = argparse.ArgumentParser(
+        prog="python tools/perf/precision.py", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     p.add_argument("records", nargs="+", help="result JSON files of trained runs")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
@@ -79,8 +80,11 @@ def main(argv: list[str] | None = None) -> int:
         for prec in ("fp32", "bf16", "fp16"):
             if prec in o:
                 q = o[prec]
-                print(f"  {prec}: test mean {q['test_mean_error_deg']:.3f} deg, vs fp32 predictions: mean "
-                      f"{q['drift_from_fp32_mean_deg']:.3f} deg, max {q['drift_from_fp32_max_deg']:.3f} deg", file=sys.stderr)
+                print(
+                    f"  {prec}: test mean {q['test_mean_error_deg']:.3f} deg, vs fp32 predictions: mean "
+                    f"{q['drift_from_fp32_mean_deg']:.3f} deg, max {q['drift_from_fp32_max_deg']:.3f} deg",
+                    file=sys.stderr,
+                )
     return 0
 
 

@@ -21,22 +21,31 @@ import time
 
 
 def commands(results: str) -> list[list[str]]:
-    return [["ls", "models"], ["ls", "datasets"],
-            ["run", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--dry-run", "--results", results],
-            ["status", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--results", results],
-            ["table", "--results", results]]
+    return [
+        ["ls", "models"],
+        ["ls", "datasets"],
+        ["run", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--dry-run", "--results", results],
+        ["status", "--dataset", "synthgaze", "--model", "static,seqsclstmsym", "--results", results],
+        ["table", "--results", results],
+    ]
 
 
 def wall(argv: list[str]) -> float:
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "gazebench", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                   check=False)
+    subprocess.run(
+        [sys.executable, "-m", "gazebench", *argv], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, check=False
+    )
     return time.perf_counter() - start
 
 
 def heavy_imports(argv: list[str]) -> list[str]:
-    err = subprocess.run([sys.executable, "-X", "importtime", "-m", "gazebench", *argv], stdout=subprocess.DEVNULL,
-                         stderr=subprocess.PIPE, text=True, check=False).stderr
+    err = subprocess.run(
+        [sys.executable, "-X", "importtime", "-m", "gazebench", *argv],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        check=False,
+    ).stderr
     names = {line.rsplit("|", 1)[-1].strip() for line in err.splitlines() if line.startswith("import time:")}
     return sorted(names & {"torch", "timm"})
 
@@ -53,9 +62,11 @@ def main() -> int:
             times = sorted(wall(argv) for _ in range(args.repeat))
             heavy = heavy_imports(argv)
             name = " ".join(argv[:2]) if argv[0] == "ls" else argv[0]
-            print(f"gazebench {name:<12} median {statistics.median(times):.2f} s"
-                  f"  (min {times[0]:.2f}, max {times[-1]:.2f}; {args.repeat} runs)  imports "
-                  f"{', '.join(heavy) if heavy else 'no torch/timm'}")
+            print(
+                f"gazebench {name:<12} median {statistics.median(times):.2f} s"
+                f"  (min {times[0]:.2f}, max {times[-1]:.2f}; {args.repeat} runs)  imports "
+                f"{', '.join(heavy) if heavy else 'no torch/timm'}"
+            )
         print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
     return 0
 

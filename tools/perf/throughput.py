@@ -85,7 +85,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE")
     p.add_argument("--json", action="store_true")
     args = p.parse_args(argv)
-    settings = {**parse_sets(args.sets), "epochs": args.epochs, **({"backbone": args.backbone} if args.backbone else {})}
+    settings = {
+        **parse_sets(args.sets),
+        "epochs": args.epochs,
+        **({"backbone": args.backbone} if args.backbone else {}),
+    }
     suite = planning.single_run_suite(args.dataset, [args.model], [0], root=args.root)
     spec = planning.expand(suite, settings)[0]
     with tempfile.TemporaryDirectory(prefix="gazebench-throughput-") as tmp:
@@ -93,10 +97,12 @@ def main(argv: list[str] | None = None) -> int:
     if args.json:
         print(json.dumps(out, indent=2))
     else:
-        print(f"recorded {out['recorded_train_samples_per_s']:.2f} samples/s, outside clock "
-              f"{out['outside_train_samples_per_s']:.2f} samples/s ({100 * out['relative_difference']:+.2f} %); "
-              f"training is {100 * out['train_share_of_wall']:.0f} % of the run's {out['run_wall_seconds']:.1f} s",
-              file=sys.stderr)
+        print(
+            f"recorded {out['recorded_train_samples_per_s']:.2f} samples/s, outside clock "
+            f"{out['outside_train_samples_per_s']:.2f} samples/s ({100 * out['relative_difference']:+.2f} %); "
+            f"training is {100 * out['train_share_of_wall']:.0f} % of the run's {out['run_wall_seconds']:.1f} s",
+            file=sys.stderr,
+        )
     return 0
 
 

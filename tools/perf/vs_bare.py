@@ -80,9 +80,30 @@ def _bare_cmd(seconds: float) -> list[str]:
 
 
 def _gazebench_cmd(args: argparse.Namespace, out: Path) -> list[str]:
-    cmd = [sys.executable, "-m", "gazebench", "run", "--dataset", "synthgaze", "--root", args.root, "--model", "static",
-           "--epochs", str(args.epochs), "--results", str(out / "results"), "--runs", str(out / "runs"),
-           "--overwrite", "always", "--quiet", "--no-table", "--set", f"max_train_samples={args.samples_per_epoch}"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "gazebench",
+        "run",
+        "--dataset",
+        "synthgaze",
+        "--root",
+        args.root,
+        "--model",
+        "static",
+        "--epochs",
+        str(args.epochs),
+        "--results",
+        str(out / "results"),
+        "--runs",
+        str(out / "runs"),
+        "--overwrite",
+        "always",
+        "--quiet",
+        "--no-table",
+        "--set",
+        f"max_train_samples={args.samples_per_epoch}",
+    ]
     for s in args.sets:
         cmd += ["--set", s]
     return cmd
@@ -113,10 +134,13 @@ def _gazebench_record(args: argparse.Namespace, out: Path, epochs: int, after_fi
 def _figure(record: dict[str, Any], skip: int, before: float) -> dict[str, Any]:
     """Training samples/s of the epochs after the first ``skip``, and what the run used."""
     later = record["history"][skip:]
-    return {"samples_per_s": sum(h["train_samples"] for h in later) / sum(h["train_seconds"] for h in later),
-            "load": [before, _load()], "torch_threads": record["environment"].get("torch_threads"),
-            "num_workers": record["recipe"]["num_workers"],
-            "per_epoch": [round(h["train_samples"] / h["train_seconds"], 1) for h in record["history"]]}
+    return {
+        "samples_per_s": sum(h["train_samples"] for h in later) / sum(h["train_seconds"] for h in later),
+        "load": [before, _load()],
+        "torch_threads": record["environment"].get("torch_threads"),
+        "num_workers": record["recipe"]["num_workers"],
+        "per_epoch": [round(h["train_samples"] / h["train_seconds"], 1) for h in record["history"]],
+    }
 
 
 def measure_gazebench(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
@@ -149,7 +173,9 @@ def measure_arrival(args: argparse.Namespace, tmp: Path) -> dict[str, Any]:
     started: list[subprocess.Popen] = []
     before = _load()
     try:
-        record = _gazebench_record(args, tmp / "arrival", args.epochs + 1, lambda: started.append(_competitor(args, tmp)))
+        record = _gazebench_record(
+            args, tmp / "arrival", args.epochs + 1, lambda: started.append(_competitor(args, tmp))
+        )
     finally:
         for competitor in started:
             competitor.kill()
@@ -161,37 +187,63 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     with tempfile.TemporaryDirectory(prefix="gazebench-vs-bare-") as tmp_name:
         tmp = Path(tmp_name)
         quiet = {"bare": measure_bare(args), "gazebench": measure_gazebench(args, tmp / "quiet")}
-        shared = {"bare": with_competitor(args, tmp, lambda: measure_bare(args)),
-                  "gazebench": with_competitor(args, tmp, lambda: measure_gazebench(args, tmp / "shared")),
-                  "gazebench_arriving": measure_arrival(args, tmp) if args.arrival else None}
+        shared = {
+            "bare": with_competitor(args, tmp, lambda: measure_bare(args)),
+            "gazebench": with_competitor(args, tmp, lambda: measure_gazebench(args, tmp / "shared")),
+            "gazebench_arriving": measure_arrival(args, tmp) if args.arrival else None,
+        }
     q, s = quiet["gazebench"]["samples_per_s"], shared["gazebench"]["samples_per_s"]
     ratios = {"quiet_over_bare": q / quiet["bare"]["samples_per_s"], "shared_over_quiet": s / q}
     if shared["gazebench_arriving"]:
         ratios["arriving_over_quiet"] = shared["gazebench_arriving"]["samples_per_s"] / q
-    return {"cores": os.cpu_count(), "competitor": args.competitor, "sets": args.sets, "env": args.env,
-            "quiet": quiet, "shared": shared, "ratios": ratios,
-            "goals_met": {k: ratios[k] >= GOALS[k] for k in GOALS}}
+    return {
+        "cores": os.cpu_count(),
+        "competitor": args.competitor,
+        "sets": args.sets,
+        "env": args.env,
+        "quiet": quiet,
+        "shared": shared,
+        "ratios": ratios,
+        "goals_met": {k: ratios[k] >= GOALS[k] for k in GOALS},
+    }
 
 
 def render(report: dict[str, Any]) -> str:
-    lines = [f"{report['cores']} cores; gazebench --set {report['sets'] or '(defaults)'}, env {report['env'] or '(none)'}; "
-             f"competitor: {report['competitor']}",
-             f"  {'':8s} {'loop':18s} {'samples/s':>10s}  load avg (before -> after)"]
-    for machine, loop in (("quiet", "bare"), ("quiet", "gazebench"), ("shared", "bare"), ("shared", "gazebench"),
-                          ("shared", "gazebench_arriving")):
+    lines = [
+        f"{report['cores']} cores; gazebench --set {report['sets'] or '(defaults)'}, env {report['env'] or '(none)'}; "
+        f"competitor: {report['competitor']}",
+        f"  {'':8s} {'loop':18s} {'samples/s':>10s}  load avg (before -> after)",
+    ]
+    for machine, loop in (
+        ("quiet", "bare"),
+        ("quiet", "gazebench"),
+        ("shared", "bare"),
+        ("shared", "gazebench"),
+        ("shared", "gazebench_arriving"),
+    ):
         m = report[machine][loop]
         if m is None:
             continue
-        extra = f"  threads {m['torch_threads']}, workers {m['num_workers']}, epochs {m['per_epoch']}" if "gazebench" in loop else ""
+        extra = (
+            f"  threads {m['torch_threads']}, workers {m['num_workers']}, epochs {m['per_epoch']}"
+            if "gazebench" in loop
+            else ""
+        )
         lines.append(f"  {machine:8s} {loop:18s} {m['samples_per_s']:10.1f}  {m['load'][0]} -> {m['load'][1]}{extra}")
     r, ok = report["ratios"], report["goals_met"]
-    lines.append(f"  quiet gazebench / bare = {r['quiet_over_bare']:.3f} (goal >= {GOALS['quiet_over_bare']}: "
-                 f"{'met' if ok['quiet_over_bare'] else 'MISSED'})")
-    lines.append(f"  shared / quiet gazebench = {r['shared_over_quiet']:.3f} (goal >= {GOALS['shared_over_quiet']}: "
-                 f"{'met' if ok['shared_over_quiet'] else 'MISSED'})")
+    lines.append(
+        f"  quiet gazebench / bare = {r['quiet_over_bare']:.3f} (goal >= {GOALS['quiet_over_bare']}: "
+        f"{'met' if ok['quiet_over_bare'] else 'MISSED'})"
+    )
+    lines.append(
+        f"  shared / quiet gazebench = {r['shared_over_quiet']:.3f} (goal >= {GOALS['shared_over_quiet']}: "
+        f"{'met' if ok['shared_over_quiet'] else 'MISSED'})"
+    )
     if "arriving_over_quiet" in r:
-        lines.append(f"  competitor arriving after epoch 1: {r['arriving_over_quiet']:.3f} x quiet (no goal; "
-                     f"a collapse would read 0.05-0.1)")
+        lines.append(
+            f"  competitor arriving after epoch 1: {r['arriving_over_quiet']:.3f} x quiet (no goal; "
+            f"a collapse would read 0.05-0.1)"
+        )
     return "\n".join(lines)
 
 
@@ -199,16 +251,35 @@ def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--root", help="a SynthGaze root (gazebench synth --out DIR --preset small)")
     p.add_argument("--epochs", type=int, default=3, help="gazebench epochs; the first is not counted (default 3)")
-    p.add_argument("--samples-per-epoch", type=int, default=640,
-                   help="gazebench's max_train_samples: a random subset of this size each epoch (default 640)")
+    p.add_argument(
+        "--samples-per-epoch",
+        type=int,
+        default=640,
+        help="gazebench's max_train_samples: a random subset of this size each epoch (default 640)",
+    )
     p.add_argument("--seconds", type=float, default=8, help="timed seconds of the bare loop (default 8)")
     p.add_argument("--settle", type=float, default=6, help="seconds the competitor runs before a measurement")
     p.add_argument("--competitor", choices=("bare", "gazebench"), default="bare")
-    p.add_argument("--arrival", action="store_true",
-                   help="also: the competitor starts after gazebench's first epoch (gazebench_arriving)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="passed to gazebench run (default: none, i.e. its defaults)")
-    p.add_argument("--env", action="append", default=[], metavar="NAME=VALUE", help="environment of the measured gazebench runs (not the bare loop's, not the competitor's)")
+    p.add_argument(
+        "--arrival",
+        action="store_true",
+        help="also: the competitor starts after gazebench's first epoch (gazebench_arriving)",
+    )
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="passed to gazebench run (default: none, i.e. its defaults)",
+    )
+    p.add_argument(
+        "--env",
+        action="append",
+        default=[],
+        metavar="NAME=VALUE",
+        help="environment of the measured gazebench runs (not the bare loop's, not the competitor's)",
+    )
     p.add_argument("--json", action="store_true")
     p.add_argument("--bare-loop", type=float, metavar="SECONDS", help=argparse.SUPPRESS)
     args = p.parse_args(argv)

@@ -66,8 +66,9 @@ class GazeCSV(GazeDataset):
     def _read_csv(self, nrows: int | None = None) -> pd.DataFrame:
         path = self.root / LABEL_FILE
         try:
-            return pd.read_csv(path, nrows=nrows, dtype={"subject": str, "sequence": str, "split": str, "id": str,
-                                                          "path": str})
+            return pd.read_csv(
+                path, nrows=nrows, dtype={"subject": str, "sequence": str, "split": str, "id": str, "path": str}
+            )
         except (OSError, ValueError) as exc:
             raise DatasetError(f"{path}: cannot parse: {exc}") from exc
 
@@ -76,7 +77,9 @@ class GazeCSV(GazeDataset):
         table = self._read_csv()
         missing = [c for c in REQUIRED_COLUMNS if c not in table.columns]
         if missing:
-            raise DatasetError(f"{path}: missing column(s) {', '.join(missing)}; columns are {', '.join(table.columns)}")
+            raise DatasetError(
+                f"{path}: missing column(s) {', '.join(missing)}; columns are {', '.join(table.columns)}"
+            )
         if "id" not in table.columns:
             table["id"] = [str(Path(p).with_suffix("")) for p in table["path"]]
         # every bad row is reported (check-data lists them all; a run stops at the first)
@@ -85,13 +88,17 @@ class GazeCSV(GazeDataset):
         for i in range(len(table)):
             where = f"{path}:{i + 2}"  # line numbers count the header
             if not np.isfinite(angles[i]).all():
-                self.report_problem("bad_label", where, f"yaw {table['yaw'].iat[i]!r}, pitch {table['pitch'].iat[i]!r}: "
-                                                        "not finite numbers")
+                self.report_problem(
+                    "bad_label",
+                    where,
+                    f"yaw {table['yaw'].iat[i]!r}, pitch {table['pitch'].iat[i]!r}: not finite numbers",
+                )
             elif not all(isinstance(table[c].iat[i], str) and table[c].iat[i] for c in ("path", "subject")):
                 self.report_problem("malformed_line", where, "path and subject must not be empty")
             elif "split" in table.columns and table["split"].iat[i] not in SPLIT_VALUES:
-                self.report_problem("bad_label", where, f"split {table['split'].iat[i]!r} is not one of "
-                                                        f"{', '.join(SPLIT_VALUES)}")
+                self.report_problem(
+                    "bad_label", where, f"split {table['split'].iat[i]!r} is not one of {', '.join(SPLIT_VALUES)}"
+                )
             else:
                 continue
             keep[i] = False

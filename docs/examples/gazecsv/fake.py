@@ -25,13 +25,23 @@ def write_layout(scene, root: Path, workers: int = 2, progress: bool = True) -> 
     subjects = [s.id for s in scene.subjects]
     n_test, n_val = max(1, len(subjects) // 3), max(1, len(subjects) // 6)
     split_of = {s: "test" if k < n_test else "val" if k < n_test + n_val else "train" for k, s in enumerate(subjects)}
-    rel = [f"images/{s}/{q}_{int(f):03d}.png" for s, q, f in zip(frames["subject"], frames["sequence"], frames["frame"])]
+    rel = [
+        f"images/{s}/{q}_{int(f):03d}.png" for s, q, f in zip(frames["subject"], frames["sequence"], frames["frame"])
+    ]
     plan = [(rows, [[(True, 1.0, rel[r])] for r in rows]) for rows in sequence_tasks(frames)]
     render_all(scene, Path(root), plan, workers, progress, "gazecsv layout")  # glasses on: the "original" frames
     yaw_pitch = np.degrees(geometry.vector_to_yawpitch(frames[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)))
-    table = pd.DataFrame({"path": rel, "subject": frames["subject"], "yaw": yaw_pitch[:, 0], "pitch": yaw_pitch[:, 1],
-                          "split": [split_of[s] for s in frames["subject"]], "sequence": frames["sequence"],
-                          "frame": frames["frame"].astype(int)})
+    table = pd.DataFrame(
+        {
+            "path": rel,
+            "subject": frames["subject"],
+            "yaw": yaw_pitch[:, 0],
+            "pitch": yaw_pitch[:, 1],
+            "split": [split_of[s] for s in frames["subject"]],
+            "sequence": frames["sequence"],
+            "frame": frames["frame"].astype(int),
+        }
+    )
     table.to_csv(Path(root) / LABEL_FILE, index=False, float_format="%.9g")
 
 

@@ -31,8 +31,11 @@ OPTIONS = {
 AXES = ("yaw", "pitch", "side", "subject")
 
 
-@register_kind("bins", "error by gaze-yaw bins (full circle), pitch bins, front/back and subject; "
-                       "two runs: paired difference per bin", OPTIONS)
+@register_kind(
+    "bins",
+    "error by gaze-yaw bins (full circle), pitch bins, front/back and subject; two runs: paired difference per bin",
+    OPTIONS,
+)
 def bins(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -42,20 +45,24 @@ def bins(runs: list, options: dict[str, Any]) -> Analysis:
     if two:
         tables.append(difference_table(runs[0], runs[1], options))
         unit = "subjects" if options["bootstrap"] == "subject" else "samples"
-        notes.append(f"{tables[-1]['run'].iat[0]}: paired by sample id; 95% interval of a {options['bootstrap']} "
-                     f"bootstrap ({options['resamples']} resamples, seed {options['seed']}), none for a bin of fewer "
-                     f"than two {unit}" + (" (so none per subject; --set bootstrap=sample resamples frames)"
-                                           if unit == "subjects" else ""))
+        notes.append(
+            f"{tables[-1]['run'].iat[0]}: paired by sample id; 95% interval of a {options['bootstrap']} "
+            f"bootstrap ({options['resamples']} resamples, seed {options['seed']}), none for a bin of fewer "
+            f"than two {unit}"
+            + (" (so none per subject; --set bootstrap=sample resamples frames)" if unit == "subjects" else "")
+        )
     table = pd.concat(tables, ignore_index=True)
     table = table[["run", *[c for c in table.columns if c != "run"]]]
-    figures = [("yaw_polar.png", polar_figure(table, [r.name for r in runs])),
-               ("pitch.png", axis_figure(table, [r.name for r in runs], "pitch"))]
+    figures = [
+        ("yaw_polar.png", polar_figure(table, [r.name for r in runs])),
+        ("pitch.png", axis_figure(table, [r.name for r in runs], "pitch")),
+    ]
     if two:
         figures.append(("difference_yaw.png", difference_figure(table[table["run"] == tables[-1]["run"].iat[0]])))
     return Analysis("bins", f"Error by gaze direction ({', '.join(r.name for r in runs)})", table, figures, notes)
 
 
-def edges(width: float, low: float) -> "Any":
+def edges(width: float, low: float) -> Any:
     """Bin edges from ``low`` to ``-low`` in steps of ``width`` (the last bin may be narrower)."""
     import numpy as np
 
@@ -63,14 +70,14 @@ def edges(width: float, low: float) -> "Any":
     return np.append(inner, -low)
 
 
-def bin_of(values: "Any", bin_edges: "Any") -> "Any":
+def bin_of(values: Any, bin_edges: Any) -> Any:
     """The bin index of each value: ``[low, high)``, the last bin closed."""
     import numpy as np
 
     return np.clip(np.searchsorted(bin_edges, values, side="right") - 1, 0, len(bin_edges) - 2)
 
 
-def sample_axes(pred: "Any", options: dict[str, Any]) -> dict[str, tuple[list[str], "Any", "Any"]]:
+def sample_axes(pred: Any, options: dict[str, Any]) -> dict[str, tuple[list[str], Any, Any]]:
     """For each axis: the bin names, each sample's bin index, and the bins' (low, high) or None."""
     import numpy as np
 
@@ -79,18 +86,23 @@ def sample_axes(pred: "Any", options: dict[str, Any]) -> dict[str, tuple[list[st
     gaze = pred[GAZE].to_numpy(np.float64)
     yaw, pitch = np.degrees(vector_to_yawpitch(gaze)).T
     out = {}
-    for axis, values, low, width in (("yaw", yaw, -180.0, options["yaw_bin"]),
-                                     ("pitch", pitch, -90.0, options["pitch_bin"])):
+    for axis, values, low, width in (
+        ("yaw", yaw, -180.0, options["yaw_bin"]),
+        ("pitch", pitch, -90.0, options["pitch_bin"]),
+    ):
         e = edges(width, low)
-        out[axis] = ([f"[{a:g}, {b:g}{']' if i == len(e) - 2 else ')'}" for i, (a, b) in enumerate(zip(e[:-1], e[1:]))],
-                     bin_of(values, e), np.stack([e[:-1], e[1:]], 1))
+        out[axis] = (
+            [f"[{a:g}, {b:g}{']' if i == len(e) - 2 else ')'}" for i, (a, b) in enumerate(zip(e[:-1], e[1:]))],
+            bin_of(values, e),
+            np.stack([e[:-1], e[1:]], 1),
+        )
     out["side"] = (["front", "back"], subset_masks(gaze)["back"].astype(int), None)
     subjects, codes = np.unique(pred["subject"].astype(str).to_numpy(), return_inverse=True)
     out["subject"] = (list(subjects), codes, None)
     return out
 
 
-def bin_table(pred: "Any", options: dict[str, Any], value: str = "error_deg") -> "Any":
+def bin_table(pred: Any, options: dict[str, Any], value: str = "error_deg") -> Any:
     """One row per (axis, bin): its bounds, n, mean and median of ``value``."""
     import numpy as np
     import pandas as pd
@@ -100,31 +112,41 @@ def bin_table(pred: "Any", options: dict[str, Any], value: str = "error_deg") ->
     for axis, (names, codes, bounds) in sample_axes(pred, options).items():
         for i, name in enumerate(names):
             sel = v[codes == i]
-            rows.append({"axis": axis, "bin": name,
-                         "low": bounds[i][0] if bounds is not None else np.nan,
-                         "high": bounds[i][1] if bounds is not None else np.nan,
-                         "n": int(sel.size), "subjects": len(set(subjects[codes == i])),
-                         "mean": float(sel.mean()) if sel.size else np.nan,
-                         "median": float(np.median(sel)) if sel.size else np.nan})
+            rows.append(
+                {
+                    "axis": axis,
+                    "bin": name,
+                    "low": bounds[i][0] if bounds is not None else np.nan,
+                    "high": bounds[i][1] if bounds is not None else np.nan,
+                    "n": int(sel.size),
+                    "subjects": len(set(subjects[codes == i])),
+                    "mean": float(sel.mean()) if sel.size else np.nan,
+                    "median": float(np.median(sel)) if sel.size else np.nan,
+                }
+            )
     return pd.DataFrame(rows)
 
 
-def paired(a: Any, b: Any) -> "Any":
+def paired(a: Any, b: Any) -> Any:
     """The samples of runs ``a`` and ``b`` joined by id (true gaze of ``a``), with ``diff`` = A - B;
     refused when the runs were tested on different populations."""
     if a.population_sha256 and b.population_sha256 and a.population_sha256 != b.population_sha256:
-        raise ConfigError(f"{a.name} and {b.name} were tested on different populations "
-                          f"({a.record.population.name}, {a.record.population.count} samples vs "
-                          f"{b.record.population.name}, {b.record.population.count}), so their "
-                          "errors are not over the same samples; --set difference=false shows each run's bins alone")
+        raise ConfigError(
+            f"{a.name} and {b.name} were tested on different populations "
+            f"({a.record.population.name}, {a.record.population.count} samples vs "
+            f"{b.record.population.name}, {b.record.population.count}), so their "
+            "errors are not over the same samples; --set difference=false shows each run's bins alone"
+        )
     joined = a.predictions.merge(b.predictions[["id", "error_deg"]], on="id", suffixes=("", "_b"))
     if len(joined) != len(a.predictions) or len(joined) != len(b.predictions):
-        raise ConfigError(f"{a.name} and {b.name} do not have the same test sample ids "
-                          f"({len(a.predictions)} and {len(b.predictions)}, {len(joined)} shared)")
+        raise ConfigError(
+            f"{a.name} and {b.name} do not have the same test sample ids "
+            f"({len(a.predictions)} and {len(b.predictions)}, {len(joined)} shared)"
+        )
     return joined.assign(diff=joined["error_deg"] - joined["error_deg_b"])
 
 
-def difference_table(a: Any, b: Any, options: dict[str, Any]) -> "Any":
+def difference_table(a: Any, b: Any, options: dict[str, Any]) -> Any:
     """Per bin: the mean paired difference A - B and its bootstrap 95% interval."""
     import numpy as np
 
@@ -133,13 +155,16 @@ def difference_table(a: Any, b: Any, options: dict[str, Any]) -> "Any":
     joined = paired(a, b)
     table = bin_table(joined, options, value="diff")
     lows, highs = [], []
-    for axis, (names, codes, _) in sample_axes(joined, options).items():
+    for names, codes, _ in sample_axes(joined, options).values():
         for i in range(len(names)):
             sel = joined[codes == i]
             clusters = sel["subject"].astype(str).to_numpy() if options["bootstrap"] == "subject" else None
             units = len(set(clusters)) if clusters is not None else len(sel)
-            lo, hi = (bootstrap_ci(sel["diff"].to_numpy(np.float64), clusters, options["resamples"], options["seed"])
-                      if units >= 2 else (np.nan, np.nan))
+            lo, hi = (
+                bootstrap_ci(sel["diff"].to_numpy(np.float64), clusters, options["resamples"], options["seed"])
+                if units >= 2
+                else (np.nan, np.nan)
+            )
             lows.append(lo)
             highs.append(hi)
     return table.assign(ci95_low=lows, ci95_high=highs, run=f"{a.name} − {b.name}")
@@ -178,8 +203,18 @@ def difference_figure(rows: Any) -> Any:
     centre = (rows["low"] + rows["high"]) / 2
     fig, ax = new_figure()
     ax.axhline(0, color="grey", lw=1)
-    ax.errorbar(centre, rows["mean"], yerr=[rows["mean"] - rows["ci95_low"], rows["ci95_high"] - rows["mean"]],
-                fmt="o", capsize=3)
-    label_axes(ax, "gaze yaw (°, bin centre)", f"{rows['run'].iat[0]} (°)",
-               "paired difference of the mean error per yaw bin (95% interval)", legend=False)
+    ax.errorbar(
+        centre,
+        rows["mean"],
+        yerr=[rows["mean"] - rows["ci95_low"], rows["ci95_high"] - rows["mean"]],
+        fmt="o",
+        capsize=3,
+    )
+    label_axes(
+        ax,
+        "gaze yaw (°, bin centre)",
+        f"{rows['run'].iat[0]} (°)",
+        "paired difference of the mean error per yaw bin (95% interval)",
+        legend=False,
+    )
     return fig

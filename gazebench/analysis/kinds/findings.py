@@ -58,39 +58,98 @@ class Claim:
 
 
 CLAIMS: tuple[Claim, ...] = (
-    Claim("zoom-crop", "A centre zoom crop (175 of 224 px) beats the whole head image", f"{NOTES} line 800",
-          "paired", "staticsc-175", "staticsc"),
-    Claim("zoom-crop-small-heads", "... most of all where the head is small in the frame", f"{NOTES} lines 800, 850",
-          "paired", "staticsc-175", "staticsc", "small_head"),
-    Claim("multizoom-lstm", "An LSTM over zoom crops of one image beats the single 175 px crop",
-          f"{NOTES} lines 308, 800", "paired", "staticsclstmsym", "staticsc-175"),
-    Claim("symmetric", "A symmetric crop list (224…150…224, bidirectional) beats the monotone one",
-          f"{NOTES} lines 586, 797, 830", "paired", "staticsclstmsym", "staticsclstm"),
-    Claim("sincos-back", "Sin-cos targets beat raw angles on back views (yaw wraps around ±180°)",
-          "SPEC.md §3 (sin-cos head); notes line 808", "paired", "staticsc", "static", "back"),
-    Claim("temporal", "A temporal model (7 frames) beats the static one on smooth sequences",
-          f"{NOTES} lines 60-62", "paired", "seqlstm", "static"),
-    Claim("temporal-sincos", "... and with sin-cos targets and zoom: seqsclstmsym beats staticsclstmsym",
-          f"{NOTES} lines 60-62, applied to the sin-cos multi-zoom pair", "paired", "seqsclstmsym", "staticsclstmsym"),
-    Claim("magnification", "Multi-zoom fusion degrades more slowly under magnification than a single crop",
-          f"{NOTES} lines 596-611, 612-642", "magnification", "staticsclstmsym", "staticsc-175", extra={"delta": 80}),
-    Claim("sigma", "The predicted σ tracks the error (higher σ, larger error)",
-          f"{NOTES} line 304 (σ to pick the zoom); SPEC.md §3 (pinball σ)",
-          "sigma", "staticsclstmsym"),
+    Claim(
+        "zoom-crop",
+        "A centre zoom crop (175 of 224 px) beats the whole head image",
+        f"{NOTES} line 800",
+        "paired",
+        "staticsc-175",
+        "staticsc",
+    ),
+    Claim(
+        "zoom-crop-small-heads",
+        "... most of all where the head is small in the frame",
+        f"{NOTES} lines 800, 850",
+        "paired",
+        "staticsc-175",
+        "staticsc",
+        "small_head",
+    ),
+    Claim(
+        "multizoom-lstm",
+        "An LSTM over zoom crops of one image beats the single 175 px crop",
+        f"{NOTES} lines 308, 800",
+        "paired",
+        "staticsclstmsym",
+        "staticsc-175",
+    ),
+    Claim(
+        "symmetric",
+        "A symmetric crop list (224…150…224, bidirectional) beats the monotone one",
+        f"{NOTES} lines 586, 797, 830",
+        "paired",
+        "staticsclstmsym",
+        "staticsclstm",
+    ),
+    Claim(
+        "sincos-back",
+        "Sin-cos targets beat raw angles on back views (yaw wraps around ±180°)",
+        "SPEC.md §3 (sin-cos head); notes line 808",
+        "paired",
+        "staticsc",
+        "static",
+        "back",
+    ),
+    Claim(
+        "temporal",
+        "A temporal model (7 frames) beats the static one on smooth sequences",
+        f"{NOTES} lines 60-62",
+        "paired",
+        "seqlstm",
+        "static",
+    ),
+    Claim(
+        "temporal-sincos",
+        "... and with sin-cos targets and zoom: seqsclstmsym beats staticsclstmsym",
+        f"{NOTES} lines 60-62, applied to the sin-cos multi-zoom pair",
+        "paired",
+        "seqsclstmsym",
+        "staticsclstmsym",
+    ),
+    Claim(
+        "magnification",
+        "Multi-zoom fusion degrades more slowly under magnification than a single crop",
+        f"{NOTES} lines 596-611, 612-642",
+        "magnification",
+        "staticsclstmsym",
+        "staticsc-175",
+        extra={"delta": 80},
+    ),
+    Claim(
+        "sigma",
+        "The predicted σ tracks the error (higher σ, larger error)",
+        f"{NOTES} line 304 (σ to pick the zoom); SPEC.md §3 (pinball σ)",
+        "sigma",
+        "staticsclstmsym",
+    ),
 )
 
 #: head width below this fraction of the crop is a "small head" (SynthGaze's ``distance`` column)
 SMALL_HEAD = 0.4
 
 
-@register_kind("findings", "each claim of the research notes measured over a suite's runs (one configuration "
-               "per label, seeds x subjects bootstrap interval) with a verdict: reproduced / not reproduced / "
-               "inconclusive", options={
-    "resamples": Option(2000, integer(100), "bootstrap resamples"),
-    "seed": Option(0, integer(0), "bootstrap seed"),
-    "claims": Option("all", one_of("all", *[c.id for c in CLAIMS]), "one claim, or all"),
-    "device": DEVICE_OPTION,
-})
+@register_kind(
+    "findings",
+    "each claim of the research notes measured over a suite's runs (one configuration "
+    "per label, seeds x subjects bootstrap interval) with a verdict: reproduced / not reproduced / "
+    "inconclusive",
+    options={
+        "resamples": Option(2000, integer(100), "bootstrap resamples"),
+        "seed": Option(0, integer(0), "bootstrap seed"),
+        "claims": Option("all", one_of("all", *[c.id for c in CLAIMS]), "one claim, or all"),
+        "device": DEVICE_OPTION,
+    },
+)
 def findings(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -106,14 +165,18 @@ def findings(runs: list, options: dict[str, Any]) -> Analysis:
             rows.append({**describe(claim), "verdict": "not measured", "why": str(exc)})
     table = pd.DataFrame(rows)
     figures = [("findings.png", forest_figure(table))] if table["verdict"].ne("not measured").any() else []
-    notes = [f"the seed is the unit of replication: estimate = the mean over seeds of each seed's statistic; 95% "
-             f"interval of a bootstrap resampling seeds and test subjects together ({options['resamples']} resamples, "
-             f"seed {options['seed']}); p = that bootstrap's two-sided p. Reproduced = interval and every seed on the "
-             "claimed side; not reproduced = interval and every seed on the opposite side; else inconclusive"]
+    notes = [
+        f"the seed is the unit of replication: estimate = the mean over seeds of each seed's statistic; 95% "
+        f"interval of a bootstrap resampling seeds and test subjects together ({options['resamples']} resamples, "
+        f"seed {options['seed']}); p = that bootstrap's two-sided p. Reproduced = interval and every seed on the "
+        "claimed side; not reproduced = interval and every seed on the opposite side; else inconclusive"
+    ]
     if "few_subjects" in table and table["few_subjects"].eq(True).any():
         few = ", ".join(table.loc[table["few_subjects"].eq(True), "claim"])
-        notes.append(f"few_subjects ({few}): the interval rests on fewer than {MIN_SUBJECTS} test subjects, so its "
-                     "percentiles are coarse and it may be too narrow")
+        notes.append(
+            f"few_subjects ({few}): the interval rests on fewer than {MIN_SUBJECTS} test subjects, so its "
+            "percentiles are coarse and it may be too narrow"
+        )
     return Analysis("findings", "The research notes' claims, measured", table, figures, notes)
 
 
@@ -129,9 +192,11 @@ def label_sides(runs: list, labels: set[str]) -> dict[str, Any]:
 
 
 def describe(claim: Claim) -> dict[str, Any]:
-    what = {"paired": f"{claim.a} vs {claim.b}" + ("" if claim.subset == "all" else f" ({claim.subset})"),
-            "magnification": f"{claim.a} vs {claim.b}: error change at δ = {claim.extra.get('delta')}",
-            "sigma": f"Spearman(σ, error) of {claim.a}"}[claim.test]
+    what = {
+        "paired": f"{claim.a} vs {claim.b}" + ("" if claim.subset == "all" else f" ({claim.subset})"),
+        "magnification": f"{claim.a} vs {claim.b}: error change at δ = {claim.extra.get('delta')}",
+        "sigma": f"Spearman(σ, error) of {claim.a}",
+    }[claim.test]
     return {"claim": claim.id, "text": claim.text, "source": claim.source, "test": what}
 
 
@@ -194,7 +259,7 @@ def small_heads(pred: Any, run: Any) -> Any:
     return (size < SMALL_HEAD).to_numpy()
 
 
-def error_samples(pairs: list[tuple[Any, Any]], subset: str) -> "Any":
+def error_samples(pairs: list[tuple[Any, Any]], subset: str) -> Any:
     """compare's paired-sample table (error_a, error_b, subject, fold, seed) of every pair, on ``subset``."""
     import pandas as pd
 
@@ -204,19 +269,28 @@ def error_samples(pairs: list[tuple[Any, Any]], subset: str) -> "Any":
     for a, b in pairs:
         joined = paired(a, b)
         keep = joined[subset_mask(joined, subset, a)]
-        parts.append(pd.DataFrame({"error_a": keep["error_deg"].to_numpy(), "error_b": keep["error_deg_b"].to_numpy(),
-                                   "subject": keep["subject"].astype(str).to_numpy(), "fold": a.fold, "seed": a.seed}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "error_a": keep["error_deg"].to_numpy(),
+                    "error_b": keep["error_deg_b"].to_numpy(),
+                    "subject": keep["subject"].astype(str).to_numpy(),
+                    "fold": a.fold,
+                    "seed": a.seed,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def magnification_samples(pairs: list[tuple[Any, Any]], delta: int, options: dict[str, Any]) -> "Any":
+def magnification_samples(pairs: list[tuple[Any, Any]], delta: int, options: dict[str, Any]) -> Any:
     """Per test sample and pair: each run's error change from δ = 0 to ``delta`` (every crop magnified)."""
     import pandas as pd
 
     from gazebench.analysis.kinds.magnification import magnified
     from gazebench.analysis.reevaluate import Reevaluator, base_crops
 
-    def change(run: Any) -> "Any":
+    def change(run: Any) -> Any:
         ev = Reevaluator.of(run, device=options.get("device"))
         zoomed = ev.predictions(magnified(base_crops(ev.view), delta), f"δ={delta}")
         own = run.predictions.set_index("id")["error_deg"]
@@ -227,19 +301,27 @@ def magnification_samples(pairs: list[tuple[Any, Any]], delta: int, options: dic
         ca, cb = change(a), change(b)
         subjects = a.predictions.set_index("id")["subject"].astype(str)
         ids = ca.index.intersection(cb.index)
-        parts.append(pd.DataFrame({"error_a": ca[ids].to_numpy(), "error_b": cb[ids].to_numpy(),
-                                   "subject": subjects[ids].to_numpy(), "fold": a.fold, "seed": a.seed}))
+        parts.append(
+            pd.DataFrame(
+                {
+                    "error_a": ca[ids].to_numpy(),
+                    "error_b": cb[ids].to_numpy(),
+                    "subject": subjects[ids].to_numpy(),
+                    "fold": a.fold,
+                    "seed": a.seed,
+                }
+            )
+        )
     return pd.concat(parts, ignore_index=True)
 
 
-def paired_test(samples: "Any", options: dict[str, Any]) -> dict[str, Any]:
+def paired_test(samples: Any, options: dict[str, Any]) -> dict[str, Any]:
     """The mean difference A − B: per seed, its mean over seeds, the seeds × subjects bootstrap
     interval and p (:mod:`gazebench.analysis.replication`), and the verdict (claimed: A − B < 0)."""
     import numpy as np
     import pandas as pd
 
-    from gazebench.analysis.replication import (bootstrap_p, cell_sums, crossed_bootstrap, interval, seed_means,
-                                                verdict)
+    from gazebench.analysis.replication import bootstrap_p, cell_sums, crossed_bootstrap, interval, seed_means, verdict
 
     if samples.empty:
         raise ConfigError("no test sample in this subset")
@@ -247,17 +329,30 @@ def paired_test(samples: "Any", options: dict[str, Any]) -> dict[str, Any]:
     subject_codes, subjects = pd.factorize(samples["subject"].astype(str), sort=True)
     diff = (samples["error_a"] - samples["error_b"]).to_numpy(np.float64)
     sums, counts = cell_sums(diff, seed_codes, subject_codes, len(seeds), len(subjects))
-    boots = crossed_bootstrap(seed_means(sums, counts), len(seeds), len(subjects), options["resamples"], options["seed"])
+    boots = crossed_bootstrap(
+        seed_means(sums, counts), len(seeds), len(subjects), options["resamples"], options["seed"]
+    )
     lo, hi = interval(boots)
     per_seed = samples.assign(_seed=seed_codes).groupby("_seed")[["error_a", "error_b"]].mean()
     seed_diff = sums.sum(axis=1) / counts.sum(axis=1)
     result, why = verdict(lo, hi, list(seed_diff), claimed=-1)
-    return {"seeds": len(seeds), "a": mean_std(per_seed["error_a"]), "b": mean_std(per_seed["error_b"]),
-            "a_mean": float(per_seed["error_a"].mean()), "b_mean": float(per_seed["error_b"].mean()),
-            "diff": float(seed_diff.mean()), "ci95_low": lo, "ci95_high": hi, "p": bootstrap_p(boots),
-            "seed_values": ", ".join(f"{v:+.2f}" for v in seed_diff), "n": int(len(samples)),
-            **subject_count(len(subjects)), "claimed_side": f"{int(np.sum(seed_diff < 0))}/{len(seeds)}",
-            "verdict": result, "why": why}
+    return {
+        "seeds": len(seeds),
+        "a": mean_std(per_seed["error_a"]),
+        "b": mean_std(per_seed["error_b"]),
+        "a_mean": float(per_seed["error_a"].mean()),
+        "b_mean": float(per_seed["error_b"].mean()),
+        "diff": float(seed_diff.mean()),
+        "ci95_low": lo,
+        "ci95_high": hi,
+        "p": bootstrap_p(boots),
+        "seed_values": ", ".join(f"{v:+.2f}" for v in seed_diff),
+        "n": int(len(samples)),
+        **subject_count(len(subjects)),
+        "claimed_side": f"{int(np.sum(seed_diff < 0))}/{len(seeds)}",
+        "verdict": result,
+        "why": why,
+    }
 
 
 def subject_count(n: int) -> dict[str, Any]:
@@ -289,11 +384,23 @@ def sigma_test(runs: list, options: dict[str, Any]) -> dict[str, Any]:
     lo, hi = interval(boots)
     result, why = verdict(lo, hi, list(seed_rho), claimed=+1)
     estimate = float(np.mean(seed_rho))
-    return {"seeds": len(seeds), "a": mean_std(pd.Series(seed_rho)), "b": "", "a_mean": estimate, "b_mean": np.nan,
-            "diff": estimate, "ci95_low": lo, "ci95_high": hi, "p": bootstrap_p(boots),
-            "seed_values": ", ".join(f"{v:+.2f}" for v in seed_rho), "n": int(len(pooled)),
-            **subject_count(len(subjects)), "claimed_side": f"{int(np.sum(seed_rho > 0))}/{len(seeds)}",
-            "verdict": result, "why": why}
+    return {
+        "seeds": len(seeds),
+        "a": mean_std(pd.Series(seed_rho)),
+        "b": "",
+        "a_mean": estimate,
+        "b_mean": np.nan,
+        "diff": estimate,
+        "ci95_low": lo,
+        "ci95_high": hi,
+        "p": bootstrap_p(boots),
+        "seed_values": ", ".join(f"{v:+.2f}" for v in seed_rho),
+        "n": int(len(pooled)),
+        **subject_count(len(subjects)),
+        "claimed_side": f"{int(np.sum(seed_rho > 0))}/{len(seeds)}",
+        "verdict": result,
+        "why": why,
+    }
 
 
 def mean_std(values: Any) -> str:
@@ -318,13 +425,29 @@ def forest_figure(table: Any) -> Any:
     fig, ax = new_figure(7.5, 0.5 * len(rows) + 1.6)
     for i, r in rows.iterrows():
         y = len(rows) - 1 - i
-        ax.errorbar([r["diff"]], [y], xerr=[[r["diff"] - r["ci95_low"]], [r["ci95_high"] - r["diff"]]],
-                    fmt="o", color=COLOURS.get(r["verdict"], "k"), capsize=3)
+        ax.errorbar(
+            [r["diff"]],
+            [y],
+            xerr=[[r["diff"] - r["ci95_low"]], [r["ci95_high"] - r["diff"]]],
+            fmt="o",
+            color=COLOURS.get(r["verdict"], "k"),
+            capsize=3,
+        )
     ax.axvline(0.0, color="k", linewidth=0.8)
     ax.set_yticks(range(len(rows)))
-    ax.set_yticklabels([f"{r['claim']}: {r['test']}" + (" †" if r.get("few_subjects") is True else "")
-                        for _, r in rows.iloc[::-1].iterrows()], fontsize=7)
+    ax.set_yticklabels(
+        [
+            f"{r['claim']}: {r['test']}" + (" †" if r.get("few_subjects") is True else "")
+            for _, r in rows.iloc[::-1].iterrows()
+        ],
+        fontsize=7,
+    )
     few = rows.get("few_subjects", pd.Series(dtype=object)).eq(True).any()
-    label_axes(ax, "A − B (degrees; < 0: the claim holds)" + ("; †: fewer than 10 test subjects" if few else ""), "",
-               "A − B, 95% interval over seeds and subjects", legend=False)
+    label_axes(
+        ax,
+        "A − B (degrees; < 0: the claim holds)" + ("; †: fewer than 10 test subjects" if few else ""),
+        "",
+        "A − B, 95% interval over seeds and subjects",
+        legend=False,
+    )
     return fig

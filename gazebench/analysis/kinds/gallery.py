@@ -29,8 +29,9 @@ GROUPS = ("worst", "median", "best")
 TRUE_COLOUR = (60, 220, 90)
 
 
-@register_kind("gallery", "the worst, median and best K test images of each run with predicted and true "
-                          "gaze arrows", OPTIONS)
+@register_kind(
+    "gallery", "the worst, median and best K test images of each run with predicted and true gaze arrows", OPTIONS
+)
 def gallery(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -44,8 +45,9 @@ def gallery(runs: list, options: dict[str, Any]) -> Analysis:
         tables.append(chosen.assign(run=run.name))
     table = pd.concat(tables, ignore_index=True)
     table = table[["run", *[c for c in table.columns if c != "run"]]]
-    return Analysis("gallery", f"Worst, median and best test images ({', '.join(r.name for r in runs)})",
-                    table, figures, notes)
+    return Analysis(
+        "gallery", f"Worst, median and best test images ({', '.join(r.name for r in runs)})", table, figures, notes
+    )
 
 
 def choose(pred: Any, k: int) -> Any:
@@ -59,7 +61,7 @@ def choose(pred: Any, k: int) -> Any:
     ranked = pred.sort_values(["error_deg", "id"], kind="stable").reset_index(drop=True)
     n = len(ranked)
     start = min(max(0, n // 2 - k // 2), max(0, n - k))
-    picks = {"worst": ranked.index[::-1][:k], "median": ranked.index[start:start + k], "best": ranked.index[:k]}
+    picks = {"worst": ranked.index[::-1][:k], "median": ranked.index[start : start + k], "best": ranked.index[:k]}
     parts = []
     for group in GROUPS:
         rows = ranked.loc[picks[group], ["id", "subject", "error_deg", *GAZE, *PRED]].reset_index(drop=True)
@@ -80,8 +82,9 @@ def read_images(run: Any, ids: list[str], options: dict[str, Any]) -> dict[str, 
     try:
         dataset = build_dataset(part.name, root, **part.options)
     except FileNotFoundError as exc:
-        raise FileNotFoundError(f"run {run.name}: its dataset is not where the record says ({exc}); "
-                                "--set root=DIR names where it is now") from None
+        raise FileNotFoundError(
+            f"run {run.name}: its dataset is not where the record says ({exc}); --set root=DIR names where it is now"
+        ) from None
     positions = {str(i): p for p, i in enumerate(dataset.index["id"].astype(str))}
     unknown = [i for i in ids if i not in positions]
     if unknown:
@@ -118,9 +121,12 @@ def draw_arrow(ax: Any, size: int, vector: list[float], colour: tuple[int, int, 
     centre = (size / 2.0, size / 2.0)
     tip = arrow_tip(centre, vector, ARROW_SCALE * size)
     rgb, edge = tuple(v / 255 for v in colour), tuple(v / 255 for v in OUTLINE)
-    ax.annotate("", xy=tip, xytext=centre,
-                arrowprops={"arrowstyle": "-|>", "color": rgb, "lw": 2.0, "mutation_scale": 12,
-                            "path_effects": _outline(edge)})
+    ax.annotate(
+        "",
+        xy=tip,
+        xytext=centre,
+        arrowprops={"arrowstyle": "-|>", "color": rgb, "lw": 2.0, "mutation_scale": 12, "path_effects": _outline(edge)},
+    )
     ax.plot([centre[0]], [centre[1]], "o", color=rgb, markersize=3, markeredgecolor=edge)
 
 

@@ -21,7 +21,8 @@ when it does not: the checkpoint or the data changed).
 from __future__ import annotations
 
 import math
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
 from gazebench.analysis.reevaluate import CROP_PX, DEVICE_OPTION, crop_px
@@ -53,8 +54,9 @@ def random_masks(views: int, draws: int, seed: int) -> list[tuple[bool, ...]]:
     return [tuple(bool(x) for x in rng.random(views) < 0.5) for _ in range(draws)]
 
 
-def variants(crops: Sequence[float], deltas: Sequence[int], single: bool,
-             masks: Sequence[Sequence[bool]]) -> list[dict[str, Any]]:
+def variants(
+    crops: Sequence[float], deltas: Sequence[int], single: bool, masks: Sequence[Sequence[bool]]
+) -> list[dict[str, Any]]:
     """The crop lists to evaluate: every view at each δ; with ``single`` (and more than one view)
     view K alone (``view K``, 1-based as the notes' K); each random mask (``random``, ``draw``)."""
     out = [{"variant": "all", "delta": d, "crops": magnified(crops, d)} for d in deltas]
@@ -67,14 +69,17 @@ def variants(crops: Sequence[float], deltas: Sequence[int], single: bool,
     return out
 
 
-@register_kind("magnification", "every crop shrunk by δ px of 224 (c -> ⌊c·(224−δ)/224⌋): error vs δ per "
-               "run; also one view at a time", options={
-    "deltas": Option(DELTAS, numbers(int, 0, CROP_PX - 1), "δ values in px of 224 (0, the run's own view, always)"),
-    "single": Option(True, boolean(), "also magnify one view (crop or frame) at a time (the notes' OneInSequence)"),
-    "random": Option(0, integer(0), "also magnify each view with probability 0.5: this many seeded draws (0: off)"),
-    "seed": Option(0, integer(0), "seed of the random draws"),
-    "device": DEVICE_OPTION,
-})
+@register_kind(
+    "magnification",
+    "every crop shrunk by δ px of 224 (c -> ⌊c·(224−δ)/224⌋): error vs δ per run; also one view at a time",
+    options={
+        "deltas": Option(DELTAS, numbers(int, 0, CROP_PX - 1), "δ values in px of 224 (0, the run's own view, always)"),
+        "single": Option(True, boolean(), "also magnify one view (crop or frame) at a time (the notes' OneInSequence)"),
+        "random": Option(0, integer(0), "also magnify each view with probability 0.5: this many seeded draws (0: off)"),
+        "seed": Option(0, integer(0), "seed of the random draws"),
+        "device": DEVICE_OPTION,
+    },
+)
 def magnification(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -88,20 +93,36 @@ def magnification(runs: list, options: dict[str, Any]) -> Analysis:
         masks = random_masks(len(crops), options["random"], options["seed"])
         for v in variants(crops, deltas, options["single"], masks):
             stats = error_stats(ev.predictions(v["crops"], f"δ={v['delta']} {v['variant']}"))
-            rows.append({"run": ev.name, "variant": v["variant"], "draw": v.get("draw"), "delta": v["delta"],
-                         "crops_px": describe_crops(v["crops"]), **stats,
-                         "run_mean": ev.record.metrics["all"].mean})
+            rows.append(
+                {
+                    "run": ev.name,
+                    "variant": v["variant"],
+                    "draw": v.get("draw"),
+                    "delta": v["delta"],
+                    "crops_px": describe_crops(v["crops"]),
+                    **stats,
+                    "run_mean": ev.record.metrics["all"].mean,
+                }
+            )
     table = summarise(pd.DataFrame(rows))
     notes += same_at_zero(table)
     figures = [("magnification.png", sweep_figure(table))]
-    figures += [(f"magnification-single-{_slug(run)}.png", single_figure(table, run))
-                for run in table["run"].unique()
-                if table[table["run"] == run]["variant"].str.startswith("view").any()]
-    return Analysis("magnification", "Error vs magnification (every crop shrunk by δ px of 224)", table, figures,
-                    notes, device=used_device(evaluators))
+    figures += [
+        (f"magnification-single-{_slug(run)}.png", single_figure(table, run))
+        for run in table["run"].unique()
+        if table[table["run"] == run]["variant"].str.startswith("view").any()
+    ]
+    return Analysis(
+        "magnification",
+        "Error vs magnification (every crop shrunk by δ px of 224)",
+        table,
+        figures,
+        notes,
+        device=used_device(evaluators),
+    )
 
 
-def summarise(rows: "Any") -> "Any":
+def summarise(rows: Any) -> Any:
     """One row per run, variant and δ (random draws averaged: ``draws`` says how many) with the
     change from the run's δ = 0 error."""
     keys = ["run", "variant", "delta"]
@@ -116,28 +137,36 @@ def summarise(rows: "Any") -> "Any":
     return table[columns]
 
 
-def same_at_zero(table: "Any") -> list[str]:
+def same_at_zero(table: Any) -> list[str]:
     """Whether δ = 0 reproduced each run's recorded test error."""
     zero = table[(table["variant"] == "all") & (table["delta"] == 0)]
     off = zero[(zero["mean"] - zero["run_mean"]).abs() > SAME_TOLERANCE]
-    notes = [f"{r.run}: δ = 0 gives {r.mean:.4f} deg but the run recorded {r.run_mean:.4f} deg (its checkpoint "
-             "or data changed since)" for r in off.itertuples()]
+    notes = [
+        f"{r.run}: δ = 0 gives {r.mean:.4f} deg but the run recorded {r.run_mean:.4f} deg (its checkpoint "
+        "or data changed since)"
+        for r in off.itertuples()
+    ]
     if off.empty:
         notes.append("δ = 0 reproduces every run's recorded test error (re-evaluated from its checkpoint).")
     return notes
 
 
-def sweep_figure(table: "Any") -> Any:
+def sweep_figure(table: Any) -> Any:
     """Mean error vs δ: one line per run (every crop), dashed where views were drawn at random."""
     fig, ax = new_figure(7.0, 4.5)
     for (run, variant), part in table[table["variant"].isin(["all", "random"])].groupby(["run", "variant"], sort=False):
         style = "-o" if variant == "all" else "--x"
         ax.plot(part["delta"], part["mean"], style, label=run if variant == "all" else f"{run} (random views)")
-    label_axes(ax, "δ (px of 224 removed from every crop)", "mean angular error (deg)", "Magnification: every crop c -> ⌊c·(224−δ)/224⌋")
+    label_axes(
+        ax,
+        "δ (px of 224 removed from every crop)",
+        "mean angular error (deg)",
+        "Magnification: every crop c -> ⌊c·(224−δ)/224⌋",
+    )
     return fig
 
 
-def single_figure(table: "Any", run: str) -> Any:
+def single_figure(table: Any, run: str) -> Any:
     """One run: mean error vs δ with only view K magnified, one line per K, and every view dashed."""
     fig, ax = new_figure(7.0, 4.5)
     part = table[table["run"] == run]

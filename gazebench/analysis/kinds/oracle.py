@@ -15,7 +15,8 @@ size of the list); only single-view models qualify.
 
 from __future__ import annotations
 
-from typing import Any, Mapping, Sequence
+from collections.abc import Mapping, Sequence
+from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
 from gazebench.analysis.reevaluate import CROP_PX, DEVICE_OPTION
@@ -47,12 +48,20 @@ def oracle_rows(errors: Mapping[int, Any], crops: Sequence[int]) -> list[dict[st
         best = oracle_errors(errors, chosen)
         single = {c: float(np.mean(errors[c])) for c in chosen}
         best_crop = min(single, key=single.get)
-        rows.append({
-            "crops": "{" + ",".join(map(str, sorted(chosen))) + "}", "size": len(chosen), "added": chosen[-1],
-            "added_mean": single[chosen[-1]], "best_single": best_crop, "best_single_mean": single[best_crop],
-            "oracle_mean": float(np.mean(best)), "oracle_median": float(np.median(best)),
-            "gain": single[best_crop] - float(np.mean(best)), "n": int(len(best)),
-        })
+        rows.append(
+            {
+                "crops": "{" + ",".join(map(str, sorted(chosen))) + "}",
+                "size": len(chosen),
+                "added": chosen[-1],
+                "added_mean": single[chosen[-1]],
+                "best_single": best_crop,
+                "best_single_mean": single[best_crop],
+                "oracle_mean": float(np.mean(best)),
+                "oracle_median": float(np.median(best)),
+                "gain": single[best_crop] - float(np.mean(best)),
+                "n": int(len(best)),
+            }
+        )
     return rows
 
 
@@ -70,11 +79,14 @@ def _single_view(ev: Any) -> str | None:
     return None if views == 1 else f"the oracle needs a single-view (static) model; it has {views} views"
 
 
-@register_kind("oracle", "one static model at several crop sizes; the per-sample best crop over nested crop sets",
-               options={
-    "crops": Option(CROPS, numbers(int, 1, CROP_PX), "crop sizes in px of 224; the sets grow from the largest"),
-    "device": DEVICE_OPTION,
-})
+@register_kind(
+    "oracle",
+    "one static model at several crop sizes; the per-sample best crop over nested crop sets",
+    options={
+        "crops": Option(CROPS, numbers(int, 1, CROP_PX), "crop sizes in px of 224; the sets grow from the largest"),
+        "device": DEVICE_OPTION,
+    },
+)
 def oracle(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -90,8 +102,14 @@ def oracle(runs: list, options: dict[str, Any]) -> Analysis:
     table = pd.DataFrame(rows)
     figures = [("oracle.png", oracle_figure(table)), ("oracle-choice.png", choice_figure(pd.DataFrame(shares)))]
     notes.append("The oracle picks each sample's best crop knowing its label: a bound, not a method.")
-    return Analysis("oracle", "Crop oracle: the best crop per sample over nested crop sets", table, figures, notes,
-                    device=used_device(evaluators))
+    return Analysis(
+        "oracle",
+        "Crop oracle: the best crop per sample over nested crop sets",
+        table,
+        figures,
+        notes,
+        device=used_device(evaluators),
+    )
 
 
 def aligned_errors(predictions: Mapping[int, Any]) -> dict[int, Any]:
@@ -105,7 +123,7 @@ def oracle_figure(table: Any) -> Any:
     """Per run: the error of each crop alone and of the oracle over the set down to that crop."""
     fig, ax = new_figure(7.0, 4.5)
     for run, part in table.groupby("run", sort=False):
-        line, = ax.plot(part["added"], part["oracle_mean"], "-o", label=f"{run}: oracle over {{c, …, 224}}")
+        (line,) = ax.plot(part["added"], part["oracle_mean"], "-o", label=f"{run}: oracle over {{c, …, 224}}")
         ax.plot(part["added"], part["added_mean"], "--x", color=line.get_color(), label=f"{run}: crop c alone")
     ax.invert_xaxis()
     label_axes(ax, "crop c (px of 224)", "mean angular error (deg)", "Crop oracle: per-sample best crop vs one crop")

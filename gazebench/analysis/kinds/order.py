@@ -12,7 +12,8 @@ the notes' b-e), the list reversed (the notes' "reversing", lines 159 and 181) a
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple, Sequence
+from collections.abc import Sequence
+from typing import Any, NamedTuple
 
 from gazebench.analysis.base import Analysis, new_figure, register_kind
 from gazebench.analysis.reevaluate import DEVICE_OPTION
@@ -66,13 +67,24 @@ def order_variants(crops: Sequence[float], shuffles: int, seed: int, notes_lists
     symmetric = " (the same list: it is symmetric)" if crops[::-1] == crops else ""
     out.append({"variant": "reversed", "source": "the run's crops reversed" + symmetric, "crops": crops[::-1]})
     for i in range(shuffles):
-        out.append({"variant": f"shuffled {i + 1}", "source": f"the run's crops shuffled (seed {seed + i})",
-                    "crops": shuffled(crops, seed + i)})
+        out.append(
+            {
+                "variant": f"shuffled {i + 1}",
+                "source": f"the run's crops shuffled (seed {seed + i})",
+                "crops": shuffled(crops, seed + i),
+            }
+        )
     if notes_lists:
         for name, listed in NOTES_LISTS.items():
             if len(listed.crops) == len(crops):
-                out.append({"variant": f"notes {name}", "source": f"research-notes.md line {listed.line}",
-                            "crops": px_crops(listed.crops), "notes_error": listed.notes_error})
+                out.append(
+                    {
+                        "variant": f"notes {name}",
+                        "source": f"research-notes.md line {listed.line}",
+                        "crops": px_crops(listed.crops),
+                        "notes_error": listed.notes_error,
+                    }
+                )
     return out
 
 
@@ -81,13 +93,16 @@ def _several_views(ev: Any) -> str | None:
     return None if views > 1 else "crop order needs a model with several views (zoom crops or frames); it has 1"
 
 
-@register_kind("order", "crop-order ablations of multi-view (LSTM) models: one crop everywhere, reversed, shuffled, "
-               "the notes' lists a-n", options={
-    "shuffles": Option(3, integer(0), "seeded shuffles of the run's crop list"),
-    "seed": Option(0, integer(0), "seed of the first shuffle (the i-th uses seed + i)"),
-    "notes_lists": Option(True, boolean(), "also the research notes' crop lists a-n (models with 7 views)"),
-    "device": DEVICE_OPTION,
-})
+@register_kind(
+    "order",
+    "crop-order ablations of multi-view (LSTM) models: one crop everywhere, reversed, shuffled, the notes' lists a-n",
+    options={
+        "shuffles": Option(3, integer(0), "seeded shuffles of the run's crop list"),
+        "seed": Option(0, integer(0), "seed of the first shuffle (the i-th uses seed + i)"),
+        "notes_lists": Option(True, boolean(), "also the research notes' crop lists a-n (models with 7 views)"),
+        "device": DEVICE_OPTION,
+    },
+)
 def order(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -98,18 +113,34 @@ def order(runs: list, options: dict[str, Any]) -> Analysis:
     for ev in evaluators:
         for v in order_variants(base_crops(ev.view), options["shuffles"], options["seed"], options["notes_lists"]):
             stats = error_stats(ev.predictions(v["crops"], v["variant"]))
-            rows.append({"run": ev.name, "variant": v["variant"], "source": v["source"],
-                         "crops_px": describe_crops(v["crops"]), **stats, "notes_error": v.get("notes_error")})
+            rows.append(
+                {
+                    "run": ev.name,
+                    "variant": v["variant"],
+                    "source": v["source"],
+                    "crops_px": describe_crops(v["crops"]),
+                    **stats,
+                    "notes_error": v.get("notes_error"),
+                }
+            )
     table = pd.DataFrame(rows)
     own = table[table["variant"] == "own"].set_index("run")["mean"]
     table.insert(table.columns.get_loc("n"), "vs_own", table["mean"] - table["run"].map(own))
     if table["notes_error"].notna().any():
-        notes.append("notes_error: the notes' Gaze360 validation error for that list (their multi-zoom LSTM), "
-                     "for reference; it is not this run's number.")
+        notes.append(
+            "notes_error: the notes' Gaze360 validation error for that list (their multi-zoom LSTM), "
+            "for reference; it is not this run's number."
+        )
     elif options["notes_lists"]:
         notes.append("the notes' lists a-n have 7 crops; no run here has 7 views")
-    return Analysis("order", "Crop order: the same model with its crops in other orders and sizes", table,
-                    [("order.png", order_figure(table))], notes, device=used_device(evaluators))
+    return Analysis(
+        "order",
+        "Crop order: the same model with its crops in other orders and sizes",
+        table,
+        [("order.png", order_figure(table))],
+        notes,
+        device=used_device(evaluators),
+    )
 
 
 def order_figure(table: Any) -> Any:
@@ -120,8 +151,9 @@ def order_figure(table: Any) -> Any:
         part = part.set_index("variant").reindex(variants)
         dots = ax.plot(part["mean"], range(len(variants)), "o", label=run)
         ax.axvline(part.loc["own", "mean"], color=dots[0].get_color(), alpha=0.4, linestyle="--")
-    ax.set_yticks(range(len(variants)), [f"{v}  [{c}]" for v, c in zip(variants, _crops_of(table, variants))],
-                  fontsize="x-small")
+    ax.set_yticks(
+        range(len(variants)), [f"{v}  [{c}]" for v, c in zip(variants, _crops_of(table, variants))], fontsize="x-small"
+    )
     ax.invert_yaxis()
     ax.set_xlabel("mean angular error (deg); dashed: the run's own crop list")
     ax.set_title("Crop order and size ablations")

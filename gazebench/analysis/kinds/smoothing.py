@@ -21,7 +21,6 @@ from gazebench.analysis.runs import GAZE, PRED
 from gazebench.options import Option, OptionValueError
 
 
-
 def odd_windows(value: Any) -> list[int]:
     """Window sizes: odd integers >= 1 (a centred window has as many samples before as after)."""
     windows = numbers(int, 1)(value)
@@ -34,8 +33,9 @@ odd_windows.describe = "odd integers >= 1, e.g. 1,3,5"  # type: ignore[attr-defi
 OPTIONS = {"windows": Option([1, 3, 5, 7, 9], odd_windows, "rolling-mean windows K (odd: centred)")}
 
 
-@register_kind("smoothing", "rolling mean of the predictions along each sequence (window K) and its "
-                            "effect on error", OPTIONS)
+@register_kind(
+    "smoothing", "rolling mean of the predictions along each sequence (window K) and its effect on error", OPTIONS
+)
 def smoothing(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -49,8 +49,13 @@ def smoothing(runs: list, options: dict[str, Any]) -> Analysis:
         rows += run_rows(run.name, pred, options["windows"])
     table = pd.DataFrame(rows)
     figure = error_figure(table)
-    return Analysis("smoothing", f"Temporal smoothing of predictions ({', '.join(r.name for r in runs)})",
-                    table, [("smoothing.png", figure)], notes)
+    return Analysis(
+        "smoothing",
+        f"Temporal smoothing of predictions ({', '.join(r.name for r in runs)})",
+        table,
+        [("smoothing.png", figure)],
+        notes,
+    )
 
 
 def run_rows(name: str, pred: Any, windows: list[int]) -> list[dict[str, Any]]:
@@ -62,8 +67,17 @@ def run_rows(name: str, pred: Any, windows: list[int]) -> list[dict[str, Any]]:
     rows = []
     for k in windows:
         err = smoothed_error(pred, k)
-        rows.append({"run": name, "K": k, "n": len(err), "sequences": sequences, "mean": float(err.mean()),
-                     "median": float(np.median(err)), "change_vs_K1": float(err.mean()) - own})
+        rows.append(
+            {
+                "run": name,
+                "K": k,
+                "n": len(err),
+                "sequences": sequences,
+                "mean": float(err.mean()),
+                "median": float(np.median(err)),
+                "change_vs_K1": float(err.mean()) - own,
+            }
+        )
     return rows
 
 
@@ -73,8 +87,10 @@ def in_sequence_order(pred: Any) -> tuple[Any, str | None]:
     pred = pred.reset_index(drop=True)
     note = None
     if "sequence" not in pred.columns or "order" not in pred.columns:
-        note = ("its predictions file has no sequence/order columns (written by an older gazebench): each "
-                "subject's samples are taken as one sequence, in the file's order")
+        note = (
+            "its predictions file has no sequence/order columns (written by an older gazebench): each "
+            "subject's samples are taken as one sequence, in the file's order"
+        )
         pred = pred.assign(sequence=pred["subject"].astype(str), order=range(len(pred)))
     pred = pred.assign(_row=range(len(pred)))
     ordered = pred.sort_values(["subject", "sequence", "order", "_row"], kind="stable")
@@ -102,6 +118,10 @@ def error_figure(table: Any) -> Any:
     fig, ax = new_figure()
     for name, rows in table.groupby("run", sort=False):
         ax.plot(rows["K"], rows["mean"], marker="o", label=name)
-    label_axes(ax, "window K (samples, centred)", "mean angular error (°)",
-               "rolling mean of the predictions along each sequence")
+    label_axes(
+        ax,
+        "window K (samples, centred)",
+        "mean angular error (°)",
+        "rolling mean of the predictions along each sequence",
+    )
     return fig

@@ -23,8 +23,11 @@ OPTIONS = {
 }
 
 
-@register_kind("uncertainty", "σ against error: Pearson, Spearman, a reliability plot and the error "
-                              "after dropping the most uncertain k %", OPTIONS)
+@register_kind(
+    "uncertainty",
+    "σ against error: Pearson, Spearman, a reliability plot and the error after dropping the most uncertain k %",
+    OPTIONS,
+)
 def uncertainty(runs: list, options: dict[str, Any]) -> Analysis:
     import pandas as pd
 
@@ -42,8 +45,10 @@ def uncertainty(runs: list, options: dict[str, Any]) -> Analysis:
         curves[run.name] = reliability(sigma, error, options["bins"])
     figures = []
     if curves:
-        figures = [("reliability.png", reliability_figure(curves)),
-                   ("drop.png", drop_figure([r for r in rows if r["status"] == "ok"], options["drop"]))]
+        figures = [
+            ("reliability.png", reliability_figure(curves)),
+            ("drop.png", drop_figure([r for r in rows if r["status"] == "ok"], options["drop"])),
+        ]
     else:
         notes.append("no run has a trained σ: no plots")
     title = f"Uncertainty σ against angular error ({', '.join(r.name for r in runs)})"
@@ -68,8 +73,12 @@ def correlations(sigma: Any, error: Any) -> dict[str, float]:
     from scipy.stats import pearsonr, spearmanr
 
     pearson, spearman = pearsonr(sigma, error), spearmanr(sigma, error)
-    return {"pearson": float(pearson.statistic), "pearson_p": float(pearson.pvalue),
-            "spearman": float(spearman.statistic), "spearman_p": float(spearman.pvalue)}
+    return {
+        "pearson": float(pearson.statistic),
+        "pearson_p": float(pearson.pvalue),
+        "spearman": float(spearman.statistic),
+        "spearman_p": float(spearman.pvalue),
+    }
 
 
 def dropped_means(sigma: Any, error: Any, percents: list[int]) -> dict[int, float]:
@@ -78,7 +87,7 @@ def dropped_means(sigma: Any, error: Any, percents: list[int]) -> dict[int, floa
 
     order = np.argsort(-sigma, kind="stable")  # most uncertain first
     n = len(error)
-    return {k: float(error[order[int(round(n * k / 100)):]].mean()) for k in percents}
+    return {k: float(error[order[int(round(n * k / 100)) :]].mean()) for k in percents}
 
 
 def reliability(sigma: Any, error: Any, bins: int) -> tuple[Any, Any]:
@@ -94,8 +103,12 @@ def reliability_figure(curves: dict[str, tuple[Any, Any]]) -> Any:
     fig, ax = new_figure()
     for name, (s, e) in curves.items():
         ax.plot(s, e, marker="o", label=name)
-    label_axes(ax, "mean σ in the bin (as the model outputs it)", "mean angular error (°)",
-               "reliability: equal-count bins of σ")
+    label_axes(
+        ax,
+        "mean σ in the bin (as the model outputs it)",
+        "mean angular error (°)",
+        "reliability: equal-count bins of σ",
+    )
     return fig
 
 

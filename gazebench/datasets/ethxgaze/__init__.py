@@ -39,7 +39,13 @@ import numpy as np
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.ethxgaze.labels import (
-    SPLIT_FILE, read_split_file, subject_of, submission_text, submission_zip, to_canonical, to_pitch_yaw,
+    SPLIT_FILE,
+    read_split_file,
+    subject_of,
+    submission_text,
+    submission_zip,
+    to_canonical,
+    to_pitch_yaw,
 )
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.lazymodule import LazyModule
@@ -62,9 +68,12 @@ class ETHXGaze(GazeDataset):
     subsets = ()
     has_sequences = False
     declared_options = {
-        "validation": Option("seed", one_of(*VALIDATION_CHOICES),
-                             "validation participants among the 80 labelled ones: seed (the seed's 15), kfold-0 .. "
-                             "kfold-4 (a fold of the seed's 5-fold split), none (train on all 80)"),
+        "validation": Option(
+            "seed",
+            one_of(*VALIDATION_CHOICES),
+            "validation participants among the 80 labelled ones: seed (the seed's 15), kfold-0 .. "
+            "kfold-4 (a fold of the seed's 5-fold split), none (train on all 80)",
+        ),
     }
     layout_writer = "gazebench.datasets.ethxgaze.layout:write_layout"
 
@@ -104,8 +113,10 @@ class ETHXGaze(GazeDataset):
                 if part is not None:
                     parts.append(part)
         if not parts:
-            raise DatasetError(f"dataset 'ethxgaze': no usable participant file under {self.root} "
-                               f"(those {SPLIT_FILE} lists, in train/ and test/)")
+            raise DatasetError(
+                f"dataset 'ethxgaze': no usable participant file under {self.root} "
+                f"(those {SPLIT_FILE} lists, in train/ and test/)"
+            )
         index = pd.concat(parts, ignore_index=True)
         self._file_of = index["file"].to_numpy()
         self._sample_of = index["sample"].to_numpy(np.int64)
@@ -118,8 +129,12 @@ class ETHXGaze(GazeDataset):
 
         path = self.root / folder / filename
         if not path.is_file():
-            self.report_problem("missing_file", path, f"{SPLIT_FILE} lists {filename} under {folder!r}, but the "
-                                                      "file is absent: a partial download? (the card's 'get')")
+            self.report_problem(
+                "missing_file",
+                path,
+                f"{SPLIT_FILE} lists {filename} under {folder!r}, but the "
+                "file is absent: a partial download? (the card's 'get')",
+            )
             return None
         try:
             with h5py.File(path, "r") as fh:
@@ -162,7 +177,9 @@ class ETHXGaze(GazeDataset):
         if labelled:
             finite = np.isfinite(gaze).all(1)
             for i in np.flatnonzero(~finite):
-                self.report_problem("bad_label", f"{self.root / file}[{i}]", f"sample {i}: face_gaze {gaze[i].tolist()} is not finite")
+                self.report_problem(
+                    "bad_label", f"{self.root / file}[{i}]", f"sample {i}: face_gaze {gaze[i].tolist()} is not finite"
+                )
             rows = np.flatnonzero(finite)
             pitch_yaw, vectors = gaze[rows], to_canonical(gaze[rows])
         else:
@@ -210,9 +227,11 @@ class ETHXGaze(GazeDataset):
         if missing or len(at) != len(order):
             ids = self.index["id"].to_numpy()
             example = f" (e.g. {ids[missing[0]]})" if missing else ""
-            raise DatasetError(f"{path}: not written: the leaderboard needs one prediction per test sample in "
-                               f"split-file order, and {len(missing)} of the {len(order)} have none{example}; "
-                               "rerun without --on-bad-sample skip once the files read")
+            raise DatasetError(
+                f"{path}: not written: the leaderboard needs one prediction per test sample in "
+                f"split-file order, and {len(missing)} of the {len(order)} have none{example}; "
+                "rerun without --on-bad-sample skip once the files read"
+            )
         pitch_yaw = to_pitch_yaw(np.asarray(vectors, dtype=np.float64)[[at[int(r)] for r in order]])
         text = submission_text(pitch_yaw)
         atomic_write(path, text)
@@ -236,4 +255,3 @@ class ETHXGaze(GazeDataset):
     def close(self) -> None:
         """Close this process's open files (they reopen on the next read)."""
         self._files.close()
-

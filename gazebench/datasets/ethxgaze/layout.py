@@ -50,7 +50,9 @@ def train_names() -> list[str]:
     train = [s for s in everyone if s not in seed_val]
     order = []
     for i in range(max(len(first) + len(val_rest), len(train))):
-        order += ([(first + val_rest)[i]] if i < len(first) + len(val_rest) else []) + ([train[i]] if i < len(train) else [])
+        order += ([(first + val_rest)[i]] if i < len(first) + len(val_rest) else []) + (
+            [train[i]] if i < len(train) else []
+        )
     return order
 
 
@@ -58,16 +60,20 @@ def participant_ids(subjects: list[str], test_subjects: int | None = None) -> di
     """SynthGaze subject id -> (folder, ETH-XGaze participant) for the subjects written, in
     scene order (at most 80 train and 15 test participants)."""
     n = len(subjects)
-    n_test = max(1, round(n * RELEASE_TEST / (RELEASE_TRAIN + RELEASE_TEST))) if test_subjects is None else test_subjects
+    n_test = (
+        max(1, round(n * RELEASE_TEST / (RELEASE_TRAIN + RELEASE_TEST))) if test_subjects is None else test_subjects
+    )
     n_test = min(n_test, RELEASE_TEST)
     if n - n_test < 2 or n_test < 1:
-        raise LayoutError(f"the ethxgaze layout needs at least 3 subjects (2 train, 1 test); the scene has {n}, "
-                          f"test_subjects={test_subjects}")
+        raise LayoutError(
+            f"the ethxgaze layout needs at least 3 subjects (2 train, 1 test); the scene has {n}, "
+            f"test_subjects={test_subjects}"
+        )
     release_test, _ = _card_lists()
     test_names = release_test[9:] + release_test[:9]
     train = [("train", name) for name in train_names()[: min(n - n_test, RELEASE_TRAIN)]]
     tests = [("test", name) for name in test_names[:n_test]]
-    return dict(zip(subjects[: len(train)] + subjects[n - n_test:], train + tests))
+    return dict(zip(subjects[: len(train)] + subjects[n - n_test :], train + tests))
 
 
 def _write_subject(path: Path, bgr: np.ndarray, arrays: dict[str, np.ndarray]) -> None:
@@ -93,8 +99,14 @@ def _arrays(f, rows: np.ndarray, labelled: bool) -> dict[str, np.ndarray]:
     return out
 
 
-def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True, test_labels: bool = False,
-                 test_subjects: int | None = None) -> None:
+def write_layout(
+    scene: Scene,
+    root: Path,
+    workers: int = 2,
+    progress: bool = True,
+    test_labels: bool = False,
+    test_subjects: int | None = None,
+) -> None:
     """Write ``scene`` into the empty folder ``root`` in the ETH-XGaze layout (module docstring)."""
     f = scene.frames
     names = participant_ids([s.id for s in scene.subjects], test_subjects)

@@ -51,16 +51,26 @@ class EYEDIAP(GazeDataset):
     subsets = ()
     has_sequences = True
     declared_options = {
-        "layout": Option("release", one_of("release", "gazehub"),
-                         "Idiap's release (Data/<session>/ videos and text files, normalised when read) or "
-                         "GazeHub's preprocessing (Image/ + ClusterLabel/)"),
-        "face_size": Option(224, integer(16), "release: side of the normalised face in pixels (focal 960, 600 mm; "
-                                              "GazeHub's and UniGaze's 224)"),
-        "frame_step": Option(FRAME_STEP, integer(1), "release: keep the frames whose number is a multiple of this "
-                                                     "(GazeHub: one in 15)"),
-        "validation": Option("default", one_of("default", "none"),
-                             "validation person: the first of the next group (default), or none "
-                             "(protocol gazehub: train on the other three groups)"),
+        "layout": Option(
+            "release",
+            one_of("release", "gazehub"),
+            "Idiap's release (Data/<session>/ videos and text files, normalised when read) or "
+            "GazeHub's preprocessing (Image/ + ClusterLabel/)",
+        ),
+        "face_size": Option(
+            224,
+            integer(16),
+            "release: side of the normalised face in pixels (focal 960, 600 mm; GazeHub's and UniGaze's 224)",
+        ),
+        "frame_step": Option(
+            FRAME_STEP, integer(1), "release: keep the frames whose number is a multiple of this (GazeHub: one in 15)"
+        ),
+        "validation": Option(
+            "default",
+            one_of("default", "none"),
+            "validation person: the first of the next group (default), or none "
+            "(protocol gazehub: train on the other three groups)",
+        ),
     }
     layout_writer = "gazebench.datasets.eyediap.layout:write_layout"
     #: further SynthGaze layouts of this adapter (``gazebench synth --layout eyediap-gazehub``)
@@ -83,15 +93,23 @@ class EYEDIAP(GazeDataset):
         if self.gazehub:
             changed = [k for k in ("face_size", "frame_step") if self.options[k] != self.declared_options[k].default]
             if changed:
-                raise ConfigError(f"dataset 'eyediap': {', '.join(changed)} applies to the release (layout=release); "
-                                  "GazeHub's files hold faces it already normalised and sampled")
+                raise ConfigError(
+                    f"dataset 'eyediap': {', '.join(changed)} applies to the release (layout=release); "
+                    "GazeHub's files hold faces it already normalised and sampled"
+                )
         super().ensure_root()
         if self.gazehub and not cluster_files(self.root):
-            raise DatasetNotFound(self.not_found_message(
-                f"{self.root} is incomplete: no {CLUSTER_DIR}/*.label files found (layout=gazehub)"))
+            raise DatasetNotFound(
+                self.not_found_message(
+                    f"{self.root} is incomplete: no {CLUSTER_DIR}/*.label files found (layout=gazehub)"
+                )
+            )
         if not self.gazehub and not self.sessions():
-            raise DatasetNotFound(self.not_found_message(
-                f"{self.root} is incomplete: no screen-target session folders ({DATA_DIR}/<participant>_A_<CS|DS>_<S|M>/)"))
+            raise DatasetNotFound(
+                self.not_found_message(
+                    f"{self.root} is incomplete: no screen-target session folders ({DATA_DIR}/<participant>_A_<CS|DS>_<S|M>/)"
+                )
+            )
 
     def sessions(self) -> list[str]:
         """The screen-target session folders under ``Data/`` (GazeHub's selection: no ``FT``), in
@@ -145,18 +163,51 @@ class EYEDIAP(GazeDataset):
                     self.left_out[subject] = self.left_out.get(subject, 0) + 1
                     continue
                 # the label needs the normalising rotation only: a 1x1 patch computes it cheaply
-                norm = normalize_face(blank, camera.intrinsics, sample.head_rvec, sample.head_tvec, sample.face_model,
-                                      gaze_target=sample.target, focal=FOCAL, distance=DISTANCE, size=1)
+                norm = normalize_face(
+                    blank,
+                    camera.intrinsics,
+                    sample.head_rvec,
+                    sample.head_tvec,
+                    sample.face_model,
+                    gaze_target=sample.target,
+                    focal=FOCAL,
+                    distance=DISTANCE,
+                    size=1,
+                )
                 g = geometry.from_camera_frame(norm.gaze)
                 yaw, pitch = geometry.vector_to_yawpitch(g)
-                rows.append((f"{subject}/{session}/{frame}", subject, session, float(frame), *g,
-                             f"{DATA_DIR}/{session}/{release.VIDEO}#{frame}", session, frame, yaw, pitch))
+                rows.append(
+                    (
+                        f"{subject}/{session}/{frame}",
+                        subject,
+                        session,
+                        float(frame),
+                        *g,
+                        f"{DATA_DIR}/{session}/{release.VIDEO}#{frame}",
+                        session,
+                        frame,
+                        yaw,
+                        pitch,
+                    )
+                )
                 samples.append(sample)
         if not rows:
             raise DatasetError(f"dataset 'eyediap': no usable sample under {self.root / DATA_DIR}")
         self._samples = samples
-        columns = ["id", "subject", "sequence", "order", "gaze_x", "gaze_y", "gaze_z", "path", "session", "frame",
-                   "gaze_yaw", "gaze_pitch"]
+        columns = [
+            "id",
+            "subject",
+            "sequence",
+            "order",
+            "gaze_x",
+            "gaze_y",
+            "gaze_z",
+            "path",
+            "session",
+            "frame",
+            "gaze_yaw",
+            "gaze_pitch",
+        ]
         index = pd.DataFrame(rows, columns=columns)
         index["centre"] = True
         return index
@@ -165,14 +216,20 @@ class EYEDIAP(GazeDataset):
         """Four ClusterLabel files, each person in one of them."""
         files = cluster_files(self.root)
         if len(files) != CLUSTERS:
-            self.report_problem("bad_file", self.root / CLUSTER_DIR,
-                                f"{len(files)} label files ({', '.join(p.name for p in files)}); GazeHub's EyeDiap "
-                                f"has {CLUSTERS}, one per fold (the card's folds 0-{CLUSTERS - 1})")
+            self.report_problem(
+                "bad_file",
+                self.root / CLUSTER_DIR,
+                f"{len(files)} label files ({', '.join(p.name for p in files)}); GazeHub's EyeDiap "
+                f"has {CLUSTERS}, one per fold (the card's folds 0-{CLUSTERS - 1})",
+            )
         seen = index.groupby("subject")["file"].unique()
         for subject, names in seen.items():
             if len(names) > 1:
-                self.report_problem("leakage", self.root / CLUSTER_DIR,
-                                    f"{subject} has lines in {', '.join(sorted(names))}; each person belongs to one group")
+                self.report_problem(
+                    "leakage",
+                    self.root / CLUSTER_DIR,
+                    f"{subject} has lines in {', '.join(sorted(names))}; each person belongs to one group",
+                )
 
     # -- protocol ---------------------------------------------------------------------------
     def groups(self) -> list[list[str]]:
@@ -192,8 +249,10 @@ class EYEDIAP(GazeDataset):
         k = self.folds().index(self.resolve_fold(fold))
         groups = self.groups()
         if len(groups) != len(self.folds()):
-            raise DatasetError(f"dataset 'eyediap': {self.root / CLUSTER_DIR} has {len(cluster_files(self.root))} "
-                               f"label files; the protocol's {len(self.folds())} folds need one each")
+            raise DatasetError(
+                f"dataset 'eyediap': {self.root / CLUSTER_DIR} has {len(cluster_files(self.root))} "
+                f"label files; the protocol's {len(self.folds())} folds need one each"
+            )
         test = groups[k]
         following = groups[(k + 1) % len(groups)]
         val = following[:1] if self.options["validation"] == "default" else []
@@ -231,10 +290,17 @@ class EYEDIAP(GazeDataset):
         except VideoFrameError as exc:
             raise self.bad_sample(position, path, exc) from exc
         camera = self._cameras[session]
-        return normalize_face(frame, camera.intrinsics, sample.head_rvec, sample.head_tvec, sample.face_model,
-                              focal=FOCAL, distance=DISTANCE, size=self.options["face_size"]).image
+        return normalize_face(
+            frame,
+            camera.intrinsics,
+            sample.head_rvec,
+            sample.head_tvec,
+            sample.face_model,
+            focal=FOCAL,
+            distance=DISTANCE,
+            size=self.options["face_size"],
+        ).image
 
     def close(self) -> None:
         """Close this process's open videos (they reopen on the next read)."""
         self._videos.close()
-

@@ -79,10 +79,16 @@ def _check(fields: dict[str, str]) -> tuple[str, str] | None:
         return "malformed_line", f"Face {fields['Face']!r} is not 'pN/face/<k>.jpg'"
     meta = _METAPATH.match(fields.get("metapath", ""))
     if meta is None:
-        return "malformed_line", f"metapath {fields.get('metapath')!r} is not '<session folder>_<line>', e.g. 1_A_CS_S_16"
+        return (
+            "malformed_line",
+            f"metapath {fields.get('metapath')!r} is not '<session folder>_<line>', e.g. 1_A_CS_S_16",
+        )
     session = SESSION.match(meta.group(1))
     if session.group(1) != face.group(1):
-        return "malformed_line", f"metapath {fields['metapath']!r} is a session of participant {session.group(1)}, Face of p{face.group(1)}"
+        return (
+            "malformed_line",
+            f"metapath {fields['metapath']!r} is a session of participant {session.group(1)}, Face of p{face.group(1)}",
+        )
     if int(meta.group(2)) < 1:
         return "malformed_line", f"metapath {fields['metapath']!r}: line numbers start at 1"
     return None
@@ -100,13 +106,20 @@ def _frame(labels: LabelFile, cluster: int) -> pd.DataFrame:
             "subject": [f"p{m.group(1)}" for m in matches],
             "sequence": [m.group(1) for m in metas],
             "order": [float(int(m.group(2)) - 1) for m in metas],
-            "gaze_x": g[:, 0], "gaze_y": g[:, 1], "gaze_z": g[:, 2],
-            "path": [f"{IMAGE_DIR}/{f}" for f in faces], "centre": True,
-            "file": labels.path.name, "line": labels.line, "cluster": cluster,
+            "gaze_x": g[:, 0],
+            "gaze_y": g[:, 1],
+            "gaze_z": g[:, 2],
+            "path": [f"{IMAGE_DIR}/{f}" for f in faces],
+            "centre": True,
+            "file": labels.path.name,
+            "line": labels.line,
+            "cluster": cluster,
             "session": [m.group(1) for m in metas],
             "frame": np.array([int(m.group(2)) - 1 for m in metas], dtype=np.int64),
-            "gaze_yaw": labels.yaw_pitch[:, 0], "gaze_pitch": labels.yaw_pitch[:, 1],
-            "head_yaw": head[:, 0], "head_pitch": head[:, 1],
+            "gaze_yaw": labels.yaw_pitch[:, 0],
+            "gaze_pitch": labels.yaw_pitch[:, 1],
+            "head_yaw": head[:, 0],
+            "head_pitch": head[:, 1],
         }
     )
 

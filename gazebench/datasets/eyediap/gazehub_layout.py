@@ -78,8 +78,9 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     info = scene_info(scene, "eyediap-gazehub")
     info.update(
         {
-            "mapping": "SynthGaze subject -> participant pN (" + ", ".join(
-                f"{s}: {samples[rows[s][0]]['subject']}" for s in subjects) + "); its sequences -> the sessions "
+            "mapping": "SynthGaze subject -> participant pN ("
+            + ", ".join(f"{s}: {samples[rows[s][0]]['subject']}" for s in subjects)
+            + "); its sequences -> the sessions "
             "N_A_DS_S, N_A_DS_M, N_A_CS_S, N_A_CS_M in turn, frames 15 apart; Image/pN/face/<k>.jpg = the "
             "subject's k-th frame in scene order",
             "clusters": clusters,

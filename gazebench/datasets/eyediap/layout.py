@@ -55,8 +55,16 @@ def _fmt(values: np.ndarray) -> str:
 
 
 def calibration_text(size: tuple[int, int], k: np.ndarray, r: np.ndarray, t: np.ndarray) -> str:
-    rows = ["[resolution]", f"{size[0]};{size[1]}", "[intrinsics]", *(_fmt(row) for row in k), "[R]",
-            *(_fmt(row) for row in r), "[T]", *(repr(float(v)) for v in t)]
+    rows = [
+        "[resolution]",
+        f"{size[0]};{size[1]}",
+        "[intrinsics]",
+        *(_fmt(row) for row in k),
+        "[R]",
+        *(_fmt(row) for row in r),
+        "[T]",
+        *(repr(float(v)) for v in t),
+    ]
     return "\n".join(rows) + "\n"
 
 
@@ -118,7 +126,9 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     pixels = render_all(scene, root, plan, workers, progress, "eyediap layout")
     size = scene.image_size
     side = 2 * size
-    k = np.array([[FOCAL * size / face_size, 0.0, side / 2], [0.0, FOCAL * size / face_size, side / 2], [0.0, 0.0, 1.0]])
+    k = np.array(
+        [[FOCAL * size / face_size, 0.0, side / 2], [0.0, FOCAL * size / face_size, side / 2], [0.0, 0.0, 1.0]]
+    )
     gaze = f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)
     head = f[["head_yaw", "head_pitch"]].to_numpy(np.float64)
     for q, images in zip(names, pixels):
@@ -131,7 +141,7 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
         for j, (r, image) in enumerate(zip(rows, images)):
             start, stop = samples[r]["frame"], (samples[rows[j + 1]]["frame"] if j + 1 < len(rows) else last + 1)
             canvas = np.full((side, side, 3), BACKGROUND, dtype=np.uint8)
-            canvas[size // 2: size // 2 + size, size // 2: size // 2 + size] = image
+            canvas[size // 2 : size // 2 + size, size // 2 : size // 2 + size] = image
             values = frame_lines(k, gaze[r], *head[r])
             for number in range(start, stop):
                 frames.append(canvas)
@@ -140,9 +150,11 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
         _write_video(folder / VIDEO, frames)
         (folder / CALIBRATION).write_text(calibration_text((side, side), k, CAMERA_ROTATION, CAMERA_TRANSLATION))
         (folder / "depth_calibration.txt").write_text(calibration_text((side, side), k, np.eye(3), np.zeros(3)))
-        headers = {HEAD_FILE: "Head pose: frame;R (9, row major);T (3, metres)",
-                   EYE_FILE: "Eyes: frame;VGA lx;ly;rx;ry;depth lx;ly;rx;ry;HD lx;ly;rx;ry;3D lx;ly;lz;rx;ry;rz",
-                   SCREEN_FILE: "Screen: frame;x;y (pixels);3D x;y;z (metres)"}
+        headers = {
+            HEAD_FILE: "Head pose: frame;R (9, row major);T (3, metres)",
+            EYE_FILE: "Eyes: frame;VGA lx;ly;rx;ry;depth lx;ly;rx;ry;HD lx;ly;rx;ry;3D lx;ly;lz;rx;ry;rz",
+            SCREEN_FILE: "Screen: frame;x;y (pixels);3D x;y;z (metres)",
+        }
         for name, text in lines.items():
             (folder / name).write_text("\n".join([headers[name], *text]) + "\n")
     info = scene_info(scene, "eyediap")
@@ -150,8 +162,11 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
         {
             "mapping": "SynthGaze subject -> participant pN; its sequences -> the sessions N_A_DS_S, N_A_DS_M, "
             "N_A_CS_S, N_A_CS_M in turn, a sample every 15 video frames; adapter id pN/<session>/<frame>",
-            "samples": {f"{s['subject']}/{s['session']}/{s['frame']}": str(f["id"].iat[r])
-                        for r, s in enumerate(samples) if s is not None},
+            "samples": {
+                f"{s['subject']}/{s['session']}/{s['frame']}": str(f["id"].iat[r])
+                for r, s in enumerate(samples)
+                if s is not None
+            },
             "face_size": face_size,
             "video": f"rgb_vga.mov: H.264 4:4:4 lossless (MPEG-4 without libx264), {side}x{side}, {FPS} fps; the face ({size} px) centred, focal "
             f"{FOCAL * size / face_size:g} px, so that a {face_size} px normalised face is the rendered one",

@@ -74,7 +74,11 @@ def read_calibration(path: Path, problems: list[Problem] | None) -> Calibration 
         k = np.array([[parse_float(v) for v in rows[i].split(";")] for i in (3, 4, 5)], dtype=np.float64)
         r = np.array([[parse_float(v) for v in rows[i].split(";")] for i in (7, 8, 9)], dtype=np.float64)
         t = np.array([parse_float(rows[i]) for i in (11, 12, 13)], dtype=np.float64)
-        if k.shape != (3, 3) or r.shape != (3, 3) or not (np.isfinite(k).all() and np.isfinite(r).all() and np.isfinite(t).all()):
+        if (
+            k.shape != (3, 3)
+            or r.shape != (3, 3)
+            or not (np.isfinite(k).all() and np.isfinite(r).all() and np.isfinite(t).all())
+        ):
             raise ValueError
     except (IndexError, ValueError):
         if rows:
@@ -95,7 +99,9 @@ def read_frames(path: Path, values: int, problems: list[Problem] | None) -> dict
         fields = line.strip().split(";")
         try:
             if len(fields) != values + 1:
-                raise ValueError(f"{len(fields)} fields separated by ';', expected {values + 1} (the frame, then {values} numbers)")
+                raise ValueError(
+                    f"{len(fields)} fields separated by ';', expected {values + 1} (the frame, then {values} numbers)"
+                )
             frame = int(float(fields[0]))
             numbers = np.array([parse_float(v) for v in fields[1:]], dtype=np.float64)
             if not np.isfinite(numbers).all():
@@ -136,7 +142,9 @@ def nearest_rotation(matrix: np.ndarray) -> np.ndarray:
     return r if np.linalg.det(r) > 0 else u @ np.diag([1.0, 1.0, -1.0]) @ vt
 
 
-def make_sample(frame: int, camera: Calibration, head: np.ndarray, eyes: np.ndarray, screen: np.ndarray) -> Sample | None:
+def make_sample(
+    frame: int, camera: Calibration, head: np.ndarray, eyes: np.ndarray, screen: np.ndarray
+) -> Sample | None:
     """The sample of one frame; None when the release has no tracking there (a line of zeros)."""
     if not head.any() or not eyes[12:].any() or not screen[2:].any():
         return None

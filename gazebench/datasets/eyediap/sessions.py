@@ -39,7 +39,9 @@ def release_sessions() -> list[str]:
 
 
 #: participants with screen-target sessions (GazeHub's 14 people)
-SCREEN_PARTICIPANTS = tuple(sorted({int(s.split("_")[0]) for s in release_sessions() if s.split("_")[2] in SCREEN_TARGETS}))
+SCREEN_PARTICIPANTS = tuple(
+    sorted({int(s.split("_")[0]) for s in release_sessions() if s.split("_")[2] in SCREEN_TARGETS})
+)
 
 
 def subject_id(participant: int) -> str:

@@ -58,8 +58,8 @@ compared (the card publishes the full release's sizes only).
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 
@@ -111,16 +111,28 @@ class Gaze360(GazeDataset):
     #: gaze subsets beside the full set's: ``face``, ``face_front180``, ... (gazebench.population)
     population_columns = {"face": "face_detected"}
     declared_options = {
-        "layout": Option("original", one_of("original", "gazehub"),
-                         "the release (imgs/ + metadata.mat or split files) or GazeHub's preprocessing "
-                         "(Image/ face crops + Label/*.label, the face-detectable frames only)"),
-        "annotation": Option("auto", one_of("auto", "metadata", "splitfiles"),
-                             "read metadata.mat or the split files; auto: metadata.mat when present"),
-        "centres": Option("full_window", one_of("full_window", "all"),
-                          "metadata.mat centre frames: those with a full +-3 window, or every train/val/test frame"),
-        "expect_samples": Option("published", one_of("published", "any"),
-                                 "check-data compares the split sizes with the card's published_sizes "
-                                 "(published), or not (any: e.g. a SynthGaze tree)"),
+        "layout": Option(
+            "original",
+            one_of("original", "gazehub"),
+            "the release (imgs/ + metadata.mat or split files) or GazeHub's preprocessing "
+            "(Image/ face crops + Label/*.label, the face-detectable frames only)",
+        ),
+        "annotation": Option(
+            "auto",
+            one_of("auto", "metadata", "splitfiles"),
+            "read metadata.mat or the split files; auto: metadata.mat when present",
+        ),
+        "centres": Option(
+            "full_window",
+            one_of("full_window", "all"),
+            "metadata.mat centre frames: those with a full +-3 window, or every train/val/test frame",
+        ),
+        "expect_samples": Option(
+            "published",
+            one_of("published", "any"),
+            "check-data compares the split sizes with the card's published_sizes "
+            "(published), or not (any: e.g. a SynthGaze tree)",
+        ),
     }
     layout_writer = "gazebench.datasets.gaze360.layout:write_layout"
     #: further SynthGaze layouts of this adapter (``gazebench synth --layout gaze360-gazehub``)
@@ -167,8 +179,10 @@ class Gaze360(GazeDataset):
         """The published sizes count the release's centre frames with a full window: GazeHub's
         face-detectable frames and ``centres=all`` are other populations."""
         if self.annotation == "gazehub":
-            return ("layout=gazehub (GazeHub's face-detectable frames; the card's published sizes are the full "
-                    "release's, and GazeHub states none for its files)")
+            return (
+                "layout=gazehub (GazeHub's face-detectable frames; the card's published sizes are the full "
+                "release's, and GazeHub states none for its files)"
+            )
         if self.annotation == "metadata" and self.options["centres"] == "all":
             return "centres=all (every train/val/test frame; the published sizes count those with a full window)"
         return None
@@ -194,14 +208,20 @@ class Gaze360(GazeDataset):
         finite = np.isfinite(meta.gaze).all(1)
         norm = np.linalg.norm(np.where(finite[:, None], meta.gaze, 0.0), axis=1)
         for i in np.flatnonzero(~finite | (norm < 1e-9)):
-            self.report_problem("bad_label", f"{where}[{i}]",
-                                f"entry {i} ({self._describe(meta, i)}): gaze_dir {meta.gaze[i].tolist()} "
-                                "is not a finite non-zero vector")
+            self.report_problem(
+                "bad_label",
+                f"{where}[{i}]",
+                f"entry {i} ({self._describe(meta, i)}): gaze_dir {meta.gaze[i].tolist()} "
+                "is not a finite non-zero vector",
+            )
             keep[i] = False
         for i in np.flatnonzero(~np.isin(meta.split, list(SPLIT_CODES))):
-            self.report_problem("bad_label", f"{where}[{i}]",
-                                f"entry {i} ({self._describe(meta, i)}): split {int(meta.split[i])} is not one of "
-                                "0 train, 1 val, 2 test, 3 unused")
+            self.report_problem(
+                "bad_label",
+                f"{where}[{i}]",
+                f"entry {i} ({self._describe(meta, i)}): split {int(meta.split[i])} is not one of "
+                "0 train, 1 val, 2 test, 3 unused",
+            )
             keep[i] = False
 
         recordings = np.asarray(meta.recordings, dtype=object)[meta.recording]
@@ -209,8 +229,9 @@ class Gaze360(GazeDataset):
         key = pd.DataFrame({"s": subjects, "f": meta.frame})
         dup = key.duplicated(keep="first").to_numpy() & keep
         for i in np.flatnonzero(dup):
-            self.report_problem("duplicate", f"{where}[{i}]",
-                                f"entry {i} repeats {self._describe(meta, i)} (recording, person, frame)")
+            self.report_problem(
+                "duplicate", f"{where}[{i}]", f"entry {i} repeats {self._describe(meta, i)} (recording, person, frame)"
+            )
             keep[i] = False
 
         rows = np.flatnonzero(keep)

@@ -28,15 +28,20 @@ def render(root: Path, seed: int = 0):
     write_layout(scene, root, layout="gaze360", workers=1, progress=False)
     source = json.loads((Path(root) / SOURCE_FILE).read_text())
     # (recording, person) -> (SynthGaze subject, sequence)
-    origin = {(rec, int(person)): tuple(key.split(":")) for rec, pairs in source["recordings"].items()
-              for key, person in pairs}
+    origin = {
+        (rec, int(person)): tuple(key.split(":"))
+        for rec, pairs in source["recordings"].items()
+        for key, person in pairs
+    }
     return scene, source, origin
 
 
 def split_file_lines(root: Path) -> dict[str, list[str]]:
     """The image paths each split file lists, by split."""
-    return {split: [ln.split()[0] for ln in (Path(root) / name).read_text().splitlines() if ln.strip()]
-            for split, name in (("train", "train.txt"), ("val", "validation.txt"), ("test", "test.txt"))}
+    return {
+        split: [ln.split()[0] for ln in (Path(root) / name).read_text().splitlines() if ln.strip()]
+        for split, name in (("train", "train.txt"), ("val", "validation.txt"), ("test", "test.txt"))
+    }
 
 
 def write_fake(root: Path, seed: int = 0) -> dict:
@@ -68,8 +73,13 @@ def gaze360_frames() -> pd.DataFrame:
     * rec_001/p000000 frames 0-9, frames 8 and 9 marked unused (split 3)
     * rec_002/p000000 frames 0-9; rec_002/p000002 frames 10-17
     """
-    spec = [(0, 0, range(10), 0), (0, 1, [0, 1, 2, 3, 4, 6, 7, 8, 9], 0), (1, 0, range(10), 1),
-            (2, 0, range(10), 2), (2, 2, range(10, 18), 2)]
+    spec = [
+        (0, 0, range(10), 0),
+        (0, 1, [0, 1, 2, 3, 4, 6, 7, 8, 9], 0),
+        (1, 0, range(10), 1),
+        (2, 0, range(10), 2),
+        (2, 2, range(10, 18), 2),
+    ]
     rows = []
     rng = np.random.default_rng(1)
     for rec, person, frames, split in spec:
@@ -152,10 +162,13 @@ def write_tree(root: Path, metadata: bool = True, split_files: bool = True) -> p
 
 def write_gazehub(root: Path, lines: list[str], images: dict[str, np.ndarray] | None = None) -> None:
     """A GazeHub tree by hand: ``lines`` of Label/test.label (train and val get one line each)."""
-    rows = {"train": ["train/Face/1.jpg train/Left/1.jpg train/Right/1.jpg rec_000/head/000000/000005.jpg "
-                      "0.0,0.0,-1.0 0.0,0.0"],
-            "val": ["val/Face/2.jpg val/Left/2.jpg val/Right/2.jpg rec_001/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"],
-            "test": lines}
+    rows = {
+        "train": [
+            "train/Face/1.jpg train/Left/1.jpg train/Right/1.jpg rec_000/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"
+        ],
+        "val": ["val/Face/2.jpg val/Left/2.jpg val/Right/2.jpg rec_001/head/000000/000005.jpg 0.0,0.0,-1.0 0.0,0.0"],
+        "test": lines,
+    }
     for split, body in rows.items():
         write_label_file(Path(root) / "Label" / f"{split}.label", GAZEHUB_HEADER, [[line] for line in body])
     for rel, img in (images or {}).items():
@@ -167,5 +180,7 @@ def write_gazehub(root: Path, lines: list[str], images: dict[str, np.ndarray] | 
 def gazehub_line(n: int, frame: int, yaw: float, pitch: float) -> str:
     """A line of GazeHub's test.label for face ``n`` of frame ``frame`` of rec_002's person 3, gaze (yaw, pitch)."""
     g = geometry.yawpitch_to_vector(np.array([yaw, pitch]))
-    return (f"test/Face/{n}.png test/Left/{n}.jpg test/Right/{n}.jpg rec_002/head/000003/{frame:06d}.jpg "
-            f"{','.join(g.astype(str))} {yaw!r},{pitch!r}")
+    return (
+        f"test/Face/{n}.png test/Left/{n}.jpg test/Right/{n}.jpg rec_002/head/000003/{frame:06d}.jpg "
+        f"{','.join(g.astype(str))} {yaw!r},{pitch!r}"
+    )

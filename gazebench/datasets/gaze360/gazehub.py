@@ -27,8 +27,8 @@ predictions on either layout name the same frames; ``path`` is the face image, `
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -57,13 +57,15 @@ def gazehub_index(root: Path, problems: list[Problem] | None, report: Callable[[
     frames = [_frames(labels, split, _first_listing(labels, first_seen, report)) for split, labels in parts]
     index = pd.concat(frames, ignore_index=True)
     if not index["centre"].any():
-        raise DatasetError(f"dataset 'gaze360' (layout gazehub): the label files under {root / 'Label'} "
-                           "list no usable frames")
+        raise DatasetError(
+            f"dataset 'gaze360' (layout gazehub): the label files under {root / 'Label'} list no usable frames"
+        )
     return index
 
 
-def _first_listing(labels: LabelFile, first_seen: dict[str, str],
-                   report: Callable[[str, str, str], None]) -> np.ndarray:
+def _first_listing(
+    labels: LabelFile, first_seen: dict[str, str], report: Callable[[str, str, str], None]
+) -> np.ndarray:
     """Which lines name a frame (Origin) no earlier line of any label file named; the others are reported."""
     keep = np.ones(len(labels), dtype=bool)
     for j, origin in enumerate(labels.column("Origin")):

@@ -27,8 +27,8 @@ test set is then exactly the gaze360 layout's test centre frames whose face is d
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 from PIL import Image
@@ -48,8 +48,9 @@ EYE_SIZE = (60, 36)
 SPLIT_NAMES = ("train", "val", "test", "unused")
 
 
-def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True,
-                 splits: "Mapping[str, Sequence[str]] | None" = None) -> None:
+def write_layout(
+    scene: Scene, root: Path, workers: int = 2, progress: bool = True, splits: Mapping[str, Sequence[str]] | None = None
+) -> None:
     """Write ``scene`` into the empty folder ``root`` as GazeHub's Gaze360 (``splits`` as for the
     gaze360 layout: :func:`gazebench.datasets.gaze360.layout.write_layout`)."""
     f = scene.frames
@@ -58,8 +59,11 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     rows = np.flatnonzero(face_detectable(f))
     name = {int(i): f"{SPLIT_NAMES[code[i]]}/%s/{i + 1}.jpg" for i in rows}
     keep = set(name)
-    plan = [(task, [[(True, FACE_ZOOM, name[i] % "Face"), (True, FACE_ZOOM, None)] for i in task])
-            for task in ([i for i in t if i in keep] for t in sequence_tasks(f)) if task]
+    plan = [
+        (task, [[(True, FACE_ZOOM, name[i] % "Face"), (True, FACE_ZOOM, None)] for i in task])
+        for task in ([i for i in t if i in keep] for t in sequence_tasks(f))
+        if task
+    ]
     faces = render_all(scene, root / "Image", plan, workers, progress, "gaze360-gazehub layout")
     subjects = {s.id: s for s in scene.subjects}
     for (task, _), images in zip(plan, faces):
@@ -69,20 +73,37 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
             _save_eye(face, right, root / "Image" / (name[i] % "Right"))
     gaze = f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)
     for c, split in enumerate(SPLIT_NAMES):
-        lines = [[name[i] % "Face", name[i] % "Left", name[i] % "Right", r.rel[i][len("imgs/"):],
-                  numbers(gaze[i]), numbers(vector_to_yawpitch(gaze[i]))] for i in rows if code[i] == c]
+        lines = [
+            [
+                name[i] % "Face",
+                name[i] % "Left",
+                name[i] % "Right",
+                r.rel[i][len("imgs/") :],
+                numbers(gaze[i]),
+                numbers(vector_to_yawpitch(gaze[i])),
+            ]
+            for i in rows
+            if code[i] == c
+        ]
         write_label_file(root / "Label" / f"{split}.label", GAZEHUB_HEADER, lines)
     info = source_info(scene, r, "gaze360-gazehub")
-    info["gazehub"] = (f"face-detectable frames only; Face images at zoom {FACE_ZOOM} of the head crop; frames "
-                       "without a full +-3 window go to unused.label, as the release marks them unused")
+    info["gazehub"] = (
+        f"face-detectable frames only; Face images at zoom {FACE_ZOOM} of the head crop; frames "
+        "without a full +-3 window go to unused.label, as the release marks them unused"
+    )
     write_json(root / SOURCE_FILE, info)
 
 
 def _full_window(r) -> np.ndarray:
     """Whether frames f-3 ... f+3 of the same recording and person exist (the release's centre frames)."""
     present = set(zip(r.rec.tolist(), r.person.tolist(), r.frame.tolist()))
-    return np.array([all((a, b, c + o) in present for o in range(-GAZE360_WINDOW, GAZE360_WINDOW + 1))
-                     for a, b, c in zip(r.rec.tolist(), r.person.tolist(), r.frame.tolist())], dtype=bool)
+    return np.array(
+        [
+            all((a, b, c + o) in present for o in range(-GAZE360_WINDOW, GAZE360_WINDOW + 1))
+            for a, b, c in zip(r.rec.tolist(), r.person.tolist(), r.frame.tolist())
+        ],
+        dtype=bool,
+    )
 
 
 def _save_eye(face: np.ndarray, box: list[float], path: Path) -> None:

@@ -12,9 +12,9 @@ maps recordings and persons back to SynthGaze's subjects and sequences.
 from __future__ import annotations
 
 import io
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Mapping, Sequence
 
 import numpy as np
 
@@ -46,7 +46,7 @@ class Release:
     rel: list[str]  # imgs/rec_XXX/head/PPPPPP/FFFFFF.jpg
 
 
-def release(scene: Scene, splits: "Mapping[str, Sequence[str]] | None" = None) -> Release:
+def release(scene: Scene, splits: Mapping[str, Sequence[str]] | None = None) -> Release:
     """The release a scene is written as (see :func:`write_layout` for ``splits``)."""
     f = scene.frames
     split_of = _normalise_splits(splits, [s.id for s in scene.subjects])
@@ -68,8 +68,9 @@ def face_detectable(frames) -> np.ndarray:
     return facing[:, 2] < -FACE_FACING_MIN
 
 
-def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = True,
-                 splits: "Mapping[str, Sequence[str]] | None" = None) -> None:
+def write_layout(
+    scene: Scene, root: Path, workers: int = 2, progress: bool = True, splits: Mapping[str, Sequence[str]] | None = None
+) -> None:
     """Write ``scene`` into the empty folder ``root`` in the Gaze360 layout.  ``splits`` maps
     ``test`` / ``val`` (or ``validation``) / optionally ``train`` to subject ids (default:
     :func:`default_splits`); each split becomes its own recordings, as in the release."""
@@ -148,16 +149,28 @@ def _bboxes(scene: Scene, person: np.ndarray) -> dict[str, np.ndarray]:
         head_bbox[i] = [cx - side / 2, cy - side / 2, side, side]
         if detectable[i]:
             le, rr, fc = eye_boxes(row, subj_by_id[row["subject"]])
-            to_full = lambda b: [head_bbox[i, 0] + b[0] * side, head_bbox[i, 1] + b[1] * side, b[2] * side, b[3] * side]  # noqa: E731
+            to_full = lambda b: [head_bbox[i, 0] + b[0] * side, head_bbox[i, 1] + b[1] * side, b[2] * side, b[3] * side]  # noqa: E731, B023 (called at once, in this iteration)
             eye_l[i], eye_r[i], face_bbox[i] = to_full(le), to_full(rr), to_full(fc)
         else:
             eye_l[i] = eye_r[i] = face_bbox[i] = -1.0
-    return {"person_head_bbox": head_bbox, "person_face_bbox": face_bbox,
-            "person_eye_left_bbox": eye_l, "person_eye_right_bbox": eye_r}
+    return {
+        "person_head_bbox": head_bbox,
+        "person_face_bbox": face_bbox,
+        "person_eye_left_bbox": eye_l,
+        "person_eye_right_bbox": eye_r,
+    }
 
 
-def _write_split_files(root: Path, scene: Scene, rec: np.ndarray, person: np.ndarray, frame: np.ndarray,
-                       split_code: np.ndarray, gaze: np.ndarray, rel: list[str]) -> None:
+def _write_split_files(
+    root: Path,
+    scene: Scene,
+    rec: np.ndarray,
+    person: np.ndarray,
+    frame: np.ndarray,
+    split_code: np.ndarray,
+    gaze: np.ndarray,
+    rel: list[str],
+) -> None:
     """The original code's split files: centre frames with a full +-3 window of the same person,
     vectors scaled by a random 1.0-1.3 and about 15% of the lines separated by a tab."""
     rng = np.random.default_rng([scene.seed, 360])
@@ -174,7 +187,7 @@ def _write_split_files(root: Path, scene: Scene, rec: np.ndarray, person: np.nda
         if not all((rec[i], person[i], w) in present for w in window):
             continue
         v = gaze[i] * scale
-        lines[code].append(f"{rel[i][len('imgs/'):]}{sep}{v[0]:.8f} {v[1]:.8f} {v[2]:.8f}")
+        lines[code].append(f"{rel[i][len('imgs/') :]}{sep}{v[0]:.8f} {v[1]:.8f} {v[2]:.8f}")
     for code, name in ((0, "train.txt"), (1, "validation.txt"), (2, "test.txt")):
         (root / name).write_text("".join(line + "\n" for line in lines[code]), encoding="utf-8")
 
@@ -226,7 +239,7 @@ def default_splits(subject_ids: Sequence[str]) -> dict[str, list[str]]:
     return {"test": ids[:n_test], "val": ids[n_test : n_test + n_val], "train": ids[n_test + n_val :]}
 
 
-def _normalise_splits(splits: "Mapping[str, Sequence[str]] | None", ids: Sequence[str]) -> dict[str, str]:
+def _normalise_splits(splits: Mapping[str, Sequence[str]] | None, ids: Sequence[str]) -> dict[str, str]:
     """subject id -> 'train' / 'validation' / 'test'."""
     if splits is None:
         splits = default_splits(ids)

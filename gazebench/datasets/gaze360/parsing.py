@@ -77,17 +77,26 @@ def parse_gaze360_split_file(path: str | Path, problems: list[Problem] | None = 
             except ValueError:
                 vector = None
         if parsed is None or vector is None:
-            report(problems, "malformed_line", where(path, number),
-                   f"expected '{GAZE360_SPLIT_FORMAT}' (4 fields separated by spaces or tabs); got {shorten(line)!r}")
+            report(
+                problems,
+                "malformed_line",
+                where(path, number),
+                f"expected '{GAZE360_SPLIT_FORMAT}' (4 fields separated by spaces or tabs); got {shorten(line)!r}",
+            )
             continue
         norm = math.sqrt(sum(v * v for v in vector)) if all(math.isfinite(v) for v in vector) else math.nan
         if not math.isfinite(norm) or norm < 1e-9:
-            report(problems, "bad_label", where(path, number),
-                   f"gaze vector {fields[1:]} is not a finite non-zero vector")
+            report(
+                problems, "bad_label", where(path, number), f"gaze vector {fields[1:]} is not a finite non-zero vector"
+            )
             continue
         if fields[0] in seen:
-            report(problems, "duplicate", where(path, number),
-                   f"{fields[0]} is listed twice (first on line {seen[fields[0]]})")
+            report(
+                problems,
+                "duplicate",
+                where(path, number),
+                f"{fields[0]} is listed twice (first on line {seen[fields[0]]})",
+            )
             continue
         seen[fields[0]] = number
         image.append(fields[0])
@@ -187,14 +196,18 @@ def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
     try:
         mat = loadmat(str(path))
     except NotImplementedError as exc:  # MATLAB v7.3 (HDF5); the official file is v5
-        raise DatasetError(f"{path}: cannot read as a MATLAB v5 file ({exc}); re-save it with "
-                           "save('metadata.mat', ..., '-v7') or use the split files") from exc
+        raise DatasetError(
+            f"{path}: cannot read as a MATLAB v5 file ({exc}); re-save it with "
+            "save('metadata.mat', ..., '-v7') or use the split files"
+        ) from exc
     except Exception as exc:  # noqa: BLE001 - scipy raises several unrelated types for corrupt files
         raise DatasetError(f"{path}: cannot read as a MATLAB file: {exc}") from exc
     missing = [f for f in GAZE360_METADATA_FIELDS if f not in mat]
     if missing:
-        raise DatasetError(f"{path}: missing field(s) {', '.join(missing)}; a Gaze360 metadata.mat has "
-                           f"{', '.join(GAZE360_METADATA_FIELDS)}")
+        raise DatasetError(
+            f"{path}: missing field(s) {', '.join(missing)}; a Gaze360 metadata.mat has "
+            f"{', '.join(GAZE360_METADATA_FIELDS)}"
+        )
     gaze = np.asarray(mat["gaze_dir"], dtype=np.float64)
     if gaze.ndim != 2 or 3 not in gaze.shape:
         raise DatasetError(f"{path}: field 'gaze_dir' must be N x 3; got shape {gaze.shape}")
@@ -212,8 +225,13 @@ def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
         face_detected=faces_detected(mat["person_face_bbox"], path) if "person_face_bbox" in mat else None,
     )
     n = len(meta.frame)
-    for name, arr in (("recording", meta.recording), ("person_identity", meta.person),
-                      ("gaze_dir", meta.gaze), ("split", meta.split), ("person_face_bbox", meta.face_detected)):
+    for name, arr in (
+        ("recording", meta.recording),
+        ("person_identity", meta.person),
+        ("gaze_dir", meta.gaze),
+        ("split", meta.split),
+        ("person_face_bbox", meta.face_detected),
+    ):
         if arr is None:
             continue
         if len(arr) != n:
@@ -221,8 +239,10 @@ def load_gaze360_metadata(path: str | Path) -> Gaze360Metadata:
     bad = (meta.recording < 0) | (meta.recording >= len(meta.recordings))
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise DatasetError(f"{path}: entry {i} has recording index {int(meta.recording[i])} but 'recordings' "
-                           f"lists {len(meta.recordings)} names (indices are 0-based)")
+        raise DatasetError(
+            f"{path}: entry {i} has recording index {int(meta.recording[i])} but 'recordings' "
+            f"lists {len(meta.recordings)} names (indices are 0-based)"
+        )
     return meta
 
 

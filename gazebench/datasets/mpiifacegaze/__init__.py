@@ -49,8 +49,7 @@ from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
 from gazebench.datasets.published import card_location
 from gazebench.lazymodule import LazyModule
-from gazebench.options import ConfigError
-from gazebench.options import Option, one_of, word_or_integer
+from gazebench.options import ConfigError, Option, one_of, word_or_integer
 from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
@@ -69,15 +68,27 @@ class MPIIFaceGaze(GazeDataset):
     subsets = ()
     has_sequences = False
     declared_options = {
-        "layout": Option("original", one_of("original", "gazehub"),
-                         "MPI's normalised release (pNN.mat) or GazeHub's preprocessing (Image/ + Label/pNN.label)"),
-        "expect_samples": Option("card", word_or_integer("card", "any", minimum=1),
-                                 "samples each person file must hold: card (samples_per_subject), any, or N"),
-        "validation": Option("default", one_of("default", "none"),
-                             "validation person: the next one (default), or none (protocol gazehub: train on the other 14)"),
-        "gaze_signs": Option("release", one_of("release", "negated"),
-                             "Data/label gaze signs: as MPI's normalised release (default), or negated (pitch and "
-                             "yaw both flipped, e.g. a copy re-normalised with the opposite convention)"),
+        "layout": Option(
+            "original",
+            one_of("original", "gazehub"),
+            "MPI's normalised release (pNN.mat) or GazeHub's preprocessing (Image/ + Label/pNN.label)",
+        ),
+        "expect_samples": Option(
+            "card",
+            word_or_integer("card", "any", minimum=1),
+            "samples each person file must hold: card (samples_per_subject), any, or N",
+        ),
+        "validation": Option(
+            "default",
+            one_of("default", "none"),
+            "validation person: the next one (default), or none (protocol gazehub: train on the other 14)",
+        ),
+        "gaze_signs": Option(
+            "release",
+            one_of("release", "negated"),
+            "Data/label gaze signs: as MPI's normalised release (default), or negated (pitch and "
+            "yaw both flipped, e.g. a copy re-normalised with the opposite convention)",
+        ),
     }
     layout_writer = "gazebench.datasets.mpiifacegaze.layout:write_layout"
     #: further SynthGaze layouts of this adapter (``gazebench synth --layout mpiifacegaze-gazehub``)
@@ -107,8 +118,10 @@ class MPIIFaceGaze(GazeDataset):
 
     def ensure_root(self) -> None:
         if self.gazehub and self.options["gaze_signs"] != "release":
-            raise ConfigError("dataset 'mpiifacegaze': gaze_signs applies to the original layout's Data/label; "
-                              "GazeHub's 2DGaze has one convention (gazebench/datasets/mpiifacegaze/card.yaml, convention)")
+            raise ConfigError(
+                "dataset 'mpiifacegaze': gaze_signs applies to the original layout's Data/label; "
+                "GazeHub's 2DGaze has one convention (gazebench/datasets/mpiifacegaze/card.yaml, convention)"
+            )
         super().ensure_root()
         if not self.person_files():
             what = "no Label/pNN.label files found (layout=gazehub)" if self.gazehub else "no pNN.mat files found"
@@ -120,9 +133,13 @@ class MPIIFaceGaze(GazeDataset):
         from gazebench.datasets.published import SUBJECT_KEY, published_shortfall
 
         for message in published_shortfall(self.card, self, {f"{SUBJECT_KEY}{person}": n}):
-            self.report_problem("sample_count", path, f"{message}. A truncated download or conversion? "
-                                "--set expect_samples=any reads any count (e.g. a SynthGaze tree), "
-                                "--set expect_samples=N expects N")
+            self.report_problem(
+                "sample_count",
+                path,
+                f"{message}. A truncated download or conversion? "
+                "--set expect_samples=any reads any count (e.g. a SynthGaze tree), "
+                "--set expect_samples=N expects N",
+            )
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
@@ -156,7 +173,9 @@ class MPIIFaceGaze(GazeDataset):
             self._check_count(person, path, len(label))
             finite = np.isfinite(label[:, list(GAZE_COLUMNS)]).all(1)
             for i in np.flatnonzero(~finite):
-                self.report_problem("bad_label", f"{path}[{i}]", f"sample {i}: gaze {label[i, :2].tolist()} is not finite")
+                self.report_problem(
+                    "bad_label", f"{path}[{i}]", f"sample {i}: gaze {label[i, :2].tolist()} is not finite"
+                )
             rows = np.flatnonzero(finite)
             pitch_yaw = label[rows][:, list(GAZE_COLUMNS)]
             g = geometry.from_pitch_yaw(-pitch_yaw if self.options["gaze_signs"] == "negated" else pitch_yaw)
@@ -188,16 +207,26 @@ class MPIIFaceGaze(GazeDataset):
         when the file does not have the release's structure."""
         for key in ("Data/data", "Data/label"):
             if key not in fh:
-                self.report_problem("bad_file", path, f"no dataset {key!r}; a normalised MPIIFaceGaze file has "
-                                                      "Data/data (N, 3, H, W) uint8 and Data/label (N, 16)")
+                self.report_problem(
+                    "bad_file",
+                    path,
+                    f"no dataset {key!r}; a normalised MPIIFaceGaze file has "
+                    "Data/data (N, 3, H, W) uint8 and Data/label (N, 16)",
+                )
                 return None
         data, label = fh["Data/data"], fh["Data/label"]
         if data.ndim != 4 or data.shape[1] != 3 or data.dtype != np.uint8:
-            self.report_problem("bad_file", path, f"Data/data is {data.dtype} {data.shape}; expected uint8 (N, 3, H, W)")
+            self.report_problem(
+                "bad_file", path, f"Data/data is {data.dtype} {data.shape}; expected uint8 (N, 3, H, W)"
+            )
             return None
         if label.ndim != 2 or label.shape[1] < 2 or label.shape[0] != data.shape[0]:
-            self.report_problem("bad_file", path, f"Data/label has shape {label.shape}; expected (N, 16) with "
-                                                  f"N = {data.shape[0]} (the images' count), gaze in columns 0-1")
+            self.report_problem(
+                "bad_file",
+                path,
+                f"Data/label has shape {label.shape}; expected (N, 16) with "
+                f"N = {data.shape[0]} (the images' count), gaze in columns 0-1",
+            )
             return None
         return np.asarray(label[()], dtype=np.float64)
 
@@ -212,13 +241,18 @@ class MPIIFaceGaze(GazeDataset):
         if pitch <= 0:
             return []
         other = "release" if self.options["gaze_signs"] == "negated" else "negated"
-        fix = ("GazeHub's 2DGaze has pitch = asin(-y) of the camera-frame gaze (y down): these files do not look "
-               "like the output of GazeHub's MPIIFaceGaze script" if self.gazehub else
-               f"If these files are not MPI's normalised release as published, read them with --set gaze_signs={other}")
-        return [f"the mean gaze pitch of the {len(gaze):,} labelled samples is {pitch:+.1f} deg (up), but "
-                "MPIIFaceGaze was recorded with the screen below the camera, so gaze points down on average: "
-                f"the labels look mirrored (pitch and yaw negated). {fix} (evidence: {card_location(self.card)}, "
-                "convention)"]
+        fix = (
+            "GazeHub's 2DGaze has pitch = asin(-y) of the camera-frame gaze (y down): these files do not look "
+            "like the output of GazeHub's MPIIFaceGaze script"
+            if self.gazehub
+            else f"If these files are not MPI's normalised release as published, read them with --set gaze_signs={other}"
+        )
+        return [
+            f"the mean gaze pitch of the {len(gaze):,} labelled samples is {pitch:+.1f} deg (up), but "
+            "MPIIFaceGaze was recorded with the screen below the camera, so gaze points down on average: "
+            f"the labels look mirrored (pitch and yaw negated). {fix} (evidence: {card_location(self.card)}, "
+            "convention)"
+        ]
 
     # -- images -----------------------------------------------------------------------------
     def image_path(self, position: int) -> Path:
@@ -243,4 +277,3 @@ class MPIIFaceGaze(GazeDataset):
     def close(self) -> None:
         """Close this process's open files (they reopen on the next read)."""
         self._files.close()
-

@@ -34,8 +34,8 @@ GazeHub's ``HeadTo2d``, not MPI's head-pose columns).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -46,8 +46,20 @@ from gazebench.lazymodule import LazyModule
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
 #: the header GazeHub's MPIIFaceGaze script writes (data_processing_mpii.py line 49)
-HEADER = ("Face", "Left", "Right", "Origin", "WhichEye", "3DGaze", "3DHead", "2DGaze", "2DHead",
-          "Rmat", "Smat", "GazeOrigin")
+HEADER = (
+    "Face",
+    "Left",
+    "Right",
+    "Origin",
+    "WhichEye",
+    "3DGaze",
+    "3DHead",
+    "2DGaze",
+    "2DHead",
+    "Rmat",
+    "Smat",
+    "GazeOrigin",
+)
 IMAGE_DIR = "Image"
 LABEL_DIR = "Label"
 LABEL_FILE = re.compile(r"^(p\d{2})\.label$")
@@ -63,7 +75,7 @@ def label_files(root: Path) -> dict[str, Path]:
     return {m.group(1): root / LABEL_DIR / n for n in names if (m := LABEL_FILE.match(n))}
 
 
-def _line_check(person: str) -> Callable[[dict[str, str]], "tuple[str, str] | None"]:
+def _line_check(person: str) -> Callable[[dict[str, str]], tuple[str, str] | None]:
     """A line of ``pNN.label`` names a face of ``pNN`` (``pNN/face/<k>.jpg``) and WhichEye left or right."""
 
     def check(fields: dict[str, str]) -> tuple[str, str] | None:
@@ -85,20 +97,30 @@ def _frame(person: str, labels: LabelFile) -> pd.DataFrame:
     g = labels.gaze
     return pd.DataFrame(
         {
-            "id": ids, "subject": person, "sequence": ids, "order": k.astype(np.float64),
-            "gaze_x": g[:, 0], "gaze_y": g[:, 1], "gaze_z": g[:, 2],
-            "path": [f"{IMAGE_DIR}/{f}" for f in faces], "centre": True,
-            "file": labels.path.name, "line": labels.line,
+            "id": ids,
+            "subject": person,
+            "sequence": ids,
+            "order": k.astype(np.float64),
+            "gaze_x": g[:, 0],
+            "gaze_y": g[:, 1],
+            "gaze_z": g[:, 2],
+            "path": [f"{IMAGE_DIR}/{f}" for f in faces],
+            "centre": True,
+            "file": labels.path.name,
+            "line": labels.line,
             "origin": [f.get("Origin", "") for f in labels.fields],
             "which_eye": [f.get("WhichEye", "") for f in labels.fields],
-            "gaze_yaw": labels.yaw_pitch[:, 0], "gaze_pitch": labels.yaw_pitch[:, 1],
-            "head_yaw": head[:, 0], "head_pitch": head[:, 1],
+            "gaze_yaw": labels.yaw_pitch[:, 0],
+            "gaze_pitch": labels.yaw_pitch[:, 1],
+            "head_yaw": head[:, 0],
+            "head_pitch": head[:, 1],
         }
     )
 
 
-def gazehub_index(root: Path, problems: list[Problem] | None,
-                  check_count: Callable[[str, Path, int], None]) -> list[pd.DataFrame]:
+def gazehub_index(
+    root: Path, problems: list[Problem] | None, check_count: Callable[[str, Path, int], None]
+) -> list[pd.DataFrame]:
     """One table per ``Label/pNN.label`` (its usable lines); ``check_count(person, path, n)`` is
     the adapter's per-person count check (the card's 3000: GazeHub keeps every listed sample)."""
     parts = []

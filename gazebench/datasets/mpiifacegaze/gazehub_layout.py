@@ -85,7 +85,9 @@ def write_layout(scene: Scene, root: Path, workers: int = 2, progress: bool = Tr
     files = {}
     for k, (s, images) in enumerate(zip(subjects, pixels)):
         person = f"p{k:02d}"
-        write_label_file(root / LABEL_DIR / f"{person}.label", HEADER, _person_lines(scene, root, person, rows[s.id], images))
+        write_label_file(
+            root / LABEL_DIR / f"{person}.label", HEADER, _person_lines(scene, root, person, rows[s.id], images)
+        )
         files[person] = {"subject": s.id, "frames": int(len(images))}
     info = scene_info(scene, "mpiifacegaze-gazehub")
     info.update(

@@ -82,17 +82,30 @@ class RTGene(GazeDataset):
     name = "rtgene"
     subsets = ()
     declared_options = {
-        "layout": Option("original", one_of("original", "gazehub"),
-                         "the release (sNNN_glasses/label_combined.txt) or GazeHub's preparation "
-                         "(Label/*.label, images under Image/ = the release folder)"),
-        "variant": Option("inpainted", one_of(*VARIANT_DIRS),
-                          "face images: inpainted (glasses removed), original, original_large (larger crop)"),
-        "validation": Option("default", one_of("default", "gazehub"),
-                             "validation subjects: the card's val list, or its val_variants entry (gazehub leaves s000 out)"),
-        "max_gap": Option(DEFAULT_MAX_GAP, number_in(0.0, 3600.0),
-                          "seconds between frames that end a temporal segment; windows never cross one"),
-        "missing_images": Option("error", one_of("error", "skip"),
-                                 "a label without its image: error when read, or skip it while indexing"),
+        "layout": Option(
+            "original",
+            one_of("original", "gazehub"),
+            "the release (sNNN_glasses/label_combined.txt) or GazeHub's preparation "
+            "(Label/*.label, images under Image/ = the release folder)",
+        ),
+        "variant": Option(
+            "inpainted",
+            one_of(*VARIANT_DIRS),
+            "face images: inpainted (glasses removed), original, original_large (larger crop)",
+        ),
+        "validation": Option(
+            "default",
+            one_of("default", "gazehub"),
+            "validation subjects: the card's val list, or its val_variants entry (gazehub leaves s000 out)",
+        ),
+        "max_gap": Option(
+            DEFAULT_MAX_GAP,
+            number_in(0.0, 3600.0),
+            "seconds between frames that end a temporal segment; windows never cross one",
+        ),
+        "missing_images": Option(
+            "error", one_of("error", "skip"), "a label without its image: error when read, or skip it while indexing"
+        ),
     }
     layout_writer = "gazebench.datasets.rtgene.layout:write_layout"
     #: further SynthGaze layouts of this adapter (``gazebench synth --layout rtgene-gazehub``)
@@ -123,12 +136,16 @@ class RTGene(GazeDataset):
             if not label_files(self.root):
                 in_test = (self.root / LABEL_DIR / "test").is_dir()
                 hint = " (GazeHub's script writes them to Label/test/: move them up)" if in_test else ""
-                raise DatasetNotFound(self.not_found_message(f"{self.root} is incomplete: no {LABEL_DIR}/*.label files "
-                                                             f"found (layout=gazehub){hint}"))
+                raise DatasetNotFound(
+                    self.not_found_message(
+                        f"{self.root} is incomplete: no {LABEL_DIR}/*.label files found (layout=gazehub){hint}"
+                    )
+                )
             return
         if not any((d / LABEL_FILE).is_file() for d in self.subject_dirs().values()):
-            raise DatasetNotFound(self.not_found_message(
-                f"{self.root} is incomplete: no sNNN_glasses/{LABEL_FILE} found"))
+            raise DatasetNotFound(
+                self.not_found_message(f"{self.root} is incomplete: no sNNN_glasses/{LABEL_FILE} found")
+            )
 
     # -- index ------------------------------------------------------------------------------
     def build_index(self) -> pd.DataFrame:
@@ -148,8 +165,11 @@ class RTGene(GazeDataset):
             table.insert(2, "sequence", [f"{subject}/seg{k:03d}" for k in segment_ids(table["order"].to_numpy(), gap)])
             parts.append(table)
         if skipped:
-            print(f"rtgene: skipped {skipped} labels whose {self.options['variant']} image is missing "
-                  "(missing_images=skip)", file=sys.stderr)
+            print(
+                f"rtgene: skipped {skipped} labels whose {self.options['variant']} image is missing "
+                "(missing_images=skip)",
+                file=sys.stderr,
+            )
         if not parts:
             raise DatasetError(f"dataset 'rtgene': no usable labels under {self.root}")
         return pd.concat(parts, ignore_index=True)
@@ -171,11 +191,20 @@ class RTGene(GazeDataset):
             g = geometry.from_yaw_pitch(gaze_yp).reshape(-1, 3)
             tables[subject] = pd.DataFrame(
                 {
-                    "id": [f"{subject}/{i:06d}" for i in idx], "subject": subject, "order": ts,
-                    "gaze_x": g[:, 0], "gaze_y": g[:, 1], "gaze_z": g[:, 2],
-                    "path": [f"{folder.name}/{image_dir}/{image_name(i)}" for i in idx], "centre": True,
-                    "idx": idx, "timestamp": ts, "gaze_yaw": gaze_yp[:, 0], "gaze_pitch": gaze_yp[:, 1],
-                    "head_yaw": head_yp[:, 0], "head_pitch": head_yp[:, 1],
+                    "id": [f"{subject}/{i:06d}" for i in idx],
+                    "subject": subject,
+                    "order": ts,
+                    "gaze_x": g[:, 0],
+                    "gaze_y": g[:, 1],
+                    "gaze_z": g[:, 2],
+                    "path": [f"{folder.name}/{image_dir}/{image_name(i)}" for i in idx],
+                    "centre": True,
+                    "idx": idx,
+                    "timestamp": ts,
+                    "gaze_yaw": gaze_yp[:, 0],
+                    "gaze_pitch": gaze_yp[:, 1],
+                    "head_yaw": head_yp[:, 0],
+                    "head_pitch": head_yp[:, 1],
                 }
             )
         return tables
@@ -183,8 +212,13 @@ class RTGene(GazeDataset):
     def _gazehub_tables(self) -> dict[str, pd.DataFrame]:
         """Per subject, its lines of GazeHub's ``Label/*.label`` (:mod:`gazebench.datasets.rtgene.gazehub`),
         each file held to the card's list of its subjects."""
-        return gazehub_tables(self.root, VARIANT_DIRS[self.options["variant"]], None if self.strict else self.problems,
-                              self._gazehub_file_subjects, self.report_problem)
+        return gazehub_tables(
+            self.root,
+            VARIANT_DIRS[self.options["variant"]],
+            None if self.strict else self.problems,
+            self._gazehub_file_subjects,
+            self.report_problem,
+        )
 
     def _gazehub_file_subjects(self, filename: str) -> set[str] | None:
         """The subjects the card puts in GazeHub's ``filename``: a fold's test list (``trainK.label``
@@ -194,4 +228,3 @@ class RTGene(GazeDataset):
         if filename == VALID_FILE:
             return set(self.card.split_rule(None, {"validation": "gazehub"}).val)
         return None
-

@@ -37,8 +37,11 @@ def write_fake(root: Path, seed: int = 0) -> dict:
         rows = rows[np.argsort(f["timestamp"].to_numpy()[rows], kind="stable")]
         ids = [f"{subject}/{k + 1:06d}" for k in range(len(rows))]  # idx: 1-based rank in time
         gaze.update(zip(ids, f[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(np.float64)[rows]))
-        labelled = {int(line.split(",", 1)[0]) for line in
-                    (Path(root) / f"{subject}_glasses" / LABEL_FILE).read_text().splitlines() if line.strip()}
+        labelled = {
+            int(line.split(",", 1)[0])
+            for line in (Path(root) / f"{subject}_glasses" / LABEL_FILE).read_text().splitlines()
+            if line.strip()
+        }
         if len(images) < 2 and labelled:
             k = min(labelled) - 1
             images[ids[k]] = render_frames(scene, [int(rows[k])], glasses=False)[0]  # variant=inpainted
@@ -61,8 +64,9 @@ def write_image(path: Path, size: int = 12, value: int = 128) -> None:
     Image.fromarray(rng.integers(0, 255, (size, size, 3), dtype=np.uint8)).save(path)
 
 
-def write_tree(root: Path, subjects=ALL_SUBJECTS, frames: int = 4, dt: float = 1 / 30,
-               variants=("inpainted",), size: int = 12) -> dict[str, list[tuple[int, float, float, float]]]:
+def write_tree(
+    root: Path, subjects=ALL_SUBJECTS, frames: int = 4, dt: float = 1 / 30, variants=("inpainted",), size: int = 12
+) -> dict[str, list[tuple[int, float, float, float]]]:
     """A small RT-GENE tree: per subject ``frames`` labels (idx, gaze_yaw, gaze_pitch, timestamp),
     random angles, and their face crops of noise in ``variants``.  Returns what was written."""
     rng = np.random.default_rng(0)
@@ -70,7 +74,9 @@ def write_tree(root: Path, subjects=ALL_SUBJECTS, frames: int = 4, dt: float = 1
     for k, s in enumerate(subjects):
         rows = []
         for i in range(frames):
-            rows.append((i + 1, float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.4, 0.4)), BASE_TIME + 100 * k + i * dt))
+            rows.append(
+                (i + 1, float(rng.uniform(-0.6, 0.6)), float(rng.uniform(-0.4, 0.4)), BASE_TIME + 100 * k + i * dt)
+            )
             for v in variants:
                 write_image(Path(root) / face_path(s, VARIANT_DIRS[v], i + 1), size, value=k * 100 + i)
         write_labels(root, s, rows)

@@ -32,8 +32,8 @@ the same frame with the glasses removed).
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import numpy as np
 
@@ -86,20 +86,32 @@ def _table(labels: LabelFile, face_dir: str) -> pd.DataFrame:
     g = labels.gaze
     return pd.DataFrame(
         {
-            "id": [f"{m.group(1)}/{i:06d}" for m, i in zip(match, idx)], "subject": [m.group(1) for m in match],
+            "id": [f"{m.group(1)}/{i:06d}" for m, i in zip(match, idx)],
+            "subject": [m.group(1) for m in match],
             "order": idx.astype(np.float64),
-            "gaze_x": g[:, 0], "gaze_y": g[:, 1], "gaze_z": g[:, 2],
-            "path": [f"{IMAGE_DIR}/{f.replace(GAZEHUB_FACE_DIR, face_dir, 1)}" for f in faces], "centre": True,
-            "idx": idx, "file": labels.path.name, "line": labels.line,
-            "gaze_yaw": labels.yaw_pitch[:, 0], "gaze_pitch": labels.yaw_pitch[:, 1],
-            "head_yaw": head[:, 0], "head_pitch": head[:, 1],
+            "gaze_x": g[:, 0],
+            "gaze_y": g[:, 1],
+            "gaze_z": g[:, 2],
+            "path": [f"{IMAGE_DIR}/{f.replace(GAZEHUB_FACE_DIR, face_dir, 1)}" for f in faces],
+            "centre": True,
+            "idx": idx,
+            "file": labels.path.name,
+            "line": labels.line,
+            "gaze_yaw": labels.yaw_pitch[:, 0],
+            "gaze_pitch": labels.yaw_pitch[:, 1],
+            "head_yaw": head[:, 0],
+            "head_pitch": head[:, 1],
         }
     )
 
 
-def gazehub_tables(root: Path, face_dir: str, problems: list[Problem] | None,
-                   expected: Callable[[str], "set[str] | None"],
-                   report: Callable[[str, str, str], None]) -> dict[str, pd.DataFrame]:
+def gazehub_tables(
+    root: Path,
+    face_dir: str,
+    problems: list[Problem] | None,
+    expected: Callable[[str], set[str] | None],
+    report: Callable[[str, str, str], None],
+) -> dict[str, pd.DataFrame]:
     """Per subject, its lines of the label files, sorted by idx.  ``expected(file name)``: the
     subjects the card puts in that file (None: any); a subject elsewhere, or in two files, is
     reported through ``report(kind, where, message)`` and its lines are left out."""
@@ -111,10 +123,16 @@ def gazehub_tables(root: Path, face_dir: str, problems: list[Problem] | None,
         for subject, part in table.groupby("subject", sort=True):
             first = f"{path}:{int(part['line'].iloc[0])}"
             if subject in owner:
-                report("duplicate", first, f"subject {subject} is also in {owner[subject]}; a subject is in one fold file")
+                report(
+                    "duplicate", first, f"subject {subject} is also in {owner[subject]}; a subject is in one fold file"
+                )
             elif allowed is not None and subject not in allowed:
-                report("bad_file", first, f"subject {subject} is in {path.name}, but the card's list for that file is "
-                                          f"{', '.join(sorted(allowed))}: not GazeHub's fold files (gazebench/datasets/rtgene/card.yaml)")
+                report(
+                    "bad_file",
+                    first,
+                    f"subject {subject} is in {path.name}, but the card's list for that file is "
+                    f"{', '.join(sorted(allowed))}: not GazeHub's fold files (gazebench/datasets/rtgene/card.yaml)",
+                )
             else:
                 owner[subject] = path.name
                 tables[subject] = part.sort_values("idx", kind="stable").reset_index(drop=True)

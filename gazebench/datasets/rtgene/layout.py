@@ -89,7 +89,9 @@ def kept_frames(scene: Scene, s: SubjectParams) -> list[tuple[int, int]]:
     return [(int(r), k + 1) for k, r in enumerate(rows) if keep[k]]
 
 
-def _subject_frames(scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray) -> tuple[list[str], list[int], list[list[Output]]]:
+def _subject_frames(
+    scene: Scene, s: SubjectParams, yaw_gaze: np.ndarray
+) -> tuple[list[str], list[int], list[list[Output]]]:
     """The label lines of subject ``s``'s kept frames (in time order), their scene rows and outputs."""
     f = scene.frames
     lines, keep_rows, outs = [], [], []

@@ -54,19 +54,31 @@ def parse_rtgene_labels(path: str | Path, problems: list[Problem] | None = None)
     for number, line in read_lines(path, problems):
         m = _RTGENE_LINE.match(line)
         if m is None:
-            report(problems, "malformed_line", where(path, number),
-                   f"expected '{RTGENE_FORMAT}' (e.g. '1, [0.1648, -0.2991], [-0.1191, 0.1629], 1504190788.51'); "
-                   f"got {shorten(line)!r}")
+            report(
+                problems,
+                "malformed_line",
+                where(path, number),
+                f"expected '{RTGENE_FORMAT}' (e.g. '1, [0.1648, -0.2991], [-0.1191, 0.1629], 1504190788.51'); "
+                f"got {shorten(line)!r}",
+            )
             continue
         idx = int(m["idx"])
         values = [parse_float(m[k]) for k in ("head_yaw", "head_pitch", "gaze_yaw", "gaze_pitch", "timestamp")]
         if not all(math.isfinite(v) for v in values):
-            report(problems, "bad_label", where(path, number),
-                   f"non-finite value (NaN or inf) in {shorten(line)!r}; every field must be a finite number")
+            report(
+                problems,
+                "bad_label",
+                where(path, number),
+                f"non-finite value (NaN or inf) in {shorten(line)!r}; every field must be a finite number",
+            )
             continue
         if idx in seen:
-            report(problems, "duplicate", where(path, number),
-                   f"duplicate idx {idx} (first on line {seen[idx]}): {shorten(line)!r}")
+            report(
+                problems,
+                "duplicate",
+                where(path, number),
+                f"duplicate idx {idx} (first on line {seen[idx]}): {shorten(line)!r}",
+            )
             continue
         seen[idx] = number
         rows.append((idx, *values, number))

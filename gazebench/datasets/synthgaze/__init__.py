@@ -11,7 +11,6 @@ import shutil
 import sys
 from pathlib import Path
 
-
 from gazebench.datasets.base import DatasetError, GazeDataset
 from gazebench.lazymodule import LazyModule
 from gazebench.options import Option, one_of
@@ -34,8 +33,11 @@ class SynthGaze(GazeDataset):
     name = "synthgaze"
     subsets = ("front180", "front20", "back")
     declared_options = {
-        "variant": Option("original", one_of("original", "inpainted"),
-                          "images/ (wearers wear their glasses) or inpainted/ (nobody does)"),
+        "variant": Option(
+            "original",
+            one_of("original", "inpainted"),
+            "images/ (wearers wear their glasses) or inpainted/ (nobody does)",
+        ),
     }
     layout_writer = "gazebench.datasets.synthgaze.layout:write_synthgaze"
 
@@ -55,9 +57,11 @@ class SynthGaze(GazeDataset):
             if found == GENERATOR_VERSION:
                 return
             old = self.root.with_name(f"{self.root.name}.stale-{found}")
-            print(f"SynthGaze: the default root {self.root} was rendered by generator {found}; this gazebench "
-                  f"renders {GENERATOR_VERSION}, so it renders the {DEFAULT_PRESET!r} preset (seed {DEFAULT_SEED}) anew.",
-                  file=sys.stderr)
+            print(
+                f"SynthGaze: the default root {self.root} was rendered by generator {found}; this gazebench "
+                f"renders {GENERATOR_VERSION}, so it renders the {DEFAULT_PRESET!r} preset (seed {DEFAULT_SEED}) anew.",
+                file=sys.stderr,
+            )
             if old.exists():
                 shutil.rmtree(old)
             self.root.rename(old)

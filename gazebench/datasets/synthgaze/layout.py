@@ -3,8 +3,8 @@ render on first use, and :mod:`.fake`): ``labels.csv``, ``synthgaze.json`` and t
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from pathlib import Path
-from typing import Iterable
 
 import numpy as np
 import pandas as pd

@@ -71,8 +71,15 @@ def test_mirroring_the_image_negates_the_canonical_yaw():
 
 
 def synth_tree(root: Path, test_labels: bool) -> Path:
-    write_layout(make_scene(PRESET, 0), root, layout="ethxgaze", workers=1, progress=False,
-                 test_labels=test_labels, test_subjects=2)
+    write_layout(
+        make_scene(PRESET, 0),
+        root,
+        layout="ethxgaze",
+        workers=1,
+        progress=False,
+        test_labels=test_labels,
+        test_subjects=2,
+    )
     return root
 
 
@@ -111,7 +118,9 @@ def test_the_layout_and_the_index(withheld):
 
 
 def test_validation_sets_come_from_the_card(withheld):
-    subjects = {v: build_dataset("ethxgaze", withheld, validation=v).split_subjects() for v in ("seed", "kfold-4", "none")}
+    subjects = {
+        v: build_dataset("ethxgaze", withheld, validation=v).split_subjects() for v in ("seed", "kfold-4", "none")
+    }
     assert subjects["seed"]["val"] == ["subject0030", "subject0078", "subject0101"]  # train_val_split.py
     assert subjects["seed"]["train"] == ["subject0000", "subject0003"]
     assert subjects["kfold-4"]["val"] == ["subject0000"]  # kfold_split.py, fold 4
@@ -155,7 +164,9 @@ def test_images_are_the_rendered_ones_in_rgb(labelled):
     scene = make_scene(PRESET, 0)
     ds = build_dataset("ethxgaze", labelled)
     row = int(np.flatnonzero(ds.index["subject"].to_numpy() == "subject0049")[1])
-    sid = next(s for s, (_, name) in participant_ids([s.id for s in scene.subjects], 2).items() if name == "subject0049")
+    sid = next(
+        s for s, (_, name) in participant_ids([s.id for s in scene.subjects], 2).items() if name == "subject0049"
+    )
     want = render_frames(scene, [int(np.flatnonzero(scene.frames["subject"].to_numpy() == sid)[1])], glasses=True)[0]
     np.testing.assert_array_equal(ds.read_image(row), want)  # lossless: the very pixels, not BGR, not mirrored
 
@@ -164,8 +175,24 @@ def test_images_are_the_rendered_ones_in_rgb(labelled):
 
 
 def run(tree: Path, out: Path, *extra) -> tuple[dict, Path]:
-    assert cli("run", "--dataset", "ethxgaze", "--root", tree, "--model", "static", "--results", out / "results",
-               "--runs", out / "runs", *SMALL_RUN, *extra) == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "ethxgaze",
+            "--root",
+            tree,
+            "--model",
+            "static",
+            "--results",
+            out / "results",
+            "--runs",
+            out / "runs",
+            *SMALL_RUN,
+            *extra,
+        )
+        == 0
+    )
     (path,) = (out / "results").rglob("*.json")
     return json.loads(path.read_text()), path
 
@@ -185,7 +212,10 @@ def check_submission(record: dict, tree: Path) -> None:
     pred = pd.read_csv(record["artifacts"]["predictions"])
     ds = build_dataset("ethxgaze", tree)
     order = ds.index["id"].to_numpy()[ds.submission_rows()]
-    assert [i.split("/")[0] for i in order[::6]] == TEST_ORDER and list(order[:2]) == ["subject0087/000000", "subject0087/000001"]
+    assert [i.split("/")[0] for i in order[::6]] == TEST_ORDER and list(order[:2]) == [
+        "subject0087/000000",
+        "subject0087/000001",
+    ]
     vectors = pred.set_index("id").loc[order, ["pred_x", "pred_y", "pred_z"]].to_numpy()
     np.testing.assert_allclose(pitch_yaw, to_pitch_yaw(vectors), atol=1e-5)  # predictions CSV: 6 digits
     np.testing.assert_allclose(to_canonical(pitch_yaw), geometry.normalize(vectors), atol=1e-5)
@@ -195,7 +225,11 @@ def test_predict_only_run_when_the_test_labels_are_withheld(withheld, tmp_path):
     record, path = run(withheld, tmp_path)
     assert record["metrics"] == {} and record["population"]["labels"] == "withheld"
     assert record["population"]["count"] == 12 and record["population"]["name"] == "ethxgaze/test"
-    assert record["val_metrics"]["all"]["n"] == 18 and record["dataset"]["samples"] == {"train": 12, "val": 18, "test": 12}
+    assert record["val_metrics"]["all"]["n"] == 18 and record["dataset"]["samples"] == {
+        "train": 12,
+        "val": 18,
+        "test": 12,
+    }
     check_submission(record, withheld)
     pred = pd.read_csv(record["artifacts"]["predictions"])
     assert pred["gaze_x"].isna().all() and pred["error_deg"].isna().all()  # nothing scored
@@ -215,8 +249,10 @@ def leaderboard_error_deg(submission: np.ndarray, truth: np.ndarray) -> np.ndarr
     """The leaderboard's score of (pitch, yaw) rows against its labels, as ETH-XGaze's scorer and
     utils.py ``pitchyaw_to_vector`` compute it: (cos p sin y, sin p, cos p cos y) for both, the angle
     between them in degrees."""
+
     def vec(py):
         return np.stack([np.cos(py[:, 0]) * np.sin(py[:, 1]), np.sin(py[:, 0]), np.cos(py[:, 0]) * np.cos(py[:, 1])], 1)
+
     a, b = vec(submission), vec(truth)
     cos = (a * b).sum(1) / (np.linalg.norm(a, axis=1) * np.linalg.norm(b, axis=1))
     return np.degrees(np.arccos(np.clip(cos, -1, 1)))
@@ -237,8 +273,11 @@ def test_predict_only_flag_on_a_labelled_test_split(labelled, tmp_path):
     ds = build_dataset("ethxgaze", labelled)
     rows = ds.submission_rows()
     pred = pd.read_csv(record["artifacts"]["predictions"]).set_index("id").loc[ds.index["id"].to_numpy()[rows]]
-    ours = np.degrees(np.arccos(np.clip((geometry.normalize(pred[["pred_x", "pred_y", "pred_z"]].to_numpy())
-                                         * ds.gaze(rows)).sum(1), -1, 1)))
+    ours = np.degrees(
+        np.arccos(
+            np.clip((geometry.normalize(pred[["pred_x", "pred_y", "pred_z"]].to_numpy()) * ds.gaze(rows)).sum(1), -1, 1)
+        )
+    )
     np.testing.assert_allclose(scored, ours, atol=1e-3)
 
 
@@ -261,7 +300,9 @@ def test_the_submission_needs_every_test_sample(labelled, tmp_path):
     written = ds.write_submission(shuffled, vectors, tmp_path / "submission.txt")  # any order in, split-file order out
     assert written == tmp_path / "submission.zip"
     for path in (tmp_path / "submission.txt", written):
-        np.testing.assert_allclose(read_submission(path), ds.index[["gaze_pitch", "gaze_yaw"]].to_numpy()[rows], atol=1e-12)
+        np.testing.assert_allclose(
+            read_submission(path), ds.index[["gaze_pitch", "gaze_yaw"]].to_numpy()[rows], atol=1e-12
+        )
     before = written.read_bytes()
     ds.write_submission(rows, ds.gaze(rows), tmp_path / "submission.txt")
     assert written.read_bytes() == before  # the same predictions give the same archive
@@ -272,11 +313,29 @@ def test_reproduce_the_released_baseline_writes_a_submission(withheld, tmp_path,
     are withheld: predict-only, the submission in split-file order, no number stated."""
     from tests.test_published import REFERENCE, reference_weights, save_released
 
-    weights = save_released("ethxgaze-resnet50", reference_weights(REFERENCE / "ethxgaze-resnet50"),
-                            tmp_path / "epoch_24_ckpt.pth.tar")
-    assert cli("reproduce", "ethxgaze-resnet50", "--root", withheld, "--weights", weights, "--results",
-               tmp_path / "results", "--runs", tmp_path / "runs", "--quiet", "--set", "image_size=32",
-               "--set", "num_workers=0") == 0
+    weights = save_released(
+        "ethxgaze-resnet50", reference_weights(REFERENCE / "ethxgaze-resnet50"), tmp_path / "epoch_24_ckpt.pth.tar"
+    )
+    assert (
+        cli(
+            "reproduce",
+            "ethxgaze-resnet50",
+            "--root",
+            withheld,
+            "--weights",
+            weights,
+            "--results",
+            tmp_path / "results",
+            "--runs",
+            tmp_path / "runs",
+            "--quiet",
+            "--set",
+            "image_size=32",
+            "--set",
+            "num_workers=0",
+        )
+        == 0
+    )
     (path,) = (tmp_path / "results").rglob("*.json")
     record = json.loads(path.read_text())
     assert record["protocol"]["name"] == "xgaze-baseline" and record["dataset"]["samples"]["val"] == 0

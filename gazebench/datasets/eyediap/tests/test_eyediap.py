@@ -25,8 +25,22 @@ pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in co
 
 HEADER = "Face Left Right metapath 3DGaze 3DHead 2DGaze 2DHead Rvec Svec GazeOrigin"
 #: the run the issue names: one fold, one epoch, the tiny test backbone
-RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
-       "--set", "num_workers=0", "--set", "pretrained=false", "--quiet", "--no-table"]
+RUN = [
+    "--model",
+    "static",
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--quiet",
+    "--no-table",
+]
 
 
 @pytest.fixture(scope="module")
@@ -93,8 +107,9 @@ def test_labels_and_pixels_round_trip_to_the_rendered_frames(hub_tree):
     # 2DGaze as written is gazebench's (yaw, pitch); sessions and frame numbers from metapath
     row = ds.index.set_index("id").loc["p9/face/2"]
     assert (row["session"], row["frame"], row["order"], row["sequence"]) == ("9_A_DS_S", 15, 15.0, "9_A_DS_S")
-    np.testing.assert_allclose([row["gaze_yaw"], row["gaze_pitch"]],
-                               geometry.vector_to_yawpitch(want[ids.index("p9/face/2")]), atol=1e-9)
+    np.testing.assert_allclose(
+        [row["gaze_yaw"], row["gaze_pitch"]], geometry.vector_to_yawpitch(want[ids.index("p9/face/2")]), atol=1e-9
+    )
     r = ids.index("p15/face/7")
     image = ds.read_image(int(np.flatnonzero(ds.index["id"] == "p15/face/7")[0])).astype(float)
     assert np.abs(image - render_frames(scene, [r], glasses=True)[0]).mean() < 8  # JPEG, not mirrored
@@ -140,7 +155,8 @@ def test_damaged_trees_are_one_error_naming_the_file(hub_tree, tmp_path):
     # a person in two files, and three files instead of four
     label.write_text("\n".join(lines) + "\n")
     (root / "ClusterLabel" / "cluster4.label").write_text(
-        (root / "ClusterLabel" / "cluster4.label").read_text() + lines[1] + "\n")
+        (root / "ClusterLabel" / "cluster4.label").read_text() + lines[1] + "\n"
+    )
     with pytest.raises(DatasetError, match="p5 has lines in cluster2.label, cluster4.label"):
         hub(root).index  # noqa: B018
     (root / "ClusterLabel" / "cluster4.label").unlink()
@@ -157,24 +173,42 @@ def test_damaged_trees_are_one_error_naming_the_file(hub_tree, tmp_path):
 def test_gazehub_tree_checks_clean_and_runs_a_fold(hub_tree, tmp_path):
     report = check_dataset("eyediap", hub_tree, {"layout": "gazehub"}, images=True)
     assert report["problems"] == []
-    assert report["folds"]["1"]["test"]["subject_ids"] == ["p5", "p6"] and report["folds"]["1"]["val"]["subject_ids"] == ["p9"]
-    record = run_record(tmp_path, "--dataset", "eyediap", "--root", str(hub_tree), "--protocol", "gazehub", "--fold", "1")
+    assert report["folds"]["1"]["test"]["subject_ids"] == ["p5", "p6"] and report["folds"]["1"]["val"][
+        "subject_ids"
+    ] == ["p9"]
+    record = run_record(
+        tmp_path, "--dataset", "eyediap", "--root", str(hub_tree), "--protocol", "gazehub", "--fold", "1"
+    )
     assert record["dataset"]["options"]["layout"] == "gazehub" and record["protocol"]["name"] == "gazehub"
-    assert record["dataset"]["subjects"] == {"train": ["p1", "p10", "p14", "p15", "p2", "p9"], "val": [], "test": ["p5", "p6"]}
+    assert record["dataset"]["subjects"] == {
+        "train": ["p1", "p10", "p14", "p15", "p2", "p9"],
+        "val": [],
+        "test": ["p5", "p6"],
+    }
     assert record["metrics"]["all"]["n"] == 36
-    assert record["population"]["complete"] and record["population"]["shortfall"] == []  # the files' groups are the protocol's
+    assert (
+        record["population"]["complete"] and record["population"]["shortfall"] == []
+    )  # the files' groups are the protocol's
 
 
 def test_release_tree_checks_clean_and_runs_a_fold(release_tree, tmp_path):
     report = check_dataset("eyediap", release_tree, {}, images=True)
     assert report["problems"] == []
-    assert report["folds"]["0"]["test"]["subject_ids"] == ["p1", "p2"] and report["folds"]["0"]["val"]["subject_ids"] == ["p5"]
+    assert report["folds"]["0"]["test"]["subject_ids"] == ["p1", "p2"] and report["folds"]["0"]["val"][
+        "subject_ids"
+    ] == ["p5"]
     record = run_record(tmp_path, "--dataset", "eyediap", "--root", str(release_tree), "--fold", "0")
     assert record["dataset"]["options"]["layout"] == "release" and record["protocol"]["name"] == "four-fold"
-    assert record["dataset"]["subjects"] == {"train": ["p10", "p14", "p15", "p6", "p9"], "val": ["p5"], "test": ["p1", "p2"]}
+    assert record["dataset"]["subjects"] == {
+        "train": ["p10", "p14", "p15", "p6", "p9"],
+        "val": ["p5"],
+        "test": ["p1", "p2"],
+    }
     assert record["metrics"]["all"]["n"] == 36
     # 8 of the card's 14 participants: the population says which are missing
-    assert record["population"]["shortfall"] == ["test subjects p3, p4 named by the protocol have no samples under the root"]
+    assert record["population"]["shortfall"] == [
+        "test subjects p3, p4 named by the protocol have no samples under the root"
+    ]
 
 
 # -- the release ---------------------------------------------------------------------------------------
@@ -197,7 +231,9 @@ def test_release_labels_and_faces_round_trip_through_normalisation(release_tree)
     face = ds.read_image(1)
     assert face.shape == (224, 224, 3) and face.dtype == np.uint8
     r = int(np.flatnonzero(scene.frames["id"].to_numpy() == source["p1/1_A_DS_M/15"])[0])
-    rendered = np.asarray(Image.fromarray(render_frames(scene, [r], glasses=True)[0]).resize((224, 224), Image.BILINEAR), float)
+    rendered = np.asarray(
+        Image.fromarray(render_frames(scene, [r], glasses=True)[0]).resize((224, 224), Image.BILINEAR), float
+    )
     assert np.abs(face - rendered).mean() < 10 < np.abs(face - rendered[:, ::-1]).mean()
 
 
@@ -225,7 +261,9 @@ def test_frames_without_tracking_are_left_out_and_damaged_files_name_their_line(
     (root / "Data" / "9_A_DS_M" / "rgb_vga.mov").unlink()
     report = check_dataset("eyediap", root, {}, images=False)
     assert sorted((p["kind"], p["path"]) for p in report["problems"]) == [
-        ("malformed_line", f"{head}:32"), ("missing_file", str(root / "Data" / "9_A_DS_M"))]
+        ("malformed_line", f"{head}:32"),
+        ("missing_file", str(root / "Data" / "9_A_DS_M")),
+    ]
 
 
 def test_release_options_and_roots(release_tree, hub_tree, monkeypatch):
@@ -244,7 +282,9 @@ def test_release_options_and_roots(release_tree, hub_tree, monkeypatch):
         return real_import(name, *args, **kwargs)
 
     monkeypatch.setattr(builtins, "__import__", no_av)
-    with pytest.raises(ConfigError, match=r'EYEDIAP.s videos need PyAV, which is not installed: pip install "gazebench\[video\]"'):
+    with pytest.raises(
+        ConfigError, match=r'EYEDIAP.s videos need PyAV, which is not installed: pip install "gazebench\[video\]"'
+    ):
         release(release_tree).read_image(0)
 
 
@@ -253,7 +293,13 @@ def test_release_options_and_roots(release_tree, hub_tree, monkeypatch):
 
 def test_the_contract_holds_for_gazehub_layout(tmp_path, monkeypatch):
     from gazebench.datasets.eyediap import EYEDIAP
-    from tests.test_dataset_contract import check_check_data, check_folds_and_splits, check_images, check_index, check_views
+    from tests.test_dataset_contract import (
+        check_check_data,
+        check_folds_and_splits,
+        check_images,
+        check_index,
+        check_views,
+    )
 
     root = tmp_path / "fake"
     info = EYEDIAP.write_fake(root, layout="gazehub")
@@ -270,8 +316,25 @@ def test_prepare_decodes_the_release_once_into_the_frame_cache(release_tree, tmp
     holds what reading the release gives."""
     import h5py
 
-    assert main(["prepare", "--dataset", "eyediap", "--root", str(release_tree), "--size", "32", "--workers", "2",
-                 "--cache-dir", str(tmp_path), "--quiet"]) == 0
+    assert (
+        main(
+            [
+                "prepare",
+                "--dataset",
+                "eyediap",
+                "--root",
+                str(release_tree),
+                "--size",
+                "32",
+                "--workers",
+                "2",
+                "--cache-dir",
+                str(tmp_path),
+                "--quiet",
+            ]
+        )
+        == 0
+    )
     (path,) = tmp_path.glob("eyediap-32px-*.h5")
     ds = release(release_tree)
     with h5py.File(path, "r") as f:

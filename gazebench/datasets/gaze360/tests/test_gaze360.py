@@ -7,8 +7,6 @@ import shutil
 
 import numpy as np
 import pytest
-
-from tests.helpers import SMALL_RUN, run_cli
 import scipy.io
 
 from gazebench.datasets import build_dataset
@@ -24,6 +22,7 @@ from gazebench.datasets.gaze360.fake import (
     write_tree,
 )
 from gazebench.datasets.gaze360.parsing import mat_strings, parse_gaze360_split_file
+from tests.helpers import SMALL_RUN, run_cli
 
 # -- parsing -----------------------------------------------------------------------------------
 
@@ -72,8 +71,13 @@ def test_bad_split_lines_name_file_and_line(tmp_path, bad, kind):
 
 
 def test_mat_strings_reads_cell_arrays_and_char_matrices(tmp_path):
-    scipy.io.savemat(tmp_path / "m.mat", {"cells": np.array(["rec_000", "rec_01"], dtype=object).reshape(1, -1),
-                                          "chars": np.array(["rec_000", "rec_001"])})
+    scipy.io.savemat(
+        tmp_path / "m.mat",
+        {
+            "cells": np.array(["rec_000", "rec_01"], dtype=object).reshape(1, -1),
+            "chars": np.array(["rec_000", "rec_001"]),
+        },
+    )
     m = scipy.io.loadmat(tmp_path / "m.mat")
     assert mat_strings(m["cells"]) == ["rec_000", "rec_01"]
     assert mat_strings(m["chars"]) == ["rec_000", "rec_001"]
@@ -108,15 +112,18 @@ def test_metadata_index_splits_centres_and_context(tmp_path):
         if split in got:
             assert got[split] == sorted(df["stem"][expected_centre & (df["split"] == code).to_numpy()])
     assert [len(got[s]) for s in ("train", "val", "test")] == [4, 4, 6]
-    assert ds.split_subjects() == {"train": ["rec_000/p000000", "rec_000/p000001"], "val": ["rec_001/p000000"],
-                                   "test": ["rec_002/p000000", "rec_002/p000002"]}
+    assert ds.split_subjects() == {
+        "train": ["rec_000/p000000", "rec_000/p000001"],
+        "val": ["rec_001/p000000"],
+        "test": ["rec_002/p000000", "rec_002/p000002"],
+    }
     every = build_dataset("gaze360", root, centres="all")
     assert len(every.split_positions()["train"]) == 19
 
 
 def test_split_files_index_matches_metadata(tmp_path):
     root = tmp_path / "g360"
-    df = write_tree(root)
+    write_tree(root)
     meta = build_dataset("gaze360", root)
     files = build_dataset("gaze360", root, annotation="splitfiles")
     assert files.annotation == "splitfiles"
@@ -124,7 +131,9 @@ def test_split_files_index_matches_metadata(tmp_path):
         a = meta.index.iloc[meta.split_positions()[split]].set_index("id")
         b = files.index.iloc[files.split_positions()[split]].set_index("id")
         assert sorted(a.index) == sorted(b.index)
-        np.testing.assert_allclose(a.loc[b.index, ["gaze_x", "gaze_y", "gaze_z"]], b[["gaze_x", "gaze_y", "gaze_z"]], atol=1e-7)
+        np.testing.assert_allclose(
+            a.loc[b.index, ["gaze_x", "gaze_y", "gaze_z"]], b[["gaze_x", "gaze_y", "gaze_z"]], atol=1e-7
+        )
     # frames on disk that no file lists are context rows (label unknown) of the listed persons
     ctx = files.index[~files.index["centre"]]
     assert (ctx["split"] == "unused").all() and not ctx["labelled"].any()
@@ -181,7 +190,9 @@ def test_metadata_bad_labels_strict_and_lenient(tmp_path):
     lenient = build_dataset("gaze360", root, strict=False)
     assert len(lenient.index) == len(df) - 2
     assert [(p.kind, p.path.rsplit("/", 1)[-1]) for p in lenient.problems] == [
-        ("bad_label", "metadata.mat[3]"), ("bad_label", "metadata.mat[5]")]
+        ("bad_label", "metadata.mat[3]"),
+        ("bad_label", "metadata.mat[5]"),
+    ]
 
 
 def test_frame_listed_in_two_split_files(tmp_path):
@@ -190,7 +201,9 @@ def test_frame_listed_in_two_split_files(tmp_path):
     line = "rec_000/head/000000/000004.jpg 0.1 0.2 -0.9\n"
     with open(root / "test.txt", "a") as f:
         f.write(line)
-    with pytest.raises(DatasetError, match=r"test\.txt:\d+: rec_000/head/000000/000004\.jpg is also listed at .*train\.txt:2"):
+    with pytest.raises(
+        DatasetError, match=r"test\.txt:\d+: rec_000/head/000000/000004\.jpg is also listed at .*train\.txt:2"
+    ):
         build_dataset("gaze360", root).index
 
 
@@ -251,8 +264,25 @@ def test_run_end_to_end(tmp_path, model):
     root = tmp_path / "g360"
     write_tree(root)
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,
-                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "gaze360",
+                "--root",
+                str(root),
+                "--model",
+                model,
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                *SMALL_RUN,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert record["fold"] == "default"
     assert record["dataset"]["samples"] == {"train": 4, "val": 4, "test": 6}
@@ -297,8 +327,25 @@ def test_synth_gaze360_run_end_to_end(tmp_path, model):
     render(root)
     lines = split_file_lines(root)
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "gaze360", "--root", str(root), "--model", model,
-                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "gaze360",
+                "--root",
+                str(root),
+                "--model",
+                model,
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                *SMALL_RUN,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert record["dataset"]["samples"] == {s: len(v) for s, v in lines.items()}
     assert record["metrics"]["all"]["n"] == len(lines["test"])

@@ -16,17 +16,33 @@ from PIL import Image
 from gazebench import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
-from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
 from gazebench.datasets.gaze360.fake import full_window, gazehub_line, write_gazehub
 from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
+from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER, faces_detected, parse_gazehub_label
 from gazebench.population import ids_sha256, population_name, population_of_subset
 from tests.helpers import cli, use_cards
 from tests.test_check_data import check_cli
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
 
-RUN = ["--model", "static", "--epochs", "1", "--backbone", "test_resnet", "--set", "image_size=32",
-       "--set", "num_workers=0", "--set", "pretrained=false", "--set", "expect_samples=any", "--quiet", "--no-table"]
+RUN = [
+    "--model",
+    "static",
+    "--epochs",
+    "1",
+    "--backbone",
+    "test_resnet",
+    "--set",
+    "image_size=32",
+    "--set",
+    "num_workers=0",
+    "--set",
+    "pretrained=false",
+    "--set",
+    "expect_samples=any",
+    "--quiet",
+    "--no-table",
+]
 GAZE_SUBSETS = ("front180", "front20", "front20axis", "back")
 FACE_SUBSETS = ("face", "face_front180", "face_front20", "face_front20axis", "face_back")
 
@@ -81,8 +97,9 @@ def test_face_detected_is_all_four_minus_one(tmp_path):
 
 def test_check_data_counts_both_populations(tmp_path, capsys):
     df = write_with_faces(tmp_path / "g360")
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any",
-                           "--json"], capsys)
+    code, out = check_cli(
+        ["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any", "--json"], capsys
+    )
     report = json.loads(out)
     assert code == 0, report["problems"]
     assert report["subsets"] == [*GAZE_SUBSETS, *FACE_SUBSETS]
@@ -93,18 +110,41 @@ def test_check_data_counts_both_populations(tmp_path, capsys):
     assert 0 < test["face"] < test["samples"] and test["face_front180"] + test["face_back"] == test["face"]
     assert "person_face_bbox" in report["populations"]["face"]
     # the text names the columns and says what the population is
-    code, text = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any"],
-                           capsys)
+    code, text = check_cli(
+        ["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any"], capsys
+    )
     header = next(line for line in text.splitlines() if line.startswith("split "))
-    assert header.split()[:10] == ["split", "samples", "subjects", "front180", "front20", "front20axis", "back",
-                                   "face", "face_front180", "face_front20"]
+    assert header.split()[:10] == [
+        "split",
+        "samples",
+        "subjects",
+        "front180",
+        "front20",
+        "front20axis",
+        "back",
+        "face",
+        "face_front180",
+        "face_front20",
+    ]
     assert "population face (columns face, face_<subset>): the face-detectable frames" in text
 
 
 def test_split_files_have_no_face_population(tmp_path, capsys):
     write_gaze360(tmp_path / "g360")
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "annotation=splitfiles",
-                           "--set", "expect_samples=any", "--json"], capsys)
+    code, out = check_cli(
+        [
+            "--dataset",
+            "gaze360",
+            "--root",
+            str(tmp_path / "g360"),
+            "--set",
+            "annotation=splitfiles",
+            "--set",
+            "expect_samples=any",
+            "--json",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert code == 0 and report["subsets"] == list(GAZE_SUBSETS) and report["populations"] == {}
     assert "face" not in report["splits"]["test"]
@@ -113,8 +153,21 @@ def test_split_files_have_no_face_population(tmp_path, capsys):
 def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsys):
     df = write_with_faces(tmp_path / "g360")
     out = tmp_path / "out"
-    assert cli("run", "--dataset", "gaze360", "--root", tmp_path / "g360", *RUN, "--results", out / "results",
-               "--runs", out / "runs") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "gaze360",
+            "--root",
+            tmp_path / "g360",
+            *RUN,
+            "--results",
+            out / "results",
+            "--runs",
+            out / "runs",
+        )
+        == 0
+    )
     record = _record(out / "results")
     want = expected_counts(df, 2)
     pop = record["population"]
@@ -146,14 +199,26 @@ def test_the_result_reports_both_populations_on_the_right_frames(tmp_path, capsy
     kept = df[(df["split"] == 2) & df["face"]]
     missing = len(kept) - want["face"]
     assert missing > 0  # this release has face-detectable test frames without frames f-3..f+3
-    assert pop["populations"] == {"face": {
-        "name": "gaze360/test[face]", "count": want["face"], "sha256": ids_sha256(face_ids),
-        "source_count": len(kept), "complete": False,
-        "shortfall": [f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are "
-                      "not evaluated: they are not test centre frames under these options"]}}
+    assert pop["populations"] == {
+        "face": {
+            "name": "gaze360/test[face]",
+            "count": want["face"],
+            "sha256": ids_sha256(face_ids),
+            "source_count": len(kept),
+            "complete": False,
+            "shortfall": [
+                f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are "
+                "not evaluated: they are not test centre frames under these options"
+            ],
+        }
+    }
     # every leaderboard header names the population the metric is on
-    for metric, label in (("all.mean", "— test |"), ("front180.mean", "— test |"),
-                          ("face.mean", "— test[face] |"), ("face_front180.mean", "— test[face] |")):
+    for metric, label in (
+        ("all.mean", "— test |"),
+        ("front180.mean", "— test |"),
+        ("face.mean", "— test[face] |"),
+        ("face_front180.mean", "— test[face] |"),
+    ):
         assert cli("table", "--results", out / "results", "--metric", metric) == 0
         table = capsys.readouterr().out
         header = table.splitlines()[0]
@@ -169,7 +234,13 @@ def test_population_names():
     assert population_name("gaze360", "default", tag="face") == "gaze360/test[face]"
     assert population_name("rtgene", "1", tag="face") == "rtgene/fold-1/test[face]"
     assert [population_of_subset(s) for s in ("all", "front180", "front20", "back", "face", "face_front20")] == [
-        None, None, None, None, "face", "face"]
+        None,
+        None,
+        None,
+        None,
+        "face",
+        "face",
+    ]
 
 
 # -- SynthGaze: the face-detectable rule of the gaze360 layout ----------------------------------------
@@ -218,15 +289,20 @@ def test_gazehub_is_the_face_population_of_the_release(trees, capsys):
     # check-data: the same counts as the release's face population, and nothing compared with the card
     code, out = check_cli(["--dataset", "gaze360", "--root", str(hub), "--set", "layout=gazehub", "--json"], capsys)
     report = json.loads(out)
-    code_o, out_o = check_cli(["--dataset", "gaze360", "--root", str(g360), "--set", "expect_samples=any", "--json"],
-                              capsys)
+    code_o, out_o = check_cli(
+        ["--dataset", "gaze360", "--root", str(g360), "--set", "expect_samples=any", "--json"], capsys
+    )
     report_o = json.loads(out_o)
     assert code == 0 == code_o, report["problems"]
     for split in ("train", "val", "test"):
         got, want = report["splits"][split], report_o["splits"][split]
         assert (got["samples"], got["front180"], got["front20"], got["back"]) == tuple(
-            want[k] for k in ("face", "face_front180", "face_front20", "face_back"))
-    assert "layout=gazehub" in report["published"]["skipped"] and "every sample of this root" in report["populations"]["face"]
+            want[k] for k in ("face", "face_front180", "face_front20", "face_back")
+        )
+    assert (
+        "layout=gazehub" in report["published"]["skipped"]
+        and "every sample of this root" in report["populations"]["face"]
+    )
 
 
 def test_gazehub_labels_round_trip_to_the_rendered_gaze(trees):
@@ -237,14 +313,18 @@ def test_gazehub_labels_round_trip_to_the_rendered_gaze(trees):
     ds = build_dataset("gaze360", hub, layout="gazehub")
     idx = ds.index
     keys = [(*origin[(s.split("/")[0], int(s.split("/p")[1]))], int(f)) for s, f in zip(idx["subject"], idx["frame"])]
-    np.testing.assert_allclose(idx[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(),
-                               frames.loc[keys, ["gaze_x", "gaze_y", "gaze_z"]].to_numpy(), atol=1e-9)
+    np.testing.assert_allclose(
+        idx[["gaze_x", "gaze_y", "gaze_z"]].to_numpy(),
+        frames.loc[keys, ["gaze_x", "gaze_y", "gaze_z"]].to_numpy(),
+        atol=1e-9,
+    )
     # 2DGaze is (yaw, pitch) of 3DGaze as GazeHub's GazeTo2d computes it
     labels = parse_gazehub_label(hub / "Label" / "test.label")
     assert labels.columns == GAZEHUB_HEADER
     g3 = np.array([[float(v) for v in t.split(",")] for t in labels.column("3DGaze")])
-    np.testing.assert_allclose(labels.yaw_pitch, np.stack([np.arctan2(g3[:, 0], -g3[:, 2]), np.arcsin(g3[:, 1])], 1),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        labels.yaw_pitch, np.stack([np.arctan2(g3[:, 0], -g3[:, 2]), np.arcsin(g3[:, 1])], 1), atol=1e-12
+    )
     # face images at Image/<split>/Face/<n>.jpg, eye crops 60 x 36 beside them
     face = idx["path"].iloc[0]
     assert face.startswith("Image/") and "/Face/" in face and ds.read_image(0).shape == (48, 48, 3)
@@ -254,8 +334,23 @@ def test_gazehub_labels_round_trip_to_the_rendered_gaze(trees):
 def test_gazehub_run_names_the_face_population(trees, tmp_path, capsys):
     _, g360, hub = trees
     out = tmp_path / "out"
-    assert cli("run", "--dataset", "gaze360", "--root", hub, "--protocol", "gazehub", *RUN,
-               "--results", out / "results", "--runs", out / "runs") == 0
+    assert (
+        cli(
+            "run",
+            "--dataset",
+            "gaze360",
+            "--root",
+            hub,
+            "--protocol",
+            "gazehub",
+            *RUN,
+            "--results",
+            out / "results",
+            "--runs",
+            out / "runs",
+        )
+        == 0
+    )
     record = _record(out / "results")
     original = build_dataset("gaze360", g360, expect_samples="any")
     test = original.split_positions()["test"]
@@ -276,12 +371,34 @@ def test_reproduce_l2cs_on_gazehubs_test_set(trees, tmp_path, capsys):
 
     _, _, hub = trees
     weights = save_released("l2cs-gaze360", reference_weights(REFERENCE / "l2cs-gaze360"), tmp_path / "l2cs.pkl")
-    assert cli("reproduce", "l2cs-gaze360", "--root", hub, "--weights", weights, "--results", tmp_path / "results",
-               "--runs", tmp_path / "runs", "--set", "image_size=64", "--set", "num_workers=0", "--quiet") == 0
+    assert (
+        cli(
+            "reproduce",
+            "l2cs-gaze360",
+            "--root",
+            hub,
+            "--weights",
+            weights,
+            "--results",
+            tmp_path / "results",
+            "--runs",
+            tmp_path / "runs",
+            "--set",
+            "image_size=64",
+            "--set",
+            "num_workers=0",
+            "--quiet",
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert "l2cs-gaze360 (published) on gaze360 (gazehub), population gaze360/test[face]" in out
-    rows = {cells[0]: cells for cells in ([c.strip() for c in line.strip("|").split("|")]
-                                          for line in out.splitlines() if line.startswith("| "))}
+    rows = {
+        cells[0]: cells
+        for cells in (
+            [c.strip() for c in line.strip("|").split("|")] for line in out.splitlines() if line.startswith("| ")
+        )
+    }
     assert rows["front180"][1] == "GazeHub Gaze360 test, face-detectable frames, front 180°"
     # L2CS-Net's "front facing" is not defined by its code or README: both readings, no difference
     row = next(line for line in out.splitlines() if line.startswith("| front20 or front20axis "))
@@ -296,8 +413,11 @@ def test_mirror_negates_the_canonical_yaw(tmp_path):
     negated), and a positive yaw is the subject's left (+x)."""
     img = np.zeros((8, 8, 3), dtype=np.uint8)
     img[:, :2] = 255  # bright stripe on the image's left
-    write_gazehub(tmp_path / "hub", [gazehub_line(1, 10, 0.4, 0.1), gazehub_line(2, 11, -0.4, 0.1)],
-                  {"test/Face/1.png": img, "test/Face/2.png": img[:, ::-1].copy()})
+    write_gazehub(
+        tmp_path / "hub",
+        [gazehub_line(1, 10, 0.4, 0.1), gazehub_line(2, 11, -0.4, 0.1)],
+        {"test/Face/1.png": img, "test/Face/2.png": img[:, ::-1].copy()},
+    )
     ds = build_dataset("gaze360", tmp_path / "hub", layout="gazehub")
     test = ds.split_positions()["test"]
     a, b = (ds.read_image(int(p)) for p in test)
@@ -312,19 +432,31 @@ def test_mirror_negates_the_canonical_yaw(tmp_path):
     "bad, kind",
     [
         ("test/Face/9.jpg test/Left/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0,0.0", "5 fields separated"),
-        ("test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/000003/000012.jpg 0,0,-1 0.0,0.0",
-         "is not 'rec_XXX/head/PPPPPP/FFFFFF.jpg'"),
-        ("test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0;0.0",
-         "is not 'yaw,pitch'"),
-        ("test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 nan,0.0",
-         "is not finite"),
-        ("test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0,0.5",
-         "disagree by 28.65 deg"),
+        (
+            "test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/000003/000012.jpg 0,0,-1 0.0,0.0",
+            "is not 'rec_XXX/head/PPPPPP/FFFFFF.jpg'",
+        ),
+        (
+            "test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0;0.0",
+            "is not 'yaw,pitch'",
+        ),
+        (
+            "test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 nan,0.0",
+            "is not finite",
+        ),
+        (
+            "test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0,0.5",
+            "disagree by 28.65 deg",
+        ),
         # GazeHub's 3DGaze is Gaze360's eye frame, not the camera frame: this one is x-flipped
-        ("test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg -0.6,0,-0.8 0.6435,0.0",
-         "Gaze360's eye frame"),
-        ("test/Face/1.png test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0,0.0",
-         "listed twice (first on line 2)"),
+        (
+            "test/Face/9.jpg test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg -0.6,0,-0.8 0.6435,0.0",
+            "Gaze360's eye frame",
+        ),
+        (
+            "test/Face/1.png test/Left/9.jpg test/Right/9.jpg rec_002/head/000003/000012.jpg 0,0,-1 0.0,0.0",
+            "listed twice (first on line 2)",
+        ),
     ],
 )
 def test_a_malformed_label_line_names_file_and_line(tmp_path, capsys, bad, kind):
@@ -334,8 +466,9 @@ def test_a_malformed_label_line_names_file_and_line(tmp_path, capsys, bad, kind)
     with pytest.raises(DatasetError) as err:
         build_dataset("gaze360", root, layout="gazehub").index
     assert f"{path}:3:" in str(err.value) and kind in str(err.value)
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(root), "--set", "layout=gazehub", "--no-images",
-                           "--json"], capsys)
+    code, out = check_cli(
+        ["--dataset", "gaze360", "--root", str(root), "--set", "layout=gazehub", "--no-images", "--json"], capsys
+    )
     (problem,) = json.loads(out)["problems"]
     assert code == 1 and problem["path"] == f"{path}:3" and kind in problem["message"]
 
@@ -348,10 +481,18 @@ def test_gazehub_header_and_frames_listed_twice(tmp_path):
     with pytest.raises(DatasetError, match=rf"{path}:1: expected GazeHub's header line .*no column 2DGaze"):
         build_dataset("gaze360", root, layout="gazehub").index
     # the same frame (Origin) in two label files
-    write_gazehub(root, [gazehub_line(1, 10, 0.2, 0.0), gazehub_line(2, 5, 0.2, 0.0).replace("rec_002/head/000003",
-                                                                                          "rec_000/head/000000")])
-    with pytest.raises(DatasetError, match=r"test.label:3: Origin rec_000/head/000000/000005.jpg is also listed at "
-                                           r".*train.label:2"):
+    write_gazehub(
+        root,
+        [
+            gazehub_line(1, 10, 0.2, 0.0),
+            gazehub_line(2, 5, 0.2, 0.0).replace("rec_002/head/000003", "rec_000/head/000000"),
+        ],
+    )
+    with pytest.raises(
+        DatasetError,
+        match=r"test.label:3: Origin rec_000/head/000000/000005.jpg is also listed at "
+        r".*train.label:2",
+    ):
         build_dataset("gaze360", root, layout="gazehub").index
 
 
@@ -384,7 +525,8 @@ def test_the_face_population_is_gazehubs_whatever_the_centre_rule(tmp_path):
             missing = len(kept) - face["count"]
             assert missing > 0 and face["shortfall"] == [
                 f"{missing} of the {len(kept)} test frames of population face (as its source keeps them) are not "
-                "evaluated: they are not test centre frames under these options"]
+                "evaluated: they are not test centre frames under these options"
+            ]
 
 
 def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, capsys, monkeypatch):
@@ -395,15 +537,24 @@ def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, 
     df = write_with_faces(tmp_path / "g360")
     splits = enumerate(("train", "val", "test"))
     kept = {split: int(((df["split"] == code) & df["face"]).sum()) for code, split in splits}
-    centre = {split: int(((df["split"] == code) & df["face"] & df["centre"]).sum())
-              for code, split in enumerate(kept)}
-    code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--set", "expect_samples=any",
-                           "--json", "--no-images"], capsys)
+    centre = {split: int(((df["split"] == code) & df["face"] & df["centre"]).sum()) for code, split in enumerate(kept)}
+    code, out = check_cli(
+        [
+            "--dataset",
+            "gaze360",
+            "--root",
+            str(tmp_path / "g360"),
+            "--set",
+            "expect_samples=any",
+            "--json",
+            "--no-images",
+        ],
+        capsys,
+    )
     report = json.loads(out)
     assert report["population_sizes"]["face"] == {s: {"source": kept[s], "centre": centre[s]} for s in kept}
     assert report["splits"]["test"]["face"] == centre["test"] < kept["test"]
-    assert (f"test {kept['test']:,} frames, {centre['test']:,} of them centre frames"
-            in report["populations"]["face"])
+    assert f"test {kept['test']:,} frames, {centre['test']:,} of them centre frames" in report["populations"]["face"]
     # where a card states the population's size, check-data compares it (the card states none today)
     card = yaml.safe_load(load_card("gaze360").path.read_text())
     card["protocol"]["published_sizes"] = {"test_face": kept["test"] + 1}
@@ -413,8 +564,10 @@ def test_check_data_counts_the_face_population_as_its_source_keeps_it(tmp_path, 
     use_cards(monkeypatch, cards)
     code, out = check_cli(["--dataset", "gaze360", "--root", str(tmp_path / "g360"), "--json", "--no-images"], capsys)
     report = json.loads(out)
-    assert code == 1 and report["published"]["compared"] == {"test_face": {"counted": kept["test"],
-                                                                           "published": kept["test"] + 1}}
+    assert code == 1 and report["published"]["compared"] == {
+        "test_face": {"counted": kept["test"], "published": kept["test"] + 1}
+    }
     (message,) = [p["message"] for p in report["problems"] if p["kind"] == "published_size"]
-    assert message.startswith(f"test_face: {kept['test']} frames, the published Gaze360 test set's face population "
-                              f"has {kept['test'] + 1}")
+    assert message.startswith(
+        f"test_face: {kept['test']} frames, the published Gaze360 test set's face population has {kept['test'] + 1}"
+    )

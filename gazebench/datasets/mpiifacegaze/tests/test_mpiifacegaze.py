@@ -105,8 +105,9 @@ def test_self_check_warns_on_mirrored_labels_and_names_the_fix(tmp_path):
     # the fix: the labels read with both signs flipped look down, and the check is quiet
     fixed = build_dataset("mpiifacegaze", tmp_path, expect_samples="any", gaze_signs="negated")
     as_release = build_dataset("mpiifacegaze", tmp_path, expect_samples="any")
-    np.testing.assert_allclose(fixed.gaze(), geometry.from_pitch_yaw(-np.concatenate(list(written.values()))),
-                               atol=1e-12)
+    np.testing.assert_allclose(
+        fixed.gaze(), geometry.from_pitch_yaw(-np.concatenate(list(written.values()))), atol=1e-12
+    )
     np.testing.assert_allclose(fixed.gaze()[:, 1], -as_release.gaze()[:, 1], atol=1e-12)
     np.testing.assert_allclose(fixed.index["gaze_pitch"], as_release.index["gaze_pitch"])  # kept as written
     report = check_dataset("mpiifacegaze", tmp_path, {"gaze_signs": "negated"}, images=False)
@@ -145,8 +146,10 @@ def test_count_check_is_an_error_in_runs_and_a_problem_in_check_data(tmp_path):
         build_dataset("mpiifacegaze", tmp_path).index
     text = str(err.value)
     published = int(build_dataset("mpiifacegaze", tmp_path, expect_samples="any").card.extra("samples_per_subject"))
-    assert text.startswith(f"{tmp_path / 'p00.mat'}: p00: 3 samples, the published MPIIFaceGaze release has "
-                           f"{published:,} per subject (gazebench/datasets/mpiifacegaze/card.yaml samples_per_subject)")
+    assert text.startswith(
+        f"{tmp_path / 'p00.mat'}: p00: 3 samples, the published MPIIFaceGaze release has "
+        f"{published:,} per subject (gazebench/datasets/mpiifacegaze/card.yaml samples_per_subject)"
+    )
     assert "expect_samples=any" in text
     with pytest.raises(DatasetError, match=r"p00: 3 samples, expected 4 per subject \(--set expect_samples=4\)"):
         build_dataset("mpiifacegaze", tmp_path, expect_samples=4).index
@@ -249,25 +252,81 @@ def test_synth_tree_labels_and_check_data_statistics(synth_tree):
 
 
 def test_run_fold_0_on_the_synth_tree(synth_tree, tmp_path, capsys):
-    common = ["run", "--dataset", "mpiifacegaze", "--root", str(synth_tree), "--fold", "0",
-              "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), "--quiet", "--no-table",
-              *TINY_RECIPE]
+    common = [
+        "run",
+        "--dataset",
+        "mpiifacegaze",
+        "--root",
+        str(synth_tree),
+        "--fold",
+        "0",
+        "--results",
+        str(tmp_path / "results"),
+        "--runs",
+        str(tmp_path / "runs"),
+        "--quiet",
+        "--no-table",
+        *TINY_RECIPE,
+    ]
     assert main([*common, "--model", "mean"]) == 2  # the release's count is 3000 per person
     assert "expect_samples=any" in capsys.readouterr().err
 
-    assert main([*common, "--model", "static", "--set", "expect_samples=any", "--epochs", "1",
-                 "--backbone", "test_resnet", "--set", "max_train_samples=32", *NO_WEIGHTS]) == 0
+    assert (
+        main(
+            [
+                *common,
+                "--model",
+                "static",
+                "--set",
+                "expect_samples=any",
+                "--epochs",
+                "1",
+                "--backbone",
+                "test_resnet",
+                "--set",
+                "max_train_samples=32",
+                *NO_WEIGHTS,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in (tmp_path / "results").rglob("*.json")]
     assert record["fold"] == "0" and record["dataset"]["options"]["expect_samples"] == "any"
-    assert record["dataset"]["subjects"] == {"train": [f"p{k:02d}" for k in range(2, 8)], "val": ["p01"], "test": ["p00"]}
+    assert record["dataset"]["subjects"] == {
+        "train": [f"p{k:02d}" for k in range(2, 8)],
+        "val": ["p01"],
+        "test": ["p00"],
+    }
     assert record["dataset"]["samples"] == {"train": 108, "val": 18, "test": 18}
     assert record["metrics"]["all"]["n"] == 18 and set(record["metrics"]) == {"all"}  # no subsets
 
 
 def test_sequence_models_fail_before_training_naming_model_and_dataset(synth_tree, tmp_path, capsys):
-    rc = main(["run", "--dataset", "mpiifacegaze", "--root", str(synth_tree), "--fold", "0", "--model", "seqlstm",
-               "--set", "expect_samples=any", "--backbone", "test_resnet", "--results", str(tmp_path / "results"),
-               "--runs", str(tmp_path / "runs"), "--quiet", "--no-table", *TINY_RECIPE, *NO_WEIGHTS])
+    rc = main(
+        [
+            "run",
+            "--dataset",
+            "mpiifacegaze",
+            "--root",
+            str(synth_tree),
+            "--fold",
+            "0",
+            "--model",
+            "seqlstm",
+            "--set",
+            "expect_samples=any",
+            "--backbone",
+            "test_resnet",
+            "--results",
+            str(tmp_path / "results"),
+            "--runs",
+            str(tmp_path / "runs"),
+            "--quiet",
+            "--no-table",
+            *TINY_RECIPE,
+            *NO_WEIGHTS,
+        ]
+    )
     assert rc == 2
     err = capsys.readouterr().err
     assert "'seqlstm'" in err and "'mpiifacegaze'" in err and "no sequences" in err

@@ -6,22 +6,24 @@ import json
 
 import numpy as np
 import pytest
-
-from tests.helpers import SMALL_RUN, run_cli, use_cards
 import yaml
 from PIL import Image
 
 from gazebench import geometry
 from gazebench.datasets import build_dataset
-from gazebench.options import ConfigError
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
-from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
 from gazebench.datasets.rtgene import VARIANT_DIRS, segment_ids
 from gazebench.datasets.rtgene.fake import BASE_TIME, render, write_image, write_tree
+from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
+from gazebench.options import ConfigError
+from tests.helpers import SMALL_RUN, run_cli, use_cards
 
 #: the folds' test subjects (the card's protocol)
-FOLD_TEST = {"0": ["s001", "s002", "s008", "s010"], "1": ["s003", "s004", "s007", "s009"],
-             "2": ["s005", "s006", "s011", "s012", "s013"]}
+FOLD_TEST = {
+    "0": ["s001", "s002", "s008", "s010"],
+    "1": ["s003", "s004", "s007", "s009"],
+    "2": ["s005", "s006", "s011", "s012", "s013"],
+}
 
 
 # -- parsing ---------------------------------------------------------------------------------
@@ -30,10 +32,10 @@ FOLD_TEST = {"0": ["s001", "s002", "s008", "s010"], "1": ["s003", "s004", "s007"
 def test_parse_documented_line_formats(tmp_path):
     path = tmp_path / "label_combined.txt"
     text = (
-        "1, [0.1648, -0.2991], [-0.1191, 0.1629], 1504190788.51\r\n"       # the documented example, CRLF
-        "2,[0.1,-0.2],[0.3,-0.4],1504190788.6\r\n"                         # no spaces
+        "1, [0.1648, -0.2991], [-0.1191, 0.1629], 1504190788.51\r\n"  # the documented example, CRLF
+        "2,[0.1,-0.2],[0.3,-0.4],1504190788.6\r\n"  # no spaces
         "3,  [ 1e-2 ,\t-2.5E-1 ] ,  [\t.5, -0.25 ],\t1504190788.7  \r\n"  # double spaces, tabs, exponents
-        "\r\n"                                                            # blank line: skipped
+        "\r\n"  # blank line: skipped
         "10, [+0.0, 0], [0, -0], 1504190789\n"
     )
     path.write_bytes(text.encode())
@@ -50,12 +52,12 @@ def test_parse_documented_line_formats(tmp_path):
 @pytest.mark.parametrize(
     "bad",
     [
-        "4, 0.1, -0.2, 0.3, -0.4, 1504190788.8",            # no brackets
-        "4, [0.1, -0.2], [0.3], 1504190788.8",              # gaze with one value
-        "4, [0.1, -0.2], [0.3, -0.4]",                      # no timestamp
-        "x4, [0.1, -0.2], [0.3, -0.4], 1504190788.8",       # idx not an integer
-        "4, [0.1, -0.2], [0.3, abc], 1504190788.8",         # not a number
-        "4; [0.1, -0.2]; [0.3, -0.4]; 1504190788.8",        # other separator
+        "4, 0.1, -0.2, 0.3, -0.4, 1504190788.8",  # no brackets
+        "4, [0.1, -0.2], [0.3], 1504190788.8",  # gaze with one value
+        "4, [0.1, -0.2], [0.3, -0.4]",  # no timestamp
+        "x4, [0.1, -0.2], [0.3, -0.4], 1504190788.8",  # idx not an integer
+        "4, [0.1, -0.2], [0.3, abc], 1504190788.8",  # not a number
+        "4; [0.1, -0.2]; [0.3, -0.4]; 1504190788.8",  # other separator
     ],
 )
 def test_malformed_line_names_file_line_text_and_format(tmp_path, bad):
@@ -82,7 +84,10 @@ def test_lenient_parse_collects_every_problem_and_keeps_good_lines(tmp_path):
     labels = parse_rtgene_labels(path, problems)
     assert labels.idx.tolist() == [1, 4]
     assert [(p.kind, p.path) for p in problems] == [
-        ("malformed_line", f"{path}:2"), ("duplicate", f"{path}:3"), ("bad_label", f"{path}:4")]
+        ("malformed_line", f"{path}:2"),
+        ("duplicate", f"{path}:3"),
+        ("bad_label", f"{path}:4"),
+    ]
 
 
 def test_duplicate_idx_is_an_error_naming_both_lines(tmp_path):
@@ -108,17 +113,19 @@ def test_convention_gaze_yaw_positive_maps_to_x_positive(tmp_path):
     folder = root / "s000_glasses"
     folder.mkdir(parents=True)
     (folder / "label_combined.txt").write_text(
-        "1, [0.3, 0.2], [0.5, 0.0], 10.0\n"    # positive yaw
+        "1, [0.3, 0.2], [0.5, 0.0], 10.0\n"  # positive yaw
         "2, [0.3, 0.2], [-0.5, 0.0], 10.1\n"
-        "3, [0.3, 0.2], [0.0, 0.4], 10.2\n"    # looking up
-        "4, [0.3, 0.2], [0.0, 0.0], 10.3\n"    # straight into the camera
+        "3, [0.3, 0.2], [0.0, 0.4], 10.2\n"  # looking up
+        "4, [0.3, 0.2], [0.0, 0.0], 10.3\n"  # straight into the camera
     )
     ds = build_dataset("rtgene", root)
     g = ds.gaze()
-    assert g[0, 0] > 0 and g[1, 0] < 0          # yaw sign -> x sign
-    assert g[2, 1] > 0                           # pitch > 0 -> up (+y)
+    assert g[0, 0] > 0 and g[1, 0] < 0  # yaw sign -> x sign
+    assert g[2, 1] > 0  # pitch > 0 -> up (+y)
     np.testing.assert_allclose(g[3], [0.0, 0.0, -1.0], atol=1e-12)
-    np.testing.assert_allclose(np.degrees(geometry.vector_to_yawpitch(g))[:, 0], np.degrees([0.5, -0.5, 0.0, 0.0]), atol=1e-9)
+    np.testing.assert_allclose(
+        np.degrees(geometry.vector_to_yawpitch(g))[:, 0], np.degrees([0.5, -0.5, 0.0, 0.0]), atol=1e-9
+    )
     # the head pose is not the label: the head columns keep the native values
     assert ds.index["head_yaw"].tolist() == [0.3] * 4
     # mirroring the image negates yaw: the mirrored label of (yaw, pitch) is the label of (-yaw, pitch)
@@ -150,8 +157,14 @@ def test_index_ids_paths_and_variants(tmp_path):
     written = write_tree(root, subjects=["s000", "s003"], frames=3, variants=tuple(VARIANT_DIRS))
     for variant, folder in VARIANT_DIRS.items():
         ds = build_dataset("rtgene", root, variant=variant)
-        assert ds.index["id"].tolist() == ["s000/000001", "s000/000002", "s000/000003",
-                                            "s003/000001", "s003/000002", "s003/000003"]
+        assert ds.index["id"].tolist() == [
+            "s000/000001",
+            "s000/000002",
+            "s000/000003",
+            "s003/000001",
+            "s003/000002",
+            "s003/000003",
+        ]
         assert ds.index["path"].iat[4] == f"s003_glasses/{folder}/face_000002_rgb.png"
         assert ds.read_image(4).shape == (12, 12, 3)
     yp = np.array([[r[1], r[2]] for s in ("s000", "s003") for r in written[s]])
@@ -202,19 +215,20 @@ def test_windows_follow_timestamps_with_gap_and_padding(tmp_path):
     # idx order differs from time order; a 2 s hole splits the frames into two segments
     times = {5: 0.00, 6: 0.04, 2: 0.08, 8: 0.12, 9: 0.16, 3: 2.16, 4: 2.20, 7: 2.24}
     (folder / "label_combined.txt").write_text(
-        "".join(f"{i}, [0, 0], [0.1, 0.0], {BASE_TIME + t:.3f}\n" for i, t in times.items()))
+        "".join(f"{i}, [0, 0], [0.1, 0.0], {BASE_TIME + t:.3f}\n" for i, t in times.items())
+    )
     ds = build_dataset("rtgene", root)
     idx = ds.index
     assert idx["idx"].tolist() == [5, 6, 2, 8, 9, 3, 4, 7]  # time order
     assert idx["sequence"].tolist() == ["s000/seg000"] * 5 + ["s000/seg001"] * 3
     table, complete = ds.windows([-1, 0, 1])
     by_idx = lambda rows: [int(idx["idx"].iat[r]) for r in rows]  # noqa: E731
-    assert by_idx(table[2]) == [6, 2, 8] and complete[2]            # inside a segment
-    assert by_idx(table[4]) == [8, 9, 9] and not complete[4]        # segment end: edge frame repeated
-    assert by_idx(table[5]) == [3, 3, 4] and not complete[5]        # next segment starts: no crossing
-    assert complete.sum() == 4                                      # 6, 2, 8 and 4
+    assert by_idx(table[2]) == [6, 2, 8] and complete[2]  # inside a segment
+    assert by_idx(table[4]) == [8, 9, 9] and not complete[4]  # segment end: edge frame repeated
+    assert by_idx(table[5]) == [3, 3, 4] and not complete[5]  # next segment starts: no crossing
+    assert complete.sum() == 4  # 6, 2, 8 and 4
     table7, complete7 = ds.windows(range(-3, 4))
-    assert not complete7.any()                                      # no segment holds 7 frames
+    assert not complete7.any()  # no segment holds 7 frames
     # a longer max_gap joins the segments
     joined = build_dataset("rtgene", root, max_gap=3.0)
     t, c = joined.windows([-1, 0, 1])
@@ -278,8 +292,25 @@ def test_leakage_in_an_edited_card_fails_naming_the_subject(tmp_path, monkeypatc
         ds.split_positions("0")
     ds.split_positions("1")  # fold 1: s001 is only in val ("rest" leaves val subjects out of train)
     with pytest.raises(LeakageError, match="'s001'"):
-        run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "mean", "--fold", "0",
-                 "--results", str(tmp_path / "results"), "--runs", str(tmp_path / "runs"), "--quiet", "--no-table"])
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "rtgene",
+                "--root",
+                str(root),
+                "--model",
+                "mean",
+                "--fold",
+                "0",
+                "--results",
+                str(tmp_path / "results"),
+                "--runs",
+                str(tmp_path / "runs"),
+                "--quiet",
+                "--no-table",
+            ]
+        )
 
 
 # -- end to end ----------------------------------------------------------------------------------
@@ -292,8 +323,27 @@ def test_run_static_all_three_folds(tmp_path):
     root = tmp_path / "rt"
     write_tree(root, frames=3, size=16, variants=("original_large",))  # the original protocol's images
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "static", "--fold", "all",
-                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "rtgene",
+                "--root",
+                str(root),
+                "--model",
+                "static",
+                "--fold",
+                "all",
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                *SMALL_RUN,
+            ]
+        )
+        == 0
+    )
     records = [json.loads(p.read_text()) for p in sorted(results.rglob("*.json"))]
     assert sorted(r["fold"] for r in records) == ["0", "1", "2"]
     for r in records:
@@ -311,8 +361,27 @@ def test_run_temporal_models_record_complete_windows(tmp_path, model):
     # 9 frames per subject at 30 Hz: the three middle frames have a full f-3..f+3 window
     write_tree(root, frames=9, size=16, variants=("original_large",))
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", model, "--fold", "2",
-                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "rtgene",
+                "--root",
+                str(root),
+                "--model",
+                model,
+                "--fold",
+                "2",
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                *SMALL_RUN,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert record["dataset"]["windows_complete"] == {"train": 8 * 3, "val": 4 * 3, "test": 5 * 3}
 
@@ -339,8 +408,11 @@ def test_synth_rtgene_labels_match_the_scene(tmp_path):
     # sequences are a few seconds apart: windows never join two SynthGaze sequences
     table, _ = ds.windows(range(-3, 4))
     ids = ds.index["idx"].to_numpy()
-    seq_of = {(s, i + 1): q for s in ds.index["subject"].unique()
-              for i, q in enumerate(f[f["subject"] == s].sort_values("timestamp", kind="stable")["sequence"])}
+    seq_of = {
+        (s, i + 1): q
+        for s in ds.index["subject"].unique()
+        for i, q in enumerate(f[f["subject"] == s].sort_values("timestamp", kind="stable")["sequence"])
+    }
     subj = ds.index["subject"].to_numpy()
     for r in range(len(ds.index)):
         assert len({seq_of[(subj[r], int(ids[t]))] for t in table[r]}) == 1
@@ -369,11 +441,31 @@ def test_synth_rtgene_sequence_model_trains_on_one_fold(tmp_path):
     root = tmp_path / "rt"
     render(root, SYNTH_SEED)
     results = tmp_path / "results"
-    assert run_cli(["run", "--dataset", "rtgene", "--root", str(root), "--model", "seqlstm", "--fold", "2",
-                    "--results", str(results), "--runs", str(tmp_path / "runs"), *SMALL_RUN]) == 0
+    assert (
+        run_cli(
+            [
+                "run",
+                "--dataset",
+                "rtgene",
+                "--root",
+                str(root),
+                "--model",
+                "seqlstm",
+                "--fold",
+                "2",
+                "--results",
+                str(results),
+                "--runs",
+                str(tmp_path / "runs"),
+                *SMALL_RUN,
+            ]
+        )
+        == 0
+    )
     (record,) = [json.loads(p.read_text()) for p in results.rglob("*.json")]
     assert record["fold"] == "2" and record["dataset"]["subjects"]["test"] == [
-        s for s in FOLD_TEST["2"] if s in record["dataset"]["subjects"]["test"]]
+        s for s in FOLD_TEST["2"] if s in record["dataset"]["subjects"]["test"]
+    ]
     wc = record["dataset"]["windows_complete"]
     assert all(0 <= wc[s] <= record["dataset"]["samples"][s] for s in wc)
 
@@ -411,8 +503,10 @@ def test_mirrored_rendering_matches_the_mirrored_label():
         if abs(centroid(masks["pupil"])[1] - centroid(masks_m["pupil"])[1]) > 1.0:
             checked += 1  # the flip visibly moved the pupils
         # the mirrored label is also what the mirrored head and eye rotations compose to
-        g_m = compose_gaze(mirrored[["head_yaw", "head_pitch", "head_roll"]].to_numpy(np.float64)[None],
-                           mirrored[["eye_yaw", "eye_pitch"]].to_numpy(np.float64)[None])[0]
+        g_m = compose_gaze(
+            mirrored[["head_yaw", "head_pitch", "head_roll"]].to_numpy(np.float64)[None],
+            mirrored[["eye_yaw", "eye_pitch"]].to_numpy(np.float64)[None],
+        )[0]
         np.testing.assert_allclose(g_m, geometry.mirror(g), atol=1e-9)
         # and it is the RT-GENE label with its yaw negated
         yaw, pitch = geometry.vector_to_yawpitch(g)
