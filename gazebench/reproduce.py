@@ -64,7 +64,7 @@ def comparison_rows(card: Any, record: ResultRecord) -> list[list[str]]:
     rows = []
     for number in card.published:
         want = number.value
-        elsewhere = number.dataset and number.dataset != record["dataset"]["name"]
+        elsewhere = number.dataset and number.dataset != record.dataset.name
         if elsewhere:  # another test set (UniGaze's EYEDIAP numbers beside an ETH-XGaze run): nothing to set beside it
             rows.append(
                 [

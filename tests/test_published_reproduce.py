@@ -8,9 +8,10 @@ import json
 import pytest
 
 from gazebench import reproduce
+from gazebench.datasets.ethxgaze.tests.test_ethxgaze import check_submission, withheld  # noqa: F401  (the fixture)
 from gazebench.published import published_card
+from gazebench.record_model import Dataset, ErrorSummary, ResultRecord
 from tests.helpers import cli
-from tests.test_ethxgaze import check_submission, withheld  # noqa: F401  (the fixture)
 from tests.test_published import REFERENCE, reference_weights, save_released
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")
@@ -20,12 +21,16 @@ def test_numbers_on_another_test_set_are_not_compared_with_this_run() -> None:
     """UniGaze-H cross_X's EYEDIAP numbers beside an ETH-XGaze run (whatever it measured): no
     measured value, no difference."""
     card = published_card("unigaze-h14-cross-x")
-    record = {"dataset": {"name": "ethxgaze"}, "metrics": {"all": {"mean": 3.0, "n": 12}}}
-    rows = reproduce.comparison_rows(card, record)
+
+    def record_on(dataset: str) -> ResultRecord:  # the two parts comparison_rows reads
+        metrics = {"all": ErrorSummary.model_construct(mean=3.0, n=12)}
+        return ResultRecord.model_construct(dataset=Dataset.model_construct(name=dataset), metrics=metrics)
+
+    rows = reproduce.comparison_rows(card, record_on("ethxgaze"))
     assert [r[0] for r in rows] == ["all", "all"] and [r[2] for r in rows] == ["4.65", "8.13"]
     assert {r[3] for r in rows} == {"not measured (on eyediap)"} and {r[4] for r in rows} == {"none: another test set"}
-    record["dataset"]["name"] = "eyediap"  # on its own test set the number is compared as any other
-    assert reproduce.comparison_rows(card, record)[0][3:] == ["3.00", "-1.65"]
+    # on its own test set the number is compared as any other
+    assert reproduce.comparison_rows(card, record_on("eyediap"))[0][3:] == ["3.00", "-1.65"]
 
 
 def test_reproduce_unigaze_writes_an_eth_xgaze_submission(withheld, tmp_path, capsys) -> None:  # noqa: F811
