@@ -18,8 +18,8 @@ from gazebench.leaderboard import aggregate, dedupe, layout, leaderboard, render
 from gazebench.published.references import TABLE_DIR, load_references, matching, read_references
 
 ROOT = Path(__file__).resolve().parents[1]
-#: the datasets a reference may name: the shipped cards, and EyeDiap (its card arrives with the EyeDiap adapter)
-KNOWN = {p.stem for p in (ROOT / "datasets").glob("*.yaml")} | {"eyediap"}
+#: the datasets a reference may name: those with a shipped card (gazebench/datasets/<name>/card.yaml)
+KNOWN = {p.parent.name for p in (ROOT / "gazebench" / "datasets").glob("*/card.yaml")}
 #: a source must be pinned: a repository file at a commit
 PINNED = re.compile(r"^https://github\.com/[\w.-]+/[\w.-]+/blob/[0-9a-f]{40}/\S+$")
 
@@ -271,11 +271,13 @@ def test_table_command_flag_hides_the_reference_rows(frame, tmp_path, monkeypatc
 
 
 def test_report_shows_reference_rows_in_its_leaderboard(frame):
-    from gazebench.report import leaderboard_section
+    from gazebench.report import leaderboards
 
-    page = leaderboard_section(frame)
-    assert "ref: PureGaze (ours) — PureGaze, AAAI 2022 [R1]" in page and "<b>7.08</b>" not in page
-    assert "ref: " not in leaderboard_section(frame, references=False)
+    def page(references: bool) -> str:
+        return "".join(board["table"] + board["legend"] for board in leaderboards(frame, references=references))
+
+    assert "ref: PureGaze (ours) — PureGaze, AAAI 2022 [R1]" in page(True) and "<b>7.08</b>" not in page(True)
+    assert "ref: " not in page(False)
 
 
 def test_shipped_tables_are_package_data():
