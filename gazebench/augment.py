@@ -19,8 +19,9 @@
                   to get it.  Runs on the device on the views, after they are made
                   (:meth:`Augment.views_target`).
 
-Importing this module does not import torch (``gazebench.config`` reads :data:`AUGMENTATIONS`
-and :func:`check_augment` for ``gazebench ls`` and ``--help``); the functions import it when run.
+The names a recipe's ``augment`` takes and their check live in :mod:`gazebench.config`
+(:data:`~gazebench.config.AUGMENTATIONS`, :func:`~gazebench.config.check_augment`).  Importing this
+module does not import torch; the functions import it when run.
 """
 
 from __future__ import annotations
@@ -32,27 +33,16 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from gazebench.options import names_of
+from gazebench.config import check_augment
 
 if TYPE_CHECKING:  # pragma: no cover
     import torch
 
-#: the names a recipe's ``augment`` takes, each in words (what a dry run and a record print)
-AUGMENTATION_TEXT = {
-    "flip": "horizontal flip of half the samples, gaze x negated",
-    "resized_crop": "RandomResizedCrop per frame on the frame as read (area 0.8-1, aspect 3/4-4/3), resized to image_size",
-}
-AUGMENTATIONS = tuple(AUGMENTATION_TEXT)
 #: Gaze360's RandomResizedCrop area range (code/run.py line 63) and torchvision's default ratio
 CROP_SCALE = (0.8, 1.0)
 CROP_RATIO = (3.0 / 4.0, 4.0 / 3.0)
 #: torchvision's RandomResizedCrop.get_params draws at most this many boxes before its fallback
 CROP_TRIES = 10
-
-
-#: a recipe's ``augment`` -> the names, in :data:`AUGMENTATIONS` order, each once (a list, ``"flip,resized_crop"``,
-#: or none)
-check_augment = names_of(*AUGMENTATIONS, what="augmentation")
 
 
 # --- flip -----------------------------------------------------------------------------------------

@@ -22,7 +22,6 @@ from typing import Any
 
 import yaml
 
-from gazebench.augment import AUGMENTATION_TEXT, check_augment
 from gazebench.options import (
     ConfigError,
     Option,
@@ -37,6 +36,17 @@ from gazebench.options import (
 from gazebench.registry import closest
 
 __all__ = ["ConfigError", "Recipe", "RECIPE_OPTIONS", "parse_value", "parse_sets", "route_settings", "Routed"]
+
+
+#: the names a recipe's ``augment`` takes, each in words (what a dry run and a record print)
+AUGMENTATION_TEXT = {
+    "flip": "horizontal flip of half the samples, gaze x negated",
+    "resized_crop": "RandomResizedCrop per frame on the frame as read (area 0.8-1, aspect 3/4-4/3), resized to image_size",
+}
+AUGMENTATIONS = tuple(AUGMENTATION_TEXT)
+#: a recipe's ``augment`` -> the names, in :data:`AUGMENTATIONS` order, each once (a list, ``"flip,resized_crop"``,
+#: or none)
+check_augment = names_of(*AUGMENTATIONS, what="augmentation")
 
 
 def _betas(value: Any) -> tuple[float, float]:

@@ -6,7 +6,7 @@ and writes its record; then, for each test dataset D2, :func:`evaluate_cross` pr
 protocol with the selected model -- the test subjects of *all* of D2's folds (their union; a fixed
 split: its test split), D2 opened with its own card, adapter and default protocol's data options,
 the model's own view and the unit's image size -- and writes one more record beside the unit's
-(:func:`cross_result_path`: ``<result>.cross-<D2>.json``) with its predictions CSV in the run
+(:func:`gazebench.unit.cross_result_path`: ``<result>.cross-<D2>.json``) with its predictions CSV in the run
 folder (``predictions_cross-<D2>.csv``).
 
 That record is an ordinary result of D2 (``dataset`` D2, D2's protocol, its own population
@@ -31,14 +31,10 @@ import numpy as np
 from gazebench import population
 from gazebench.config import ConfigError
 from gazebench.geometry import vector_to_yawpitch
+from gazebench.unit import cross_result_path
 
 #: file name of a cross test's predictions inside the unit's run folder
 PREDICTIONS = "predictions_cross-{name}.csv"
-
-
-def cross_result_path(result_path: Path, name: str) -> Path:
-    """``.../fold-0_seed-0_<id>.json`` -> ``.../fold-0_seed-0_<id>.cross-<name>.json``."""
-    return result_path.with_name(f"{result_path.stem}.cross-{name}.json")
 
 
 def cross_unit_id(unit_id: str, name: str) -> str:
@@ -76,7 +72,7 @@ def open_test(
     labels the release withholds (ETH-XGaze's test) cannot be scored and are left out."""
     from gazebench.datasets import build_dataset
     from gazebench.datasets.base import resolve_dataset_options
-    from gazebench.planning import dataset_card, dataset_class
+    from gazebench.declared import dataset_card, dataset_class
 
     card = dataset_card(name)
     protocol = card.protocol(protocol)
@@ -181,11 +177,11 @@ def label_space_note(train_gaze: np.ndarray, test_gaze: np.ndarray, train_name: 
 def predict_test(setup: Any, test: CrossTest, progress: bool) -> tuple[dict[str, Any], list[int], Any]:
     """The selected model's predictions on ``test``'s rows (the model's view, the unit's image size
     and recipe), the rows skipped as unreadable, and the frame source used."""
+    from gazebench.assemble import make_loader
     from gazebench.datasets.loading import FrameWindows, without_skipped
     from gazebench.datasets.sources import open_frame_source
-    from gazebench.engine import predict
+    from gazebench.engine import predict_batches
     from gazebench.progress import progress_bar
-    from gazebench.setup import make_loader
 
     recipe = setup.recipe
     source = open_frame_source(test.dataset, recipe.image_size)
@@ -193,15 +189,15 @@ def predict_test(setup: Any, test: CrossTest, progress: bool) -> tuple[dict[str,
     loader = make_loader(windows, recipe, setup.num_workers, train=False)
     skipped: list[int] = []
     with progress_bar(len(windows), f"evaluate {test.name}", progress) as bar:
-        pred = predict(setup.step_model, without_skipped(loader, skipped), setup.ctx, None, bar)
+        pred = predict_batches(setup.step_model, without_skipped(loader, skipped), setup.ctx, None, bar)
     return pred, skipped, source
 
 
 def evaluate_cross(setup: Any, record: dict[str, Any], tests: list[CrossTest], progress: bool = True) -> list[Path]:
     """For each cross test: predict, write the predictions CSV and the record; return the records' paths."""
-    from gazebench.record import metrics_for, skipped_summary, write_predictions
     from gazebench.record_model import new_record
     from gazebench.results import write_record
+    from gazebench.unit_record import metrics_for, skipped_summary, write_predictions
 
     unit, written = setup.unit, []
     sigma_trained = new_record(record).model.sigma_trained

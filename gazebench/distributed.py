@@ -154,7 +154,7 @@ class Dist:
         return {**stats, "loss": loss, "samples": samples, "seconds": max(p[2] for p in parts)}
 
     def gather_predictions(self, pred: dict[str, Any]) -> dict[str, Any]:
-        """The ranks' :func:`gazebench.engine.predict` outputs on their shares, joined in rank order
+        """The ranks' :func:`gazebench.engine.predict_batches` outputs on their shares, joined in rank order
         (the shares are contiguous, so this is the split's order); the mean loss over all samples."""
         parts = self.all_gather({k: pred[k] for k in (*_CONCAT, "loss", "seconds")})
         out = {k: np.concatenate([p[k] for p in parts]) for k in _CONCAT}

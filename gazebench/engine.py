@@ -229,7 +229,7 @@ def train_one_epoch(
 
 
 @torch.inference_mode()
-def predict(
+def predict_batches(
     model: nn.Module,
     loader: Iterable[dict],
     ctx: StepContext,

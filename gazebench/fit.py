@@ -29,12 +29,12 @@ import numpy as np
 import torch
 
 from gazebench import checkpoint
+from gazebench.assemble import Setup, make_optimizer, make_scaler
 from gazebench.augment import make_augment
 from gazebench.datasets.loading import without_skipped
-from gazebench.engine import predict, train_one_epoch
+from gazebench.engine import predict_batches, train_one_epoch
 from gazebench.progress import progress_bar
 from gazebench.schedules import set_rate
-from gazebench.setup import Setup, make_optimizer, make_scaler
 
 LAST, BEST = "last.pt", "best.pt"
 
@@ -89,7 +89,7 @@ class FitOutcome:
 
 @dataclass
 class Evaluation:
-    """Predictions of the selected model on the validation and test splits (engine.predict dicts)."""
+    """Predictions of the selected model on the validation and test splits (engine.predict_batches dicts)."""
 
     val: dict[str, Any]
     test: dict[str, Any]
@@ -235,7 +235,7 @@ def predict_split(setup: Setup, split: str, desc: str, progress: bool, with_loss
     """Predictions for every sample of ``split`` (``val`` or ``test``), with the mean loss if asked."""
     loader = without_skipped(setup.eval_loaders[split], setup.skipped[split])
     with progress_bar(len(setup.eval_loaders[split].sampler), desc, progress) as bar:
-        pred = predict(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
+        pred = predict_batches(setup.step_model, loader, setup.ctx, setup.loss_fn if with_loss else None, bar)
     # under torchrun each rank predicted its share: every rank gets all of them, in index order
     return setup.strategy.gather_predictions(pred)
 

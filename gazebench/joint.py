@@ -30,7 +30,7 @@ def joint_data_keys() -> tuple[str, ...]:
 def data_keys(entry: DatasetEntry) -> set[str]:
     """The data options a ``--set`` key may name for this entry: a joint entry's own (sampling) and
     every member's; a single dataset's own."""
-    from gazebench.planning import dataset_option_keys
+    from gazebench.declared import dataset_option_keys
 
     keys = {k for name in entry.trained_on for k in dataset_option_keys(name)}
     return keys | set(joint_data_keys()) if entry.members else keys
@@ -49,7 +49,8 @@ def members_of(spec: Any) -> list[Any]:
     """The members of a joint spec, planned from their cards (no data read)."""
     from gazebench.datasets.base import resolve_dataset_options
     from gazebench.datasets.joint import Member
-    from gazebench.planning import chosen_protocol, dataset_card, dataset_class
+    from gazebench.declared import dataset_card, dataset_class
+    from gazebench.suites import chosen_protocol
 
     out = []
     for name in spec.members:
@@ -68,7 +69,7 @@ def plan_joint(spec: Any) -> tuple[Any, Any, dict[str, Any]]:
     """``(card, protocol, options)`` of a joint spec: the composite's card and protocol, and its
     resolved options; members whose label spaces cannot be joined are refused in one line."""
     from gazebench.datasets.joint import JointCard, check_joinable, joint_options
-    from gazebench.planning import dataset_card
+    from gazebench.declared import dataset_card
 
     members = members_of(spec)
     cards = {m.name: dataset_card(m.name) for m in members}
@@ -87,15 +88,9 @@ def joint_specs(
     cross_roots: dict[str, str],
 ) -> list[Any]:
     """The run specs of a joint entry: folds (``default``) x seeds x models."""
-    from gazebench.planning import (
-        RunSpec,
-        cross_all,
-        cross_protocols,
-        cross_settings,
-        dataset_card,
-        dataset_option_keys,
-        model_option_keys,
-    )
+    from gazebench.cross_entries import cross_all, cross_protocols, cross_settings
+    from gazebench.declared import dataset_card, dataset_option_keys, model_option_keys
+    from gazebench.unit import RunSpec
 
     where = f"benchmark {suite.name!r}" if suite.name else "run"
     dwhere = f"{where}, joint dataset {d.name!r}"

@@ -41,14 +41,8 @@ from pathlib import Path
 from typing import Any
 
 from gazebench.config import ConfigError
-from gazebench.request import RunOptions
+from gazebench.request import LAUNCHERS, RESOURCE_KEYS, RunOptions
 
-LAUNCHERS = ("local", "slurm")
-#: per-unit resources: a ``--flag`` each (a field of gazebench.request.RunOptions) and a key of a
-#: suite's ``launcher:`` mapping (flat, or under ``slurm:`` / ``local:`` for one launcher only)
-RESOURCE_KEYS = ("max_parallel", "partition", "gpus_per_unit", "timeout_min", "mem_gb", "cpus_per_unit")
-#: suite-only: ``sbatch: {account: A, qos: Q, constraint: C}`` -> extra ``#SBATCH --key=value`` lines
-SUITE_ONLY_KEYS = ("sbatch",)
 STATE_FILE = "launcher.json"
 #: the folder (under the runs folder of the request) that holds submitit's files, one per job
 LAUNCHER_DIR = "_launcher"

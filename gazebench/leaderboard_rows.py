@@ -2,7 +2,7 @@
 
 Every record carries ``identity``: a hash of its canonical configuration (dataset, card version,
 protocol, data options, model, the model's resolved options, weights tag and recipe; see
-``gazebench/record.py``).  A *column* fixes the first four: a dataset at one card version, under
+``gazebench/unit_record.py``).  A *column* fixes the first four: a dataset at one card version, under
 one protocol, with one set of data options.  A *row* is a label; a label that holds several
 configurations in one column is split into one row per configuration, named by every key that
 differs among the label's configurations, e.g. ``staticsc (crops=175, lr=0.001)``.  A label whose

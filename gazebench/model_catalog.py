@@ -242,9 +242,7 @@ BUILT_IN: dict[str, ModelInfo] = {
 def from_factory(name: str) -> ModelInfo:
     """Model ``name`` read from its registered factory (imports the models; an unknown name raises
     the registry's error, with suggestions).  ``input`` is left None (it needs the model built)."""
-    import gazebench.models  # noqa: F401  (registers the built-in models)
-
-    entry = MODELS.entry(name)
+    entry = MODELS.entry(name)  # imports the built-in models (MODELS.builtins) when the name is not registered
     parameters = inspect.signature(entry.obj).parameters.values()
     options = tuple((p.name, p.default) for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
     keys = getattr(entry.obj, "identity_recipe_keys", None)

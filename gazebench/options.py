@@ -196,3 +196,11 @@ def resolve_options(owner: str, declared: dict[str, Option], given: dict[str, An
 def describe_options(declared: dict[str, Option]) -> list[tuple[str, str, str, str]]:
     """``(key, default, allowed, help)`` rows for ``gazebench ls``."""
     return [(key, repr(opt.default), opt.describe(), opt.help) for key, opt in declared.items()]
+
+
+def csv_flag(values: list[str] | str | None) -> list[str] | None:
+    """A comma-separated (and possibly repeated) flag -> list, or None when not given."""
+    if not values:
+        return None
+    items = [values] if isinstance(values, str) else values
+    return [v.strip() for item in items for v in item.split(",") if v.strip()]

@@ -21,159 +21,26 @@ from __future__ import annotations
 import hashlib
 import json
 import sys
-from dataclasses import dataclass, field
-from functools import cache
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from gazebench.config import NOT_IN_UNIT_ID, ConfigError, Recipe, route_settings, takes, unknown_setting
+from gazebench.cross_entries import cross_all, cross_protocols, cross_settings
+from gazebench.declared import (
+    dataset_card,
+    dataset_class,
+    dataset_option_keys,
+    model_is_trained,
+    model_option_keys,
+    model_options_without_effect,
+    resolved_model_kwargs,
+)  # noqa: F401
 from gazebench.paths import folder_name, inside
 from gazebench.registry import closest
 from gazebench.request import Request
-from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, expand_env
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One unit as asked for: a model config trained and tested on one fold of one dataset, one seed.
-    ``recipe``, ``data_options`` and ``model_kwargs`` are what the suite and ``--set`` give (not
-    yet merged with the card's recipe or the defaults)."""
-
-    dataset: str
-    model: str
-    fold: str | None = None
-    seed: int = 0
-    root: str | None = None
-    data_options: dict[str, Any] = field(default_factory=dict)
-    model_kwargs: dict[str, Any] = field(default_factory=dict)
-    recipe: dict[str, Any] = field(default_factory=dict)
-    label: str | None = None  # leaderboard row name; defaults to the model name
-    benchmark: str | None = None
-    protocol: str | None = None  # a protocol of the dataset's card; None: the card's default
-    #: cross-dataset tests (gazebench.cross): ``(dataset, root or None)`` pairs; not in the unit id
-    cross: tuple[tuple[str, str | None], ...] = ()
-    #: the ``--set`` data options each cross-dataset test takes ({dataset: options}); not in the unit id
-    cross_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-    #: the protocol each cross-dataset test is read under, when not its card's default ({dataset: protocol})
-    cross_protocols: dict[str, str] = field(default_factory=dict)
-    #: the tests evaluated on every labelled sample (``split: all``), not their folds' test subjects
-    cross_all: tuple[str, ...] = ()
-    #: joint training (gazebench.joint): the training datasets, sorted (``dataset`` is then their
-    #: composite's name ``A+B``, ``data_options`` its own options: sampling); each member's root,
-    #: protocol (None: its card's default) and data options
-    members: tuple[str, ...] = ()
-    member_roots: dict[str, str | None] = field(default_factory=dict)
-    member_protocols: dict[str, str | None] = field(default_factory=dict)
-    member_options: dict[str, dict[str, Any]] = field(default_factory=dict)
-
-    @property
-    def row_label(self) -> str:
-        return self.label or self.model
-
-
-@dataclass(frozen=True)
-class Unit:
-    """A RunSpec resolved against its dataset's card: the protocol chosen, the recipe filled in,
-    the fold named, the data and model options complete, the id and paths fixed."""
-
-    spec: RunSpec
-    fold: str
-    recipe: Recipe
-    data_options: dict[str, Any]
-    model_kwargs: dict[str, Any]
-    card: Any  # gazebench.datasets.cards.Card
-    unit_id: str
-    result_path: Path
-    run_dir: Path
-    protocol: Any = None  # gazebench.datasets.cards.Protocol
-
-    @property
-    def label(self) -> str:
-        return self.spec.row_label
-
-    @property
-    def card_version(self) -> str:
-        return self.card.version
-
-    def status(self) -> str:
-        """``done`` (its record is there and is this unit's), ``missing``, or ``bad`` (a file that
-        does not parse, or another unit's record: not done, and set aside when the unit runs)."""
-        from gazebench.results import result_problem
-
-        if not self.result_path.exists():
-            return "missing"
-        if result_problem(self.result_path, self.unit_id):
-            return "bad"
-        # a unit with cross-dataset tests is done when their records are there too (else it re-runs,
-        # resuming its fit, and writes them)
-        return "done" if all(p.exists() for p in self.cross_paths.values()) else "missing"
-
-    @property
-    def cross_paths(self) -> dict[str, Path]:
-        """The record of each cross-dataset test, beside the unit's (gazebench.cross)."""
-        from gazebench.cross import cross_result_path
-
-        return {name: cross_result_path(self.result_path, name) for name, _ in self.spec.cross}
-
-    @property
-    def done(self) -> bool:
-        return self.status() == "done"
-
-    def describe(self) -> str:
-        return f"{self.label} on {self.spec.dataset} ({self.protocol.name}) fold {self.fold} seed {self.spec.seed}"
-
-
-# --- what the registries declare (models and adapters are imported on first use) ----------------
-
-
-@cache
-def model_option_keys(name: str) -> tuple[str, ...]:
-    """The options of model ``name`` (its factory's keyword arguments, as gazebench.model_catalog declares them)."""
-    from gazebench.model_catalog import model_info
-
-    return model_info(name).keys
-
-
-def model_options_without_effect(name: str, kwargs: dict[str, Any]) -> frozenset[str]:
-    """Options of model ``name`` that ``kwargs`` leave without effect (a protocol's defaults skip them)."""
-    from gazebench.model_catalog import model_info
-
-    return model_info(name).options_without_effect(kwargs)
-
-
-def model_is_trained(name: str) -> bool:
-    """False for fitted baselines (``mean``), which run with ``epochs=0``."""
-    from gazebench.model_catalog import model_info
-
-    return model_info(name).trainable
-
-
-def resolved_model_kwargs(name: str, given: dict[str, Any]) -> dict[str, Any]:
-    """The factory's defaults updated by the given (non-None) values: what a result records."""
-    from gazebench.model_catalog import model_info
-
-    out = model_info(name).defaults()
-    out.update({k: v for k, v in given.items() if v is not None})
-    return out
-
-
-def dataset_class(name: str) -> Any:
-    import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
-    from gazebench.registry import DATASETS
-
-    return DATASETS.get(name)
-
-
-def dataset_option_keys(name: str) -> tuple[str, ...]:
-    return tuple(dataset_class(name).declared_options)
-
-
-def dataset_card(name: str) -> Any:
-    from gazebench.datasets.cards import load_card
-
-    dataset_class(name)  # an unknown name fails here, with suggestions
-    return load_card(name)
-
+from gazebench.suites import BenchmarkError, DatasetEntry, ModelEntry, Suite, chosen_protocol, expand_env
+from gazebench.unit import RunSpec, Unit
 
 # --- requests -> suites ---------------------------------------------------------------------------
 
@@ -253,16 +120,6 @@ def suite_folds(wanted: Any, card: Any, where: str) -> list[str]:
     return chosen
 
 
-def chosen_protocol(card: Any, name: str | None, where: str) -> str:
-    """The protocol ``name`` of ``card`` (None: its default), checked: an unknown one names them."""
-    from gazebench.datasets.cards import CardError
-
-    try:
-        return card.protocol(name).name
-    except CardError as exc:
-        raise BenchmarkError(f"{where}: {exc}") from None
-
-
 def _dataset_specs(
     suite: Suite,
     d: DatasetEntry,
@@ -323,31 +180,6 @@ def _dataset_specs(
                     )
                 )
     return specs
-
-
-def cross_settings(
-    d: DatasetEntry, settings: dict[str, Any], model_keys: tuple[str, ...], environ: dict[str, str] | None, where: str
-) -> dict[str, dict[str, Any]]:
-    """Each test dataset's data options: its test entry's ``options`` under the ``--set`` values it takes."""
-    out = {}
-    for t in d.test:
-        given = expand_env((d.test_entries.get(t) or {}).get("options") or {}, f"{where}, test {t!r} options", environ)
-        out[t] = {**given, **route_settings(settings, model_keys, dataset_option_keys(t), strict=False).data}
-    return out
-
-
-def cross_protocols(d: DatasetEntry) -> dict[str, str]:
-    """The protocols a dataset entry's test entries name ({test: protocol}), each checked on its card."""
-    out = {}
-    for t, entry in d.test_entries.items():
-        if entry.get("protocol"):
-            out[t] = chosen_protocol(dataset_card(t), entry["protocol"], f"test dataset {t!r}")
-    return out
-
-
-def cross_all(d: DatasetEntry) -> tuple[str, ...]:
-    """The tests of a dataset entry evaluated on every labelled sample (``split: all``)."""
-    return tuple(t for t, e in d.test_entries.items() if e.get("split") == "all")
 
 
 def expand(

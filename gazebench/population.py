@@ -10,7 +10,7 @@ not when
 - an option left labelled samples out while indexing (RT-GENE's ``missing_images=skip``);
 - unreadable test samples were skipped (``on_bad_sample=skip``);
 - the split, subset or per-subject sizes differ from what the dataset's release publishes (the
-  card's ``published_sizes``; :func:`gazebench.datasets.published.published_shortfall`).
+  card's ``published_sizes``; :func:`gazebench.datasets.published_sizes.published_shortfall`).
 
 Each of these is one line of the record's ``population.shortfall``; the leaderboard marks such a
 cell and never counts it as complete (docs/leaderboards.md).
@@ -157,7 +157,7 @@ def left_out_lines(left_out: dict[str, int], subjects: dict[str, list[str]], opt
 
 def shortfall(setup: Any, test_ids: np.ndarray) -> list[str]:
     """Why ``setup``'s test population is not the protocol's full one (empty when it is)."""
-    from gazebench.datasets.published import population_counts, published_shortfall
+    from gazebench.datasets.published_sizes import population_counts, published_shortfall
 
     ds, unit = setup.dataset, setup.unit
     lines = missing_subjects(ds.named_subjects(unit.fold), setup.subjects, ds.released_subjects())

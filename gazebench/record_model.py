@@ -1,6 +1,6 @@
 """The result record as typed models: what one ``results/.../fold-F_seed-S_<unit>.json`` holds.
 
-:class:`ResultRecord` and its parts model the file exactly as :func:`gazebench.record.make_record`
+:class:`ResultRecord` and its parts model the file exactly as :func:`gazebench.unit_record.make_record`
 (and :func:`gazebench.cross.cross_record`) fill it in: :func:`gazebench.results.write_record`
 writes every record through it (the same keys, values and order as the dict it is given), and
 :func:`gazebench.results.load_record` reads one back as a :class:`ResultRecord`.  Every part allows
@@ -256,7 +256,7 @@ class ResultRecord(Part):
 
 
 class PredictionRow(BaseModel):
-    """One row (one test sample) of a run's ``predictions_test.csv`` (gazebench.record.write_predictions).
+    """One row (one test sample) of a run's ``predictions_test.csv`` (gazebench.unit_record.write_predictions).
     A dataset that defines populations inside its test set adds a 0/1 column ``in_<population>``
     each (Gaze360's ``in_face``)."""
 
@@ -390,7 +390,7 @@ def parse_record(raw: Any) -> ResultRecord:
 
 
 def new_record(record: dict[str, Any]) -> ResultRecord:
-    """A record being made (a dict as :func:`gazebench.record.make_record` fills it in, without
+    """A record being made (a dict as :func:`gazebench.unit_record.make_record` fills it in, without
     ``schema_version``) typed; a field of the wrong type is a bug: pydantic's ValidationError."""
     return ResultRecord.model_validate({"schema_version": SCHEMA_VERSION, **record})
 

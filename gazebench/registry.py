@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import difflib
+import importlib
 import inspect
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -85,6 +86,9 @@ class Registry(Generic[T]):
 
     kind: str
     entry_point_group: str | None = None
+    #: the module whose import registers the built-in entries, imported when a name is first not
+    #: found (so a lower layer can look a name up without importing the layer that registers it)
+    builtins: str | None = None
     _entries: dict[str, Entry[T]] = field(default_factory=dict)
     _aliases: dict[str, str] = field(default_factory=dict)
     _plugins_loaded: bool = False
@@ -142,6 +146,9 @@ class Registry(Generic[T]):
 
     def entry(self, name: str) -> Entry[T]:
         found = self._lookup(name)
+        if found is None and self.builtins:
+            importlib.import_module(self.builtins)
+            found = self._lookup(name)
         if found is None:
             self.load_plugins()
             found = self._lookup(name)
@@ -160,6 +167,9 @@ class Registry(Generic[T]):
     def canonical(self, name: str) -> str:
         """The registered name ``name`` stands for (an alias's own name); ``name`` when unknown."""
         found = self._lookup(name)
+        if found is None and self.builtins:
+            importlib.import_module(self.builtins)
+            found = self._lookup(name)
         if found is None:
             self.load_plugins()
             found = self._lookup(name)
@@ -187,5 +197,5 @@ def closest(name: str, choices: list[str]) -> str:
 
 
 DATASETS: Registry = Registry("dataset", "gazebench.datasets")
-MODELS: Registry = Registry("model", "gazebench.models")
+MODELS: Registry = Registry("model", "gazebench.models", builtins="gazebench.models")
 LOSSES: Registry = Registry("loss", "gazebench.losses")

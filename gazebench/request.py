@@ -36,6 +36,15 @@ from gazebench.errors import UserValueError
 if TYPE_CHECKING:
     from typing_extensions import Self  # typing.Self from Python 3.11; the package supports 3.10
 
+#: the launchers of ``run --launcher`` (gazebench.launch) and the keys of a suite's ``launcher:`` mapping
+LAUNCHERS = ("local", "slurm")
+#: per-unit resources: a ``--flag`` each (a field of gazebench.request.RunOptions) and a key of a
+#: suite's ``launcher:`` mapping (flat, or under ``slurm:`` / ``local:`` for one launcher only)
+RESOURCE_KEYS = ("max_parallel", "partition", "gpus_per_unit", "timeout_min", "mem_gb", "cpus_per_unit")
+#: suite-only: ``sbatch: {account: A, qos: Q, constraint: C}`` -> extra ``#SBATCH --key=value`` lines
+SUITE_ONLY_KEYS = ("sbatch",)
+
+
 SET_HELP = (
     "a recipe key, model option or data option (repeatable; `gazebench ls recipe`, `gazebench ls datasets --options`)"
 )
@@ -415,7 +424,7 @@ class RunOptions(_Flagged):
             "submit each missing unit as one task of a submitit job array: slurm (returns once "
             "queued; follow with `gazebench status`) or local (subprocesses here; waits); default: run the units in "
             "this process",
-            choices=("local", "slurm"),
+            choices=LAUNCHERS,
         ),
     )
     max_parallel: int | None = field(

@@ -29,7 +29,7 @@ pd = LazyModule("pandas")  # imported on first use: status reads records without
 
 
 def write_record(record: dict[str, Any] | ResultRecord, path: Path) -> Path:
-    """Write ``record`` (a dict as :func:`gazebench.record.make_record` fills it in, without
+    """Write ``record`` (a dict as :func:`gazebench.unit_record.make_record` fills it in, without
     ``schema_version``, or a :class:`ResultRecord`) through the model: a field of the wrong type
     is a bug and raises here, before anything is written."""
     from gazebench.record_model import ResultRecord, new_record
@@ -216,7 +216,7 @@ def resolve_predictions(row: Any, results_dir: Path) -> tuple[Path | None, list[
 
 
 #: how far a record's ``all.mean`` may be from the mean of its predictions file's ``error_deg``
-#: (relative): the file keeps 6 significant digits (``%.6g``, gazebench.record.write_predictions),
+#: (relative): the file keeps 6 significant digits (``%.6g``, gazebench.unit_record.write_predictions),
 #: so each error is off by at most 5e-6 of itself and so is the mean of those non-negative errors;
 #: twice that bound, whatever the CPU
 PREDICTIONS_RTOL = 1e-5

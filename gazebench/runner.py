@@ -1,9 +1,9 @@
 """A planned unit -> set up, fit, evaluate, write the predictions and the record.  Skips finished work.
 
-:func:`run_unit` reads as its steps: the set-up (:mod:`gazebench.setup`: seed, dataset, splits,
+:func:`run_unit` reads as its steps: the set-up (:mod:`gazebench.assemble`: seed, dataset, splits,
 model, loss, device, frames, loaders), the fit (:mod:`gazebench.fit`: epochs, selection, early
 stop, checkpoints, resume), the evaluation of the selected model on validation and test, the test
-predictions as CSV and the result record (:mod:`gazebench.record`), written atomically and last.
+predictions as CSV and the result record (:mod:`gazebench.unit_record`), written atomically and last.
 
 Predict-only: when the test split has samples without labels (the release withholds them, e.g.
 ETH-XGaze's test files; :func:`gazebench.population.labels_withheld`) or the options' ``predict_only``
@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from gazebench import cross, parallel, population, unitlock
+from gazebench.assemble import Setup, build_setup
 from gazebench.atomic import check_writable
 from gazebench.datasets import build_dataset
 from gazebench.datasets.cards import default_data_root
@@ -30,12 +31,11 @@ from gazebench.engine import resolve_device
 from gazebench.errors import GazebenchError
 from gazebench.fingerprint import data_fingerprint, recorded_fingerprint, stale_data_note
 from gazebench.fit import EpochLog, evaluate, fit
-from gazebench.planning import Unit
-from gazebench.record import PREDICTIONS, make_record, write_predictions
 from gazebench.request import RunOptions
 from gazebench.results import read_record, result_problem, set_aside, write_record
-from gazebench.setup import Setup, build_setup
 from gazebench.tracking import log_result, make_loggers
+from gazebench.unit import Unit
+from gazebench.unit_record import PREDICTIONS, make_record, write_predictions
 
 if TYPE_CHECKING:
     from gazebench.parallel import Strategy

@@ -1,4 +1,4 @@
-"""Is the model fed?  Where a training step's time goes, measured on a :class:`~gazebench.setup.Setup`.
+"""Is the model fed?  Where a training step's time goes, measured on a :class:`~gazebench.assemble.Setup`.
 
 For the set-up of one unit, ``repeat`` times interleaved (so a change in machine load hits every
 measurement alike), each after ``warmup`` untimed batches:
@@ -28,12 +28,12 @@ import numpy as np
 import torch
 from torch.utils.data import RandomSampler
 
+from gazebench.assemble import Setup, make_loader, make_optimizer, make_scaler
 from gazebench.augment import make_augment
 from gazebench.datasets.loading import FrameWindows
 from gazebench.engine import train_one_epoch, train_step
 from gazebench.errors import UserValueError
 from gazebench.runtime import load_average, runtime_report
-from gazebench.setup import Setup, make_loader, make_optimizer, make_scaler
 
 GOALS = {"full_over_model": 0.95, "data_over_model": 3.0}
 #: a joint run's data path against its slowest member's alone (samples/s ratio)

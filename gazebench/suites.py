@@ -50,6 +50,7 @@ import yaml
 from gazebench.config import ConfigError
 from gazebench.paths import SOURCE_ROOT, name_problem
 from gazebench.registry import closest
+from gazebench.request import LAUNCHERS, RESOURCE_KEYS, SUITE_ONLY_KEYS
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
@@ -357,8 +358,6 @@ def _member_map(value: Any, names: list[str], where: str) -> dict[str, Any]:
 def _launcher(value: Any, where: str) -> dict[str, Any]:
     """A suite's ``launcher:`` mapping (resources for ``--launcher``), keys checked; the values are
     checked when a launcher uses them (:func:`gazebench.launch.launch_options`)."""
-    from gazebench.launch import LAUNCHERS, RESOURCE_KEYS, SUITE_ONLY_KEYS
-
     out = _mapping(value, where)
     _check_keys(out, (*RESOURCE_KEYS, *SUITE_ONLY_KEYS, *LAUNCHERS), where)
     for name in LAUNCHERS:
@@ -427,3 +426,13 @@ def parse_roots(items: list[str] | None, datasets: list[str], tests: list[str] |
                 f"--root {item!r}: this suite has datasets {', '.join(datasets)}; say which one as --root NAME=DIR"
             )
     return roots
+
+
+def chosen_protocol(card: Any, name: str | None, where: str) -> str:
+    """The protocol ``name`` of ``card`` (None: its default), checked: an unknown one names them."""
+    from gazebench.datasets.cards import CardError
+
+    try:
+        return card.protocol(name).name
+    except CardError as exc:
+        raise BenchmarkError(f"{where}: {exc}") from None

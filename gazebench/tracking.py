@@ -34,12 +34,12 @@ import time
 from pathlib import Path
 from typing import Any
 
+from gazebench.assemble import Setup
 from gazebench.atomic import atomic_write
 from gazebench.config import LOGGERS
 from gazebench.errors import UserRuntimeError, UserValueError
 from gazebench.fit import Callback
-from gazebench.record import identity_of
-from gazebench.setup import Setup
+from gazebench.unit_record import identity_of
 
 #: the event files' folder inside a unit's run folder
 TENSORBOARD_DIR = "tensorboard"

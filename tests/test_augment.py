@@ -13,17 +13,16 @@ import torchvision.transforms.functional as TF
 from PIL import Image
 
 from gazebench.augment import (
-    AUGMENTATIONS,
     CROP_RATIO,
     CROP_SCALE,
     SourceCrop,
-    check_augment,
     crop_to_size,
     draw_box,
     make_augment,
     random_flip,
     source_crop,
 )
+from gazebench.config import AUGMENTATIONS, check_augment
 from gazebench.datasets.loading import FrameWindows
 from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
@@ -58,7 +57,7 @@ def test_unknown_name_lists_the_choices() -> None:
 
 
 def test_importing_the_names_does_not_import_torch() -> None:
-    code = "import sys, gazebench.augment as a; a.check_augment('flip'); assert 'torch' not in sys.modules"
+    code = "import sys, gazebench.augment, gazebench.config as a; a.check_augment('flip'); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -196,7 +195,7 @@ def test_augment_flip_is_seeded() -> None:
 
 def test_a_run_with_resized_crop_crops_its_training_frames_only(tiny_synth, tmp_path) -> None:
     from gazebench import planning
-    from gazebench.setup import build_setup
+    from gazebench.assemble import build_setup
 
     suite = planning.single_run_suite("synthgaze", ["static"], [4], root=str(tiny_synth))
     (spec,) = planning.expand(

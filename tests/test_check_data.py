@@ -495,7 +495,7 @@ def test_rtgene_publishes_no_size_and_says_so(tmp_path, capsys):
 
 def test_published_shortfall_for_the_population_check(tmp_path):
     from gazebench.datasets import build_dataset
-    from gazebench.datasets.published import SUBJECT_KEY, population_counts, published_shortfall
+    from gazebench.datasets.published_sizes import SUBJECT_KEY, population_counts, published_shortfall
 
     root = tmp_path / "g360"
     published = published_gaze360()

@@ -215,7 +215,7 @@ from pathlib import Path
 from gazebench import planning
 from gazebench.fit import evaluate, fit
 from gazebench.parallel import SingleProcess
-from gazebench.setup import build_setup
+from gazebench.assemble import build_setup
 
 root, out = Path(sys.argv[1]), Path(sys.argv[2])
 suite = planning.single_run_suite("synthgaze", ["static"], [0], root=str(root))

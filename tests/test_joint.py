@@ -177,8 +177,8 @@ def test_joint_suite_entry_and_its_mistakes(tmp_path):
 
 
 def test_sample_weights_follow_the_sampling(trees):
+    from gazebench.assemble import make_loader
     from gazebench.datasets.joint import build_joint
-    from gazebench.setup import make_loader
 
     (u,) = units("--train", "gaze360,rtgene", "--model", "static", "--set", "expect_samples=any")
     opts = dict(u.data_options)

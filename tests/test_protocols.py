@@ -238,8 +238,8 @@ def test_multizoom_trains_each_model_with_its_originals_loss(model, options, los
     """MultiZoomGaze run.py: NonLstmSinCosModel (MSA, MSA+Seq) PinBallLoss (lines 583-584),
     NonLstmMultiCropModel (MSA+raw), StaticModel and LSTM PinBallLoss, the Reg models
     RegularizedSinAndCosLoss; the unit's model is what build_setup builds, its loss what it trains."""
+    from gazebench.assemble import unit_model
     from gazebench.losses import resolve_loss
-    from gazebench.setup import unit_model
 
     unit = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False, **options)
     built = unit_model(unit)

@@ -4,7 +4,7 @@ Peer checks: for each card, tests/fixtures/reference/<card>/ holds the released 
 rule that rebuilds reference weights (README.md there and /work/shared/reference/README.md), an
 input, and the outputs the authors' own code computed from those weights.  Each test rebuilds the
 weights, saves them the way the released file is packed (entry, ``module.`` prefix, legacy or zip
-serialisation, storages tagged ``cuda:0``), loads them with ``gazebench.models.load_published`` and
+serialisation, storages tagged ``cuda:0``), loads them with ``gazebench.published.load_published`` and
 compares gazebench's outputs with the authors' within the reference's tolerance.
 """
 
@@ -21,10 +21,9 @@ import torch
 
 import gazebench.published.loading as loading
 from gazebench.cli import main as cli_main
-from gazebench.models import load_published
 from gazebench.models.heads import decode_yaw
 from gazebench.options import ConfigError
-from gazebench.published import load_catalogue, published_card
+from gazebench.published import load_catalogue, load_published, published_card
 from gazebench.registry import MODELS
 from tests.reference_rule import key_rows, reference_weights
 from tests.reference_rule import parse_shape as _shape

@@ -149,7 +149,7 @@ def test_keys_a_plugin_adds_are_kept_in_place_and_allowed_by_the_schema(real_run
 
 
 def schema_1_record(path: Path) -> dict:
-    """What a schema-1 record held (gazebench.record before configuration identities: git show
+    """What a schema-1 record held (gazebench.record, now gazebench.unit_record, before configuration identities: git show
     61e1df6^:gazebench/record.py): no identity, protocol, population or weights."""
     rec = json.loads(path.read_text())
     for key in ("identity", "protocol", "population", "weights"):

@@ -71,7 +71,7 @@ def test_every_field_is_a_flag_of_run_and_of_status():
     assert run - declared == {"-h", "--help", "--plugin", "--traceback"}
     assert status - declared == {"-h", "--help", "--plugin", "--traceback", "--json"}
     # the launcher's resources: the flags and the keys of a suite's launcher: are the same names
-    from gazebench.launch import RESOURCE_KEYS
+    from gazebench.request import RESOURCE_KEYS
 
     assert sorted(RunOptions().resources()) == sorted(RESOURCE_KEYS)
 

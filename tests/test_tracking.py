@@ -19,7 +19,6 @@ import pytest
 from gazebench.cli import main
 from gazebench.config import ConfigError, Recipe
 from gazebench.identity import NOT_IN_IDENTITY
-from gazebench.record import PREDICTIONS
 from gazebench.tracking import (
     MLFLOW_RUN_ID,
     MLFLOW_TAGS,
@@ -30,6 +29,7 @@ from gazebench.tracking import (
     flat_params,
     mlflow_key,
 )
+from gazebench.unit_record import PREDICTIONS
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 

@@ -7,7 +7,7 @@
 
 Plans the unit the way ``gazebench run --benchmark quickstart`` does (the suite's recipe and
 model options from benchmarks.yaml, then ``--set``; :func:`gazebench.planning.plan_unit`), builds
-it with :func:`gazebench.setup.build_setup` (the real data pipeline, model and loss), and trains
+it with :func:`gazebench.assemble.build_setup` (the real data pipeline, model and loss), and trains
 it with the same per-epoch seeding as :func:`gazebench.fit.run_epoch` and the same optimiser,
 but one step at a time, printing every ``--every`` steps:
 
@@ -99,6 +99,7 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
+    from gazebench.assemble import build_setup, make_optimizer
     from gazebench.augment import make_augment
     from gazebench.config import parse_sets
     from gazebench.datasets.loading import without_skipped
@@ -106,7 +107,6 @@ def main(argv: list[str] | None = None) -> int:
     from gazebench.geometry import vector_to_yawpitch
     from gazebench.losses import pinball, sincos_target, unit_circle_penalty
     from gazebench.models.fusion import LSTMFusion
-    from gazebench.setup import build_setup, make_optimizer
 
     tmp = tempfile.mkdtemp(prefix="gazebench-diagnose-")
     unit = plan(args.model, args.seed, parse_sets(args.sets), f"{tmp}/results", f"{tmp}/runs")

@@ -4,7 +4,7 @@ The ``magnification``, ``oracle`` and ``order`` analyses ask what a trained mode
 its views change: every crop shrunk, one frame magnified, the crops in another order.  A
 :class:`Reevaluator` rebuilds the run's unit from its record (dataset, protocol, fold, model with
 the recorded options, recipe; ``pretrained=false``, because the weights come from the run's
-``best.pt``, read with ``weights_only=True``), sets it up with :func:`gazebench.setup.build_setup`
+``best.pt``, read with ``weights_only=True``), sets it up with :func:`gazebench.assemble.build_setup`
 and predicts the test split through the engine's own path (:func:`gazebench.fit.predict_split`:
 batched, on the recipe's device, with progress bars), with the step context's view replaced.
 
@@ -228,7 +228,7 @@ class Reevaluator:
             if self._setup is not None:
                 self._view = self._setup.model.view
             else:
-                from gazebench.setup import unit_model
+                from gazebench.assemble import unit_model
 
                 self._view = unit_model(self.unit).view
         return self._view
@@ -257,7 +257,7 @@ class Reevaluator:
 
     def _predict_to(self, view: ViewSpec, path: Path, desc: str) -> None:
         from gazebench.fit import predict_split
-        from gazebench.record import write_predictions
+        from gazebench.unit_record import write_predictions
 
         setup = self.setup()
         setup.ctx = dataclasses.replace(setup.ctx, spec=view)
@@ -278,10 +278,10 @@ class Reevaluator:
         write_predictions(pred, setup.dataset, path)  # atomic, and written last: its presence is the cache hit
 
     def setup(self) -> Any:
-        """The run's set-up (gazebench.setup.build_setup) with the checkpoint's weights, built once."""
+        """The run's set-up (gazebench.assemble.build_setup) with the checkpoint's weights, built once."""
         if self._setup is None:
+            from gazebench.assemble import build_setup
             from gazebench.checkpoint import load_weights
-            from gazebench.setup import build_setup
 
             setup = build_setup(self.unit)
             if self.checkpoint == self.run_dir / BEST:  # else a published file, loaded by build_setup

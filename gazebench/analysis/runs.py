@@ -148,7 +148,7 @@ def resolve_runs(
 
 
 def _as_list(value: list[str] | str | None) -> list[str] | None:
-    from gazebench.commands.common import csv_flag
+    from gazebench.options import csv_flag
 
     return csv_flag(value)
 

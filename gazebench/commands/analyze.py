@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.commands.common import csv_flag, results_flag
+from gazebench.commands.common import results_flag
+from gazebench.options import csv_flag
 
 EXAMPLES = """\
 examples:

@@ -1,5 +1,5 @@
 """``gazebench bench``: is the model fed?  Data path, model step and full training step of one
-unit's set-up (the same :func:`gazebench.setup.build_setup` a run uses), measured in one process
+unit's set-up (the same :func:`gazebench.assemble.build_setup` a run uses), measured in one process
 (:mod:`gazebench.speed`)."""
 
 from __future__ import annotations
@@ -66,7 +66,7 @@ def plan_bench_unit(args: argparse.Namespace):
     """The unit a ``gazebench run`` with these flags would train first (seed 0, the first fold)."""
     import tempfile
 
-    from gazebench import planning
+    from gazebench import declared, planning
     from gazebench.config import parse_sets
     from gazebench.suites import parse_roots
 
@@ -83,7 +83,7 @@ def plan_bench_unit(args: argparse.Namespace):
         members=members if members and len(members) > 1 else None,
     )
     roots = parse_roots(getattr(args, "train_root", None), members) if members else {}
-    first_fold = "default" if members and len(members) > 1 else planning.dataset_card(args.dataset).resolve_fold(None)
+    first_fold = "default" if members and len(members) > 1 else declared.dataset_card(args.dataset).resolve_fold(None)
     (spec,) = planning.select(planning.expand(suite, settings, roots), folds=[first_fold])
     scratch = tempfile.gettempdir()
     return planning.plan_unit(spec, f"{scratch}/gazebench-bench", f"{scratch}/gazebench-bench")
@@ -91,11 +91,11 @@ def plan_bench_unit(args: argparse.Namespace):
 
 def bench_setup(unit, source: str):
     """The run's set-up of ``unit``, frames from ``source`` (``cache``: prepared first if missing)."""
-    from gazebench.setup import build_setup
+    from gazebench.assemble import build_setup
 
     if source == "cache":
+        from gazebench.assemble import open_dataset
         from gazebench.cache import build_cache
-        from gazebench.setup import open_dataset
 
         dataset = open_dataset(unit)
         for one in getattr(dataset, "members", {dataset.name: dataset}).values():  # a joint unit: each member's

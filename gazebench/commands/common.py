@@ -17,6 +17,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from gazebench.options import csv_flag
 from gazebench.request import RESULTS_HELP, SET_HELP
 
 PLUGIN_HELP = (
@@ -64,7 +65,7 @@ def data_options(dataset: str, sets: list[str], command: str, protocol: str | No
     like everywhere else, so an unknown key gets the same error; a recipe or model key is an
     error saying this command does not train."""
     from gazebench.config import ConfigError, parse_sets, route_settings
-    from gazebench.planning import dataset_card, dataset_option_keys
+    from gazebench.declared import dataset_card, dataset_option_keys
 
     routed = route_settings(parse_sets(sets), (), dataset_option_keys(dataset))
     if routed.recipe:
@@ -107,11 +108,3 @@ def dataset_names(value: str | None) -> str | None:
     from gazebench.planning import canonical_datasets
 
     return ",".join(canonical_datasets(csv_flag(value) or []))
-
-
-def csv_flag(values: list[str] | str | None) -> list[str] | None:
-    """A comma-separated (and possibly repeated) flag -> list, or None when not given."""
-    if not values:
-        return None
-    items = [values] if isinstance(values, str) else values
-    return [v.strip() for item in items for v in item.split(",") if v.strip()]

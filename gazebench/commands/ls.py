@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
     from gazebench.datasets.cards import CardError, load_card
-    from gazebench.planning import dataset_class
+    from gazebench.declared import dataset_class
     from gazebench.registry import DATASETS
 
     dataset_class("synthgaze")  # registers the built-in adapters

@@ -299,7 +299,7 @@ class GazeDataset:
     def unpublished_reason(self) -> str | None:
         """Why this root and these options are not the population the card's published counts
         describe (e.g. Gaze360's ``centres=all``), or None.  ``expect_samples=any`` is handled by
-        :func:`gazebench.datasets.published.skip_reason` for every adapter."""
+        :func:`gazebench.datasets.published_sizes.skip_reason` for every adapter."""
         return None
 
     def population_tag(self) -> str | None:

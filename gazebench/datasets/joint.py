@@ -3,7 +3,7 @@
 ``gazebench run --train gaze360,ethxgaze --test mpiifacegaze`` trains one model on the union of
 the members' training subjects.  Each member is read by its own adapter (its card, its protocol's
 data options, its root); :class:`JointDataset` presents their rows as one index, so
-:func:`gazebench.setup.build_setup`, the fit and the evaluation stay the single-dataset path:
+:func:`gazebench.assemble.build_setup`, the fit and the evaluation stay the single-dataset path:
 
 * ids, subjects and sequences are qualified by the member (``gaze360/12``), a ``dataset`` column
   names it, and a ``split`` column holds each row's split in the member's fold (``splits:

@@ -118,6 +118,6 @@ def mean() -> GazeModel:
 
 mean.trainable = False  # type: ignore[attr-defined]  (a fitted baseline: the planner allows epochs=0)
 # its number depends on the training data only: fit_prior averages every training gaze vector
-# (gazebench.setup.build_fitted_model: no batches, epochs, optimiser, augmentation or sampling --
+# (gazebench.assemble.build_fitted_model: no batches, epochs, optimiser, augmentation or sampling --
 # max_train_samples caps the training loader, which mean never uses) and forward ignores the images
 mean.identity_recipe_keys = ()  # type: ignore[attr-defined]

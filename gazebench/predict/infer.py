@@ -6,7 +6,7 @@ size (:func:`~gazebench.predict.crops.crop_resized`).  On the normalising path
 instead, and its gaze is turned back into the camera frame after the forward pass (the normalised
 one is kept as ``Predictions.normalised``).  A sequence model gets the frame window of its
 :class:`~gazebench.datasets.views.ViewSpec` over the sequence (:mod:`~gazebench.predict.windows`).
-Batches of ``uint8 [B, T, C, S, S]`` frames then go through :func:`gazebench.engine.predict`, the
+Batches of ``uint8 [B, T, C, S, S]`` frames then go through :func:`gazebench.engine.predict_batches`, the
 function that evaluates every run: :meth:`~gazebench.engine.StepContext.views` makes the zoom
 crops and the ImageNet normalisation on the device (:func:`~gazebench.datasets.views.make_views`),
 under ``torch.inference_mode``.  Batches span sequences; frames are decoded once, streamed.
@@ -100,7 +100,7 @@ def batches(
     out: Predictions,
     complete: list[bool],
 ) -> Iterator[dict]:
-    """Batches of frame windows for :func:`gazebench.engine.predict`; fills ``out.located``,
+    """Batches of frame windows for :func:`gazebench.engine.predict_batches`; fills ``out.located``,
     ``out.skipped`` and ``complete`` as it goes."""
     offsets = predictor.model.view.offsets
     pending: list[np.ndarray] = []
@@ -145,8 +145,7 @@ def predict(
     normalised gaze is turned back into the camera frame (:meth:`Normalisation.to_camera`)."""
     import torch
 
-    from gazebench.engine import StepContext, resolve_device
-    from gazebench.engine import predict as engine_predict
+    from gazebench.engine import StepContext, predict_batches, resolve_device
     from gazebench.progress import progress_bar
 
     if batch_size < 1:
@@ -164,7 +163,7 @@ def predict(
     out = Predictions([], np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=bool))
     complete: list[bool] = []
     with progress_bar(total_frames(sequences), "predict", progress, unit="frame") as update:
-        result = engine_predict(model, batches(sequences, locator, predictor, batch_size, update, out, complete), ctx)
+        result = predict_batches(model, batches(sequences, locator, predictor, batch_size, update, out, complete), ctx)
     order = np.argsort(result["index"], kind="stable")
     out.vector, out.sigma = result["vector"][order], result["sigma"][order]
     out.complete = np.asarray(complete, dtype=bool)

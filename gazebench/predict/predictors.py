@@ -130,7 +130,7 @@ def run_checkpoint(record: dict[str, Any], record_path: Path) -> Path:
 def rebuild_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """A record's resolved model options for rebuilding the architecture: no backbone weights are
     fetched or read (best.pt has every weight)."""
-    from gazebench.planning import model_option_keys
+    from gazebench.declared import model_option_keys
 
     keys = model_option_keys(name)
     out = {k: v for k, v in options.items() if k in keys}
@@ -185,7 +185,7 @@ def from_run(path: Path, results_dir: Path = Path("results")) -> Predictor:
 def split_sets(name: str, settings: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """``--set`` values of ``--model NAME`` -> (model options, image_size)."""
     from gazebench.config import Recipe, route_settings
-    from gazebench.planning import model_option_keys
+    from gazebench.declared import model_option_keys
 
     routed = route_settings(settings, model_option_keys(name), ())
     other = [k for k in routed.recipe if k not in PREDICT_RECIPE_KEYS]

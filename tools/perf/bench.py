@@ -3,7 +3,7 @@ pipeline and frames from the cache and the image files side by side.
 
     python tools/perf/bench.py --root data/synth-small --model static --set image_size=64 --source both
 
-For one unit's set-up (:func:`gazebench.setup.build_setup`, as a run) it measures, ``repeat``
+For one unit's set-up (:func:`gazebench.assemble.build_setup`, as a run) it measures, ``repeat``
 times interleaved, each after ``warmup`` untimed batches (:mod:`gazebench.speed` does a-c):
 
   (a) data      samples/s the DataLoader delivers, per frame source (cache, images)

@@ -3,7 +3,7 @@
     python tools/perf/throughput.py --root data/synth-small --model static --epochs 2 --set image_size=64
 
 Sets up and fits one unit in this process the way ``gazebench run`` does
-(:func:`gazebench.setup.build_setup`, :func:`gazebench.fit.fit`), with a callback that reads the
+(:func:`gazebench.assemble.build_setup`, :func:`gazebench.fit.fit`), with a callback that reads the
 wall clock when each training epoch starts and ends and counts the samples its loader hands out
 (from the sampler, not from the training loop).  It prints, side by side, what the record's
 ``timings.train_samples_per_s`` is computed from (the fit's history) and the outside clock's
@@ -44,9 +44,9 @@ def outside_clock():
 
 def check(unit) -> dict[str, Any]:
     """Fit and evaluate ``unit`` with the outside clock around every training epoch."""
+    from gazebench.assemble import build_setup
     from gazebench.fit import evaluate, fit
     from gazebench.runtime import loaded_allocator
-    from gazebench.setup import build_setup
 
     t0 = time.perf_counter()
     setup = build_setup(unit)

@@ -49,7 +49,7 @@ GazeHub's layout (option ``layout: gazehub``): ``Image/<split>/Face/<n>.jpg`` fa
 test sample is in the face population, so the population is named ``gaze360/test[face]``.
 
 Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20 /
-front20axis subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
+front20axis subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published_sizes`), read
 from either annotation.  Option ``expect_samples``: ``published`` (default) or ``any`` (a root that
 is not the release, e.g. a SynthGaze tree); with ``centres=all`` or ``layout=gazehub`` nothing is
 compared (the card publishes the full release's sizes only).

@@ -15,6 +15,7 @@ import numpy as np
 import pandas as pd
 
 from gazebench import population
+from gazebench.assemble import Setup
 from gazebench.atomic import atomic_write
 from gazebench.datasets.base import GazeDataset
 from gazebench.fingerprint import data_fingerprint
@@ -24,7 +25,6 @@ from gazebench.identity import identity_config, identity_hash
 from gazebench.models import count_parameters
 from gazebench.models.base import identity_recipe_keys
 from gazebench.provenance import environment, now_iso
-from gazebench.setup import Setup
 
 PREDICTIONS = "predictions_test.csv"
 

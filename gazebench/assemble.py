@@ -30,10 +30,10 @@ from gazebench.losses import resolve_loss
 from gazebench.memory import check_batch_memory
 from gazebench.models import build_model
 from gazebench.models.base import GazeModel
-from gazebench.planning import Unit
 from gazebench.registry import LOSSES
 from gazebench.runtime import configure_threads, resolve_num_workers
 from gazebench.schedules import param_groups
+from gazebench.unit import Unit
 
 SPLITS = ("train", "val", "test")
 
