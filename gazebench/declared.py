@@ -42,7 +42,7 @@ def resolved_model_kwargs(name: str, given: dict[str, Any]) -> dict[str, Any]:
 
 def dataset_class(name: str) -> Any:
     import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
-    from gazebench.registry import DATASETS
+    from gazebench.core.registry import DATASETS
 
     return DATASETS.get(name)
 

@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
 
 
 def population_name(dataset: str, fold: str, split: str = "test", tag: str | None = None) -> str:
@@ -211,7 +211,7 @@ def describe_rows(
 ) -> dict[str, Any]:
     """:func:`describe` for index rows ``test_rows`` of dataset ``ds`` with the shortfall ``lines``
     already known; ``suffix`` ends every population name (a cross-dataset test over all of a
-    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`); ``split``: the population's
+    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.train.cross`); ``split``: the population's
     split name (``all``: every labelled sample of a dataset left out of training, ``mpiifacegaze/all``)."""
     ids = ds.index["id"].to_numpy()[test_rows]
     masks = subset_masks(ds, test_rows)

@@ -28,7 +28,7 @@ def doc_layers() -> list[set[str]]:
 
 def contract_layers() -> list[set[str]]:
     config = tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["importlinter"]
-    (contract,) = [c for c in config["contracts"] if c["type"] == "layers"]
+    (contract,) = [c for c in config["contracts"] if c["id"] == "layers"]
     return [{m.strip() for m in re.split(r"[:|]", layer)} for layer in contract["layers"]]
 
 

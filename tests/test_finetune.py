@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gazebench import planning
-from gazebench.config import OMITTED_AT_DEFAULT, Recipe, parse_sets
+from gazebench.core.config import OMITTED_AT_DEFAULT, Recipe, parse_sets
+from gazebench.core.options import ConfigError
 from gazebench.models import build_model
-from gazebench.options import ConfigError
+from gazebench.plan import planning
 from gazebench.published import load_catalogue, published_card
-from gazebench.schedules import onecycle, param_groups, set_rate
+from gazebench.train.schedules import onecycle, param_groups, set_rate
 from tests.helpers import cli
 from tests.test_published import REFERENCE, reference_weights, save_released
 

@@ -1,6 +1,6 @@
 import pytest
 
-from gazebench.registry import Registry, RegistryError
+from gazebench.core.registry import Registry, RegistryError
 
 
 def test_register_lookup_alias_and_description():

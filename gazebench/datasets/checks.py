@@ -42,7 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry, population
+from gazebench import population
+from gazebench.core import geometry
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
 from gazebench.datasets.published_sizes import (
@@ -284,8 +285,8 @@ def check_dataset(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Scan dataset ``name`` at ``root`` and return the report described in the module docstring."""
+    from gazebench.core.progress import progress_bar
     from gazebench.datasets import DATASETS
-    from gazebench.progress import progress_bar
 
     report: dict[str, Any] = {
         "dataset": name,

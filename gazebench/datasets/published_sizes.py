@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.paths import SOURCE_ROOT
 from gazebench.datasets.base import GazeDataset
 from gazebench.datasets.cards import Card
-from gazebench.paths import SOURCE_ROOT
 
 #: prefix of a per-subject key in ``counts``
 SUBJECT_KEY = "subject:"

@@ -1,6 +1,6 @@
 """Gaze models: the GazeModel contract, the parts (backbones, fusion, heads) and the named zoo.
 
-Importing this package registers every named model (``gazebench.registry.MODELS``).
+Importing this package registers every named model (``gazebench.core.registry.MODELS``).
 The authors' released checkpoints load through :func:`gazebench.published.load_published` (the
 published layer builds on this one).
 """

@@ -5,7 +5,7 @@ The root holds ``p00.mat ... p14.mat``, MATLAB v7.3 files (HDF5), read with h5py
 (N, 16): gaze (pitch, yaw) radians in columns 0-1, head pose (pitch, yaw) in 2-3, six facial
 landmarks in 4-15.
 
-Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.geometry.from_pitch_yaw`
+Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.core.geometry.from_pitch_yaw`
 (the release's yaw and pitch have the Gaze360 signs once the order is fixed: pitch > 0 up; the
 evidence is in the card's ``convention``).  Option ``gaze_signs``: ``release`` (default) or
 ``negated`` (both angles flipped before the conversion, for copies re-normalised with the
@@ -43,14 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import ConfigError, Option, one_of, word_or_integer
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
 from gazebench.datasets.published_sizes import card_location
-from gazebench.lazymodule import LazyModule
-from gazebench.options import ConfigError, Option, one_of, word_or_integer
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
