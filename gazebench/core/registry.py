@@ -167,9 +167,6 @@ class Registry(Generic[T]):
     def canonical(self, name: str) -> str:
         """The registered name ``name`` stands for (an alias's own name); ``name`` when unknown."""
         found = self._lookup(name)
-        if found is None and self.builtins:
-            importlib.import_module(self.builtins)
-            found = self._lookup(name)
         if found is None:
             self.load_plugins()
             found = self._lookup(name)
