@@ -6,7 +6,11 @@ imported on first use (the model catalog answers for built-in models without tor
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from gazebench.datasets.base import GazeDataset
+    from gazebench.datasets.cards import Card
 
 
 @cache
@@ -40,7 +44,7 @@ def resolved_model_kwargs(name: str, given: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def dataset_class(name: str) -> Any:
+def dataset_class(name: str) -> type[GazeDataset]:
     import gazebench.datasets  # noqa: F401  (registers the built-in adapters)
     from gazebench.core.registry import DATASETS
 
@@ -51,7 +55,7 @@ def dataset_option_keys(name: str) -> tuple[str, ...]:
     return tuple(dataset_class(name).declared_options)
 
 
-def dataset_card(name: str) -> Any:
+def dataset_card(name: str) -> Card:
     from gazebench.datasets.cards import load_card
 
     dataset_class(name)  # an unknown name fails here, with suggestions

@@ -43,7 +43,7 @@ import sys
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import yaml
 
@@ -51,6 +51,9 @@ from gazebench.core.config import ConfigError
 from gazebench.core.paths import SOURCE_ROOT, name_problem
 from gazebench.core.registry import closest
 from gazebench.core.request import LAUNCHERS, RESOURCE_KEYS, SUITE_ONLY_KEYS
+
+if TYPE_CHECKING:
+    from gazebench.datasets.cards import Card
 
 BENCHMARKS_FILE = "benchmarks.yaml"
 SUITE_KEYS = ("description", "plugins", "datasets", "models", "model_kwargs", "folds", "seeds", "recipe", "launcher")
@@ -428,7 +431,7 @@ def parse_roots(items: list[str] | None, datasets: list[str], tests: list[str] |
     return roots
 
 
-def chosen_protocol(card: Any, name: str | None, where: str) -> str:
+def chosen_protocol(card: Card, name: str | None, where: str) -> str:
     """The protocol ``name`` of ``card`` (None: its default), checked: an unknown one names them."""
     from gazebench.datasets.cards import CardError
 
