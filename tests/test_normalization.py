@@ -331,4 +331,6 @@ def test_importing_needs_no_opencv_and_nothing_above_it():
         "print(sorted(m for m in sys.modules if m.startswith('gazebench')), 'cv2' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['gazebench', 'gazebench.core.errors', 'gazebench.core.normalization'] False"
+    assert (
+        out.strip() == "['gazebench', 'gazebench.core', 'gazebench.core.errors', 'gazebench.core.normalization'] False"
+    )
