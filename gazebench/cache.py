@@ -46,7 +46,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gazebench.atomic import atomic_path
+from gazebench.core.atomic import atomic_path
 from gazebench.datasets.base import DatasetError, GazeDataset
 
 CACHE_FORMAT_VERSION = 1
@@ -242,7 +242,7 @@ def _write_index(f: Any, dataset: GazeDataset, wanted: dict[str, Any]) -> None:
     import h5py
 
     from gazebench import __version__
-    from gazebench.provenance import now_iso
+    from gazebench.core.provenance import now_iso
 
     idx = dataset.index
     f.create_dataset("gaze", data=dataset.gaze().astype(np.float64))
@@ -264,7 +264,7 @@ def _write_index(f: Any, dataset: GazeDataset, wanted: dict[str, Any]) -> None:
 def _write_frames(frames: Any, dataset: GazeDataset, size: int, workers: int, progress: bool, block: int) -> None:
     """Decode every frame into ``frames`` in blocks of ``block`` rows, each block split across
     ``workers`` threads; block k+1 is decoded while block k is written."""
-    from gazebench.progress import progress_bar
+    from gazebench.core.progress import progress_bar
 
     n = len(dataset.index)
 

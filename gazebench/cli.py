@@ -9,7 +9,7 @@ and models exist before any command looks names up; then the full parser runs.  
 parser imports no torch, pandas or adapters: ``gazebench --help`` is instant, and each command
 imports what it needs when it runs.
 
-Errors: a :class:`~gazebench.errors.GazebenchError` (a mistake in the command or its files) or an
+Errors: a :class:`~gazebench.core.errors.GazebenchError` (a mistake in the command or its files) or an
 ``OSError`` (a folder in the way, a full disk) is one line on stderr and exit status 2; anything
 else is a bug, shown with its traceback and a line asking for a report, exit status 1.
 ``--traceback`` re-raises either.  Warnings print as ``gazebench: warning: <message>``.
@@ -26,7 +26,7 @@ import warnings
 
 from gazebench import __version__
 from gazebench.commands.common import global_flags
-from gazebench.errors import GazebenchError
+from gazebench.core.errors import GazebenchError
 
 COMMANDS = (
     "run",
@@ -132,7 +132,7 @@ def main(argv: list[str] | None = None) -> int:
             if hasattr(args, name):
                 setattr(args, name, True)
     if getattr(args, "trains", False) and not getattr(args, "dry_run", False):
-        from gazebench.runtime import choose_openmp_wait
+        from gazebench.core.runtime import choose_openmp_wait
 
         choose_openmp_wait()  # before anything (a plugin too) starts torch's OpenMP: docs/performance.md
     formatwarning, warnings.formatwarning = warnings.formatwarning, format_warning
@@ -169,7 +169,7 @@ def error_line(exc: BaseException, args: argparse.Namespace) -> str:
     """A user error as one line: the error's kind (a generic one has none) and its message; an
     ``OSError`` (a folder in the way, a full disk) also gets the command's hint, e.g. that
     ``run`` continues where it stopped."""
-    kind = "" if type(exc).__module__ == "gazebench.errors" else f"{type(exc).__name__}: "
+    kind = "" if type(exc).__module__ == "gazebench.core.errors" else f"{type(exc).__name__}: "
     plain_os_error = isinstance(exc, OSError) and not isinstance(exc, GazebenchError)
     hint = getattr(args, "os_error_hint", None) if plain_os_error else None
     return kind + message(exc) + (f"; {hint}" if hint else "")
@@ -192,7 +192,7 @@ def say(line: str) -> None:
 
 def rank_prefix() -> str:
     """``[rank R] `` when torchrun started several processes (WORLD_SIZE > 1), else nothing: a
-    failing rank says which it is (gazebench.distributed)."""
+    failing rank says which it is (gazebench.train.distributed)."""
     try:
         world, rank = int(os.environ.get("WORLD_SIZE", "1")), os.environ.get("RANK", "?")
     except ValueError:

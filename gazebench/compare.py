@@ -32,9 +32,9 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from gazebench.errors import GazebenchError
-from gazebench.registry import closest
-from gazebench.results import resolve_predictions
+from gazebench.core.errors import GazebenchError
+from gazebench.core.registry import closest
+from gazebench.results.store import resolve_predictions
 
 ALPHA = 0.05
 
@@ -279,7 +279,7 @@ def compare(
     cluster: str = "subject",
     allow_population_mismatch: bool = False,
 ) -> dict[str, Any]:
-    """Compare rows ``a`` and ``b`` on ``dataset`` (``df`` from :func:`gazebench.results.load_results`).
+    """Compare rows ``a`` and ``b`` on ``dataset`` (``df`` from :func:`gazebench.results.store.load_results`).
     Pairs tested on different populations are refused unless ``allow_population_mismatch``.
     Returns a plain dict (see :func:`render_text` for its reading)."""
     if cluster not in ("subject", "sample"):

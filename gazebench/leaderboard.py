@@ -30,7 +30,7 @@ from typing import Any
 
 import pandas as pd
 
-from gazebench.errors import UserKeyError
+from gazebench.core.errors import UserKeyError
 from gazebench.leaderboard_rows import column_names, row_names, strict_refusal, trained_on
 from gazebench.leaderboard_table import FORMATS, higher_is_better, layout, long_form, render
 
@@ -117,10 +117,10 @@ def aggregate(
     complete, missing (why the folds or seeds are incomplete; "" when complete), populations,
     population_ok, population_note (what the test populations lack; "" when in order), record_ok,
     record_note (records whose metric disagrees with their predictions file: the ``record_check``
-    column of :func:`gazebench.results.check_predictions`, when ``df`` has it), training (the
+    column of :func:`gazebench.results.store.check_predictions`, when ``df`` has it), training (the
     datasets a cross-dataset column was trained on; () for a dataset's own column).
 
-    ``df`` is :func:`gazebench.results.load_results` output (deduplicate it first with :func:`dedupe`);
+    ``df`` is :func:`gazebench.results.store.load_results` output (deduplicate it first with :func:`dedupe`);
     ``folds_of(dataset, card_version)`` gives a column's expected folds (None: the folds seen).
     ``strict``: a label holding several configurations in one column is an error, not several rows."""
     if df.empty:
@@ -134,14 +134,14 @@ def aggregate(
     df = on_metric_population(df, metric)
     rows, split = row_names(df)
     if strict and split:
-        from gazebench.options import ConfigError
+        from gazebench.core.options import ConfigError
 
         raise ConfigError(strict_refusal(split))
     df = df.assign(row=rows, column=column_names(df, metric))
     cells = []
     for (_column, dataset, version), col in df.groupby(["column", "dataset", "card_version"], sort=True):
         source = trained_on(col["identity_config"].iloc[0]) if "identity_config" in col else None
-        if source:  # a cross-dataset column (gazebench.cross): its runs are the training dataset's folds
+        if source:  # a cross-dataset column (gazebench.train.cross): its runs are the training dataset's folds
             dataset, version = source["dataset"], source["card_version"]
         expected = folds_of(dataset, version) or sorted(set(col["fold"].astype(str)), key=_fold_key)
         training = training_datasets(source)
@@ -188,7 +188,7 @@ def _cell(runs: pd.DataFrame, metric: str, expected: list[str]) -> dict[str, Any
     seeds_by_fold = {f: sorted(int(s) for s in g["seed"]) for f, g in runs.groupby(runs["fold"].astype(str))}
     first = runs.iloc[0]
     fold_notes, population_notes = fold_problems(seeds_by_fold, expected), population_problems(runs)
-    # records that disagree with their predictions file (gazebench.results.check_predictions)
+    # records that disagree with their predictions file (gazebench.results.store.check_predictions)
     record_notes = [c for c in runs.get("record_check", pd.Series(dtype=object)).fillna("") if c]
     return {
         "row": first["row"],
@@ -288,7 +288,7 @@ def leaderboard(
     """Filter, deduplicate, aggregate and render a :func:`load_results` frame; duplicate units are
     reported as warnings.  ``strict``: refuse labels that hold several configurations.
     ``results_dir`` (where ``df`` was loaded from): check each record that enters the table
-    against its predictions file (:func:`gazebench.results.check_predictions`; a mismatch marks
+    against its predictions file (:func:`gazebench.results.store.check_predictions`; a mismatch marks
     the cell ``‡``).  ``references``: show the published reference rows beside the cross-dataset
     columns they match (:func:`published_references`)."""
     if not df.empty and benchmark is not None:
@@ -299,7 +299,7 @@ def leaderboard(
     for message in messages:
         warnings.warn(message, stacklevel=2)
     if results_dir is not None:
-        from gazebench.results import check_predictions
+        from gazebench.results.store import check_predictions
 
         df = check_predictions(df, results_dir)
     return render(

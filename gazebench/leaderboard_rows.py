@@ -2,7 +2,7 @@
 
 Every record carries ``identity``: a hash of its canonical configuration (dataset, card version,
 protocol, data options, model, the model's resolved options, weights tag and recipe; see
-``gazebench/record.py``).  A *column* fixes the first four: a dataset at one card version, under
+``gazebench/train/unit_record.py``).  A *column* fixes the first four: a dataset at one card version, under
 one protocol, with one set of data options.  A *row* is a label; a label that holds several
 configurations in one column is split into one row per configuration, named by every key that
 differs among the label's configurations, e.g. ``staticsc (crops=175, lr=0.001)``.  A label whose
@@ -26,7 +26,7 @@ _UNSET = object()
 
 def trained_on(config: Any) -> dict[str, Any] | None:
     """The ``trained_on`` of a cross-dataset result's identity config (JSON text or dict), else None
-    (gazebench.cross: dataset, card_version, protocol, data_options of the training column)."""
+    (gazebench.train.cross: dataset, card_version, protocol, data_options of the training column)."""
     if isinstance(config, str):
         try:
             config = json.loads(config)
@@ -52,7 +52,7 @@ def column_names(df: pd.DataFrame, metric: str = "all.mean") -> pd.Series:
     for a dataset whose results hold more than one population (Gaze360: the full test set and its
     face-detectable frames), the population ``metric`` is on: ``gaze360 (original) — test`` or
     ``gaze360 (original) — test[face]`` (:func:`population_label`).  A cross-dataset result
-    (gazebench.cross) is its own column ``synthgaze → rtgene (original)``: the training dataset
+    (gazebench.train.cross) is its own column ``synthgaze → rtgene (original)``: the training dataset
     first, with its protocol (and card version, options) when its cross results hold several."""
     df = with_trained_on(df)
     sources = df.loc[df["trained_on"] != "", "trained_on"].map(json.loads)
@@ -82,7 +82,7 @@ def _source_name(source: str, source_sets: dict[str, set]) -> str:
     t = json.loads(source)
     if len(source_sets.get(t["dataset"], ())) < 2:
         return f"{t['dataset']} → "
-    if t.get("datasets"):  # joint training (gazebench.joint): only what tells it from the others
+    if t.get("datasets"):  # joint training (gazebench.plan.joint): only what tells it from the others
         return f"{t['dataset']}[{_joint_differences(t, source_sets[t['dataset']])}] → "
     opts = ",".join(f"{k}={v}" for k, v in sorted((t.get("data_options") or {}).items()))
     return f"{t['dataset']}{'[' + opts + ']' if opts else ''} ({t['protocol']}, card v{t['card_version']}) → "

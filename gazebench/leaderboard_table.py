@@ -29,7 +29,7 @@ import numpy as np
 import pandas as pd
 from tabulate import tabulate
 
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
 
 if TYPE_CHECKING:
     from gazebench.published.references import Reference
@@ -61,7 +61,7 @@ LONG_COLUMNS = [
     "mark",
 ]
 DAGGER = "†"
-#: a cell with a record whose metric disagrees with its predictions file (gazebench.results.check_predictions)
+#: a cell with a record whose metric disagrees with its predictions file (gazebench.results.store.check_predictions)
 DOUBLE_DAGGER = "‡"
 #: the start of a published reference row's name, and its mark in the long forms
 REFERENCE = "ref"

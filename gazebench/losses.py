@@ -26,9 +26,9 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
-from gazebench.errors import GazebenchError
-from gazebench.geometry import normalize, vector_to_yawpitch
-from gazebench.registry import LOSSES
+from gazebench.core.errors import GazebenchError
+from gazebench.core.geometry import normalize, vector_to_yawpitch
+from gazebench.core.registry import LOSSES
 
 #: L2CS-Net's weight of the regression term, ``alpha`` (Ahmednull/L2CS-Net @ a4d8f7f, ``train.py``
 #: lines 58-60: ``--alpha`` defaults to 1; the README's training commands pass ``--alpha 1``)
@@ -281,7 +281,7 @@ def resolve_loss(recipe_loss: str | None, model: Any) -> str:
     """The registered loss a run trains ``model`` with: the recipe's ``loss`` when set, else the
     model's default; ``mse`` on a sin-cos model becomes ``mse_sincos`` (MSE on its decoded angles
     plus its own regulariser, see :func:`mse_sincos_loss`).  An unknown name raises
-    :class:`~gazebench.registry.RegistryError` listing the losses."""
+    :class:`~gazebench.core.registry.RegistryError` listing the losses."""
     name = loss_for_head(recipe_loss or model.default_loss, has_sincos_head(model))
     LOSSES.get(name)
     return name

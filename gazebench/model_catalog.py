@@ -4,7 +4,7 @@ Planning (``gazebench run --dry-run``), ``gazebench ls models`` and ``gazebench 
 each model's options (names and defaults, in its factory's order), whether it trains, which of its
 options a given setting leaves without effect, which recipe keys enter its identity, its
 description and the input it takes from :data:`BUILT_IN` here; only building a model imports its
-factory (``factory``: ``module:function``, registered in ``gazebench.registry.MODELS`` as
+factory (``factory``: ``module:function``, registered in ``gazebench.core.registry.MODELS`` as
 before).  A value's type is its default's (the factory reads a string given on a command line as
 that type, ``gazebench.models.zoo``), so the defaults are the types.
 
@@ -12,8 +12,8 @@ A model that is not built in (a plugin's, registered through the registry) is re
 factory's signature and attributes (:func:`from_factory`), which imports its module.
 ``tests/test_model_catalog.py`` compares every entry with its factory, so the two cannot drift.
 
-This module imports nothing heavy: the standard library, ``gazebench.errors`` and
-``gazebench.registry``.
+This module imports nothing heavy: the standard library, ``gazebench.core.errors`` and
+``gazebench.core.registry``.
 """
 
 from __future__ import annotations
@@ -23,8 +23,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from gazebench.errors import UserTypeError
-from gazebench.registry import MODELS, closest
+from gazebench.core.errors import UserTypeError
+from gazebench.core.registry import MODELS, closest
 
 #: the common options of every zoo model, after its own (``gazebench.models.zoo.Common``)
 _COMMON = (
@@ -56,7 +56,7 @@ class ModelInfo:
     factory: str = ""
     #: False for fitted baselines (``mean``), which run with ``epochs=0``
     trainable: bool = True
-    #: the recipe keys that can change its number (``gazebench.identity``); None: every key
+    #: the recipe keys that can change its number (``gazebench.results.identity``); None: every key
     identity_recipe_keys: tuple[str, ...] | None = None
     #: ``kwargs -> options without effect`` (``gazebench.models.base.options_without_effect``)
     without_effect: Callable[[Mapping[str, Any]], set[str]] | None = None
@@ -242,9 +242,7 @@ BUILT_IN: dict[str, ModelInfo] = {
 def from_factory(name: str) -> ModelInfo:
     """Model ``name`` read from its registered factory (imports the models; an unknown name raises
     the registry's error, with suggestions).  ``input`` is left None (it needs the model built)."""
-    import gazebench.models  # noqa: F401  (registers the built-in models)
-
-    entry = MODELS.entry(name)
+    entry = MODELS.entry(name)  # imports the built-in models (MODELS.builtins) when the name is not registered
     parameters = inspect.signature(entry.obj).parameters.values()
     options = tuple((p.name, p.default) for p in parameters if p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD))
     keys = getattr(entry.obj, "identity_recipe_keys", None)

@@ -19,7 +19,7 @@ both registrations came from.
       # or: mydata = "mypackage.mydata:MyData"  (registered under the entry point's name)
 
   They are loaded the first time a registry is listed or asked for a name it does not know
-  (:meth:`gazebench.registry.Registry.load_plugins`); :func:`load_entry_points` loads them now.
+  (:meth:`gazebench.core.registry.Registry.load_plugins`); :func:`load_entry_points` loads them now.
 
 A file plugin is imported under a private module name.  DataLoader workers started with the
 ``fork`` method (the Linux default) inherit it; with ``spawn``/``forkserver`` the workers cannot
@@ -36,7 +36,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from types import ModuleType
 
-from gazebench.registry import DATASETS, LOSSES, MODELS, PluginError, loading
+from gazebench.core.registry import DATASETS, LOSSES, MODELS, PluginError, loading
 
 __all__ = ["PluginError", "load_plugin_file", "load_plugin_files", "load_entry_points", "loaded_plugin_files"]
 

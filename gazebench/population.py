@@ -10,7 +10,7 @@ not when
 - an option left labelled samples out while indexing (RT-GENE's ``missing_images=skip``);
 - unreadable test samples were skipped (``on_bad_sample=skip``);
 - the split, subset or per-subject sizes differ from what the dataset's release publishes (the
-  card's ``published_sizes``; :func:`gazebench.datasets.published.published_shortfall`).
+  card's ``published_sizes``; :func:`gazebench.datasets.published_sizes.published_shortfall`).
 
 Each of these is one line of the record's ``population.shortfall``; the leaderboard marks such a
 cell and never counts it as complete (docs/leaderboards.md).
@@ -39,7 +39,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
 
 
 def population_name(dataset: str, fold: str, split: str = "test", tag: str | None = None) -> str:
@@ -157,7 +157,7 @@ def left_out_lines(left_out: dict[str, int], subjects: dict[str, list[str]], opt
 
 def shortfall(setup: Any, test_ids: np.ndarray) -> list[str]:
     """Why ``setup``'s test population is not the protocol's full one (empty when it is)."""
-    from gazebench.datasets.published import population_counts, published_shortfall
+    from gazebench.datasets.published_sizes import population_counts, published_shortfall
 
     ds, unit = setup.dataset, setup.unit
     lines = missing_subjects(ds.named_subjects(unit.fold), setup.subjects, ds.released_subjects())
@@ -211,7 +211,7 @@ def describe_rows(
 ) -> dict[str, Any]:
     """:func:`describe` for index rows ``test_rows`` of dataset ``ds`` with the shortfall ``lines``
     already known; ``suffix`` ends every population name (a cross-dataset test over all of a
-    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.cross`); ``split``: the population's
+    dataset's folds: ``rtgene/test (all folds)``, :mod:`gazebench.train.cross`); ``split``: the population's
     split name (``all``: every labelled sample of a dataset left out of training, ``mpiifacegaze/all``)."""
     ids = ds.index["id"].to_numpy()[test_rows]
     masks = subset_masks(ds, test_rows)

@@ -32,7 +32,7 @@ from typing import Any
 import pandas as pd
 
 import gazebench
-from gazebench.atomic import atomic_write
+from gazebench.core.atomic import atomic_write
 
 #: what each evaluation subset's leaderboard is over (others are shown by name)
 SUBSET_TEXT = {
@@ -75,7 +75,7 @@ def load_runs(results: Path, benchmark: str | None = None) -> tuple[pd.DataFrame
     """The records under ``results`` (one run per unit: duplicates set aside as the leaderboard
     does), their raw records by path, and notes on files skipped or set aside."""
     from gazebench.leaderboard import dedupe
-    from gazebench.results import check_predictions, load_results, read_record
+    from gazebench.results.store import check_predictions, load_results, read_record
 
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

@@ -12,9 +12,9 @@ import pandas as pd
 import pytest
 
 from gazebench.analysis import KINDS, RunRef, default_out_dir, get_kind, resolve_runs, write_analysis
-from gazebench.geometry import angular_error_deg
-from gazebench.options import ConfigError
-from gazebench.record_model import ResultRecord, parse_record
+from gazebench.core.geometry import angular_error_deg
+from gazebench.core.options import ConfigError
+from gazebench.results.record_model import ResultRecord, parse_record
 from tests.fixtures.make_results import record, rotate_by, unit_vectors
 from tests.helpers import cli
 

@@ -17,8 +17,8 @@ from gazebench.analysis.kinds.oracle import choice_shares, nested_sets, oracle_e
 from gazebench.analysis.kinds.order import NOTES_LISTS, order_variants
 from gazebench.analysis.reevaluate import CACHE_DIR, Reevaluator, cache_key, crop_px, px_crops, unscored, with_crops
 from gazebench.cli import main
+from gazebench.core.options import ConfigError
 from gazebench.datasets.views import ViewSpec
-from gazebench.options import ConfigError
 
 NOTES = Path(__file__).resolve().parents[2] / "shared" / "seed" / "research-notes.md"
 SYMMETRIC = (224, 200, 175, 150, 175, 200, 224)

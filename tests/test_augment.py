@@ -12,22 +12,21 @@ import torch
 import torchvision.transforms.functional as TF
 from PIL import Image
 
-from gazebench.augment import (
-    AUGMENTATIONS,
+from gazebench.core.config import AUGMENTATIONS, check_augment
+from gazebench.core.options import OptionValueError
+from gazebench.datasets.loading import FrameWindows
+from gazebench.datasets.sources import ImageFiles
+from gazebench.datasets.views import ViewSpec
+from gazebench.train.augment import (
     CROP_RATIO,
     CROP_SCALE,
     SourceCrop,
-    check_augment,
     crop_to_size,
     draw_box,
     make_augment,
     random_flip,
     source_crop,
 )
-from gazebench.datasets.loading import FrameWindows
-from gazebench.datasets.sources import ImageFiles
-from gazebench.datasets.views import ViewSpec
-from gazebench.options import OptionValueError
 
 
 def gen(seed: int = 0) -> torch.Generator:
@@ -58,7 +57,7 @@ def test_unknown_name_lists_the_choices() -> None:
 
 
 def test_importing_the_names_does_not_import_torch() -> None:
-    code = "import sys, gazebench.augment as a; a.check_augment('flip'); assert 'torch' not in sys.modules"
+    code = "import sys, gazebench.train.augment, gazebench.core.config as a; a.check_augment('flip'); assert 'torch' not in sys.modules"
     subprocess.run([sys.executable, "-c", code], check=True)
 
 
@@ -195,8 +194,8 @@ def test_augment_flip_is_seeded() -> None:
 
 
 def test_a_run_with_resized_crop_crops_its_training_frames_only(tiny_synth, tmp_path) -> None:
-    from gazebench import planning
-    from gazebench.setup import build_setup
+    from gazebench.plan import planning
+    from gazebench.train.assemble import build_setup
 
     suite = planning.single_run_suite("synthgaze", ["static"], [4], root=str(tiny_synth))
     (spec,) = planning.expand(

@@ -10,15 +10,15 @@ import numpy as np
 import pytest
 import torch
 
-from gazebench import runtime
 from gazebench.cli import main
+from gazebench.core import runtime
+from gazebench.core.registry import LOSSES
 from gazebench.datasets import build_dataset
 from gazebench.datasets.loading import FrameWindows
 from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec, make_views
-from gazebench.engine import StepContext, compile_model, train_one_epoch, use_channels_last
 from gazebench.models import build_model
-from gazebench.registry import LOSSES
+from gazebench.train.engine import StepContext, compile_model, train_one_epoch, use_channels_last
 from tools.perf.seedstyle import SeedStyleViews
 
 SIZE = 32

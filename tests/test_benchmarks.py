@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from gazebench import planning, runner
-from gazebench.config import ConfigError
-from gazebench.planning import expand
-from gazebench.suites import BenchmarkError, expand_env, get_suite, load_suites, parse_roots
+from gazebench.core.config import ConfigError
+from gazebench.plan import planning
+from gazebench.plan.planning import expand
+from gazebench.plan.suites import BenchmarkError, expand_env, get_suite, load_suites, parse_roots
+from gazebench.train import runner
 from tests.fixtures.make_results import predictions, record
 from tests.helpers import cli
 
@@ -155,7 +156,7 @@ def test_suite_names_that_are_not_plain_folder_names_are_refused(tmp_path, name)
 
 def test_result_and_run_paths_that_leave_their_root_are_refused(tmp_path):
     """The last guard where the paths are built, whatever the name came from."""
-    from gazebench.paths import UnsafePathError, folder_name, inside
+    from gazebench.core.paths import UnsafePathError, folder_name, inside
 
     assert inside(tmp_path, "suite", "a.json") == tmp_path / "suite" / "a.json"
     for parts in (["../x"], ["a", "..", "..", "x"], ["/etc/x"]):
@@ -183,7 +184,7 @@ def test_a_suite_that_bypasses_the_name_check_still_cannot_write_outside_the_roo
     """Defence in depth: however a suite got its name, its results and runs folders stay inside."""
     import dataclasses
 
-    from gazebench import suites
+    from gazebench.plan import suites
 
     smoke = get_suite("smoke", Path(__file__).resolve().parents[1] / "benchmarks.yaml")
     monkeypatch.setattr(suites, "get_suite", lambda name, path=None: dataclasses.replace(smoke, name="../../x"))

@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import yaml
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets.gaze360.fake import full_window, render, split_file_lines
 from gazebench.datasets.gaze360.fake import write_tree as write_gaze360
 from gazebench.datasets.rtgene.fake import ALL_SUBJECTS, write_labels, write_tree
@@ -193,7 +193,7 @@ def test_missing_root_reports_the_fix_it_message(tmp_path, capsys):
 
 
 def test_unknown_option_is_refused(tmp_path, capsys):
-    from gazebench.config import ConfigError
+    from gazebench.core.config import ConfigError
 
     with pytest.raises(ConfigError, match="unknown setting 'varient'. Did you mean 'variant'"):
         check_cli(["--dataset", "rtgene", "--root", str(tmp_path), "--set", "varient=original"], capsys)
@@ -495,7 +495,7 @@ def test_rtgene_publishes_no_size_and_says_so(tmp_path, capsys):
 
 def test_published_shortfall_for_the_population_check(tmp_path):
     from gazebench.datasets import build_dataset
-    from gazebench.datasets.published import SUBJECT_KEY, population_counts, published_shortfall
+    from gazebench.datasets.published_sizes import SUBJECT_KEY, population_counts, published_shortfall
 
     root = tmp_path / "g360"
     published = published_gaze360()

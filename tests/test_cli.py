@@ -128,7 +128,7 @@ def test_ls_lists_models_and_datasets_with_descriptions(capsys):
 
 def test_a_user_error_is_one_line_with_exit_2_and_a_bug_shows_its_traceback(monkeypatch, capsys):
     import gazebench.commands.ls as ls
-    from gazebench.errors import UserValueError
+    from gazebench.core.errors import UserValueError
 
     def user_mistake(args):
         raise UserValueError("--thing 3: must be 1 or 2")
@@ -153,8 +153,8 @@ def test_a_user_error_is_one_line_with_exit_2_and_a_bug_shows_its_traceback(monk
 
 
 def test_user_errors_of_the_package_are_gazebench_errors_keeping_their_builtin_base():
+    from gazebench.core.errors import GazebenchError
     from gazebench.datasets.views import parse_floats
-    from gazebench.errors import GazebenchError
     from gazebench.leaderboard_table import render
     from gazebench.synth.scene import resolve_preset
 
@@ -284,7 +284,7 @@ def test_a_root_that_is_a_file_says_so(tiny_synth, capsys):
 def test_precision_fp16_runs_on_the_cpu_as_ls_recipe_says(capsys):
     import torch
 
-    from gazebench.engine import StepContext
+    from gazebench.train.engine import StepContext
 
     assert cli("ls", "recipe") == 0
     (line,) = [line for line in capsys.readouterr().out.splitlines() if line.startswith("precision")]

@@ -2,7 +2,7 @@ import dataclasses
 
 import pytest
 
-from gazebench.config import ConfigError, Recipe, parse_sets, recipe_table, route_settings
+from gazebench.core.config import ConfigError, Recipe, parse_sets, recipe_table, route_settings
 
 
 def test_set_values_are_typed():
@@ -80,7 +80,7 @@ def test_recipe_table_lists_every_key_with_help():
 def test_fp32_means_ieee_float32_on_cuda_and_tf32_is_asked_for():
     import torch
 
-    from gazebench.engine import configure_matmul_precision
+    from gazebench.train.engine import configure_matmul_precision
 
     before = torch.backends.cudnn.allow_tf32, torch.backends.cuda.matmul.allow_tf32
     try:

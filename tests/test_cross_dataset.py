@@ -1,4 +1,4 @@
-"""Cross-dataset evaluation (gazebench.cross): train on SynthGaze, test on an RT-GENE-layout tree."""
+"""Cross-dataset evaluation (gazebench.train.cross): train on SynthGaze, test on an RT-GENE-layout tree."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from gazebench.cross import label_space_note
-from gazebench.geometry import yawpitch_to_vector
+from gazebench.core.geometry import yawpitch_to_vector
+from gazebench.train.cross import label_space_note
 from tests.helpers import cli, run_cli
 
 FLAGS = [
@@ -71,7 +71,7 @@ def test_cross_dataset_run_writes_its_own_record_and_column(trees, tmp_path, cap
     from gazebench.datasets import build_dataset
 
     ds = build_dataset("rtgene", str(trees / "rtgene"))
-    from gazebench.planning import dataset_card
+    from gazebench.plan.planning import dataset_card
 
     union = np.unique(np.concatenate([ds.split_positions(f)["test"] for f in dataset_card("rtgene").folds()]))
     assert cross["population"]["name"] == "rtgene/test (all folds)"
@@ -113,7 +113,7 @@ def test_label_space_note_names_back_views():
 
 
 def test_suite_dataset_entry_takes_test(tmp_path):
-    from gazebench import planning, suites
+    from gazebench.plan import planning, suites
 
     path = tmp_path / "benchmarks.yaml"
     path.write_text(
@@ -131,8 +131,8 @@ def test_suite_dataset_entry_takes_test(tmp_path):
 def test_a_suite_tests_on_its_own_datasets_from_their_roots(monkeypatch):
     """The shipped cross-dataset suite: each dataset trains and tests on the others, each test
     dataset read from its own entry's root unless --root NAME=DIR says otherwise."""
-    from gazebench import planning
-    from gazebench.suites import get_suite
+    from gazebench.plan import planning
+    from gazebench.plan.suites import get_suite
 
     for name, value in (("GAZE360_ROOT", "/g"), ("RTGENE_ROOT", "/r"), ("MPIIFACEGAZE_ROOT", "/m")):
         monkeypatch.setenv(name, value)
@@ -147,8 +147,8 @@ def test_a_suite_tests_on_its_own_datasets_from_their_roots(monkeypatch):
 def test_a_data_option_of_the_test_dataset_reaches_it(tmp_path):
     from types import SimpleNamespace
 
-    from gazebench.cross import open_test
-    from gazebench.planning import expand, single_run_suite
+    from gazebench.plan.planning import expand, single_run_suite
+    from gazebench.train.cross import open_test
 
     suite = single_run_suite("synthgaze", ["static"], [0], test=["gaze360"])
     (spec,) = [s for s in expand(suite, {"expect_samples": "any"}) if s.fold == "default"]

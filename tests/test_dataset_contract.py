@@ -28,7 +28,8 @@ from typing import Any
 import numpy as np
 import pytest
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.registry import DATASETS
 from gazebench.datasets import BUILTIN
 from gazebench.datasets.base import SPLITS, DatasetNotFound, GazeDataset, LeakageError, validate_index
 from gazebench.datasets.cards import load_card
@@ -37,7 +38,6 @@ from gazebench.datasets.loading import FrameWindows
 from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
 from gazebench.plugins import load_plugin_files
-from gazebench.registry import DATASETS
 
 REPO = Path(__file__).resolve().parents[1]
 EXAMPLE_PLUGIN = REPO / "docs" / "examples" / "gazecsv"
@@ -411,8 +411,8 @@ def test_a_card_is_parsed_once_into_a_frozen_typed_object(tmp_path):
     ],
 )
 def test_a_malformed_card_fails_at_load_naming_its_file_and_key(tmp_path, change, key):
+    from gazebench.core.errors import GazebenchError
     from gazebench.datasets.cards import CardError
-    from gazebench.errors import GazebenchError
 
     path = write_card(tmp_path, {**GOOD_CARD, **change})
     with pytest.raises(CardError) as err:

@@ -11,12 +11,12 @@ import pytest
 import torch
 
 from gazebench.cli import main
+from gazebench.core.errors import UserValueError
 from gazebench.datasets import build_dataset
 from gazebench.datasets.device_frames import AUTO_SHARE, DeviceFrames, hold_on_device
 from gazebench.datasets.loading import FrameWindows
 from gazebench.datasets.sources import ImageFiles
 from gazebench.datasets.views import ViewSpec
-from gazebench.errors import UserValueError
 from tests.helpers import TINY_RECIPE
 
 SIZE = 32

@@ -3,7 +3,7 @@
 What one process and ``torchrun --nproc-per-node 2`` share for a given seed and global batch:
 the order of the training samples and the global batches (every rank draws the same permutation
 and takes its slice of each batch), the augmentation's draws (made for the whole global batch),
-BatchNorm statistics (over the global batch: gazebench.distributed.GlobalBatchNorm on CPU) and
+BatchNorm statistics (over the global batch: gazebench.train.distributed.GlobalBatchNorm on CPU) and
 the evaluated samples (each once, gathered in index order).  What differs is only the order of
 float sums (gradients summed per rank and then averaged, BatchNorm's sums split over two
 processes), so the numbers agree to float rounding: :data:`TOLERANCE_DEG` per test sample and
@@ -157,7 +157,7 @@ FLAKY_PLUGIN = """
 import os
 
 from gazebench.models import build_model
-from gazebench.registry import MODELS
+from gazebench.core.registry import MODELS
 
 
 @MODELS.register("flaky")
@@ -212,10 +212,10 @@ SINGLE_FIT = """
 import sys
 from pathlib import Path
 
-from gazebench import planning
-from gazebench.fit import evaluate, fit
-from gazebench.parallel import SingleProcess
-from gazebench.setup import build_setup
+from gazebench.plan import planning
+from gazebench.train.fit import evaluate, fit
+from gazebench.train.parallel import SingleProcess
+from gazebench.train.assemble import build_setup
 
 root, out = Path(sys.argv[1]), Path(sys.argv[2])
 suite = planning.single_run_suite("synthgaze", ["static"], [0], root=str(root))
@@ -226,13 +226,13 @@ outcome = fit(setup, progress=False)
 evaluation = evaluate(setup, progress=False)
 assert type(setup.strategy) is SingleProcess and setup.train_model is setup.step_model
 assert len(outcome.history) == 1 and len(evaluation.test["error"]) == len(setup.sets["test"])
-print("gazebench.distributed" in sys.modules)
+print("gazebench.train.distributed" in sys.modules)
 """
 
 
 def test_a_single_process_fit_never_enters_distributed(tiny_synth, tmp_path):
-    """Set-up, fit and evaluation of one process ask gazebench.parallel.SingleProcess, which answers
-    with what it was given: gazebench.distributed is never imported."""
+    """Set-up, fit and evaluation of one process ask gazebench.train.parallel.SingleProcess, which answers
+    with what it was given: gazebench.train.distributed is never imported."""
     r = launch([sys.executable, "-c", SINGLE_FIT], [tiny_synth, tmp_path])
     assert r.returncode == 0, r.stderr
     assert r.stdout.split() == ["False"], r.stdout
@@ -243,7 +243,7 @@ def test_rank_slices_put_together_are_the_one_process_batches(n, world):
     import torch
     from torch.utils.data import BatchSampler, RandomSampler
 
-    from gazebench.distributed import ShardedBatchSampler
+    from gazebench.train.distributed import ShardedBatchSampler
 
     batch, seed = 16, 7
     drop_last = n % batch == 1  # make_loader's rule: a one-sample remainder is dropped
@@ -272,7 +272,7 @@ def test_rank_slices_put_together_are_the_one_process_batches(n, world):
 def test_augmentation_of_a_slice_is_the_slice_of_the_whole_batch():
     import torch
 
-    from gazebench.augment import Augment
+    from gazebench.train.augment import Augment
 
     # (resized_crop draws in the data path from the sample's row, not from the batch: test_augment.py)
     frames = torch.randint(0, 255, (8, 2, 3, 16, 16), dtype=torch.uint8)
@@ -292,7 +292,7 @@ def test_global_batchnorm_is_batchnorm_on_one_process(tmp_path):
     import torch.distributed as tdist
     from torch import nn
 
-    from gazebench.distributed import GlobalBatchNorm, global_batchnorm
+    from gazebench.train.distributed import GlobalBatchNorm, global_batchnorm
 
     tdist.init_process_group("gloo", init_method=f"file://{tmp_path / 'store'}", rank=0, world_size=1)
     try:

@@ -13,7 +13,7 @@ import pytest
 from gazebench.analysis import resolve_runs
 from gazebench.analysis.kinds.findings import CLAIMS, findings
 from gazebench.analysis.replication import verdict
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 from tests.fixtures.make_results import identity_part
 from tests.helpers import cli
 from tests.test_analysis import table_of, write_run

@@ -11,12 +11,12 @@ from pathlib import Path
 import pytest
 import torch
 
-from gazebench import planning
-from gazebench.config import OMITTED_AT_DEFAULT, Recipe, parse_sets
+from gazebench.core.config import OMITTED_AT_DEFAULT, Recipe, parse_sets
+from gazebench.core.options import ConfigError
 from gazebench.models import build_model
-from gazebench.options import ConfigError
+from gazebench.plan import planning
 from gazebench.published import load_catalogue, published_card
-from gazebench.schedules import onecycle, param_groups, set_rate
+from gazebench.train.schedules import onecycle, param_groups, set_rate
 from tests.helpers import cli
 from tests.test_published import REFERENCE, reference_weights, save_released
 
@@ -268,7 +268,7 @@ def test_fine_tuning_gazetr_starts_from_the_checkpoint_and_warms_up_then_decays(
     del settings["batch_size"]  # 4 (_run): two steps an epoch
     spy = StepSpy(monkeypatch)
     record = _run(tiny_synth, tmp_path, "gazetr", *(f"{k}={v}" for k, v in settings.items()), f"weights_file={file}")
-    from gazebench.models import load_published
+    from gazebench.published import load_published
 
     start = [p.detach() for p in load_published(released.name, file).parameters()]
     assert len(spy.start) == len(start) and all(torch.equal(a, b) for a, b in zip(spy.start, start))
@@ -314,7 +314,7 @@ def test_a_vit_trains_under_onecycle_with_layer_decay_and_drop_path(tiny_synth, 
 def test_a_published_vit_loads_exactly_with_its_training_drop_path(tmp_path: Path) -> None:
     """``init=published:unigaze-*`` with ``--set drop_path=0.1`` (the card's fine_tune): the same
     released tensors load strictly into the ViT with stochastic depth; the architecture stays the card's."""
-    from gazebench.models import load_published
+    from gazebench.published import load_published
     from gazebench.published.loading import build_published
 
     name = "unigaze-b16-joint"

@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 import torch
 
-from gazebench import geometry as G
+from gazebench.core import geometry as G
 
 
 @pytest.mark.parametrize(

@@ -1,4 +1,4 @@
-"""Joint multi-dataset training (gazebench.joint, gazebench.datasets.joint) and label spaces
+"""Joint multi-dataset training (gazebench.plan.joint, gazebench.datasets.joint) and label spaces
 (gazebench.datasets.labelspace): one model trained on several SynthGaze trees, each in its own
 dataset's layout, tested on a third."""
 
@@ -47,8 +47,8 @@ def roots(trees, *names):
 def units(*argv):
     """The planned units of ``gazebench run <argv>`` (no data read)."""
     from gazebench.cli import build_parser
-    from gazebench.planning import plan_request
-    from gazebench.request import Request
+    from gazebench.core.request import Request
+    from gazebench.plan.planning import plan_request
 
     args = build_parser().parse_args(["run", *map(str, argv)])
     return plan_request(Request.from_args(args)).units
@@ -59,7 +59,7 @@ def units(*argv):
 
 def test_every_builtin_card_declares_its_label_space():
     from gazebench.datasets import BUILTIN
-    from gazebench.planning import dataset_card
+    from gazebench.plan.planning import dataset_card
 
     for name in BUILTIN:
         space = dataset_card(name).label_space()
@@ -113,7 +113,7 @@ def test_sampling_is_part_of_the_unit_and_weights_must_name_training_datasets():
     (weighted,) = units("--train", "gaze360,rtgene", "--model", "static", "--set", "sampling_weights=gaze360:2")
     assert len({plain.unit_id, balanced.unit_id, weighted.unit_id}) == 3
     assert weighted.data_options["sampling_weights"] == {"gaze360": 2.0}
-    from gazebench.errors import GazebenchError
+    from gazebench.core.errors import GazebenchError
 
     with pytest.raises(GazebenchError, match="sampling_weights names mpiifacegaze"):
         units("--train", "gaze360,rtgene", "--model", "static", "--set", "sampling_weights=mpiifacegaze:2")
@@ -122,7 +122,7 @@ def test_sampling_is_part_of_the_unit_and_weights_must_name_training_datasets():
 
 
 def test_a_joint_run_refuses_what_it_cannot_mean(capsys):
-    from gazebench.errors import GazebenchError
+    from gazebench.core.errors import GazebenchError
 
     with pytest.raises(GazebenchError, match="keeps each training dataset's own protocol"):
         units("--train", "gaze360,rtgene", "--model", "static", "--protocol", "original")
@@ -139,9 +139,9 @@ def test_a_member_option_reaches_only_the_members_that_take_it():
 
 
 def test_joint_suite_entry_and_its_mistakes(tmp_path):
-    from gazebench.errors import GazebenchError
-    from gazebench.planning import expand, plan
-    from gazebench.suites import get_suite
+    from gazebench.core.errors import GazebenchError
+    from gazebench.plan.planning import expand, plan
+    from gazebench.plan.suites import get_suite
 
     path = tmp_path / "b.yaml"
     path.write_text("""benchmarks:
@@ -178,7 +178,7 @@ def test_joint_suite_entry_and_its_mistakes(tmp_path):
 
 def test_sample_weights_follow_the_sampling(trees):
     from gazebench.datasets.joint import build_joint
-    from gazebench.setup import make_loader
+    from gazebench.train.assemble import make_loader
 
     (u,) = units("--train", "gaze360,rtgene", "--model", "static", "--set", "expect_samples=any")
     opts = dict(u.data_options)
@@ -200,7 +200,7 @@ def test_sample_weights_follow_the_sampling(trees):
     total = 2 * n["gaze360"] + n["rtgene"]
     assert prop == pytest.approx({"gaze360": 2 * n["gaze360"] / total, "rtgene": n["rtgene"] / total})
     # and the training loader draws by them
-    from gazebench.config import Recipe
+    from gazebench.core.config import Recipe
     from gazebench.datasets.loading import FrameWindows
     from gazebench.models import build_model
 

@@ -19,9 +19,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gazebench import launch, planning
-from gazebench.request import RunOptions
-from gazebench.suites import BenchmarkError, get_suite
+from gazebench.core.request import RunOptions
+from gazebench.plan import launch, planning
+from gazebench.plan.suites import BenchmarkError, get_suite
 from tests.helpers import cli
 
 SUITE = """

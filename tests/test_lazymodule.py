@@ -3,7 +3,7 @@
 import sys
 import threading
 
-from gazebench.lazymodule import LazyModule
+from gazebench.core.lazymodule import LazyModule
 
 
 def test_imports_on_first_attribute_and_forwards(tmp_path, monkeypatch):

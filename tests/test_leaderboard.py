@@ -16,7 +16,7 @@ import pytest
 from gazebench.cli import main
 from gazebench.leaderboard import aggregate, dedupe, layout, render
 from gazebench.leaderboard_rows import compact, row_names, short_names
-from gazebench.results import load_results
+from gazebench.results.store import load_results
 from tests.fixtures.make_results import example, write_run
 from tests.golden import check_golden
 from tests.helpers import use_cards
@@ -360,7 +360,7 @@ def test_latex_has_no_raw_unicode_symbols_of_gazebench_names():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         agg = aggregate(load_results(FIXTURE))
-    agg["column"] = "gaze360 → " + agg["column"]  # a cross-dataset column's name (gazebench.cross)
+    agg["column"] = "gaze360 → " + agg["column"]  # a cross-dataset column's name (gazebench.train.cross)
     text = render_table(agg, "latex")
     body = [line for line in text.splitlines() if not line.startswith("%")]  # the legend is a comment
     assert "gaze360 $\\rightarrow$ " in text

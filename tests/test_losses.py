@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 import torch
 
-from gazebench.geometry import yawpitch_to_vector
+from gazebench.core.geometry import yawpitch_to_vector
 from gazebench.losses import (
     LOSSES,
     MissingOutputError,

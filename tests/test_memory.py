@@ -1,4 +1,4 @@
-"""The batch memory check (gazebench.memory): a recipe whose batch cannot fit is refused in one
+"""The batch memory check (gazebench.train.memory): a recipe whose batch cannot fit is refused in one
 line before any frame is decoded; no test here allocates the memory it talks about."""
 
 from __future__ import annotations
@@ -7,9 +7,9 @@ import types
 
 import pytest
 
-from gazebench import memory
-from gazebench.config import Recipe
-from gazebench.memory import BatchMemoryError, batch_bytes, check_batch_memory, host_available
+from gazebench.core.config import Recipe
+from gazebench.train import memory
+from gazebench.train.memory import BatchMemoryError, batch_bytes, check_batch_memory, host_available
 from tests.helpers import SMALL_RUN, cli
 
 

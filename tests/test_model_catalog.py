@@ -8,9 +8,9 @@ import importlib
 import pytest
 
 import gazebench.models  # noqa: F401  (registers the built-in models)
+from gazebench.core.registry import MODELS, RegistryError
 from gazebench.model_catalog import BUILT_IN, from_factory, model_info
 from gazebench.models import build_model
-from gazebench.registry import MODELS, RegistryError
 
 #: settings under which an option may lose its effect (msa's decode with head=angle)
 SAMPLE_KWARGS = ({}, {"head": "angle"}, {"head": "sincos"}, {"decode": "atan2", "head": "angle"})

@@ -11,16 +11,16 @@ import timm
 import torch
 
 import gazebench.models  # noqa: F401  (registers the models)
+from gazebench.core.geometry import yawpitch_to_vector
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import MODELS, RegistryError
 from gazebench.datasets.views import ViewSpec
-from gazebench.geometry import yawpitch_to_vector
 from gazebench.losses import LOSSES
 from gazebench.models import GazeModel, build_model, model_kwargs
 from gazebench.models.backbones import Backbone
 from gazebench.models.binned import BinnedHead
 from gazebench.models.fusion import LSTMFusion, MaxFusion, MeanFusion, SingleView, SpatialMaxFusion
 from gazebench.models.heads import AngleHead, SinCosHead
-from gazebench.options import ConfigError
-from gazebench.registry import MODELS, RegistryError
 
 TINY = dict(backbone="test_resnet", pretrained=False)
 SIZE = 32
@@ -241,7 +241,7 @@ def test_transformer_backbone_with_msa() -> None:
 def test_option_strings_are_read_like_set_values_and_unknown_options_suggest():
     """A model option given as text (a suite file, Python) is read the way --set reads it and must
     fit the option's type; an option the model lacks is refused wherever the model is built."""
-    from gazebench.registry import MODELS
+    from gazebench.core.registry import MODELS
 
     model = tiny("static", feature_dim="64")
     assert model.backbone.feature_dim == 64 and isinstance(model.backbone.feature_dim, int)

@@ -11,9 +11,9 @@ import numpy as np
 import pytest
 from scipy.spatial.transform import Rotation
 
-from gazebench import geometry
-from gazebench.errors import GazebenchError
-from gazebench.normalization import (
+from gazebench.core import geometry
+from gazebench.core.errors import GazebenchError
+from gazebench.core.normalization import (
     NormalizationError,
     eye_centers,
     face_center,
@@ -327,8 +327,10 @@ def test_head_x_axis_along_the_line_of_sight_is_refused():
 
 def test_importing_needs_no_opencv_and_nothing_above_it():
     code = (
-        "import sys, gazebench.normalization; "
+        "import sys, gazebench.core.normalization; "
         "print(sorted(m for m in sys.modules if m.startswith('gazebench')), 'cv2' in sys.modules)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
-    assert out.strip() == "['gazebench', 'gazebench.errors', 'gazebench.normalization'] False"
+    assert (
+        out.strip() == "['gazebench', 'gazebench.core', 'gazebench.core.errors', 'gazebench.core.normalization'] False"
+    )

@@ -13,8 +13,8 @@ import pytest
 
 from gazebench import plugins
 from gazebench.cli import main
+from gazebench.core.registry import DATASETS, LOSSES, MODELS, PluginError
 from gazebench.datasets.cards import CardError, load_card
-from gazebench.registry import DATASETS, LOSSES, MODELS, PluginError
 from tests.helpers import TINY_RECIPE
 from tests.test_dataset_contract import (
     EXAMPLE_PLUGIN,
@@ -115,7 +115,7 @@ def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):
         tmp_path / "clash.py",
         """
         from gazebench.datasets.rtgene import RTGene
-        from gazebench.registry import DATASETS
+        from gazebench.core.registry import DATASETS
 
         @DATASETS.register("rtgene")
         class Mine(RTGene):
@@ -131,7 +131,7 @@ def test_a_plugin_name_clash_names_both_origins(fresh_registries, tmp_path):
         tmp_path / "a" / "mydata.py",
         """
         from gazebench.datasets.synthgaze import SynthGaze
-        from gazebench.registry import DATASETS
+        from gazebench.core.registry import DATASETS
 
         @DATASETS.register("mydata")
         class MyData(SynthGaze):
@@ -180,7 +180,7 @@ def test_plugin_model_and_loss_from_a_file(fresh_registries, tmp_path, capsys):
     extra = write_plugin(
         tmp_path / "extra.py",
         """
-        from gazebench.registry import LOSSES, MODELS
+        from gazebench.core.registry import LOSSES, MODELS
 
         @MODELS.register("mean_again")
         def mean_again():
@@ -385,7 +385,7 @@ def test_gazecsv_converts_units_and_signs_and_lists_bad_rows(tmp_path):
     import numpy as np
     from PIL import Image
 
-    from gazebench import geometry
+    from gazebench.core import geometry
     from gazebench.datasets.base import DatasetError
     from gazebench.datasets.checks import check_dataset
 
@@ -428,8 +428,8 @@ def test_benchmark_file_plugins_key_loads_the_plugin(tmp_path, monkeypatch):
     """A suite's ``plugins:`` list (relative to the benchmark file) registers the plugin's dataset."""
     import os
 
-    from gazebench.registry import DATASETS
-    from gazebench.suites import get_suite
+    from gazebench.core.registry import DATASETS
+    from gazebench.plan.suites import get_suite
 
     plugin = EXAMPLE_PLUGIN
     relative = os.path.relpath(plugin, tmp_path)  # resolved against the benchmark file's folder

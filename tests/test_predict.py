@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 from PIL import Image
 
-from gazebench.geometry import from_camera_frame, yawpitch_to_vector
+from gazebench.core.geometry import from_camera_frame, yawpitch_to_vector
 from gazebench.predict.crops import Box
 from gazebench.predict.detectors import DETECTORS
 from gazebench.predict.drawing import ARROW_COLOUR, arrow_tip, draw_gaze

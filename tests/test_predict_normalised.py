@@ -35,14 +35,14 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from gazebench.core.geometry import angular_error_deg, from_camera_frame, vector_to_yawpitch
+from gazebench.core.normalization import face_center, warp_image
+from gazebench.core.registry import MODELS
 from gazebench.datasets.views import IMAGENET_MEAN, IMAGENET_STD
-from gazebench.geometry import angular_error_deg, from_camera_frame, vector_to_yawpitch
 from gazebench.models.base import GazeModel
-from gazebench.normalization import face_center, warp_image
 from gazebench.predict.facepose import FACE_MODEL, HeadPose, camera_matrix, fit_head_pose, project
 from gazebench.predict.landmarks import LANDMARKERS
 from gazebench.predict.normalise import XGAZE_DISTANCE, XGAZE_FOCAL, XGAZE_SIZE, Normalisation
-from gazebench.registry import MODELS
 from gazebench.synth.render import camera_rotation, eye_centres, render_row
 from gazebench.synth.scene import HEAD_FRACTION, REFERENCE_HALF_WIDTH, compose_gaze, make_scene
 from tests.helpers import cli
@@ -345,7 +345,7 @@ def test_the_landmarker_model_is_given_cached_or_downloaded_once_and_a_failure_n
     import urllib.error
     import urllib.request
 
-    from gazebench.options import ConfigError
+    from gazebench.core.options import ConfigError
     from gazebench.predict import landmarks
 
     monkeypatch.setenv("GAZEBENCH_CACHE", str(tmp_path / "cache"))

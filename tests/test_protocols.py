@@ -6,10 +6,10 @@ import json
 
 import pytest
 
-from gazebench import planning
-from gazebench.config import Recipe
+from gazebench.core.config import Recipe
 from gazebench.datasets.cards import CardError, load_card
 from gazebench.datasets.mpiifacegaze.tests.test_mpiifacegaze import synth_tree  # noqa: F401  (fixture)
+from gazebench.plan import planning
 from tests.helpers import SMALL_RUN, cli, run_cli
 
 CARDS = ["gaze360", "rtgene", "mpiifacegaze", "synthgaze"]
@@ -239,7 +239,7 @@ def test_multizoom_trains_each_model_with_its_originals_loss(model, options, los
     NonLstmMultiCropModel (MSA+raw), StaticModel and LSTM PinBallLoss, the Reg models
     RegularizedSinAndCosLoss; the unit's model is what build_setup builds, its loss what it trains."""
     from gazebench.losses import resolve_loss
-    from gazebench.setup import unit_model
+    from gazebench.train.assemble import unit_model
 
     unit = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False, **options)
     built = unit_model(unit)
@@ -307,8 +307,8 @@ def test_a_protocols_decode_default_skips_the_angle_head_it_cannot_apply_to(mode
     """multizoom decodes sin-cos heads with decode=avg; MSA+raw (head=angle) has nothing to decode,
     so the protocol's default must not reach it (it once made `reproduce multizoom-msa-raw` fail
     while the model was built), while a decode the user gives is still refused."""
+    from gazebench.core.options import ConfigError
     from gazebench.models import build_model
-    from gazebench.options import ConfigError
 
     sincos = _unit("gaze360", model, "multizoom", backbone="test_resnet", pretrained=False)
     assert sincos.model_kwargs["decode"] == "avg"

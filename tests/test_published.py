@@ -4,7 +4,7 @@ Peer checks: for each card, tests/fixtures/reference/<card>/ holds the released 
 rule that rebuilds reference weights (README.md there and /work/shared/reference/README.md), an
 input, and the outputs the authors' own code computed from those weights.  Each test rebuilds the
 weights, saves them the way the released file is packed (entry, ``module.`` prefix, legacy or zip
-serialisation, storages tagged ``cuda:0``), loads them with ``gazebench.models.load_published`` and
+serialisation, storages tagged ``cuda:0``), loads them with ``gazebench.published.load_published`` and
 compares gazebench's outputs with the authors' within the reference's tolerance.
 """
 
@@ -21,11 +21,10 @@ import torch
 
 import gazebench.published.loading as loading
 from gazebench.cli import main as cli_main
-from gazebench.models import load_published
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import MODELS
 from gazebench.models.heads import decode_yaw
-from gazebench.options import ConfigError
-from gazebench.published import load_catalogue, published_card
-from gazebench.registry import MODELS
+from gazebench.published import load_catalogue, load_published, published_card
 from tests.reference_rule import key_rows, reference_weights
 from tests.reference_rule import parse_shape as _shape
 
@@ -339,7 +338,7 @@ def test_the_catalogue_holds_the_twelve_releases() -> None:
 
 
 def test_every_published_number_says_its_subset_or_that_it_is_unknown() -> None:
-    from gazebench.geometry import SUBSETS
+    from gazebench.core.geometry import SUBSETS
     from gazebench.published.cards import UNKNOWN_SUBSET
 
     for card in load_catalogue().values():
@@ -415,7 +414,7 @@ def test_reproduce_refuses_the_cards_it_cannot_feed_yet() -> None:
     """GazeTR takes BGR in [0, 1] and gazebench's data pipeline feeds RGB with ImageNet's mean and std:
     no reproduce until that is wired.  UniGaze's input is the pipeline's, on ETH-XGaze's own
     normalised faces: its cards reproduce there (tests/test_published_reproduce.py)."""
-    from gazebench import reproduce
+    from gazebench.plan import reproduce
 
     with pytest.raises(ConfigError, match="gazetr-hybrid-ethxgaze cannot be reproduced here"):
         reproduce.check_reproducible(published_card("gazetr-hybrid-ethxgaze"))

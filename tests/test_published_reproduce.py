@@ -7,10 +7,10 @@ import json
 
 import pytest
 
-from gazebench import reproduce
 from gazebench.datasets.ethxgaze.tests.test_ethxgaze import check_submission, withheld  # noqa: F401  (the fixture)
+from gazebench.plan import reproduce
 from gazebench.published import published_card
-from gazebench.record_model import Dataset, ErrorSummary, ResultRecord
+from gazebench.results.record_model import Dataset, ErrorSummary, ResultRecord
 from tests.helpers import cli
 from tests.test_published import REFERENCE, reference_weights, save_released
 

@@ -1,4 +1,4 @@
-"""The typed result record (gazebench/record_model.py): the shipped JSON Schema is what the models
+"""The typed result record (gazebench/results/record_model.py): the shipped JSON Schema is what the models
 generate, records of real runs validate against it and read back byte for byte, older schema
 versions come through one upgrade, and a wrong field is one line naming it."""
 
@@ -14,8 +14,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from gazebench.errors import UserValueError
-from gazebench.record_model import (
+from gazebench.core.errors import UserValueError
+from gazebench.results.record_model import (
     SCHEMA_FILES,
     SCHEMA_VERSION,
     ResultRecord,
@@ -24,7 +24,7 @@ from gazebench.record_model import (
     schema_text,
     upgrade,
 )
-from gazebench.results import load_record, load_results, read_record, write_record
+from gazebench.results.store import load_record, load_results, read_record, write_record
 from tests.fixtures.make_results import predictions, record
 from tests.helpers import SMALL_RUN, cli
 
@@ -38,7 +38,7 @@ def validator(kind: str):
     try:
         import jsonschema
     except ImportError:  # pragma: no cover - the test extra installs it
-        from gazebench.record_model import MODELS
+        from gazebench.results.record_model import MODELS
 
         return MODELS[kind].model_validate
     jsonschema.Draft202012Validator.check_schema(schema)
@@ -49,7 +49,7 @@ def test_the_shipped_schemas_are_what_the_models_generate():
     for kind in SCHEMA_FILES:
         assert schema_path(kind).read_text() == schema_text(kind), (
             f"{schema_path(kind)} is stale: regenerate it with "
-            "python -c 'from gazebench.record_model import write_schemas; write_schemas()'"
+            "python -c 'from gazebench.results.record_model import write_schemas; write_schemas()'"
         )
     schema = json.loads(schema_path("result").read_text())
     assert schema["properties"]["schema_version"]["const"] == SCHEMA_VERSION
@@ -149,7 +149,7 @@ def test_keys_a_plugin_adds_are_kept_in_place_and_allowed_by_the_schema(real_run
 
 
 def schema_1_record(path: Path) -> dict:
-    """What a schema-1 record held (gazebench.record before configuration identities: git show
+    """What a schema-1 record held (gazebench.record, now gazebench.train.unit_record, before configuration identities: git show
     61e1df6^:gazebench/record.py): no identity, protocol, population or weights."""
     rec = json.loads(path.read_text())
     for key in ("identity", "protocol", "population", "weights"):
@@ -199,7 +199,7 @@ def test_a_malformed_schema_1_record_is_one_line_naming_the_field(real_runs):
 
 
 def test_a_finished_unit_whose_record_is_not_valid_is_not_done(tmp_path):
-    from gazebench.results import result_problem
+    from gazebench.results.store import result_problem
 
     table = predictions("rtgene", "mean", "0", 0)
     rec = record(0, "rtgene", "1", "fixture", "mean", "0", 0, table, None)

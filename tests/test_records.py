@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from gazebench.results import load_results
+from gazebench.results.store import load_results
 from tests.fixtures.make_results import write_cards, write_run
 from tests.helpers import SMALL_RUN, TINY_RECIPE, cli, use_cards
 
@@ -74,8 +74,8 @@ def test_mean_runs_with_different_batch_sizes_share_one_identity_and_row(tiny_sy
 
 def test_a_trained_model_keeps_every_recipe_key_in_its_identity():
     import gazebench.models  # noqa: F401
-    from gazebench.identity import identity_config
     from gazebench.models.base import identity_recipe_keys
+    from gazebench.results.identity import identity_config
 
     assert identity_recipe_keys("static") is None and identity_recipe_keys("mean") == ()
     common = dict(
@@ -144,7 +144,7 @@ def test_a_record_its_predictions_file_contradicts_is_marked_never_bold_never_in
 
 def test_a_record_whose_sample_count_differs_from_its_predictions_file_is_marked(fixture_cards, tmp_path):
     from gazebench.leaderboard import aggregate
-    from gazebench.results import check_predictions
+    from gazebench.results.store import check_predictions
 
     path = write_run(tmp_path, 1, "synthgaze", "static", "default", 0)
     write_cards(tmp_path)
@@ -156,7 +156,7 @@ def test_a_record_whose_sample_count_differs_from_its_predictions_file_is_marked
 
 
 def test_printing_precision_is_no_mismatch_and_a_missing_file_is_not_checked(fixture_cards, tmp_path):
-    from gazebench.results import PREDICTIONS_RTOL, check_predictions
+    from gazebench.results.store import PREDICTIONS_RTOL, check_predictions
 
     path = write_run(tmp_path, 1, "synthgaze", "static", "default", 0)
     write_run(tmp_path, 2, "synthgaze", "staticsc", "default", 0, with_predictions=False)
@@ -182,7 +182,7 @@ def gazebench_process(*argv) -> subprocess.Popen:
 
 def test_two_processes_running_one_unit_train_it_once(tiny_synth, tmp_path, capsys):
     import gazebench.models  # noqa: F401  (this process is ready before the first one starts)
-    import gazebench.runner  # noqa: F401
+    import gazebench.train.runner  # noqa: F401
 
     argv = [
         "run",
@@ -249,7 +249,7 @@ def test_the_lock_of_a_killed_process_is_taken_over(tiny_synth, tmp_path, capsys
     run_dir = tmp_path / "runs" / result.relative_to(tmp_path / "r").with_suffix("")
     result.unlink()  # the unit is to be run again
     code = (
-        "import sys, time; from pathlib import Path; from gazebench.unitlock import acquire; "
+        "import sys, time; from pathlib import Path; from gazebench.results.unitlock import acquire; "
         "acquire(Path(sys.argv[1]), 'u'); print('held', flush=True); time.sleep(600)"
     )
     env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
@@ -348,7 +348,7 @@ def test_a_label_fixed_after_a_unit_finished_is_said_when_the_unit_is_found_done
     assert "done already" in err and "other data" not in err
 
     # --dry-run reads no data, so it checks nothing
-    import gazebench.runner
+    import gazebench.train.runner
 
-    monkeypatch.setattr(gazebench.runner, "build_dataset", lambda *a, **k: pytest.fail("dry run opened the data"))
+    monkeypatch.setattr(gazebench.train.runner, "build_dataset", lambda *a, **k: pytest.fail("dry run opened the data"))
     assert cli(*argv, "--dry-run") == 0

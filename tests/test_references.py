@@ -13,7 +13,7 @@ import pandas as pd
 import pytest
 
 from gazebench.cli import main
-from gazebench.errors import GazebenchError
+from gazebench.core.errors import GazebenchError
 from gazebench.leaderboard import aggregate, dedupe, layout, leaderboard, render
 from gazebench.published.references import TABLE_DIR, load_references, matching, read_references
 
@@ -259,7 +259,7 @@ def test_other_metrics_and_no_references_show_none(frame):
 
 
 def test_table_command_flag_hides_the_reference_rows(frame, tmp_path, monkeypatch, capsys):
-    import gazebench.results as results
+    import gazebench.results.store as results
 
     monkeypatch.setattr(results, "load_results", lambda _: frame)
     monkeypatch.setattr(results, "check_predictions", lambda df, _: df.assign(record_check=""))

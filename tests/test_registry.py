@@ -1,6 +1,6 @@
 import pytest
 
-from gazebench.registry import Registry, RegistryError
+from gazebench.core.registry import Registry, RegistryError
 
 
 def test_register_lookup_alias_and_description():
@@ -34,3 +34,18 @@ def test_unknown_name_suggests_close_matches_and_lists_all():
     text = str(err.value)
     assert "Did you mean 'static'" in text
     assert "Known models: seqlstm, static, staticsc" in text
+
+
+def test_a_lookup_miss_imports_the_registrys_builtins_first():
+    """model_catalog asks MODELS about a name without importing gazebench.models (it sits below it):
+    the registry imports its ``builtins`` module on the first miss, so the built-in models are there."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; from gazebench.core.registry import MODELS; "
+        "assert 'gazebench.models' not in sys.modules; "
+        "print(MODELS.entry('static').name, 'gazebench.models' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["static", "True"]

@@ -17,7 +17,7 @@ import pytest
 import torch
 
 from gazebench.cli import main
-from gazebench.errors import GazebenchError
+from gazebench.core.errors import GazebenchError
 
 RECIPE = ["--set", "image_size=32", "--set", "batch_size=16", "--set", "num_workers=0", "--backbone", "test_resnet"]
 
@@ -234,9 +234,9 @@ def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_r
 ):
     import errno
 
-    import gazebench.results
+    import gazebench.results.store
 
-    real = gazebench.results.atomic_write
+    real = gazebench.results.store.atomic_write
 
     def full(path, data):
         raise OSError(errno.ENOSPC, "No space left on device", str(path))
@@ -257,13 +257,13 @@ def test_a_full_disk_while_writing_the_result_is_one_line_and_the_same_command_r
         str(tmp_path / "runs"),
         *RECIPE,
     ]
-    monkeypatch.setattr(gazebench.results, "atomic_write", full)
+    monkeypatch.setattr(gazebench.results.store, "atomic_write", full)
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1 and "No space left on device" in err and str(tmp_path / "results") in err
     assert "(--resume, the default) continues" in err
     assert not list((tmp_path / "results").rglob("*.json")) and list((tmp_path / "runs").rglob("last.pt"))
-    monkeypatch.setattr(gazebench.results, "atomic_write", real)  # space freed: the same command finishes
+    monkeypatch.setattr(gazebench.results.store, "atomic_write", real)  # space freed: the same command finishes
     assert main(args) == 0
     assert len(list((tmp_path / "results").rglob("*.json"))) == 1
 
@@ -313,9 +313,9 @@ def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_s
     """A write or fsync that fails with ENOSPC says no file name; the error names the result."""
     import errno
 
-    import gazebench.atomic
+    import gazebench.core.atomic
 
-    real = gazebench.atomic._fsync_file
+    real = gazebench.core.atomic._fsync_file
 
     def fsync(path):
         if ".json." in Path(path).name:  # the record's temporary file
@@ -338,13 +338,13 @@ def test_a_full_disk_met_by_the_result_write_itself_names_the_result_file(tiny_s
         str(tmp_path / "runs"),
         *RECIPE,
     ]
-    monkeypatch.setattr(gazebench.atomic, "_fsync_file", fsync)
+    monkeypatch.setattr(gazebench.core.atomic, "_fsync_file", fsync)
     assert main(args) == 2
     err = capsys.readouterr().err.strip()
     assert len(err.splitlines()) == 1
     assert f"cannot write {tmp_path / 'results'}" in err and ".json: No space left on device; free space" in err
     assert not list((tmp_path / "results").rglob("*.json*"))  # no record, no temporary
-    monkeypatch.setattr(gazebench.atomic, "_fsync_file", real)
+    monkeypatch.setattr(gazebench.core.atomic, "_fsync_file", real)
     assert main(args) == 0 and len(list((tmp_path / "results").rglob("*.json"))) == 1
 
 
@@ -418,7 +418,7 @@ class _Evil:
 
 
 def test_a_checkpoint_carrying_code_is_refused(tmp_path):
-    from gazebench import checkpoint
+    from gazebench.results import checkpoint
 
     path = tmp_path / "evil.pt"
     torch.save({"model": _Evil()}, path)
@@ -433,8 +433,8 @@ def test_a_checkpoint_carrying_code_is_refused(tmp_path):
 
 
 def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path):
-    from gazebench.atomic import atomic_path, atomic_write
-    from gazebench.checkpoint import save_weights
+    from gazebench.core.atomic import atomic_path, atomic_write
+    from gazebench.results.checkpoint import save_weights
 
     old = os.umask(0o027)
     try:
@@ -455,7 +455,7 @@ def test_atomic_writes_take_the_umask_mode_and_leave_nothing_on_failure(tmp_path
 def test_a_failed_write_names_its_target_and_an_error_about_another_file_is_left_alone(tmp_path):
     import errno
 
-    from gazebench.atomic import WriteError, atomic_path
+    from gazebench.core.atomic import WriteError, atomic_path
 
     target = tmp_path / "record.json"
     with pytest.raises(WriteError) as caught:
@@ -479,7 +479,7 @@ def _dead_pid() -> int:
 
 
 def test_a_killed_writer_leaves_a_temporary_that_the_next_write_removes(tmp_path):
-    from gazebench.atomic import atomic_write
+    from gazebench.core.atomic import atomic_write
 
     target = tmp_path / "record.json"
     stale = tmp_path / f".record.json.{_dead_pid()}.abc123.tmp"  # what a SIGKILLed writer leaves

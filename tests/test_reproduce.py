@@ -87,8 +87,8 @@ def test_reproduce_gaze360_lstm_prints_each_published_number_and_records_the_che
 
 
 def test_a_checkpoint_is_not_evaluated_on_data_it_was_trained_on(monkeypatch, gaze360_lstm_file, tmp_path):
-    from gazebench.options import ConfigError
-    from gazebench.reproduce import check_reproducible
+    from gazebench.core.options import ConfigError
+    from gazebench.plan.reproduce import check_reproducible
 
     card = published_card("gaze360-lstm")
     monkeypatch.setitem(card.training, "splits", ["train", "test"])
@@ -98,8 +98,8 @@ def test_a_checkpoint_is_not_evaluated_on_data_it_was_trained_on(monkeypatch, ga
 
 
 def test_a_card_whose_population_gazebench_cannot_read_says_why(monkeypatch):
-    from gazebench.options import ConfigError
-    from gazebench.reproduce import check_reproducible
+    from gazebench.core.options import ConfigError
+    from gazebench.plan.reproduce import check_reproducible
 
     card = published_card("l2cs-gaze360")
     monkeypatch.setitem(card.reproduce, "dataset", None)

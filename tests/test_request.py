@@ -1,4 +1,4 @@
-"""The typed request (gazebench.request): every field of Request and RunOptions is a flag of both
+"""The typed request (gazebench.core.request): every field of Request and RunOptions is a flag of both
 ``gazebench run`` and ``gazebench status``, read from the parsed flags and written back as them, so a
 new run flag is one field; the Namespace is only read."""
 
@@ -13,8 +13,8 @@ from pathlib import Path
 import pytest
 
 from gazebench.cli import build_parser
-from gazebench.errors import UserValueError
-from gazebench.request import Request, RunOptions, flags
+from gazebench.core.errors import UserValueError
+from gazebench.core.request import Request, RunOptions, flags
 
 #: a value other than the default for every field, as the flags that give it
 GIVEN = {
@@ -71,7 +71,7 @@ def test_every_field_is_a_flag_of_run_and_of_status():
     assert run - declared == {"-h", "--help", "--plugin", "--traceback"}
     assert status - declared == {"-h", "--help", "--plugin", "--traceback", "--json"}
     # the launcher's resources: the flags and the keys of a suite's launcher: are the same names
-    from gazebench.launch import RESOURCE_KEYS
+    from gazebench.core.request import RESOURCE_KEYS
 
     assert sorted(RunOptions().resources()) == sorted(RESOURCE_KEYS)
 
@@ -126,7 +126,7 @@ def test_bad_values_are_one_clear_error_also_from_python():
 
 
 def test_a_request_from_python_plans_as_the_command_does(tmp_path, capsys):
-    from gazebench.planning import plan_request
+    from gazebench.plan.planning import plan_request
     from tests.helpers import cli
 
     planned = plan_request(

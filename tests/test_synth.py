@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 from PIL import Image
 
+from gazebench.core.geometry import angular_error_deg, vector_to_yawpitch, yawpitch_to_vector
 from gazebench.datasets import BUILTIN
-from gazebench.geometry import angular_error_deg, vector_to_yawpitch, yawpitch_to_vector
 from gazebench.synth import (
     FRAME_COLUMNS,
     PRESETS,

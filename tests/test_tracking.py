@@ -17,10 +17,9 @@ from pathlib import Path
 import pytest
 
 from gazebench.cli import main
-from gazebench.config import ConfigError, Recipe
-from gazebench.identity import NOT_IN_IDENTITY
-from gazebench.record import PREDICTIONS
-from gazebench.tracking import (
+from gazebench.core.config import ConfigError, Recipe
+from gazebench.results.identity import NOT_IN_IDENTITY
+from gazebench.train.tracking import (
     MLFLOW_RUN_ID,
     MLFLOW_TAGS,
     SCALARS,
@@ -30,6 +29,7 @@ from gazebench.tracking import (
     flat_params,
     mlflow_key,
 )
+from gazebench.train.unit_record import PREDICTIONS
 
 event_accumulator = pytest.importorskip("tensorboard.backend.event_processing.event_accumulator")
 
@@ -187,15 +187,15 @@ def test_epoch_scalars_leave_out_what_is_missing_or_not_a_number():
 
 def _dies_after_epoch_1(monkeypatch) -> None:
     """The unit's process stops after epoch 1 (its last.pt written, its loggers told)."""
-    import gazebench.runner
-    from gazebench.fit import EpochLog
+    import gazebench.train.runner
+    from gazebench.train.fit import EpochLog
 
     class DiesAfterEpoch1(EpochLog):
         def on_epoch_end(self, setup, row):
             if row["epoch"] == 1:
                 raise _Killed("killed after epoch 1")
 
-    monkeypatch.setattr(gazebench.runner, "EpochLog", DiesAfterEpoch1)
+    monkeypatch.setattr(gazebench.train.runner, "EpochLog", DiesAfterEpoch1)
 
 
 def _importable(*packages: str) -> bool:
@@ -352,7 +352,7 @@ def test_mlflow_search_runs_finds_one_run_per_fit_and_a_restart_never_logs_a_ste
     assert len(runs) == 2 and list(runs["status"]) == ["FINISHED", "FINISHED"]
     assert runs["run_id"].iloc[0] == tracked["stages"]["resumed"]["mlflow_run"].info.run_id
     assert runs["run_id"].iloc[1] == restarted["mlflow_run"].info.run_id
-    assert (runs["tags.gazebench.identity"] == record["identity"]["hash"]).all()
+    assert (runs["tags.gazebench.results.identity"] == record["identity"]["hash"]).all()
     assert (runs["params.recipe.lr"] == "0.001").all()
     last = runs.iloc[1]
     assert last["metrics.val_mean_angular_error_deg"] == pytest.approx(record["history"][-1]["val_mean"], rel=1e-12)

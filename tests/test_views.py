@@ -8,9 +8,9 @@ import torch
 from PIL import Image
 
 import gazebench.models  # noqa: F401  (registers the models)
+from gazebench.core.registry import MODELS
 from gazebench.datasets.views import IMAGENET_MEAN, IMAGENET_STD, ViewSpec, crop_pixels, make_views, zoom
 from gazebench.models import build_model, model_kwargs
-from gazebench.registry import MODELS
 
 # |tensor - PIL| in grey levels (0..255).  Both are bilinear with half-pixel centres (and both
 # antialias when shrinking), so the residue is PIL's fixed-point arithmetic and its rounding to

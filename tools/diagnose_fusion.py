@@ -6,9 +6,9 @@
     python tools/diagnose_fusion.py --model staticsclstmsym --sigma-scale 1 --forget-bias 1   # experiments
 
 Plans the unit the way ``gazebench run --benchmark quickstart`` does (the suite's recipe and
-model options from benchmarks.yaml, then ``--set``; :func:`gazebench.planning.plan_unit`), builds
-it with :func:`gazebench.setup.build_setup` (the real data pipeline, model and loss), and trains
-it with the same per-epoch seeding as :func:`gazebench.fit.run_epoch` and the same optimiser,
+model options from benchmarks.yaml, then ``--set``; :func:`gazebench.plan.planning.plan_unit`), builds
+it with :func:`gazebench.train.assemble.build_setup` (the real data pipeline, model and loss), and trains
+it with the same per-epoch seeding as :func:`gazebench.train.fit.run_epoch` and the same optimiser,
 but one step at a time, printing every ``--every`` steps:
 
 - ``loss``, and for sin-cos models its two parts (``pinball`` and the unit-circle ``circle``
@@ -42,8 +42,8 @@ from typing import Any
 def plan(model: str, seed: int, sets: dict[str, Any], results: str, runs: str):
     """The quickstart suite's unit for ``model`` (any registered model: the suite's recipe and
     shared model options apply; ``--set`` wins)."""
-    from gazebench import planning
-    from gazebench.suites import get_suite
+    from gazebench.plan import planning
+    from gazebench.plan.suites import get_suite
 
     quick = get_suite("quickstart")
     labels = {m.label: m for m in quick.models}
@@ -99,14 +99,14 @@ def main(argv: list[str] | None = None) -> int:
     import numpy as np
     import torch
 
-    from gazebench.augment import make_augment
-    from gazebench.config import parse_sets
+    from gazebench.core.config import parse_sets
+    from gazebench.core.geometry import vector_to_yawpitch
     from gazebench.datasets.loading import without_skipped
-    from gazebench.fit import predict_split
-    from gazebench.geometry import vector_to_yawpitch
     from gazebench.losses import pinball, sincos_target, unit_circle_penalty
     from gazebench.models.fusion import LSTMFusion
-    from gazebench.setup import build_setup, make_optimizer
+    from gazebench.train.assemble import build_setup, make_optimizer
+    from gazebench.train.augment import make_augment
+    from gazebench.train.fit import predict_split
 
     tmp = tempfile.mkdtemp(prefix="gazebench-diagnose-")
     unit = plan(args.model, args.seed, parse_sets(args.sets), f"{tmp}/results", f"{tmp}/runs")
@@ -178,11 +178,11 @@ def main(argv: list[str] | None = None) -> int:
     step, epoch, t0 = 0, 0, time.perf_counter()
     while step < args.steps:
         epoch += 1
-        gen = torch.Generator().manual_seed(setup.seed * 100_003 + epoch)  # as gazebench.fit.run_epoch
+        gen = torch.Generator().manual_seed(setup.seed * 100_003 + epoch)  # as gazebench.train.fit.run_epoch
         torch.manual_seed(setup.seed * 100_019 + epoch)
         loader.sampler.generator = gen
         aug = make_augment(recipe.augment, gen)
-        setup.sets["train"].set_epoch(epoch)  # as gazebench.fit.run_epoch
+        setup.sets["train"].set_epoch(epoch)  # as gazebench.train.fit.run_epoch
         model.train()
         for batch in without_skipped(loader, setup.skipped["train"]):
             views = setup.ctx.views(batch)

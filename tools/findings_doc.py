@@ -35,7 +35,7 @@ import pandas as pd
 from gazebench.analysis.kinds.findings import CLAIMS
 from gazebench.cli import main as gazebench
 from gazebench.leaderboard import aggregate, dedupe
-from gazebench.results import load_results
+from gazebench.results.store import load_results
 
 BENCHMARK = "synthgaze-paper"
 SUBSETS = (("all", "all"), ("front180", "front 180°"), ("back", "back (g_z > 0)"))

@@ -1,4 +1,4 @@
-"""Make the fixture that tests gazebench.normalization against the original normalisation code.
+"""Make the fixture that tests gazebench.core.normalization against the original normalisation code.
 
 The originals are not part of gazebench (nor copied into it): give their files, taken from a checkout,
 

@@ -18,8 +18,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+from gazebench.core.geometry import vector_to_yawpitch  # noqa: E402
 from gazebench.datasets.cards import load_card  # noqa: E402
-from gazebench.geometry import vector_to_yawpitch  # noqa: E402
 from gazebench.synth import head_size, make_scene  # noqa: E402
 
 

@@ -1,10 +1,10 @@
 """What an analysis is, the registry of analysis kinds, and how an analysis is written to disk.
 
 An analysis kind is a function ``(runs: list[RunRef], options: dict) -> Analysis`` registered with
-a one-line description and its declared options (:class:`gazebench.options.Option`)::
+a one-line description and its declared options (:class:`gazebench.core.options.Option`)::
 
     from gazebench.analysis.base import Analysis, register_kind
-    from gazebench.options import Option, integer
+    from gazebench.core.options import Option, integer
 
     @register_kind("bins", "error by gaze-yaw and pitch bins", options={
         "yaw_bin": Option(20, integer(1), "yaw bin width in degrees"),
@@ -15,19 +15,19 @@ a one-line description and its declared options (:class:`gazebench.options.Optio
 
 ``KINDS`` maps each name to its :class:`Kind`; calling a Kind (``KINDS["bins"](runs, {"yaw_bin": 30})``)
 checks the given options against the declared ones (defaults filled in, an unknown key or a bad
-value is one :class:`~gazebench.options.ConfigError`), runs the function and stamps the kind and
+value is one :class:`~gazebench.core.options.ConfigError`), runs the function and stamps the kind and
 the resolved options on the returned :class:`Analysis`.  :func:`get_kind` finds a kind by name
 (importing every module of :mod:`gazebench.analysis.kinds` first, so a module there registers
 itself by being there).
 
-Rules for a kind module: import only light modules (this one, :mod:`gazebench.options`) at its
+Rules for a kind module: import only light modules (this one, :mod:`gazebench.core.options`) at its
 top and everything heavy (pandas, matplotlib, torch) inside its functions, because
 ``gazebench analyze --help`` imports every kind to list them; make figures with :func:`new_figure`
 (a bare Agg figure: no pyplot state, nothing shown) and label them with :func:`label_axes`;
 never retrain.
 
 :func:`write_analysis` writes ``table.csv``, ``table.json``, each figure as PNG (dpi 120) and the
-manifest ``analysis.json`` into one folder, each file atomically (:mod:`gazebench.atomic`); the
+manifest ``analysis.json`` into one folder, each file atomically (:mod:`gazebench.core.atomic`); the
 default folder is :func:`default_out_dir` (``<results>/analysis/<kind>-<hash>``).
 """
 
@@ -41,7 +41,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gazebench.options import ConfigError, Option, OptionValueError, resolve_options
+from gazebench.core.options import ConfigError, Option, OptionValueError, resolve_options
 
 if TYPE_CHECKING:
     import pandas as pd
@@ -123,7 +123,7 @@ def load_kinds() -> dict[str, Kind]:
 
 
 def get_kind(name: str) -> Kind:
-    from gazebench.registry import closest
+    from gazebench.core.registry import closest
 
     kinds = load_kinds()
     if name not in kinds:
@@ -224,7 +224,7 @@ def analysis_hash(runs: list[RunRef], options: dict[str, Any]) -> str:
 
 def default_out_dir(results: str | Path, kind: str, runs: list[RunRef], options: dict[str, Any]) -> Path:
     """``<results>/analysis/<kind>-<analysis_hash>``: the same runs and options, the same folder."""
-    from gazebench.results import ANALYSIS_DIR
+    from gazebench.results.store import ANALYSIS_DIR
 
     return Path(results) / ANALYSIS_DIR / f"{kind}-{analysis_hash(runs, options)}"
 
@@ -232,9 +232,9 @@ def default_out_dir(results: str | Path, kind: str, runs: list[RunRef], options:
 def write_analysis(analysis: Analysis, runs: list[RunRef], out_dir: str | Path, command: list[str]) -> Path:
     """Write the table (CSV and JSON), each figure (PNG) and the manifest ``analysis.json`` into
     ``out_dir``; returns the manifest's path.  Each file is written atomically, the manifest last."""
-    from gazebench.atomic import atomic_write
     from gazebench.compare import rounded
-    from gazebench.provenance import now_iso
+    from gazebench.core.atomic import atomic_write
+    from gazebench.core.provenance import now_iso
 
     out = Path(out_dir)
     atomic_write(out / TABLE_CSV, analysis.table.to_csv(index=False, float_format="%.6g"))
@@ -267,7 +267,7 @@ def analysis_environment(device: str | None) -> dict[str, Any]:
     """gazebench's provenance facts; the device's only when a model ran on one."""
     import torch
 
-    from gazebench.provenance import environment
+    from gazebench.core.provenance import environment
 
     env = environment(torch.device(device or "cpu"))
     if device is None:

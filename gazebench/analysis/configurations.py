@@ -2,7 +2,7 @@
 
 An analysis that compares labels (``findings``: "staticsc-175 beats staticsc") must compare two
 *configurations*, each over its seeds.  :func:`one_configuration` takes a label's runs and returns
-them as a :class:`Side` when they are one configuration identity (:mod:`gazebench.identity`) with
+them as a :class:`Side` when they are one configuration identity (:mod:`gazebench.results.identity`) with
 one run per (fold, seed); otherwise it refuses, in one line, as ``gazebench compare`` and ``table
 --strict`` do:
 
@@ -21,7 +21,7 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 #: the first hex digits of an identity hash that name it in tables and messages (as row names do)
 SHORT = 8

@@ -4,8 +4,8 @@ The ``magnification``, ``oracle`` and ``order`` analyses ask what a trained mode
 its views change: every crop shrunk, one frame magnified, the crops in another order.  A
 :class:`Reevaluator` rebuilds the run's unit from its record (dataset, protocol, fold, model with
 the recorded options, recipe; ``pretrained=false``, because the weights come from the run's
-``best.pt``, read with ``weights_only=True``), sets it up with :func:`gazebench.setup.build_setup`
-and predicts the test split through the engine's own path (:func:`gazebench.fit.predict_split`:
+``best.pt``, read with ``weights_only=True``), sets it up with :func:`gazebench.train.assemble.build_setup`
+and predicts the test split through the engine's own path (:func:`gazebench.train.fit.predict_split`:
 batched, on the recipe's device, with progress bars), with the step context's view replaced.
 
 A view here keeps the model's frames (offsets) and number of views and changes only the crops:
@@ -27,10 +27,10 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gazebench.atomic import atomic_write
-from gazebench.config import RECIPE_OPTIONS
-from gazebench.options import ConfigError, Option
-from gazebench.record_model import ResultRecord, as_record
+from gazebench.core.atomic import atomic_write
+from gazebench.core.config import RECIPE_OPTIONS
+from gazebench.core.options import ConfigError, Option
+from gazebench.results.record_model import ResultRecord, as_record
 
 if TYPE_CHECKING:  # torch and pandas load when a run is re-evaluated, not when kinds are listed
     import pandas as pd
@@ -43,7 +43,7 @@ CROP_PX = 224
 CACHE_DIR = "analysis-cache"
 #: bump when the cached files change meaning (the key hashes it)
 CACHE_FORMAT = 1
-BEST = "best.pt"  # gazebench.fit.BEST, without importing torch code at import time
+BEST = "best.pt"  # gazebench.train.fit.BEST, without importing torch code at import time
 
 
 # --- views: crops per view --------------------------------------------------------------------
@@ -104,13 +104,13 @@ def published_file(record: ResultRecord) -> str | None:
 
 
 def unit_from_record(record: ResultRecord | dict[str, Any], run_dir: Path, device: str | None = None) -> Any:
-    """The planned unit of ``record`` (gazebench.planning.plan_unit), its paths the run's own.
+    """The planned unit of ``record`` (gazebench.plan.planning.plan_unit), its paths the run's own.
 
     The model is built from the recorded resolved options with ``pretrained=false`` and no
     backbone weights file: the weights come from ``best.pt``.  Only a published checkpoint that
     was evaluated as released (``init=published:NAME``, no ``best.pt``) keeps its ``weights_file``
     (the model is that file).  ``device`` replaces the recipe's device."""
-    from gazebench.planning import RunSpec, plan_unit
+    from gazebench.plan.planning import RunSpec, plan_unit
 
     record = as_record(record)
     ds, model = record.dataset, record.model
@@ -146,7 +146,7 @@ def unit_from_record(record: ResultRecord | dict[str, Any], run_dir: Path, devic
 
 
 def joint_spec_part(record: ResultRecord) -> dict[str, Any]:
-    """A joint run's members as a RunSpec holds them (gazebench.joint), from its record's ``joint``
+    """A joint run's members as a RunSpec holds them (gazebench.plan.joint), from its record's ``joint``
     block: each training dataset's root, protocol and data options, and the sampling; {} otherwise."""
     joint = record.joint
     if not joint:
@@ -228,7 +228,7 @@ class Reevaluator:
             if self._setup is not None:
                 self._view = self._setup.model.view
             else:
-                from gazebench.setup import unit_model
+                from gazebench.train.assemble import unit_model
 
                 self._view = unit_model(self.unit).view
         return self._view
@@ -256,8 +256,8 @@ class Reevaluator:
         return read_predictions(path)
 
     def _predict_to(self, view: ViewSpec, path: Path, desc: str) -> None:
-        from gazebench.fit import predict_split
-        from gazebench.record import write_predictions
+        from gazebench.train.fit import predict_split
+        from gazebench.train.unit_record import write_predictions
 
         setup = self.setup()
         setup.ctx = dataclasses.replace(setup.ctx, spec=view)
@@ -278,10 +278,10 @@ class Reevaluator:
         write_predictions(pred, setup.dataset, path)  # atomic, and written last: its presence is the cache hit
 
     def setup(self) -> Any:
-        """The run's set-up (gazebench.setup.build_setup) with the checkpoint's weights, built once."""
+        """The run's set-up (gazebench.train.assemble.build_setup) with the checkpoint's weights, built once."""
         if self._setup is None:
-            from gazebench.checkpoint import load_weights
-            from gazebench.setup import build_setup
+            from gazebench.results.checkpoint import load_weights
+            from gazebench.train.assemble import build_setup
 
             setup = build_setup(self.unit)
             if self.checkpoint == self.run_dir / BEST:  # else a published file, loaded by build_setup
@@ -331,7 +331,7 @@ def used_device(evaluators: list[Reevaluator]) -> str | None:
 
 def error_stats(predictions: pd.DataFrame) -> dict[str, float]:
     """Mean, median and p90 angular error (degrees) and n of a predictions table."""
-    from gazebench.geometry import error_summary
+    from gazebench.core.geometry import error_summary
 
     summary = error_summary(predictions["error_deg"].to_numpy())
     return {k: summary[k] for k in ("mean", "median", "p90", "n")}

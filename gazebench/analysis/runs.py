@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 if TYPE_CHECKING:
     import pandas as pd
 
-    from gazebench.record_model import ResultRecord
+    from gazebench.results.record_model import ResultRecord
 
 #: the predicted and the true gaze vector's columns in a predictions file
 PRED, GAZE = ["pred_x", "pred_y", "pred_z"], ["gaze_x", "gaze_y", "gaze_z"]
@@ -39,7 +39,7 @@ class RunRef:
     """One finished run as analyses see it.
 
     ``path``: its result JSON; ``record``: the record, typed
-    (:class:`gazebench.record_model.ResultRecord`); ``label``; ``run_dir``: its run
+    (:class:`gazebench.results.record_model.ResultRecord`); ``label``; ``run_dir``: its run
     folder (where best.pt and the predictions lie; caches go beside them); ``name``: short and
     unique among the runs of one analysis (label, plus fold and seed when several share it);
     ``results``: the results folder it was found under.  ``predictions`` is read on first use."""
@@ -148,13 +148,13 @@ def resolve_runs(
 
 
 def _as_list(value: list[str] | str | None) -> list[str] | None:
-    from gazebench.commands.common import csv_flag
+    from gazebench.core.options import csv_flag
 
     return csv_flag(value)
 
 
 def _named_run(run: str, results: Path) -> tuple[Path, ResultRecord]:
-    from gazebench.results import load_record
+    from gazebench.results.store import load_record
 
     path = Path(run)
     if path.is_file():
@@ -182,7 +182,7 @@ def _filtered(
     results: Path, datasets: list[str] | None, models: list[str] | None, benchmark: str | None
 ) -> list[tuple[Path, ResultRecord]]:
     from gazebench.leaderboard import dedupe
-    from gazebench.results import load_record, load_results
+    from gazebench.results.store import load_record, load_results
 
     df = quietly(lambda: load_results(results), results)
     if not df.empty:
@@ -232,7 +232,7 @@ def unique_names(refs: list[RunRef]) -> list[str]:
 
 
 def quiet_records(results: Path) -> list[tuple[Path, ResultRecord]]:
-    from gazebench.results import iter_records
+    from gazebench.results.store import iter_records
 
     return quietly(lambda: iter_records(results), results)
 

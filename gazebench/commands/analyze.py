@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.commands.common import csv_flag, results_flag
+from gazebench.commands.common import results_flag
+from gazebench.core.options import csv_flag
 
 EXAMPLES = """\
 examples:
@@ -74,7 +75,7 @@ def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
     from gazebench.analysis import default_out_dir, get_kind, resolve_runs, write_analysis
-    from gazebench.config import parse_sets
+    from gazebench.core.config import parse_sets
 
     kind = get_kind(args.kind)
     options = kind.resolve(parse_sets(args.sets))  # a bad option fails before anything is read

@@ -1,6 +1,6 @@
 """``gazebench bench``: is the model fed?  Data path, model step and full training step of one
-unit's set-up (the same :func:`gazebench.setup.build_setup` a run uses), measured in one process
-(:mod:`gazebench.speed`)."""
+unit's set-up (the same :func:`gazebench.train.assemble.build_setup` a run uses), measured in one process
+(:mod:`gazebench.train.speed`)."""
 
 from __future__ import annotations
 
@@ -66,9 +66,10 @@ def plan_bench_unit(args: argparse.Namespace):
     """The unit a ``gazebench run`` with these flags would train first (seed 0, the first fold)."""
     import tempfile
 
-    from gazebench import planning
-    from gazebench.config import parse_sets
-    from gazebench.suites import parse_roots
+    from gazebench import declared
+    from gazebench.core.config import parse_sets
+    from gazebench.plan import planning
+    from gazebench.plan.suites import parse_roots
 
     settings = parse_sets(args.sets)
     if args.backbone:
@@ -83,7 +84,7 @@ def plan_bench_unit(args: argparse.Namespace):
         members=members if members and len(members) > 1 else None,
     )
     roots = parse_roots(getattr(args, "train_root", None), members) if members else {}
-    first_fold = "default" if members and len(members) > 1 else planning.dataset_card(args.dataset).resolve_fold(None)
+    first_fold = "default" if members and len(members) > 1 else declared.dataset_card(args.dataset).resolve_fold(None)
     (spec,) = planning.select(planning.expand(suite, settings, roots), folds=[first_fold])
     scratch = tempfile.gettempdir()
     return planning.plan_unit(spec, f"{scratch}/gazebench-bench", f"{scratch}/gazebench-bench")
@@ -91,11 +92,11 @@ def plan_bench_unit(args: argparse.Namespace):
 
 def bench_setup(unit, source: str):
     """The run's set-up of ``unit``, frames from ``source`` (``cache``: prepared first if missing)."""
-    from gazebench.setup import build_setup
+    from gazebench.train.assemble import build_setup
 
     if source == "cache":
         from gazebench.cache import build_cache
-        from gazebench.setup import open_dataset
+        from gazebench.train.assemble import open_dataset
 
         dataset = open_dataset(unit)
         for one in getattr(dataset, "members", {dataset.name: dataset}).values():  # a joint unit: each member's
@@ -106,7 +107,7 @@ def bench_setup(unit, source: str):
 def main(args: argparse.Namespace) -> int:
     import torch
 
-    from gazebench.speed import compare_data_paths, measure, render, render_comparison
+    from gazebench.train.speed import compare_data_paths, measure, render, render_comparison
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name
     threads = torch.get_num_threads()
@@ -131,7 +132,7 @@ def member_setups(args: argparse.Namespace, unit) -> dict:
     member's data options and root) set up as a run would."""
     import dataclasses
 
-    from gazebench import planning
+    from gazebench.plan import planning
 
     out = {}
     for name in unit.spec.members:

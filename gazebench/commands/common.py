@@ -2,7 +2,7 @@
 
 - ``--dataset NAME``: the dataset a command works on (``table``/``run --benchmark``: a filter,
   comma separated); ``--root DIR`` its folder; ``--set KEY=VALUE`` a recipe key, model option or
-  data option, routed by :func:`gazebench.config.route_settings` (a command that has no model or
+  data option, routed by :func:`gazebench.core.config.route_settings` (a command that has no model or
   recipe takes data options only, and says so for any other key).
 - ``--results DIR``: the results folder (default ``results/``) that runs write and tables read.
 - ``--plugin FILE`` and ``--traceback`` are global (:mod:`gazebench.cli`): accepted before or
@@ -17,7 +17,8 @@ import argparse
 from pathlib import Path
 from typing import Any
 
-from gazebench.request import RESULTS_HELP, SET_HELP
+from gazebench.core.options import csv_flag
+from gazebench.core.request import RESULTS_HELP, SET_HELP
 
 PLUGIN_HELP = (
     "a Python file that registers datasets, models or losses (repeatable; a dataset's card "
@@ -63,8 +64,8 @@ def data_options(dataset: str, sets: list[str], command: str, protocol: str | No
     files checked or cached are the ones a default run reads), under the ``--set`` values, routed
     like everywhere else, so an unknown key gets the same error; a recipe or model key is an
     error saying this command does not train."""
-    from gazebench.config import ConfigError, parse_sets, route_settings
-    from gazebench.planning import dataset_card, dataset_option_keys
+    from gazebench.core.config import ConfigError, parse_sets, route_settings
+    from gazebench.declared import dataset_card, dataset_option_keys
 
     routed = route_settings(parse_sets(sets), (), dataset_option_keys(dataset))
     if routed.recipe:
@@ -81,9 +82,9 @@ def check_benchmark(name: str | None, results: Path) -> None:
     writes) is a user error naming the suites, not an empty table."""
     if name is None or (Path(results) / name).is_dir():
         return
-    from gazebench.errors import GazebenchError, UserValueError
-    from gazebench.registry import closest
-    from gazebench.suites import read_benchmarks
+    from gazebench.core.errors import GazebenchError, UserValueError
+    from gazebench.core.registry import closest
+    from gazebench.plan.suites import read_benchmarks
 
     try:
         source, raw = read_benchmarks()
@@ -101,17 +102,9 @@ def check_benchmark(name: str | None, results: Path) -> None:
 
 def dataset_names(value: str | None) -> str | None:
     """A ``--dataset`` value (comma separated) with each registered alias replaced by the dataset's
-    own name (``rt-gene`` -> ``rtgene``; :func:`gazebench.planning.canonical_datasets`)."""
+    own name (``rt-gene`` -> ``rtgene``; :func:`gazebench.plan.planning.canonical_datasets`)."""
     if not value:
         return value
-    from gazebench.planning import canonical_datasets
+    from gazebench.plan.planning import canonical_datasets
 
     return ",".join(canonical_datasets(csv_flag(value) or []))
-
-
-def csv_flag(values: list[str] | str | None) -> list[str] | None:
-    """A comma-separated (and possibly repeated) flag -> list, or None when not given."""
-    if not values:
-        return None
-    items = [values] if isinstance(values, str) else values
-    return [v.strip() for item in items for v in item.split(",") if v.strip()]

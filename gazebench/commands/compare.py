@@ -7,7 +7,7 @@ import argparse
 import json
 
 from gazebench.commands.common import results_flag
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
 
 EXAMPLES = """\
 examples:
@@ -70,7 +70,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def main(args: argparse.Namespace) -> int:
     from gazebench.commands.table import metric_name
     from gazebench.compare import compare, render_text, rounded
-    from gazebench.results import load_results
+    from gazebench.results.store import load_results
 
     if args.resamples < 100:
         raise UserValueError(f"--resamples {args.resamples} is too few for a 95% interval; use at least 100")

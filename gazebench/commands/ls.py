@@ -36,9 +36,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
+    from gazebench.core.registry import DATASETS
     from gazebench.datasets.cards import CardError, load_card
-    from gazebench.planning import dataset_class
-    from gazebench.registry import DATASETS
+    from gazebench.declared import dataset_class
 
     dataset_class("synthgaze")  # registers the built-in adapters
     rows = []
@@ -59,7 +59,7 @@ def dataset_rows(with_options: bool) -> tuple[list[list[str]], list[str]]:
         except CardError as exc:
             rows.append([entry.name, entry.description, "?", "?", f"(card: {exc})"])
         if with_options:
-            from gazebench.options import describe_options
+            from gazebench.core.options import describe_options
 
             for key, default, allowed, help in describe_options(entry.obj.declared_options):
                 rows.append(["", f"  {key} = {default}: {allowed}", "", "", help])
@@ -87,13 +87,13 @@ def plugin_input(name: str, keys: tuple[str, ...]) -> str:
 
 def loss_rows() -> tuple[list[list[str]], list[str]]:
     import gazebench.losses  # noqa: F401
-    from gazebench.registry import LOSSES
+    from gazebench.core.registry import LOSSES
 
     return [[e.name, e.description] for e in LOSSES], ["name", "description"]
 
 
 def recipe_rows() -> tuple[list[list[str]], list[str]]:
-    from gazebench.config import recipe_table
+    from gazebench.core.config import recipe_table
 
     return [list(r) for r in recipe_table()], ["key", "default", "allowed", "what it does"]
 
@@ -133,7 +133,7 @@ def fine_tune_flags(name: str, dataset: str | None) -> int:
     ``gazebench run``), the card's sources and differences on stderr."""
     import sys
 
-    from gazebench.options import ConfigError
+    from gazebench.core.options import ConfigError
     from gazebench.published import load_catalogue, published_card
 
     card = published_card(name)
@@ -153,7 +153,7 @@ def main(args: argparse.Namespace) -> int:
 
     if args.fine_tune or args.dataset:
         if args.what != "published" or not args.fine_tune:
-            from gazebench.options import ConfigError
+            from gazebench.core.options import ConfigError
 
             raise ConfigError("--fine-tune NAME goes with ls published (and --dataset with --fine-tune)")
         return fine_tune_flags(args.fine_tune, args.dataset)

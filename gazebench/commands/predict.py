@@ -133,7 +133,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def load_predictor(args: argparse.Namespace):
-    from gazebench.config import ConfigError, parse_sets
+    from gazebench.core.config import ConfigError, parse_sets
     from gazebench.predict import predictors
 
     if args.sets and not args.model:
@@ -155,7 +155,7 @@ def load_predictor(args: argparse.Namespace):
 def input_kind(args: argparse.Namespace) -> str:
     """``face-box`` or ``normalised-face``: ``--input``, else a published card's ``input.image``
     (read from the card alone, before any weights), else ``face-box``."""
-    from gazebench.config import ConfigError
+    from gazebench.core.config import ConfigError
     from gazebench.predict.normalise import FACE_BOX, NORMALISED_FACE, card_image_kind
 
     if args.input != "auto":
@@ -203,7 +203,7 @@ def normalising_locator(args: argparse.Namespace, predictor):
 
 
 def make_locator(args: argparse.Namespace):
-    from gazebench.config import ConfigError
+    from gazebench.core.config import ConfigError
     from gazebench.predict.crops import CropFile, Scaled, WholeFrame
 
     if args.crop_scale is not None and not (args.crops or args.detector):
@@ -223,7 +223,7 @@ def make_locator(args: argparse.Namespace):
 
 def report_gaps(locator, pred, inputs: int) -> None:
     """Warnings: frames without a head box; crop-file rows no frame used; no frame predicted."""
-    from gazebench.config import ConfigError
+    from gazebench.core.config import ConfigError
 
     if pred.skipped:
         print(
@@ -245,7 +245,7 @@ def report_gaps(locator, pred, inputs: int) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gazebench.atomic import check_writable
+    from gazebench.core.atomic import check_writable
     from gazebench.predict import infer, inputs, output
     from gazebench.predict.normalise import FACE_BOX
 

@@ -49,7 +49,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 def main(args: argparse.Namespace) -> int:
     from gazebench.cache import build_cache, cache_path, describe_cache, fingerprint, fingerprint_diff, read_fingerprint
-    from gazebench.config import Recipe
+    from gazebench.core.config import Recipe
     from gazebench.datasets import build_dataset
 
     args.dataset = dataset_names(args.dataset)  # an alias (rt-gene) names the dataset's own name

@@ -1,5 +1,5 @@
 """``gazebench reproduce NAME``: a published checkpoint under its paper's protocol and population,
-each published number beside the one measured here (gazebench.reproduce)."""
+each published number beside the one measured here (gazebench.plan.reproduce)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ import argparse
 from pathlib import Path
 
 from gazebench.commands.common import results_flag, sets_flag
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
 
 #: the checkpoint path a dry run without ``--weights`` plans with (its unit is shown, not run)
 NO_WEIGHTS = Path("<--weights>")
@@ -54,8 +54,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def plan_units(args: argparse.Namespace, card) -> list:
-    from gazebench import planning, reproduce
-    from gazebench.config import parse_sets
+    from gazebench.core.config import parse_sets
+    from gazebench.plan import planning, reproduce
 
     rep = card.reproduce
     seen = card.training_overlap(rep["dataset"], rep.get("split", "test")) is not None
@@ -78,8 +78,8 @@ def plan_units(args: argparse.Namespace, card) -> list:
 def main(args: argparse.Namespace) -> int:
     import sys
 
-    from gazebench import reproduce
     from gazebench.commands.run import describe_protocols, dry_run_table
+    from gazebench.plan import reproduce
     from gazebench.published import published_card
 
     card = published_card(args.name)
@@ -100,10 +100,10 @@ def main(args: argparse.Namespace) -> int:
         return 0
     if not args.weights.expanduser().is_file():
         raise FileNotFoundError(f"--weights {args.weights}: no such file (download it from {card.url})")
-    from gazebench.record_model import new_record
-    from gazebench.request import RunOptions
-    from gazebench.results import load_record
-    from gazebench.runner import run_unit
+    from gazebench.core.request import RunOptions
+    from gazebench.results.record_model import new_record
+    from gazebench.results.store import load_record
+    from gazebench.train.runner import run_unit
 
     for unit in units:
         made = run_unit(unit, RunOptions(overwrite=args.overwrite, progress=not args.quiet))  # None: done already

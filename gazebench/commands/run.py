@@ -1,13 +1,13 @@
 """``gazebench run``: train, select on validation and test models; one result file per unit.
 
-One path for every request: the flags become a :class:`~gazebench.request.Request` (which units)
-and :class:`~gazebench.request.RunOptions` (how), once; the request's suite (``--benchmark NAME``
+One path for every request: the flags become a :class:`~gazebench.core.request.Request` (which units)
+and :class:`~gazebench.core.request.RunOptions` (how), once; the request's suite (``--benchmark NAME``
 from benchmarks.yaml, or the anonymous suite of ``--dataset/--model``) is expanded into run specs,
-filtered, planned from the dataset cards (no data read; :func:`gazebench.planning.plan_request`)
+filtered, planned from the dataset cards (no data read; :func:`gazebench.plan.planning.plan_request`)
 and executed unit by unit.  Units whose
 result file exists are skipped, so running the same command again resumes an interrupted sweep.
 With ``--launcher slurm|local`` the missing units go to submitit instead, one task each
-(:mod:`gazebench.launch`).
+(:mod:`gazebench.plan.launch`).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ import argparse
 import json
 import sys
 
-from gazebench.request import Request, RunOptions, request_flags
+from gazebench.core.request import Request, RunOptions, request_flags
 
 EXAMPLES = """\
 examples:
@@ -100,9 +100,9 @@ def dry_run_table(units: list, statuses: list[str]) -> str:
 
 def execute(units: list, options: RunOptions) -> tuple[list[str], int]:
     """Run every missing unit (every unit with ``--overwrite always``); returns the failures and
-    how many units were left to another process that holds them (gazebench.unitlock)."""
-    from gazebench.parallel import is_main_process
-    from gazebench.runner import check_done_data, run_unit
+    how many units were left to another process that holds them (gazebench.results.unitlock)."""
+    from gazebench.train.parallel import is_main_process
+    from gazebench.train.runner import check_done_data, run_unit
 
     failed, opened, busy = [], {}, 0
     for i, unit in enumerate(units, 1):
@@ -128,7 +128,7 @@ def execute(units: list, options: RunOptions) -> tuple[list[str], int]:
 
 def launch_options(options: RunOptions, suite):
     """The launcher's resources: the suite's ``launcher:`` mapping, the flags over it."""
-    from gazebench.launch import launch_options as resolve
+    from gazebench.plan.launch import launch_options as resolve
 
     return resolve(
         options.launcher,
@@ -139,9 +139,9 @@ def launch_options(options: RunOptions, suite):
 
 
 def launch_units(request: Request, options: RunOptions, planned, statuses: list[str], header: str) -> int:
-    """``--launcher``: the units to run, each as a submitit task (gazebench.launch; docs/cluster.md)."""
+    """``--launcher``: the units to run, each as a submitit task (gazebench.plan.launch; docs/cluster.md)."""
     from gazebench.commands.status import status_command
-    from gazebench.launch import LAUNCHER_DIR, require_submitit, submit
+    from gazebench.plan.launch import LAUNCHER_DIR, require_submitit, submit
 
     require_submitit()
     suite, units = planned.suite, planned.units
@@ -159,7 +159,7 @@ def launch_units(request: Request, options: RunOptions, planned, statuses: list[
 
 
 def main(args: argparse.Namespace) -> int:
-    from gazebench.planning import plan_request
+    from gazebench.plan.planning import plan_request
 
     request, options = Request.from_args(args), RunOptions.from_args(args)
     planned = plan_request(request)

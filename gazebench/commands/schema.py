@@ -10,7 +10,7 @@ examples:
   gazebench schema --kind predictions                the columns of a run's predictions_test.csv, one row
 
 The schema (JSON Schema draft 2020-12) is generated from gazebench's typed record
-(gazebench/record_model.py) and shipped in the package as gazebench/schemas/<kind>.schema.json.
+(gazebench/results/record_model.py) and shipped in the package as gazebench/schemas/<kind>.schema.json.
 Every object in a record may hold keys the schema does not name: plugins and adapters add their own.
 """
 
@@ -27,7 +27,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def main(args: argparse.Namespace) -> int:
-    from gazebench.record_model import schema_path
+    from gazebench.results.record_model import schema_path
 
     print(schema_path(args.kind).read_text(), end="")
     return 0

@@ -11,7 +11,7 @@ changed setting is another unit), then each is shown as
   the path of the task's log is shown;
 - ``missing``: neither (never launched, or launched and its result since removed).
 
-The state comes from the result files and from ``<run_dir>/launcher.json`` (gazebench.launch);
+The state comes from the result files and from ``<run_dir>/launcher.json`` (gazebench.plan.launch);
 the exit code is 0 whatever the states.
 """
 
@@ -23,7 +23,7 @@ import shlex
 from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
-    from gazebench.request import Request
+    from gazebench.core.request import Request
 
 STATES = ("done", "running", "failed", "missing")
 
@@ -40,7 +40,7 @@ a changed setting is another unit.
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    from gazebench.request import request_flags
+    from gazebench.core.request import request_flags
 
     p = sub.add_parser(
         "status",
@@ -62,9 +62,9 @@ def status_command(request: Request) -> str:
 def main(args: argparse.Namespace) -> int:
     from tabulate import tabulate
 
-    from gazebench.launch import query_slurm, read_state, unit_state
-    from gazebench.planning import plan_request
-    from gazebench.request import Request
+    from gazebench.core.request import Request
+    from gazebench.plan.launch import query_slurm, read_state, unit_state
+    from gazebench.plan.planning import plan_request
 
     planned = plan_request(Request.from_args(args))
     suite, units, results_dir = planned.suite, planned.units, planned.results_dir

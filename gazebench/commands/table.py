@@ -5,7 +5,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from gazebench.commands.common import check_benchmark, csv_flag, results_flag
+from gazebench.commands.common import check_benchmark, results_flag
+from gazebench.core.options import csv_flag
 
 EXAMPLES = """\
 examples:
@@ -78,7 +79,7 @@ def table_text(
     references: bool = True,
 ) -> str:
     from gazebench.leaderboard import leaderboard
-    from gazebench.results import load_results
+    from gazebench.results.store import load_results
 
     df = load_results(results)  # unreadable files and duplicate units are reported as warnings
     text = leaderboard(

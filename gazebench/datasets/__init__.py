@@ -13,6 +13,7 @@ import pkgutil
 from pathlib import Path
 from typing import Any
 
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import (  # noqa: F401
     BadSample,
     DatasetError,
@@ -20,7 +21,6 @@ from gazebench.datasets.base import (  # noqa: F401
     GazeDataset,
     LeakageError,
 )
-from gazebench.registry import DATASETS
 
 #: the in-tree datasets: this package's subpackages, each registering its adapter on import
 BUILTIN = tuple(m.name for m in pkgutil.iter_modules(__path__) if m.ispkg)

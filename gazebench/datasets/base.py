@@ -32,10 +32,10 @@ from typing import Any, ClassVar
 import numpy as np
 from PIL import Image
 
+from gazebench.core.errors import GazebenchError
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, resolve_options
 from gazebench.datasets.cards import FROM_INDEX, Card, default_data_root, load_card
-from gazebench.errors import GazebenchError
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, resolve_options
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
@@ -86,7 +86,7 @@ class GazeDataset:
     name: ClassVar[str] = ""
     #: evaluation subsets reported beside the overall error (names from geometry.subset_masks)
     subsets: ClassVar[tuple[str, ...]] = ()
-    #: adapter options: ``{"variant": Option("inpainted", one_of(...), "help")}`` (gazebench.options);
+    #: adapter options: ``{"variant": Option("inpainted", one_of(...), "help")}`` (gazebench.core.options);
     #: ``self.options`` holds the resolved values (:func:`resolve_dataset_options`)
     declared_options: ClassVar[dict[str, Option]] = {}
     #: whether frames form sequences, so multi-frame views can be built
@@ -299,7 +299,7 @@ class GazeDataset:
     def unpublished_reason(self) -> str | None:
         """Why this root and these options are not the population the card's published counts
         describe (e.g. Gaze360's ``centres=all``), or None.  ``expect_samples=any`` is handled by
-        :func:`gazebench.datasets.published.skip_reason` for every adapter."""
+        :func:`gazebench.datasets.published_sizes.skip_reason` for every adapter."""
         return None
 
     def population_tag(self) -> str | None:
@@ -376,7 +376,7 @@ class GazeDataset:
 
 def resolve_dataset_options(cls: type[GazeDataset], given: dict[str, Any] | None) -> dict[str, Any]:
     """Every declared option of adapter ``cls``: its default, or the checked given value (``None``
-    = the default).  An unknown key or a bad value raises :class:`~gazebench.options.ConfigError`."""
+    = the default).  An unknown key or a bad value raises :class:`~gazebench.core.options.ConfigError`."""
     return resolve_options(f"dataset {cls.name!r}", cls.declared_options, given or {})
 
 

@@ -20,8 +20,8 @@ from typing import Any
 
 import yaml
 
-from gazebench.errors import GazebenchError
-from gazebench.paths import SOURCE_ROOT
+from gazebench.core.errors import GazebenchError
+from gazebench.core.paths import SOURCE_ROOT
 
 
 class CardError(GazebenchError, ValueError):
@@ -361,8 +361,8 @@ class _Reader:
 
     def label_spaces(self, raw: Any) -> tuple[tuple[tuple[tuple[str, Any], ...], Any], ...]:
         """The label space alone and under each ``by_option`` value, checked now."""
+        from gazebench.core.errors import UserValueError
         from gazebench.datasets.labelspace import parse_label_space
-        from gazebench.errors import UserValueError
 
         if raw is None:
             return ()
@@ -442,7 +442,7 @@ def card_path(name: str, adapter: Any = None) -> Path:
     ``gazebench/datasets/``, a plugin's folder or the folder of its file.  The one place cards
     are looked up."""
     if adapter is None:
-        from gazebench.registry import DATASETS
+        from gazebench.core.registry import DATASETS
 
         if name not in DATASETS:
             DATASETS.load_plugins()  # an installed plugin's adapter, not looked up yet

@@ -26,7 +26,7 @@ sequences ``windows_complete`` (how many samples have a complete 7-frame window 
 ``folds`` the ``subject_ids``.  The pooled ``splits`` count each frame once: for a k-fold protocol
 ``test`` is every frame tested in some fold.
 
-Published facts (:mod:`gazebench.datasets.published`): the pooled split sizes (and subset sizes)
+Published facts (:mod:`gazebench.datasets.published_sizes`): the pooled split sizes (and subset sizes)
 are compared with the card's ``published_sizes``, one ``published_size`` problem per mismatch
 naming both numbers; per-subject counts (``samples_per_subject``) are checked by the adapter that
 reads the subjects' files.  On a root that is the published release, the adapter's convention
@@ -42,10 +42,11 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry, population
+from gazebench import population
+from gazebench.core import geometry
 from gazebench.datasets.base import SPLITS, DatasetError, DatasetNotFound, GazeDataset, Problem
 from gazebench.datasets.cards import CardError
-from gazebench.datasets.published import (
+from gazebench.datasets.published_sizes import (
     card_location,
     expected_counts,
     population_counts,
@@ -284,8 +285,8 @@ def check_dataset(
     progress: bool = False,
 ) -> dict[str, Any]:
     """Scan dataset ``name`` at ``root`` and return the report described in the module docstring."""
+    from gazebench.core.progress import progress_bar
     from gazebench.datasets import DATASETS
-    from gazebench.progress import progress_bar
 
     report: dict[str, Any] = {
         "dataset": name,

@@ -26,9 +26,9 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset
 
+from gazebench.core.errors import UserValueError
 from gazebench.datasets.base import BadSample
 from gazebench.datasets.sources import FrameSource
-from gazebench.errors import UserValueError
 
 ENV_DEVICE_FRAMES = "GAZEBENCH_DEVICE_FRAMES"
 MODES = ("auto", "on", "off")

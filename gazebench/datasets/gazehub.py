@@ -15,9 +15,9 @@ Conventions (GazeHub's ``data_processing_core.py``; the copy read is Shyun304/Pr
 yihuacheng/Full-face @ 51914cc ``Traintest/reader/reader_mpii.py`` lines 7-10):
 
 * ``3DGaze`` is a unit gaze vector in the (normalised) camera frame, x right, y down, z forward:
-  :func:`gazebench.geometry.from_camera_frame`;
+  :func:`gazebench.core.geometry.from_camera_frame`;
 * ``2DGaze`` is ``GazeTo2d(3DGaze)`` = (yaw, pitch) = (arctan2(-x, -z), arcsin(-y)) in radians,
-  which are gazebench's own yaw and pitch: :func:`gazebench.geometry.from_yaw_pitch`.
+  which are gazebench's own yaw and pitch: :func:`gazebench.core.geometry.from_yaw_pitch`.
 
 The label is ``2DGaze`` (the column the trainers regress); ``3DGaze``, when the header has it,
 must be the same direction (within :data:`AGREEMENT_DEG`), which catches swapped columns.
@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageOps
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets.base import Problem
 from gazebench.datasets.parsing import parse_float, read_lines, report, shorten, where
 
@@ -201,7 +201,7 @@ def numbers(values: Sequence[float] | np.ndarray) -> str:
 
 def gaze_fields(gaze: np.ndarray) -> tuple[str, str]:
     """``(3DGaze, 2DGaze)`` of one canonical gaze vector, as GazeHub's scripts write them: the
-    camera-frame vector (x and y negated: :func:`gazebench.geometry.from_camera_frame` is its own
+    camera-frame vector (x and y negated: :func:`gazebench.core.geometry.from_camera_frame` is its own
     inverse) and ``GazeTo2d`` of it, i.e. gazebench's (yaw, pitch)."""
     g = geometry.normalize(np.asarray(gaze, dtype=np.float64))
     return numbers(geometry.from_camera_frame(g)), numbers(geometry.vector_to_yawpitch(g))

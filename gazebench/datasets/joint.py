@@ -3,7 +3,7 @@
 ``gazebench run --train gaze360,ethxgaze --test mpiifacegaze`` trains one model on the union of
 the members' training subjects.  Each member is read by its own adapter (its card, its protocol's
 data options, its root); :class:`JointDataset` presents their rows as one index, so
-:func:`gazebench.setup.build_setup`, the fit and the evaluation stay the single-dataset path:
+:func:`gazebench.train.assemble.build_setup`, the fit and the evaluation stay the single-dataset path:
 
 * ids, subjects and sequences are qualified by the member (``gaze360/12``), a ``dataset`` column
   names it, and a ``split`` column holds each row's split in the member's fold (``splits:
@@ -30,12 +30,12 @@ from typing import Any
 
 import numpy as np
 
+from gazebench.core.errors import UserValueError
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, OptionValueError, _described, one_of, resolve_options
 from gazebench.datasets.base import SPLITS, GazeDataset, validate_index
 from gazebench.datasets.cards import Card, CardError, Protocol, SplitRule
 from gazebench.datasets.labelspace import join_problem
-from gazebench.errors import UserValueError
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, OptionValueError, _described, one_of, resolve_options
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
@@ -307,7 +307,7 @@ class JointDataset(GazeDataset):
         """The record's ``joint`` block: the training datasets, each member's root, protocol, fold,
         options, label space and split sizes, which were normalised, the sampling, and each
         member's validation error at the chosen epoch (``val``: the predictions on validation)."""
-        from gazebench.geometry import error_summary
+        from gazebench.core.geometry import error_summary
 
         spaces = {n: ds.card.label_space(ds.options) for n, ds in self.members.items()}
         members = {}

@@ -1,7 +1,7 @@
 """What a dataset's gaze label means physically, and whether two datasets' labels can be joined.
 
 Every adapter converts its release's label into gazebench's canonical unit vector
-(:mod:`gazebench.geometry`), but the *frame* that vector is measured in and the *images* it goes
+(:mod:`gazebench.core.geometry`), but the *frame* that vector is measured in and the *images* it goes
 with are the release's: ETH-XGaze and MPIIFaceGaze give the gaze in a normalised camera (Zhang,
 Sugano, Bulling, ETRA 2018: a virtual camera at a fixed distance looking at the face centre, head
 roll removed) with the matching normalised face images; Gaze360 gives it in the eye frame of its
@@ -58,7 +58,7 @@ class LabelSpace:
 def parse_label_space(raw: Any, where: str, options: dict[str, Any] | None = None) -> LabelSpace:
     """The card's ``label_space:`` mapping under adapter ``options`` (``by_option`` entries whose
     option has that value override the base keys); a malformed entry names the key and the fix."""
-    from gazebench.errors import UserValueError
+    from gazebench.core.errors import UserValueError
 
     if not isinstance(raw, dict):
         raise UserValueError(f"{where}: label_space must be a mapping with keys {', '.join(KEYS[:4])}")

@@ -6,7 +6,7 @@ and subjects are looked up there, so workers never pickle strings per sample).  
 are held on the device (:mod:`gazebench.datasets.device_frames`) a sample carries ``"rows"``
 (int64 ``[T]``, the frames' places there) instead of ``"frames"``: the step gathers them.  Zoom crops and
 normalisation happen later, batched, on the device (views.make_views).  A training split with a
-``crop`` (the recipe's ``resized_crop``, :class:`gazebench.augment.SourceCrop`) reads each frame
+``crop`` (the recipe's ``resized_crop``, :class:`gazebench.train.augment.SourceCrop`) reads each frame
 as the adapter decodes it and crops it there, before resizing, as Gaze360's loader does.
 """
 
@@ -18,11 +18,11 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset, default_collate
 
+from gazebench.core.errors import UserValueError
 from gazebench.datasets.base import BadSample, GazeDataset
 from gazebench.datasets.device_frames import DeviceFrames
 from gazebench.datasets.sources import FrameSource
 from gazebench.datasets.views import ViewSpec
-from gazebench.errors import UserValueError
 
 ON_BAD_SAMPLE = ("error", "skip")
 
@@ -55,7 +55,7 @@ class FrameWindows(Dataset):
     at the source's size.
 
     ``crop`` (``crop(image, size, epoch, position, slot) -> uint8 [size, size, 3]``, e.g.
-    :class:`gazebench.augment.SourceCrop`): each frame is instead decoded by the adapter at its own
+    :class:`gazebench.train.augment.SourceCrop`): each frame is instead decoded by the adapter at its own
     size and cropped and resized by ``crop``, every slot of the window on its own; ``epoch`` is
     what :meth:`set_epoch` last set, shared with the loader's worker processes."""
 

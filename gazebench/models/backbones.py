@@ -41,10 +41,10 @@ import timm
 import torch
 from torch import nn
 
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import closest
 from gazebench.models.weights import Weights, locate, parse_pretrained, sha256_file, timm_name
-from gazebench.options import ConfigError
-from gazebench.registry import closest
 
 
 def create_timm(

@@ -18,9 +18,9 @@ import numpy as np
 import torch
 from torch import nn
 
+from gazebench.core.registry import MODELS
 from gazebench.datasets.views import ViewSpec
 from gazebench.model_catalog import reject_unknown_options
-from gazebench.registry import MODELS
 
 
 class GazeModel(nn.Module):
@@ -55,8 +55,8 @@ def check_model_options(name: str, given: Any) -> None:
 
 def identity_recipe_keys(name: str) -> tuple[str, ...] | None:
     """The recipe keys that can change the number of registered model ``name``: its factory's
-    ``identity_recipe_keys`` (a tuple of :class:`gazebench.config.Recipe` fields), or None when it
-    declares none (then every key counts but the speed-only ones, gazebench.identity).  Only these
+    ``identity_recipe_keys`` (a tuple of :class:`gazebench.core.config.Recipe` fields), or None when it
+    declares none (then every key counts but the speed-only ones, gazebench.results.identity).  Only these
     enter the configuration identity, so runs that differ in a key the model ignores share one
     leaderboard row."""
     keys = getattr(MODELS.get(name), "identity_recipe_keys", None)
@@ -118,6 +118,6 @@ def mean() -> GazeModel:
 
 mean.trainable = False  # type: ignore[attr-defined]  (a fitted baseline: the planner allows epochs=0)
 # its number depends on the training data only: fit_prior averages every training gaze vector
-# (gazebench.setup.build_fitted_model: no batches, epochs, optimiser, augmentation or sampling --
+# (gazebench.train.assemble.build_fitted_model: no batches, epochs, optimiser, augmentation or sampling --
 # max_train_samples caps the training loader, which mean never uses) and forward ignores the images
 mean.identity_recipe_keys = ()  # type: ignore[attr-defined]

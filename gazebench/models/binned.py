@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
 from gazebench.models.heads import outputs
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from gazebench.errors import UserValueError
+from gazebench.core.errors import UserValueError
 
 TAKES = ("middle", "last")
 

@@ -22,8 +22,8 @@ import math
 import torch
 from torch import nn
 
-from gazebench.errors import UserValueError
-from gazebench.geometry import yawpitch_to_vector
+from gazebench.core.errors import UserValueError
+from gazebench.core.geometry import yawpitch_to_vector
 
 DECODES = ("atan2", "avg", "weighted")
 # keeps acos/asin away from +-1, where their gradients are infinite
@@ -167,7 +167,7 @@ class YawPitchHead(nn.Module):
     regressed with an L1 loss (line 102) onto GazeHub's ``2DGaze`` label (``reader/reader.py``
     lines 125-126), which is ``GazeTo2d`` = (yaw, pitch) = (arctan2(-x, -z), arcsin(-y)) of the
     camera-frame gaze (``gazebench.datasets.gazehub``); GazeTR's ``gtools.gazeto3d`` (lines 3-9)
-    inverts it to the camera frame, i.e. gazebench's :func:`~gazebench.geometry.yawpitch_to_vector`
+    inverts it to the camera frame, i.e. gazebench's :func:`~gazebench.core.geometry.yawpitch_to_vector`
     with x and y negated."""
 
     kind = "yawpitch"

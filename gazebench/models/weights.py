@@ -29,7 +29,7 @@ from urllib.parse import urlparse
 
 import timm
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 #: environment variables that switch the Hugging Face hub (and so timm's downloads) offline
 OFFLINE_VARS = ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE")

@@ -41,9 +41,11 @@ from typing import Any
 import torch
 from torch import nn
 
-from gazebench.config import parse_value
+from gazebench.core.config import parse_value
+from gazebench.core.errors import GazebenchError, UserValueError
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import LOSSES, MODELS
 from gazebench.datasets.views import ViewSpec, parse_floats
-from gazebench.errors import GazebenchError, UserValueError
 from gazebench.losses import loss_for_head  # importing also registers the loss names models default to
 from gazebench.model_catalog import angle_head_decodes_nothing
 from gazebench.models.backbones import Backbone
@@ -53,8 +55,6 @@ from gazebench.models.fusion import Fusion, LSTMFusion, SingleView, SpatialMaxFu
 from gazebench.models.heads import AngleHead, PitchYawHead, SinCosHead, YawPitchHead
 from gazebench.models.hybrid import HybridTransformer, TokenEncoder
 from gazebench.models.weights import parse_pretrained
-from gazebench.options import ConfigError
-from gazebench.registry import LOSSES, MODELS
 
 MONOTONE_PX = (224, 212, 199, 187, 174, 162, 150)
 SYMMETRIC_PX = (224, 200, 175, 150, 175, 200, 224)
@@ -169,7 +169,7 @@ _COMMON = [
 
 def _coerce(value: Any, default: Any) -> Any:
     """A string given for a typed option (bool/int/float default) is read as ``--set`` reads
-    values (:func:`gazebench.config.parse_value`) and must then fit the default's type."""
+    values (:func:`gazebench.core.config.parse_value`) and must then fit the default's type."""
     if not isinstance(value, str) or not isinstance(default, (bool, int, float)):
         return value
     parsed = parse_value(value)

@@ -15,7 +15,7 @@ One module per job:
   training path's padding rule;
 * :mod:`~gazebench.predict.predictors`: the model, from a run, a registered name or a published
   checkpoint;
-* :mod:`~gazebench.predict.infer`: batched prediction through :func:`gazebench.engine.predict`;
+* :mod:`~gazebench.predict.infer`: batched prediction through :func:`gazebench.train.engine.predict_batches`;
 * :mod:`~gazebench.predict.drawing`: the gaze arrow on an image;
 * :mod:`~gazebench.predict.output`: ``gaze.csv``, ``gaze.json``, the drawn PNGs and MP4s.
 """

@@ -22,7 +22,7 @@ from typing import Protocol
 
 import numpy as np
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 from gazebench.predict.inputs import Frame
 
 CROP_COLUMNS = ("input", "frame", "x", "y", "w", "h")

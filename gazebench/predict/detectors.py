@@ -32,10 +32,10 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import Registry
 from gazebench.predict.crops import Box
 from gazebench.predict.inputs import Frame
-from gazebench.registry import Registry
 
 DETECT_EXTRA = 'pip install "gazebench[detect]"'
 

@@ -1,6 +1,6 @@
 """The gaze arrow on an image: from the head box's centre along the gaze's image-plane projection.
 
-Derivation (the convention of :mod:`gazebench.geometry`, SPEC section 1): the canonical gaze
+Derivation (the convention of :mod:`gazebench.core.geometry`, SPEC section 1): the canonical gaze
 ``g = (x, y, z)`` lives in the Gaze360 eye frame, which is the camera frame (x to the image's
 right, y down the image, z forward) with x and y negated (``geometry.from_camera_frame``).  The
 Gaze360 release says the same in words: "the positive x-axis points to the left, positive y-axis

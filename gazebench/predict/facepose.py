@@ -19,7 +19,7 @@ demos of the checkpoints it serves:
   refinement from that start, no lens distortion (``demo.py`` lines 19-26, ``estimateHeadPose``;
   UniGaze's demo calls the same function with zero distortion, lines 115-125 and 293).
 
-Frames: the camera frame of :mod:`gazebench.normalization` (x right, y down, z forward, mm).  The
+Frames: the camera frame of :mod:`gazebench.core.normalization` (x right, y down, z forward, mm).  The
 model's own frame has x to the image's right, y down and z away from the camera for a frontal face
 (its nose-base corners have smaller z than its eye corners), so a face posed by the identity looks
 into the camera.
@@ -34,7 +34,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 #: ETH-XGaze face_model.txt rows 20, 23, 26, 29, 15, 19 (mm): right eye outer and inner corner, left
 #: eye inner and outer corner (the subject's right eye is on the image's left), nose base right and left

@@ -6,8 +6,8 @@ size (:func:`~gazebench.predict.crops.crop_resized`).  On the normalising path
 instead, and its gaze is turned back into the camera frame after the forward pass (the normalised
 one is kept as ``Predictions.normalised``).  A sequence model gets the frame window of its
 :class:`~gazebench.datasets.views.ViewSpec` over the sequence (:mod:`~gazebench.predict.windows`).
-Batches of ``uint8 [B, T, C, S, S]`` frames then go through :func:`gazebench.engine.predict`, the
-function that evaluates every run: :meth:`~gazebench.engine.StepContext.views` makes the zoom
+Batches of ``uint8 [B, T, C, S, S]`` frames then go through :func:`gazebench.train.engine.predict_batches`, the
+function that evaluates every run: :meth:`~gazebench.train.engine.StepContext.views` makes the zoom
 crops and the ImageNet normalisation on the device (:func:`~gazebench.datasets.views.make_views`),
 under ``torch.inference_mode``.  Batches span sequences; frames are decoded once, streamed.
 """
@@ -20,8 +20,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from gazebench.errors import UserValueError
-from gazebench.options import ConfigError
+from gazebench.core.errors import UserValueError
+from gazebench.core.options import ConfigError
 from gazebench.predict.crops import Box, Locator, crop_resized
 from gazebench.predict.inputs import Sequence
 from gazebench.predict.normalise import Normalisation, NormalisedFaces
@@ -100,7 +100,7 @@ def batches(
     out: Predictions,
     complete: list[bool],
 ) -> Iterator[dict]:
-    """Batches of frame windows for :func:`gazebench.engine.predict`; fills ``out.located``,
+    """Batches of frame windows for :func:`gazebench.train.engine.predict_batches`; fills ``out.located``,
     ``out.skipped`` and ``complete`` as it goes."""
     offsets = predictor.model.view.offsets
     pending: list[np.ndarray] = []
@@ -145,9 +145,8 @@ def predict(
     normalised gaze is turned back into the camera frame (:meth:`Normalisation.to_camera`)."""
     import torch
 
-    from gazebench.engine import StepContext, resolve_device
-    from gazebench.engine import predict as engine_predict
-    from gazebench.progress import progress_bar
+    from gazebench.core.progress import progress_bar
+    from gazebench.train.engine import StepContext, predict_batches, resolve_device
 
     if batch_size < 1:
         raise UserValueError(f"--batch-size must be >= 1; got {batch_size}")
@@ -164,7 +163,7 @@ def predict(
     out = Predictions([], np.zeros((0, 3)), np.zeros(0), np.zeros(0, dtype=bool))
     complete: list[bool] = []
     with progress_bar(total_frames(sequences), "predict", progress, unit="frame") as update:
-        result = engine_predict(model, batches(sequences, locator, predictor, batch_size, update, out, complete), ctx)
+        result = predict_batches(model, batches(sequences, locator, predictor, batch_size, update, out, complete), ctx)
     order = np.argsort(result["index"], kind="stable")
     out.vector, out.sigma = result["vector"][order], result["sigma"][order]
     out.complete = np.asarray(complete, dtype=bool)

@@ -25,9 +25,9 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.errors import UserValueError
-from gazebench.options import ConfigError
-from gazebench.videoio import import_av
+from gazebench.core.errors import UserValueError
+from gazebench.core.options import ConfigError
+from gazebench.core.videoio import import_av
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".tif", ".tiff", ".webp")
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mov", ".mkv", ".webm", ".m4v", ".mpg", ".mpeg", ".wmv", ".flv")

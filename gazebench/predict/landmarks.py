@@ -27,9 +27,9 @@ from typing import Any, Protocol
 
 import numpy as np
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import Registry
 from gazebench.predict.facepose import LANDMARKS_EXTRA
-from gazebench.registry import Registry
 
 #: MediaPipe's Face Landmarker model (float16, version 1), the file its guide links
 #: (ai.google.dev/edge/mediapipe/solutions/vision/face_landmarker, section Models)
@@ -85,7 +85,7 @@ def mediapipe_model_file(given: str | Path | None = None) -> Path:
         return path
     import urllib.request
 
-    from gazebench.atomic import atomic_write
+    from gazebench.core.atomic import atomic_write
 
     print(f"downloading MediaPipe's face landmarker model once: {MEDIAPIPE_MODEL_URL} -> {path}", file=sys.stderr)
     try:

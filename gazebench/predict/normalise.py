@@ -3,7 +3,7 @@
 Checkpoints trained on normalised faces (ETH-XGaze's, GazeTR's, UniGaze's: a published card with
 ``input.image: normalised-face``) see every face as a virtual camera would that looks straight at
 the face centre from a fixed distance, rolled so that the head's x-axis is level (Zhang, Sugano and
-Bulling 2018; :mod:`gazebench.normalization`).  Their gaze comes out in that virtual camera's frame,
+Bulling 2018; :mod:`gazebench.core.normalization`).  Their gaze comes out in that virtual camera's frame,
 off the camera's by the normalising rotation ``R``.  For each frame, :class:`NormalisedFaces`:
 
 1. asks a landmarker (:mod:`gazebench.predict.landmarks`) for the six points of every face and keeps
@@ -11,7 +11,7 @@ off the camera's by the normalising rotation ``R``.  For each frame, :class:`Nor
 2. fits the head pose by PnP on ETH-XGaze's six-point face model (:mod:`gazebench.predict.facepose`)
    through a pinhole camera (:func:`~gazebench.predict.facepose.camera_matrix`: ``--focal``, default
    the frame's width; principal point at the centre);
-3. normalises the face with :func:`gazebench.normalization.normalize_face` at the card's virtual
+3. normalises the face with :func:`gazebench.core.normalization.normalize_face` at the card's virtual
    camera (``input.normalisation``: focal, distance, size) and hands the patch to the model;
 
 and :meth:`Normalisation.to_camera` turns the model's gaze back into the camera frame with ``R``'s
@@ -26,8 +26,8 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.normalization import NormalizationError, face_center, normalize_face
-from gazebench.options import ConfigError
+from gazebench.core.normalization import NormalizationError, face_center, normalize_face
+from gazebench.core.options import ConfigError
 from gazebench.predict.crops import Box
 from gazebench.predict.facepose import FACE_MODEL, HeadPose, camera_matrix, fit_head_pose
 from gazebench.predict.inputs import Frame
@@ -36,7 +36,7 @@ from gazebench.predict.landmarks import Landmarker, nearest
 #: the two input conventions a published card's ``input.image`` names
 FACE_BOX, NORMALISED_FACE = "face-box", "normalised-face"
 IMAGE_KINDS = (FACE_BOX, NORMALISED_FACE)
-#: the canonical eye frame is the camera frame with x and y negated (gazebench.geometry)
+#: the canonical eye frame is the camera frame with x and y negated (gazebench.core.geometry)
 _FLIP = np.diag([-1.0, -1.0, 1.0])
 #: ETH-XGaze's 224 px face patch (xucong-zhang/ETH-XGaze @ ef9bff0, demo.py lines 46-48): the virtual
 #: camera of a registered model's normalised input, its focal scaled with --set image_size

@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.errors import UserRuntimeError
+from gazebench.core.errors import UserRuntimeError
 from gazebench.predict.drawing import draw_gaze
 from gazebench.predict.infer import Predictions
 from gazebench.predict.inputs import Sequence, import_av, video_info
@@ -95,7 +95,7 @@ def gaze_table(pred: Predictions) -> Any:
     """The predictions as a DataFrame with :data:`COLUMNS`."""
     import pandas as pd
 
-    from gazebench.geometry import vector_to_yawpitch
+    from gazebench.core.geometry import vector_to_yawpitch
 
     yp = vector_to_yawpitch(pred.vector) if len(pred.vector) else np.zeros((0, 2))
     loc = pred.located
@@ -126,7 +126,7 @@ def gaze_table(pred: Predictions) -> Any:
 
 def normalised_columns(pred: Predictions) -> dict[str, np.ndarray]:
     """The normalising path's columns (:data:`NORMALISED_COLUMNS`)."""
-    from gazebench.geometry import from_camera_frame, vector_to_yawpitch
+    from gazebench.core.geometry import from_camera_frame, vector_to_yawpitch
 
     n = len(pred.located)
     norm = pred.normalised.reshape(n, 3)
@@ -161,7 +161,7 @@ def _plain(value: Any) -> Any:
 
 def write_tables(table: Any, out: Path, about: dict[str, Any]) -> tuple[Path, Path]:
     """``gaze.csv`` and ``gaze.json`` in ``out`` (written atomically)."""
-    from gazebench.atomic import atomic_write
+    from gazebench.core.atomic import atomic_write
 
     csv_path = atomic_write(out / "gaze.csv", table.to_csv(index=False, float_format="%.7g"))
     rows = [{k: _plain(v) for k, v in row.items()} for row in table.to_dict(orient="records")]
@@ -321,8 +321,8 @@ def draw_sequence(
 
 def draw_all(sequences: list[Sequence], targets: list[Path | None], pred: Predictions, progress: bool = True) -> None:
     """Every sequence's drawn frames, to its target (:func:`drawn_targets`; None: not drawn)."""
+    from gazebench.core.progress import progress_bar
     from gazebench.predict.infer import total_frames
-    from gazebench.progress import progress_bar
 
     index = {(p.input, p.frame): (p.box, pred.vector[i]) for i, p in enumerate(pred.located)}
     drawn = [s for s, t in zip(sequences, targets) if t is not None]

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 #: image_size is the one training recipe key that changes what a model sees
 PREDICT_RECIPE_KEYS = ("image_size",)
@@ -93,7 +93,7 @@ def load_into(model: Any, path: Path) -> None:
 def find_record(run_dir: Path, results_dir: Path) -> Path:
     """The result record whose checkpoint is ``run_dir/best.pt`` (the record is named after the
     run folder: ``results/.../<folder name>.json``)."""
-    from gazebench.results import read_record
+    from gazebench.results.store import read_record
 
     best = (run_dir / "best.pt").resolve()
     for path in sorted(Path(results_dir).rglob(f"{run_dir.name}.json")):
@@ -130,7 +130,7 @@ def run_checkpoint(record: dict[str, Any], record_path: Path) -> Path:
 def rebuild_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
     """A record's resolved model options for rebuilding the architecture: no backbone weights are
     fetched or read (best.pt has every weight)."""
-    from gazebench.planning import model_option_keys
+    from gazebench.declared import model_option_keys
 
     keys = model_option_keys(name)
     out = {k: v for k, v in options.items() if k in keys}
@@ -143,7 +143,7 @@ def rebuild_options(name: str, options: dict[str, Any]) -> dict[str, Any]:
 def from_run(path: Path, results_dir: Path = Path("results")) -> Predictor:
     """The model of a finished run: ``path`` is its result JSON or its run folder."""
     from gazebench.models import build_model
-    from gazebench.results import read_record
+    from gazebench.results.store import read_record
 
     path = Path(path)
     if path.is_dir():
@@ -184,8 +184,8 @@ def from_run(path: Path, results_dir: Path = Path("results")) -> Predictor:
 
 def split_sets(name: str, settings: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """``--set`` values of ``--model NAME`` -> (model options, image_size)."""
-    from gazebench.config import Recipe, route_settings
-    from gazebench.planning import model_option_keys
+    from gazebench.core.config import Recipe, route_settings
+    from gazebench.declared import model_option_keys
 
     routed = route_settings(settings, model_option_keys(name), ())
     other = [k for k in routed.recipe if k not in PREDICT_RECIPE_KEYS]

@@ -22,9 +22,9 @@ from typing import Any
 
 import yaml
 
-from gazebench.geometry import SUBSETS
-from gazebench.options import ConfigError
-from gazebench.registry import closest
+from gazebench.core.geometry import SUBSETS
+from gazebench.core.options import ConfigError
+from gazebench.core.registry import closest
 
 #: where the cards live (package data)
 CARD_DIR = Path(__file__).resolve().parent
@@ -299,7 +299,7 @@ def _numbers(rows: Any, path: Path) -> tuple[PublishedNumber, ...]:
 
 def _fine_tune(data: Any, path: Path) -> FineTune | None:
     """The ``fine_tune:`` section, each recipe key checked as ``--set`` would check it."""
-    from gazebench.config import Recipe
+    from gazebench.core.config import Recipe
 
     if data is None:
         return None

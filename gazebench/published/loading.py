@@ -7,7 +7,7 @@ takes the state dict from the entry the card declares, strips the declared prefi
 renames every key through the card's ordered prefix table (first match wins; no fuzzy matching),
 drops the card's ``ignore`` entries (each with its reason), builds the model from the card and
 loads it with ``load_state_dict(strict=True)``.  Every way a file can fail to fit is one
-:class:`~gazebench.options.ConfigError` line naming the file: not a checkpoint, pickled code,
+:class:`~gazebench.core.options.ConfigError` line naming the file: not a checkpoint, pickled code,
 a missing container entry, a SHA-256 other than the card's, or keys that do not match (the first
 missing and the first unexpected key, and shape mismatches).
 """
@@ -20,11 +20,11 @@ from typing import Any
 
 import torch
 
-from gazebench.checkpoint import read_checkpoint, read_safetensors
+from gazebench.core.options import ConfigError
 from gazebench.models.base import GazeModel, build_model
 from gazebench.models.weights import Weights, sha256_file
-from gazebench.options import ConfigError
 from gazebench.published.cards import TRAINING_ONLY_OPTIONS, PublishedCard, published_card
+from gazebench.results.checkpoint import read_checkpoint, read_safetensors
 
 
 def _some(names: list[Any], most: int = 4) -> str:

@@ -8,7 +8,7 @@ keyed ``"TRAIN -> TEST"`` (gazebench dataset names; ``"A+B -> C"`` for joint tra
 each carrying every fact a reader needs to judge it.  The leaderboard shows them beside the
 columns whose training datasets and test dataset match (:mod:`gazebench.leaderboard_table`).
 
-A malformed entry is one :class:`~gazebench.options.ConfigError` line naming the file, the source
+A malformed entry is one :class:`~gazebench.core.options.ConfigError` line naming the file, the source
 and the row or result.  Nothing here imports torch or pandas.
 """
 
@@ -23,7 +23,7 @@ from typing import Any
 
 import yaml
 
-from gazebench.options import ConfigError
+from gazebench.core.options import ConfigError
 
 #: where the shipped reference tables live (package data)
 TABLE_DIR = Path(__file__).resolve().parent / "tables"

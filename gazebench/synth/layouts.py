@@ -30,7 +30,7 @@ def _references() -> dict[str, str]:
     """Layout name -> ``"module:function"``: each registered dataset's ``layout_writer`` under the
     dataset's name, then its ``layout_writers`` (built-ins and plugins loaded)."""
     import gazebench.datasets  # noqa: F401  (the built-ins register)
-    from gazebench.registry import DATASETS
+    from gazebench.core.registry import DATASETS
 
     out: dict[str, str] = {}
     for entry in DATASETS:

@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gazebench.errors import GazebenchError
-from gazebench.progress import progress_bar
+from gazebench.core.errors import GazebenchError
+from gazebench.core.progress import progress_bar
 from gazebench.synth.render import render_row
 from gazebench.synth.scene import GENERATOR_VERSION, Scene
 

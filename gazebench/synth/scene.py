@@ -3,7 +3,7 @@
 Everything here is drawn from numpy Generators seeded by ``(seed, stream, subject[, sequence])``, so a
 scene depends on the seed alone, never on how its frames are later split across processes.
 
-Angles follow the canonical convention of :mod:`gazebench.geometry`: yaw = atan2(x, -z), pitch =
+Angles follow the canonical convention of :mod:`gazebench.core.geometry`: yaw = atan2(x, -z), pitch =
 asin(y) of a unit vector in the Gaze360 eye frame (+x image left, +y up, +z away from the camera).
 The head pose uses the same signs: ``yawpitch_to_vector(head_yaw, head_pitch)`` is the direction the
 face points to, and ``head_roll`` turns the head about that direction.  The gaze is the head pose
@@ -19,8 +19,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 import pandas as pd
 
-from gazebench.errors import UserKeyError
-from gazebench.geometry import yawpitch_to_vector
+from gazebench.core.errors import UserKeyError
+from gazebench.core.geometry import yawpitch_to_vector
 
 #: 2.0: the background is fixed per sequence (1.x drew a new one every frame), head sizes span
 #: 25-94 % of the crop (1.x: 35-94 %), and a third of the sequences are back views

@@ -3,8 +3,8 @@ pipeline and frames from the cache and the image files side by side.
 
     python tools/perf/bench.py --root data/synth-small --model static --set image_size=64 --source both
 
-For one unit's set-up (:func:`gazebench.setup.build_setup`, as a run) it measures, ``repeat``
-times interleaved, each after ``warmup`` untimed batches (:mod:`gazebench.speed` does a-c):
+For one unit's set-up (:func:`gazebench.train.assemble.build_setup`, as a run) it measures, ``repeat``
+times interleaved, each after ``warmup`` untimed batches (:mod:`gazebench.train.speed` does a-c):
 
   (a) data      samples/s the DataLoader delivers, per frame source (cache, images)
   (b) model     samples/s of the training step alone on ready tensors
@@ -51,7 +51,7 @@ def frame_sources(setup, which: str) -> dict[str, Any]:
 
 def time_views(timer, n: int) -> float:
     """(v): ms per batch of the zoom crops, normalisation and flip."""
-    from gazebench.speed import sync
+    from gazebench.train.speed import sync
 
     ctx, raw = timer.setup.ctx, timer.raw
     for i in range(timer.warmup):
@@ -68,7 +68,7 @@ def time_views(timer, n: int) -> float:
 
 def time_seed(timer, src, n: int, warm: int) -> float:
     """(s): samples/s of the training step fed by the reference pipeline (float views)."""
-    from gazebench.speed import sync
+    from gazebench.train.speed import sync
 
     setup = timer.setup
     setup.step_model.train()
@@ -108,7 +108,7 @@ def one_repeat(timer, loaders: dict, seed_loader, steps: int) -> dict[str, float
 
 
 def summary(rows: list[dict], labels: list[str], batch_size: int) -> dict[str, Any]:
-    from gazebench.speed import median
+    from gazebench.train.speed import median
 
     def ratio(num: str, den: str) -> float | None:
         return median([row[num] / row[den] for row in rows if row.get(den)])
@@ -133,10 +133,10 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from seedstyle import SeedStyleViews
 
     from gazebench.commands.bench import bench_setup, plan_bench_unit
+    from gazebench.core.runtime import load_average, runtime_report
     from gazebench.datasets.loading import FrameWindows
     from gazebench.datasets.sources import ImageFiles
-    from gazebench.runtime import load_average, runtime_report
-    from gazebench.speed import Endless, StepTimer, median
+    from gazebench.train.speed import Endless, StepTimer, median
 
     setup = bench_setup(plan_bench_unit(args), "auto")
     if args.threads:

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import numpy as np
 
+from gazebench.core.videoio import import_av
 from gazebench.datasets.eyediap.video import SessionVideos
-from gazebench.videoio import import_av
 
 
 def write_video(path: Path, frames: int, gop: int) -> None:

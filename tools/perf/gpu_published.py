@@ -33,8 +33,8 @@ def peer_checks() -> dict[str, float]:
     import torch
 
     sys.path.insert(0, str(ROOT))
-    from gazebench.engine import configure_matmul_precision
     from gazebench.published import load_published
+    from gazebench.train.engine import configure_matmul_precision
     from tests.test_published import NAMES, PEER, REFERENCE, peer_tolerance, reference_weights, save_released  # noqa: E402
 
     configure_matmul_precision("fp32")

@@ -21,15 +21,15 @@ import numpy as np
 
 def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) -> dict[str, Any]:
     import gazebench.models  # noqa: F401
-    from gazebench.checkpoint import load_weights
-    from gazebench.config import Recipe
+    from gazebench.core.config import Recipe
+    from gazebench.core.geometry import angular_error_deg
     from gazebench.datasets import build_dataset
     from gazebench.datasets.loading import FrameWindows
     from gazebench.datasets.sources import ImageFiles
-    from gazebench.engine import StepContext, predict, resolve_device
-    from gazebench.geometry import angular_error_deg
     from gazebench.models import build_model
-    from gazebench.setup import make_loader
+    from gazebench.results.checkpoint import load_weights
+    from gazebench.train.assemble import make_loader
+    from gazebench.train.engine import StepContext, predict_batches, resolve_device
 
     record = json.loads(Path(record_path).read_text())
     ckpt = record["artifacts"].get("checkpoint")
@@ -52,7 +52,7 @@ def compare(record_path: str | Path, precisions: tuple[str, ...] | None = None) 
     preds = {}
     for prec in precisions:
         ctx = StepContext(model.view, recipe["image_size"], device, prec, recipe.get("channels_last", False))
-        preds[prec] = predict(model, loader, ctx)
+        preds[prec] = predict_batches(model, loader, ctx)
     ref = preds["fp32"]
     for prec, p in preds.items():
         drift = angular_error_deg(p["vector"], ref["vector"])

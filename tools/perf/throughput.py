@@ -3,7 +3,7 @@
     python tools/perf/throughput.py --root data/synth-small --model static --epochs 2 --set image_size=64
 
 Sets up and fits one unit in this process the way ``gazebench run`` does
-(:func:`gazebench.setup.build_setup`, :func:`gazebench.fit.fit`), with a callback that reads the
+(:func:`gazebench.train.assemble.build_setup`, :func:`gazebench.train.fit.fit`), with a callback that reads the
 wall clock when each training epoch starts and ends and counts the samples its loader hands out
 (from the sampler, not from the training loop).  It prints, side by side, what the record's
 ``timings.train_samples_per_s`` is computed from (the fit's history) and the outside clock's
@@ -23,7 +23,7 @@ from typing import Any
 def outside_clock():
     import torch
 
-    from gazebench.fit import Callback
+    from gazebench.train.fit import Callback
 
     class OutsideClock(Callback):
         def __init__(self) -> None:
@@ -44,9 +44,9 @@ def outside_clock():
 
 def check(unit) -> dict[str, Any]:
     """Fit and evaluate ``unit`` with the outside clock around every training epoch."""
-    from gazebench.fit import evaluate, fit
-    from gazebench.runtime import loaded_allocator
-    from gazebench.setup import build_setup
+    from gazebench.core.runtime import loaded_allocator
+    from gazebench.train.assemble import build_setup
+    from gazebench.train.fit import evaluate, fit
 
     t0 = time.perf_counter()
     setup = build_setup(unit)
@@ -73,8 +73,8 @@ def check(unit) -> dict[str, Any]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from gazebench import planning
-    from gazebench.config import parse_sets
+    from gazebench.core.config import parse_sets
+    from gazebench.plan import planning
 
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--dataset", default="synthgaze")

@@ -20,7 +20,7 @@ The root holds ``labels.csv``, one row per image:
   ``id``        sample id (default: ``path`` without its extension)             optional
 
 Angles: ``yaw = atan2(x, -z)`` and ``pitch = asin(y)`` of the canonical gaze vector (SPEC §1,
-``gazebench/geometry.py``): (0, 0) looks into the camera, pitch > 0 looks up, and yaw has the sign
+``gazebench/core/geometry.py``): (0, 0) looks into the camera, pitch > 0 looks up, and yaw has the sign
 of Gaze360, RT-GENE and MPIIFaceGaze.  Options: ``units`` = ``rad`` (default) or ``deg``;
 ``yaw_sign`` / ``pitch_sign`` = ``1`` or ``-1`` for data whose angles turn the other way (check with
 a flipped image: mirroring an image must negate yaw).
@@ -34,10 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.options import Option, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import SPLITS, DatasetError, GazeDataset
-from gazebench.options import Option, one_of
-from gazebench.registry import DATASETS
 
 LABEL_FILE = "labels.csv"
 REQUIRED_COLUMNS = ("path", "subject", "yaw", "pitch")

@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from gazebench import geometry
+from gazebench.core import geometry
 
 from . import LABEL_FILE
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, register_kind
 from gazebench.analysis.runs import GAZE
-from gazebench.options import ConfigError, Option, boolean, integer, number_in, one_of
+from gazebench.core.options import ConfigError, Option, boolean, integer, number_in, one_of
 
 OPTIONS = {
     "yaw_bin": Option(20.0, number_in(1, 180), "yaw bin width in degrees (bins from -180)"),
@@ -81,7 +81,7 @@ def sample_axes(pred: Any, options: dict[str, Any]) -> dict[str, tuple[list[str]
     """For each axis: the bin names, each sample's bin index, and the bins' (low, high) or None."""
     import numpy as np
 
-    from gazebench.geometry import subset_masks, vector_to_yawpitch
+    from gazebench.core.geometry import subset_masks, vector_to_yawpitch
 
     gaze = pred[GAZE].to_numpy(np.float64)
     yaw, pitch = np.degrees(vector_to_yawpitch(gaze)).T

@@ -13,7 +13,7 @@ one of three tests:
   claimed > 0.
 
 **What is paired.**  Each label a claim names must be *one configuration* in the runs given (one
-configuration identity, :mod:`gazebench.identity`) with one run per (fold, seed): a label holding
+configuration identity, :mod:`gazebench.results.identity`) with one run per (fold, seed): a label holding
 two identities (``staticsc`` at batch 16 and at batch 32) or two runs of one (identity, fold,
 seed) is refused with one line that names them and the fix, as ``gazebench compare`` and ``table
 --strict`` refuse; never is one of them picked.  The table names, per claim, the identity of each
@@ -38,7 +38,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, register_kind
 from gazebench.analysis.reevaluate import DEVICE_OPTION
-from gazebench.options import ConfigError, Option, integer, one_of
+from gazebench.core.options import ConfigError, Option, integer, one_of
 
 NOTES = "research-notes.md"
 

@@ -17,8 +17,8 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, new_grid, register_kind
 from gazebench.analysis.runs import GAZE, PRED
-from gazebench.errors import UserValueError
-from gazebench.options import Option, any_value, integer
+from gazebench.core.errors import UserValueError
+from gazebench.core.options import Option, any_value, integer
 
 OPTIONS = {
     "k": Option(4, integer(1), "images per row (worst, median, best)"),
@@ -56,7 +56,7 @@ def choose(pred: Any, k: int) -> Any:
     import numpy as np
     import pandas as pd
 
-    from gazebench.geometry import vector_to_yawpitch
+    from gazebench.core.geometry import vector_to_yawpitch
 
     ranked = pred.sort_values(["error_deg", "id"], kind="stable").reset_index(drop=True)
     n = len(ranked)

@@ -26,7 +26,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
 from gazebench.analysis.reevaluate import CROP_PX, DEVICE_OPTION, crop_px
-from gazebench.options import Option, boolean, integer
+from gazebench.core.options import Option, boolean, integer
 
 DELTAS = list(range(0, 90, 10))
 #: a δ = 0 error further than this from the run's recorded test mean (degrees) is reported
@@ -183,6 +183,6 @@ def single_figure(table: Any, run: str) -> Any:
 
 
 def _slug(name: str) -> str:
-    from gazebench.planning import folder_name
+    from gazebench.plan.planning import folder_name
 
     return folder_name(name)

@@ -20,7 +20,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
 from gazebench.analysis.reevaluate import CROP_PX, DEVICE_OPTION
-from gazebench.options import Option
+from gazebench.core.options import Option
 
 CROPS = [224, 210, 200, 175, 150, 125, 100]
 

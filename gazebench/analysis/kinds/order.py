@@ -17,7 +17,7 @@ from typing import Any, NamedTuple
 
 from gazebench.analysis.base import Analysis, new_figure, register_kind
 from gazebench.analysis.reevaluate import DEVICE_OPTION
-from gazebench.options import Option, boolean, integer
+from gazebench.core.options import Option, boolean, integer
 
 
 class NotesList(NamedTuple):

@@ -18,7 +18,7 @@ from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
 from gazebench.analysis.runs import GAZE, PRED
-from gazebench.options import Option, OptionValueError
+from gazebench.core.options import Option, OptionValueError
 
 
 def odd_windows(value: Any) -> list[int]:
@@ -100,7 +100,7 @@ def in_sequence_order(pred: Any) -> tuple[Any, str | None]:
 def smoothed_vectors(pred: Any, k: int) -> Any:
     """The centred rolling mean of the predicted vectors over ``k`` samples within each sequence
     (``pred`` in sequence order), renormalised: ``[N, 3]`` in ``pred``'s row order."""
-    from gazebench.geometry import normalize
+    from gazebench.core.geometry import normalize
 
     vectors = pred[PRED].astype(float)
     groups = [pred["subject"].astype(str), pred["sequence"].astype(str)]
@@ -109,7 +109,7 @@ def smoothed_vectors(pred: Any, k: int) -> Any:
 
 
 def smoothed_error(pred: Any, k: int) -> Any:
-    from gazebench.geometry import angular_error_deg
+    from gazebench.core.geometry import angular_error_deg
 
     return angular_error_deg(smoothed_vectors(pred, k), pred[GAZE].to_numpy(float))
 

@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from gazebench.analysis.base import Analysis, label_axes, new_figure, numbers, register_kind
-from gazebench.options import Option, integer
+from gazebench.core.options import Option, integer
 
 OPTIONS = {
     "drop": Option([0, 10, 20, 30, 40, 50], numbers(int, 0, 99), "percentages of the most uncertain samples dropped"),

@@ -14,7 +14,7 @@ Labels: ``face_gaze`` -> canonical unit vector by :func:`gazebench.datasets.ethx
 Unlabelled samples (a test file without ``face_gaze``): the index column ``labelled`` is False,
 the index holds the placeholder ``(0, 0, -1)`` (the index contract wants unit vectors) and
 :meth:`ETHXGaze.gaze` returns NaN for them, so nothing can score against a label that does not
-exist.  A run whose test split has unlabelled samples is predict-only (gazebench/runner.py): it
+exist.  A run whose test split has unlabelled samples is predict-only (gazebench/train/runner.py): it
 writes :meth:`ETHXGaze.write_submission`, the leaderboard's file and the zip to upload, instead
 of metrics.
 
@@ -36,7 +36,10 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.atomic import atomic_write
+from gazebench.core.atomic import atomic_write
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.ethxgaze.labels import (
     SPLIT_FILE,
@@ -48,9 +51,6 @@ from gazebench.datasets.ethxgaze.labels import (
     to_pitch_yaw,
 )
 from gazebench.datasets.h5 import LazyH5Files
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, one_of
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

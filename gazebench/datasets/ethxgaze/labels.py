@@ -4,9 +4,9 @@ Label (``face_gaze``, (N, 2) radians): ``[theta, phi] = [arcsin(-g_y), arctan2(-
 ``g`` the unit gaze vector in the normalised OpenCV camera frame (x right, y down, z forward),
 xucong-zhang/ETH-XGaze @ ef9bff0, normalization_example.py lines 313-315, written to
 ``face_gaze`` at line 325 and read back by data_loader.py line 135.  The canonical eye frame is
-the camera frame with x and y negated (gazebench/geometry.py), so ``theta = asin(y) = pitch`` and
+the camera frame with x and y negated (gazebench/core/geometry.py), so ``theta = asin(y) = pitch`` and
 ``phi = atan2(x, -z) = yaw``: the Gaze360 directions in the order (pitch, yaw), which
-:func:`gazebench.geometry.from_pitch_yaw` converts.  (utils.py lines 24-40, ``pitchyaw_to_vector``,
+:func:`gazebench.core.geometry.from_pitch_yaw` converts.  (utils.py lines 24-40, ``pitchyaw_to_vector``,
 gives ``-g``; the repository uses it only for angular errors, where the sign cancels.)
 
 Submission: one row per test sample, ``pitch,yaw`` in radians, written by ``np.savetxt(...,
@@ -32,8 +32,8 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry
-from gazebench.errors import UserValueError
+from gazebench.core import geometry
+from gazebench.core.errors import UserValueError
 
 SPLIT_FILE = "train_test_split.json"
 #: the leaderboard's file inside the uploaded zip: ``within_eva_results.txt`` in a folder

@@ -7,7 +7,7 @@ Two forms of the data (option ``layout``):
   video frame in 15 of the screen-target sessions, GazeHub's four participant groups;
 * ``release``: Idiap's release, ``Data/<session>/`` with ``rgb_vga.mov`` and the text files
   (:mod:`gazebench.datasets.eyediap.release`), the same sessions and frames, faces normalised by
-  :mod:`gazebench.normalization` when they are read.
+  :mod:`gazebench.core.normalization` when they are read.
 
 Identity: subject ``pN`` (GazeHub's person names, N = 1-11 and 14-16, no zero padding); every frame
 belongs to the sequence of its session (``1_A_CS_S``), ordered by frame number, so frame windows
@@ -26,14 +26,14 @@ from typing import Any
 
 import numpy as np
 
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import ConfigError, Option, integer, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.eyediap import release
 from gazebench.datasets.eyediap.gazehub import CLUSTER_DIR, CLUSTERS, cluster_files, gazehub_index, participant_number
 from gazebench.datasets.eyediap.sessions import FRAME_STEP, SCREEN_TARGETS, SESSION, subject_id
 from gazebench.datasets.eyediap.video import SessionVideos, VideoFrameError
-from gazebench.lazymodule import LazyModule
-from gazebench.options import ConfigError, Option, integer, one_of
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
@@ -134,8 +134,8 @@ class EYEDIAP(GazeDataset):
 
     def _release_index(self) -> pd.DataFrame:
         """One row per sampled frame with tracking, session by session (:mod:`.release`)."""
-        from gazebench import geometry
-        from gazebench.normalization import normalize_face
+        from gazebench.core import geometry
+        from gazebench.core.normalization import normalize_face
 
         problems = None if self.strict else self.problems
         rows, samples = [], []
@@ -276,10 +276,10 @@ class EYEDIAP(GazeDataset):
 
     def read_image(self, position: int) -> np.ndarray:
         """GazeHub's JPEG face; on the release, the frame decoded from ``rgb_vga.mov`` and normalised
-        (``face_size`` px; :func:`gazebench.normalization.normalize_face`)."""
+        (``face_size`` px; :func:`gazebench.core.normalization.normalize_face`)."""
         if self.gazehub:
             return super().read_image(position)
-        from gazebench.normalization import normalize_face
+        from gazebench.core.normalization import normalize_face
 
         self.index  # noqa: B018 - builds the index (and the samples) on first use
         sample = self._samples[position]

@@ -44,10 +44,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gazebench.core.lazymodule import LazyModule
 from gazebench.datasets.base import Problem
 from gazebench.datasets.eyediap.sessions import SESSION
 from gazebench.datasets.gazehub import LabelFile, read_label_file
-from gazebench.lazymodule import LazyModule
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

@@ -28,12 +28,12 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.videoio import import_av
 from gazebench.datasets.eyediap.release import CALIBRATION, EYE_FILE, HEAD_FILE, SCREEN_FILE, VIDEO
 from gazebench.datasets.eyediap.sessions import plan_samples
 from gazebench.synth.output import SOURCE_FILE, render_all, scene_info, write_json
 from gazebench.synth.scene import Scene, rotation
-from gazebench.videoio import import_av
 
 #: the normalised camera of the adapter: focal length and distance (GazeHub's and UniGaze's)
 FOCAL, DISTANCE = 960.0, 600.0

@@ -23,7 +23,7 @@ face centre is the mean of the eyes' midpoint and the head's translation; the ga
 3-D screen point.  gazebench maps all three into the camera with R^T (p - T) as the release's
 script does (GazeHub maps the eyes and the head with R p + T and leaves the target as written;
 see the card's ``convention``), in millimetres, and hands the face to
-:func:`gazebench.normalization.normalize_face` through a six-point face model whose eye rows sit
+:func:`gazebench.core.normalization.normalize_face` through a six-point face model whose eye rows sit
 at the eyes' midpoint and whose mouth rows sit at the head's origin, so that the normalisation's
 face centre (the mean of the two) is GazeHub's.
 """
@@ -129,7 +129,7 @@ class Sample:
 
 
 def rotation_vector(matrix: np.ndarray) -> np.ndarray:
-    """Rodrigues vector of a rotation matrix (scipy, as gazebench.normalization reads it back)."""
+    """Rodrigues vector of a rotation matrix (scipy, as gazebench.core.normalization reads it back)."""
     from scipy.spatial.transform import Rotation
 
     return Rotation.from_matrix(matrix).as_rotvec()

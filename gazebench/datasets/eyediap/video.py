@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from gazebench.videoio import import_av
+from gazebench.core.videoio import import_av
 
 #: a frame this far ahead of the last one read is reached by seeking rather than decoding forward
 SEEK_AHEAD = 64

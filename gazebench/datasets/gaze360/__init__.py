@@ -21,7 +21,7 @@ Centre (labelled) frames:
     number).  Context labels are never targets or statistics; they only keep the index valid.
 
 Labels: ``gaze_dir`` / the split-file vector is already in the canonical eye frame; it is
-normalised by :func:`gazebench.geometry.from_gaze360`.
+normalised by :func:`gazebench.core.geometry.from_gaze360`.
 
 Windows: frames f+o of the same person by frame *number*; a missing number is replaced by the
 nearest frame number that exists (ties go to the frame nearer the centre), and the window is
@@ -29,7 +29,7 @@ marked incomplete.
 
 Subsets: ``front180`` (g_z <= 0), ``front20`` (|yaw| <= 20 deg), ``front20axis`` (within 20 deg of
 the camera axis) and ``back`` (g_z > 0): the two 20-degree cuts are the two readings of the papers'
-"front facing" (:data:`gazebench.geometry.SUBSETS`).
+"front facing" (:data:`gazebench.core.geometry.SUBSETS`).
 
 Populations: the release marks every frame where dlib found a face (``person_face_bbox`` other than
 ``[-1, -1, -1, -1]``; erkil1452/gaze360 @ cbeb8e4, dataset/README.md lines 27 and 109); read from
@@ -49,7 +49,7 @@ GazeHub's layout (option ``layout: gazehub``): ``Image/<split>/Face/<n>.jpg`` fa
 test sample is in the face population, so the population is named ``gaze360/test[face]``.
 
 Published sizes: ``check-data`` compares the centre frames of test (and its front180 / front20 /
-front20axis subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published`), read
+front20axis subsets) and val with the card's ``published_sizes`` (:mod:`gazebench.datasets.published_sizes`), read
 from either annotation.  Option ``expect_samples``: ``published`` (default) or ``any`` (a root that
 is not the release, e.g. a SynthGaze tree); with ``centres=all`` or ``layout=gazehub`` nothing is
 compared (the card publishes the full release's sizes only).
@@ -63,7 +63,10 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.gaze360.gazehub import GAZEHUB_IMAGES, GAZEHUB_LABELS, gazehub_index
 from gazebench.datasets.gaze360.parsing import (
@@ -73,9 +76,6 @@ from gazebench.datasets.gaze360.parsing import (
     parse_gaze360_split_file,
     subject_name,
 )
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, one_of
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
@@ -105,7 +105,7 @@ class Gaze360(GazeDataset):
 
     name = "gaze360"
     #: ``front20`` (|yaw| <= 20 deg) and ``front20axis`` (within 20 deg of the camera axis): the two
-    #: readings of "front facing" (gazebench.geometry.SUBSETS)
+    #: readings of "front facing" (gazebench.core.geometry.SUBSETS)
     subsets = ("front180", "front20", "front20axis", "back")
     #: populations inside the test set (name -> boolean index column), each reported with its own
     #: gaze subsets beside the full set's: ``face``, ``face_front180``, ... (gazebench.population)

@@ -11,7 +11,7 @@ import numpy as np
 import pandas as pd
 from PIL import Image
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets.gaze360 import frame_stem
 from gazebench.datasets.gaze360.layout import write_mat
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER

@@ -12,7 +12,7 @@ every frame whose ``person_face_bbox`` is not ``[-1, -1, -1, -1]`` (dlib found a
   relative to ``Image/``, ``Origin`` the release's frame ``rec_XXX/head/PPPPPP/FFFFFF.jpg``,
   ``3DGaze`` the release's ``gaze_dir`` and ``2DGaze`` = ``GazeTo2d(gaze_dir)`` = (yaw, pitch) with
   yaw = arctan2(g_x, -g_z), pitch = arcsin(g_y), radians -- gazebench's own yaw and pitch, so the
-  label converts by :func:`gazebench.geometry.from_yaw_pitch`.
+  label converts by :func:`gazebench.core.geometry.from_yaw_pitch`.
 
 The split of every frame is the release's (``split`` of metadata.mat): GazeHub's train/val/test
 are the release's train/val/test frames restricted to the face-detectable ones (the release already
@@ -32,10 +32,10 @@ from pathlib import Path
 
 import numpy as np
 
+from gazebench.core.lazymodule import LazyModule
 from gazebench.datasets.base import DatasetError, Problem
 from gazebench.datasets.gaze360.parsing import frame_stem, parse_gaze360_image_path, parse_gazehub_label, subject_name
 from gazebench.datasets.gazehub import LabelFile
-from gazebench.lazymodule import LazyModule
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

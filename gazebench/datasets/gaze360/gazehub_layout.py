@@ -33,10 +33,10 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
+from gazebench.core.geometry import vector_to_yawpitch
 from gazebench.datasets.gaze360.layout import GAZE360_WINDOW, eye_boxes, face_detectable, release, source_info
 from gazebench.datasets.gaze360.parsing import GAZEHUB_HEADER
 from gazebench.datasets.gazehub import numbers, write_label_file
-from gazebench.geometry import vector_to_yawpitch
 from gazebench.synth.output import JPEG_QUALITY, SOURCE_FILE, render_all, sequence_tasks, write_json
 from gazebench.synth.scene import Scene
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench.geometry import yawpitch_to_vector
+from gazebench.core.geometry import yawpitch_to_vector
 from gazebench.synth.output import SOURCE_FILE, LayoutError, render_all, scene_info, sequence_tasks, write_json
 from gazebench.synth.render import camera_rotation, eye_centres
 from gazebench.synth.scene import HEAD_FRACTION, REFERENCE_HALF_WIDTH, Scene

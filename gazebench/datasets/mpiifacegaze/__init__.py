@@ -5,7 +5,7 @@ The root holds ``p00.mat ... p14.mat``, MATLAB v7.3 files (HDF5), read with h5py
 (N, 16): gaze (pitch, yaw) radians in columns 0-1, head pose (pitch, yaw) in 2-3, six facial
 landmarks in 4-15.
 
-Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.geometry.from_pitch_yaw`
+Labels: columns 0-1 -> canonical unit vector by :func:`gazebench.core.geometry.from_pitch_yaw`
 (the release's yaw and pitch have the Gaze360 signs once the order is fixed: pitch > 0 up; the
 evidence is in the card's ``convention``).  Option ``gaze_signs``: ``release`` (default) or
 ``negated`` (both angles flipped before the conversion, for copies re-normalised with the
@@ -24,7 +24,7 @@ own handles; a handle is never shared across a fork), and never while the index 
 Count check: the card declares ``samples_per_subject: 3000``.  Option ``expect_samples``:
 ``card`` (default: the card's count), ``any`` (no check, e.g. a SynthGaze tree) or a number.  A
 file with another count is an error when a run reads the dataset and a ``sample_count`` problem
-in ``gazebench check-data``, worded by :func:`gazebench.datasets.published.published_shortfall`.
+in ``gazebench check-data``, worded by :func:`gazebench.datasets.published_sizes.published_shortfall`.
 
 Protocol (data in ``gazebench/datasets/mpiifacegaze/card.yaml``): leave one person out, 15 folds; fold k tests
 on ``p{k:02d}``, validates on the next person ``p{(k+1) mod 15:02d}`` and trains on the other 13.
@@ -43,14 +43,14 @@ from typing import Any
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import ConfigError, Option, one_of, word_or_integer
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.h5 import LazyH5Files
 from gazebench.datasets.mpiifacegaze.gazehub import gazehub_index, label_files
-from gazebench.datasets.published import card_location
-from gazebench.lazymodule import LazyModule
-from gazebench.options import ConfigError, Option, one_of, word_or_integer
-from gazebench.registry import DATASETS
+from gazebench.datasets.published_sizes import card_location
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 
@@ -130,7 +130,7 @@ class MPIIFaceGaze(GazeDataset):
     def _check_count(self, person: str, path: Path, n: int) -> None:
         """A person file whose count is not the expected one (the card's ``samples_per_subject``
         or ``expect_samples=N``): an error in a run, a ``sample_count`` problem in check-data."""
-        from gazebench.datasets.published import SUBJECT_KEY, published_shortfall
+        from gazebench.datasets.published_sizes import SUBJECT_KEY, published_shortfall
 
         for message in published_shortfall(self.card, self, {f"{SUBJECT_KEY}{person}": n}):
             self.report_problem(

@@ -29,7 +29,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets.gazehub import eye_crop, gaze_fields, head_fields, jpeg_bytes, numbers, write_label_file
 from gazebench.datasets.mpiifacegaze.gazehub import HEADER, IMAGE_DIR, LABEL_DIR
 from gazebench.synth.output import SOURCE_FILE, render_all, scene_info, write_json

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench.geometry import vector_to_yawpitch
+from gazebench.core.geometry import vector_to_yawpitch
 from gazebench.synth.output import SOURCE_FILE, render_all, scene_info, write_json
 from gazebench.synth.scene import Scene
 

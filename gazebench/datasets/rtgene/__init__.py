@@ -22,7 +22,7 @@ Options:
 
 Labels: ``label_combined.txt`` lines ``idx, [head_yaw, head_pitch], [gaze_yaw, gaze_pitch],
 timestamp`` (:func:`gazebench.datasets.rtgene.parsing.parse_rtgene_labels`); gaze (yaw, pitch) ->
-canonical vector by :func:`gazebench.geometry.from_yaw_pitch`.
+canonical vector by :func:`gazebench.core.geometry.from_yaw_pitch`.
 
 Identity: subject ``sNNN``; id ``sNNN/<idx %06d>``; order = timestamp; sequence = the temporal
 segment ``sNNN/segKKK``.
@@ -42,13 +42,13 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, number_in, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, DatasetNotFound, GazeDataset
 from gazebench.datasets.rtgene.gazehub import FOLD_FILES, LABEL_DIR, VALID_FILE, gazehub_tables, label_files
 from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, number_in, one_of
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

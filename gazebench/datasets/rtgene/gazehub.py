@@ -37,9 +37,9 @@ from pathlib import Path
 
 import numpy as np
 
+from gazebench.core.lazymodule import LazyModule
 from gazebench.datasets.base import Problem
 from gazebench.datasets.gazehub import LabelFile, read_label_file
-from gazebench.lazymodule import LazyModule
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets.gazehub import gaze_fields, write_label_file
 from gazebench.datasets.rtgene.gazehub import GAZEHUB_FILES, HEADER, IMAGE_DIR, LABEL_DIR
 from gazebench.datasets.rtgene.layout import kept_frames

@@ -11,10 +11,10 @@ import shutil
 import sys
 from pathlib import Path
 
+from gazebench.core.lazymodule import LazyModule
+from gazebench.core.options import Option, one_of
+from gazebench.core.registry import DATASETS
 from gazebench.datasets.base import DatasetError, GazeDataset
-from gazebench.lazymodule import LazyModule
-from gazebench.options import Option, one_of
-from gazebench.registry import DATASETS
 
 pd = LazyModule("pandas")  # imported on first use: listing and planning never need it
 

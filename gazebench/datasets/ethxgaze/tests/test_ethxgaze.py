@@ -15,13 +15,13 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.ethxgaze.labels import read_submission, to_canonical, to_pitch_yaw
 from gazebench.datasets.ethxgaze.layout import participant_ids
-from gazebench.results import load_results
+from gazebench.results.store import load_results
 from gazebench.synth import Preset, make_scene, write_layout
 from tests.helpers import SMALL_RUN, cli
 from tests.lazy_h5 import check_lazy_handles

@@ -12,13 +12,13 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from gazebench import geometry
 from gazebench.cli import main
+from gazebench.core import geometry
+from gazebench.core.options import ConfigError
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.eyediap.gazehub_layout import sample_ids
-from gazebench.options import ConfigError
 from gazebench.synth import make_scene, render_frames
 
 pytestmark = pytest.mark.usefixtures("one_torch_thread")  # shared fixture in conftest.py

@@ -13,7 +13,7 @@ import pytest
 import scipy.io
 from PIL import Image
 
-from gazebench import geometry
+from gazebench.core import geometry
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError
 from gazebench.datasets.gaze360.fake import full_window, gazehub_line, write_gazehub

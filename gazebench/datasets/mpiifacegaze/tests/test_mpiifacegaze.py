@@ -10,13 +10,13 @@ import h5py
 import numpy as np
 import pytest
 
-from gazebench import geometry
 from gazebench.cli import main
+from gazebench.core import geometry
+from gazebench.core.options import ConfigError
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound
 from gazebench.datasets.checks import check_dataset
 from gazebench.datasets.mpiifacegaze.fake import PEOPLE, write_person, write_tree
-from gazebench.options import ConfigError
 from tests.helpers import NO_WEIGHTS, TINY_RECIPE
 from tests.lazy_h5 import check_lazy_handles
 

@@ -9,13 +9,13 @@ import pytest
 import yaml
 from PIL import Image
 
-from gazebench import geometry
+from gazebench.core import geometry
+from gazebench.core.options import ConfigError
 from gazebench.datasets import build_dataset
 from gazebench.datasets.base import DatasetError, DatasetNotFound, LeakageError
 from gazebench.datasets.rtgene import VARIANT_DIRS, segment_ids
 from gazebench.datasets.rtgene.fake import BASE_TIME, render, write_image, write_tree
 from gazebench.datasets.rtgene.parsing import parse_rtgene_labels
-from gazebench.options import ConfigError
 from tests.helpers import SMALL_RUN, run_cli, use_cards
 
 #: the folds' test subjects (the card's protocol)
