@@ -13,6 +13,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -240,7 +241,9 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(
     wait_until("the second task to start", lambda: state(cancelled)["state"] == "running", 90)
     cancelled_raw = re.search(r"\bJobId=(\d+)", scontrol("show", "job", cancelled["job_id"]))[1]
     subprocess.run(["scancel", cancelled["job_id"]], check=True, timeout=30)
-    kill_left_tasks(cancelled_raw)
+    # in the background: the other task's requeue below must not wait for it
+    killer = threading.Thread(target=kill_left_tasks, args=(cancelled_raw,), daemon=True)
+    killer.start()
 
     # the requeued unit: once its first epoch's checkpoint is there, suspend it (its processes stop
     # where they are, so the requeue finds it at a known epoch whatever the machine's speed), then
@@ -255,6 +258,7 @@ def test_a_real_slurm_array_requeued_resumes_cancelled_fails_with_its_log(
         return "JobState=PENDING" in scontrol("show", "job", requeued["job_id"])
 
     wait_until("the requeued job to be pending", pending, 60, every=0.2)
+    killer.join()
     status = by_unit(status_json(config, out, capsys))
     assert status[("static", 0)]["state"] == "running"  # requeued: pending again, alive for sacct
 
